@@ -1,0 +1,1 @@
+"""Frame sources, sinks, media probing and pixel conversion."""
