@@ -1,0 +1,200 @@
+"""Shared test helpers: generate small clips and frame folders, inspect outputs.
+
+Import as ``from tests.mediatools import make_clip, ...`` (pyproject sets
+``pythonpath = ["."]`` for pytest).
+
+Everything uses the ffmpeg binary bundled with imageio-ffmpeg; arguments are
+argv lists, never shell strings.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from vidstyle.video.probe import MediaFacts, count_video_frames, probe_media
+from vidstyle.video.probe import ffmpeg_exe as _ffmpeg_exe
+
+__all__ = [
+    "REPO_ROOT",
+    "SHARED_DATA",
+    "count_video_frames",
+    "decode_all",
+    "ffmpeg_exe",
+    "frame_image",
+    "frame_number",
+    "make_clip",
+    "make_frames_folder",
+    "shared_data",
+    "stream_facts",
+    "vfr_timestamps",
+]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = (REPO_ROOT.parent / "shared" / "data").resolve()
+
+
+def shared_data(*parts: str) -> Path:
+    """Path under ../shared/data; calls pytest.skip when it is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        import pytest
+
+        pytest.skip(f"shared test data not available: {path}")
+    return path
+
+
+def ffmpeg_exe() -> str:
+    return _ffmpeg_exe()
+
+
+def _run(args: list[str]) -> None:
+    result = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"ffmpeg failed ({result.returncode}): {' '.join(args)}\n{result.stderr}")
+
+
+def vfr_timestamps(frames: int, fps: str | Fraction = "24") -> list[float]:
+    """The presentation times make_clip(vfr=True) gives: frame i at (i + i // 4) / fps."""
+    rate = Fraction(str(fps))
+    return [float((i + i // 4) / rate) for i in range(frames)]
+
+
+_AUDIO_CODEC = {".webm": "libopus", ".avi": "pcm_s16le", ".mpg": "mp2", ".mpeg": "mp2", ".ts": "aac"}
+
+
+def make_clip(
+    path: Path | str,
+    *,
+    width: int = 64,
+    height: int = 48,
+    frames: int = 24,
+    fps: str = "24",
+    audio: bool = True,
+    audio_streams: int = 1,
+    vfr: bool = False,
+    codec: str = "libx264",
+) -> Path:
+    """Write a small testsrc2 clip (+ sine audio tracks) and return its path.
+
+    ``fps`` is an ffmpeg rate string ("24", "25", "30000/1001"). Odd sizes use
+    yuv444p with libx264/ffv1 (mpeg4 accepts odd 4:2:0). ``vfr=True`` gives frame i
+    the time (i + i // 4) / fps (a one-frame gap after every 4th frame), see
+    :func:`vfr_timestamps`. The container follows the file extension.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rate = Fraction(fps)
+    seconds = float((frames + frames // 4 + 1) / rate) if vfr else float((frames + 1) / rate)
+    odd = width % 2 or height % 2
+    # testsrc2 rounds odd sizes down unless it is asked for an unsubsampled format.
+    source = f"testsrc2=size={width}x{height}:rate={fps}" + (",format=yuv444p" if odd else "")
+    args = ["-f", "lavfi", "-i", source]
+    n_audio = audio_streams if audio else 0
+    for k in range(n_audio):
+        args += ["-f", "lavfi", "-i", f"sine=frequency={440 + 110 * k}:sample_rate=48000:duration={seconds:.3f}"]
+    args += ["-map", "0:v"]
+    for k in range(n_audio):
+        args += ["-map", f"{k + 1}:a"]
+    if vfr:
+        args += ["-vf", f"setpts=(N+floor(N/4))/({fps}*TB)", "-fps_mode", "vfr"]
+    args += ["-frames:v", str(frames), "-c:v", codec]
+    if codec in ("libx264", "libx264rgb"):
+        args += ["-preset", "ultrafast", "-pix_fmt", "yuv444p" if odd else "yuv420p"]
+    elif codec == "ffv1":
+        args += ["-pix_fmt", "yuv444p"]
+    elif codec in ("mpeg4", "mjpeg"):
+        args += ["-q:v", "3"]
+    if n_audio:
+        args += ["-c:a", _AUDIO_CODEC.get(path.suffix.lower(), "aac")]
+    args.append(str(path))
+    _run(args)
+    return path
+
+
+def frame_image(index: int, size: tuple[int, int]) -> np.ndarray:
+    """Distinct BGR frame for ``index``: R = index % 256, G = index // 256, B = moving texture."""
+    width, height = size
+    y, x = np.mgrid[0:height, 0:width]
+    image = np.empty((height, width, 3), np.uint8)
+    image[:, :, 0] = ((x * 7 + y * 3 + index * 5) % 256).astype(np.uint8)
+    image[:, :, 1] = index // 256
+    image[:, :, 2] = index % 256
+    return image
+
+
+def frame_number(image: np.ndarray) -> int:
+    """Inverse of :func:`frame_image` (robust to mild compression)."""
+    return int(round(float(np.median(image[:, :, 2])))) + 256 * int(round(float(np.median(image[:, :, 1]))))
+
+
+def make_frames_folder(
+    directory: Path | str,
+    n: int,
+    size: tuple[int, int] = (32, 24),
+    names: Sequence[str] | str | None = None,
+) -> list[Path]:
+    """Write ``n`` PNGs made by :func:`frame_image` (frame k has number k) and return their paths.
+
+    ``names`` is a list of file names (one per frame) or a format string with
+    ``{i}`` (default ``"frame{i:05d}.png"``). Extensions other than .png are
+    written in that format by OpenCV (use lossless ones to check content).
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    if names is None:
+        names = "frame{i:05d}.png"
+    file_names = [names.format(i=i) for i in range(n)] if isinstance(names, str) else list(names)
+    if len(file_names) != n:
+        raise ValueError(f"{len(file_names)} names for {n} frames")
+    paths = []
+    for i, name in enumerate(file_names):
+        path = directory / name
+        if not cv2.imwrite(str(path), frame_image(i, size)):
+            raise RuntimeError(f"could not write {path}")
+        paths.append(path)
+    return paths
+
+
+def stream_facts(path: Path | str) -> MediaFacts:
+    """probe_media() of a file (codec, size, rotation, fps, audio streams, start times)."""
+    return probe_media(Path(path))
+
+
+def decode_all(path: Path | str) -> list[np.ndarray]:
+    """Every frame of the first video stream as BGR uint8, upright (ffmpeg autorotates). Small files only."""
+    path = Path(path)
+    facts = probe_media(path)
+    size = facts.display_size
+    if size is None:
+        raise ValueError(f"{path} has no video stream")
+    width, height = size
+    result = subprocess.run(
+        [
+            ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", str(path),
+            "-map", f"0:{facts.video_index}", "-fps_mode", "passthrough",
+            "-f", "rawvideo", "-pix_fmt", "bgr24", "-",
+        ],
+        capture_output=True,
+        timeout=300,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"ffmpeg could not decode {path}: {result.stderr.decode(errors='replace')}")
+    frame_bytes = width * height * 3
+    data = result.stdout
+    if len(data) % frame_bytes:
+        raise RuntimeError(f"decoded {len(data)} bytes from {path}, not a multiple of {width}x{height}x3")
+    array = np.frombuffer(data, np.uint8).reshape(-1, height, width, 3)
+    return [np.array(frame) for frame in array]

@@ -1,0 +1,232 @@
+"""Every setting of a run, with its default, in one place.
+
+The CLI reads its option defaults from these dataclasses, the manifest of a
+resumable run is built from them, and the core receives them frozen. Choices
+are ``str`` Enums so they print, compare and serialise as plain strings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from enum import Enum
+from fractions import Fraction
+from pathlib import Path
+
+from vidstyle.errors import UsageError
+
+
+class Optimizer(str, Enum):
+    LBFGS = "lbfgs"
+    ADAM = "adam"
+
+
+class Pooling(str, Enum):
+    AVG = "avg"
+    MAX = "max"
+
+
+class DeviceChoice(str, Enum):
+    AUTO = "auto"
+    CPU = "cpu"
+    CUDA = "cuda"
+    MPS = "mps"
+
+
+class TemporalMode(str, Enum):
+    NONE = "none"  # every frame independent, started from its own content
+    PREV = "prev"  # start from the previous stylized frame as it is
+    FLOW = "flow"  # start from it warped along optical flow, plus a masked temporal loss
+
+
+class OutputSize(str, Enum):
+    WORKING = "working"
+    SOURCE = "source"
+
+
+class FlowPresetChoice(str, Enum):
+    ULTRAFAST = "ultrafast"
+    FAST = "fast"
+    MEDIUM = "medium"
+
+
+# Layer names follow the paper. Gatys et al. ran Caffe, whose ReLUs work in
+# place, so the responses the paper calls conv4_2 etc. are the rectified ones;
+# we name them by what they are (relu4_2) and accept conv names too.
+DEFAULT_CONTENT_LAYERS: tuple[str, ...] = ("relu4_2",)
+DEFAULT_STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The feature network: which weights, which layers, which pooling."""
+
+    weights: Path | None = None  # None: torchvision's ImageNet VGG19 through the torch hub cache
+    pooling: Pooling = Pooling.AVG  # Gatys et al. replace max pooling by average pooling
+    content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
+    style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
+    style_layer_weights: tuple[float, ...] | None = None  # None: equal weights
+    device: DeviceChoice = DeviceChoice.AUTO
+
+    def __post_init__(self) -> None:
+        if not self.content_layers or not self.style_layers:
+            raise UsageError("At least one content layer and one style layer are needed.")
+        if self.style_layer_weights is not None:
+            if len(self.style_layer_weights) != len(self.style_layers):
+                raise UsageError(
+                    f"--style-layer-weights has {len(self.style_layer_weights)} values for "
+                    f"{len(self.style_layers)} style layers; give one per layer."
+                )
+            if any(w < 0 for w in self.style_layer_weights) or sum(self.style_layer_weights) <= 0:
+                raise UsageError("Style layer weights must be >= 0 and not all zero.")
+
+
+@dataclass(frozen=True)
+class StyleConfig:
+    """One or more style images and how they are blended."""
+
+    images: tuple[Path, ...] = ()
+    blend: tuple[float, ...] | None = None  # None: equal blend
+    scale: float = 1.0  # style image long side = scale * working long side
+
+    def __post_init__(self) -> None:
+        if not self.images:
+            raise UsageError("Give at least one --style image.")
+        if self.blend is not None:
+            if len(self.blend) != len(self.images):
+                raise UsageError(
+                    f"--style-blend has {len(self.blend)} values for {len(self.images)} styles; give one per --style."
+                )
+            if any(w < 0 for w in self.blend) or sum(self.blend) <= 0:
+                raise UsageError("--style-blend weights must be >= 0 and not all zero.")
+        if not 0.05 <= self.scale <= 8.0:
+            raise UsageError("--style-scale must be between 0.05 and 8.")
+
+    def normalized_blend(self) -> tuple[float, ...]:
+        weights = self.blend or tuple(1.0 for _ in self.images)
+        total = sum(weights)
+        return tuple(w / total for w in weights)
+
+
+@dataclass(frozen=True)
+class OptimizeConfig:
+    """The per-frame optimization.
+
+    The loss terms are normalised by the magnitude of their targets (see
+    model/losses.py), so these weights mean the same with any feature scale.
+    Defaults were chosen by measurement; README.md ("Defaults") gives the
+    numbers and the published settings they were checked against.
+    """
+
+    iterations: int = 300  # steps (loss+gradient evaluations) for the first frame
+    iterations_next: int = 100  # steps for every later frame, which starts warm
+    content_weight: float = 1.0
+    style_weight: float = 10.0
+    tv_weight: float = 1e-3
+    optimizer: Optimizer = Optimizer.LBFGS
+    learning_rate: float | None = None  # None: 1.0 for L-BFGS, 0.02 for Adam
+    tolerance: float = 1e-3  # stop when the loss improved less than this fraction over `window` steps
+    window: int = 10
+    init: str = "content"  # "content", "noise" or the path of an image
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.iterations < 1 or self.iterations_next < 1:
+            raise UsageError("--iterations and --iterations-next must be at least 1.")
+        for name in ("content_weight", "style_weight", "tv_weight"):
+            if getattr(self, name) < 0:
+                raise UsageError(f"--{name.replace('_', '-')} must be >= 0.")
+        if self.tolerance < 0:
+            raise UsageError("--tolerance must be >= 0 (0 turns the early stop off).")
+        if self.window < 1:
+            raise UsageError("The early-stop window must be at least 1 step.")
+        if self.learning_rate is not None and self.learning_rate <= 0:
+            raise UsageError("--learning-rate must be > 0.")
+
+    @property
+    def lr(self) -> float:
+        if self.learning_rate is not None:
+            return self.learning_rate
+        return 1.0 if self.optimizer is Optimizer.LBFGS else 0.02
+
+
+@dataclass(frozen=True)
+class TemporalConfig:
+    """How consecutive frames are tied together (Ruder et al. 2016)."""
+
+    mode: TemporalMode = TemporalMode.FLOW
+    weight: float = 50.0
+    flow_preset: FlowPresetChoice = FlowPresetChoice.MEDIUM
+    soft_mask: bool = False
+
+    def __post_init__(self) -> None:
+        if self.weight < 0:
+            raise UsageError("--temporal-weight must be >= 0.")
+
+
+@dataclass(frozen=True)
+class SelectConfig:
+    """Which frames of the input are stylized, and at what size."""
+
+    start: str | None = None  # seconds ("1.5", "2s") or a frame index ("#48", "48f")
+    end: str | None = None
+    max_frames: int | None = None
+    every: int = 1
+    fps: Fraction | None = None  # videos: lower output rate; folders: the rate of the frames
+    max_size: int | None = 384  # long side of the working resolution
+    output_size: OutputSize = OutputSize.WORKING
+
+    def __post_init__(self) -> None:
+        if self.every < 1:
+            raise UsageError("--every must be at least 1.")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise UsageError("--max-frames must be at least 1.")
+        if self.fps is not None and self.fps <= 0:
+            raise UsageError("--fps must be > 0.")
+        if self.max_size is not None and self.max_size < 16:
+            raise UsageError("--max-size must be at least 16 pixels.")
+
+
+DEFAULT_FOLDER_FPS = Fraction(24)
+
+
+@dataclass(frozen=True)
+class EncodeConfig:
+    crf: int = 18
+    audio: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.crf <= 51:
+            raise UsageError("--crf must be between 0 and 51.")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Where the run keeps its state, and what it keeps afterwards."""
+
+    work_dir: Path | None = None  # None: <output>.vidstyle beside the output
+    segment_frames: int = 240
+    keep_frames: bool = False
+    keep_work: bool = False
+    restart: bool = False
+    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        if self.segment_frames < 1:
+            raise UsageError("--segment-frames must be at least 1.")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run needs besides its input and output paths."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    style: StyleConfig = field(default_factory=lambda: StyleConfig(images=(Path("style.jpg"),)))
+    optimize: OptimizeConfig = field(default_factory=OptimizeConfig)
+    temporal: TemporalConfig = field(default_factory=TemporalConfig)
+    select: SelectConfig = field(default_factory=SelectConfig)
+    encode: EncodeConfig = field(default_factory=EncodeConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def replace(self, **changes: object) -> "Settings":
+        return dataclasses.replace(self, **changes)

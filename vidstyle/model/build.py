@@ -1,0 +1,64 @@
+"""Assembling the core from settings: weights -> extractor -> style targets -> Stylizer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from vidstyle.config import ModelConfig, OptimizeConfig, StyleConfig
+from vidstyle.model.device import resolve_device
+from vidstyle.model.features import FeatureExtractor, canonical_layer, torchvision_index
+from vidstyle.model.style import StyleTargets, build_style_targets
+from vidstyle.model.stylizer import Stylizer
+from vidstyle.model.weights import LoadedWeights, load_weights
+
+
+@dataclass
+class Core:
+    stylizer: Stylizer
+    extractor: FeatureExtractor
+    style: StyleTargets
+    weights: LoadedWeights
+    device: torch.device
+
+
+def deepest_layer(model: ModelConfig) -> str:
+    names = [canonical_layer(n) for n in model.content_layers + model.style_layers]
+    return max(names, key=torchvision_index)
+
+
+def load_extractor(model: ModelConfig, *, device: torch.device | None = None) -> tuple[FeatureExtractor, LoadedWeights]:
+    device = device or resolve_device(model.device)
+    weights = load_weights(model.weights, deepest_layer=deepest_layer(model))
+    extractor = FeatureExtractor(
+        weights.state, layers=model.content_layers + model.style_layers, pooling=model.pooling
+    ).to(device)
+    return extractor, weights
+
+
+def build_core(
+    model: ModelConfig,
+    style: StyleConfig,
+    optimize: OptimizeConfig,
+    *,
+    content_size: tuple[int, int],
+    cache_dir: Path | None,
+    device: torch.device | None = None,
+    loaded: tuple[FeatureExtractor, LoadedWeights] | None = None,
+) -> Core:
+    """Everything needed to stylize frames of ``content_size`` (width, height)."""
+    device = device or resolve_device(model.device)
+    extractor, weights = loaded or load_extractor(model, device=device)
+    targets = build_style_targets(
+        extractor,
+        style,
+        model,
+        content_size=content_size,
+        weights_identity=weights.identity,
+        device=device,
+        cache_dir=cache_dir,
+    )
+    stylizer = Stylizer(extractor, targets, model=model, optimize=optimize)
+    return Core(stylizer=stylizer, extractor=extractor, style=targets, weights=weights, device=device)

@@ -1,0 +1,154 @@
+"""Style targets: the Gram matrices of the style image(s), computed once per run.
+
+A run stylizes thousands of frames against the same style, so its Gram
+matrices are computed once for the working size and held in a StyleTargets
+object that the per-frame loop reuses. They are also cached on disk, keyed by
+everything that changes them (style image bytes, blend, scale, working size,
+layers, pooling, weights), so the next run with the same style skips the
+network entirely.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from vidstyle.config import ModelConfig, StyleConfig
+from vidstyle.errors import StyleError
+from vidstyle.model.features import FeatureExtractor
+from vidstyle.model.losses import gram_matrix
+from vidstyle.video.pixels import bgr_to_tensor, resize
+
+CACHE_ENV = "VIDSTYLE_CACHE_DIR"
+_CACHE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class StyleTargets:
+    grams: dict[str, torch.Tensor]  # layer -> blended Gram target
+    layer_weights: dict[str, float]
+    key: str  # cache key; also identifies the style in run fingerprints
+    from_cache: bool
+
+
+def default_cache_dir() -> Path | None:
+    """VIDSTYLE_CACHE_DIR, or ~/.cache/vidstyle; an empty VIDSTYLE_CACHE_DIR turns caching off."""
+    configured = os.environ.get(CACHE_ENV)
+    if configured is not None:
+        return Path(configured).expanduser() if configured.strip() else None
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "vidstyle"
+
+
+def read_style_image(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise StyleError(f"Style image not found: {path}; pass --style with an existing image file.")
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise StyleError(f"Could not read style image {path}; use a PNG, JPEG, WebP, BMP or TIFF file.")
+    return image
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def style_working_size(style_shape: tuple[int, ...], content_size: tuple[int, int], scale: float) -> tuple[int, int]:
+    """Size of the style image for a content working size: its long side = scale * content's long side."""
+    height, width = style_shape[:2]
+    target_long = max(16, round(max(content_size) * scale))
+    factor = target_long / max(width, height)
+    return max(1, round(width * factor)), max(1, round(height * factor))
+
+
+def style_cache_key(
+    style: StyleConfig, model: ModelConfig, *, content_size: tuple[int, int], weights_identity: str
+) -> str:
+    facts = {
+        "format": _CACHE_FORMAT,
+        "images": [file_sha256(Path(p)) for p in style.images],
+        "blend": list(style.normalized_blend()),
+        "scale": style.scale,
+        "content_size": list(content_size),
+        "layers": list(model.style_layers),
+        "pooling": model.pooling.value,
+        "weights": weights_identity,
+    }
+    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _layer_weights(model: ModelConfig) -> dict[str, float]:
+    weights = model.style_layer_weights or tuple(1.0 for _ in model.style_layers)
+    return {name: float(w) for name, w in zip(model.style_layers, weights)}
+
+
+def build_style_targets(
+    extractor: FeatureExtractor,
+    style: StyleConfig,
+    model: ModelConfig,
+    *,
+    content_size: tuple[int, int],
+    weights_identity: str,
+    device: torch.device,
+    cache_dir: Path | None,
+) -> StyleTargets:
+    """Compute (or load from the disk cache) the blended Gram targets."""
+    images = [read_style_image(Path(p)) for p in style.images]  # fail early on a bad style path
+    key = style_cache_key(style, model, content_size=content_size, weights_identity=weights_identity)
+    layer_weights = _layer_weights(model)
+    cached = _load_cached(cache_dir, key, model.style_layers, device)
+    if cached is not None:
+        return StyleTargets(grams=cached, layer_weights=layer_weights, key=key, from_cache=True)
+    grams: dict[str, torch.Tensor] = {}
+    with torch.no_grad():
+        for image, blend in zip(images, style.normalized_blend()):
+            size = style_working_size(image.shape, content_size, style.scale)
+            tensor = bgr_to_tensor(resize(image, size), device=device)
+            features = extractor(tensor, model.style_layers)
+            for name in model.style_layers:
+                gram = gram_matrix(features[name]) * blend
+                grams[name] = grams[name] + gram if name in grams else gram
+    _store_cached(cache_dir, key, grams)
+    return StyleTargets(grams=grams, layer_weights=layer_weights, key=key, from_cache=False)
+
+
+def _cache_file(cache_dir: Path, key: str) -> Path:
+    return cache_dir / "grams" / f"{key}.pt"
+
+
+def _load_cached(
+    cache_dir: Path | None, key: str, layers: tuple[str, ...], device: torch.device
+) -> dict[str, torch.Tensor] | None:
+    if cache_dir is None:
+        return None
+    path = _cache_file(cache_dir, key)
+    if not path.is_file():
+        return None
+    try:
+        loaded = torch.load(path, map_location=device, weights_only=True)
+    except Exception:  # a torn or foreign cache file is simply recomputed
+        return None
+    if not isinstance(loaded, dict) or set(loaded) != set(layers):
+        return None
+    return {name: loaded[name] for name in layers}
+
+
+def _store_cached(cache_dir: Path | None, key: str, grams: dict[str, torch.Tensor]) -> None:
+    if cache_dir is None:
+        return
+    path = _cache_file(cache_dir, key)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        torch.save({name: gram.detach().cpu() for name, gram in grams.items()}, temporary)
+        os.replace(temporary, path)
+    except OSError:
+        # The cache only saves time; a read-only or full disk must not fail the run.
+        return

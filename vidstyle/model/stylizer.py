@@ -1,0 +1,200 @@
+"""The per-frame optimizer: pixels moved until content, style, tv (and temporal) losses balance.
+
+One Stylizer is built per run. It holds the frozen feature extractor and the
+style targets and is called once per frame with that frame's content image,
+the image to start from and the step budget. One "step" is one evaluation of
+the loss and its gradient (a VGG19 forward and backward pass), the unit of
+cost everywhere in vidstyle: budgets, early stopping and logs count steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from vidstyle.config import ModelConfig, OptimizeConfig, Optimizer
+from vidstyle.model.features import FeatureExtractor, canonical_layer
+from vidstyle.model.losses import content_loss, style_loss, total_variation
+from vidstyle.model.style import StyleTargets
+
+
+@dataclass(frozen=True)
+class TemporalTarget:
+    """The previous stylized frame warped into this one, and where to trust it (Ruder et al. 2016)."""
+
+    image: torch.Tensor  # (1, 3, H, W) RGB in [0, 1]
+    mask: torch.Tensor  # (1, 1, H, W) in [0, 1]; 0 where the pixel was occluded or the flow is unreliable
+    weight: float
+
+
+@dataclass(frozen=True)
+class LossBreakdown:
+    content: float
+    style: float
+    tv: float
+    temporal: float
+    total: float
+
+
+@dataclass(frozen=True)
+class StepReport:
+    step: int  # 1-based
+    budget: int
+    loss: float
+
+
+@dataclass(frozen=True)
+class StylizeResult:
+    image: torch.Tensor  # (1, 3, H, W), clamped to [0, 1]
+    steps: int  # loss evaluations spent
+    stopped_early: bool
+    initial: LossBreakdown  # at the starting image
+    final: LossBreakdown  # at the returned image (before clamping)
+    history: tuple[float, ...]  # total loss at every step
+
+
+def temporal_loss(image: torch.Tensor, warped_previous: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Masked squared difference to the warped previous frame, divided by H*W*C as in Ruder et al."""
+    return (mask * (image - warped_previous).pow(2)).sum() / image[0].numel()
+
+
+class Stylizer:
+    def __init__(
+        self,
+        extractor: FeatureExtractor,
+        style: StyleTargets,
+        *,
+        model: ModelConfig,
+        optimize: OptimizeConfig,
+    ) -> None:
+        self.extractor = extractor
+        self.style = style
+        self.optimize = optimize
+        self.content_layers = tuple(canonical_layer(n) for n in model.content_layers)
+        self.style_layers = tuple(canonical_layer(n) for n in model.style_layers)
+        self._all_layers = tuple(dict.fromkeys(self.content_layers + self.style_layers))
+
+    def content_targets(self, content: torch.Tensor) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            features = self.extractor(content, self.content_layers)
+        return {name: features[name].detach() for name in self.content_layers}
+
+    def losses(
+        self,
+        image: torch.Tensor,
+        content_targets: dict[str, torch.Tensor],
+        temporal: TemporalTarget | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Each weighted term and the total, as tensors (differentiable in ``image``)."""
+        opts = self.optimize
+        features = self.extractor(image, self._all_layers)
+        terms = {
+            "content": content_loss(features, content_targets),
+            "style": style_loss(features, self.style.grams, self.style.layer_weights),
+            "tv": total_variation(image),
+        }
+        if temporal is not None and temporal.weight > 0:
+            terms["temporal"] = temporal_loss(image, temporal.image, temporal.mask)
+        else:
+            terms["temporal"] = torch.zeros((), device=image.device)
+        total = (
+            opts.content_weight * terms["content"]
+            + opts.style_weight * terms["style"]
+            + opts.tv_weight * terms["tv"]
+            + (temporal.weight * terms["temporal"] if temporal is not None else 0.0)
+        )
+        terms["total"] = total
+        return terms
+
+    def stylize(
+        self,
+        content: torch.Tensor,
+        *,
+        init: torch.Tensor,
+        budget: int,
+        temporal: TemporalTarget | None = None,
+        on_step: Callable[[StepReport], None] | None = None,
+    ) -> StylizeResult:
+        """Optimize from ``init`` for at most ``budget`` steps; stop early when the loss stalls.
+
+        ``on_step`` is called after every step; it may raise to abandon the frame
+        (the pipeline does this on Ctrl-C).
+        """
+        opts = self.optimize
+        targets = self.content_targets(content)
+        image = init.detach().clone().requires_grad_(True)
+        if opts.optimizer is Optimizer.LBFGS:
+            # One L-BFGS iteration per step() call keeps one loss evaluation per
+            # step, so budgets, progress and the early stop all count the same
+            # unit. The optimizer's own convergence tests are disabled: ours
+            # (relative improvement over a window) decides when to stop.
+            optimizer: torch.optim.Optimizer = torch.optim.LBFGS(
+                [image], lr=opts.lr, max_iter=1, history_size=50, tolerance_grad=0.0, tolerance_change=0.0
+            )
+        else:
+            optimizer = torch.optim.Adam([image], lr=opts.lr)
+
+        history: list[float] = []
+        best: dict[str, object] = {}
+
+        def closure() -> torch.Tensor:
+            optimizer.zero_grad(set_to_none=True)
+            terms = self.losses(image, targets, temporal)
+            terms["total"].backward()
+            value = float(terms["total"].detach())
+            history.append(value)
+            breakdown = _breakdown(terms)
+            if not history[:-1]:
+                best["initial"] = breakdown
+            # Keep the best iterate: L-BFGS without a line search can overshoot
+            # on its last step, and a NaN must never reach a frame.
+            if value == value and ("loss" not in best or value < best["loss"]):  # value == value: not NaN
+                best.update(loss=value, image=image.detach().clone(), breakdown=breakdown)
+            return terms["total"]
+
+        stopped_early = False
+        for step in range(1, budget + 1):
+            optimizer.step(closure)
+            if opts.optimizer is Optimizer.ADAM:
+                with torch.no_grad():
+                    image.clamp_(0.0, 1.0)
+            if on_step is not None:
+                on_step(StepReport(step=step, budget=budget, loss=history[-1]))
+            if history[-1] != history[-1]:
+                break  # NaN: keep the best image so far
+            if self._stalled(history):
+                stopped_early = step < budget
+                break
+        result_image = best["image"] if "image" in best else init.detach().clone()
+        final = best.get("breakdown") or best["initial"]
+        return StylizeResult(
+            image=result_image.clamp(0.0, 1.0),  # type: ignore[union-attr]
+            steps=len(history),
+            stopped_early=stopped_early,
+            initial=best["initial"],  # type: ignore[arg-type]
+            final=final,  # type: ignore[arg-type]
+            history=tuple(history),
+        )
+
+    def _stalled(self, history: list[float]) -> bool:
+        """True when the loss improved by less than ``tolerance`` (relative) over the last ``window`` steps."""
+        opts = self.optimize
+        if opts.tolerance <= 0 or len(history) <= opts.window:
+            return False
+        before, now = history[-1 - opts.window], history[-1]
+        if before <= 0:
+            return True
+        return (before - now) / before < opts.tolerance
+
+
+def _breakdown(terms: dict[str, torch.Tensor]) -> LossBreakdown:
+    values = {name: float(value.detach()) for name, value in terms.items()}
+    return LossBreakdown(
+        content=values["content"],
+        style=values["style"],
+        tv=values["tv"],
+        temporal=values["temporal"],
+        total=values["total"],
+    )

@@ -1,0 +1,410 @@
+"""Frame sources: a video file, a folder of images, a numbered pattern, or one image.
+
+:func:`open_source` decides what the user gave us and returns a
+:class:`FrameSource` whose :attr:`FrameSource.info` holds exact facts (frame
+count, rational frame rate, per-frame timestamps) and whose
+:meth:`FrameSource.read` streams BGR uint8 frames, upright as a player shows
+them.
+
+Videos are scanned once at open with OpenCV's ``grab()`` (no colour
+conversion) so the frame count and timestamps are exact rather than the
+container's estimate. OpenCV (FFmpeg backend) applies the display-matrix
+rotation itself when ``CAP_PROP_ORIENTATION_AUTO`` is on (the default); we
+turn it on explicitly and only rotate by hand whatever OpenCV did not.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from enum import Enum
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from vidstyle.errors import InputError
+from vidstyle.video.probe import MediaFacts, probe_media, snap_fps
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "VIDEO_EXTENSIONS",
+    "FrameSource",
+    "SourceInfo",
+    "SourceKind",
+    "natural_key",
+    "open_source",
+    "read_image",
+]
+
+
+class SourceKind(str, Enum):
+    VIDEO = "video"
+    FOLDER = "folder"
+    PATTERN = "pattern"
+    IMAGE = "image"
+
+
+IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".bmp", ".tif", ".tiff", ".webp"}
+VIDEO_EXTENSIONS = {".mp4", ".mkv", ".mov", ".webm", ".avi", ".m4v", ".flv", ".wmv", ".ts", ".mpg", ".mpeg"}
+
+_PRINTF_RE = re.compile(r"%(0?)(\d*)d")
+_GLOB_CHARS = ("*", "?", "[")
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    kind: SourceKind
+    path: Path  # the input as the user gave it
+    width: int  # upright display size of the frames read() yields
+    height: int
+    frame_count: int  # exact
+    fps: Fraction | None  # videos: exact rational; folders/patterns/images: None
+    timestamps: tuple[float, ...] | None  # videos: seconds relative to the first frame (first is 0.0)
+    is_vfr: bool  # timestamps deviate from i/fps by more than 1/4 frame period somewhere
+    start_time: float  # seconds where the video stream starts in the container
+    duration: float | None  # seconds of video (last timestamp + one period); None for images
+    audio_streams: int
+    files: tuple[Path, ...] | None  # folder/pattern/image: the frame files in order
+
+
+# ----------------------------------------------------------------------- helpers
+
+
+def natural_key(text: str) -> tuple:
+    """Sort key so that "frame2" < "frame10" (case-insensitive text, numeric digits)."""
+    parts = re.split(r"(\d+)", text)
+    key = tuple(int(part) if i % 2 else part.lower() for i, part in enumerate(parts))
+    return (key, text)
+
+
+def _is_image_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".") and path.is_file()
+
+
+def _to_bgr8(image: np.ndarray) -> np.ndarray:
+    """Any image cv2 may return -> 3-channel BGR uint8."""
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype in (np.float32, np.float64):
+        image = np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        image = np.clip(image, 0, 255).astype(np.uint8)
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    elif image.shape[2] == 1:
+        image = cv2.cvtColor(image[:, :, 0], cv2.COLOR_GRAY2BGR)
+    elif image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    return np.ascontiguousarray(image)
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Read one image file as BGR uint8 (H, W, 3); InputError naming the file if unreadable."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None or image.size == 0:
+        raise InputError(f"Cannot read image {path}; check that it is a valid, non-empty image file")
+    return _to_bgr8(image)
+
+
+def _check_indices(indices: Iterable[int], frame_count: int) -> Iterator[int]:
+    previous = -1
+    for raw in indices:
+        index = int(raw)
+        if index != raw:
+            raise ValueError(f"frame index {raw!r} is not an integer")
+        if index <= previous:
+            raise ValueError(f"frame indices must be strictly increasing, got {index} after {previous}")
+        if index >= frame_count:
+            raise ValueError(f"frame index {index} is out of range (the source has {frame_count} frames)")
+        previous = index
+        yield index
+
+
+# ------------------------------------------------------------------ frame files
+
+
+def _folder_files(folder: Path) -> list[Path]:
+    files = [p for p in folder.iterdir() if _is_image_file(p)]
+    files.sort(key=lambda p: natural_key(p.name))
+    if not files:
+        exts = ", ".join(sorted(IMAGE_EXTENSIONS))
+        raise InputError(f"Folder {folder} contains no image files ({exts}); put the frames there or give a video")
+    return files
+
+
+def _printf_files(spec: str) -> list[Path]:
+    pattern_path = Path(spec)
+    directory = pattern_path.parent
+    name = pattern_path.name
+    if _PRINTF_RE.search(str(directory)):
+        raise InputError(f"Pattern {spec}: the frame number (%d) must be in the file name, not in the folder")
+    tokens = list(_PRINTF_RE.finditer(name))
+    if len(tokens) != 1:
+        raise InputError(f"Pattern {spec} must contain exactly one frame-number token such as %05d")
+    token = tokens[0]
+    zero, width = token.group(1), token.group(2)
+    if zero and width:
+        number = rf"(\d{{{int(width)},}})"
+    else:
+        number = r"(\d+)"
+    regex = re.compile(
+        re.escape(name[: token.start()].replace("%%", "%")) + number + re.escape(name[token.end() :].replace("%%", "%")) + r"\Z"
+    )
+    if not directory.is_dir():
+        raise InputError(f"Input not found: {directory} (folder of pattern {spec})")
+    matches: list[tuple[int, str, Path]] = []
+    fmt = "%" + zero + width + "d"
+    for entry in directory.iterdir():
+        m = regex.match(entry.name)
+        if not m or not _is_image_file(entry):
+            continue
+        digits = m.group(1)
+        value = int(digits)
+        if zero and width and fmt % value != digits:
+            continue
+        matches.append((value, entry.name, entry))
+    if not matches:
+        raise InputError(f"No image files match pattern {spec}; check the folder and the number format (e.g. %05d)")
+    matches.sort(key=lambda item: (item[0], natural_key(item[1])))
+    return [item[2] for item in matches]
+
+
+def _glob_files(spec: str) -> list[Path]:
+    found = [Path(p) for p in glob.glob(spec)]
+    files = [p for p in found if _is_image_file(p)]
+    files.sort(key=lambda p: natural_key(str(p)))
+    if not files:
+        raise InputError(f"No image files match {spec}; check the pattern (quote it so the shell does not expand it)")
+    return files
+
+
+# ------------------------------------------------------------------ the source
+
+
+@dataclass(frozen=True)
+class _VideoPlan:
+    manual_rotation: int  # clockwise degrees still to apply after OpenCV's own rotation
+
+
+_ROTATE_CODES = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+
+
+def _open_capture(path: Path) -> cv2.VideoCapture:
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        capture.release()
+        raise InputError(f"OpenCV cannot open video {path}; convert it to MP4 (H.264) or give a frame folder")
+    # OpenCV's FFmpeg backend honours the display matrix when this is on (the default); make it explicit.
+    capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
+    return capture
+
+
+def _opencv_rotation(capture: cv2.VideoCapture) -> int:
+    """Clockwise degrees OpenCV applies by itself (0 when auto-orientation is off)."""
+    if not capture.get(cv2.CAP_PROP_ORIENTATION_AUTO):
+        return 0
+    meta = capture.get(cv2.CAP_PROP_ORIENTATION_META)
+    if not np.isfinite(meta):
+        return 0
+    return int(round(meta / 90.0)) % 4 * 90
+
+
+class FrameSource:
+    """Frames of one input. Use as a context manager; ``close()`` releases the decoder."""
+
+    def __init__(self, info: SourceInfo, *, _plan: _VideoPlan | None = None) -> None:
+        self.info = info
+        self._plan = _plan
+        self._captures: set[cv2.VideoCapture] = set()
+        self._closed = False
+
+    # context manager ------------------------------------------------------
+    def __enter__(self) -> FrameSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._closed = True
+        for capture in list(self._captures):
+            capture.release()
+        self._captures.clear()
+
+    def __repr__(self) -> str:
+        i = self.info
+        return f"FrameSource({i.kind.value}, {str(i.path)!r}, {i.width}x{i.height}, {i.frame_count} frames)"
+
+    # reading ----------------------------------------------------------------
+    def read(self, indices: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(index, BGR uint8 frame)`` for strictly increasing source indices, streaming."""
+        if self._closed:
+            raise ValueError("read() on a closed FrameSource")
+        if self.info.kind is SourceKind.VIDEO:
+            return self._read_video(indices)
+        return self._read_files(indices)
+
+    def _check_size(self, frame: np.ndarray, what: str) -> None:
+        height, width = frame.shape[:2]
+        expected_w, expected_h = self.info.width, self.info.height
+        if (width, height) == (expected_w, expected_h):
+            return
+        if self.info.kind is SourceKind.VIDEO:
+            advice = "videos that change resolution mid-stream are not supported; re-encode to one size"
+        else:
+            advice = "all frames of a folder must share one size"
+        raise InputError(f"{what} is {width}x{height} but {expected_w}x{expected_h} was expected; {advice}")
+
+    def _read_files(self, indices: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
+        files = self.info.files or ()
+        for index in _check_indices(indices, self.info.frame_count):
+            path = files[index]
+            frame = read_image(path)
+            self._check_size(frame, f"Frame file {path}")
+            yield index, frame
+
+    def _read_video(self, indices: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
+        assert self._plan is not None
+        path = self.info.path
+        capture: cv2.VideoCapture | None = None
+        position = 0  # index of the next frame grab() will deliver
+        try:
+            for index in _check_indices(indices, self.info.frame_count):
+                if capture is None:
+                    capture = _open_capture(path)
+                    self._captures.add(capture)
+                while position <= index:
+                    if not capture.grab():
+                        raise InputError(
+                            f"{path} ended after {position} frames but frame {index} was expected; "
+                            "the file may be truncated"
+                        )
+                    position += 1
+                ok, frame = capture.retrieve()
+                if not ok or frame is None:
+                    raise InputError(f"Cannot decode frame {index} of {path}; the file may be damaged")
+                frame = _to_bgr8(frame)
+                if self._plan.manual_rotation:
+                    frame = cv2.rotate(frame, _ROTATE_CODES[self._plan.manual_rotation])
+                self._check_size(frame, f"Frame {index} of {path}")
+                yield index, frame
+        finally:
+            if capture is not None:
+                capture.release()
+                self._captures.discard(capture)
+
+
+# ------------------------------------------------------------------ opening
+
+
+def _image_source(kind: SourceKind, path: Path, files: list[Path]) -> FrameSource:
+    first = read_image(files[0])
+    info = SourceInfo(
+        kind=kind,
+        path=path,
+        width=int(first.shape[1]),
+        height=int(first.shape[0]),
+        frame_count=len(files),
+        fps=None,
+        timestamps=None,
+        is_vfr=False,
+        start_time=0.0,
+        duration=None,
+        audio_streams=0,
+        files=tuple(files),
+    )
+    return FrameSource(info)
+
+
+def _detect_vfr(timestamps: list[float], fps: Fraction | None) -> bool:
+    if fps is None or fps <= 0 or len(timestamps) < 2:
+        return False
+    period = 1.0 / float(fps)
+    return any(abs(t - i * period) > period / 4 for i, t in enumerate(timestamps))
+
+
+def _fallback_fps(capture_fps: float, timestamps: list[float]) -> Fraction | None:
+    if np.isfinite(capture_fps) and capture_fps > 0:
+        return snap_fps(capture_fps)
+    if len(timestamps) >= 2:
+        step = float(np.median(np.diff(timestamps)))
+        if step > 0:
+            return snap_fps(1.0 / step)
+    return None
+
+
+def _video_source(path: Path) -> FrameSource:
+    facts: MediaFacts = probe_media(path)
+    if not facts.has_video:
+        raise InputError(f"{path} has no video stream; give a video file, an image, or a frame folder")
+    capture = _open_capture(path)
+    try:
+        manual = (facts.rotation - _opencv_rotation(capture)) % 360
+        capture_fps = capture.get(cv2.CAP_PROP_FPS)
+        raw_ms: list[float] = []
+        first: np.ndarray | None = None
+        while capture.grab():
+            raw_ms.append(float(capture.get(cv2.CAP_PROP_POS_MSEC)))
+            if first is None:
+                ok, frame = capture.retrieve()
+                if not ok or frame is None:
+                    raise InputError(f"Cannot decode the first frame of {path}; the file may be damaged")
+                first = _to_bgr8(frame)
+    finally:
+        capture.release()
+    if not raw_ms or first is None:
+        raise InputError(f"{path} has no decodable video frames; check the file or re-encode it")
+    if manual:
+        first = cv2.rotate(first, _ROTATE_CODES[manual])
+    height, width = int(first.shape[0]), int(first.shape[1])
+
+    origin = raw_ms[0]
+    timestamps = [(t - origin) / 1000.0 for t in raw_ms]
+    fps = facts.fps if facts.fps is not None else _fallback_fps(capture_fps, timestamps)
+    if fps is not None:
+        duration: float | None = timestamps[-1] + 1.0 / float(fps)
+    elif len(timestamps) >= 2:
+        duration = timestamps[-1] + (timestamps[-1] - timestamps[0]) / (len(timestamps) - 1)
+    else:
+        duration = facts.duration
+    info = SourceInfo(
+        kind=SourceKind.VIDEO,
+        path=path,
+        width=width,
+        height=height,
+        frame_count=len(timestamps),
+        fps=fps,
+        timestamps=tuple(timestamps),
+        is_vfr=_detect_vfr(timestamps, fps),
+        start_time=facts.video_start,
+        duration=duration,
+        audio_streams=len(facts.audio_streams),
+        files=None,
+    )
+    return FrameSource(info, _plan=_VideoPlan(manual_rotation=manual))
+
+
+def open_source(spec: str | Path) -> FrameSource:
+    """Open a video file, a folder of images, a printf/glob pattern, or one image."""
+    text = os.fspath(spec)
+    if not text:
+        raise InputError("No input given; pass a video file, an image, a frame folder, or a pattern")
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return _image_source(SourceKind.FOLDER, path, _folder_files(path))
+    if path.is_file():
+        if path.suffix.lower() in IMAGE_EXTENSIONS:
+            return _image_source(SourceKind.IMAGE, path, [path])
+        return _video_source(path)
+    if path.exists():
+        raise InputError(f"Input {path} is neither a file nor a folder; give a video, an image, or a frame folder")
+    if _PRINTF_RE.search(path.name) or _PRINTF_RE.search(str(path.parent)):
+        return _image_source(SourceKind.PATTERN, path, _printf_files(str(path)))
+    if any(ch in text for ch in _GLOB_CHARS):
+        return _image_source(SourceKind.PATTERN, path, _glob_files(str(path)))
+    raise InputError(f"Input not found: {path}")
