@@ -230,3 +230,68 @@ class Settings:
 
     def replace(self, **changes: object) -> "Settings":
         return dataclasses.replace(self, **changes)
+
+
+# --------------------------------------------------------------- serialisation
+# The manifest of a resumable run stores the full Settings as JSON, so that
+# `vidstyle resume WORKDIR` can rebuild them without the original command line.
+
+_SECTIONS = {
+    "model": ModelConfig,
+    "style": StyleConfig,
+    "optimize": OptimizeConfig,
+    "temporal": TemporalConfig,
+    "select": SelectConfig,
+    "encode": EncodeConfig,
+    "run": RunConfig,
+}
+
+
+def _to_jsonable(value: object) -> object:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, Fraction):
+        return f"{value.numerator}/{value.denominator}"
+    if isinstance(value, tuple):
+        return [_to_jsonable(v) for v in value]
+    return value
+
+
+def settings_to_json(settings: Settings) -> dict[str, dict[str, object]]:
+    return {
+        section: {f.name: _to_jsonable(getattr(getattr(settings, section), f.name)) for f in dataclasses.fields(cls)}
+        for section, cls in _SECTIONS.items()
+    }
+
+
+def _from_jsonable(kind: object, value: object) -> object:
+    """Rebuild a field value from its JSON form, guided by the field's annotation text."""
+    text = str(kind)
+    if value is None:
+        return None
+    for enum in (Optimizer, Pooling, DeviceChoice, TemporalMode, OutputSize, FlowPresetChoice):
+        if enum.__name__ in text:
+            return enum(value)
+    if "Fraction" in text:
+        return Fraction(str(value))
+    if "tuple[Path" in text:
+        return tuple(Path(v) for v in value)  # type: ignore[union-attr]
+    if "Path" in text:
+        return Path(str(value))
+    if "tuple[float" in text:
+        return tuple(float(v) for v in value)  # type: ignore[union-attr]
+    if "tuple[str" in text:
+        return tuple(str(v) for v in value)  # type: ignore[union-attr]
+    return value
+
+
+def settings_from_json(data: dict[str, dict[str, object]]) -> Settings:
+    """Inverse of settings_to_json; raises KeyError/ValueError/TypeError on malformed data."""
+    sections = {}
+    for section, cls in _SECTIONS.items():
+        raw = data[section]
+        values = {f.name: _from_jsonable(f.type, raw[f.name]) for f in dataclasses.fields(cls) if f.name in raw}
+        sections[section] = cls(**values)
+    return Settings(**sections)

@@ -18,6 +18,7 @@ from vidstyle.config import ModelConfig, OptimizeConfig, Optimizer
 from vidstyle.model.features import FeatureExtractor, canonical_layer
 from vidstyle.model.losses import content_loss, style_loss, total_variation
 from vidstyle.model.style import StyleTargets
+from vidstyle.temporal.loss import temporal_loss
 
 
 @dataclass(frozen=True)
@@ -53,11 +54,6 @@ class StylizeResult:
     initial: LossBreakdown  # at the starting image
     final: LossBreakdown  # at the returned image (before clamping)
     history: tuple[float, ...]  # total loss at every step
-
-
-def temporal_loss(image: torch.Tensor, warped_previous: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Masked squared difference to the warped previous frame, divided by H*W*C as in Ruder et al."""
-    return (mask * (image - warped_previous).pow(2)).sum() / image[0].numel()
 
 
 class Stylizer:

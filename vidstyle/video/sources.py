@@ -67,6 +67,7 @@ class SourceInfo:
     timestamps: tuple[float, ...] | None  # videos: seconds relative to the first frame (first is 0.0)
     is_vfr: bool  # timestamps deviate from i/fps by more than 1/4 frame period somewhere
     start_time: float  # seconds where the video stream starts in the container
+    container_start: float  # seconds where the earliest stream starts (ffmpeg's -ss counts from here)
     duration: float | None  # seconds of video (last timestamp + one period); None for images
     audio_streams: int
     files: tuple[Path, ...] | None  # folder/pattern/image: the frame files in order
@@ -314,6 +315,7 @@ def _image_source(kind: SourceKind, path: Path, files: list[Path]) -> FrameSourc
         timestamps=None,
         is_vfr=False,
         start_time=0.0,
+        container_start=0.0,
         duration=None,
         audio_streams=0,
         files=tuple(files),
@@ -382,6 +384,7 @@ def _video_source(path: Path) -> FrameSource:
         timestamps=tuple(timestamps),
         is_vfr=_detect_vfr(timestamps, fps),
         start_time=facts.video_start,
+        container_start=facts.start_time,
         duration=duration,
         audio_streams=len(facts.audio_streams),
         files=None,

@@ -1,0 +1,35 @@
+"""Shared fixtures: a randomly initialised VGG19 written to disk and loaded through the real --weights path.
+
+The ImageNet weights cannot be downloaded in CI, and tests must never depend on
+a download. Random weights exercise exactly the same code: loading, layer
+naming, truncation, losses and optimization.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision
+
+
+@pytest.fixture(scope="session")
+def random_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A features-only VGG19 state dict (about 80 MB) with torchvision's random initialisation."""
+    torch.manual_seed(1234)
+    model = torchvision.models.vgg19(weights=None)
+    state = {key: value for key, value in model.state_dict().items() if key.startswith("features.")}
+    path = tmp_path_factory.mktemp("weights") / "vgg19_random_features.pth"
+    torch.save(state, path)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets its own style cache and torch hub dir, so no test sees another's state or the user's."""
+    cache = tmp_path / "vidstyle-cache"
+    monkeypatch.setenv("VIDSTYLE_CACHE_DIR", str(cache))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    monkeypatch.delenv("VIDSTYLE_WEIGHTS", raising=False)
+    return cache

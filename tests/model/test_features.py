@@ -1,0 +1,215 @@
+"""VGG19 feature extractor: paper layer names, truncation, freezing, agreement with torchvision."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from vidstyle.config import Pooling
+from vidstyle.errors import UsageError
+from vidstyle.model.features import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    LAYER_NAMES,
+    FeatureExtractor,
+    canonical_layer,
+    expected_feature_shapes,
+    torchvision_index,
+)
+
+
+@pytest.fixture(scope="module")
+def state(random_weights: Path) -> dict[str, torch.Tensor]:
+    return torch.load(random_weights, map_location="cpu", weights_only=True)
+
+
+@pytest.fixture(scope="module")
+def torchvision_features(state: dict[str, torch.Tensor]) -> nn.Sequential:
+    """torchvision's own vgg19().features (max pooling) holding the same tensors."""
+    features = torchvision.models.vgg19(weights=None).features
+    features.load_state_dict({key.removeprefix("features."): value for key, value in state.items()})
+    return features.eval()
+
+
+def smooth_image(seed: int, height: int = 48, width: int = 64) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    image = torch.rand(1, 3, height, width, generator=generator)
+    return nn.functional.avg_pool2d(image, 3, stride=1, padding=1)
+
+
+@pytest.mark.parametrize(
+    ("name", "index"),
+    [
+        ("conv1_1", 0),
+        ("relu1_1", 1),
+        ("conv1_2", 2),
+        ("relu1_2", 3),
+        ("pool1", 4),
+        ("conv2_1", 5),
+        ("relu2_1", 6),
+        ("pool2", 9),
+        ("conv3_1", 10),
+        ("relu3_1", 11),
+        ("relu3_4", 17),
+        ("pool3", 18),
+        ("conv4_1", 19),
+        ("relu4_1", 20),
+        ("conv4_2", 21),
+        ("relu4_2", 22),
+        ("pool4", 27),
+        ("conv5_1", 28),
+        ("relu5_1", 29),
+        ("relu5_4", 35),
+        ("pool5", 36),
+    ],
+)
+def test_layer_names_map_to_torchvision_indices(name: str, index: int) -> None:
+    assert torchvision_index(name) == index
+
+
+def test_layer_plan_matches_torchvision_module_types() -> None:
+    """Every paper name sits on a torchvision module of the matching kind, all 37 of them."""
+    reference = torchvision.models.vgg19(weights=None).features
+    assert len(LAYER_NAMES) == len(reference) == 37
+    kinds = {"conv": nn.Conv2d, "relu": nn.ReLU, "pool": nn.MaxPool2d}
+    for name in LAYER_NAMES:
+        module = reference[torchvision_index(name)]
+        assert isinstance(module, kinds[name[:4]]), name
+
+
+def test_expected_shapes_match_torchvision_state_dict() -> None:
+    reference = {
+        key: tuple(value.shape)
+        for key, value in torchvision.models.vgg19(weights=None).state_dict().items()
+        if key.startswith("features.")
+    }
+    assert expected_feature_shapes() == reference
+    upto = expected_feature_shapes("relu3_1")
+    assert set(upto) == {f"features.{i}.{p}" for i in (0, 2, 5, 7, 10) for p in ("weight", "bias")}
+
+
+def test_layer_names_are_case_insensitive_and_unknown_names_raise() -> None:
+    assert canonical_layer(" ReLU4_2 ") == "relu4_2"
+    for bad in ("relu6_1", "conv1_3", "fc7", "relu4-2", ""):
+        with pytest.raises(UsageError, match="Unknown VGG19 layer"):
+            canonical_layer(bad)
+
+
+def test_unknown_layer_in_extractor_raises(state: dict[str, torch.Tensor]) -> None:
+    with pytest.raises(UsageError):
+        FeatureExtractor(state, layers=["relu1_1", "relu9_9"])
+    with pytest.raises(UsageError):
+        FeatureExtractor(state, layers=[])
+
+
+def test_unknown_layer_in_forward_raises(state: dict[str, torch.Tensor]) -> None:
+    extractor = FeatureExtractor(state, layers=["relu2_1"])
+    with pytest.raises(UsageError):
+        extractor(smooth_image(0, 16, 16), ["bogus"])
+
+
+@pytest.mark.parametrize("deepest", ["relu1_1", "conv3_1", "relu4_2", "pool5"])
+def test_truncated_after_deepest_requested_layer(state: dict[str, torch.Tensor], deepest: str) -> None:
+    extractor = FeatureExtractor(state, layers=["relu1_1", deepest])
+    names = [name for name, _ in extractor.net.named_children()]
+    assert names[-1] == deepest
+    assert names == list(LAYER_NAMES[: torchvision_index(deepest) + 1])
+    assert extractor.layers == tuple(sorted({"relu1_1", deepest}, key=torchvision_index))
+
+
+def test_truncation_drops_unneeded_parameters(state: dict[str, torch.Tensor]) -> None:
+    extractor = FeatureExtractor(state, layers=["relu2_1"])
+    convs = [m for m in extractor.modules() if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 3  # conv1_1, conv1_2, conv2_1
+
+
+def test_frozen_and_stays_in_eval_mode(state: dict[str, torch.Tensor]) -> None:
+    extractor = FeatureExtractor(state, layers=["relu3_1"])
+    params = list(extractor.parameters())
+    assert params and all(not p.requires_grad for p in params)
+    assert not extractor.training
+    extractor.train()
+    assert not extractor.training
+    assert all(not module.training for module in extractor.modules())
+    extractor.train(True)
+    assert not extractor.training
+
+
+def test_gradient_flows_to_input_not_weights(state: dict[str, torch.Tensor]) -> None:
+    extractor = FeatureExtractor(state, layers=["relu2_1"])
+    image = smooth_image(1, 16, 16).requires_grad_(True)
+    extractor(image)["relu2_1"].sum().backward()
+    assert image.grad is not None and image.grad.abs().sum() > 0
+    assert all(p.grad is None for p in extractor.parameters())
+
+
+def test_weights_are_copied_from_state(state: dict[str, torch.Tensor]) -> None:
+    extractor = FeatureExtractor(state, layers=["relu4_2"])
+    modules = dict(extractor.net.named_children())
+    assert torch.equal(modules["conv4_2"].weight, state["features.21.weight"])
+    assert torch.equal(modules["conv1_1"].bias, state["features.0.bias"])
+
+
+@pytest.mark.parametrize("layer", ["relu1_1", "conv2_2", "relu3_1", "pool3", "relu4_2", "conv5_1"])
+def test_outputs_match_torchvision_with_max_pooling(
+    state: dict[str, torch.Tensor], torchvision_features: nn.Sequential, layer: str
+) -> None:
+    """Same tensors, same input: our named response equals torchvision's module output at that index.
+
+    Proves both the name -> index mapping and that the extractor applies the
+    ImageNet normalisation itself (the reference gets the normalised input).
+    """
+    image = smooth_image(2)
+    extractor = FeatureExtractor(state, layers=[layer], pooling=Pooling.MAX)
+    with torch.no_grad():
+        ours = extractor(image)[layer]
+        mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+        std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+        theirs = torchvision_features[: torchvision_index(layer) + 1]((image - mean) / std)
+        unnormalised = torchvision_features[: torchvision_index(layer) + 1](image)
+    assert ours.shape == theirs.shape
+    scale = theirs.abs().max()
+    assert scale > 0
+    torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5 * float(scale))
+    # Not matching the unnormalised input shows the normalisation is really applied.
+    assert (ours - unnormalised).abs().max() > 1e-2 * scale
+
+
+def test_forward_returns_only_requested_layers(state: dict[str, torch.Tensor]) -> None:
+    extractor = FeatureExtractor(state, layers=["relu1_1", "relu2_1", "relu3_1"])
+    image = smooth_image(3, 32, 32)
+    assert set(extractor(image)) == {"relu1_1", "relu2_1", "relu3_1"}
+    subset = extractor(image, ["RELU2_1"])
+    assert set(subset) == {"relu2_1"}
+    assert subset["relu2_1"].shape == (1, 128, 16, 16)
+
+
+def test_passes_count_images(state: dict[str, torch.Tensor]) -> None:
+    extractor = FeatureExtractor(state, layers=["relu1_1"])
+    assert extractor.passes == 0
+    extractor(torch.rand(1, 3, 8, 8))
+    extractor(torch.rand(3, 3, 8, 8))
+    assert extractor.passes == 4
+
+
+def test_avg_pooling_changes_deeper_layers_only(state: dict[str, torch.Tensor]) -> None:
+    layers = ["relu1_1", "relu1_2", "pool1", "relu2_1", "relu4_2"]
+    avg = FeatureExtractor(state, layers=layers, pooling=Pooling.AVG)
+    mx = FeatureExtractor(state, layers=layers, pooling=Pooling.MAX)
+    assert isinstance(dict(avg.net.named_children())["pool1"], nn.AvgPool2d)
+    assert isinstance(dict(mx.net.named_children())["pool1"], nn.MaxPool2d)
+    image = smooth_image(4)
+    with torch.no_grad():
+        a, m = avg(image), mx(image)
+    # Before the first pooling the two networks are the same network.
+    assert torch.equal(a["relu1_1"], m["relu1_1"])
+    assert torch.equal(a["relu1_2"], m["relu1_2"])
+    for name in ("pool1", "relu2_1", "relu4_2"):
+        assert a[name].shape == m[name].shape
+        assert (a[name] - m[name]).abs().max() > 1e-3 * m[name].abs().max(), name
+    # Max pooling dominates average pooling elementwise.
+    assert torch.all(m["pool1"] >= a["pool1"] - 1e-6)

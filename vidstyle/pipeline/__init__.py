@@ -1,0 +1,1 @@
+"""A run: plan, work directory + manifest, atomic writes, events, resume."""

@@ -1,0 +1,112 @@
+"""How one frame of a sequence is started and tied to the previous one.
+
+`none` starts every frame from its own content (or noise/an image, as
+--init says); `prev` starts from the previous stylized frame as it is; `flow`
+(Ruder et al. 2016) warps the previous stylized frame along the optical flow
+of the *input* frames, fills pixels the flow cannot vouch for from the current
+content frame, and adds a temporal loss on the reliable ones.
+
+The previous stylized frame always comes in as the uint8 image stored on disk,
+in uninterrupted and resumed runs alike, so both compute the same next frame.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vidstyle.config import OptimizeConfig, TemporalConfig, TemporalMode
+from vidstyle.errors import UsageError
+from vidstyle.model.stylizer import TemporalTarget
+from vidstyle.temporal.flow import FlowEstimator, FlowPreset
+from vidstyle.temporal.masks import reliability_mask
+from vidstyle.temporal.warp import warp_image
+from vidstyle.video.pixels import bgr_to_tensor, resize
+from vidstyle.video.sources import read_image
+
+
+@dataclass(frozen=True)
+class FrameStart:
+    init: torch.Tensor  # (1, 3, H, W) RGB in [0, 1]
+    budget: int
+    temporal: TemporalTarget | None
+    flow_seconds: float  # time spent on optical flow for this frame
+
+
+def load_init_image(spec: str, size: tuple[int, int]) -> np.ndarray | None:
+    """The --init image resized to the working size, or None for 'content'/'noise'."""
+    if spec in ("content", "noise"):
+        return None
+    path = Path(spec).expanduser()
+    if not path.is_file():
+        raise UsageError(f"--init must be 'content', 'noise' or an image file; {spec} does not exist.")
+    return resize(read_image(path), size)
+
+
+class FrameStarter:
+    def __init__(
+        self,
+        optimize: OptimizeConfig,
+        temporal: TemporalConfig,
+        *,
+        working_size: tuple[int, int],
+        device: torch.device,
+    ) -> None:
+        self.optimize = optimize
+        self.temporal = temporal
+        self.device = device
+        self.init_image = load_init_image(optimize.init, working_size)
+        self.flow = FlowEstimator(FlowPreset(temporal.flow_preset.value)) if temporal.mode is TemporalMode.FLOW else None
+
+    def _cold_start(self, position: int, content: np.ndarray) -> torch.Tensor:
+        if self.init_image is not None:
+            return bgr_to_tensor(self.init_image, device=self.device)
+        if self.optimize.init == "noise":
+            # Seeded per frame, so any frame can be recomputed alone (resume).
+            generator = torch.Generator().manual_seed(self.optimize.seed * 1_000_003 + position)
+            height, width = content.shape[:2]
+            return torch.rand((1, 3, height, width), generator=generator).to(self.device)
+        return bgr_to_tensor(content, device=self.device)
+
+    def start(
+        self,
+        position: int,
+        content: np.ndarray,
+        previous_content: np.ndarray | None,
+        previous_stylized: np.ndarray | None,
+    ) -> FrameStart:
+        """Init image, budget and temporal target for the frame at ``position`` of the plan."""
+        mode = self.temporal.mode
+        if position == 0 or previous_stylized is None or mode is TemporalMode.NONE:
+            return FrameStart(self._cold_start(position, content), self.optimize.iterations, None, 0.0)
+        budget = self.optimize.iterations_next
+        if mode is TemporalMode.PREV:
+            return FrameStart(bgr_to_tensor(previous_stylized, device=self.device), budget, None, 0.0)
+
+        assert self.flow is not None and previous_content is not None
+        started = time.perf_counter()
+        pair = self.flow.pair(previous_content, content)
+        mask = reliability_mask(pair.backward, pair.forward, soft=self.temporal.soft_mask)
+        warped = warp_image(previous_stylized.astype(np.float32), pair.backward)
+        flow_seconds = time.perf_counter() - started
+        # Pixels the flow cannot vouch for (disoccluded, motion boundaries)
+        # start from the current content instead of a smeared warp.
+        blend = mask[:, :, None]
+        start = blend * warped + (1.0 - blend) * content.astype(np.float32)
+        init = _float_bgr_to_tensor(start, self.device)
+        target = TemporalTarget(
+            image=_float_bgr_to_tensor(warped, self.device),
+            mask=torch.from_numpy(np.ascontiguousarray(mask)).to(self.device)[None, None],
+            weight=self.temporal.weight,
+        )
+        return FrameStart(init, budget, target, flow_seconds)
+
+
+def _float_bgr_to_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
+    """BGR float in [0, 255] (H, W, 3) -> RGB float (1, 3, H, W) in [0, 1]."""
+    rgb = np.ascontiguousarray(image[:, :, ::-1], dtype=np.float32) / 255.0
+    return torch.from_numpy(rgb).permute(2, 0, 1).unsqueeze(0).contiguous().to(device)

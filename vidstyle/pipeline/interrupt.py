@@ -1,0 +1,49 @@
+"""Stopping cleanly on Ctrl-C or SIGTERM.
+
+The first signal only raises a flag: the run abandons the frame in progress
+(nothing partial is ever written under a final name), flushes its state and
+raises Interrupted, which the CLI turns into the resume command and exit
+code 130. A second signal raises KeyboardInterrupt at once; atomic writes
+keep everything already written intact even then.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+
+class StopFlag:
+    def __init__(self) -> None:
+        self.requested = False
+        self.signal_name = ""
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        self.signal_name = signal.Signals(signum).name
+
+
+class FrameAbandoned(Exception):
+    """Raised inside the optimizer loop when a stop was requested."""
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[StopFlag]:
+    """Install SIGINT/SIGTERM handlers for the duration of a run (main thread only)."""
+    flag = StopFlag()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag  # signals can only be handled on the main thread; run unguarded
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, flag._handle)
+    try:
+        yield flag
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

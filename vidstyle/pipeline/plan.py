@@ -1,0 +1,184 @@
+"""The frame plan: which source frames are stylized, at what size, shown when.
+
+A plan is computed once from the source's exact facts and the selection
+options, then written into the manifest before the first frame, so a resumed
+run follows exactly the same plan.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+
+from vidstyle.config import DEFAULT_FOLDER_FPS, OutputSize, SelectConfig
+from vidstyle.errors import UsageError
+from vidstyle.video.pixels import working_size
+from vidstyle.video.sources import SourceInfo, SourceKind
+
+# Timestamps from containers are rounded to their timebase; half a millisecond
+# of slack keeps "--start 2" from skipping a frame stamped 1.99995.
+_EPS = 5e-4
+
+
+@dataclass(frozen=True)
+class FramePlan:
+    source_indices: tuple[int, ...]  # source frame of each output frame, increasing
+    fps: Fraction  # output frame rate (nominal rate when durations are given)
+    durations: tuple[float, ...] | None  # per-frame display time for variable-rate sources
+    working_size: tuple[int, int]  # (width, height) the optimization runs at
+    output_size: tuple[int, int]  # (width, height) of the written frames
+    audio_start: float  # seconds into the source file where the output's first frame is
+    duration: float  # seconds the output lasts
+
+    @property
+    def frame_count(self) -> int:
+        return len(self.source_indices)
+
+    def to_json(self) -> dict[str, object]:
+        data = asdict(self)
+        data["fps"] = f"{self.fps.numerator}/{self.fps.denominator}"
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> FramePlan:
+        durations = data["durations"]
+        return cls(
+            source_indices=tuple(int(i) for i in data["source_indices"]),  # type: ignore[union-attr]
+            fps=Fraction(str(data["fps"])),
+            durations=tuple(float(d) for d in durations) if durations is not None else None,  # type: ignore[union-attr]
+            working_size=tuple(data["working_size"]),  # type: ignore[arg-type]
+            output_size=tuple(data["output_size"]),  # type: ignore[arg-type]
+            audio_start=float(data["audio_start"]),  # type: ignore[arg-type]
+            duration=float(data["duration"]),  # type: ignore[arg-type]
+        )
+
+
+@dataclass(frozen=True)
+class Position:
+    """A point in the input given as seconds or as a frame index."""
+
+    seconds: float | None = None
+    frame: int | None = None
+
+
+_TIMECODE = re.compile(r"^(?:(\d+):)?(\d+):(\d+(?:\.\d*)?)$")
+
+
+def parse_position(text: str, *, option: str) -> Position:
+    """'12.5', '12.5s' and '1:02.5' are seconds; '#48' and '48f' are frame indices."""
+    raw = text.strip().lower()
+    try:
+        if raw.startswith("#"):
+            return Position(frame=int(raw[1:]))
+        if raw.endswith("f"):
+            return Position(frame=int(raw[:-1]))
+        match = _TIMECODE.match(raw)
+        if match:
+            hours, minutes, seconds = match.groups()
+            return Position(seconds=int(hours or 0) * 3600 + int(minutes) * 60 + float(seconds))
+        return Position(seconds=float(raw[:-1] if raw.endswith("s") else raw))
+    except ValueError:
+        raise UsageError(
+            f"{option} {text!r} is not a time or frame; use seconds (12.5, 12.5s, 1:02.5) or a frame index (#48, 48f)."
+        ) from None
+
+
+def _input_rate(info: SourceInfo, select: SelectConfig) -> Fraction:
+    if info.kind is SourceKind.VIDEO:
+        if info.fps is None:
+            raise UsageError(f"Could not read the frame rate of {info.path}; pass --fps or re-mux the file.")
+        return info.fps
+    return select.fps or DEFAULT_FOLDER_FPS
+
+
+def _timestamps(info: SourceInfo, rate: Fraction) -> list[float]:
+    if info.timestamps is not None:
+        return list(info.timestamps)
+    return [float(i / rate) for i in range(info.frame_count)]
+
+
+def _index_of(position: Position | None, stamps: list[float], default: int, option: str) -> int:
+    if position is None:
+        return default
+    if position.frame is not None:
+        if position.frame < 0:
+            raise UsageError(f"{option} must not be negative.")
+        return min(position.frame, len(stamps))
+    assert position.seconds is not None
+    if position.seconds < 0:
+        raise UsageError(f"{option} must not be negative.")
+    return bisect.bisect_left(stamps, position.seconds - _EPS)
+
+
+def make_plan(info: SourceInfo, select: SelectConfig) -> FramePlan:
+    """Select frames and compute their timing; raises UsageError for an empty or impossible selection."""
+    rate = _input_rate(info, select)
+    stamps = _timestamps(info, rate)
+    start = _index_of(parse_position(select.start, option="--start") if select.start else None, stamps, 0, "--start")
+    end = _index_of(parse_position(select.end, option="--end") if select.end else None, stamps, len(stamps), "--end")
+    if start >= end:
+        raise UsageError(
+            f"The selection --start {select.start} --end {select.end} holds no frames "
+            f"(the input has {info.frame_count} frames); widen it."
+        )
+    # Where the selected stretch ends in time: the next source frame, or the source's end.
+    source_end = info.duration if info.duration is not None else stamps[-1] + float(1 / rate)
+    stretch_end = stamps[end] if end < len(stamps) else source_end
+
+    resampled = info.kind is SourceKind.VIDEO and select.fps is not None and select.fps != rate
+    if resampled:
+        assert select.fps is not None
+        if select.fps > rate:
+            raise UsageError(
+                f"--fps {select.fps} is above the input's {float(rate):.6g} fps; only lower output rates are supported."
+            )
+        indices = _resample(stamps, start, end, stretch_end, select.fps)
+        out_fps = select.fps
+    else:
+        indices = list(range(start, end, select.every))
+        out_fps = rate / select.every
+    if select.max_frames is not None:
+        indices = indices[: select.max_frames]
+
+    durations: tuple[float, ...] | None = None
+    if info.is_vfr and not resampled:
+        # Each frame lasts until the next selected one; the last until the
+        # next source frame it stands for, or the end of the selection.
+        ends = [stamps[i] for i in indices[1:]]
+        following = indices[-1] + select.every
+        ends.append(stamps[following] if following < end else stretch_end)
+        durations = tuple(max(e - stamps[i], 1e-3) for i, e in zip(indices, ends))
+        duration = sum(durations)
+    else:
+        duration = float(len(indices) / out_fps)
+
+    work = working_size(info.width, info.height, select.max_size)
+    out = (info.width, info.height) if select.output_size is OutputSize.SOURCE else work
+    audio_start = max(0.0, info.start_time - info.container_start + stamps[indices[0]])
+    return FramePlan(
+        source_indices=tuple(indices),
+        fps=out_fps,
+        durations=durations,
+        working_size=work,
+        output_size=out,
+        audio_start=audio_start,
+        duration=duration,
+    )
+
+
+def _resample(stamps: list[float], start: int, end: int, stretch_end: float, fps: Fraction) -> list[int]:
+    """For output times t0 + k/fps, the source frame on screen at that time (the latest one not after it)."""
+    t0 = stamps[start]
+    chosen: list[int] = []
+    k = 0
+    while True:
+        t = t0 + float(k / fps)
+        if t >= stretch_end - _EPS:
+            break
+        i = bisect.bisect_right(stamps, t + _EPS, lo=start, hi=end) - 1
+        if not chosen or i > chosen[-1]:
+            chosen.append(i)
+        k += 1
+    return chosen
