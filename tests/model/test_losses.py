@@ -11,7 +11,7 @@ import torch
 
 from vidstyle.config import ModelConfig, OptimizeConfig, StyleConfig
 from vidstyle.model.build import load_extractor
-from vidstyle.model.features import FeatureExtractor
+from vidstyle.model.features import FeatureExtractor, torchvision_index
 from vidstyle.model.losses import content_loss, gram_matrix, normalised_mse, style_loss, total_variation
 from vidstyle.model.style import build_style_targets
 from vidstyle.model.stylizer import Stylizer, TemporalTarget, temporal_loss
@@ -123,8 +123,11 @@ def test_losses_have_the_documented_values() -> None:
     assert float(content_loss({"x": 2 * target}, {"x": target})) == pytest.approx(1.0, rel=1e-5)
     assert float(content_loss({"x": torch.zeros_like(target)}, {"x": target})) == pytest.approx(1.0, rel=1e-5)
     assert float(normalised_mse(target * 1.5, target)) == pytest.approx(0.25, rel=1e-5)
-    # An all-zero target does not divide by zero.
-    assert torch.isfinite(normalised_mse(target, torch.zeros_like(target)))
+    # An all-zero target does not divide by zero: the error is then left unnormalised.
+    assert float(normalised_mse(target, torch.zeros_like(target))) == pytest.approx(float(target.pow(2).mean()))
+    # Tiny targets (random weights give mean Gram squares ~1e-8) are normalised like any other.
+    tiny = target * 1e-5
+    assert float(normalised_mse(2 * tiny, tiny)) == pytest.approx(1.0, rel=1e-4)
 
     checker = (torch.arange(6).view(1, 6) + torch.arange(6).view(6, 1)) % 2
     assert float(total_variation(checker.float().expand(1, 3, 6, 6))) == pytest.approx(2.0)
@@ -154,13 +157,13 @@ def test_style_layer_weights_are_relative() -> None:
 
 
 def scaled(extractor: FeatureExtractor, factor: float) -> FeatureExtractor:
-    """An extractor whose every response is multiplied by ``factor``."""
-    clone = FeatureExtractor(
-        {f"features.{i}.{p}": t for i, m in enumerate(extractor.net) for p, t in m.named_parameters()}
-        if False
-        else _state_of(extractor),
-        layers=extractor.layers,
-    )
+    """A copy of ``extractor`` whose every response is multiplied by ``factor``."""
+    state = {
+        f"features.{torchvision_index(name)}.{param}": tensor
+        for name, module in extractor.net.named_children()
+        for param, tensor in module.named_parameters()
+    }
+    clone = FeatureExtractor(state, layers=extractor.layers)
     forward = clone.forward
 
     def scaled_forward(image: torch.Tensor, layers=None):  # noqa: ANN001, ANN202
@@ -168,17 +171,6 @@ def scaled(extractor: FeatureExtractor, factor: float) -> FeatureExtractor:
 
     clone.forward = scaled_forward  # type: ignore[method-assign]
     return clone
-
-
-def _state_of(extractor: FeatureExtractor) -> dict[str, torch.Tensor]:
-    from vidstyle.model.features import torchvision_index
-
-    state = {}
-    for name, module in extractor.net.named_children():
-        if name.startswith("conv"):
-            state[f"features.{torchvision_index(name)}.weight"] = module.weight
-            state[f"features.{torchvision_index(name)}.bias"] = module.bias
-    return state
 
 
 def test_total_loss_is_invariant_to_feature_scale(

@@ -17,9 +17,6 @@ from collections.abc import Mapping
 
 import torch
 
-# Keeps an all-zero target (a black frame through ReLUs) from dividing by zero.
-_EPS = 1e-8
-
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     """Channel correlations of (1, C, H, W) features, divided by the map size H*W.
@@ -33,8 +30,15 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
 
 
 def normalised_mse(value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """mean((value - target)^2) / mean(target^2)."""
-    return (value - target).pow(2).mean() / (target.pow(2).mean() + _EPS)
+    """mean((value - target)^2) / mean(target^2).
+
+    An all-zero target (a black frame through ReLUs) is divided by 1 instead of
+    0. The guard is not an added epsilon: with small activations (random
+    weights give mean Gram squares around 1e-8 at relu5_1) any fixed epsilon
+    would shrink that layer's term and break the scale invariance above.
+    """
+    scale = target.pow(2).mean()
+    return (value - target).pow(2).mean() / torch.where(scale > 0, scale, torch.ones_like(scale))
 
 
 def content_loss(features: Mapping[str, torch.Tensor], targets: Mapping[str, torch.Tensor]) -> torch.Tensor:

@@ -186,6 +186,9 @@ def _run_ffmpeg(args: list[str], *, feed: Sequence[Path] | None = None, what: st
                 stdin=subprocess.PIPE if feed is not None else subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=err,
+                # Its own session: a Ctrl-C in the terminal reaches only vidstyle,
+                # which lets the encode finish and then stops cleanly.
+                start_new_session=True,
             )
         except OSError as exc:
             raise EncodeError(f"{what}: cannot run ffmpeg ({exc.strerror or exc})") from exc
@@ -425,7 +428,9 @@ def _video_duration(listing: Path, *, what: str) -> Fraction:
             "-f", "concat", "-safe", "0", "-i", str(listing),
             "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-",
         ]  # fmt: skip
-        proc = subprocess.run(cmd, stdout=out, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            cmd, stdout=out, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True
+        )
         if proc.returncode != 0:
             stderr = proc.stderr.decode("utf-8", errors="replace")
             raise EncodeError(f"{what}: cannot read the segments: {_last_error_line(stderr)}")

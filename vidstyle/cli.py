@@ -1,0 +1,296 @@
+"""The command line: parse options into configs, run the library, draw its events, map errors to exit codes.
+
+Nothing here stylizes anything; see vidstyle/pipeline/run.py for the work.
+Exit codes: 0 done, 1 a problem the user can fix (the message says how),
+2 bad usage, 130 stopped by Ctrl-C/SIGTERM with its state saved.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import replace
+from fractions import Fraction
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from vidstyle import __version__
+from vidstyle.config import (
+    DeviceChoice,
+    EncodeConfig,
+    FlowPresetChoice,
+    ModelConfig,
+    OptimizeConfig,
+    Optimizer,
+    OutputSize,
+    Pooling,
+    RunConfig,
+    SelectConfig,
+    Settings,
+    StyleConfig,
+    TemporalConfig,
+    TemporalMode,
+)
+from vidstyle.errors import UsageError, VidstyleError
+from vidstyle.pipeline.events import Event, FrameDone, Notice, RunFinished, RunStarted, SegmentEncoded, StepDone
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Stylize videos, game captures and frame folders with neural style transfer, stable over time and resumable.",
+)
+stderr = Console(stderr=True)
+
+_M, _S, _O, _T, _SEL, _E, _R = ModelConfig(), None, OptimizeConfig(), TemporalConfig(), SelectConfig(), EncodeConfig(), RunConfig()
+
+
+def _fail(error: BaseException, code: int) -> typer.Exit:
+    if os.environ.get("VIDSTYLE_DEBUG") == "1":
+        raise error
+    stderr.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+class _Renderer:
+    """Draws events: a frame bar (done/total, fps, ETA) and a step bar with the last loss."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.progress: Progress | None = None
+        self.frames_task: int | None = None
+        self.steps_task: int | None = None
+
+    def __enter__(self) -> _Renderer:
+        if not self.quiet:
+            self.progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[info]}"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=stderr,
+                transient=False,
+            )
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def __call__(self, event: Event) -> None:
+        if self.quiet or self.progress is None:
+            return
+        progress = self.progress
+        if isinstance(event, RunStarted):
+            width, height = event.working_size
+            if event.total_frames > 1:
+                self.frames_task = progress.add_task(
+                    "frames", total=event.total_frames, completed=event.already_done, info=f"{width}x{height}"
+                )
+            self.steps_task = progress.add_task("steps", total=1, info="")
+        elif isinstance(event, StepDone) and self.steps_task is not None:
+            progress.update(self.steps_task, total=event.budget, completed=event.step, info=f"loss {event.loss:.4g}")
+        elif isinstance(event, FrameDone):
+            if self.frames_task is not None:
+                eta = f", ETA {event.eta_seconds:.0f}s" if event.eta_seconds is not None else ""
+                progress.update(
+                    self.frames_task,
+                    completed=event.frame + 1,
+                    info=f"{event.frames_per_second:.2f} fps{eta}, loss {event.loss:.4g}",
+                )
+            if self.steps_task is not None:
+                progress.reset(self.steps_task, total=1, info="")
+        elif isinstance(event, Notice):
+            progress.console.print(event.message, highlight=False)
+        elif isinstance(event, SegmentEncoded):
+            pass  # frequent and uninteresting on screen; it is in the work dir
+        elif isinstance(event, RunFinished):
+            if self.steps_task is not None:
+                progress.remove_task(self.steps_task)
+                self.steps_task = None
+            progress.console.print(f"Wrote {event.output} ({event.frames} frame(s) in {event.seconds:.1f} s)", highlight=False)
+
+
+def _run(action, quiet: bool):  # noqa: ANN001, ANN202 - a thunk returning RunResult
+    from vidstyle.errors import Interrupted
+
+    try:
+        with _Renderer(quiet) as renderer:
+            result = action(renderer)
+    except Interrupted as error:
+        raise _fail(error, error.exit_code) from None
+    except VidstyleError as error:
+        raise _fail(error, error.exit_code) from None
+    except KeyboardInterrupt:
+        raise _fail(KeyboardInterrupt("Stopped at once; files already written are intact. Rerun the same command to resume."), 130) from None
+    if quiet:
+        typer.echo(str(result.output))
+    return result
+
+
+def _parse_floats(text: str | None, option: str) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise UsageError(f"{option} takes comma-separated numbers, e.g. 0.7,0.3.") from None
+
+
+def _parse_fps(text: str | None) -> Fraction | None:
+    if text is None:
+        return None
+    try:
+        return Fraction(text.strip())
+    except (ValueError, ZeroDivisionError):
+        raise UsageError(f"--fps {text!r} is not a rate; use a number or a fraction like 30000/1001.") from None
+
+
+@app.command()
+def stylize(
+    input: Annotated[str, typer.Argument(help="Video file, folder of frames, pattern (frames/%05d.png, shots/*.jpg) or one image.")],
+    style: Annotated[list[Path], typer.Option("--style", "-s", help="Style image; repeat to blend several.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help=".mp4/.mkv/.mov/.webm = video, folder = PNG frames, image extension = image.")],
+    style_blend: Annotated[Optional[str], typer.Option(help="Blend weights for several --style images, e.g. 0.7,0.3.")] = None,
+    style_scale: Annotated[float, typer.Option(help="Style image size relative to the working size.")] = 1.0,
+    weights: Annotated[Optional[Path], typer.Option(help="VGG19 state dict (.pth); default: ImageNet weights, downloaded once (~550 MB). Also VIDSTYLE_WEIGHTS.")] = None,
+    max_size: Annotated[int, typer.Option(help="Long side of the working resolution in pixels.")] = _SEL.max_size or 0,
+    iterations: Annotated[int, typer.Option(help="Steps for the first frame (and every frame with --temporal none).")] = _O.iterations,
+    iterations_next: Annotated[int, typer.Option(help="Steps for each later frame, which starts from the previous one.")] = _O.iterations_next,
+    content_weight: Annotated[float, typer.Option(help="Weight of the content term.")] = _O.content_weight,
+    style_weight: Annotated[float, typer.Option(help="Weight of the style term.")] = _O.style_weight,
+    tv_weight: Annotated[float, typer.Option(help="Weight of the total-variation (smoothness) term.")] = _O.tv_weight,
+    optimizer: Annotated[Optimizer, typer.Option(help="L-BFGS (Gatys) or Adam.")] = _O.optimizer,
+    learning_rate: Annotated[Optional[float], typer.Option(help="Step size; default 1.0 for L-BFGS, 0.02 for Adam.")] = None,
+    tolerance: Annotated[float, typer.Option(help="Early stop: relative loss improvement over 10 steps below this ends the frame (0 = never).")] = _O.tolerance,
+    init: Annotated[str, typer.Option(help="First-frame start: content, noise, or an image path.")] = _O.init,
+    seed: Annotated[int, typer.Option(help="Seed for noise init; same seed and settings give the same output on CPU.")] = _O.seed,
+    pooling: Annotated[Pooling, typer.Option(help="Pooling in VGG19: avg (Gatys et al.) or max.")] = _M.pooling,
+    temporal: Annotated[TemporalMode, typer.Option(help="none: frames independent; prev: start from previous result; flow: warp it along optical flow + temporal loss.")] = _T.mode,
+    temporal_weight: Annotated[float, typer.Option(help="Weight of the temporal loss (flow mode).")] = _T.weight,
+    flow_preset: Annotated[FlowPresetChoice, typer.Option(help="DIS optical flow preset.")] = _T.flow_preset,
+    soft_mask: Annotated[bool, typer.Option("--soft-mask", help="Soften the flow reliability mask.")] = False,
+    start: Annotated[Optional[str], typer.Option(help="Start at seconds (12.5, 1:02.5) or a frame (#48).")] = None,
+    end: Annotated[Optional[str], typer.Option(help="Stop before seconds or a frame (#96).")] = None,
+    max_frames: Annotated[Optional[int], typer.Option(help="Stylize at most this many frames.")] = None,
+    every: Annotated[int, typer.Option(help="Take every Nth frame (output rate divided by N).")] = 1,
+    fps: Annotated[Optional[str], typer.Option(help="Videos: lower output rate (e.g. 12); folders: rate of the frames (default 24).")] = None,
+    output_size: Annotated[OutputSize, typer.Option(help="working: output at the working size; source: scaled back to the input's size.")] = _SEL.output_size,
+    crf: Annotated[int, typer.Option(help="Video quality (H.264/VP9 CRF; lower = better, bigger).")] = _E.crf,
+    no_audio: Annotated[bool, typer.Option("--no-audio", help="Drop the audio tracks.")] = False,
+    work_dir: Annotated[Optional[Path], typer.Option(help="Where to keep resumable state (default: <output>.vidstyle beside the output).")] = None,
+    segment_frames: Annotated[int, typer.Option(help="Frames per encoded segment (bounds the PNGs kept on disk).")] = _R.segment_frames,
+    keep_frames: Annotated[bool, typer.Option("--keep-frames", help="Keep every stylized PNG in the work dir.")] = False,
+    keep_work: Annotated[bool, typer.Option("--keep-work", help="Keep the work dir after success (manifest, per-frame log).")] = False,
+    restart: Annotated[bool, typer.Option("--restart", help="Discard an interrupted run's work and start over.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
+    device: Annotated[DeviceChoice, typer.Option(help="auto picks cuda, then mps, then cpu.")] = _M.device,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress; print only the output path.")] = False,
+) -> None:
+    """Stylize a video, a folder of frames, a pattern or an image."""
+    from vidstyle.pipeline.run import stylize as run_stylize
+
+    try:
+        settings = Settings(
+            model=ModelConfig(weights=weights, pooling=pooling, device=device),
+            style=StyleConfig(images=tuple(style), blend=_parse_floats(style_blend, "--style-blend"), scale=style_scale),
+            optimize=OptimizeConfig(
+                iterations=iterations,
+                iterations_next=iterations_next,
+                content_weight=content_weight,
+                style_weight=style_weight,
+                tv_weight=tv_weight,
+                optimizer=optimizer,
+                learning_rate=learning_rate,
+                tolerance=tolerance,
+                init=init,
+                seed=seed,
+            ),
+            temporal=TemporalConfig(mode=temporal, weight=temporal_weight, flow_preset=flow_preset, soft_mask=soft_mask),
+            select=SelectConfig(
+                start=start,
+                end=end,
+                max_frames=max_frames,
+                every=every,
+                fps=_parse_fps(fps),
+                max_size=max_size,
+                output_size=output_size,
+            ),
+            encode=EncodeConfig(crf=crf, audio=not no_audio),
+            run=RunConfig(
+                work_dir=work_dir,
+                segment_frames=segment_frames,
+                keep_frames=keep_frames,
+                keep_work=keep_work,
+                restart=restart,
+                overwrite=overwrite,
+            ),
+        )
+    except UsageError as error:
+        raise _fail(error, error.exit_code) from None
+    _run(lambda on_event: run_stylize(input, output, settings=settings, on_event=on_event), quiet)
+
+
+@app.command()
+def resume(
+    work_dir: Annotated[Path, typer.Argument(help="The work directory of an interrupted run (<output>.vidstyle).")],
+    device: Annotated[Optional[DeviceChoice], typer.Option(help="Override the device.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress; print only the output path.")] = False,
+) -> None:
+    """Continue an interrupted run from its manifest, without repeating its options."""
+    from vidstyle.pipeline.run import resume as run_resume
+
+    def overrides(settings: Settings) -> Settings:
+        if device is None:
+            return settings
+        return settings.replace(model=replace(settings.model, device=device))
+
+    _run(lambda on_event: run_resume(work_dir, on_event=on_event, overrides=overrides), quiet)
+
+
+@app.command()
+def metrics(
+    input: Annotated[str, typer.Argument(help="The original video, folder or pattern.")],
+    stylized: Annotated[str, typer.Argument(help="Its stylized version (video, folder or pattern).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    flow_preset: Annotated[FlowPresetChoice, typer.Option(help="DIS optical flow preset.")] = _T.flow_preset,
+) -> None:
+    """Temporal warping error (Lai et al. 2018) of a stylized sequence: lower = less flicker."""
+    from vidstyle.pipeline.measure import measure_warping_error
+
+    try:
+        result = measure_warping_error(input, stylized, flow_preset=flow_preset)
+    except VidstyleError as error:
+        raise _fail(error, error.exit_code) from None
+    if as_json:
+        typer.echo(json.dumps({"warping_error": result.value, "frames": result.frame_count, "per_pair": list(result.per_pair)}))
+    else:
+        typer.echo(f"warping error {result.value:.6g} over {result.frame_count} frames ({result.frame_count - 1} pairs)")
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"vidstyle {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Show the version.")] = False,
+) -> None:
+    """vidstyle: neural style transfer for videos, stable over time, resumable."""
+
+
+def main() -> None:
+    try:
+        app()
+    except VidstyleError as error:  # raised outside a command (should not happen), still one line
+        stderr.print(f"error: {error}")
+        sys.exit(error.exit_code)
