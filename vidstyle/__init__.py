@@ -1,1 +1,72 @@
+"""vidstyle: neural style transfer for videos, game captures and frame folders, stable over time and resumable.
+
+Public API::
+
+    from vidstyle import stylize, resume, Settings, StyleConfig
+    result = stylize("in.mp4", "out.mp4", settings=Settings(style=StyleConfig(images=(Path("style.jpg"),))))
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "EncodeConfig",
+    "ModelConfig",
+    "OptimizeConfig",
+    "RunConfig",
+    "RunResult",
+    "SelectConfig",
+    "Settings",
+    "StyleConfig",
+    "TemporalConfig",
+    "VidstyleError",
+    "__version__",
+    "resume",
+    "stylize",
+]
+
+_LAZY = {
+    "stylize": "vidstyle.pipeline.run",
+    "resume": "vidstyle.pipeline.run",
+    "RunResult": "vidstyle.pipeline.run",
+    "VidstyleError": "vidstyle.errors",
+    **{
+        name: "vidstyle.config"
+        for name in (
+            "EncodeConfig",
+            "ModelConfig",
+            "OptimizeConfig",
+            "RunConfig",
+            "SelectConfig",
+            "Settings",
+            "StyleConfig",
+            "TemporalConfig",
+        )
+    },
+}
+
+if TYPE_CHECKING:
+    from vidstyle.config import (
+        EncodeConfig,
+        ModelConfig,
+        OptimizeConfig,
+        RunConfig,
+        SelectConfig,
+        Settings,
+        StyleConfig,
+        TemporalConfig,
+    )
+    from vidstyle.errors import VidstyleError
+    from vidstyle.pipeline.run import RunResult, resume, stylize
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use: `vidstyle --help` should not wait for torch.
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'vidstyle' has no attribute {name!r}")

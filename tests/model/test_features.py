@@ -71,9 +71,9 @@ def test_layer_names_map_to_torchvision_indices(name: str, index: int) -> None:
     assert torchvision_index(name) == index
 
 
-def test_layer_plan_matches_torchvision_module_types() -> None:
+def test_layer_plan_matches_torchvision_module_types(torchvision_features: nn.Sequential) -> None:
     """Every paper name sits on a torchvision module of the matching kind, all 37 of them."""
-    reference = torchvision.models.vgg19(weights=None).features
+    reference = torchvision_features
     assert len(LAYER_NAMES) == len(reference) == 37
     kinds = {"conv": nn.Conv2d, "relu": nn.ReLU, "pool": nn.MaxPool2d}
     for name in LAYER_NAMES:
@@ -81,12 +81,8 @@ def test_layer_plan_matches_torchvision_module_types() -> None:
         assert isinstance(module, kinds[name[:4]]), name
 
 
-def test_expected_shapes_match_torchvision_state_dict() -> None:
-    reference = {
-        key: tuple(value.shape)
-        for key, value in torchvision.models.vgg19(weights=None).state_dict().items()
-        if key.startswith("features.")
-    }
+def test_expected_shapes_match_torchvision_state_dict(torchvision_features: nn.Sequential) -> None:
+    reference = {f"features.{key}": tuple(value.shape) for key, value in torchvision_features.state_dict().items()}
     assert expected_feature_shapes() == reference
     upto = expected_feature_shapes("relu3_1")
     assert set(upto) == {f"features.{i}.{p}" for i in (0, 2, 5, 7, 10) for p in ("weight", "bias")}

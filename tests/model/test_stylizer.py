@@ -100,21 +100,21 @@ def test_style_decreases_from_content_init(extractor, targets, model, content) -
 
 def test_content_decreases_from_noise_init(extractor, targets, model, content) -> None:  # noqa: ANN001
     s = stylizer(extractor, targets, model, style_weight=0.0, tv_weight=0.0, tolerance=0)
-    result = s.stylize(content, init=noise(0), budget=10)
+    result = s.stylize(content, init=noise(0), budget=6)
     assert result.final.content < 0.6 * result.initial.content
 
 
 def test_tv_decreases_with_large_tv_weight(extractor, targets, model, content) -> None:  # noqa: ANN001
     s = stylizer(extractor, targets, model, tv_weight=1000.0, tolerance=0)
-    result = s.stylize(content, init=noise(1), budget=8)
+    result = s.stylize(content, init=noise(1), budget=5)
     assert result.final.tv < 0.5 * result.initial.tv
 
 
 def test_temporal_term_decreases_from_shifted_init(extractor, targets, model, content) -> None:  # noqa: ANN001
     previous = content
-    temporal = TemporalTarget(image=previous, mask=torch.ones(1, 1, SIZE[1], SIZE[0]), weight=50.0)
+    temporal = TemporalTarget(image=previous, mask=torch.ones(1, 1, SIZE[1], SIZE[0]), weight=2000.0)
     init = torch.roll(previous, shifts=4, dims=-1)
-    result = stylizer(extractor, targets, model, tolerance=0).stylize(content, init=init, budget=8, temporal=temporal)
+    result = stylizer(extractor, targets, model, tolerance=0).stylize(content, init=init, budget=6, temporal=temporal)
     assert result.initial.temporal > 0
     assert result.final.temporal < 0.5 * result.initial.temporal
 
@@ -139,12 +139,14 @@ def test_temporal_term_respects_mask_and_weight(extractor, targets, model, conte
 
 
 def test_early_stop_fires_before_budget(extractor, targets, model, content) -> None:  # noqa: ANN001
-    result = stylizer(extractor, targets, model, tolerance=1e-2, window=5).stylize(content, init=content, budget=150)
+    # A loose tolerance keeps the test short (about 16 of the 150 steps with these weights).
+    s = stylizer(extractor, targets, model, tolerance=3e-2, window=3)
+    result = s.stylize(content, init=content, budget=150)
     assert result.stopped_early
-    assert 5 < result.steps < 150
+    assert 3 < result.steps < 150
     h = result.history
-    assert (h[-6] - h[-1]) / h[-6] < 1e-2  # the stall that stopped it
-    assert all((h[i - 5] - h[i]) / h[i - 5] >= 1e-2 for i in range(5, len(h) - 1))  # and not earlier
+    assert (h[-4] - h[-1]) / h[-4] < 3e-2  # the stall that stopped it
+    assert all((h[i - 3] - h[i]) / h[i - 3] >= 3e-2 for i in range(3, len(h) - 1))  # and not earlier
 
 
 def test_zero_tolerance_uses_whole_budget(extractor, targets, model, content) -> None:  # noqa: ANN001
@@ -191,7 +193,7 @@ def test_same_seed_is_bit_identical_and_seeds_differ(extractor, targets, model, 
 
 def test_adam_reduces_loss_and_stays_in_range(extractor, targets, model, content) -> None:  # noqa: ANN001
     s = stylizer(extractor, targets, model, optimizer=Optimizer.ADAM, learning_rate=0.05, tolerance=0)
-    result = s.stylize(content, init=noise(3), budget=15)
+    result = s.stylize(content, init=noise(3), budget=10)
     assert result.final.total < 0.8 * result.initial.total
     assert float(result.image.min()) >= 0.0 and float(result.image.max()) <= 1.0
     # The returned iterate was never outside [0, 1]: the final clamp left it as it was,

@@ -22,7 +22,7 @@ import torch
 
 from vidstyle.config import ModelConfig, StyleConfig
 from vidstyle.errors import StyleError
-from vidstyle.model.features import FeatureExtractor
+from vidstyle.model.features import FeatureExtractor, canonical_layer
 from vidstyle.model.losses import gram_matrix
 from vidstyle.video.pixels import bgr_to_tensor, resize
 
@@ -77,16 +77,21 @@ def style_cache_key(
         "blend": list(style.normalized_blend()),
         "scale": style.scale,
         "content_size": list(content_size),
-        "layers": list(model.style_layers),
+        "layers": list(_style_layers(model)),
         "pooling": model.pooling.value,
         "weights": weights_identity,
     }
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:32]
 
 
+def _style_layers(model: ModelConfig) -> tuple[str, ...]:
+    """Canonical names (relu1_1, not RELU1_1): the extractor and the Stylizer key everything by them."""
+    return tuple(dict.fromkeys(canonical_layer(name) for name in model.style_layers))
+
+
 def _layer_weights(model: ModelConfig) -> dict[str, float]:
     weights = model.style_layer_weights or tuple(1.0 for _ in model.style_layers)
-    return {name: float(w) for name, w in zip(model.style_layers, weights)}
+    return {canonical_layer(name): float(w) for name, w in zip(model.style_layers, weights)}
 
 
 def build_style_targets(
@@ -102,8 +107,9 @@ def build_style_targets(
     """Compute (or load from the disk cache) the blended Gram targets."""
     images = [read_style_image(Path(p)) for p in style.images]  # fail early on a bad style path
     key = style_cache_key(style, model, content_size=content_size, weights_identity=weights_identity)
+    layers = _style_layers(model)
     layer_weights = _layer_weights(model)
-    cached = _load_cached(cache_dir, key, model.style_layers, device)
+    cached = _load_cached(cache_dir, key, layers, device)
     if cached is not None:
         return StyleTargets(grams=cached, layer_weights=layer_weights, key=key, from_cache=True)
     grams: dict[str, torch.Tensor] = {}
@@ -111,8 +117,8 @@ def build_style_targets(
         for image, blend in zip(images, style.normalized_blend()):
             size = style_working_size(image.shape, content_size, style.scale)
             tensor = bgr_to_tensor(resize(image, size), device=device)
-            features = extractor(tensor, model.style_layers)
-            for name in model.style_layers:
+            features = extractor(tensor, layers)
+            for name in layers:
                 gram = gram_matrix(features[name]) * blend
                 grams[name] = grams[name] + gram if name in grams else gram
     _store_cached(cache_dir, key, grams)
