@@ -51,9 +51,20 @@ _M, _S, _O, _T, _SEL, _E, _R = ModelConfig(), None, OptimizeConfig(), TemporalCo
 
 def _fail(error: BaseException, code: int) -> typer.Exit:
     if os.environ.get("VIDSTYLE_DEBUG") == "1":
-        raise error
+        raise error.error if isinstance(error, _InternalError) else error
     stderr.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
+
+
+class _InternalError(Exception):
+    """An exception that is not a VidstyleError: a bug in vidstyle, reported as such."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(
+            f"unexpected {type(error).__name__}: {error}. This is a bug in vidstyle; "
+            "rerun with VIDSTYLE_DEBUG=1 for the traceback and please report it."
+        )
+        self.error = error
 
 
 class _Renderer:
@@ -66,7 +77,11 @@ class _Renderer:
         self.steps_task: int | None = None
 
     def __enter__(self) -> _Renderer:
-        if not self.quiet:
+        return self
+
+    def _start(self) -> Progress:
+        """The bars appear with the run, so an error before it (bad input, weights) prints just its line."""
+        if self.progress is None:
             self.progress = Progress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
@@ -78,16 +93,22 @@ class _Renderer:
                 transient=False,
             )
             self.progress.start()
-        return self
+        return self.progress
 
     def __exit__(self, *exc: object) -> None:
         if self.progress is not None:
             self.progress.stop()
 
     def __call__(self, event: Event) -> None:
-        if self.quiet or self.progress is None:
+        if self.quiet:
             return
+        if isinstance(event, RunStarted):
+            self._start()
         progress = self.progress
+        if progress is None:
+            if isinstance(event, Notice):
+                stderr.print(event.message, highlight=False)
+            return
         if isinstance(event, RunStarted):
             width, height = event.working_size
             if event.total_frames > 1:
@@ -130,6 +151,8 @@ def _run(action, quiet: bool):  # noqa: ANN001, ANN202 - a thunk returning RunRe
         raise _fail(error, error.exit_code) from None
     except KeyboardInterrupt:
         raise _fail(KeyboardInterrupt("Stopped at once; files already written are intact. Rerun the same command to resume."), 130) from None
+    except Exception as error:  # a bug: one line, the traceback only with VIDSTYLE_DEBUG=1
+        raise _fail(_InternalError(error), 1) from None
     if quiet:
         typer.echo(str(result.output))
     return result
@@ -145,12 +168,22 @@ def _parse_floats(text: str | None, option: str) -> tuple[float, ...] | None:
 
 
 def _parse_fps(text: str | None) -> Fraction | None:
+    """'12', '30000/1001' exactly; a rounded decimal ('29.97', '23.976') means the NTSC rate it stands for."""
     if text is None:
         return None
+    raw = text.strip()
     try:
-        return Fraction(text.strip())
+        value = Fraction(raw)
     except (ValueError, ZeroDivisionError):
         raise UsageError(f"--fps {text!r} is not a rate; use a number or a fraction like 30000/1001.") from None
+    if value > 0 and "/" not in raw and "." in raw:
+        from vidstyle.video.probe import snap_fps
+
+        decimals = len(raw.split(".", 1)[1])
+        snapped = snap_fps(float(value), abs_tolerance=0.5 * 10.0**-decimals)
+        if snapped.denominator == 1001:
+            return snapped
+    return value
 
 
 @app.command()
@@ -181,7 +214,7 @@ def stylize(
     end: Annotated[Optional[str], typer.Option(help="Stop before seconds or a frame (#96).")] = None,
     max_frames: Annotated[Optional[int], typer.Option(help="Stylize at most this many frames.")] = None,
     every: Annotated[int, typer.Option(help="Take every Nth frame (output rate divided by N).")] = 1,
-    fps: Annotated[Optional[str], typer.Option(help="Videos: lower output rate (e.g. 12); folders: rate of the frames (default 24).")] = None,
+    fps: Annotated[Optional[str], typer.Option(help="Videos: lower output rate (e.g. 12); folders: rate of the frames (default 24). 29.97, 23.976 etc. mean 30000/1001, 24000/1001.")] = None,
     output_size: Annotated[OutputSize, typer.Option(help="working: output at the working size; source: scaled back to the input's size.")] = _SEL.output_size,
     crf: Annotated[int, typer.Option(help="Video quality (H.264/VP9 CRF; lower = better, bigger).")] = _E.crf,
     no_audio: Annotated[bool, typer.Option("--no-audio", help="Drop the audio tracks.")] = False,
@@ -269,6 +302,8 @@ def metrics(
         result = measure_warping_error(input, stylized, flow_preset=flow_preset)
     except VidstyleError as error:
         raise _fail(error, error.exit_code) from None
+    except Exception as error:
+        raise _fail(_InternalError(error), 1) from None
     if as_json:
         typer.echo(json.dumps({"warping_error": result.value, "frames": result.frame_count, "per_pair": list(result.per_pair)}))
     else:

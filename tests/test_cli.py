@@ -1,0 +1,310 @@
+"""The command line as a user meets it: what it writes, what it prints, and its exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from tests.mediatools import REPO_ROOT, count_video_frames, frame_image, make_clip, stream_facts
+from vidstyle import __version__
+from vidstyle.cli import app
+from vidstyle.config import EncodeConfig, SelectConfig, Settings, StyleConfig, TemporalConfig, TemporalMode
+from vidstyle.errors import InputError
+from vidstyle.model.stylizer import LossBreakdown, StylizeResult
+from vidstyle.pipeline.run import PreparedCore, stylize
+
+# Small and quick everywhere: the point here is the command line, not the optimization.
+FAST = ["--max-size", "32", "--iterations", "2", "--iterations-next", "1", "--device", "cpu"]
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.delenv("VIDSTYLE_DEBUG", raising=False)
+    return CliRunner()
+
+
+@pytest.fixture
+def style(tmp_path: Path) -> Path:
+    path = tmp_path / "style.png"
+    assert cv2.imwrite(str(path), frame_image(7, (40, 40)))
+    return path
+
+
+@pytest.fixture
+def image(tmp_path: Path) -> Path:
+    path = tmp_path / "photo.png"
+    assert cv2.imwrite(str(path), frame_image(3, (64, 48)))
+    return path
+
+
+@pytest.fixture
+def clip(tmp_path: Path) -> Path:
+    return make_clip(tmp_path / "clip.mp4", width=64, height=48, frames=6, fps="24")
+
+
+def invoke(runner: CliRunner, *args: object):  # noqa: ANN201
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def assert_one_line_error(result, code: int, *fragments: str) -> str:  # noqa: ANN001
+    """Exit ``code``, stderr is one 'error:' line (no traceback) containing ``fragments``."""
+    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr, result.exception)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error:"), lines[0]
+    assert "Traceback" not in result.output and "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
+
+
+# --------------------------------------------------------------------------- successful runs
+
+
+def test_image_to_image_at_working_and_source_size(
+    runner: CliRunner, tmp_path: Path, image: Path, style: Path, random_weights: Path
+) -> None:
+    out = tmp_path / "styled.png"
+    result = invoke(runner, "stylize", image, "-s", style, "-o", out, "--weights", random_weights, *FAST, "--max-size", "48")
+    assert result.exit_code == 0, (result.stderr, result.exception)
+    written = cv2.imread(str(out))
+    assert written is not None and written.shape[:2] == (36, 48)
+    assert "Wrote" in result.stderr
+
+    full = tmp_path / "full.jpg"
+    result = invoke(
+        runner, "stylize", image, "-s", style, "-o", full, "--weights", random_weights, *FAST, "--output-size", "source"
+    )
+    assert result.exit_code == 0, (result.stderr, result.exception)
+    written = cv2.imread(str(full))
+    assert written is not None and written.shape[:2] == (48, 64)
+
+
+def test_clip_to_video_quiet_prints_only_the_path(
+    runner: CliRunner, tmp_path: Path, clip: Path, style: Path, random_weights: Path
+) -> None:
+    out = tmp_path / "styled.mp4"
+    result = invoke(runner, "stylize", clip, "-s", style, "-o", out, "--weights", random_weights, *FAST, "--quiet")
+    assert result.exit_code == 0, (result.stderr, result.exception)
+    assert result.stdout.splitlines() == [str(out.resolve())]
+    assert result.stderr == ""
+    assert count_video_frames(out) == 6
+    assert not Path(str(out) + ".vidstyle").exists()
+
+
+def test_rounded_ntsc_fps_means_the_exact_rate(
+    runner: CliRunner, tmp_path: Path, style: Path, random_weights: Path
+) -> None:
+    """'--fps 29.97' for a frame folder gives a 30000/1001 video, not 2997/100."""
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for k in range(6):
+        assert cv2.imwrite(str(folder / f"f{k}.png"), frame_image(k, (32, 24)))
+    out = tmp_path / "ntsc.mp4"
+    result = invoke(
+        runner, "stylize", folder, "-s", style, "-o", out, "--weights", random_weights, *FAST, "--temporal", "none",
+        "--fps", "29.97", "--quiet",
+    )  # fmt: skip
+    assert result.exit_code == 0, (result.stderr, result.exception)
+    assert stream_facts(out).fps == Fraction(30000, 1001)
+    assert count_video_frames(out) == 6
+    # The probe rounds, so look at the stored frame period itself.
+    from tests.pipeline.test_video_run import packets
+
+    video = packets(out)
+    assert {(b - a) * video.time_base for a, b in zip(video.pts, video.pts[1:])} == {Fraction(1001, 30000)}
+
+
+# --------------------------------------------------------------------------- user errors
+
+
+def test_missing_input(runner: CliRunner, tmp_path: Path, style: Path) -> None:
+    missing = tmp_path / "nothing_here.mp4"
+    result = invoke(runner, "stylize", missing, "-s", style, "-o", tmp_path / "out.mp4")
+    assert_one_line_error(result, 1, "nothing_here.mp4")
+    assert not (tmp_path / "out.mp4").exists()
+
+
+def test_missing_style(runner: CliRunner, tmp_path: Path, clip: Path, image: Path, random_weights: Path) -> None:
+    missing = tmp_path / "no_such_style.jpg"
+    for source, out in ((image, tmp_path / "out.png"), (clip, tmp_path / "out.mp4")):
+        result = invoke(runner, "stylize", source, "-s", missing, "-o", out, "--weights", random_weights, *FAST)
+        line = assert_one_line_error(result, 1, "no_such_style.jpg")
+        assert "bug" not in line, f"a missing style image is a user error, not a crash: {line}"
+        assert not out.exists()
+
+
+def test_bad_weights_file(runner: CliRunner, tmp_path: Path, image: Path, style: Path) -> None:
+    bad = tmp_path / "broken_weights.pth"
+    bad.write_bytes(b"this is not a state dict")
+    result = invoke(runner, "stylize", image, "-s", style, "-o", tmp_path / "out.png", "--weights", bad, *FAST)
+    assert_one_line_error(result, 1, "broken_weights.pth")
+
+
+def test_unknown_temporal_mode_is_usage_error(runner: CliRunner, tmp_path: Path, clip: Path, style: Path) -> None:
+    result = invoke(runner, "stylize", clip, "-s", style, "-o", tmp_path / "out.mp4", "--temporal", "sideways")
+    assert result.exit_code == 2
+    assert "--temporal" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        (["--every", "0"], "--every"),
+        (["--max-frames", "0"], "--max-frames"),
+        (["--fps", "fast"], "--fps"),
+        (["--start", "soon"], "--start"),
+        (["--max-size", "4"], "--max-size"),
+        (["--crf", "99"], "--crf"),
+    ],
+)
+def test_bad_option_values_exit_2(runner: CliRunner, tmp_path: Path, clip: Path, style: Path, extra, fragment) -> None:  # noqa: ANN001
+    result = invoke(runner, "stylize", clip, "-s", style, "-o", tmp_path / "out.mp4", *extra)
+    assert_one_line_error(result, 2, fragment)
+
+
+def test_style_blend_count_must_match(runner: CliRunner, tmp_path: Path, clip: Path, style: Path) -> None:
+    result = invoke(runner, "stylize", clip, "-s", style, "-s", style, "--style-blend", "0.5,0.3,0.2", "-o", tmp_path / "o.mp4")
+    assert_one_line_error(result, 2, "--style-blend", "3", "2")
+
+
+def test_image_output_for_a_video_is_usage_error(runner: CliRunner, tmp_path: Path, clip: Path, style: Path) -> None:
+    result = invoke(runner, "stylize", clip, "-s", style, "-o", tmp_path / "frame.png")
+    assert_one_line_error(result, 2, "frame.png")
+    assert not (tmp_path / "frame.png").exists()
+
+
+def test_unknown_output_extension_is_usage_error(runner: CliRunner, tmp_path: Path, clip: Path, style: Path) -> None:
+    result = invoke(runner, "stylize", clip, "-s", style, "-o", tmp_path / "out.xyz")
+    assert_one_line_error(result, 2, "out.xyz")
+
+
+def test_existing_output_needs_overwrite(runner: CliRunner, tmp_path: Path, clip: Path, style: Path) -> None:
+    out = tmp_path / "taken.mp4"
+    out.write_bytes(b"someone's video")
+    result = invoke(runner, "stylize", clip, "-s", style, "-o", out)
+    assert_one_line_error(result, 1, "taken.mp4", "--overwrite")
+    assert out.read_bytes() == b"someone's video"
+
+
+def test_debug_env_lets_the_exception_through(runner: CliRunner, tmp_path: Path, style: Path) -> None:
+    result = runner.invoke(
+        app,
+        ["stylize", str(tmp_path / "nothing.mp4"), "-s", str(style), "-o", str(tmp_path / "out.mp4")],
+        env={"VIDSTYLE_DEBUG": "1"},
+    )
+    assert isinstance(result.exception, InputError)
+    assert result.exit_code != 0
+
+
+def test_unexpected_exception_is_one_line_unless_debugging(
+    runner: CliRunner, tmp_path: Path, clip: Path, style: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import vidstyle.pipeline.run as run_module
+
+    def crash(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise RuntimeError("something inside broke")
+
+    monkeypatch.setattr(run_module, "stylize", crash)
+    result = invoke(runner, "stylize", clip, "-s", style, "-o", tmp_path / "out.mp4")
+    assert_one_line_error(result, 1, "RuntimeError", "something inside broke", "VIDSTYLE_DEBUG=1")
+
+    debug = runner.invoke(app, ["stylize", str(clip), "-s", str(style), "-o", str(tmp_path / "out.mp4")], env={"VIDSTYLE_DEBUG": "1"})
+    assert isinstance(debug.exception, RuntimeError)
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+class _Copy:
+    def stylize(self, content, *, init, budget, temporal=None, on_step=None) -> StylizeResult:  # noqa: ANN001
+        zero = LossBreakdown(content=0.0, style=0.0, tv=0.0, temporal=0.0, total=0.0)
+        return StylizeResult(image=content.clone(), steps=1, stopped_early=False, initial=zero, final=zero, history=(0.0,))
+
+
+def _copy_core(settings: Settings, size: tuple[int, int]) -> PreparedCore:
+    return PreparedCore(stylizer=_Copy(), device=torch.device("cpu"), weights_identity="copy", style_passes=0)
+
+
+def test_metrics_json_on_a_clip_and_its_output(runner: CliRunner, tmp_path: Path, style: Path) -> None:
+    clip = make_clip(tmp_path / "in.mp4", frames=12)
+    stylized = tmp_path / "out.mp4"
+    settings = Settings(
+        style=StyleConfig(images=(style,)),
+        temporal=TemporalConfig(mode=TemporalMode.NONE),
+        select=SelectConfig(max_size=None),
+        encode=EncodeConfig(audio=False),
+    )
+    stylize(clip, stylized, settings=settings, core_factory=_copy_core)
+
+    result = invoke(runner, "metrics", clip, stylized, "--json", "--flow-preset", "ultrafast")
+    assert result.exit_code == 0, (result.stderr, result.exception)
+    data = json.loads(result.stdout)
+    assert data["frames"] == 12
+    assert len(data["per_pair"]) == 11
+    assert np.isfinite(data["warping_error"]) and data["warping_error"] >= 0
+
+    text = invoke(runner, "metrics", clip, stylized, "--flow-preset", "ultrafast")
+    assert text.exit_code == 0 and "warping error" in text.stdout and "12 frames" in text.stdout
+
+
+def test_metrics_refuses_different_lengths(runner: CliRunner, tmp_path: Path) -> None:
+    long = make_clip(tmp_path / "long.mp4", frames=12, audio=False)
+    short = make_clip(tmp_path / "short.mp4", frames=6, audio=False)
+    result = invoke(runner, "metrics", long, short, "--json")
+    assert_one_line_error(result, 1, "12", "6")
+    assert result.stdout == ""
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def test_version(runner: CliRunner) -> None:
+    result = invoke(runner, "--version")
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"vidstyle {__version__}"
+
+
+def test_python_dash_m_help() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "vidstyle", "--help"], capture_output=True, text=True, cwd=REPO_ROOT, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    for command in ("stylize", "resume", "metrics"):
+        assert command in proc.stdout
+
+
+def test_real_process_error_is_one_line(tmp_path: Path, style: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "VIDSTYLE_DEBUG"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "vidstyle", "stylize", str(tmp_path / "gone.mp4"), "-s", str(style), "-o", str(tmp_path / "o.mp4")],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert [line for line in proc.stderr.splitlines() if line.strip()] == [f"error: Input not found: {tmp_path / 'gone.mp4'}"]
+    assert proc.stdout == ""
