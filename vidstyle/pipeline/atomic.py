@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import cv2
@@ -70,8 +71,18 @@ def write_image_atomic(path: Path, image: np.ndarray) -> None:
     write_bytes_atomic(path, buffer.tobytes())
 
 
-def sweep_temporaries(folder: Path) -> None:
-    """Remove temporaries left by a killed process."""
+def remove_files(paths: Iterable[Path]) -> None:
+    """Unlink plain files (folders are left alone); a file already gone is fine."""
+    for path in paths:
+        if path.is_file() or path.is_symlink():
+            path.unlink(missing_ok=True)
+
+
+def sweep_temporaries(folder: Path, name: str = "*") -> None:
+    """Remove temporaries left by a killed process (of files matching ``name``, default all).
+
+    Only call this where no other live process writes into ``folder``: the
+    temporaries of every process id match.
+    """
     if folder.is_dir():
-        for leftover in folder.glob(".*.tmp"):
-            leftover.unlink(missing_ok=True)
+        remove_files(folder.glob(f".{name}.*.tmp"))

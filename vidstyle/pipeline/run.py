@@ -9,11 +9,12 @@ encoder; it never prints and never exits. Progress goes out as typed events.
 
 from __future__ import annotations
 
+import glob
 import shlex
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from fractions import Fraction
 from pathlib import Path
@@ -26,9 +27,9 @@ from vidstyle.config import OutputSize, Settings, TemporalMode, settings_to_json
 from vidstyle.errors import EncodeError, Interrupted, OutputError, ResumeError, UsageError
 from vidstyle.model.build import build_core
 from vidstyle.model.device import resolve_device
-from vidstyle.model.style import default_cache_dir, file_sha256
+from vidstyle.model.style import default_cache_dir, file_sha256, read_style_image
 from vidstyle.model.stylizer import StepReport, StylizeResult, TemporalTarget
-from vidstyle.pipeline.atomic import write_image_atomic
+from vidstyle.pipeline.atomic import remove_files, sweep_temporaries, write_image_atomic
 from vidstyle.pipeline.events import EventHandler, FrameDone, Notice, RunFinished, RunStarted, SegmentEncoded, StepDone, ignore
 from vidstyle.pipeline.frames import FrameStarter
 from vidstyle.pipeline.interrupt import FrameAbandoned, StopFlag, stop_on_signals
@@ -171,18 +172,36 @@ def resume(
     core_factory: CoreFactory = real_core,
 ) -> RunResult:
     """Continue the run whose manifest is in ``work_dir``, with the settings stored there."""
-    root = Path(work_dir).expanduser()
+    root = Path(work_dir).expanduser().resolve()
     manifest = WorkDir.read_manifest(root)
-    settings = manifest.settings.replace(run=_with_work_dir(manifest.settings, root))
+    # Resuming never discards anything: whatever --restart/--overwrite the
+    # original command had, they were acted on when it started.
+    run = replace(manifest.settings.run, work_dir=root, restart=False, overwrite=False)
+    settings = manifest.settings.replace(run=run)
     if overrides is not None:
         settings = overrides(settings)
     return stylize(manifest.input, manifest.output, settings=settings, on_event=on_event, core_factory=core_factory)
 
 
-def _with_work_dir(settings: Settings, root: Path):  # -> RunConfig
-    from dataclasses import replace
+def _absolute_paths(settings: Settings) -> Settings:
+    """The settings with every path made absolute.
 
-    return replace(settings.run, work_dir=root, restart=False)
+    The manifest stores them, and `vidstyle resume` may run from another
+    folder; fingerprints then do not depend on the current folder either.
+    """
+    optimize = settings.optimize
+    if optimize.init not in ("content", "noise"):
+        optimize = replace(optimize, init=str(Path(optimize.init).expanduser().resolve()))
+    weights = settings.model.weights
+    return settings.replace(
+        model=replace(settings.model, weights=Path(weights).expanduser().resolve() if weights is not None else None),
+        style=replace(settings.style, images=tuple(Path(p).expanduser().resolve() for p in settings.style.images)),
+        optimize=optimize,
+        run=replace(
+            settings.run,
+            work_dir=Path(settings.run.work_dir).expanduser().resolve() if settings.run.work_dir is not None else None,
+        ),
+    )
 
 
 def resume_command(work_dir: Path) -> str:
@@ -291,40 +310,48 @@ class _Sequence:
         self.source = source
         self.output = output.resolve()
         self.kind = kind
-        self.settings = settings
+        self.settings = _absolute_paths(settings)
         self.on_event = on_event
         self.core_factory = core_factory
         self.stop = stop
-        root = settings.run.work_dir or default_work_dir(self.output)
-        self.work = WorkDir(Path(root).expanduser().resolve(), segment_frames=settings.run.segment_frames)
+        root = self.settings.run.work_dir or default_work_dir(self.output)
+        self.work = WorkDir(root, segment_frames=self.settings.run.segment_frames)
         self.container = container_for(self.output) if kind is OutputKind.VIDEO else None
 
     # -- orchestration --------------------------------------------------------
     def run(self) -> RunResult:
         started = time.perf_counter()
         self._check_output_parent()
-        finished = self._handle_existing_output()
-        if finished is not None:
-            return finished
+        self._handle_existing_output()
         plan = make_plan(self.source.info, self.settings.select)
+        fingerprint = self._fingerprint(plan)
+        # Damaged manifests and changed settings are refused before the
+        # (slow) core is built; the weights' identity is known only after.
+        old = self._read_old_manifest(fingerprint)
         core = self.core_factory(self.settings, plan.working_size)
-        manifest = self._open_work_dir(plan, core)
+        fingerprint["weights"] = core.weights_identity
+        if old is not None:
+            self._refuse_changes(old.fingerprint, fingerprint)
+        manifest = self._open_work_dir(plan, fingerprint, old)
         plan = manifest.plan
-        first = self._first_unfinished(plan)
+        self._sweep_output_leftovers()
+        done = self._done_positions(plan)
         self.on_event(
             RunStarted(
                 total_frames=plan.frame_count,
-                already_done=first,
+                already_done=len(done),
                 working_size=plan.working_size,
                 output=self.output,
                 work_dir=self.work.root,
             )
         )
-        if first > 0:
-            self.on_event(Notice(f"Resuming: {first} of {plan.frame_count} frames were already done."))
+        if done:
+            self.on_event(Notice(f"Resuming: {len(done)} of {plan.frame_count} frames were already done."))
+        first = next((p for p in range(plan.frame_count) if p not in done), plan.frame_count)
         self._finish_pending_segments(plan, first)
-        records = self._stylize_frames(plan, core, first, started)
+        records = self._stylize_frames(plan, core, done, started)
         self._publish(plan)
+        self.work.mark_finished()
         seconds = time.perf_counter() - started
         self._cleanup()
         self.on_event(RunFinished(output=self.output, frames=plan.frame_count, seconds=seconds))
@@ -351,55 +378,88 @@ class _Sequence:
             return self.output.is_dir() and any(self.output.iterdir())
         return self.output.exists()
 
-    def _handle_existing_output(self) -> RunResult | None:
-        """Refuse to clobber a finished output; --overwrite and --restart discard old work."""
+    def _remove_output(self) -> None:
+        if self.kind is OutputKind.VIDEO:
+            self.output.unlink(missing_ok=True)
+        elif self.output.is_dir():
+            remove_files(self.output.glob("frame_*.png"))
+
+    def _handle_existing_output(self) -> None:
+        """Refuse to clobber a finished output; --overwrite and --restart discard old work.
+
+        --restart discards an interrupted run (its work dir, and for a folder
+        output the frames it wrote there). --overwrite replaces a *finished*
+        output only: rerunning the very command that was interrupted, --overwrite
+        included, must resume, not throw the progress away.
+        """
         run = self.settings.run
         if run.restart and self.work.root.exists():
+            if self.kind is OutputKind.FOLDER:
+                self._remove_output()  # the interrupted run's frames
             self.work.remove()
+        interrupted = self.work.exists() and not self.work.is_finished()
         if not self._output_exists():
-            return None
+            return
+        if self.kind is OutputKind.FOLDER and self.work.exists():
+            # The output folder is the result: an interrupted run resumes into
+            # it; a finished one kept with --keep-work has torn or deleted
+            # frames redone, unless --overwrite asks to redo everything.
+            if interrupted or not run.overwrite:
+                if interrupted and run.overwrite:
+                    self.on_event(Notice("Resuming the interrupted run into the output folder; pass --restart to start over."))
+                return
         if run.overwrite:
             self.work.remove()
-            if self.kind is OutputKind.VIDEO:
-                self.output.unlink()
-            else:
-                for child in self.output.glob("frame_*.png"):
-                    child.unlink()
-            return None
-        if self.kind is OutputKind.FOLDER and self.work.exists():
-            return None  # an interrupted folder batch: resume into it
+            self._remove_output()
+            return
         raise OutputError(f"{self.output} already exists; pass --overwrite to redo it, or choose another --output.")
 
-    def _fingerprint(self, plan: FramePlan, core: PreparedCore) -> dict[str, object]:
+    def _fingerprint(self, plan: FramePlan) -> dict[str, object]:
+        """Everything that decides the output's pixels and frames (the weights are added once known)."""
         settings_json = settings_to_json(self.settings)
         settings_json["style"]["images"] = "(compared by content)"  # paths may move, contents may not
+        info = self.source.info
         return {
-            "input": input_fingerprint(Path(self.source.info.path)),
-            "styles": [file_sha256(Path(p)) for p in self.settings.style.images],
-            "weights": core.weights_identity,
+            "input": input_fingerprint(list(info.files) if info.files else [Path(info.path)]),
+            "styles": [self._style_hash(Path(p)) for p in self.settings.style.images],
             "output": str(self.output),
             "frames": plan.frame_count,
             "settings": settings_json,
         }
 
-    def _open_work_dir(self, plan: FramePlan, core: PreparedCore) -> Manifest:
-        fingerprint = self._fingerprint(plan, core)
+    @staticmethod
+    def _style_hash(path: Path) -> str:
+        read_style_image(path)  # fingerprints come before the core: give its clear error for a bad style image
+        return file_sha256(path)
+
+    def _read_old_manifest(self, fingerprint: dict[str, object]) -> Manifest | None:
+        """The manifest of an earlier run in the work dir, checked against ours; None for a fresh start."""
         if self.work.exists():
             old = WorkDir.read_manifest(self.work.root)
-            changed = differences(old.fingerprint, fingerprint)
-            if changed:
-                listing = "; ".join(changed)
-                raise ResumeError(
-                    f"{self.work.root} holds an interrupted run made with other settings ({listing}). "
-                    f"Rerun with the same settings ({resume_command(self.work.root)}), "
-                    "or pass --restart to discard the old work."
-                )
-            self.work.prepare_existing()
+            # The weights' identity is not known yet: compare it after the core is built.
+            self._refuse_changes(old.fingerprint, {**fingerprint, "weights": old.fingerprint.get("weights")})
             return old
-        if self.work.root.exists() and any(self.work.root.iterdir()):
+        if not self.work.holds_nothing():
             raise ResumeError(
                 f"{self.work.root} exists but holds no manifest; remove it, pass --restart, or choose --work-dir."
             )
+        return None
+
+    def _refuse_changes(self, old: dict[str, object], new: dict[str, object]) -> None:
+        changed = differences(old, new)
+        if changed:
+            raise ResumeError(
+                f"{self.work.root} holds an interrupted run made with other settings: "
+                + "; ".join(changed)
+                + f". Either rerun with the same settings ({resume_command(self.work.root)}), "
+                "or pass --restart to discard the old work and start over."
+            )
+
+    def _open_work_dir(self, plan: FramePlan, fingerprint: dict[str, object], old: Manifest | None) -> Manifest:
+        if old is not None:
+            self.work.prepare_existing()
+            self.work.clear_finished()  # repairing a finished folder output may be interrupted too
+            return old
         manifest = Manifest(
             input=str(Path(self.source.info.path).resolve()),
             output=str(self.output),
@@ -413,8 +473,21 @@ class _Sequence:
             self.output.mkdir(exist_ok=True)
         return manifest
 
+    def _sweep_output_leftovers(self) -> None:
+        """Remove what a killed run left beside the output.
+
+        Video: the encoder's partial output and segment list (``.<name>.*``,
+        see vidstyle/video/encode.py); unlinking also detaches an orphaned
+        ffmpeg still writing there. Folder: temporaries of frame files.
+        """
+        if self.kind is OutputKind.VIDEO:
+            remove_files(self.output.parent.glob(f".{glob.escape(self.output.name)}.*"))
+        else:
+            sweep_temporaries(self.output, "frame_*.png")
+
     # -- what is already done -----------------------------------------------------
     def _frame_done(self, plan: FramePlan, position: int) -> bool:
+        """Done means its file is complete and its record is in the log (or its segment is encoded)."""
         if self.kind is OutputKind.VIDEO:
             if self.work.segment_path(self.work.segment_of(position)).is_file():
                 return True
@@ -422,11 +495,20 @@ class _Sequence:
         output_frame = self.output / output_frame_name(position)
         return png_is_complete(output_frame, plan.output_size) and self.work.is_recorded(position)
 
-    def _first_unfinished(self, plan: FramePlan) -> int:
+    def _done_positions(self, plan: FramePlan) -> set[int]:
+        """Frames an earlier run finished.
+
+        A video is written in order, so only the unbroken run of done frames
+        from the start counts. In a folder every frame file stands alone: a
+        deleted or torn one is redone and the others are kept.
+        """
+        done: set[int] = set()
         for position in range(plan.frame_count):
-            if not self._frame_done(plan, position):
-                return position
-        return plan.frame_count
+            if self._frame_done(plan, position):
+                done.add(position)
+            elif self.kind is OutputKind.VIDEO:
+                break
+        return done
 
     def _previous_stylized(self, plan: FramePlan, position: int) -> np.ndarray:
         """The stored working-size stylized frame at ``position`` (continuity for the next frame)."""
@@ -434,15 +516,18 @@ class _Sequence:
         if png_is_complete(path, plan.working_size):
             return read_image(path)
         if self.kind is OutputKind.FOLDER:
-            # The working copy is gone (a hand-deleted work frame): fall back to the output frame.
+            # Only the latest working copy is kept in a folder run; a frame redone
+            # in the middle starts from the output frame instead (the same pixels
+            # unless --output-size source resized it).
             return resize(read_image(self.output / output_frame_name(position)), plan.working_size)
         raise ResumeError(
             f"{path} is needed to continue but is missing; pass --restart to start over."
         )
 
     # -- frames ----------------------------------------------------------------
-    def _stylize_frames(self, plan: FramePlan, core: PreparedCore, first: int, started: float) -> list[FrameRecord]:
+    def _stylize_frames(self, plan: FramePlan, core: PreparedCore, done: set[int], started: float) -> list[FrameRecord]:
         total = plan.frame_count
+        first = next((p for p in range(total) if p not in done), total)
         if first >= total:
             return []
         starter = FrameStarter(self.settings.optimize, self.settings.temporal, working_size=plan.working_size, device=core.device)
@@ -457,8 +542,8 @@ class _Sequence:
         records: list[FrameRecord] = []
         loop_started = time.perf_counter()
         for position, content in frames:
-            if self.kind is OutputKind.FOLDER and self._frame_done(plan, position):
-                # Frame batches: frames written and recorded earlier are kept.
+            if position in done:
+                # Folder runs: frames written and recorded earlier are kept.
                 previous_content = content
                 previous_stylized = self._previous_stylized(plan, position) if needs_previous else None
                 continue
@@ -509,13 +594,21 @@ class _Sequence:
         return record, stylized
 
     def _store_frame(self, plan: FramePlan, position: int, stylized: np.ndarray, record: FrameRecord) -> None:
-        """Write the frame, then its record; then drop PNGs no longer needed (bounded disk)."""
+        """Write the frame, then its record; then drop PNGs no longer needed (bounded disk).
+
+        The order is what makes a kill anywhere safe: a record is only written
+        for a complete file, and a PNG is only removed once nothing needs it
+        (its segment is encoded, and the next frame, which starts from it, is
+        written and recorded).
+        """
         write_image_atomic(self.work.frame_path(position), stylized)
         if self.kind is OutputKind.FOLDER:
             write_image_atomic(self.output / output_frame_name(position), resize(stylized, plan.output_size))
         self.work.record(position, record.to_json())
         keep = self.settings.run.keep_frames
         if self.kind is OutputKind.FOLDER:
+            # The output frames are the result; the working copy is kept only
+            # for the latest frame, which the next one starts from.
             if position > 0 and not keep:
                 self.work.frame_path(position - 1).unlink(missing_ok=True)
             return
@@ -534,7 +627,9 @@ class _Sequence:
         durations = plan.durations[span.start : span.stop] if plan.durations is not None else None
         scaled_dir: Path | None = None
         if plan.output_size != plan.working_size:
-            scaled_dir = self.work.root / "scaled"
+            # The encoder takes files: the output-size copies live only while
+            # this segment is encoded (resume re-makes them from frames/).
+            scaled_dir = self.work.scaled
             scaled_dir.mkdir(exist_ok=True)
             scaled = []
             for path in frames:
@@ -564,7 +659,12 @@ class _Sequence:
         self.on_event(SegmentEncoded(segment=segment, frames=len(span)))
 
     def _finish_pending_segments(self, plan: FramePlan, first: int) -> None:
-        """After a crash: encode segments whose frames are all done, and drop PNGs of encoded ones."""
+        """After a crash: encode segments whose frames are all done, and drop PNGs of encoded ones.
+
+        A kill can land between a segment's last frame and its encode, during
+        the encode, or between the encode and the removal of its PNGs. Frame
+        ``first - 1`` stays: the next frame starts from it.
+        """
         if self.kind is not OutputKind.VIDEO:
             return
         for segment in range(self.work.segment_of(max(first - 1, 0)) + 1):
@@ -573,10 +673,8 @@ class _Sequence:
                 break
             if not self.work.segment_path(segment).is_file():
                 self._encode_segment(plan, segment)
-            elif not self.settings.run.keep_frames:
-                for position in span:
-                    if position != first - 1:
-                        self.work.frame_path(position).unlink(missing_ok=True)
+            if not self.settings.run.keep_frames:
+                remove_files(self.work.frame_path(p) for p in span if p != first - 1)
 
     # -- the end -------------------------------------------------------------------
     def _publish(self, plan: FramePlan) -> None:

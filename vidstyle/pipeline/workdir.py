@@ -6,6 +6,7 @@ Layout (``<output>.vidstyle/`` by default)::
     frames/000123.png    stylized frames at working size (at most one segment of them)
     log/00000.json       per-frame records (steps, losses, seconds), one file per segment
     segments/00000.mp4   encoded segments (video outputs)
+    finished.json        written once the output is complete (kept only with --keep-work)
 
 Every file is written atomically (pipeline/atomic.py). A frame is done when
 its PNG is complete and its record is in the log, or when its segment is
@@ -25,12 +26,13 @@ import cv2
 
 from vidstyle import __version__
 from vidstyle.config import Settings, settings_from_json, settings_to_json
-from vidstyle.errors import ResumeError
-from vidstyle.pipeline.atomic import sweep_temporaries, write_json_atomic
+from vidstyle.errors import ResumeError, VidstyleError
+from vidstyle.pipeline.atomic import remove_files, sweep_temporaries, write_json_atomic
 from vidstyle.pipeline.plan import FramePlan
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
+FINISHED = "finished.json"
 
 # Settings that do not change a single output pixel or frame; they may differ
 # between the interrupted run and the resumed one.
@@ -49,9 +51,13 @@ def default_work_dir(output: Path) -> Path:
     return output.with_name(output.name.rstrip("/") + ".vidstyle")
 
 
-def input_fingerprint(path: Path) -> dict[str, object]:
-    """Size plus hashes of the first and last MiB of every input file: cheap even for hour-long captures."""
-    files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+def input_fingerprint(files: list[Path]) -> dict[str, object]:
+    """Size plus hashes of the first and last MiB of every input file: cheap even for hour-long captures.
+
+    ``files`` are the files the source reads (the video, or the frames of a
+    folder or pattern), so a pattern input, which is no file itself, works too,
+    and a stray file beside the frames does not count.
+    """
     digest = hashlib.sha256()
     total = 0
     for file in files:
@@ -98,6 +104,8 @@ class Manifest:
 
     @classmethod
     def from_json(cls, data: dict[str, object], *, where: Path) -> Manifest:
+        if "schema" not in data:
+            raise ResumeError(f"{where} is damaged (no schema version); pass --restart to start over.")
         if data.get("schema") != SCHEMA_VERSION:
             raise ResumeError(
                 f"{where} was written by another vidstyle version (schema {data.get('schema')}, "
@@ -112,8 +120,10 @@ class Manifest:
                 fingerprint=dict(data["fingerprint"]),  # type: ignore[call-overload]
                 plan=FramePlan.from_json(data["plan"]),  # type: ignore[arg-type]
             )
-        except (KeyError, TypeError, ValueError, AttributeError) as error:
+        except (KeyError, TypeError, ValueError, AttributeError, ZeroDivisionError) as error:
             raise ResumeError(f"{where} is damaged ({type(error).__name__}: {error}); pass --restart to start over.") from error
+        except VidstyleError as error:  # stored settings that no longer validate
+            raise ResumeError(f"{where} holds settings this version rejects ({error}); pass --restart to start over.") from error
 
 
 def differences(old: dict[str, object], new: dict[str, object]) -> list[str]:
@@ -138,6 +148,7 @@ class WorkDir:
         self.frames = root / "frames"
         self.log_dir = root / "log"
         self.segments = root / "segments"
+        self.scaled = root / "scaled"
         self._log_cache: dict[int, dict[str, dict[str, object]]] = {}
 
     # -- manifest ---------------------------------------------------------
@@ -148,6 +159,25 @@ class WorkDir:
     def exists(self) -> bool:
         return self.manifest_path.is_file()
 
+    def holds_nothing(self) -> bool:
+        """True when the folder is absent or holds no file but temporaries (a run killed before its manifest)."""
+        if not self.root.exists():
+            return True
+        return self.root.is_dir() and all(
+            path.is_dir() or (path.name.startswith(".") and path.name.endswith(".tmp")) for path in self.root.rglob("*")
+        )
+
+    # A marker written after the output is complete. It tells a finished run
+    # kept with --keep-work from an interrupted one, which --overwrite must not discard.
+    def is_finished(self) -> bool:
+        return (self.root / FINISHED).is_file()
+
+    def mark_finished(self) -> None:
+        write_json_atomic(self.root / FINISHED, {"finished": True})
+
+    def clear_finished(self) -> None:
+        (self.root / FINISHED).unlink(missing_ok=True)
+
     def create(self, manifest: Manifest) -> None:
         for folder in (self.root, self.frames, self.log_dir, self.segments):
             folder.mkdir(parents=True, exist_ok=True)
@@ -156,8 +186,16 @@ class WorkDir:
     def prepare_existing(self) -> None:
         for folder in (self.frames, self.log_dir, self.segments):
             folder.mkdir(parents=True, exist_ok=True)
-        for folder in (self.root, self.frames, self.log_dir, self.segments):
+        for folder in (self.root, self.frames, self.log_dir):
             sweep_temporaries(folder)
+        # segments/ holds nothing but finished segments; any dot-file in it is
+        # the encoder's leftover (partial segment, frame list) from a killed
+        # run. Unlinking it also detaches an ffmpeg orphaned by that kill that
+        # may still be writing there: it keeps writing into the unlinked file
+        # while the new encode creates a fresh one under the same name.
+        remove_files(self.segments.glob(".*"))
+        # Output-size copies of a segment's frames, made only while it is encoded.
+        shutil.rmtree(self.scaled, ignore_errors=True)
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)

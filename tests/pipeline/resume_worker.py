@@ -1,0 +1,277 @@
+"""A vidstyle run in its own process, for the resume tests: it can kill itself at a chosen point.
+
+    python tests/pipeline/resume_worker.py SPEC.json
+
+SPEC keys:
+    input, output           the run's input and output
+    settings                keyword arguments of make_settings()
+    core                    "fake" (cheap deterministic stand-in) or "real" (VGG19 with the given weights)
+    fake_sleep              seconds per fake step (gives a signal time to land)
+    resume                  a work dir: call pipeline.run.resume() on it instead of stylize()
+    kill                    where to SIGKILL this process, or null to run to the end:
+        {"at": "step", "frame": k, "step": s}   during frame k, after its step s (StepDone event)
+        {"at": "frame", "frame": k}             between frames: right after frame k is done (FrameDone)
+        {"at": "torn", "frame": k}              while frame k's PNG is written: half its bytes in the temporary
+        {"at": "record", "frame": k}            frame k's PNG complete, its log record not yet written
+        {"at": "encode", "segment": n}          while ffmpeg encodes segment n (its partial file exists)
+        {"at": "assemble"}                      while ffmpeg joins the segments into the output
+    spy                     a folder: every working frame the pipeline writes is copied there as
+                            NNNNNN.png (or NNNNNN.2.png, ... when a frame is written again)
+    events                  a file: one JSON line per RunStarted/Notice/SegmentEncoded/RunFinished event
+    pngs                    a file: the maximum number of PNGs seen in the work dir's frames/ at any event
+
+Exit status: 0 done, 130 stopped by a signal (message on stderr), 1 a VidstyleError (message on stderr),
+-9 when the kill point was reached.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+import torch  # noqa: E402
+
+from vidstyle.config import (  # noqa: E402
+    DeviceChoice,
+    ModelConfig,
+    OptimizeConfig,
+    RunConfig,
+    SelectConfig,
+    Settings,
+    StyleConfig,
+    TemporalConfig,
+    TemporalMode,
+)
+from vidstyle.model.stylizer import LossBreakdown, StepReport, StylizeResult, TemporalTarget  # noqa: E402
+from vidstyle.pipeline.run import PreparedCore  # noqa: E402
+
+
+def make_settings(
+    *,
+    style: str | Path,
+    weights: str | Path | None = None,
+    max_size: int = 48,
+    iterations: int = 3,
+    iterations_next: int = 2,
+    style_weight: float = 10.0,
+    temporal: str = "flow",
+    segment_frames: int = 8,
+    keep_frames: bool = False,
+    keep_work: bool = False,
+    restart: bool = False,
+    overwrite: bool = False,
+    work_dir: str | Path | None = None,
+    max_frames: int | None = None,
+) -> Settings:
+    return Settings(
+        model=ModelConfig(weights=Path(weights) if weights else None, device=DeviceChoice.CPU),
+        style=StyleConfig(images=(Path(style),)),
+        optimize=OptimizeConfig(iterations=iterations, iterations_next=iterations_next, style_weight=style_weight),
+        temporal=TemporalConfig(mode=TemporalMode(temporal)),
+        select=SelectConfig(max_size=max_size, max_frames=max_frames),
+        run=RunConfig(
+            work_dir=Path(work_dir) if work_dir else None,
+            segment_frames=segment_frames,
+            keep_frames=keep_frames,
+            keep_work=keep_work,
+            restart=restart,
+            overwrite=overwrite,
+        ),
+    )
+
+
+# ---------------------------------------------------------------- the stand-in core
+
+
+class FakeStylizer:
+    """Deterministic and cheap, and like the real one its result depends on where it starts.
+
+    Each step pulls the image toward the content and adds a texture made from
+    the content, so a frame started from another init (a broken continuity
+    chain after a resume) comes out different.
+    """
+
+    def __init__(self, sleep: float = 0.0) -> None:
+        self.sleep = sleep
+
+    def stylize(
+        self,
+        content: torch.Tensor,
+        *,
+        init: torch.Tensor,
+        budget: int,
+        temporal: TemporalTarget | None = None,
+        on_step=None,  # noqa: ANN001
+    ) -> StylizeResult:
+        image = init.detach().clone()
+        history = []
+        for step in range(1, budget + 1):
+            texture = 0.04 * torch.sin(content.roll(1, dims=3) * 23.0 + step)
+            image = (image * 0.7 + content * 0.3 + texture).clamp(0.0, 1.0)
+            loss = float((image - content).abs().mean())
+            history.append(loss)
+            if self.sleep:
+                time.sleep(self.sleep)
+            if on_step is not None:
+                on_step(StepReport(step=step, budget=budget, loss=loss))
+        breakdown = LossBreakdown(content=history[-1], style=0.5, tv=0.0, temporal=0.0, total=history[-1] + 0.5)
+        return StylizeResult(
+            image=image, steps=budget, stopped_early=False, initial=breakdown, final=breakdown, history=tuple(history)
+        )
+
+
+def fake_core_factory(sleep: float = 0.0):  # noqa: ANN201 - a CoreFactory
+    def factory(settings: Settings, working_size: tuple[int, int]) -> PreparedCore:
+        return PreparedCore(stylizer=FakeStylizer(sleep), device=torch.device("cpu"), weights_identity="fake-core-1", style_passes=0)
+
+    return factory
+
+
+# ---------------------------------------------------------------- kill points
+
+
+def _die() -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(60)  # never reached
+
+
+def _install_kill(kill: dict, spy: Path | None) -> tuple[object, ...]:
+    """Patch the pipeline so the process dies at ``kill``; return the event hook for event-based points."""
+    import vidstyle.pipeline.run as run_module
+    import vidstyle.pipeline.workdir as workdir_module
+    import vidstyle.video.encode as encode_module
+
+    at = kill.get("at") if kill else None
+
+    real_write = run_module.write_image_atomic
+
+    def write_image(path: Path, image) -> None:  # noqa: ANN001
+        is_work_frame = path.parent.name == "frames" and path.stem.isdigit()
+        if at == "torn" and is_work_frame and int(path.stem) == kill["frame"]:
+            from vidstyle.pipeline.atomic import _temporary_for, encode_png
+
+            data = encode_png(image)
+            _temporary_for(path).write_bytes(data[: len(data) // 2])
+            _die()
+        real_write(path, image)
+        if spy is not None and is_work_frame:
+            target = spy / f"{path.stem}.png"
+            n = 1
+            while target.exists():
+                n += 1
+                target = spy / f"{path.stem}.{n}.png"
+            target.write_bytes(path.read_bytes())
+
+    run_module.write_image_atomic = write_image
+
+    if at == "record":
+        real_record = workdir_module.WorkDir.record
+
+        def record(self, position: int, entry: dict) -> None:  # noqa: ANN001
+            if position == kill["frame"]:
+                _die()
+            real_record(self, position, entry)
+
+        workdir_module.WorkDir.record = record
+
+    if at in ("encode", "assemble"):
+        real_run = encode_module._run_ffmpeg
+
+        def run_ffmpeg(args: list[str], *, feed=None, what: str) -> str:  # noqa: ANN001
+            target = (at == "encode" and f"segment {kill['segment']:05d}." in what) or (
+                at == "assemble" and what.startswith("cannot write ")
+            )
+            if not target:
+                return real_run(args, feed=feed, what=what)
+            temporary = Path(args[-1])  # ffmpeg's output, the temporary beside the final name
+            worker = threading.Thread(target=lambda: real_run(args, feed=feed, what=what), daemon=True)
+            worker.start()
+            deadline = time.monotonic() + 20
+            # Die once ffmpeg has started writing, before the temporary could be
+            # renamed (that happens in this thread, which never returns).
+            while not (temporary.exists() and temporary.stat().st_size > 0) and time.monotonic() < deadline:
+                if not worker.is_alive() and not temporary.exists():
+                    break
+                time.sleep(0.002)
+            _die()
+            return ""
+
+        encode_module._run_ffmpeg = run_ffmpeg
+
+    def on_event_kill(event) -> None:  # noqa: ANN001
+        from vidstyle.pipeline.events import FrameDone, StepDone
+
+        if at == "step" and isinstance(event, StepDone) and event.frame == kill["frame"] and event.step == kill["step"]:
+            _die()
+        if at == "frame" and isinstance(event, FrameDone) and event.frame == kill["frame"]:
+            _die()
+
+    return (on_event_kill,)
+
+
+# ---------------------------------------------------------------- main
+
+
+def main(spec_path: str) -> int:
+    from vidstyle.errors import Interrupted, VidstyleError
+    from vidstyle.pipeline.events import Notice, RunFinished, RunStarted, SegmentEncoded
+    from vidstyle.pipeline.run import real_core, resume, stylize
+
+    spec = json.loads(Path(spec_path).read_text())
+    spy = Path(spec["spy"]) if spec.get("spy") else None
+    if spy is not None:
+        spy.mkdir(parents=True, exist_ok=True)
+    (kill_hook,) = _install_kill(spec.get("kill") or {}, spy)
+    core_factory = fake_core_factory(spec.get("fake_sleep", 0.0)) if spec.get("core", "fake") == "fake" else real_core
+    events_file = open(spec["events"], "a") if spec.get("events") else None  # noqa: SIM115
+    max_pngs = 0
+    work_root: list[Path] = []
+
+    def on_event(event) -> None:  # noqa: ANN001
+        nonlocal max_pngs
+        if isinstance(event, RunStarted) and event.work_dir is not None:
+            work_root.append(event.work_dir)
+        if spec.get("pngs") and work_root:
+            frames = work_root[0] / "frames"
+            count = sum(1 for _ in frames.glob("*.png")) if frames.is_dir() else 0
+            if count > max_pngs:
+                max_pngs = count
+                Path(spec["pngs"]).write_text(str(max_pngs))
+        if events_file is not None and isinstance(event, (RunStarted, Notice, SegmentEncoded, RunFinished)):
+            data = {"type": type(event).__name__, **{k: v if isinstance(v, (int, float, str)) else str(v) for k, v in event.__dict__.items()}}
+            events_file.write(json.dumps(data) + "\n")
+            events_file.flush()
+        kill_hook(event)
+
+    try:
+        if spec.get("resume"):
+            result = resume(spec["resume"], on_event=on_event, core_factory=core_factory)
+        else:
+            settings = make_settings(**spec["settings"])
+            result = stylize(spec["input"], spec["output"], settings=settings, on_event=on_event, core_factory=core_factory)
+    except Interrupted as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("error: stopped at once", file=sys.stderr)
+        return 130
+    except VidstyleError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    print(json.dumps({"frames": result.frames, "stylized": result.stylized}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
