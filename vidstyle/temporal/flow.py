@@ -73,19 +73,29 @@ def _to_gray(image: np.ndarray) -> np.ndarray:
 class FlowEstimator:
     """Reusable DIS flow estimator.
 
-    Holds one cv2.DISOpticalFlow instance, so it is not safe to share between
-    threads; create one per thread. Frames are passed at working resolution
-    (the size the stylization runs at): flow is computed on their grayscale
-    version, never resized here.
+    Every flow is a pure function of its two frames (a fresh
+    cv2.DISOpticalFlow per call, see ``_dis``), so one estimator can be
+    reused and shared. Frames are passed at working resolution (the size
+    the stylization runs at): flow is computed on their grayscale version,
+    never resized here.
     """
 
     def __init__(self, preset: FlowPreset = FlowPreset.MEDIUM) -> None:
         self.preset = FlowPreset(preset)
+
+    def _dis(self) -> cv2.DISOpticalFlow:
         # The presets differ mainly in finest scale (MEDIUM goes to full
         # resolution, FAST/ULTRAFAST stop at 1/4), patch size and whether the
         # variational refinement runs (not in ULTRAFAST). Refinement smooths
         # the patch-based flow and matters for EPE on textured regions.
-        self._dis = cv2.DISOpticalFlow_create(_PRESET_IDS[self.preset])
+        #
+        # A fresh instance for every flow: a reused cv2.DISOpticalFlow carries
+        # state from its previous calc() (the same pair gives a different flow
+        # the second time, up to 1.7 px apart at 40x30), which made a resumed
+        # run (fresh instance) differ from an uninterrupted one (reused
+        # instance) and the metric depend on what was measured before.
+        # Creating one costs microseconds.
+        return cv2.DISOpticalFlow_create(_PRESET_IDS[self.preset])
 
     def flow(self, source_bgr: np.ndarray, target_bgr: np.ndarray) -> np.ndarray:
         """Flow on ``source``'s grid: source(x) ≈ target(x + w(x)); (H, W, 2) float32, (u=x, v=y)."""
@@ -93,7 +103,7 @@ class FlowEstimator:
         target = _to_gray(target_bgr)
         if source.shape != target.shape:
             raise ValueError(f"frames differ in size: {source.shape} vs {target.shape}")
-        flow = self._dis.calc(source, target, None)
+        flow = self._dis().calc(source, target, None)
         return np.ascontiguousarray(flow, dtype=np.float32)
 
     def pair(self, previous_bgr: np.ndarray, current_bgr: np.ndarray) -> FlowPair:

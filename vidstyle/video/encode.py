@@ -38,11 +38,14 @@ Design decisions:
 
 from __future__ import annotations
 
+import ctypes
 import math
 import os
 import re
+import signal
 import struct
 import subprocess
+import sys
 import tempfile
 from collections.abc import Sequence
 from enum import Enum
@@ -123,7 +126,21 @@ def segment_suffix(container: VideoContainer = VideoContainer.MP4) -> str:
 
 
 def _temp_path(output: Path, tag: str = "partial") -> Path:
-    return output.with_name(f".{output.name}.{tag}{output.suffix}")
+    # The process id keeps a resumed run from sharing a temporary with a
+    # killed run's encoder; the real suffix stays last for ffmpeg's sake.
+    return output.with_name(f".{output.name}.{tag}-{os.getpid()}{output.suffix}")
+
+
+def _die_with_parent() -> None:
+    """Linux: ffmpeg is killed when vidstyle dies, even by SIGKILL, so no orphan keeps writing."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+_PREEXEC = _die_with_parent if sys.platform.startswith("linux") else None
 
 
 def _unlink(path: Path) -> None:
@@ -189,6 +206,7 @@ def _run_ffmpeg(args: list[str], *, feed: Sequence[Path] | None = None, what: st
                 # Its own session: a Ctrl-C in the terminal reaches only vidstyle,
                 # which lets the encode finish and then stops cleanly.
                 start_new_session=True,
+                preexec_fn=_PREEXEC,
             )
         except OSError as exc:
             raise EncodeError(f"{what}: cannot run ffmpeg ({exc.strerror or exc})") from exc
@@ -429,7 +447,8 @@ def _video_duration(listing: Path, *, what: str) -> Fraction:
             "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-",
         ]  # fmt: skip
         proc = subprocess.run(
-            cmd, stdout=out, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True
+            cmd, stdout=out, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True,
+            preexec_fn=_PREEXEC,
         )
         if proc.returncode != 0:
             stderr = proc.stderr.decode("utf-8", errors="replace")
