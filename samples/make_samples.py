@@ -6,7 +6,7 @@ downloads and no third-party media. Run from the repository root::
     uv run python samples/make_samples.py
 
 Outputs (next to this script):
-    clip.mp4           4 s, 24 fps (96 frames), 320x180, H.264 yuv420p + AAC mono
+    clip.mp4           2 s, 12 fps (24 frames), 320x180, H.264 yuv420p + AAC mono
     style_swirls.jpg   flow-field brush-stroke painting (blues / yellows)
     style_mosaic.jpg   stained-glass Voronoi mosaic with bold dark leading
 """
@@ -26,8 +26,8 @@ import numpy as np
 OUT_DIR = Path(__file__).resolve().parent
 
 W, H = 320, 180
-FPS = 24
-N_FRAMES = 96
+FPS = 12
+N_FRAMES = 24
 SR = 44100
 
 
@@ -62,8 +62,11 @@ def lerp_color(c0, c1, t: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- #
 # Demo clip
 # --------------------------------------------------------------------------- #
-PAN_FAR = 0.5    # px / frame for distant mountains
-PAN_NEAR = 1.5   # px / frame for foreground hills and meadow
+# Motion is defined per second (so FPS can change without changing the scene),
+# then converted to pixels per frame.
+PAN_FAR = 12.0 / FPS    # px / frame for distant mountains (12 px/s)
+PAN_NEAR = 36.0 / FPS   # px / frame for foreground hills and meadow (36 px/s)
+SKY_DRIFT = 3.6 / FPS   # px / frame for the clouds
 
 
 def make_layers(rng: np.random.Generator):
@@ -160,9 +163,9 @@ def render_frames(rng: np.random.Generator) -> list[np.ndarray]:
     bx, by, hits = ball_track()
     frames = []
     for i in range(N_FRAMES):
-        f = shift(sky, 0.15 * i).copy()
+        f = shift(sky, SKY_DRIFT * i).copy()
         # sun rising slowly on the right, with a glow
-        sx, sy = 250 - 0.2 * i, 70 - 0.35 * i
+        sx, sy = 250 - 4.8 * i / FPS, 70 - 8.4 * i / FPS
         yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
         d = np.sqrt((xx - sx) ** 2 + (yy - sy) ** 2)
         glow = np.exp(-d / 28.0)[..., None]

@@ -119,7 +119,7 @@ class OptimizeConfig:
     """
 
     iterations: int = 300  # steps (loss+gradient evaluations) for the first frame
-    iterations_next: int = 100  # steps for every later frame, which starts warm
+    iterations_next: int = 20  # steps for every later frame, which starts warm
     content_weight: float = 1.0
     style_weight: float = 10.0
     tv_weight: float = 1e-3
@@ -184,7 +184,7 @@ class SelectConfig:
     max_frames: int | None = None
     every: int = 1
     fps: Fraction | None = None  # videos: lower output rate; folders: the rate of the frames
-    max_size: int | None = 384  # long side of the working resolution
+    max_size: int | None = 256  # long side of the working resolution
     output_size: OutputSize = OutputSize.WORKING
 
     def __post_init__(self) -> None:

@@ -43,14 +43,6 @@ from vidstyle.temporal.warp import warp_image
 from vidstyle.video.sources import read_image
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    """Tiny convolutions gain nothing from threads, and on a busy 2-core runner they lose a lot."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def photo() -> np.ndarray:

@@ -9,7 +9,7 @@ the real VGG19 core with random weights at a tiny size.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -53,14 +53,6 @@ from vidstyle.video.sources import open_source
 
 # --------------------------------------------------------------------------- helpers
 
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    """Tiny convolutions gain nothing from threads, and on a busy 2-core runner they lose a lot."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 class CopyStylizer:

@@ -91,7 +91,7 @@ class FrameStarter:
         started = time.perf_counter()
         pair = self.flow.pair(previous_content, content)
         mask = reliability_mask(pair.backward, pair.forward, soft=self.temporal.soft_mask)
-        warped = warp_image(previous_stylized.astype(np.float32), pair.backward)
+        warped = np.clip(warp_image(previous_stylized.astype(np.float32), pair.backward, sharp=True), 0.0, 255.0)
         flow_seconds = time.perf_counter() - started
         # Pixels the flow cannot vouch for (disoccluded, motion boundaries)
         # start from the current content instead of a smeared warp.
