@@ -264,7 +264,7 @@ def test_two_styles_are_blended(extractor, images, model, targets) -> None:  # n
 
 def test_style_image_is_resized_relative_to_working_size() -> None:
     assert style_working_size((40, 40, 3), (48, 32), 1.0) == (48, 48)
-    assert style_working_size((30, 60, 3), (48, 32), 0.5) == (24, 12)
+    assert style_working_size((30, 60, 3), (48, 32), 0.5) == (32, 16)  # 24x12 would be too small for relu5_1
     assert style_working_size((400, 400, 3), (20, 10), 0.1) == (16, 16)  # never below 16 px
 
 
@@ -357,3 +357,12 @@ def test_build_core_assembles_a_working_stylizer(model, style, loaded, content, 
     assert core.style.key == style_cache_key(style, model, content_size=SIZE, weights_identity=core.weights.identity)
     result = core.stylizer.stylize(content, init=content, budget=3)
     assert result.final.total < result.initial.total
+
+
+def test_banner_shaped_style_image_is_scaled_so_vgg_can_read_it() -> None:
+    """A 400x10 style image must not shrink below the 16 px VGG19 needs on its short side."""
+    from vidstyle.model.style import style_working_size
+
+    width, height = style_working_size((10, 400, 3), (64, 48), 1.0)
+    assert min(width, height) >= 16
+    assert width / height == pytest.approx(40, rel=0.05)

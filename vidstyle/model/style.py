@@ -64,8 +64,10 @@ def style_working_size(style_shape: tuple[int, ...], content_size: tuple[int, in
     """Size of the style image for a content working size: its long side = scale * content's long side."""
     height, width = style_shape[:2]
     target_long = max(16, round(max(content_size) * scale))
-    factor = target_long / max(width, height)
-    return max(1, round(width * factor)), max(1, round(height * factor))
+    # VGG19 halves the map four times before relu5_1: both sides need >= 16 px,
+    # even for a banner-shaped style image.
+    factor = max(target_long / max(width, height), 16 / min(width, height))
+    return max(16, round(width * factor)), max(16, round(height * factor))
 
 
 def style_cache_key(

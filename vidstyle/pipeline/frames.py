@@ -41,10 +41,21 @@ def load_init_image(spec: str, size: tuple[int, int]) -> np.ndarray | None:
     """The --init image resized to the working size, or None for 'content'/'noise'."""
     if spec in ("content", "noise"):
         return None
+    return resize(check_init_image(spec), size)  # type: ignore[arg-type]
+
+
+def check_init_image(spec: str) -> np.ndarray | None:
+    """The --init image as read from disk (None for 'content'/'noise'); UsageError/InputError if unusable.
+
+    The pipeline calls this before it creates the work dir, so a mistyped
+    --init fails at once instead of after the run has started.
+    """
+    if spec in ("content", "noise"):
+        return None
     path = Path(spec).expanduser()
     if not path.is_file():
         raise UsageError(f"--init must be 'content', 'noise' or an image file; {spec} does not exist.")
-    return resize(read_image(path), size)
+    return read_image(path)
 
 
 class FrameStarter:

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from fractions import Fraction
 
 from vidstyle.config import DEFAULT_FOLDER_FPS, OutputSize, SelectConfig
-from vidstyle.errors import UsageError
+from vidstyle.errors import InputError, UsageError
 from vidstyle.video.pixels import working_size
 from vidstyle.video.sources import SourceInfo, SourceKind
 
@@ -119,8 +119,10 @@ def make_plan(info: SourceInfo, select: SelectConfig) -> FramePlan:
     start = _index_of(parse_position(select.start, option="--start") if select.start else None, stamps, 0, "--start")
     end = _index_of(parse_position(select.end, option="--end") if select.end else None, stamps, len(stamps), "--end")
     if start >= end:
+        # Name only the options given: "--end None" would read as a value the user typed.
+        chosen = " ".join(f"{name} {value}" for name, value in (("--start", select.start), ("--end", select.end)) if value)
         raise UsageError(
-            f"The selection --start {select.start} --end {select.end} holds no frames "
+            f"The selection {chosen} holds no frames "
             f"(the input has {info.frame_count} frames); widen it."
         )
     # Where the selected stretch ends in time: the next source frame, or the source's end.
@@ -155,6 +157,7 @@ def make_plan(info: SourceInfo, select: SelectConfig) -> FramePlan:
         duration = float(len(indices) / out_fps)
 
     work = working_size(info.width, info.height, select.max_size)
+    _check_working_size(work, info, select.max_size)
     out = (info.width, info.height) if select.output_size is OutputSize.SOURCE else work
     audio_start = max(0.0, info.start_time - info.container_start + stamps[indices[0]])
     return FramePlan(
@@ -182,3 +185,24 @@ def _resample(stamps: list[float], start: int, end: int, stretch_end: float, fps
             chosen.append(i)
         k += 1
     return chosen
+
+
+# VGG19's four poolings before relu5_1 halve each side four times: a side below
+# 16 px reaches zero and torch fails mid-run with "Output size is too small".
+_MIN_SIDE = 16
+
+
+def _check_working_size(work: tuple[int, int], info: SourceInfo, max_size: int | None) -> None:
+    if min(work) >= _MIN_SIDE:
+        return
+    if min(info.width, info.height) < _MIN_SIDE:
+        raise InputError(
+            f"The input's frames are {info.width}x{info.height}; style transfer needs at least {_MIN_SIDE} pixels on each side."
+        )
+    need = max_size or 0
+    while min(working_size(info.width, info.height, need)) < _MIN_SIDE:
+        need += 1
+    raise UsageError(
+        f"--max-size {max_size} makes the working size {work[0]}x{work[1]}, but each side needs at least "
+        f"{_MIN_SIDE} pixels; use --max-size {need} or more."
+    )

@@ -31,7 +31,7 @@ from vidstyle.model.style import default_cache_dir, file_sha256, read_style_imag
 from vidstyle.model.stylizer import StepReport, StylizeResult, TemporalTarget
 from vidstyle.pipeline.atomic import remove_files, sweep_temporaries, write_image_atomic
 from vidstyle.pipeline.events import EventHandler, FrameDone, Notice, RunFinished, RunStarted, SegmentEncoded, StepDone, ignore
-from vidstyle.pipeline.frames import FrameStarter
+from vidstyle.pipeline.frames import FrameStarter, check_init_image
 from vidstyle.pipeline.interrupt import FrameAbandoned, StopFlag, stop_on_signals
 from vidstyle.pipeline.plan import FramePlan, make_plan
 from vidstyle.pipeline.workdir import Manifest, WorkDir, default_work_dir, differences, input_fingerprint, png_is_complete
@@ -150,6 +150,7 @@ def stylize(
     """Stylize ``input`` (video, folder, pattern or image) into ``output`` (video, folder or image)."""
     output = Path(output).expanduser()
     kind = output_kind(output)
+    check_init_image(settings.optimize.init)  # before any work dir exists (it is otherwise read once the run has started)
     with open_source(input) as source:
         if kind is OutputKind.IMAGE:
             if source.info.kind is not SourceKind.IMAGE:

@@ -105,11 +105,11 @@ class Manifest:
     @classmethod
     def from_json(cls, data: dict[str, object], *, where: Path) -> Manifest:
         if "schema" not in data:
-            raise ResumeError(f"{where} is damaged (no schema version); pass --restart to start over.")
+            raise ResumeError(f"{where} is damaged (no schema version); rerun the stylize command with --restart to start over.")
         if data.get("schema") != SCHEMA_VERSION:
             raise ResumeError(
                 f"{where} was written by another vidstyle version (schema {data.get('schema')}, "
-                f"this one reads {SCHEMA_VERSION}); pass --restart to start over."
+                f"this one reads {SCHEMA_VERSION}); rerun the stylize command with --restart to start over."
             )
         try:
             return cls(
@@ -121,9 +121,9 @@ class Manifest:
                 plan=FramePlan.from_json(data["plan"]),  # type: ignore[arg-type]
             )
         except (KeyError, TypeError, ValueError, AttributeError, ZeroDivisionError) as error:
-            raise ResumeError(f"{where} is damaged ({type(error).__name__}: {error}); pass --restart to start over.") from error
+            raise ResumeError(f"{where} is damaged ({type(error).__name__}: {error}); rerun the stylize command with --restart to start over.") from error
         except VidstyleError as error:  # stored settings that no longer validate
-            raise ResumeError(f"{where} holds settings this version rejects ({error}); pass --restart to start over.") from error
+            raise ResumeError(f"{where} holds settings this version rejects ({error}); rerun the stylize command with --restart to start over.") from error
 
 
 def differences(old: dict[str, object], new: dict[str, object]) -> list[str]:
@@ -208,9 +208,9 @@ class WorkDir:
         try:
             data = json.loads(path.read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise ResumeError(f"{path} is damaged ({error}); pass --restart to start over.") from error
+            raise ResumeError(f"{path} is damaged ({error}); rerun the stylize command with --restart to start over.") from error
         if not isinstance(data, dict):
-            raise ResumeError(f"{path} is damaged (not a JSON object); pass --restart to start over.")
+            raise ResumeError(f"{path} is damaged (not a JSON object); rerun the stylize command with --restart to start over.")
         return Manifest.from_json(data, where=path)
 
     # -- frames -----------------------------------------------------------

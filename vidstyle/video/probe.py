@@ -25,6 +25,7 @@ from vidstyle.errors import InputError
 __all__ = [
     "AudioStreamFacts",
     "MediaFacts",
+    "check_not_truncated",
     "count_video_frames",
     "ffmpeg_exe",
     "probe_media",
@@ -275,6 +276,27 @@ def probe_media(path: Path | str) -> MediaFacts:
         reason = _last_error_line(result.stderr)
         raise InputError(f"{path} is not a readable video or image ({reason}); give a video file, an image, or a frame folder")
     return facts
+
+
+def check_not_truncated(path: Path, facts: MediaFacts) -> None:
+    """InputError when the container's packets stop before its index says they should.
+
+    A cut-off MP4 whose index (moov) comes first probes fine and decodes a few
+    frames, then OpenCV just stops: without this the run would silently
+    stylize a fraction of the clip. A stream copy reads packets without
+    decoding (cheap), and the demuxer reports "partial file" for exactly this.
+    """
+    if facts.video_index is None:
+        return
+    try:
+        result = _run_ffmpeg(
+            ["-hide_banner", "-nostdin", "-v", "error", "-i", str(path), "-map", f"0:{facts.video_index}", "-c", "copy", "-f", "null", "-"],
+            _COUNT_TIMEOUT_S,
+        )
+    except (subprocess.TimeoutExpired, OSError):
+        return  # not a verdict on the file; decoding will tell
+    if "partial file" in result.stderr:
+        raise InputError(f"{path} is truncated (its data ends before its index says it should); re-download or re-encode it")
 
 
 def count_video_frames(path: Path | str) -> int:

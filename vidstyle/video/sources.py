@@ -24,11 +24,17 @@ from enum import Enum
 from fractions import Fraction
 from pathlib import Path
 
-import cv2
+# OpenCV's FFmpeg backend prints decoder complaints ("[h264 @ 0x...] Invalid NAL
+# unit...") straight to stderr, which buries the CLI's one-line errors. We check
+# every frame ourselves (count, size, truncation), so silence it unless the user
+# set a level. Read when the backend first opens a file, so setting it here works.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+
+import cv2  # noqa: E402
 import numpy as np
 
 from vidstyle.errors import InputError
-from vidstyle.video.probe import MediaFacts, probe_media, snap_fps
+from vidstyle.video.probe import MediaFacts, check_not_truncated, probe_media, snap_fps
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -344,6 +350,7 @@ def _video_source(path: Path) -> FrameSource:
     facts: MediaFacts = probe_media(path)
     if not facts.has_video:
         raise InputError(f"{path} has no video stream; give a video file, an image, or a frame folder")
+    check_not_truncated(path, facts)
     capture = _open_capture(path)
     try:
         manual = (facts.rotation - _opencv_rotation(capture)) % 360
