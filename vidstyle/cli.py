@@ -220,7 +220,7 @@ def stylize(
     no_audio: Annotated[bool, typer.Option("--no-audio", help="Drop the audio tracks.")] = False,
     work_dir: Annotated[Optional[Path], typer.Option(help="Where to keep resumable state (default: <output>.vidstyle beside the output).")] = None,
     segment_frames: Annotated[int, typer.Option(help="Frames per encoded segment (bounds the PNGs kept on disk).")] = _R.segment_frames,
-    keep_frames: Annotated[bool, typer.Option("--keep-frames", help="Keep every stylized PNG in the work dir.")] = False,
+    keep_frames: Annotated[bool, typer.Option("--keep-frames", help="Keep every stylized PNG (and the work dir) after the run.")] = False,
     keep_work: Annotated[bool, typer.Option("--keep-work", help="Keep the work dir after success (manifest, per-frame log).")] = False,
     restart: Annotated[bool, typer.Option("--restart", help="Discard an interrupted run's work and start over.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
