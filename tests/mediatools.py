@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -198,3 +199,47 @@ def decode_all(path: Path | str) -> list[np.ndarray]:
         raise RuntimeError(f"decoded {len(data)} bytes from {path}, not a multiple of {width}x{height}x3")
     array = np.frombuffer(data, np.uint8).reshape(-1, height, width, 3)
     return [np.array(frame) for frame in array]
+
+
+@dataclass
+class Packets:
+    """Exact packet timing of one stream, read without decoding."""
+
+    time_base: Fraction
+    pts: list[int]  # presentation timestamps in display order
+    end: int  # max(pts + duration)
+
+    @property
+    def frames(self) -> int:
+        return len(self.pts)
+
+    @property
+    def duration(self) -> Fraction:
+        return (self.end - self.pts[0]) * self.time_base
+
+    @property
+    def start(self) -> Fraction:
+        return self.pts[0] * self.time_base
+
+
+def packets(path: Path, stream: str = "v:0") -> Packets:
+    """Exact packet timestamps of one stream (framecrc muxer, stream copy, no decoding)."""
+    proc = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map", f"0:{stream}", "-c", "copy", "-f", "framecrc", "-"],
+        capture_output=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-500:]
+    time_base = None
+    pts: list[int] = []
+    ends: list[int] = []
+    for line in proc.stdout.decode().splitlines():
+        if line.startswith("#tb 0:"):
+            num, den = line.split(":", 1)[1].strip().split("/")
+            time_base = Fraction(int(num), int(den))
+        elif line.startswith("0,"):
+            fields = [f.strip() for f in line.split(",")]
+            pts.append(int(fields[2]))
+            ends.append(int(fields[2]) + int(fields[3]))
+    assert time_base is not None and pts, f"no packets in {path} stream {stream}"
+    return Packets(time_base, sorted(pts), max(ends))

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -26,14 +25,6 @@ from vidstyle.pipeline.run import PreparedCore, stylize
 
 # Small and quick everywhere: the point here is the command line, not the optimization.
 FAST = ["--max-size", "32", "--iterations", "2", "--iterations-next", "1", "--device", "cpu"]
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ Each clip is a real photo from ../shared/data (skipped when absent).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from tests.mediatools import (
     frame_number,
     make_clip,
     make_frames_folder,
+    packets,
     shared_data,
     stream_facts,
     vfr_timestamps,
@@ -108,44 +108,6 @@ def settings_for(
         encode=encode or EncodeConfig(),
         run=run or RunConfig(),
     )
-
-
-@dataclass
-class Packets:
-    time_base: Fraction
-    pts: list[int]
-    end: int
-
-    @property
-    def duration(self) -> Fraction:
-        return (self.end - self.pts[0]) * self.time_base
-
-    @property
-    def start(self) -> Fraction:
-        return self.pts[0] * self.time_base
-
-
-def packets(path: Path, stream: str = "v:0") -> Packets:
-    """Exact packet timestamps of one stream (framecrc, stream copy, no decoding)."""
-    proc = subprocess.run(
-        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map", f"0:{stream}", "-c", "copy", "-f", "framecrc", "-"],
-        capture_output=True,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-500:]
-    time_base = None
-    pts: list[int] = []
-    ends: list[int] = []
-    for line in proc.stdout.decode().splitlines():
-        if line.startswith("#tb 0:"):
-            num, den = line.split(":", 1)[1].strip().split("/")
-            time_base = Fraction(int(num), int(den))
-        elif line.startswith("0,"):
-            fields = [f.strip() for f in line.split(",")]
-            pts.append(int(fields[2]))
-            ends.append(int(fields[2]) + int(fields[3]))
-    assert time_base is not None and pts, f"no packets in {path} stream {stream}"
-    return Packets(time_base, sorted(pts), max(ends))
 
 
 def numbered_clip(path: Path, frames: int = 24, fps: str = "24", size: tuple[int, int] = (32, 24)) -> Path:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.mediatools import packets
 from vidstyle.errors import EncodeError, OutputError
 from vidstyle.video.encode import (
     VIDEO_OUTPUT_EXTENSIONS,
@@ -52,39 +52,6 @@ def make_frames(folder: Path, count: int, width: int = 64, height: int = 48, *, 
         assert cv2.imwrite(str(path), np.clip(image, 0, 255).round().astype(np.uint8))
         paths.append(path)
     return paths
-
-
-@dataclass
-class StreamFacts:
-    time_base: Fraction
-    pts: list[int]  # presentation timestamps in display order
-    end: int  # max(pts + duration)
-
-    @property
-    def frames(self) -> int:
-        return len(self.pts)
-
-    @property
-    def duration(self) -> Fraction:
-        return (self.end - self.pts[0]) * self.time_base
-
-
-def packets(path: Path, stream: str = "v:0") -> StreamFacts:
-    """Exact packet timestamps of one stream via the framecrc muxer (no decoding)."""
-    proc = _ffmpeg("-i", str(path), "-map", f"0:{stream}", "-c", "copy", "-f", "framecrc", "-")
-    assert proc.returncode == 0, proc.stderr.decode()[-500:]
-    time_base = None
-    pts, ends = [], []
-    for line in proc.stdout.decode().splitlines():
-        if line.startswith("#tb 0:"):
-            num, den = line.split(":", 1)[1].strip().split("/")
-            time_base = Fraction(int(num), int(den))
-        elif line.startswith("0,"):
-            fields = [f.strip() for f in line.split(",")]
-            pts.append(int(fields[2]))
-            ends.append(int(fields[2]) + int(fields[3]))
-    assert time_base is not None and pts
-    return StreamFacts(time_base, sorted(pts), max(ends))
 
 
 def stream_lines(path: Path) -> list[str]:

@@ -23,7 +23,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from vidstyle.config import OutputSize, Settings, TemporalMode, settings_to_json
+from vidstyle.config import Settings, TemporalMode, settings_to_json
 from vidstyle.errors import EncodeError, Interrupted, OutputError, ResumeError, UsageError
 from vidstyle.model.build import build_core
 from vidstyle.model.device import resolve_device

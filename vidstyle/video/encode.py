@@ -54,6 +54,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from vidstyle.errors import EncodeError, OutputError
+from vidstyle.video.probe import ffmpeg_exe
 
 __all__ = [
     "VIDEO_OUTPUT_EXTENSIONS",
@@ -98,16 +99,6 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @lru_cache(maxsize=1)
-def ffmpeg_exe() -> str:
-    """Path of the ffmpeg binary shipped with imageio-ffmpeg."""
-    try:
-        import imageio_ffmpeg
-
-        return imageio_ffmpeg.get_ffmpeg_exe()
-    except Exception as exc:  # pragma: no cover - depends on the installation
-        raise EncodeError(f"ffmpeg is not available ({exc}); reinstall imageio-ffmpeg") from exc
-
-
 def container_for(path: Path) -> VideoContainer:
     """The output container implied by ``path``'s suffix (case-insensitive)."""
     suffix = Path(path).suffix.lower()
@@ -150,6 +141,14 @@ def _unlink(path: Path) -> None:
         pass
     except OSError:  # pragma: no cover - nothing better to do while failing
         pass
+
+
+def _publish(temp: Path, output: Path, *, what: str) -> None:
+    """Move a finished temporary under its final name, durably; EncodeError if the disk refuses."""
+    try:
+        _fsync_and_replace(temp, output)
+    except OSError as exc:
+        raise EncodeError(f"{what}: {exc.strerror or exc}") from exc
 
 
 def _fsync_and_replace(temp: Path, output: Path) -> None:
@@ -384,10 +383,7 @@ def encode_segment(
         encoded = _frames_encoded(stderr)
         if encoded is not None and encoded != len(frames):
             raise EncodeError(f"{what}: ffmpeg encoded {encoded} of {len(frames)} frames (unreadable PNG?)")
-        try:
-            _fsync_and_replace(temp, output)
-        except OSError as exc:
-            raise EncodeError(f"{what}: {exc.strerror or exc}") from exc
+        _publish(temp, output, what=what)
         success = True
     finally:
         _unlink(listing)
@@ -548,10 +544,7 @@ def assemble(
                 _unlink(temp)
                 if i == len(attempts) - 1:
                     raise
-        try:
-            _fsync_and_replace(temp, output)
-        except OSError as exc:
-            raise EncodeError(f"{what}: {exc.strerror or exc}") from exc
+        _publish(temp, output, what=what)
         success = True
     finally:
         _unlink(listing)

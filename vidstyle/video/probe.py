@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from vidstyle.errors import InputError
+from vidstyle.errors import InputError, VidstyleError
 
 __all__ = [
     "AudioStreamFacts",
@@ -37,10 +37,13 @@ _COUNT_TIMEOUT_S = 600
 
 
 def ffmpeg_exe() -> str:
-    """Path of the ffmpeg binary bundled with imageio-ffmpeg."""
-    import imageio_ffmpeg
+    """Path of the ffmpeg binary bundled with imageio-ffmpeg (the one place vidstyle finds ffmpeg)."""
+    try:
+        import imageio_ffmpeg
 
-    return imageio_ffmpeg.get_ffmpeg_exe()
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except Exception as exc:  # pragma: no cover - depends on the installation
+        raise VidstyleError(f"ffmpeg is not available ({exc}); reinstall imageio-ffmpeg (uv sync).") from exc
 
 
 @dataclass(frozen=True)
