@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 import vidstyle.pipeline.run as run_module  # noqa: E402
 from tests.pipeline.resume_worker import fake_core_factory, make_settings  # noqa: E402
 from vidstyle.pipeline.events import FrameDone, SegmentEncoded  # noqa: E402
-from vidstyle.video.encode import ffmpeg_exe  # noqa: E402
+from vidstyle.video.ffmpeg import ffmpeg_exe  # noqa: E402
 from vidstyle.video.probe import count_video_frames  # noqa: E402
 
 

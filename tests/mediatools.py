@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from vidstyle.video.probe import MediaFacts, count_video_frames, probe_media
-from vidstyle.video.probe import ffmpeg_exe as _ffmpeg_exe
+from vidstyle.video.ffmpeg import ffmpeg_exe as _ffmpeg_exe
 
 __all__ = [
     "REPO_ROOT",

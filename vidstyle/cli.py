@@ -23,7 +23,7 @@ from vidstyle import __version__
 from vidstyle.config import (
     DeviceChoice,
     EncodeConfig,
-    FlowPresetChoice,
+    FlowPreset,
     ModelConfig,
     OptimizeConfig,
     Optimizer,
@@ -208,7 +208,7 @@ def stylize(
     pooling: Annotated[Pooling, typer.Option(help="Pooling in VGG19: avg (Gatys et al.) or max.")] = _M.pooling,
     temporal: Annotated[TemporalMode, typer.Option(help="none: frames independent; prev: start from previous result; flow: warp it along optical flow + temporal loss.")] = _T.mode,
     temporal_weight: Annotated[float, typer.Option(help="Weight of the temporal loss (flow mode).")] = _T.weight,
-    flow_preset: Annotated[FlowPresetChoice, typer.Option(help="DIS optical flow preset.")] = _T.flow_preset,
+    flow_preset: Annotated[FlowPreset, typer.Option(help="DIS optical flow preset.")] = _T.flow_preset,
     soft_mask: Annotated[bool, typer.Option("--soft-mask", help="Soften the flow reliability mask.")] = False,
     start: Annotated[Optional[str], typer.Option(help="Start at seconds (12.5, 1:02.5) or a frame (#48).")] = None,
     end: Annotated[Optional[str], typer.Option(help="Stop before seconds or a frame (#96).")] = None,
@@ -293,7 +293,7 @@ def metrics(
     input: Annotated[str, typer.Argument(help="The original video, folder or pattern.")],
     stylized: Annotated[str, typer.Argument(help="Its stylized version (video, folder or pattern).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    flow_preset: Annotated[FlowPresetChoice, typer.Option(help="DIS optical flow preset.")] = _T.flow_preset,
+    flow_preset: Annotated[FlowPreset, typer.Option(help="DIS optical flow preset.")] = _T.flow_preset,
 ) -> None:
     """Temporal warping error (Lai et al. 2018) of a stylized sequence: lower = less flicker."""
     from vidstyle.pipeline.measure import measure_warping_error

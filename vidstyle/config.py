@@ -8,10 +8,12 @@ are ``str`` Enums so they print, compare and serialise as plain strings.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from enum import Enum
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 from vidstyle.errors import UsageError
 
@@ -44,7 +46,9 @@ class OutputSize(str, Enum):
     SOURCE = "source"
 
 
-class FlowPresetChoice(str, Enum):
+class FlowPreset(str, Enum):
+    """DIS optical-flow speed/accuracy presets (temporal/flow.py maps them to OpenCV's)."""
+
     ULTRAFAST = "ultrafast"
     FAST = "fast"
     MEDIUM = "medium"
@@ -167,7 +171,7 @@ class TemporalConfig:
 
     mode: TemporalMode = TemporalMode.FLOW
     weight: float = 500.0  # measured, see above
-    flow_preset: FlowPresetChoice = FlowPresetChoice.MEDIUM
+    flow_preset: FlowPreset = FlowPreset.MEDIUM
     soft_mask: bool = False
 
     def __post_init__(self) -> None:
@@ -246,63 +250,24 @@ class Settings:
 # --------------------------------------------------------------- serialisation
 # The manifest of a resumable run stores the full Settings as JSON, so that
 # `vidstyle resume WORKDIR` can rebuild them without the original command line.
-
-_SECTIONS = {
-    "model": ModelConfig,
-    "style": StyleConfig,
-    "optimize": OptimizeConfig,
-    "temporal": TemporalConfig,
-    "select": SelectConfig,
-    "encode": EncodeConfig,
-    "run": RunConfig,
-}
+# pydantic (already a dependency of Typer) converts both ways from the
+# annotations: Enums as their values, Paths as strings, tuples as lists,
+# Fractions as "num/den". Building the Settings back runs __post_init__, so
+# stored values this version rejects raise UsageError.
 
 
-def _to_jsonable(value: object) -> object:
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, Fraction):
-        return f"{value.numerator}/{value.denominator}"
-    if isinstance(value, tuple):
-        return [_to_jsonable(v) for v in value]
-    return value
+@functools.cache
+def json_adapter(kind: type) -> Any:
+    """A pydantic TypeAdapter for one of our frozen dataclasses (built on first use: importing pydantic costs time)."""
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(kind)
 
 
 def settings_to_json(settings: Settings) -> dict[str, dict[str, object]]:
-    return {
-        section: {f.name: _to_jsonable(getattr(getattr(settings, section), f.name)) for f in dataclasses.fields(cls)}
-        for section, cls in _SECTIONS.items()
-    }
-
-
-def _from_jsonable(kind: object, value: object) -> object:
-    """Rebuild a field value from its JSON form, guided by the field's annotation text."""
-    text = str(kind)
-    if value is None:
-        return None
-    for enum in (Optimizer, Pooling, DeviceChoice, TemporalMode, OutputSize, FlowPresetChoice):
-        if enum.__name__ in text:
-            return enum(value)
-    if "Fraction" in text:
-        return Fraction(str(value))
-    if "tuple[Path" in text:
-        return tuple(Path(v) for v in value)  # type: ignore[union-attr]
-    if "Path" in text:
-        return Path(str(value))
-    if "tuple[float" in text:
-        return tuple(float(v) for v in value)  # type: ignore[union-attr]
-    if "tuple[str" in text:
-        return tuple(str(v) for v in value)  # type: ignore[union-attr]
-    return value
+    return json_adapter(Settings).dump_python(settings, mode="json")
 
 
 def settings_from_json(data: dict[str, dict[str, object]]) -> Settings:
-    """Inverse of settings_to_json; raises KeyError/ValueError/TypeError on malformed data."""
-    sections = {}
-    for section, cls in _SECTIONS.items():
-        raw = data[section]
-        values = {f.name: _from_jsonable(f.type, raw[f.name]) for f in dataclasses.fields(cls) if f.name in raw}
-        sections[section] = cls(**values)
-    return Settings(**sections)
+    """Inverse of settings_to_json; raises ValueError (pydantic's ValidationError) on malformed data."""
+    return json_adapter(Settings).validate_python(data)

@@ -151,6 +151,7 @@ def _install_kill(kill: dict, spy: Path | None) -> tuple[object, ...]:
     import vidstyle.pipeline.run as run_module
     import vidstyle.pipeline.workdir as workdir_module
     import vidstyle.video.encode as encode_module
+    import vidstyle.video.mux as mux_module
 
     at = kill.get("at") if kill else None
 
@@ -159,10 +160,10 @@ def _install_kill(kill: dict, spy: Path | None) -> tuple[object, ...]:
     def write_image(path: Path, image) -> None:  # noqa: ANN001
         is_work_frame = path.parent.name == "frames" and path.stem.isdigit()
         if at == "torn" and is_work_frame and int(path.stem) == kill["frame"]:
-            from vidstyle.pipeline.atomic import _temporary_for, encode_png
+            from vidstyle.files import encode_image, temporary_for
 
-            data = encode_png(image)
-            _temporary_for(path).write_bytes(data[: len(data) // 2])
+            data = encode_image(image, ".png")
+            temporary_for(path).write_bytes(data[: len(data) // 2])
             _die()
         real_write(path, image)
         if spy is not None and is_work_frame:
@@ -186,9 +187,9 @@ def _install_kill(kill: dict, spy: Path | None) -> tuple[object, ...]:
         workdir_module.WorkDir.record = record
 
     if at in ("encode", "assemble"):
-        real_run = encode_module._run_ffmpeg
+        real_run = encode_module.run_encoder
 
-        def run_ffmpeg(args: list[str], *, feed=None, what: str) -> str:  # noqa: ANN001
+        def run_ffmpeg(args: list[str], *, feed=None, what: str, while_running=None) -> str:  # noqa: ANN001
             target = (at == "encode" and f"segment {kill['segment']:05d}." in what) or (
                 at == "assemble" and what.startswith("cannot write ")
             )
@@ -207,7 +208,8 @@ def _install_kill(kill: dict, spy: Path | None) -> tuple[object, ...]:
             _die()
             return ""
 
-        encode_module._run_ffmpeg = run_ffmpeg
+        encode_module.run_encoder = run_ffmpeg
+        mux_module.run_encoder = run_ffmpeg
 
     def on_event_kill(event) -> None:  # noqa: ANN001
         from vidstyle.pipeline.events import FrameDone, StepDone

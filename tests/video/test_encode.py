@@ -1,4 +1,4 @@
-"""Tests for vidstyle.video.encode: segments, assembly, audio muxing, atomicity."""
+"""Tests for vidstyle.video.encode and vidstyle.video.mux: segments, assembly, audio muxing, atomicity."""
 
 from __future__ import annotations
 
@@ -13,16 +13,9 @@ import pytest
 
 from tests.mediatools import packets
 from vidstyle.errors import EncodeError, OutputError
-from vidstyle.video.encode import (
-    VIDEO_OUTPUT_EXTENSIONS,
-    VideoContainer,
-    assemble,
-    container_for,
-    encode_frames_to_video,
-    encode_segment,
-    ffmpeg_exe,
-    segment_suffix,
-)
+from vidstyle.video.encode import VIDEO_OUTPUT_EXTENSIONS, VideoContainer, container_for, encode_segment, segment_suffix
+from vidstyle.video.ffmpeg import ffmpeg_exe
+from vidstyle.video.mux import assemble, encode_frames_to_video
 
 NTSC = Fraction(30000, 1001)
 

@@ -22,6 +22,7 @@ import torch
 
 from vidstyle.config import ModelConfig, StyleConfig
 from vidstyle.errors import StyleError
+from vidstyle.files import file_sha256, publish, temporary_for
 from vidstyle.model.features import FeatureExtractor, canonical_layer
 from vidstyle.model.losses import gram_matrix
 from vidstyle.video.pixels import bgr_to_tensor, resize
@@ -54,10 +55,6 @@ def read_style_image(path: Path) -> np.ndarray:
     if image is None:
         raise StyleError(f"Could not read style image {path}; use a PNG, JPEG, WebP, BMP or TIFF file.")
     return image
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def style_working_size(style_shape: tuple[int, ...], content_size: tuple[int, int], scale: float) -> tuple[int, int]:
@@ -154,9 +151,9 @@ def _store_cached(cache_dir: Path | None, key: str, grams: dict[str, torch.Tenso
     path = _cache_file(cache_dir, key)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        temporary = temporary_for(path)
         torch.save({name: gram.detach().cpu() for name, gram in grams.items()}, temporary)
-        os.replace(temporary, path)
+        publish(temporary, path)
     except OSError:
         # The cache only saves time; a read-only or full disk must not fail the run.
         return

@@ -9,7 +9,6 @@ read with ``weights_only=True``, so no pickled code is ever executed.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import torch
 
 from vidstyle.errors import WeightsError
+from vidstyle.files import file_sha256
 from vidstyle.model.features import expected_feature_shapes
 
 WEIGHTS_ENV = "VIDSTYLE_WEIGHTS"
@@ -43,14 +43,6 @@ def resolve_weights_path(weights: Path | None) -> Path | None:
     return Path(from_env).expanduser() if from_env else None
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 _IDENTITY_MEMO: dict[tuple[str, int, int], str] = {}
 
 
@@ -59,7 +51,7 @@ def file_identity(path: Path) -> str:
     stat = path.stat()
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     if key not in _IDENTITY_MEMO:
-        _IDENTITY_MEMO[key] = _file_sha256(path)
+        _IDENTITY_MEMO[key] = file_sha256(path)
     return _IDENTITY_MEMO[key]
 
 

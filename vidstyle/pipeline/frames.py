@@ -22,7 +22,7 @@ import torch
 from vidstyle.config import OptimizeConfig, TemporalConfig, TemporalMode
 from vidstyle.errors import UsageError
 from vidstyle.model.stylizer import TemporalTarget
-from vidstyle.temporal.flow import FlowEstimator, FlowPreset
+from vidstyle.temporal.flow import FlowEstimator
 from vidstyle.temporal.masks import reliability_mask
 from vidstyle.temporal.warp import warp_image
 from vidstyle.video.pixels import bgr_to_tensor, resize
@@ -71,7 +71,7 @@ class FrameStarter:
         self.temporal = temporal
         self.device = device
         self.init_image = load_init_image(optimize.init, working_size)
-        self.flow = FlowEstimator(FlowPreset(temporal.flow_preset.value)) if temporal.mode is TemporalMode.FLOW else None
+        self.flow = FlowEstimator(temporal.flow_preset) if temporal.mode is TemporalMode.FLOW else None
 
     def _cold_start(self, position: int, content: np.ndarray) -> torch.Tensor:
         if self.init_image is not None:

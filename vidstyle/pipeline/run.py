@@ -27,15 +27,17 @@ from vidstyle.config import Settings, TemporalMode, settings_to_json
 from vidstyle.errors import EncodeError, Interrupted, OutputError, ResumeError, UsageError
 from vidstyle.model.build import build_core
 from vidstyle.model.device import resolve_device
-from vidstyle.model.style import default_cache_dir, file_sha256, read_style_image
+from vidstyle.files import file_sha256, remove_files, sweep_temporaries, write_image_atomic
+from vidstyle.model.style import default_cache_dir, read_style_image
 from vidstyle.model.stylizer import StepReport, StylizeResult, TemporalTarget
-from vidstyle.pipeline.atomic import remove_files, sweep_temporaries, write_image_atomic
 from vidstyle.pipeline.events import EventHandler, FrameDone, Notice, RunFinished, RunStarted, SegmentEncoded, StepDone, ignore
 from vidstyle.pipeline.frames import FrameStarter, check_init_image
 from vidstyle.pipeline.interrupt import FrameAbandoned, StopFlag, stop_on_signals
 from vidstyle.pipeline.plan import FramePlan, make_plan
-from vidstyle.pipeline.workdir import Manifest, WorkDir, default_work_dir, differences, input_fingerprint, png_is_complete
-from vidstyle.video.encode import VIDEO_OUTPUT_EXTENSIONS, assemble, container_for, encode_segment
+from vidstyle.files import png_is_complete
+from vidstyle.pipeline.workdir import Manifest, WorkDir, default_work_dir, differences, input_fingerprint
+from vidstyle.video.encode import VIDEO_OUTPUT_EXTENSIONS, container_for, encode_segment
+from vidstyle.video.mux import assemble
 from vidstyle.video.pixels import bgr_to_tensor, resize, tensor_to_bgr
 from vidstyle.video.probe import count_video_frames
 from vidstyle.video.sources import IMAGE_EXTENSIONS, FrameSource, SourceKind, open_source, read_image

@@ -8,7 +8,7 @@ Layout (``<output>.vidstyle/`` by default)::
     segments/00000.mp4   encoded segments (video outputs)
     finished.json        written once the output is complete (kept only with --keep-work)
 
-Every file is written atomically (pipeline/atomic.py). A frame is done when
+Every file is written atomically (vidstyle/files.py). A frame is done when
 its PNG is complete and its record is in the log, or when its segment is
 encoded. The manifest is written before the first frame; a later run compares
 its own fingerprint with the stored one and refuses to mix settings.
@@ -22,12 +22,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
-
 from vidstyle import __version__
 from vidstyle.config import Settings, settings_from_json, settings_to_json
 from vidstyle.errors import ResumeError, VidstyleError
-from vidstyle.pipeline.atomic import remove_files, sweep_temporaries, write_json_atomic
+from vidstyle.files import png_is_complete, remove_files, sweep_temporaries, write_json_atomic
 from vidstyle.pipeline.plan import FramePlan
 
 SCHEMA_VERSION = 1
@@ -268,10 +266,3 @@ class WorkDir:
             for key, value in self._chunk(int(path.stem)).items():
                 out.append((int(key), value))
         return [value for _, value in sorted(out, key=lambda item: item[0])]
-
-
-def png_is_complete(path: Path, size: tuple[int, int]) -> bool:
-    if not path.is_file() or path.stat().st_size == 0:
-        return False
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    return image is not None and (image.shape[1], image.shape[0]) == tuple(size)
