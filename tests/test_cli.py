@@ -21,7 +21,8 @@ from vidstyle.cli import app
 from vidstyle.config import EncodeConfig, SelectConfig, Settings, StyleConfig, TemporalConfig, TemporalMode
 from vidstyle.errors import InputError
 from vidstyle.model.stylizer import LossBreakdown, StylizeResult
-from vidstyle.pipeline.run import PreparedCore, stylize
+from vidstyle.methods.optimize import OptimizeMethod
+from vidstyle.pipeline.run import stylize
 
 # Small and quick everywhere: the point here is the command line, not the optimization.
 FAST = ["--max-size", "32", "--iterations", "2", "--iterations-next", "1", "--device", "cpu"]
@@ -233,8 +234,8 @@ class _Copy:
         return StylizeResult(image=content.clone(), steps=1, stopped_early=False, initial=zero, final=zero, history=(0.0,))
 
 
-def _copy_core(settings: Settings, size: tuple[int, int]) -> PreparedCore:
-    return PreparedCore(stylizer=_Copy(), device=torch.device("cpu"), weights_identity="copy", style_passes=0)
+def _copy_core(settings: Settings, size: tuple[int, int]) -> OptimizeMethod:
+    return OptimizeMethod(_Copy(), settings=settings, working_size=size, device=torch.device("cpu"), identity="copy")
 
 
 def test_metrics_json_on_a_clip_and_its_output(runner: CliRunner, tmp_path: Path, style: Path) -> None:
@@ -246,7 +247,7 @@ def test_metrics_json_on_a_clip_and_its_output(runner: CliRunner, tmp_path: Path
         select=SelectConfig(max_size=None),
         encode=EncodeConfig(audio=False),
     )
-    stylize(clip, stylized, settings=settings, core_factory=_copy_core)
+    stylize(clip, stylized, settings=settings, method_factory=_copy_core)
 
     result = invoke(runner, "metrics", clip, stylized, "--json", "--flow-preset", "ultrafast")
     assert result.exit_code == 0, (result.stderr, result.exception)

@@ -123,7 +123,7 @@ class _Renderer:
                 eta = f", ETA {event.eta_seconds:.0f}s" if event.eta_seconds is not None else ""
                 progress.update(
                     self.frames_task,
-                    completed=event.frame + 1,
+                    completed=event.frames_done,
                     info=f"{event.frames_per_second:.2f} fps{eta}, loss {event.loss:.4g}",
                 )
             if self.steps_task is not None:

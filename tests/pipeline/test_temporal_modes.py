@@ -98,7 +98,7 @@ def panning(photo: np.ndarray, frames: int, size: tuple[int, int], step: int) ->
 
 def test_flow_start_is_the_previous_result_moved_along_the_motion(photo: np.ndarray) -> None:
     """FrameStarter's flow init: the previous stylized frame lands where its content went."""
-    from vidstyle.pipeline.frames import FrameStarter
+    from vidstyle.methods.optimize import FrameStarter
 
     clip = panning(photo, 2, (64, 48), 3)
     stylized_previous = cv2.applyColorMap(cv2.cvtColor(clip[0], cv2.COLOR_BGR2GRAY), cv2.COLORMAP_JET)

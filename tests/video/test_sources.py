@@ -25,7 +25,7 @@ from tests.mediatools import (
 )
 from vidstyle.errors import InputError
 from vidstyle.video.probe import parse_ffmpeg_info, probe_media, snap_fps
-from vidstyle.video.sources import SourceKind, natural_key, open_source
+from vidstyle.video.sources import SourceKind, natural_key, open_reader, open_source
 
 
 def read_all(source):
@@ -210,10 +210,10 @@ def test_read_rejects_bad_indices(tmp_path: Path) -> None:
 
 def test_video_ending_early_is_reported(tmp_path: Path) -> None:
     clip = make_clip(tmp_path / "clip.mp4", frames=5, audio=False)
-    source = open_source(clip)
-    source.info = dataclasses.replace(source.info, frame_count=8)  # as if the file shrank after open
-    with source, pytest.raises(InputError, match=r"ended after 5 frames but frame 6 was expected; the file may be truncated"):
-        list(source.read([0, 6]))
+    with open_source(clip) as source:
+        spec = dataclasses.replace(source.spec, frame_count=8)  # as if the file shrank after it was scanned
+    with open_reader(spec) as reader, pytest.raises(InputError, match=r"ended after 5 frames but frame 6 was expected; the file may be truncated"):
+        list(reader.read([0, 6]))
 
 
 def test_missing_and_non_media_inputs(tmp_path: Path) -> None:

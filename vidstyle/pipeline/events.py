@@ -1,4 +1,9 @@
-"""Typed progress events: the core emits them, the CLI draws them, tests collect them."""
+"""Typed progress events: the core emits them, the CLI draws them, tests collect them.
+
+A chain (pipeline/chain.py) reports StepDone, FrameStylized and
+SegmentEncoded; the run passes them on, turning each FrameStylized into a
+FrameDone with run-wide counts, rate and ETA.
+"""
 
 from __future__ import annotations
 
@@ -25,9 +30,37 @@ class StepDone:
 
 
 @dataclass(frozen=True)
+class FrameRecord:
+    """What one frame cost: written to the work dir's per-frame log and returned in RunResult.records."""
+
+    position: int
+    source_index: int
+    steps: int
+    stopped_early: bool
+    loss: float
+    content_loss: float
+    style_loss: float
+    temporal_loss: float
+    seconds: float
+    flow_seconds: float
+
+    def to_json(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class FrameStylized:
+    """A chain finished a frame (chain-level; the run turns it into FrameDone)."""
+
+    chain: int
+    record: FrameRecord
+
+
+@dataclass(frozen=True)
 class FrameDone:
     frame: int
     total_frames: int
+    frames_done: int  # frames of the run finished so far, by this process or earlier ones
     steps: int
     stopped_early: bool
     loss: float
@@ -60,6 +93,8 @@ class RunFinished:
 
 Event = RunStarted | StepDone | FrameDone | SegmentEncoded | Notice | RunFinished
 EventHandler = Callable[[Event], None]
+ChainEvent = StepDone | FrameStylized | SegmentEncoded
+ChainEventHandler = Callable[[ChainEvent], None]
 
 
 def ignore(_event: Event) -> None:

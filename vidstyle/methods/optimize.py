@@ -1,4 +1,4 @@
-"""How one frame of a sequence is started and tied to the previous one.
+"""The per-frame optimizer as a method: how each frame is started, tied to the previous one, and optimized.
 
 `none` starts every frame from its own content (or noise/an image, as
 --init says); `prev` starts from the previous stylized frame as it is; `flow`
@@ -8,24 +8,34 @@ content frame, and adds a temporal loss on the reliable ones.
 
 The previous stylized frame always comes in as the uint8 image stored on disk,
 in uninterrupted and resumed runs alike, so both compute the same next frame.
+
+:class:`OptimizeMethod` is the method seam (methods/base.py) around the
+optimizer of model/stylizer.py: anything with its ``stylize`` signature can
+stand in for it (tests use cheap deterministic stand-ins).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
 
-from vidstyle.config import OptimizeConfig, TemporalConfig, TemporalMode
+from vidstyle.config import OptimizeConfig, Settings, TemporalConfig, TemporalMode
 from vidstyle.errors import UsageError
-from vidstyle.model.stylizer import TemporalTarget
+from vidstyle.methods.base import FrameResult, FrameTask, StepCallback
+from vidstyle.model.build import build_core
+from vidstyle.model.device import resolve_device
+from vidstyle.model.style import default_cache_dir
+from vidstyle.model.stylizer import StepReport, StylizeResult, TemporalTarget
 from vidstyle.temporal.flow import FlowEstimator
 from vidstyle.temporal.masks import reliability_mask
 from vidstyle.temporal.warp import warp_image
-from vidstyle.video.pixels import bgr_to_tensor, resize
+from vidstyle.video.pixels import bgr_to_tensor, resize, tensor_to_bgr
 from vidstyle.video.sources import read_image
 
 
@@ -90,7 +100,11 @@ class FrameStarter:
         previous_content: np.ndarray | None,
         previous_stylized: np.ndarray | None,
     ) -> FrameStart:
-        """Init image, budget and temporal target for the frame at ``position`` of the plan."""
+        """Init image, budget and temporal target of a frame.
+
+        ``position`` counts frames from the start of the frame's shot (it seeds
+        the noise init); ``previous_stylized`` is None for a cold start.
+        """
         mode = self.temporal.mode
         if position == 0 or previous_stylized is None or mode is TemporalMode.NONE:
             return FrameStart(self._cold_start(position, content), self.optimize.iterations, None, 0.0)
@@ -121,3 +135,80 @@ def _float_bgr_to_tensor(image: np.ndarray, device: torch.device) -> torch.Tenso
     """BGR float in [0, 255] (H, W, 3) -> RGB float (1, 3, H, W) in [0, 1]."""
     rgb = np.ascontiguousarray(image[:, :, ::-1], dtype=np.float32) / 255.0
     return torch.from_numpy(rgb).permute(2, 0, 1).unsqueeze(0).contiguous().to(device)
+
+
+class FrameStylizer(Protocol):
+    """What the method needs of the optimizer (model/stylizer.py Stylizer); tests pass cheap stand-ins."""
+
+    def stylize(
+        self,
+        content: torch.Tensor,
+        *,
+        init: torch.Tensor,
+        budget: int,
+        temporal: TemporalTarget | None = None,
+        on_step: Callable[[StepReport], None] | None = None,
+    ) -> StylizeResult: ...
+
+
+class OptimizeMethod:
+    """Gatys et al.'s optimization per frame, started and tied to the previous frame as Ruder et al. do."""
+
+    def __init__(
+        self,
+        stylizer: FrameStylizer,
+        *,
+        settings: Settings,
+        working_size: tuple[int, int],
+        device: torch.device,
+        identity: str,
+        style_passes: int = 0,
+    ) -> None:
+        self.stylizer = stylizer
+        self.device = device
+        self.identity = identity
+        self.style_passes = style_passes
+        self.uses_previous = settings.temporal.mode is not TemporalMode.NONE
+        self.starter = FrameStarter(settings.optimize, settings.temporal, working_size=working_size, device=device)
+
+    def stylize(self, task: FrameTask, *, on_step: StepCallback) -> FrameResult:
+        previous = None if task.cold else task.previous_stylized
+        begin = self.starter.start(task.shot_offset, task.content, task.previous_content, previous)
+        result = self.stylizer.stylize(
+            bgr_to_tensor(task.content, device=self.device),
+            init=begin.init,
+            budget=begin.budget,
+            temporal=begin.temporal,
+            on_step=lambda report: on_step(report.step, report.budget, report.loss),
+        )
+        return FrameResult(
+            image=tensor_to_bgr(result.image),
+            steps=result.steps,
+            stopped_early=result.stopped_early,
+            loss=result.final.total,
+            content_loss=result.final.content,
+            style_loss=result.final.style,
+            temporal_loss=result.final.temporal,
+            flow_seconds=begin.flow_seconds,
+        )
+
+
+def optimize_method(settings: Settings, working_size: tuple[int, int]) -> OptimizeMethod:
+    """The real method: VGG features, the style targets (cached on disk) and the optimizer, on the chosen device."""
+    device = resolve_device(settings.model.device)
+    core = build_core(
+        settings.model,
+        settings.style,
+        settings.optimize,
+        content_size=working_size,
+        cache_dir=default_cache_dir(),
+        device=device,
+    )
+    return OptimizeMethod(
+        core.stylizer,
+        settings=settings,
+        working_size=working_size,
+        device=device,
+        identity=core.weights.identity,
+        style_passes=0 if core.style.from_cache else core.extractor.passes,
+    )
