@@ -134,7 +134,7 @@ def main() -> None:
             "fades.mp4": (decode_all(VIDEOS / "fades.mp4"), set()),
             "issue-134-rotate.mp4 (cuts at 90, 210)": (decode_all(VIDEOS / "issue-134-rotate.mp4"), {90, 210}),
             "pan 1.5 px/frame over marple8_01": (pan(40), set()),
-            "same pan, white flash at 20-22": (flash(pan(40), 20), {20, 21, 23}),
+            "same pan, white flash at 20-22": (flash(pan(40), 20), {20, 21, 22, 23}),
         }
 
     print(f"cuts with the defaults {config}; {args.threads} thread(s)\n")

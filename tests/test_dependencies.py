@@ -8,9 +8,9 @@ instead; these tests fail if the project or the environment drifts back.
 
 from __future__ import annotations
 
-import importlib.metadata as metadata
 import re
 import sys
+from importlib import metadata
 
 import cv2
 import pytest

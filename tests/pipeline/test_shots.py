@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 
 import cv2
@@ -39,6 +40,7 @@ from vidstyle.pipeline.shots import (
     find_cuts,
     parse_cut_list,
 )
+from vidstyle.temporal import FlowEstimator, photometric_mask, reliability_mask, reliable_fraction
 
 FPS = 25.0
 
@@ -64,6 +66,17 @@ def pan(frames: int, step: float = 1.5) -> list[np.ndarray]:
 def whiten(frame: np.ndarray, level: float) -> np.ndarray:
     image = frame.astype(np.float32)
     return np.clip(image + (255.0 - image) * level, 0, 255).astype(np.uint8)
+
+
+def reliable(previous: np.ndarray, current: np.ndarray) -> float:
+    """The reliable fraction the check computes for ``current`` (256x192 frames need no shrinking)."""
+    pair = FlowEstimator().pair(previous, current)
+    threshold = ShotsConfig().photometric_threshold
+    mask = np.minimum(
+        reliability_mask(pair.backward, pair.forward),
+        photometric_mask(previous, current, pair.backward, threshold=threshold),
+    )
+    return reliable_fraction(mask)
 
 
 class Untouchable:
@@ -136,13 +149,36 @@ def test_fades_cut_at_the_first_dark_frame_so_no_painting_crosses_the_black():
 def test_a_white_flash_breaks_the_chain_through_the_photometric_check():
     frames = pan(30)
     frames[12], frames[13], frames[14] = whiten(frames[12], 0.5), whiten(frames[13], 1.0), whiten(frames[14], 0.5)
+    fractions = {p: reliable(frames[p - 1], frames[p]) for p in range(1, 30)}
+    # Frames 12-15 cannot be derived from the frame before them (into the
+    # flash, within it, and back out); the pan around it can.
+    assert all(fractions[p] < 0.05 for p in (12, 13, 14, 15))
+    assert all(f > 0.95 for p, f in fractions.items() if p not in (12, 13, 14, 15))
     cuts = cuts_of(frames)
-    # Every frame that cannot be derived from the one before starts cold: into the flash, and back out.
-    assert [c.position for c in cuts] == [12, 13, 14, 15]
-    assert all(c.reason is CutReason.PHOTOMETRIC and c.score < ShotsConfig().min_reliable_fraction for c in cuts)
-    assert describe_shots(cuts, times_of(30), 30) == "5 shots; cuts at 0:00.48, 0:00.52, 0:00.56, 0:00.60"
-    # min_reliable_fraction 0 turns photometric cuts off; the detector alone does not see the flash.
+    # Of that run, the first frame (into the flash) and the last (back on the
+    # pan) start cold; the flash frames in between stay warm-started.
+    assert [(c.position, c.reason) for c in cuts] == [(12, CutReason.PHOTOMETRIC), (15, CutReason.PHOTOMETRIC)]
+    assert all(c.score == pytest.approx(fractions[c.position]) for c in cuts)
+    assert describe_shots(cuts, times_of(30), 30) == "3 shots; cuts at 0:00.5, 0:00.6"
+    # min_reliable_fraction 0 turns photometric cuts off; the detectors do not see the flash.
     assert cuts_of(frames, ShotsConfig(min_reliable_fraction=0.0)) == []
+
+
+def test_a_fade_through_black_between_two_real_pictures_breaks_the_chain():
+    first = pan(15)
+    second = cv2.resize(cv2.imread(str(shared_data("styles", "the_scream.jpg")), cv2.IMREAD_COLOR), (256, 192))
+    ramp = [k / 10 for k in range(1, 11)]
+    frames = first[:5] + [(f * (1 - r)).round().astype(np.uint8) for f, r in zip(first[5:], ramp, strict=True)]
+    frames += [np.zeros_like(second)] * 4 + [(second * r).round().astype(np.uint8) for r in ramp] + [second] * 5
+    cuts = cuts_of(frames)
+    level = [float(f.mean()) for f in frames]
+    first_dark = next(i for i, value in enumerate(level) if value < FADE_LEVEL)
+    # A shot starts at the first dark frame of the fade-out, before the black
+    # (frames 15-18) and the whole fade-in of the second picture: nothing
+    # painted on the first picture can reach the second.
+    assert (first_dark, CutReason.DETECTED) in [(c.position, c.reason) for c in cuts]
+    assert first_dark <= 15
+    assert all(math.isfinite(c.score) for c in cuts)
 
 
 def test_a_cut_the_detector_window_cannot_reach_is_caught_photometrically(assembled):
@@ -206,7 +242,7 @@ def test_a_pyscenedetect_scene_list_gives_its_scene_starts(tmp_path: Path):
     # Written by PySceneDetect itself: frame numbers in the file are 1-based.
     rate = 25.0
     bounds = [0, 30, 48, 90, 100]
-    scenes = [(FrameTimecode(a, fps=rate), FrameTimecode(b, fps=rate)) for a, b in zip(bounds, bounds[1:], strict=False)]
+    scenes = [(FrameTimecode(a, fps=rate), FrameTimecode(b, fps=rate)) for a, b in pairwise(bounds)]
     path = tmp_path / "scenes.csv"
     with path.open("w", newline="") as handle:
         write_scene_list(handle, scenes)

@@ -18,7 +18,8 @@ indices into the run's selected frames):
   the photometric one; a frame whose reliable fraction falls below
   ``min_reliable_fraction`` starts a new shot (flashes, explosions, and the
   cuts the detectors cannot see: the two frames after the first and the last
-  two, which AdaptiveDetector's window does not reach).
+  two, which AdaptiveDetector's window does not reach). Of a run of such
+  frames, only the first and the last start shots (see ``_ends_of_runs``).
 * ``cuts="off"``: no cuts; the frames are not even looked at.
 * a LIST ("48,120", "0:02.5,#300,12.5s") or the path of a PySceneDetect
   scene-list CSV (``*.csv``): the given cuts, mapped to plan positions.
@@ -196,9 +197,7 @@ def read_scene_list(path: Path | str) -> tuple[ListedCut, ...]:
     return tuple(starts[1:])
 
 
-def map_listed_cuts(
-    listed: Iterable[ListedCut], *, source_indices: Sequence[int], times: Sequence[float]
-) -> list[int]:
+def map_listed_cuts(listed: Iterable[ListedCut], *, source_indices: Sequence[int], times: Sequence[float]) -> list[int]:
     """Plan positions of listed cuts: sorted, unique, never 0.
 
     A cut between two selected frames goes to the next selected frame (with
@@ -248,9 +247,9 @@ class _Detectors:
 
     def __init__(self, config: ShotsConfig, rate: float) -> None:
         self.rate = rate
-        min_len = max(1, round(MIN_SHOT_SECONDS * rate))
-        self.adaptive = AdaptiveDetector(adaptive_threshold=config.cut_threshold, min_scene_len=min_len)
-        self.fades = ThresholdDetector(threshold=FADE_LEVEL, min_scene_len=min_len, fade_bias=-1.0)
+        self.min_len = max(1, round(MIN_SHOT_SECONDS * rate))
+        self.adaptive = AdaptiveDetector(adaptive_threshold=config.cut_threshold, min_scene_len=self.min_len)
+        self.fades = ThresholdDetector(threshold=FADE_LEVEL, min_scene_len=self.min_len, fade_bias=-1.0)
         self.stats = StatsManager()
         self.adaptive.stats_manager = self.stats
         self.fades.stats_manager = self.stats
@@ -268,7 +267,8 @@ class _Detectors:
 
     def _add_content(self, timecodes: Iterable[FrameTimecode]) -> None:
         for timecode in timecodes:
-            self.cuts[timecode.frame_num] = Cut(timecode.frame_num, CutReason.DETECTED, self._score(timecode, self.ratio_key))
+            ratio = self._score(timecode, self.ratio_key)
+            self.cuts[timecode.frame_num] = Cut(timecode.frame_num, CutReason.DETECTED, ratio)
 
     def _add_fades(self, timecodes: Iterable[FrameTimecode]) -> None:
         for timecode in timecodes:
@@ -286,7 +286,14 @@ class _Detectors:
         timecode = self._timecode(self.last)
         self._add_content(self.adaptive.post_process(timecode))
         self._add_fades(self.fades.post_process(timecode))
-        return [cut for cut in self.cuts.values() if cut.position > 0]
+        # Each detector keeps its own cuts min_len apart; across the two the
+        # earlier cut wins too (a hard cut into black is seen by both, one
+        # frame apart at times), as PySceneDetect's min_scene_len would.
+        kept: list[Cut] = []
+        for position in sorted(self.cuts):
+            if position > 0 and (not kept or position - kept[-1].position >= self.min_len):
+                kept.append(self.cuts[position])
+        return kept
 
 
 def find_cuts(
@@ -328,7 +335,7 @@ def find_cuts(
     detectors = _Detectors(config, _selection_rate(times))
     check_photometric = config.min_reliable_fraction > 0.0
     estimator = FlowEstimator(FlowPreset(flow_preset.value))
-    photometric: dict[int, Cut] = {}
+    unreliable: list[Cut] = []
     size: tuple[int, int] | None = None
     previous: np.ndarray | None = None
     count = 0
@@ -341,16 +348,38 @@ def find_cuts(
         if check_photometric and previous is not None:
             fraction = _reliable_fraction(previous, small, estimator, config.photometric_threshold)
             if fraction < config.min_reliable_fraction:
-                photometric[position] = Cut(position, CutReason.PHOTOMETRIC, fraction)
+                unreliable.append(Cut(position, CutReason.PHOTOMETRIC, fraction))
         previous = small
         count = position + 1
     if count != len(source_indices):
         raise ValueError(f"frames yielded {count} frames for {len(source_indices)} planned positions")
     if count == 0:
         return []
-    cuts = {cut.position: cut for cut in photometric.values()}
+    cuts = {cut.position: cut for cut in _ends_of_runs(unreliable)}
     cuts.update({cut.position: cut for cut in detectors.finish()})
     return [cuts[position] for position in sorted(cuts)]
+
+
+def _ends_of_runs(unreliable: list[Cut]) -> list[Cut]:
+    """The first and the last frame of every run of consecutive unreliable frames.
+
+    A hard cut is a run of one frame. A flash, an explosion or a fade-in from
+    black (where DIS loses track as the brightness changes) makes a run of
+    several: the first frame starts cold because it cannot come from the
+    previous one, and the last because the picture settles there. The frames
+    in between stay warm-started, with every pixel that failed a check
+    started from its content and not held by the temporal term
+    (pipeline/frames.py), so no painting leaks through them; cutting at each
+    of them would restart the style on consecutive frames (flicker) at the
+    cost of a first frame each.
+    """
+    kept: list[Cut] = []
+    for index, cut in enumerate(unreliable):
+        starts_run = index == 0 or unreliable[index - 1].position != cut.position - 1
+        ends_run = index == len(unreliable) - 1 or unreliable[index + 1].position != cut.position + 1
+        if starts_run or ends_run:
+            kept.append(cut)
+    return kept
 
 
 def _reliable_fraction(previous: np.ndarray, current: np.ndarray, estimator: FlowEstimator, threshold: float) -> float:
@@ -376,7 +405,9 @@ def format_time(seconds: float, *, decimals: int = 1) -> str:
 
 
 def describe_shots(cuts: Sequence[Cut], times: Sequence[float], frame_count: int) -> str:
-    """"3 shots; cuts at 0:01.0, 0:06.0", or "1 shot": the time of the first frame of every later shot.
+    """The shots in a line: "3 shots; cuts at 0:01.0, 0:06.0", or "1 shot".
+
+    A cut is shown as the time of the first frame of its shot.
 
     Tenths of a second, or as many more digits (up to milliseconds) as it
     takes to tell close cuts apart; at most 10 times are listed.
