@@ -24,6 +24,7 @@ from vidstyle.video.ffmpeg import ffmpeg_exe as _ffmpeg_exe
 __all__ = [
     "REPO_ROOT",
     "assemble_clip",
+    "panning",
     "SHARED_DATA",
     "count_video_frames",
     "decode_all",
@@ -123,6 +124,16 @@ def make_clip(
     args.append(str(path))
     _run(args)
     return path
+
+
+def panning(photo: np.ndarray, frames: int, size: tuple[int, int], step: int) -> list[np.ndarray]:
+    """The photo seen through a window of ``size`` (width, height) that moves ``step`` px to the right per frame."""
+    width, height = size
+    wide = width + step * frames + 8
+    tall = max(height + 8, round(photo.shape[0] * wide / photo.shape[1]))
+    scene = cv2.resize(photo, (wide, tall), interpolation=cv2.INTER_AREA)
+    top = (tall - height) // 2
+    return [np.ascontiguousarray(scene[top : top + height, 4 + i * step : 4 + i * step + width]) for i in range(frames)]
 
 
 def assemble_clip(

@@ -32,12 +32,13 @@ from vidstyle.config import (
     RunConfig,
     SelectConfig,
     Settings,
+    ShotsConfig,
     StyleConfig,
     TemporalConfig,
     TemporalMode,
 )
 from vidstyle.errors import UsageError, VidstyleError
-from vidstyle.pipeline.events import Event, FrameDone, Notice, RunFinished, RunStarted, SegmentEncoded, StepDone
+from vidstyle.pipeline.events import CutScan, Event, FrameDone, Notice, RunFinished, RunStarted, SegmentEncoded, ShotsPlanned, StepDone
 
 app = typer.Typer(
     add_completion=False,
@@ -47,6 +48,7 @@ app = typer.Typer(
 stderr = Console(stderr=True)
 
 _M, _S, _O, _T, _SEL, _E, _R = ModelConfig(), None, OptimizeConfig(), TemporalConfig(), SelectConfig(), EncodeConfig(), RunConfig()
+_SH = ShotsConfig()
 
 
 def _fail(error: BaseException, code: int) -> typer.Exit:
@@ -75,6 +77,7 @@ class _Renderer:
         self.progress: Progress | None = None
         self.frames_task: int | None = None
         self.steps_task: int | None = None
+        self.cuts_task: int | None = None
 
     def __enter__(self) -> _Renderer:
         return self
@@ -102,14 +105,20 @@ class _Renderer:
     def __call__(self, event: Event) -> None:
         if self.quiet:
             return
-        if isinstance(event, RunStarted):
+        if isinstance(event, (RunStarted, CutScan)):
             self._start()
         progress = self.progress
         if progress is None:
-            if isinstance(event, Notice):
-                stderr.print(event.message, highlight=False)
+            if isinstance(event, (Notice, ShotsPlanned)):
+                stderr.print(_line(event), highlight=False)
             return
-        if isinstance(event, RunStarted):
+        if isinstance(event, CutScan):
+            if self.cuts_task is None:
+                self.cuts_task = progress.add_task("cuts", total=event.total_frames, info="looking for cuts")
+            progress.update(self.cuts_task, completed=event.frames_done)
+        elif isinstance(event, ShotsPlanned):
+            progress.console.print(_line(event), highlight=False)
+        elif isinstance(event, RunStarted):
             width, height = event.working_size
             if event.total_frames > 1:
                 self.frames_task = progress.add_task(
@@ -129,14 +138,23 @@ class _Renderer:
             if self.steps_task is not None:
                 progress.reset(self.steps_task, total=1, info="")
         elif isinstance(event, Notice):
-            progress.console.print(event.message, highlight=False)
+            progress.console.print(_line(event), highlight=False)
         elif isinstance(event, SegmentEncoded):
             pass  # frequent and uninteresting on screen; it is in the work dir
         elif isinstance(event, RunFinished):
             if self.steps_task is not None:
                 progress.remove_task(self.steps_task)
                 self.steps_task = None
-            progress.console.print(f"Wrote {event.output} ({event.frames} frame(s) in {event.seconds:.1f} s)", highlight=False)
+            shots = f"; {event.shots}" if event.shots else ""
+            progress.console.print(
+                f"Wrote {event.output} ({event.frames} frame(s) in {event.seconds:.1f} s{shots})", highlight=False
+            )
+
+
+def _line(event: Notice | ShotsPlanned) -> str:
+    if isinstance(event, ShotsPlanned):
+        return event.summary + (f" (found in {event.seconds:.1f} s)" if event.detected else "")
+    return event.message
 
 
 def _run(action, quiet: bool):  # noqa: ANN001, ANN202 - a thunk returning RunResult
@@ -210,6 +228,8 @@ def stylize(
     temporal_weight: Annotated[float, typer.Option(help="Weight of the temporal loss (flow mode).")] = _T.weight,
     flow_preset: Annotated[FlowPreset, typer.Option(help="DIS optical flow preset.")] = _T.flow_preset,
     soft_mask: Annotated[bool, typer.Option("--soft-mask", help="Soften the flow reliability mask.")] = False,
+    cuts: Annotated[str, typer.Option(help="Where shots break: auto (detect), off (one shot), or a LIST of input frames/times (48,120 or 0:02.5,12.5s) or a PySceneDetect scene-list .csv.")] = _SH.cuts,
+    cut_threshold: Annotated[float, typer.Option(help="Cut detector ratio a frame must reach to be a cut (higher finds fewer).")] = _SH.cut_threshold,
     start: Annotated[Optional[str], typer.Option(help="Start at seconds (12.5, 1:02.5) or a frame (#48).")] = None,
     end: Annotated[Optional[str], typer.Option(help="Stop before seconds or a frame (#96).")] = None,
     max_frames: Annotated[Optional[int], typer.Option(help="Stylize at most this many frames.")] = None,
@@ -247,6 +267,7 @@ def stylize(
                 seed=seed,
             ),
             temporal=TemporalConfig(mode=temporal, weight=temporal_weight, flow_preset=flow_preset, soft_mask=soft_mask),
+            shots=ShotsConfig(cuts=cuts, cut_threshold=cut_threshold),
             select=SelectConfig(
                 start=start,
                 end=end,

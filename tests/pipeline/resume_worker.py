@@ -40,6 +40,7 @@ from vidstyle.config import (  # noqa: E402
     RunConfig,
     SelectConfig,
     Settings,
+    ShotsConfig,
     StyleConfig,
     TemporalConfig,
     TemporalMode,
@@ -65,13 +66,17 @@ def make_settings(
     overwrite: bool = False,
     work_dir: str | Path | None = None,
     max_frames: int | None = None,
+    start: str | None = None,
+    cuts: str = "auto",
+    init: str = "content",
 ) -> Settings:
     return Settings(
         model=ModelConfig(weights=Path(weights) if weights else None, device=DeviceChoice.CPU),
         style=StyleConfig(images=(Path(style),)),
-        optimize=OptimizeConfig(iterations=iterations, iterations_next=iterations_next, style_weight=style_weight),
+        optimize=OptimizeConfig(iterations=iterations, iterations_next=iterations_next, style_weight=style_weight, init=init),
         temporal=TemporalConfig(mode=TemporalMode(temporal)),
-        select=SelectConfig(max_size=max_size, max_frames=max_frames),
+        select=SelectConfig(max_size=max_size, max_frames=max_frames, start=start),
+        shots=ShotsConfig(cuts=cuts),
         run=RunConfig(
             work_dir=Path(work_dir) if work_dir else None,
             segment_frames=segment_frames,

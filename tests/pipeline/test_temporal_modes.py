@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.mediatools import shared_data
+from tests.mediatools import panning, shared_data
 from vidstyle.config import (
     DeviceChoice,
     ModelConfig,
@@ -81,16 +81,6 @@ def write_frames(folder: Path, frames: list[np.ndarray]) -> Path:
 
 def read_frames(folder: Path) -> list[np.ndarray]:
     return [read_image(path) for path in sorted(folder.glob("frame_*.png"))]
-
-
-def panning(photo: np.ndarray, frames: int, size: tuple[int, int], step: int) -> list[np.ndarray]:
-    """The photo seen through a window that moves ``step`` px to the right per frame."""
-    width, height = size
-    wide = width + step * frames + 8
-    tall = max(height + 8, round(photo.shape[0] * wide / photo.shape[1]))
-    scene = cv2.resize(photo, (wide, tall), interpolation=cv2.INTER_AREA)
-    top = (tall - height) // 2
-    return [np.ascontiguousarray(scene[top : top + height, 4 + i * step : 4 + i * step + width]) for i in range(frames)]
 
 
 # ------------------------------------------------------------------ the start of a frame

@@ -157,6 +157,23 @@ def test_segments_concat_exact_frames_and_ntsc_timestamps(tmp_path, frames25):
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize("container", [VideoContainer.MP4, VideoContainer.WEBM])
+def test_short_segments_anywhere_join_in_order(tmp_path, frames25, container):
+    """Segments end where chains end, so 1- and 2-frame segments sit between long ones."""
+    sizes = [3, 2, 4, 1, 1, 5, 2, 7]
+    segments = encode_in_segments(frames25, tmp_path, sizes, fps=Fraction(24), container=container)
+    out = tmp_path / f"out.{container.value}"
+    assemble(segments, out, container=container)
+    facts = packets(out)
+    assert facts.frames == 25
+    shown = [p * facts.time_base for p in facts.pts]
+    slack = Fraction(1, 1000) if container is VideoContainer.WEBM else 0  # WebM stores milliseconds
+    assert all(abs(t - Fraction(k, 24)) <= slack for k, t in enumerate(shown)), shown
+    decoded = decode(out)
+    for path, frame in zip(frames25, decoded):
+        assert np.abs(frame.astype(np.int16) - cv2.imread(str(path))).mean() < 3, path.name
+
+
 def test_integer_rate_and_pixels_close(tmp_path, frames25):
     out = tmp_path / "out.mp4"
     encode_frames_to_video(frames25, out, fps=Fraction(24), crf=18)

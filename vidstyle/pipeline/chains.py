@@ -1,6 +1,7 @@
 """The run plan: frames, then shots, then chains and their segments.
 
-A *shot* is a stretch of the plan between two cuts. A *chain* is the unit of
+A *shot* is a stretch of the plan between two cuts (pipeline/shots.py finds
+them, or the user lists them). A *chain* is the unit of
 work: consecutive frames of one shot, each started from the previous
 stylized frame, stylized by one worker from its first frame to its last. Its
 first stylized frame starts cold (it has no previous frame), like the clip's
@@ -21,12 +22,14 @@ follows exactly the same plan.
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
 from vidstyle.config import json_adapter
 from vidstyle.pipeline.plan import FramePlan
+from vidstyle.pipeline.shots import Cut, CutReason
 
 
 @dataclass(frozen=True)
@@ -45,10 +48,19 @@ class Shot:
     index: int
     start: int
     stop: int
+    reason: CutReason | None = None  # why a new shot starts here; None for the first shot
+    score: float | None = None  # the cut's score (see pipeline/shots.py Cut); None when it has none
 
     @property
     def frame_count(self) -> int:
         return self.stop - self.start
+
+    @property
+    def cut(self) -> Cut | None:
+        """The cut that opens this shot (None for the first)."""
+        if self.reason is None:
+            return None
+        return Cut(position=self.start, reason=self.reason, score=math.nan if self.score is None else self.score)
 
 
 @dataclass(frozen=True)
@@ -106,9 +118,9 @@ class RunPlan:
         return tuple(segment for chain in self.chains for segment in chain.segments)
 
     @property
-    def cuts(self) -> tuple[int, ...]:
-        """Plan positions where a shot after the first begins."""
-        return tuple(shot.start for shot in self.shots[1:])
+    def cuts(self) -> tuple[Cut, ...]:
+        """The cuts: where each shot after the first begins, and why."""
+        return tuple(shot.cut for shot in self.shots[1:] if shot.cut is not None)
 
     @cached_property
     def _segment_starts(self) -> list[int]:
@@ -156,7 +168,7 @@ def _check_tiling(what: str, spans: list[tuple[int, int]], total: int) -> None:
 
 def make_run_plan(
     frames: FramePlan,
-    cuts: Sequence[int] = (),
+    cuts: Sequence[Cut] = (),
     *,
     segment_frames: int,
     chain_frames: int | None = None,
@@ -164,8 +176,8 @@ def make_run_plan(
 ) -> RunPlan:
     """Shots from the cut positions, chains from the shots, segments from the chains.
 
-    ``cuts``: plan positions where a new shot begins (0 and repeats are
-    ignored). ``chain_frames``: split shots longer than this into chains of
+    ``cuts``: where new shots begin (pipeline/shots.py find_cuts; a cut at
+    position 0 is ignored, one cut per position). ``chain_frames``: split shots longer than this into chains of
     near-equal length (None: one chain per shot). ``overlap``: warmup frames
     before a chain that starts inside a shot (never reaching before its shot).
     """
@@ -176,12 +188,17 @@ def make_run_plan(
         raise ValueError("chain_frames must be at least 1")
     if overlap < 0:
         raise ValueError("overlap must not be negative")
-    positions = sorted({int(c) for c in cuts if int(c) != 0})
+    by_position = {cut.position: cut for cut in cuts if cut.position != 0}
+    positions = sorted(by_position)
     outside = [p for p in positions if not 0 < p < total]
     if outside:
         raise ValueError(f"cut at {outside[0]} is outside the {total} planned frames")
     edges = [0, *positions, total]
-    shots = tuple(Shot(index=i, start=a, stop=b) for i, (a, b) in enumerate(zip(edges, edges[1:])))
+    shots = []
+    for index, (start, stop) in enumerate(zip(edges, edges[1:])):
+        cut = by_position.get(start)
+        score = None if cut is None or math.isnan(cut.score) else float(cut.score)
+        shots.append(Shot(index=index, start=start, stop=stop, reason=cut.reason if cut else None, score=score))
 
     chains: list[Chain] = []
     segment_index = 0
@@ -202,7 +219,7 @@ def make_run_plan(
                     segments=tuple(segments),
                 )
             )
-    plan = RunPlan(frames=frames, shots=shots, chains=tuple(chains))
+    plan = RunPlan(frames=frames, shots=tuple(shots), chains=tuple(chains))
     plan.check()
     return plan
 

@@ -22,6 +22,25 @@ class RunStarted:
 
 
 @dataclass(frozen=True)
+class CutScan:
+    """Progress of the pass that looks for cuts before the first frame is stylized."""
+
+    frames_done: int
+    total_frames: int
+
+
+@dataclass(frozen=True)
+class ShotsPlanned:
+    """The run's shots, found before the first frame (or read back from the manifest)."""
+
+    shots: int
+    cuts: tuple[int, ...]  # plan positions where shots after the first begin
+    summary: str  # "3 shots; cuts at 0:01.0, 0:06.0" (times in the input)
+    detected: bool  # True when the cuts were found by this run's detection pass
+    seconds: float  # spent looking for them (0 when read back or listed)
+
+
+@dataclass(frozen=True)
 class StepDone:
     frame: int  # 0-based position in the plan
     step: int
@@ -89,9 +108,10 @@ class RunFinished:
     output: Path
     frames: int
     seconds: float
+    shots: str = ""  # "3 shots; cuts at 0:01.0, 0:06.0"; empty for an image
 
 
-Event = RunStarted | StepDone | FrameDone | SegmentEncoded | Notice | RunFinished
+Event = CutScan | ShotsPlanned | RunStarted | StepDone | FrameDone | SegmentEncoded | Notice | RunFinished
 EventHandler = Callable[[Event], None]
 ChainEvent = StepDone | FrameStylized | SegmentEncoded
 ChainEventHandler = Callable[[ChainEvent], None]

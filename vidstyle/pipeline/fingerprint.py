@@ -58,13 +58,17 @@ def run_fingerprint(info: SourceInfo, settings: Settings, *, output: Path, frame
     """Everything that decides the output's pixels and frames; the caller adds "weights" once the method is built."""
     settings_json = settings_to_json(settings)
     settings_json["style"]["images"] = "(compared by content)"  # paths may move, contents may not
-    return {
+    fingerprint: dict[str, object] = {
         "input": input_fingerprint(list(info.files) if info.files else [Path(info.path)]),
         "styles": [style_hash(Path(p)) for p in settings.style.images],
         "output": str(output),
         "frames": frame_count,
         "settings": settings_json,
     }
+    scene_list = settings.shots.scene_list
+    if scene_list is not None and scene_list.is_file():
+        fingerprint["scene_list"] = file_sha256(scene_list)  # an edited list changes the shots
+    return fingerprint
 
 
 def flatten(prefix: str, value: object, into: dict[str, object]) -> dict[str, object]:

@@ -81,6 +81,11 @@ def _timestamps(info: SourceInfo, rate: Fraction) -> list[float]:
     return [float(i / rate) for i in range(info.frame_count)]
 
 
+def input_times(info: SourceInfo, select: SelectConfig) -> list[float]:
+    """Seconds from the start of the input of every input frame: a video's timestamps, i / rate for folders."""
+    return _timestamps(info, _input_rate(info, select))
+
+
 def _index_of(position: Position | None, stamps: list[float], default: int, option: str) -> int:
     if position is None:
         return default

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import shlex
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
-from vidstyle.config import Settings
+import numpy as np
+
+from vidstyle.config import CutsMode, Settings
 from vidstyle.errors import EncodeError, Interrupted, OutputError, ResumeError, UsageError
 from vidstyle.faults import FaultPoint, Faults
 from vidstyle.methods.base import Method, MethodFactory
@@ -31,6 +33,7 @@ from vidstyle.pipeline.chain import ChainJob
 from vidstyle.pipeline.chains import RunPlan, make_run_plan
 from vidstyle.pipeline.events import (
     ChainEvent,
+    CutScan,
     EventHandler,
     FrameDone,
     FrameRecord,
@@ -38,12 +41,14 @@ from vidstyle.pipeline.events import (
     Notice,
     RunFinished,
     RunStarted,
+    ShotsPlanned,
     ignore,
 )
 from vidstyle.pipeline.executor import LocalExecutor
 from vidstyle.pipeline.fingerprint import differences, run_fingerprint
 from vidstyle.pipeline.interrupt import StopFlag, stop_on_signals
-from vidstyle.pipeline.plan import FramePlan, make_plan
+from vidstyle.pipeline.plan import FramePlan, input_times, make_plan
+from vidstyle.pipeline.shots import describe_shots, find_cuts
 from vidstyle.pipeline.workdir import Manifest, WorkDir, default_work_dir
 from vidstyle.video.mux import assemble
 from vidstyle.video.probe import count_video_frames
@@ -59,6 +64,8 @@ class RunResult:
     kind: OutputKind
     frames: int  # frames in the output
     stylized: int  # frames stylized by this call (the rest were done before)
+    cuts: tuple[int, ...]  # plan positions where shots after the first begin
+    shots: str  # "3 shots; cuts at 0:01.0, 0:06.0" (empty for an image)
     fps: Fraction | None
     duration: float | None
     seconds: float
@@ -137,8 +144,12 @@ def _absolute_paths(settings: Settings) -> Settings:
     if optimize.init not in ("content", "noise"):
         optimize = replace(optimize, init=str(Path(optimize.init).expanduser().resolve()))
     weights = settings.model.weights
+    shots = settings.shots
+    if shots.scene_list is not None:
+        shots = replace(shots, cuts=str(shots.scene_list.resolve()))
     return settings.replace(
         model=replace(settings.model, weights=Path(weights).expanduser().resolve() if weights is not None else None),
+        shots=shots,
         style=replace(settings.style, images=tuple(Path(p).expanduser().resolve() for p in settings.style.images)),
         optimize=optimize,
         run=replace(
@@ -205,6 +216,7 @@ class _Run:
         self.method_factory = method_factory
         self.stop = stop
         self.faults = faults
+        self.shots = ""  # the shots in a line, once planned
         self.work: WorkDir | None = None
         if output.kind is not OutputKind.IMAGE:
             self.work = WorkDir(self.settings.run.work_dir or default_work_dir(output.path))
@@ -214,9 +226,10 @@ class _Run:
         self._check_output_parent()
         self._handle_existing_output()
         frames = make_plan(self.source.info, self.settings.select)
-        if self.work is None:  # an image: nothing to resume
+        if self.work is None:  # an image: one frame, one shot, nothing to resume
             method = self.method_factory(self.settings, frames.working_size)
-            return self._execute(self._plan(frames), self.source.spec, method, started)
+            plan = make_run_plan(frames, segment_frames=self.settings.run.segment_frames)
+            return self._execute(plan, self.source.spec, method, started)
         fingerprint = run_fingerprint(self.source.info, self.settings, output=self.output.path, frame_count=frames.frame_count)
         # Damaged manifests and changed settings are refused before the (slow)
         # method is built; the weights' identity is known only after.
@@ -228,8 +241,9 @@ class _Run:
             self.work.prepare_existing()
             self.work.clear_finished()  # repairing a finished folder output may be interrupted too
             manifest = old
+            self._announce_shots(manifest.plan, detected=False, seconds=0.0)  # found when the run began
         else:
-            manifest = self._create_work_dir(frames, fingerprint)
+            manifest = self._create_work_dir(self._plan_shots(frames), fingerprint)
         self.output.sweep_leftovers()
         return self._execute(manifest.plan, manifest.source, method, started)
 
@@ -273,8 +287,43 @@ class _Run:
             return
         raise OutputError(f"{output.path} already exists; pass --overwrite to redo it, or choose another --output.")
 
-    def _plan(self, frames: FramePlan) -> RunPlan:
-        return make_run_plan(frames, segment_frames=self.settings.run.segment_frames)
+    def _times(self, plan: FramePlan) -> list[float]:
+        """Input time (seconds) of every planned frame."""
+        stamps = input_times(self.source.info, self.settings.select)
+        return [stamps[i] for i in plan.source_indices]
+
+    def _plan_shots(self, frames: FramePlan) -> RunPlan:
+        """Find the cuts (one pass over the selected frames when --cuts auto) and plan shots and chains."""
+        config = self.settings.shots
+        detecting = config.mode is CutsMode.AUTO
+        started = time.perf_counter()
+        cuts = find_cuts(
+            self._scan(frames),
+            config=config,
+            source_indices=frames.source_indices,
+            times=self._times(frames),
+            flow_preset=self.settings.temporal.flow_preset,
+        )
+        plan = make_run_plan(frames, cuts, segment_frames=self.settings.run.segment_frames)
+        self._announce_shots(plan, detected=detecting, seconds=time.perf_counter() - started if detecting else 0.0)
+        return plan
+
+    def _scan(self, frames: FramePlan) -> Iterator[np.ndarray]:
+        """The selected frames for the cut detector (it shrinks them), with progress; a stop ends the pass."""
+        total = frames.frame_count
+        every = max(1, total // 100)
+        for done, (_, frame) in enumerate(self.source.read(frames.source_indices)):
+            if self.stop.requested:
+                raise Interrupted("Stopped while looking for cuts, before any frame was stylized; rerun the command to start again.")
+            if done % every == 0:
+                self.on_event(CutScan(frames_done=done, total_frames=total))
+            yield frame
+        self.on_event(CutScan(frames_done=total, total_frames=total))
+
+    def _announce_shots(self, plan: RunPlan, *, detected: bool, seconds: float) -> None:
+        self.shots = describe_shots(plan.cuts, self._times(plan.frames), plan.frame_count)
+        cuts = tuple(cut.position for cut in plan.cuts)
+        self.on_event(ShotsPlanned(shots=len(plan.shots), cuts=cuts, summary=self.shots, detected=detected, seconds=seconds))
 
     def _read_old_manifest(self, fingerprint: dict[str, object]) -> Manifest | None:
         """The manifest of an earlier run in the work dir, checked against ours; None for a fresh start."""
@@ -301,15 +350,15 @@ class _Run:
                 "or pass --restart to discard the old work and start over."
             )
 
-    def _create_work_dir(self, frames: FramePlan, fingerprint: dict[str, object]) -> Manifest:
-        """Write the manifest, with the whole plan, before the first frame."""
+    def _create_work_dir(self, plan: RunPlan, fingerprint: dict[str, object]) -> Manifest:
+        """Write the manifest, with the whole plan (shots and chains included), before the first frame."""
         assert self.work is not None
         manifest = Manifest(
             input=str(Path(self.source.info.path).resolve()),
             output=str(self.output.path),
             settings=self.settings,
             fingerprint=fingerprint,
-            plan=self._plan(frames),
+            plan=plan,
             source=self.source.spec,
             output_kind=self.output.kind.value,
         )
@@ -353,7 +402,7 @@ class _Run:
             self.work.mark_finished()
         seconds = time.perf_counter() - started
         self._cleanup()
-        self.on_event(RunFinished(output=self.output.path, frames=total, seconds=seconds))
+        self.on_event(RunFinished(output=self.output.path, frames=total, seconds=seconds, shots=self.shots))
         frames = plan.frames
         sequence = self.output.kind is not OutputKind.IMAGE
         return RunResult(
@@ -361,6 +410,8 @@ class _Run:
             kind=self.output.kind,
             frames=total,
             stylized=len(records),
+            cuts=tuple(cut.position for cut in plan.cuts),
+            shots=self.shots,
             fps=frames.fps if sequence and frames.durations is None else None,
             duration=frames.duration if sequence else None,
             seconds=seconds,

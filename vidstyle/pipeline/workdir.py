@@ -112,6 +112,7 @@ class FrameLog:
         chunk = self.chunk_of(position)
         records = self._chunk(chunk)
         records[str(position)] = entry
+        self.folder.mkdir(parents=True, exist_ok=True)
         write_json_atomic(self._path(chunk), records)
 
     def is_recorded(self, position: int) -> bool:

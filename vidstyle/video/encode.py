@@ -20,6 +20,9 @@ Design decisions:
   is tagged BT.709 accordingly (players then decode the colours we encoded).
 * **Constant frame rate**: the PNG bytes are piped to ffmpeg (``image2pipe``
   with ``-framerate num/den``), so any file names work and the rate is exact.
+* **Decode timestamps** of every constant-rate H.264 segment start two frames
+  early (x264's B-frame delay), short ones included (see ``_H264_DTS_DELAY``),
+  so segments of any length join in any order with increasing timestamps.
 * **Variable frame rate** (``durations``): an ffconcat list of the PNGs with a
   ``duration`` per file (image timestamps at 1/90000 s via ``option
   framerate 90000``), ``-fps_mode passthrough``, encoder time base 1/90000.
@@ -75,6 +78,14 @@ _SEGMENT_SUFFIX = ".mp4"
 # Encoder threads are fixed (not "auto") because x264/libvpx output depends on
 # the thread count; encoding speed is irrelevant next to stylization.
 _ENCODER_THREADS = 4
+# x264 (preset medium: 3 B-frames, pyramid) starts a segment's decode
+# timestamps this many frames before its first presentation time, so that
+# reordered frames decode in time: but only once it has seen that many frames
+# plus one. A segment of 1 or 2 frames would start at 0, and the next segment's
+# first timestamps would then go back in time where the segments are joined
+# (a chain of 1-2 frames, a shot between two close cuts, sits in the middle of a
+# run). Such short segments get the same shift (tests/video/test_encode.py).
+_H264_DTS_DELAY = 2
 # Time base of VFR segments: the MPEG-TS clock, exact for 1/24, 1/25,
 # 1001/30000, 1001/60000, 1/50, 1/60 ... s frame durations.
 _VFR_TIMEBASE = 90000
@@ -268,9 +279,12 @@ def encode_segment(
     success = False
     try:
         if durations is None:
+            delay = []
+            if container is not VideoContainer.WEBM and len(frames) <= _H264_DTS_DELAY:
+                delay = ["-bsf:v", f"setts=dts=DTS-{_H264_DTS_DELAY}*DURATION"]
             args = [
                 "-f", "image2pipe", "-framerate", f"{fps.numerator}/{fps.denominator}", "-c:v", "png", "-i", "pipe:0",
-                *common_out, "-fps_mode", "passthrough", "-f", _SEGMENT_MUXER, str(temp),
+                *common_out, "-fps_mode", "passthrough", *delay, "-f", _SEGMENT_MUXER, str(temp),
             ]  # fmt: skip
             stderr = run_encoder(args, feed=frames, what=what, while_running=watch)
         else:

@@ -188,6 +188,7 @@ class _WorkFrames:
         self.ledger = ledger
         self.faults = faults
         self.frames = spec.work / "frames"
+        self.frames.mkdir(parents=True, exist_ok=True)
 
     def frame_path(self, position: int) -> Path:
         return self.frames / f"{position:06d}.png"
@@ -211,6 +212,7 @@ class VideoSink(_WorkFrames):
         super().__init__(spec, plan, ledger, faults)
         assert spec.work is not None
         self.segments = spec.work / "segments"
+        self.segments.mkdir(parents=True, exist_ok=True)
         self.scaled = spec.work / "scaled"
         self.container = container_for(spec.output)
         self.on_event = on_event
