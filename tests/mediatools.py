@@ -25,6 +25,8 @@ __all__ = [
     "REPO_ROOT",
     "assemble_clip",
     "panning",
+    "read_frames",
+    "write_frames",
     "SHARED_DATA",
     "count_video_frames",
     "decode_all",
@@ -134,6 +136,20 @@ def panning(photo: np.ndarray, frames: int, size: tuple[int, int], step: int) ->
     scene = cv2.resize(photo, (wide, tall), interpolation=cv2.INTER_AREA)
     top = (tall - height) // 2
     return [np.ascontiguousarray(scene[top : top + height, 4 + i * step : 4 + i * step + width]) for i in range(frames)]
+
+
+def write_frames(folder: Path | str, frames: Sequence[np.ndarray]) -> Path:
+    """Write BGR frames as in_0000.png, in_0001.png, ... into a new folder (a lossless frame-folder input)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True)
+    for index, frame in enumerate(frames):
+        assert cv2.imwrite(str(folder / f"in_{index:04d}.png"), frame)
+    return folder
+
+
+def read_frames(folder: Path | str) -> list[np.ndarray]:
+    """The frames of a folder output (frame_000001.png, ...), in order."""
+    return [cv2.imread(str(path), cv2.IMREAD_COLOR) for path in sorted(Path(folder).glob("frame_*.png"))]
 
 
 def assemble_clip(

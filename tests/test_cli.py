@@ -29,19 +29,6 @@ FAST = ["--max-size", "32", "--iterations", "2", "--iterations-next", "1", "--de
 
 
 @pytest.fixture
-def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.delenv("VIDSTYLE_DEBUG", raising=False)
-    return CliRunner()
-
-
-@pytest.fixture
-def style(tmp_path: Path) -> Path:
-    path = tmp_path / "style.png"
-    assert cv2.imwrite(str(path), frame_image(7, (40, 40)))
-    return path
-
-
-@pytest.fixture
 def image(tmp_path: Path) -> Path:
     path = tmp_path / "photo.png"
     assert cv2.imwrite(str(path), frame_image(3, (64, 48)))

@@ -18,7 +18,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from tests.mediatools import panning, shared_data
+from tests.mediatools import panning, read_frames, shared_data, write_frames
 from tests.pipeline.resume_worker import fake_method, make_settings
 from tests.pipeline.test_resume import assert_spy_matches, run_worker
 from vidstyle.cli import app
@@ -43,17 +43,6 @@ def photo(*parts: str) -> np.ndarray:
     return cv2.imread(str(shared_data(*parts)), cv2.IMREAD_COLOR)
 
 
-def write_folder(folder: Path, frames: list[np.ndarray]) -> Path:
-    folder.mkdir(parents=True)
-    for index, frame in enumerate(frames):
-        assert cv2.imwrite(str(folder / f"in_{index:04d}.png"), frame)
-    return folder
-
-
-def read_folder(folder: Path) -> list[np.ndarray]:
-    return [read_image(path) for path in sorted(folder.glob("frame_*.png"))]
-
-
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("two-shots")
@@ -61,8 +50,8 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     sea = panning(photo("styles", "shipwreck.jpg"), SECOND, SIZE, 2)
     scream = panning(photo("styles", "the_scream.jpg"), FIRST, SIZE, 2)
     return {
-        "clip": write_folder(root / "clip", car + sea),
-        "other_first_shot": write_folder(root / "other", scream + sea),
+        "clip": write_frames(root / "clip", car + sea),
+        "other_first_shot": write_frames(root / "other", scream + sea),
         "style": shared_data("styles", "starry_night.jpg"),
         "cache": root / "cache",
     }
@@ -81,7 +70,7 @@ def test_a_later_shot_is_stylized_as_a_run_started_at_its_cut(shots, random_weig
 
     started_at_cut = run("from-cut", shots["clip"], start=f"#{FIRST}")
     assert started_at_cut.cuts == ()
-    frames, from_cut = read_folder(tmp_path / "whole"), read_folder(tmp_path / "from-cut")
+    frames, from_cut = read_frames(tmp_path / "whole"), read_frames(tmp_path / "from-cut")
     assert len(frames) == FIRST + SECOND and len(from_cut) == SECOND
     for index, (a, b) in enumerate(zip(frames[FIRST:], from_cut)):
         assert np.array_equal(a, b), f"frame {FIRST + index} differs from the run started at the cut"
@@ -89,7 +78,7 @@ def test_a_later_shot_is_stylized_as_a_run_started_at_its_cut(shots, random_weig
     # Another first shot changes nothing in the second: no pixel of shot 1's stylization reaches it.
     other = run("other", shots["other_first_shot"])
     assert other.cuts == (FIRST,)
-    changed = read_folder(tmp_path / "other")
+    changed = read_frames(tmp_path / "other")
     assert not np.array_equal(changed[FIRST - 1], frames[FIRST - 1])
     for a, b in zip(changed[FIRST:], frames[FIRST:]):
         assert np.array_equal(a, b)
@@ -181,7 +170,7 @@ def test_cuts_off_gives_the_frames_of_a_plain_optimizer_loop(shots, random_weigh
             target = TemporalTarget(image=_tensor(warped), mask=torch.from_numpy(mask)[None, None], weight=temporal.weight)
         out = core.stylizer.stylize(bgr_to_tensor(content), init=init, budget=budget, temporal=target)
         expected.append(tensor_to_bgr(out.image))
-    written = read_folder(tmp_path / "out")
+    written = read_frames(tmp_path / "out")
     assert len(written) == len(expected)
     for index, (a, b) in enumerate(zip(written, expected)):
         assert np.array_equal(a, b), f"frame {index} differs from the plain loop"

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.mediatools import panning, shared_data
+from tests.mediatools import panning, read_frames, shared_data, write_frames
 from vidstyle.config import (
     DeviceChoice,
     ModelConfig,
@@ -39,7 +39,6 @@ from vidstyle.temporal.flow import FlowEstimator
 from vidstyle.temporal.masks import reliability_mask
 from vidstyle.temporal.metric import warping_error
 from vidstyle.temporal.warp import warp_image
-from vidstyle.video.sources import read_image
 
 
 
@@ -70,17 +69,6 @@ def settings(
         select=SelectConfig(max_size=None),  # the frames are already tiny
         run=RunConfig(work_dir=work_dir),
     )
-
-
-def write_frames(folder: Path, frames: list[np.ndarray]) -> Path:
-    folder.mkdir(parents=True)
-    for index, frame in enumerate(frames):
-        assert cv2.imwrite(str(folder / f"in_{index:04d}.png"), frame)
-    return folder
-
-
-def read_frames(folder: Path) -> list[np.ndarray]:
-    return [read_image(path) for path in sorted(folder.glob("frame_*.png"))]
 
 
 # ------------------------------------------------------------------ the start of a frame
