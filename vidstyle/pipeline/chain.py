@@ -18,6 +18,7 @@ A chain whose first output frame is not its shot's first stylizes its
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -63,8 +64,20 @@ class _Abandoned(Exception):
     """Raised from the step callback when a stop was requested: the frame in progress is dropped."""
 
 
-def run_chain(job: ChainJob, *, method: Method, stop: StopToken, on_event: ChainEventHandler) -> ChainOutcome:
-    """Stylize the frames of ``job.chain`` that are not done yet; see the module docstring."""
+def run_chain(
+    job: ChainJob,
+    *,
+    method: Method,
+    stop: StopToken,
+    on_event: ChainEventHandler,
+    reader: FrameReader | None = None,
+) -> ChainOutcome:
+    """Stylize the frames of ``job.chain`` that are not done yet; see the module docstring.
+
+    ``reader``: an open reader of ``job.source`` to use (an executor running
+    chains one after another passes the same one, so a video is not decoded
+    again from its start for every chain); by default the chain opens its own.
+    """
     plan = job.plan
     chain = plan.chains[job.chain]
     ledger = WorkDir(job.sink.work).log(plan) if job.sink.work is not None else None
@@ -92,7 +105,9 @@ def run_chain(job: ChainJob, *, method: Method, stop: StopToken, on_event: Chain
         begin = first - 1 if uses_previous else first
     previous_content: np.ndarray | None = None
     previous_stylized: np.ndarray | None = None
-    with open_reader(job.source) as reader:
+    with contextlib.ExitStack() as stack:
+        if reader is None:
+            reader = stack.enter_context(open_reader(job.source))
         for position, content in _working_frames(reader, plan, begin, chain.stop):
             if position >= chain.start and position in done:
                 # Finished earlier (folder outputs may have gaps): only its pixels matter, to go on from.

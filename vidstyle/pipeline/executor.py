@@ -19,6 +19,7 @@ from typing import Protocol
 from vidstyle.methods.base import Method
 from vidstyle.pipeline.chain import ChainJob, ChainOutcome, StopToken, run_chain
 from vidstyle.pipeline.events import ChainEventHandler
+from vidstyle.video.sources import FrameReader, SourceSpec, open_reader
 
 
 @dataclass(frozen=True)
@@ -32,18 +33,29 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """Every chain in this process, in plan order."""
+    """Every chain in this process, in the order given (plan order from the run), with one method.
+
+    One reader per input serves every chain: a chain that starts where the one
+    before it stopped goes on decoding from there.
+    """
 
     def __init__(self, method: Method) -> None:
         self.method = method
 
     def run(self, jobs: Sequence[ChainJob], *, stop: StopToken, on_event: ChainEventHandler) -> Execution:
         outcomes: list[ChainOutcome] = []
-        for job in jobs:
-            if stop.requested:
-                return Execution(tuple(outcomes), stopped=True)
-            outcome = run_chain(job, method=self.method, stop=stop, on_event=on_event)
-            outcomes.append(outcome)
-            if outcome.stopped:
-                return Execution(tuple(outcomes), stopped=True)
-        return Execution(tuple(outcomes), stopped=False)
+        readers: dict[SourceSpec, FrameReader] = {}
+        try:
+            for job in jobs:
+                if stop.requested:
+                    return Execution(tuple(outcomes), stopped=True)
+                if job.source not in readers:
+                    readers[job.source] = open_reader(job.source)
+                outcome = run_chain(job, method=self.method, stop=stop, on_event=on_event, reader=readers[job.source])
+                outcomes.append(outcome)
+                if outcome.stopped:
+                    return Execution(tuple(outcomes), stopped=True)
+            return Execution(tuple(outcomes), stopped=False)
+        finally:
+            for reader in readers.values():
+                reader.close()

@@ -238,11 +238,18 @@ def _opencv_rotation(capture: cv2.VideoCapture) -> int:
 
 
 class FrameReader:
-    """Streams frames of one input by index. Use as a context manager; ``close()`` releases the decoder."""
+    """Streams frames of one input by index. Use as a context manager; ``close()`` releases the decoder.
+
+    A video stays open between reads: a read that starts at or after the
+    frame where the last one stopped goes on from there (a chain after the
+    one before it, or after the cut-detection pass), an earlier start opens
+    the file again. One read at a time.
+    """
 
     def __init__(self, spec: SourceSpec) -> None:
         self.spec = spec
-        self._captures: set[cv2.VideoCapture] = set()
+        self._capture: cv2.VideoCapture | None = None
+        self._position = 0  # index of the next frame the open capture's grab() delivers
         self._closed = False
 
     def __enter__(self) -> FrameReader:
@@ -253,9 +260,13 @@ class FrameReader:
 
     def close(self) -> None:
         self._closed = True
-        for capture in list(self._captures):
-            capture.release()
-        self._captures.clear()
+        self._release()
+
+    def _release(self) -> None:
+        if self._capture is not None:
+            self._capture.release()
+            self._capture = None
+        self._position = 0
 
     def read(self, indices: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(index, BGR uint8 frame)`` for strictly increasing source indices, streaming."""
@@ -302,31 +313,29 @@ class FrameReader:
 
     def _read_video(self, indices: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
         path = self.spec.path
-        capture: cv2.VideoCapture | None = None
-        position = 0  # index of the next frame grab() will deliver
-        try:
-            for index in _check_indices(indices, self.spec.frame_count):
-                if capture is None:
-                    capture = _open_capture(path)
-                    self._captures.add(capture)
-                position = self._seek(capture, position, index)
+        for index in _check_indices(indices, self.spec.frame_count):
+            if self._capture is None or index < self._position:
+                self._release()
+                self._capture = _open_capture(path)
+            capture = self._capture
+            try:
+                self._position = self._seek(capture, self._position, index)
                 if not capture.grab():
                     raise InputError(
-                        f"{path} ended after {position} frames but frame {index} was expected; the file may be truncated"
+                        f"{path} ended after {self._position} frames but frame {index} was expected; the file may be truncated"
                     )
-                position += 1
+                self._position += 1
                 ok, frame = capture.retrieve()
-                if not ok or frame is None:
-                    raise InputError(f"Cannot decode frame {index} of {path}; the file may be damaged")
-                frame = _to_bgr8(frame)
-                if self.spec.rotation:
-                    frame = cv2.rotate(frame, _ROTATE_CODES[self.spec.rotation])
-                self._check_size(frame, f"Frame {index} of {path}")
-                yield index, frame
-        finally:
-            if capture is not None:
-                capture.release()
-                self._captures.discard(capture)
+            except BaseException:
+                self._release()  # its position is unknown now
+                raise
+            if not ok or frame is None:
+                raise InputError(f"Cannot decode frame {index} of {path}; the file may be damaged")
+            frame = _to_bgr8(frame)
+            if self.spec.rotation:
+                frame = cv2.rotate(frame, _ROTATE_CODES[self.spec.rotation])
+            self._check_size(frame, f"Frame {index} of {path}")
+            yield index, frame
 
 
 def open_reader(spec: SourceSpec) -> FrameReader:
