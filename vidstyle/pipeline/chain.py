@@ -28,7 +28,7 @@ import numpy as np
 
 from vidstyle.errors import EncodeError
 from vidstyle.faults import FaultPoint, Faults
-from vidstyle.methods.base import FrameResult, FrameTask, Method
+from vidstyle.methods.base import FrameResult, FrameTask, Method, StepCallback
 from vidstyle.pipeline.chains import RunPlan
 from vidstyle.pipeline.events import ChainEventHandler, FrameRecord, FrameStylized, StepDone
 from vidstyle.pipeline.workdir import WorkDir
@@ -147,7 +147,7 @@ def run_chain(
     return outcome(False)
 
 
-def _step_reporter(position: int, stop: StopToken, faults: Faults, on_event: ChainEventHandler):  # noqa: ANN202
+def _step_reporter(position: int, stop: StopToken, faults: Faults, on_event: ChainEventHandler) -> StepCallback:
     def on_step(step: int, budget: int, loss: float) -> None:
         if stop.requested:
             raise _Abandoned
