@@ -68,6 +68,7 @@ def test_image_to_image_at_working_and_source_size(
     written = cv2.imread(str(out))
     assert written is not None and written.shape[:2] == (36, 48)
     assert "Wrote" in result.stderr
+    assert not list(tmp_path.glob("*.vidstyle")), "an image keeps no work dir"
 
     full = tmp_path / "full.jpg"
     result = invoke(

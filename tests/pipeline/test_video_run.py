@@ -569,6 +569,20 @@ def test_existing_output_is_refused_unless_overwrite(tmp_path: Path, style_image
     assert (folder / "keep.txt").read_text() == "mine"
 
 
+def test_an_image_is_a_one_frame_run_through_the_same_machinery(tmp_path: Path, style_image: Path) -> None:
+    from tests.pipeline.resume_worker import fake_method
+
+    photo = tmp_path / "photo.png"
+    assert cv2.imwrite(str(photo), frame_image(5, (40, 30)))
+    settings = settings_for(style_image, temporal=TemporalMode.FLOW, iterations=4)
+    image = stylize(photo, tmp_path / "styled.png", settings=settings, method_factory=fake_method())
+    folder = stylize(photo, tmp_path / "frames", settings=settings, method_factory=fake_method())
+    assert image.kind.value == "image" and image.work_dir is None and image.frames == image.stylized == 1
+    assert [r.steps for r in image.records] == [4] == [r.steps for r in folder.records]
+    assert np.array_equal(cv2.imread(str(tmp_path / "styled.png")), cv2.imread(str(tmp_path / "frames" / "frame_000001.png")))
+    assert not (tmp_path / "styled.png.vidstyle").exists()
+
+
 def test_image_output_for_a_video_is_a_usage_error(tmp_path: Path, style_image: Path) -> None:
     clip = make_clip(tmp_path / "in.mp4", frames=6)
     with pytest.raises(UsageError, match="image"):
