@@ -7,6 +7,7 @@ FrameDone with run-wide counts, rate and ETA.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,3 +120,40 @@ ChainEventHandler = Callable[[ChainEvent], None]
 
 def ignore(_event: Event) -> None:
     """The default handler: drop events."""
+
+
+class RunProgress:
+    """Turns the chains' FrameStylized into run-wide FrameDone events (done/total, rate, ETA); passes the rest on."""
+
+    def __init__(self, total: int, already_done: int, on_event: EventHandler) -> None:
+        self.total = total
+        self.done = already_done
+        self.stylized = 0
+        self.on_event = on_event
+        self.started = time.perf_counter()
+
+    def __call__(self, event: ChainEvent) -> None:
+        if not isinstance(event, FrameStylized):
+            self.on_event(event)
+            return
+        self.done += 1
+        self.stylized += 1
+        record = event.record
+        elapsed = time.perf_counter() - self.started
+        rate = self.stylized / elapsed if elapsed > 0 else 0.0
+        remaining = self.total - self.done
+        self.on_event(
+            FrameDone(
+                frame=record.position,
+                total_frames=self.total,
+                frames_done=self.done,
+                steps=record.steps,
+                stopped_early=record.stopped_early,
+                loss=record.loss,
+                style_loss=record.style_loss,
+                content_loss=record.content_loss,
+                seconds=record.seconds,
+                frames_per_second=rate,
+                eta_seconds=remaining / rate if rate > 0 else None,
+            )
+        )

@@ -32,14 +32,12 @@ from vidstyle.methods.optimize import check_init_image, optimize_method
 from vidstyle.pipeline.chain import ChainJob
 from vidstyle.pipeline.chains import RunPlan, make_run_plan
 from vidstyle.pipeline.events import (
-    ChainEvent,
     CutScan,
     EventHandler,
-    FrameDone,
     FrameRecord,
-    FrameStylized,
     Notice,
     RunFinished,
+    RunProgress,
     RunStarted,
     ShotsPlanned,
     ignore,
@@ -157,43 +155,6 @@ def _absolute_paths(settings: Settings) -> Settings:
             work_dir=Path(settings.run.work_dir).expanduser().resolve() if settings.run.work_dir is not None else None,
         ),
     )
-
-
-class _Progress:
-    """Turns the chains' FrameStylized into run-wide FrameDone events (done/total, rate, ETA); passes the rest on."""
-
-    def __init__(self, total: int, already_done: int, on_event: EventHandler) -> None:
-        self.total = total
-        self.done = already_done
-        self.stylized = 0
-        self.on_event = on_event
-        self.started = time.perf_counter()
-
-    def __call__(self, event: ChainEvent) -> None:
-        if not isinstance(event, FrameStylized):
-            self.on_event(event)
-            return
-        self.done += 1
-        self.stylized += 1
-        record = event.record
-        elapsed = time.perf_counter() - self.started
-        rate = self.stylized / elapsed if elapsed > 0 else 0.0
-        remaining = self.total - self.done
-        self.on_event(
-            FrameDone(
-                frame=record.position,
-                total_frames=self.total,
-                frames_done=self.done,
-                steps=record.steps,
-                stopped_early=record.stopped_early,
-                loss=record.loss,
-                style_loss=record.style_loss,
-                content_loss=record.content_loss,
-                seconds=record.seconds,
-                frames_per_second=rate,
-                eta_seconds=remaining / rate if rate > 0 else None,
-            )
-        )
 
 
 class _Run:
@@ -392,7 +353,7 @@ class _Run:
         if done:
             self.on_event(Notice(f"Resuming: {done} of {total} frames were already done."))
         jobs = [ChainJob(plan=plan, chain=chain.index, source=source, sink=spec, faults=self.faults) for chain in plan.chains]
-        progress = _Progress(total, done, self.on_event)
+        progress = RunProgress(total, done, self.on_event)
         execution = LocalExecutor(method).run(jobs, stop=self.stop, on_event=progress)
         if execution.stopped:
             raise self._interrupted(progress.done, total)
