@@ -47,6 +47,16 @@ _FREE_SETTINGS = {
 }
 
 
+# Settings added after schema 1, with the value that reproduces what runs made
+# before them did. A manifest without such a setting was made with that value
+# (settings_from_json fills in the dataclass default, which must equal it), so
+# an old interrupted run still resumes instead of being refused as changed.
+_BEFORE_THEY_EXISTED: dict[str, object] = {
+    "settings.model.network": "vgg19",
+    "settings.style.preserve_colors": False,
+}
+
+
 def default_work_dir(output: Path) -> Path:
     return output.with_name(output.name.rstrip("/") + ".vidstyle")
 
@@ -133,7 +143,8 @@ def differences(old: dict[str, object], new: dict[str, object]) -> list[str]:
     for key in sorted(set(flat_old) | set(flat_new)):
         if key.removeprefix("settings.") in _FREE_SETTINGS:
             continue
-        before, after = flat_old.get(key, "(unset)"), flat_new.get(key, "(unset)")
+        before = flat_old.get(key, _BEFORE_THEY_EXISTED.get(key, "(unset)"))
+        after = flat_new.get(key, "(unset)")
         if before != after:
             lines.append(f"{key.removeprefix('settings.')}: {before!r} -> {after!r}")
     return lines
