@@ -48,12 +48,32 @@ def chroma(rgb: torch.Tensor) -> torch.Tensor:
     return torch.cat((cb, cr), dim=1)
 
 
+def _offsets(cbcr: torch.Tensor) -> torch.Tensor:
+    """R - Y, G - Y, B - Y for (N, 2, H, W) Cb, Cr: every channel is Y plus its offset."""
+    cb, cr = cbcr[:, 0:1], cbcr[:, 1:2]
+    r = 2.0 * (1.0 - _KR) * cr
+    b = 2.0 * (1.0 - _KB) * cb
+    g = -(_KR * r + _KB * b) / _KG
+    return torch.cat((r, g, b), dim=1)
+
+
 def combine(y: torch.Tensor, cbcr: torch.Tensor) -> torch.Tensor:
     """Inverse of (luminance, chroma): (N, 1, H, W) Y and (N, 2, H, W) Cb, Cr -> (N, 3, H, W) RGB, unclamped."""
-    r = y + 2.0 * (1.0 - _KR) * cbcr[:, 1:2]
-    b = y + 2.0 * (1.0 - _KB) * cbcr[:, 0:1]
-    g = (y - _KR * r - _KB * b) / _KG
-    return torch.cat((r, g, b), dim=1)
+    return y + _offsets(cbcr)
+
+
+def combine_in_gamut(y: torch.Tensor, cbcr: torch.Tensor) -> torch.Tensor:
+    """RGB in [0, 1] with exactly the chroma ``cbcr``: Y is clamped to where that chroma fits.
+
+    A saturated colour only exists in a band of luminances (pure yellow cannot
+    be dark). Clipping R, G and B after the fact would change the hue and the
+    saturation there; clamping Y instead keeps the input's chroma and gives up
+    only the part of the new luminance that colour cannot have.
+    """
+    offsets = _offsets(cbcr)
+    low = (-offsets).amax(dim=1, keepdim=True)
+    high = (1.0 - offsets).amin(dim=1, keepdim=True)
+    return (torch.maximum(torch.minimum(y, high), low) + offsets).clamp(0.0, 1.0)
 
 
 def grey(y: torch.Tensor) -> torch.Tensor:

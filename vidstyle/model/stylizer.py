@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from vidstyle.config import ModelConfig, OptimizeConfig, Optimizer
-from vidstyle.model.color import chroma, combine, grey, luminance
+from vidstyle.model.color import chroma, combine_in_gamut, grey, luminance
 from vidstyle.model.features import FeatureExtractor
 from vidstyle.model.losses import content_loss, style_loss, total_variation
 from vidstyle.model.style import StyleTargets
@@ -187,7 +187,7 @@ class Stylizer:
                 break
         result_image: torch.Tensor = best["image"] if "image" in best else start.clone()  # type: ignore[assignment]
         if self.luminance_only:
-            result_image = combine(result_image, chroma(content))
+            result_image = combine_in_gamut(result_image, chroma(content))
         final = best.get("breakdown") or best["initial"]
         return StylizeResult(
             image=result_image.clamp(0.0, 1.0),
