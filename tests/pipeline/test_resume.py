@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -22,6 +23,7 @@ import pytest
 
 from tests.mediatools import REPO_ROOT, count_video_frames, decode_all, ffmpeg_exe, make_clip, make_frames_folder, stream_facts
 from tests.pipeline.resume_worker import fake_core_factory, make_settings
+from vidstyle.config import Network
 from vidstyle.errors import OutputError, ResumeError
 from vidstyle.pipeline.events import FrameDone, Notice, RunStarted, SegmentEncoded
 from vidstyle.pipeline.interrupt import StopFlag
@@ -418,6 +420,45 @@ def test_changed_settings_are_listed_and_restart_discards(media, tmp_path: Path)
         core_factory=fake_core_factory(),
     )  # fmt: skip
     assert restarted.stylized == 12
+
+
+def test_network_is_in_the_fingerprint(media, tmp_path: Path) -> None:
+    output = tmp_path / "out.mp4"
+    vgg16 = make_settings(style=media["style"], max_frames=12)
+    vgg16 = vgg16.replace(model=replace(vgg16.model, network=Network.VGG16))
+    with pytest.raises(_Crash):
+        stylize(media["clip"], output, settings=vgg16, on_event=_crash_after(4), core_factory=fake_core_factory())
+    work = tmp_path / "out.mp4.vidstyle"
+    assert json.loads((work / "manifest.json").read_text())["settings"]["model"]["network"] == "vgg16"
+    with pytest.raises(ResumeError, match="model.network: 'vgg16' -> 'vgg19'"):
+        stylize(media["clip"], output, settings=make_settings(style=media["style"], max_frames=12), core_factory=fake_core_factory())
+    assert resume(work, core_factory=fake_core_factory()).stylized == 7
+
+
+def test_manifest_from_before_network_and_preserve_colors_still_resumes(media, tmp_path: Path) -> None:
+    """Runs interrupted by a vidstyle without --network/--preserve-colors were VGG19 runs in colour: they resume as such."""
+    output, work = _interrupted_video(media, tmp_path)
+    path = work / "manifest.json"
+    data = json.loads(path.read_text())
+    for settings in (data["settings"], data["fingerprint"]["settings"]):
+        del settings["model"]["network"]
+        del settings["style"]["preserve_colors"]
+    path.write_text(json.dumps(data))
+    result = resume(work, core_factory=fake_core_factory())
+    assert result.stylized == 7 and count_video_frames(output) == 12
+    # The same old run is refused, listing the setting, if asked to go on with VGG16.
+    (tmp_path / "again").mkdir()
+    output, work = _interrupted_video(media, tmp_path / "again")
+    data = json.loads((work / "manifest.json").read_text())
+    for settings in (data["settings"], data["fingerprint"]["settings"]):
+        del settings["model"]["network"]
+    (work / "manifest.json").write_text(json.dumps(data))
+    vgg16 = make_settings(style=media["style"], max_frames=12)
+    with pytest.raises(ResumeError, match="model.network: 'vgg19' -> 'vgg16'"):
+        stylize(
+            media["clip"], output, settings=vgg16.replace(model=replace(vgg16.model, network=Network.VGG16)),
+            core_factory=fake_core_factory(),
+        )  # fmt: skip
 
 
 @pytest.mark.parametrize("content", [b"\x00\xffnot json\x89", b"{\"schema\": 1}", b"{}", b"[1, 2]"])
