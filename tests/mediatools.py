@@ -23,6 +23,7 @@ from vidstyle.video.probe import ffmpeg_exe as _ffmpeg_exe
 
 __all__ = [
     "REPO_ROOT",
+    "assemble_clip",
     "SHARED_DATA",
     "count_video_frames",
     "decode_all",
@@ -120,6 +121,39 @@ def make_clip(
     if n_audio:
         args += ["-c:a", _AUDIO_CODEC.get(path.suffix.lower(), "aac")]
     args.append(str(path))
+    _run(args)
+    return path
+
+
+def assemble_clip(
+    path: Path | str,
+    pieces: Sequence[tuple[Path | str, int, int]],
+    *,
+    size: tuple[int, int] = (192, 256),
+    fps: int = 25,
+) -> Path:
+    """Concatenate frames [start, end) of each (video, start, end) into one silent clip; return its path.
+
+    Every piece is scaled to ``size`` (width, height; aspect not kept) and its
+    frames are retimed to ``fps`` one for one, so piece k starts at output frame
+    sum of the earlier pieces' lengths: the hard cuts sit exactly there.
+    High-quality x264 (crf 12), so the cut positions are not blurred by the codec.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    width, height = size
+    args: list[str] = []
+    chains = []
+    for k, (video, start, end) in enumerate(pieces):
+        args += ["-i", str(video)]
+        chains.append(
+            f"[{k}:v]trim=start_frame={start}:end_frame={end},setpts=N/({fps}*TB),"
+            f"scale={width}:{height},setsar=1,format=yuv420p[p{k}]"
+        )
+    inputs = "".join(f"[p{k}]" for k in range(len(pieces)))
+    graph = ";".join(chains) + f";{inputs}concat=n={len(pieces)}:v=1:a=0,setpts=N/({fps}*TB)[v]"
+    args += ["-filter_complex", graph, "-map", "[v]", "-r", str(fps)]
+    args += ["-c:v", "libx264", "-preset", "ultrafast", "-crf", "12", "-pix_fmt", "yuv420p", str(path)]
     _run(args)
     return path
 

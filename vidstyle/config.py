@@ -57,6 +57,13 @@ class FlowPresetChoice(str, Enum):
     MEDIUM = "medium"
 
 
+class CutsMode(str, Enum):
+    """--cuts keywords; any other value is a LIST of cuts or a scene-list CSV (see ShotsConfig)."""
+
+    AUTO = "auto"  # detect hard cuts and fades to black, plus the photometric check
+    OFF = "off"  # one shot, no photometric check: today's frames, bit for bit
+
+
 # Layer names follow the paper. Gatys et al. ran Caffe, whose ReLUs work in
 # place, so the responses the paper calls conv4_2 etc. are the rectified ones;
 # we name them by what they are (relu4_2) and accept conv names too.
@@ -198,6 +205,56 @@ class TemporalConfig:
             raise UsageError("--temporal-weight must be >= 0.")
 
 
+# Shot defaults, measured at <= 256 px with benchmarks/shots.py (README
+# "Shots"). cut_threshold is PySceneDetect's AdaptiveDetector ratio (a
+# frame's HSV change over the mean change of its 2 neighbours on each side;
+# a frame must also change by 15/255, PySceneDetect's min_content_val): the
+# hard cuts of issue-134-rotate.mp4 and of a clip assembled from the shared
+# videos score 20-204, no other frame of those clips, fades.mp4 or a slow pan
+# over a real photo above 2.74. 3.0 is PySceneDetect's own default and lies
+# in that gap. photometric_threshold is a colour distance in [0, 1] units: on
+# real footage 99% of flow-reliable pixels warp to within 0.04-0.08 of the
+# next input frame, and Lai et al.'s soft mask halves its weight at 0.118;
+# 0.1 frees under 1% of the pixels of ordinary motion. min_reliable_fraction:
+# hard cuts and white flashes leave 0-3% of a frame reliable, the other
+# frames of the same clips 84-100%, a x1.3 gain flash 25%; 0.5 sits in the gap.
+@dataclass(frozen=True)
+class ShotsConfig:
+    """Where the chain of warm-started frames breaks: scene cuts, listed or detected."""
+
+    cuts: str = CutsMode.AUTO.value  # "auto", "off", a LIST ("48,120", "0:02.5,#300") or a scene-list .csv
+    cut_threshold: float = 3.0  # AdaptiveDetector ratio a frame must reach to be a cut
+    photometric_threshold: float = 0.1  # |input_t - warp(input_t-1)| above this: pixel unreliable
+    min_reliable_fraction: float = 0.5  # a frame with less of it reliable starts a new shot
+
+    def __post_init__(self) -> None:
+        if not self.cut_threshold > 0:
+            raise UsageError("--cut-threshold must be > 0 (higher finds fewer cuts; default 3).")
+        if not 0.0 < self.photometric_threshold <= 2.0:
+            raise UsageError("The photometric threshold must be in (0, 2] (a colour distance in [0, 1] units).")
+        if not 0.0 <= self.min_reliable_fraction <= 1.0:
+            raise UsageError("The minimum reliable fraction must be between 0 and 1 (0 turns photometric cuts off).")
+        if self.mode is None and self.scene_list is None:
+            # Refuse a malformed LIST now, not after the run has started.
+            from vidstyle.pipeline.shots import parse_cut_list
+
+            parse_cut_list(self.cuts)
+
+    @property
+    def mode(self) -> CutsMode | None:
+        """AUTO or OFF, or None when ``cuts`` lists the cuts (LIST or CSV path)."""
+        try:
+            return CutsMode(self.cuts.strip().lower())
+        except ValueError:
+            return None
+
+    @property
+    def scene_list(self) -> Path | None:
+        """The PySceneDetect scene-list CSV that ``cuts`` names (a path ending in .csv), else None."""
+        text = self.cuts.strip()
+        return Path(text).expanduser() if text.lower().endswith(".csv") else None
+
+
 @dataclass(frozen=True)
 class SelectConfig:
     """Which frames of the input are stylized, and at what size."""
@@ -259,6 +316,7 @@ class Settings:
     optimize: OptimizeConfig = field(default_factory=OptimizeConfig)
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
     select: SelectConfig = field(default_factory=SelectConfig)
+    shots: ShotsConfig = field(default_factory=ShotsConfig)
     encode: EncodeConfig = field(default_factory=EncodeConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
@@ -276,6 +334,7 @@ _SECTIONS = {
     "optimize": OptimizeConfig,
     "temporal": TemporalConfig,
     "select": SelectConfig,
+    "shots": ShotsConfig,
     "encode": EncodeConfig,
     "run": RunConfig,
 }

@@ -4,7 +4,10 @@
 --init says); `prev` starts from the previous stylized frame as it is; `flow`
 (Ruder et al. 2016) warps the previous stylized frame along the optical flow
 of the *input* frames, fills pixels the flow cannot vouch for from the current
-content frame, and adds a temporal loss on the reliable ones.
+content frame, and adds a temporal loss on the reliable ones. Unless shots
+are off (``--cuts off``), "reliable" also takes the photometric check of
+temporal/masks.py: where the input frame changed beyond what the flow
+explains (fade, flash, lighting), the warped painting is not held there.
 
 The previous stylized frame always comes in as the uint8 image stored on disk,
 in uninterrupted and resumed runs alike, so both compute the same next frame.
@@ -19,11 +22,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vidstyle.config import OptimizeConfig, TemporalConfig, TemporalMode
+from vidstyle.config import CutsMode, OptimizeConfig, ShotsConfig, TemporalConfig, TemporalMode
 from vidstyle.errors import UsageError
 from vidstyle.model.stylizer import TemporalTarget
 from vidstyle.temporal.flow import FlowEstimator, FlowPreset
-from vidstyle.temporal.masks import reliability_mask
+from vidstyle.temporal.masks import photometric_mask, reliability_mask
 from vidstyle.temporal.warp import warp_image
 from vidstyle.video.pixels import bgr_to_tensor, resize
 from vidstyle.video.sources import read_image
@@ -66,10 +69,16 @@ class FrameStarter:
         *,
         working_size: tuple[int, int],
         device: torch.device,
+        shots: ShotsConfig | None = None,
     ) -> None:
         self.optimize = optimize
         self.temporal = temporal
         self.device = device
+        # None (callers that predate shots) or --cuts off: no photometric
+        # check, so the frames are bit-identical to those of earlier versions.
+        self.photometric_threshold = (
+            shots.photometric_threshold if shots is not None and shots.mode is not CutsMode.OFF else None
+        )
         self.init_image = load_init_image(optimize.init, working_size)
         self.flow = FlowEstimator(FlowPreset(temporal.flow_preset.value)) if temporal.mode is TemporalMode.FLOW else None
 
@@ -102,10 +111,14 @@ class FrameStarter:
         started = time.perf_counter()
         pair = self.flow.pair(previous_content, content)
         mask = reliability_mask(pair.backward, pair.forward, soft=self.temporal.soft_mask)
+        if self.photometric_threshold is not None:
+            changed = photometric_mask(previous_content, content, pair.backward, threshold=self.photometric_threshold)
+            np.minimum(mask, changed, out=mask)
         warped = np.clip(warp_image(previous_stylized.astype(np.float32), pair.backward, sharp=True), 0.0, 255.0)
         flow_seconds = time.perf_counter() - started
-        # Pixels the flow cannot vouch for (disoccluded, motion boundaries)
-        # start from the current content instead of a smeared warp.
+        # Pixels the flow cannot vouch for (disoccluded, motion boundaries,
+        # changed input) start from the current content instead of a smeared
+        # or stale warp.
         blend = mask[:, :, None]
         start = blend * warped + (1.0 - blend) * content.astype(np.float32)
         init = _float_bgr_to_tensor(start, self.device)
