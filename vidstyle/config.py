@@ -84,6 +84,11 @@ class ModelConfig:
     device: DeviceChoice = DeviceChoice.AUTO
 
     def __post_init__(self) -> None:
+        try:  # library callers may pass "vgg16"
+            object.__setattr__(self, "network", Network(self.network))
+        except ValueError:
+            choices = ", ".join(n.value for n in Network)
+            raise UsageError(f"Unknown network {self.network!r}; use one of {choices}.") from None
         if not self.content_layers or not self.style_layers:
             raise UsageError("At least one content layer and one style layer are needed.")
         if self.style_layer_weights is not None:

@@ -78,6 +78,12 @@ def test_layers_vgg16_lacks_are_named_with_its_range(layer: str) -> None:
     assert ModelConfig(network=VGG19, style_layers=("relu1_1", layer)).style_layers[1] == layer
 
 
+def test_library_callers_may_name_the_network_as_text() -> None:
+    assert ModelConfig(network="vgg16").network is VGG16  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="Unknown network 'resnet50'; use one of vgg19, vgg16"):
+        ModelConfig(network="resnet50")  # type: ignore[arg-type]
+
+
 def test_default_layers_exist_in_both_networks() -> None:
     for network in Network:
         model = ModelConfig(network=network)
