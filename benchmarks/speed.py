@@ -8,7 +8,7 @@ Reports, in one run on this machine:
 - the first frame at the default budget and early stop: steps used, seconds,
   and the style-loss reduction (initial / final), from the content init.
 
-    uv run python benchmarks/speed.py [--size 256] [--device auto] [--network vgg19] [--weights PATH]
+    uv run python benchmarks/speed.py [--size 256] [--device auto] [--network vgg19] [--weights PATH] [--preserve-colors]
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ def main() -> None:
     parser.add_argument("--device", default="auto", choices=[d.value for d in DeviceChoice])
     parser.add_argument("--network", default="vgg19", choices=[n.value for n in Network])
     parser.add_argument("--weights", type=Path, default=None)
+    parser.add_argument("--preserve-colors", action="store_true", help="luminance-only transfer (the style loss is then the luminance one)")
     parser.add_argument("--timing-steps", type=int, default=10)
     parser.add_argument("--content", type=Path, default=REPO / "samples" / "clip.mp4")
     parser.add_argument("--style", type=Path, default=REPO / "samples" / "style_swirls.jpg")
@@ -83,7 +84,8 @@ def main() -> None:
     content = bgr_to_tensor(resize(frame, size), device=device)
     model = ModelConfig(network=network, weights=weights)
     defaults = OptimizeConfig()
-    core = build_core(model, StyleConfig(images=(args.style,)), defaults, content_size=size, cache_dir=None, device=device)
+    style = StyleConfig(images=(args.style,), preserve_colors=args.preserve_colors)
+    core = build_core(model, style, defaults, content_size=size, cache_dir=None, device=device)
 
     rate = matmul_gflops(device)
     flops = step_flops(*size, deepest_layer(model), network)
@@ -101,7 +103,9 @@ def main() -> None:
     sync()
     first_seconds = time.perf_counter() - started
 
-    print(f"device {device}, {network.value}, working size {size[0]}x{size[1]}, weights {'random' if args.weights is None else args.weights}")
+    colours = ", preserve-colors" if args.preserve_colors else ""
+    print(f"device {device} ({torch.get_num_threads()} threads), {network.value}{colours}, working size {size[0]}x{size[1]}, "
+          f"weights {'random' if args.weights is None else args.weights}")
     print("| measure | value |\n|---|---:|")
     print(f"| float32 matmul rate | {rate:.0f} GFLOP/s |")
     print(f"| FLOPs per step (fwd + input-grad bwd) | {flops / 1e9:.1f} GFLOP |")
