@@ -30,6 +30,17 @@ def random_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def random_vgg16_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A features-only VGG16 state dict (about 59 MB), like random_weights but for --network vgg16."""
+    torch.manual_seed(1616)
+    model = torchvision.models.vgg16(weights=None)
+    state = {key: value for key, value in model.state_dict().items() if key.startswith("features.")}
+    path = tmp_path_factory.mktemp("weights16") / "vgg16_random_features.pth"
+    torch.save(state, path)
+    return path
+
+
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Each test gets its own style cache and torch hub dir, so no test sees another's state or the user's."""

@@ -7,6 +7,7 @@ Exit codes: 0 done, 1 a problem the user can fix (the message says how),
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -25,6 +26,7 @@ from vidstyle.config import (
     EncodeConfig,
     FlowPreset,
     ModelConfig,
+    Network,
     OptimizeConfig,
     Optimizer,
     OutputSize,
@@ -47,8 +49,10 @@ app = typer.Typer(
 )
 stderr = Console(stderr=True)
 
-_M, _S, _O, _T, _SEL, _E, _R = ModelConfig(), None, OptimizeConfig(), TemporalConfig(), SelectConfig(), EncodeConfig(), RunConfig()
+_M, _O, _T, _SEL, _E, _R = ModelConfig(), OptimizeConfig(), TemporalConfig(), SelectConfig(), EncodeConfig(), RunConfig()
 _SH = ShotsConfig()
+# StyleConfig cannot be built without a style image; its defaults are read from its fields.
+_S = {f.name: f.default for f in dataclasses.fields(StyleConfig)}
 
 
 def _fail(error: BaseException, code: int) -> typer.Exit:
@@ -185,6 +189,13 @@ def _parse_floats(text: str | None, option: str) -> tuple[float, ...] | None:
         raise UsageError(f"{option} takes comma-separated numbers, e.g. 0.7,0.3.") from None
 
 
+def _parse_layers(values: list[str] | None, default: tuple[str, ...]) -> tuple[str, ...]:
+    """Layer names from repeated options and/or comma lists: --content-layer relu4_2,relu3_2 --content-layer relu5_2."""
+    if not values:
+        return default
+    return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
+
+
 def _parse_fps(text: str | None) -> Fraction | None:
     """'12', '30000/1001' exactly; a rounded decimal ('29.97', '23.976') means the NTSC rate it stands for."""
     if text is None:
@@ -210,8 +221,13 @@ def stylize(
     style: Annotated[list[Path], typer.Option("--style", "-s", help="Style image; repeat to blend several.")],
     output: Annotated[Path, typer.Option("--output", "-o", help=".mp4/.mkv/.mov/.webm = video, folder = PNG frames, image extension = image.")],
     style_blend: Annotated[Optional[str], typer.Option(help="Blend weights for several --style images, e.g. 0.7,0.3.")] = None,
-    style_scale: Annotated[float, typer.Option(help="Style image size relative to the working size.")] = 1.0,
-    weights: Annotated[Optional[Path], typer.Option(help="VGG19 state dict (.pth); default: ImageNet weights, downloaded once (~550 MB). Also VIDSTYLE_WEIGHTS.")] = None,
+    style_scale: Annotated[float, typer.Option(help="Style image size relative to the working size.")] = _S["scale"],
+    preserve_colors: Annotated[bool, typer.Option("--preserve-colors/--no-preserve-colors", help="Luminance-only transfer: keep the input's colours, take the style's texture in luminance.")] = _S["preserve_colors"],
+    network: Annotated[Network, typer.Option(help="Feature network: vgg19 (Gatys et al.) or vgg16 (about 20% fewer FLOPs per step).")] = _M.network,
+    weights: Annotated[Optional[Path], typer.Option(help="State dict (.pth) of the --network; default: its torchvision ImageNet weights, downloaded once (530-550 MB). Also VIDSTYLE_WEIGHTS.")] = None,
+    content_layer: Annotated[Optional[list[str]], typer.Option("--content-layer", help=f"Layer whose response is the content; repeat it or give a comma list (default {','.join(_M.content_layers)}).")] = None,
+    style_layers: Annotated[str, typer.Option(help="Comma list of layers whose Gram matrices are the style.")] = ",".join(_M.style_layers),
+    style_layer_weights: Annotated[Optional[str], typer.Option(help="One weight per --style-layers entry, e.g. 1,1,1,1,1 (default: equal).")] = None,
     max_size: Annotated[int, typer.Option(help="Long side of the working resolution in pixels.")] = _SEL.max_size or 0,
     iterations: Annotated[int, typer.Option(help="Steps for the first frame (and every frame with --temporal none).")] = _O.iterations,
     iterations_next: Annotated[int, typer.Option(help="Steps for each later frame, which starts from the previous one.")] = _O.iterations_next,
@@ -223,7 +239,7 @@ def stylize(
     tolerance: Annotated[float, typer.Option(help="Early stop: relative loss improvement over 10 steps below this ends the frame (0 = never).")] = _O.tolerance,
     init: Annotated[str, typer.Option(help="First-frame start: content, noise, or an image path.")] = _O.init,
     seed: Annotated[int, typer.Option(help="Seed for noise init; same seed and settings give the same output on CPU.")] = _O.seed,
-    pooling: Annotated[Pooling, typer.Option(help="Pooling in VGG19: avg (Gatys et al.) or max.")] = _M.pooling,
+    pooling: Annotated[Pooling, typer.Option(help="Pooling in the network: avg (Gatys et al.) or max.")] = _M.pooling,
     temporal: Annotated[TemporalMode, typer.Option(help="none: frames independent; prev: start from previous result; flow: warp it along optical flow + temporal loss.")] = _T.mode,
     temporal_weight: Annotated[float, typer.Option(help="Weight of the temporal loss (flow mode).")] = _T.weight,
     flow_preset: Annotated[FlowPreset, typer.Option(help="DIS optical flow preset.")] = _T.flow_preset,
@@ -252,8 +268,21 @@ def stylize(
 
     try:
         settings = Settings(
-            model=ModelConfig(weights=weights, pooling=pooling, device=device),
-            style=StyleConfig(images=tuple(style), blend=_parse_floats(style_blend, "--style-blend"), scale=style_scale),
+            model=ModelConfig(
+                network=network,
+                weights=weights,
+                pooling=pooling,
+                content_layers=_parse_layers(content_layer, _M.content_layers),
+                style_layers=_parse_layers([style_layers], _M.style_layers),
+                style_layer_weights=_parse_floats(style_layer_weights, "--style-layer-weights"),
+                device=device,
+            ),
+            style=StyleConfig(
+                images=tuple(style),
+                blend=_parse_floats(style_blend, "--style-blend"),
+                scale=style_scale,
+                preserve_colors=preserve_colors,
+            ),
             optimize=OptimizeConfig(
                 iterations=iterations,
                 iterations_next=iterations_next,

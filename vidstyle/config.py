@@ -23,6 +23,13 @@ class Optimizer(str, Enum):
     ADAM = "adam"
 
 
+class Network(str, Enum):
+    """The feature network (Simonyan & Zisserman 2015): configuration E (16 convs) or D (13 convs)."""
+
+    VGG19 = "vgg19"  # Gatys et al.'s network
+    VGG16 = "vgg16"  # about 20% fewer FLOPs per step at the default layers
+
+
 class Pooling(str, Enum):
     AVG = "avg"
     MAX = "max"
@@ -70,9 +77,10 @@ DEFAULT_STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The feature network: which weights, which layers, which pooling."""
+    """The feature network: which network and weights, which layers, which pooling."""
 
-    weights: Path | None = None  # None: torchvision's ImageNet VGG19 through the torch hub cache
+    network: Network = Network.VGG19
+    weights: Path | None = None  # None: torchvision's ImageNet weights of `network` through the torch hub cache
     pooling: Pooling = Pooling.AVG  # Gatys et al. replace max pooling by average pooling
     content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
     style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
@@ -80,6 +88,11 @@ class ModelConfig:
     device: DeviceChoice = DeviceChoice.AUTO
 
     def __post_init__(self) -> None:
+        try:  # library callers may pass "vgg16"
+            object.__setattr__(self, "network", Network(self.network))
+        except ValueError:
+            choices = ", ".join(n.value for n in Network)
+            raise UsageError(f"Unknown network {self.network!r}; use one of {choices}.") from None
         if not self.content_layers or not self.style_layers:
             raise UsageError("At least one content layer and one style layer are needed.")
         if self.style_layer_weights is not None:
@@ -90,6 +103,18 @@ class ModelConfig:
                 )
             if any(w < 0 for w in self.style_layer_weights) or sum(self.style_layer_weights) <= 0:
                 raise UsageError("Style layer weights must be >= 0 and not all zero.")
+        # Layer names are checked here, against the chosen network, so a typo
+        # (or relu5_4 with VGG16) fails before any work starts. The layer
+        # tables live in model/vgg.py, which needs no torch; imported here
+        # because vgg.py itself imports this module.
+        from vidstyle.model.vgg import architecture
+
+        vgg = architecture(self.network)
+        for option, names in (("--content-layer", self.content_layers), ("--style-layers", self.style_layers)):
+            canonical = [vgg.canonical(name) for name in names]
+            repeated = sorted({name for name in canonical if canonical.count(name) > 1})
+            if repeated:
+                raise UsageError(f"{option} names {', '.join(repeated)} more than once; give each layer once.")
 
 
 @dataclass(frozen=True)
@@ -99,6 +124,9 @@ class StyleConfig:
     images: tuple[Path, ...] = ()
     blend: tuple[float, ...] | None = None  # None: equal blend
     scale: float = 1.0  # style image long side = scale * working long side
+    # Luminance-only transfer (Gatys et al. 2017; neural-style's -original_colors):
+    # the output keeps each frame's chroma; see model/color.py for how and why.
+    preserve_colors: bool = False
 
     def __post_init__(self) -> None:
         if not self.images:

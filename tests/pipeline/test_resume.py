@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -23,6 +24,7 @@ import pytest
 
 from tests.mediatools import REPO_ROOT, count_video_frames, decode_all, ffmpeg_exe, make_clip, make_frames_folder, stream_facts
 from tests.pipeline.resume_worker import fake_method, make_settings
+from vidstyle.config import Network
 from vidstyle.errors import OutputError, ResumeError
 from vidstyle.faults import ENV as FAULT_ENV
 from vidstyle.faults import FaultPoint
@@ -426,6 +428,19 @@ def test_changed_settings_are_listed_and_restart_discards(media, tmp_path: Path)
         method_factory=fake_method(),
     )  # fmt: skip
     assert restarted.stylized == 12
+
+
+def test_network_is_in_the_fingerprint(media, tmp_path: Path) -> None:
+    output = tmp_path / "out.mp4"
+    vgg16 = make_settings(style=media["style"], max_frames=12)
+    vgg16 = vgg16.replace(model=replace(vgg16.model, network=Network.VGG16))
+    with pytest.raises(_Crash):
+        stylize(media["clip"], output, settings=vgg16, on_event=_crash_after(4), method_factory=fake_method())
+    work = tmp_path / "out.mp4.vidstyle"
+    assert json.loads((work / "manifest.json").read_text())["settings"]["model"]["network"] == "vgg16"
+    with pytest.raises(ResumeError, match="model.network: 'vgg16' -> 'vgg19'"):
+        stylize(media["clip"], output, settings=make_settings(style=media["style"], max_frames=12), method_factory=fake_method())
+    assert resume(work, method_factory=fake_method()).stylized == 7
 
 
 @pytest.mark.parametrize("content", [b"\x00\xffnot json\x89", b"{\"schema\": 1}", b"{}", b"[1, 2]"])

@@ -7,7 +7,7 @@
   frames; warping it along the flow and tying reliable pixels to it is much
   better);
 * an interrupted and resumed run gives the same frames, bit for bit, as an
-  uninterrupted one, in every mode.
+  uninterrupted one, in every mode, with and without --preserve-colors.
 
 Each clip is a real photo from ../shared/data (skipped when absent).
 """
@@ -60,10 +60,11 @@ def settings(
     mode: TemporalMode = TemporalMode.FLOW,
     iterations: int,
     iterations_next: int,
+    preserve_colors: bool = False,
 ) -> Settings:
     return Settings(
         model=ModelConfig(weights=weights, device=DeviceChoice.CPU),
-        style=StyleConfig(images=(style,)),
+        style=StyleConfig(images=(style,), preserve_colors=preserve_colors),
         optimize=OptimizeConfig(iterations=iterations, iterations_next=iterations_next),
         temporal=TemporalConfig(mode=mode),  # default weight, preset and mask
         select=SelectConfig(max_size=None),  # the frames are already tiny
@@ -162,15 +163,19 @@ class _Crash(Exception):
     pass
 
 
+@pytest.mark.parametrize("preserve_colors", [False, True], ids=["colour", "preserve-colors"])
 @pytest.mark.parametrize("mode", list(TemporalMode), ids=lambda m: m.value)
 def test_resume_gives_the_same_frames_in_every_mode(
-    mode: TemporalMode, tmp_path: Path, random_weights: Path, style_image: Path, photo: np.ndarray
+    mode: TemporalMode, preserve_colors: bool, tmp_path: Path, random_weights: Path, style_image: Path, photo: np.ndarray
 ) -> None:
     clip = panning(photo, 5, (40, 30), 2)
     folder = write_frames(tmp_path / "pan", clip)
 
     def run_settings(name: str) -> Settings:
-        return settings(random_weights, style_image, tmp_path / name, mode=mode, iterations=4, iterations_next=3)
+        return settings(
+            random_weights, style_image, tmp_path / name, mode=mode, iterations=4, iterations_next=3,
+            preserve_colors=preserve_colors,
+        )  # fmt: skip
 
     stylize(folder, tmp_path / "whole", settings=run_settings("work-whole"))
 
@@ -191,4 +196,4 @@ def test_resume_gives_the_same_frames_in_every_mode(
     whole, split = read_frames(tmp_path / "whole"), read_frames(tmp_path / "split")
     assert len(whole) == len(split) == len(clip)
     for index, (a, b) in enumerate(zip(whole, split)):
-        assert np.array_equal(a, b), f"frame {index} differs after resume ({mode.value})"
+        assert np.array_equal(a, b), f"frame {index} differs after resume ({mode.value}, preserve_colors={preserve_colors})"
