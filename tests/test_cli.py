@@ -310,7 +310,7 @@ def test_unexpected_exception_is_one_line_unless_debugging(
 
 
 class _Copy:
-    def stylize(self, content, *, init, budget, temporal=None, on_step=None) -> StylizeResult:  # noqa: ANN001
+    def stylize(self, content, *, init, budget, temporal=None, on_step=None, cold=False) -> StylizeResult:  # noqa: ANN001
         zero = LossBreakdown(content=0.0, style=0.0, tv=0.0, temporal=0.0, total=0.0)
         return StylizeResult(image=content.clone(), steps=1, stopped_early=False, initial=zero, final=zero, history=(0.0,))
 

@@ -42,6 +42,14 @@ class DeviceChoice(str, Enum):
     MPS = "mps"
 
 
+class Precision(str, Enum):
+    """The network pass's arithmetic (model/runtime.py); losses and optimizer state are always float32."""
+
+    AUTO = "auto"  # bf16 on a CUDA GPU that has it, fp32 elsewhere
+    FP32 = "fp32"
+    BF16 = "bf16"
+
+
 class TemporalMode(str, Enum):
     NONE = "none"  # every frame independent, started from its own content
     PREV = "prev"  # start from the previous stylized frame as it is
@@ -86,6 +94,12 @@ class ModelConfig:
     style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
     style_layer_weights: tuple[float, ...] | None = None  # None: equal weights
     device: DeviceChoice = DeviceChoice.AUTO
+    # How the network runs (model/runtime.py, benchmarks/bench.py). precision
+    # changes pixels and is in the fingerprint; compile and batch_chains give
+    # the same frames to rounding and may change on resume (FREE_SETTINGS).
+    precision: Precision = Precision.AUTO
+    compile: bool = False  # torch.compile the loss pass
+    batch_chains: int = 1  # chains stylized together, one frame of each per network pass
 
     def __post_init__(self) -> None:
         try:  # library callers may pass "vgg16"
@@ -93,6 +107,9 @@ class ModelConfig:
         except ValueError:
             choices = ", ".join(n.value for n in Network)
             raise UsageError(f"Unknown network {self.network!r}; use one of {choices}.") from None
+        object.__setattr__(self, "precision", Precision(self.precision))
+        if self.batch_chains < 1:
+            raise UsageError("--batch-chains must be at least 1.")
         if not self.content_layers or not self.style_layers:
             raise UsageError("At least one content layer and one style layer are needed.")
         if self.style_layer_weights is not None:
@@ -168,6 +185,10 @@ class OptimizeConfig:
     window: int = 10
     init: str = "content"  # "content", "noise" or the path of an image
     seed: int = 0
+    # Cold starts (a chain's first frame, every frame with --temporal none) are
+    # optimized at 1/4 and 1/2 size first, then finished at full size
+    # (model/stylizer.py; measured in README "Performance").
+    coarse_to_fine: bool = True
 
     def __post_init__(self) -> None:
         if self.iterations < 1 or self.iterations_next < 1:

@@ -110,6 +110,7 @@ class FakeStylizer:
         budget: int,
         temporal: TemporalTarget | None = None,
         on_step=None,  # noqa: ANN001
+        cold: bool = False,
     ) -> StylizeResult:
         image = init.detach().clone()
         history = []

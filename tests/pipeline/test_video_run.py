@@ -62,7 +62,7 @@ class CopyStylizer:
     def __init__(self) -> None:
         self.sizes: list[tuple[int, int]] = []
 
-    def stylize(self, content, *, init, budget, temporal=None, on_step=None) -> StylizeResult:  # noqa: ANN001
+    def stylize(self, content, *, init, budget, temporal=None, on_step=None, cold=False) -> StylizeResult:  # noqa: ANN001
         self.sizes.append((int(content.shape[3]), int(content.shape[2])))
         breakdown = LossBreakdown(content=0.0, style=0.0, tv=0.0, temporal=0.0, total=0.0)
         return StylizeResult(

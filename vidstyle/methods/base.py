@@ -42,11 +42,20 @@ class FrameResult:
     content_loss: float
     style_loss: float
     temporal_loss: float
-    flow_seconds: float  # of the frame's time, spent on optical flow
+    flow_seconds: float  # spent on optical flow for this frame (ahead of it, when the method prepares frames)
+    optimize_seconds: float = 0.0  # spent in the optimizer itself
 
 
 # (step, budget, loss) after every step; may raise to abandon the frame.
 StepCallback = Callable[[int, int, float], None]
+
+# A method may also offer ``prepare(position, previous_content, content)``: the
+# part of a frame's work that needs only the input frames (optical flow). A
+# chain calls it on its read-ahead thread, in frame order, as soon as a frame
+# is decoded, while the frame before is still being optimized; ``stylize``
+# then finds the result ready. ``previous_content`` is None for the first
+# frame a chain reads. It must be safe to run beside ``stylize``.
+Prepare = Callable[[int, "np.ndarray | None", np.ndarray], None]
 
 
 class Method(Protocol):
@@ -55,6 +64,26 @@ class Method(Protocol):
     uses_previous: bool  # whether warm frames need the previous content and stylized frames
 
     def stylize(self, task: FrameTask, *, on_step: StepCallback) -> FrameResult: ...
+
+
+class MethodBatch(Protocol):
+    """Frames of several chains stylized together, one network pass for all (``--batch-chains``).
+
+    A method that can batch offers ``open_batch(capacity) -> MethodBatch | None``.
+    Each frame keeps its own losses, early stop and optimizer state, so a
+    frame comes out as :meth:`Method.stylize` would make it (up to rounding).
+    """
+
+    @property
+    def free(self) -> int: ...
+
+    def add(self, task: FrameTask, *, on_step: StepCallback) -> int:
+        """Start a frame in a free slot; returns the slot."""
+        ...
+
+    def step(self) -> list[tuple[int, FrameResult]]:
+        """One step of every frame in the batch; the frames that finished, by slot (their slots are free again)."""
+        ...
 
 
 # (settings, working size) -> a method ready to stylize frames of that size.

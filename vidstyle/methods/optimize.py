@@ -19,6 +19,7 @@ stand in for it (tests use cheap deterministic stand-ins).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from vidstyle.methods.base import FrameResult, FrameTask, StepCallback
 from vidstyle.model.build import build_core
 from vidstyle.model.device import resolve_device
 from vidstyle.model.style import default_cache_dir
-from vidstyle.model.stylizer import StepReport, StylizeResult, TemporalTarget
+from vidstyle.model.stylizer import FrameProblem, StepReport, StylizeBatch, Stylizer, StylizeResult, TemporalTarget
 from vidstyle.temporal.flow import FlowEstimator
 from vidstyle.temporal.masks import photometric_mask, reliability_mask
 from vidstyle.temporal.warp import warp_image
@@ -48,6 +49,18 @@ class FrameStart:
     budget: int
     temporal: TemporalTarget | None
     flow_seconds: float  # time spent on optical flow for this frame
+    cold: bool = False  # started from --init, not from the previous frame (goes coarse to fine)
+
+
+@dataclass(frozen=True)
+class FlowPrep:
+    """The part of a warm frame's start that needs only the input frames: computed ahead (methods/base.py Prepare)."""
+
+    previous_content: np.ndarray
+    content: np.ndarray
+    backward: np.ndarray  # flow from the frame to the previous one
+    mask: np.ndarray  # where the warped previous frame is trusted, in [0, 1]
+    seconds: float
 
 
 def load_init_image(spec: str, size: tuple[int, int]) -> np.ndarray | None:
@@ -108,28 +121,27 @@ class FrameStarter:
         content: np.ndarray,
         previous_content: np.ndarray | None,
         previous_stylized: np.ndarray | None,
+        prepared: FlowPrep | None = None,
     ) -> FrameStart:
         """Init image, budget and temporal target of a frame.
 
         ``position`` counts frames from the start of the frame's shot (it seeds
         the noise init); ``previous_stylized`` is None for a cold start.
+        ``prepared``: the flow between ``previous_content`` and ``content``,
+        computed ahead (it is used only if made from these very frames).
         """
         mode = self.temporal.mode
         if position == 0 or previous_stylized is None or mode is TemporalMode.NONE:
-            return FrameStart(self._cold_start(position, content), self.optimize.iterations, None, 0.0)
+            return FrameStart(self._cold_start(position, content), self.optimize.iterations, None, 0.0, cold=True)
         budget = self.optimize.iterations_next
         if mode is TemporalMode.PREV:
             return FrameStart(bgr_to_tensor(previous_stylized, device=self.device), budget, None, 0.0)
 
         assert self.flow is not None and previous_content is not None
-        started = time.perf_counter()
-        pair = self.flow.pair(previous_content, content)
-        mask = reliability_mask(pair.backward, pair.forward, soft=self.temporal.soft_mask)
-        if self.photometric_threshold is not None:
-            changed = photometric_mask(previous_content, content, pair.backward, threshold=self.photometric_threshold)
-            np.minimum(mask, changed, out=mask)
-        warped = np.clip(warp_image(previous_stylized.astype(np.float32), pair.backward, sharp=True), 0.0, 255.0)
-        flow_seconds = time.perf_counter() - started
+        if prepared is None or prepared.previous_content is not previous_content or prepared.content is not content:
+            prepared = self.prepare(previous_content, content)
+        mask = prepared.mask
+        warped = np.clip(warp_image(previous_stylized.astype(np.float32), prepared.backward, sharp=True), 0.0, 255.0)
         # Pixels the flow cannot vouch for (disoccluded, motion boundaries,
         # changed input) start from the current content instead of a smeared
         # or stale warp.
@@ -141,7 +153,18 @@ class FrameStarter:
             mask=torch.from_numpy(np.ascontiguousarray(mask)).to(self.device)[None, None],
             weight=self.temporal.weight,
         )
-        return FrameStart(init, budget, target, flow_seconds)
+        return FrameStart(init, budget, target, prepared.seconds)
+
+    def prepare(self, previous_content: np.ndarray, content: np.ndarray) -> FlowPrep:
+        """Flow and reliability mask between two input frames (safe on another thread: no state is shared)."""
+        assert self.flow is not None
+        started = time.perf_counter()
+        pair = self.flow.pair(previous_content, content)
+        mask = reliability_mask(pair.backward, pair.forward, soft=self.temporal.soft_mask)
+        if self.photometric_threshold is not None:
+            changed = photometric_mask(previous_content, content, pair.backward, threshold=self.photometric_threshold)
+            np.minimum(mask, changed, out=mask)
+        return FlowPrep(previous_content, content, pair.backward, mask, time.perf_counter() - started)
 
 
 def _float_bgr_to_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -161,6 +184,7 @@ class FrameStylizer(Protocol):
         budget: int,
         temporal: TemporalTarget | None = None,
         on_step: Callable[[StepReport], None] | None = None,
+        cold: bool = False,
     ) -> StylizeResult: ...
 
 
@@ -185,27 +209,108 @@ class OptimizeMethod:
         self.starter = FrameStarter(
             settings.optimize, settings.temporal, working_size=working_size, device=device, shots=settings.shots
         )
+        self._prepared: dict[int, FlowPrep] = {}  # position -> flow computed ahead
+        self._lock = threading.Lock()
+
+    def prepare(self, position: int, previous_content: np.ndarray | None, content: np.ndarray) -> None:
+        """The flow into frame ``position``, computed ahead on the chain's read-ahead thread (methods/base.py)."""
+        if self.starter.flow is None or previous_content is None:
+            return
+        with self._lock:
+            for stale in [p for p in self._prepared if p < position - 2]:
+                del self._prepared[stale]  # frames the chain skipped (done before a resume)
+        prepared = self.starter.prepare(previous_content, content)
+        with self._lock:
+            self._prepared[position] = prepared
+
+    def begin(self, task: FrameTask) -> FrameStart:
+        previous = None if task.cold else task.previous_stylized
+        with self._lock:
+            prepared = self._prepared.pop(task.position, None)
+        return self.starter.start(task.shot_offset, task.content, task.previous_content, previous, prepared)
 
     def stylize(self, task: FrameTask, *, on_step: StepCallback) -> FrameResult:
-        previous = None if task.cold else task.previous_stylized
-        begin = self.starter.start(task.shot_offset, task.content, task.previous_content, previous)
+        begin = self.begin(task)
+        started = time.perf_counter()
         result = self.stylizer.stylize(
             bgr_to_tensor(task.content, device=self.device),
             init=begin.init,
             budget=begin.budget,
             temporal=begin.temporal,
             on_step=lambda report: on_step(report.step, report.budget, report.loss),
+            cold=begin.cold,
         )
-        return FrameResult(
-            image=tensor_to_bgr(result.image),
-            steps=result.steps,
-            stopped_early=result.stopped_early,
-            loss=result.final.total,
-            content_loss=result.final.content,
-            style_loss=result.final.style,
-            temporal_loss=result.final.temporal,
-            flow_seconds=begin.flow_seconds,
+        return frame_result(result, begin, time.perf_counter() - started)
+
+    def open_batch(self, capacity: int) -> OptimizeBatch | None:
+        """A batch of ``capacity`` frames stylized together (``--batch-chains``); None if the stylizer cannot batch."""
+        if not isinstance(self.stylizer, Stylizer):
+            return None
+        return OptimizeBatch(self, self.stylizer, capacity)
+
+
+def frame_result(result: StylizeResult, begin: FrameStart, seconds: float) -> FrameResult:
+    return FrameResult(
+        image=tensor_to_bgr(result.image),
+        steps=result.steps,
+        stopped_early=result.stopped_early,
+        loss=result.final.total,
+        content_loss=result.final.content,
+        style_loss=result.final.style,
+        temporal_loss=result.final.temporal,
+        flow_seconds=begin.flow_seconds,
+        optimize_seconds=seconds,
+    )
+
+
+class OptimizeBatch:
+    """Frames of several chains optimized in one batch on one device (methods/base.py MethodBatch).
+
+    Each frame is started as :meth:`OptimizeMethod.stylize` starts it (a cold
+    start goes through its coarse sizes alone, before it joins the batch) and
+    finished in its own slot of a :class:`StylizeBatch`; a frame that ends
+    frees its slot for the next one while the others go on.
+    """
+
+    def __init__(self, method: OptimizeMethod, stylizer: Stylizer, capacity: int) -> None:
+        self.method = method
+        self.stylizer = stylizer
+        self.capacity = capacity
+        self._batch: StylizeBatch | None = None
+        self._slots: dict[int, tuple[FrameStart, float, float]] = {}  # slot -> (start, optimizer seconds so far, started)
+
+    @property
+    def free(self) -> int:
+        return self.capacity - len(self._slots)
+
+    def add(self, task: FrameTask, *, on_step: StepCallback) -> int:
+        begin = self.method.begin(task)
+        started = time.perf_counter()
+        content = bgr_to_tensor(task.content, device=self.method.device)
+        problem = FrameProblem(
+            content=content,
+            init=begin.init,
+            budget=begin.budget,
+            temporal=begin.temporal,
+            on_step=lambda report: on_step(report.step, report.budget, report.loss),
         )
+        if begin.cold:
+            problem = self.stylizer.coarse_start(problem)
+        if self._batch is None:
+            height, width = task.content.shape[:2]
+            self._batch = self.stylizer.batch(self.capacity, (width, height))
+        slot = self._batch.add(problem)
+        self._slots[slot] = (begin, time.perf_counter() - started, time.perf_counter())
+        return slot
+
+    def step(self) -> list[tuple[int, FrameResult]]:
+        """One step of every frame in the batch; the frames that finished, by slot."""
+        assert self._batch is not None
+        finished = []
+        for slot, result in self._batch.step():
+            begin, spent, started = self._slots.pop(slot)
+            finished.append((slot, frame_result(result, begin, spent + time.perf_counter() - started)))
+        return finished
 
 
 def optimize_method(settings: Settings, working_size: tuple[int, int]) -> OptimizeMethod:

@@ -10,6 +10,7 @@ import torch
 from vidstyle.config import ModelConfig, OptimizeConfig, StyleConfig
 from vidstyle.model.device import resolve_device
 from vidstyle.model.features import FeatureExtractor
+from vidstyle.model.runtime import resolve_runtime
 from vidstyle.model.style import StyleTargets, build_style_targets
 from vidstyle.model.stylizer import Stylizer
 from vidstyle.model.vgg import architecture
@@ -51,14 +52,19 @@ def build_core(
     """Everything needed to stylize frames of ``content_size`` (width, height)."""
     device = device or resolve_device(model.device)
     extractor, weights = loaded or load_extractor(model, device=device)
-    targets = build_style_targets(
-        extractor,
-        style,
-        model,
-        content_size=content_size,
-        weights_identity=weights.identity,
-        device=device,
-        cache_dir=cache_dir,
-    )
-    stylizer = Stylizer(extractor, targets, model=model, optimize=optimize)
+    by_size: dict[tuple[int, int], StyleTargets] = {}
+
+    def style_at(size: tuple[int, int]) -> StyleTargets:
+        """The style targets for frames of ``size``, made once per run (and cached on disk)."""
+        if size not in by_size:
+            by_size[size] = build_style_targets(
+                extractor, style, model, content_size=size, weights_identity=weights.identity, device=device, cache_dir=cache_dir
+            )
+        return by_size[size]
+
+    targets = style_at(content_size)
+    runtime = resolve_runtime(model.precision, device, compile=model.compile)
+    stylizer = Stylizer(extractor, targets, model=model, optimize=optimize, runtime=runtime, style_at=style_at)
+    for size in stylizer.coarse_sizes(content_size):
+        style_at(size)  # now, so a run's style passes are all made before its first frame
     return Core(stylizer=stylizer, extractor=extractor, style=targets, weights=weights, device=device)

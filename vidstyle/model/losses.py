@@ -9,6 +9,11 @@ leaves every term unchanged (numerator and denominator both scale by c^2 for
 content and by c^4 for Grams), and a term of 1.0 always means "as far from the
 target as the target is from zero". This is a deviation from the paper and is
 listed in README.md.
+
+Every term is computed per image of a batch and returned as a (B,) tensor:
+several frames (of several chains) can be optimized as one batch, and no
+term may mix them. Gram matrices in particular are one per image; a Gram of
+the whole batch would correlate one image's channels with another's.
 """
 
 from __future__ import annotations
@@ -19,18 +24,25 @@ import torch
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
-    """Channel correlations of (1, C, H, W) features, divided by the map size H*W.
+    """Channel correlations of one image's (1, C, H, W) features, divided by the map size H*W: (C, C).
 
     Dividing by H*W (not by C*H*W, and not by nothing) makes the Gram matrix of
     a periodic texture independent of how large the image is.
     """
+    if features.shape[0] != 1:
+        raise ValueError(f"gram_matrix takes one image; use gram_matrices for a batch of {features.shape[0]}")
+    return gram_matrices(features)[0]
+
+
+def gram_matrices(features: torch.Tensor) -> torch.Tensor:
+    """One Gram matrix per image: (B, C, H, W) -> (B, C, C), each divided by H*W."""
     batch, channels, height, width = features.shape
-    flat = features.reshape(batch * channels, height * width)
-    return flat @ flat.t() / (height * width)
+    flat = features.reshape(batch, channels, height * width)
+    return torch.bmm(flat, flat.transpose(1, 2)) / (height * width)
 
 
 def normalised_mse(value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """mean((value - target)^2) / mean(target^2).
+    """mean((value - target)^2) / mean(target^2), over whole tensors (a scalar).
 
     An all-zero target (a black frame through ReLUs) is divided by 1 instead of
     0. The guard is not an added epsilon: with small activations (random
@@ -41,10 +53,21 @@ def normalised_mse(value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (value - target).pow(2).mean() / torch.where(scale > 0, scale, torch.ones_like(scale))
 
 
+def _per_image_mean(values: torch.Tensor) -> torch.Tensor:
+    return values.flatten(1).mean(1)
+
+
+def normalised_mse_per_image(value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """:func:`normalised_mse` for each image of a batch: (B, ...) against (B, ...) or one shared (1, ...) -> (B,)."""
+    scale = _per_image_mean(target.pow(2))
+    error = _per_image_mean((value - target).pow(2))
+    return error / torch.where(scale > 0, scale, torch.ones_like(scale))
+
+
 def content_loss(features: Mapping[str, torch.Tensor], targets: Mapping[str, torch.Tensor]) -> torch.Tensor:
-    """Mean over content layers of the normalised squared feature error."""
-    terms = [normalised_mse(features[name], target) for name, target in targets.items()]
-    return torch.stack(terms).mean()
+    """Mean over content layers of the normalised squared feature error, per image: (B,)."""
+    terms = [normalised_mse_per_image(features[name], target) for name, target in targets.items()]
+    return torch.stack(terms).mean(0)
 
 
 def style_loss(
@@ -52,17 +75,20 @@ def style_loss(
     gram_targets: Mapping[str, torch.Tensor],
     layer_weights: Mapping[str, float],
 ) -> torch.Tensor:
-    """Weighted mean over style layers of the normalised squared Gram error."""
+    """Weighted mean over style layers of the normalised squared Gram error, per image: (B,).
+
+    ``gram_targets`` are (C, C), shared by every image of the batch.
+    """
     total = sum(layer_weights.values())
     terms = [
-        normalised_mse(gram_matrix(features[name]), target) * (layer_weights[name] / total)
+        normalised_mse_per_image(gram_matrices(features[name]), target.unsqueeze(0)) * (layer_weights[name] / total)
         for name, target in gram_targets.items()
     ]
-    return torch.stack(terms).sum()
+    return torch.stack(terms).sum(0)
 
 
 def total_variation(image: torch.Tensor) -> torch.Tensor:
-    """Mean squared difference between neighbouring pixels (0 for a constant image)."""
+    """Mean squared difference between neighbouring pixels, per image: (B,) (0 for a constant image)."""
     dx = image[..., :, 1:] - image[..., :, :-1]
     dy = image[..., 1:, :] - image[..., :-1, :]
-    return dx.pow(2).mean() + dy.pow(2).mean()
+    return _per_image_mean(dx.pow(2)) + _per_image_mean(dy.pow(2))

@@ -5,22 +5,52 @@ style targets and is called once per frame with that frame's content image,
 the image to start from and the step budget. One "step" is one evaluation of
 the loss and its gradient (a VGG forward and backward pass), the unit of
 cost everywhere in vidstyle: budgets, early stopping and logs count steps.
+
+The frames are optimized in a :class:`StylizeBatch`: up to ``capacity``
+frames of one size share every network pass (several chains on one GPU,
+``--batch-chains``), each in its own *slot* with its own content target,
+temporal target, losses, early stop and optimizer state
+(model/optimizers.py). A frame that finishes leaves its slot, and the next
+frame can take it while the others go on. :meth:`Stylizer.stylize` is a
+batch of one. Which steps count, which iterate is returned and when a frame
+stops are decided on the device, per slot, and read back only every
+``poll_every`` steps, so a GPU is not made to wait for the host each step;
+the frames do not depend on how often they are read.
+
+Cold starts (``cold=True``: a chain's first frame) go coarse to fine when
+``OptimizeConfig.coarse_to_fine`` is set: the frame is optimized at 1/4 and
+1/2 of its size first (against style targets made for those sizes), and
+each result, upsampled, starts the next size. The coarse steps are cheap
+(1/16 and 1/4 of a full step) and settle the layout of the painting, so the
+full-size optimization starts close to its end (crowsonkb's
+style-transfer-pytorch and neural-style's multires scripts do the same).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import torch
+import torch.nn.functional as F
 
 from vidstyle.config import ModelConfig, OptimizeConfig, Optimizer
 from vidstyle.model.color import chroma, combine_in_gamut, grey, luminance
 from vidstyle.model.features import FeatureExtractor
 from vidstyle.model.losses import content_loss, style_loss, total_variation
+from vidstyle.model.optimizers import BatchAdam, BatchLBFGS
+from vidstyle.model.runtime import Runtime, default_runtime
 from vidstyle.model.style import StyleTargets
 from vidstyle.model.vgg import architecture
 from vidstyle.temporal.loss import temporal_loss
+
+# Coarse-to-fine: the fractions of the working size a cold start passes through
+# before the full size, and the shortest side a coarse size may have (at 32 px
+# relu5_1 is 2x2; below that the deepest Grams say little).
+COARSE_SCALES = (0.25, 0.5)
+MIN_COARSE_SIDE = 32
+_TERMS = ("content", "style", "tv", "temporal", "total")
 
 
 @dataclass(frozen=True)
@@ -51,11 +81,29 @@ class StepReport:
 @dataclass(frozen=True)
 class StylizeResult:
     image: torch.Tensor  # (1, 3, H, W), clamped to [0, 1]
-    steps: int  # loss evaluations spent
+    steps: int  # loss evaluations spent (at every size, for a coarse-to-fine cold start)
     stopped_early: bool
     initial: LossBreakdown  # at the starting image
     final: LossBreakdown  # at the returned image (before clamping)
-    history: tuple[float, ...]  # total loss at every step
+    history: tuple[float, ...]  # total loss at every step (of the full-size stage)
+    coarse_steps: tuple[int, ...] = ()  # steps spent at each coarse size before the full size (coarse to fine)
+    raw: torch.Tensor | None = field(default=None, repr=False)  # the best iterate as optimized (luminance with --preserve-colors), unclamped
+
+
+@dataclass
+class FrameProblem:
+    """One frame for a StylizeBatch: what to match, where to start, how many steps at most."""
+
+    content: torch.Tensor  # (1, 3, H, W) RGB in [0, 1]
+    init: torch.Tensor  # (1, 3, H, W)
+    budget: int
+    temporal: TemporalTarget | None = None
+    on_step: Callable[[StepReport], None] | None = None
+    first_step: int = 0  # steps already reported for this frame (the coarse stages of a cold start)
+    total_budget: int | None = None  # the budget reported with each step (default: budget)
+    coarse: tuple[int, ...] = ()  # steps spent at each coarse size before this stage
+    # Filled in by the batch:
+    reported: int = field(default=0, init=False)
 
 
 class Stylizer:
@@ -66,10 +114,16 @@ class Stylizer:
         *,
         model: ModelConfig,
         optimize: OptimizeConfig,
+        runtime: Runtime | None = None,
+        style_at: Callable[[tuple[int, int]], StyleTargets] | None = None,
     ) -> None:
+        """``style_at(size)``: the style targets for another working size (width, height); coarse-to-fine needs it."""
         self.extractor = extractor
         self.style = style
         self.optimize = optimize
+        self.runtime = runtime or default_runtime(next(extractor.parameters()).device)
+        self.runtime.prepare(extractor)
+        self.style_at = style_at
         vgg = architecture(model.network)
         self.content_layers = tuple(vgg.canonical(n) for n in model.content_layers)
         self.style_layers = tuple(vgg.canonical(n) for n in model.style_layers)
@@ -78,18 +132,50 @@ class Stylizer:
         # made from the style's luminance, so the optimizer moves only the
         # frame's luminance and the frame keeps its own chroma (model/color.py).
         self.luminance_only = style.luminance_only
+        self._objective = self.runtime.compiled(self._terms)
 
+    # -- the objective ------------------------------------------------------------
     def _space(self, image: torch.Tensor) -> torch.Tensor:
         """What the losses see of an RGB image: itself, or its luminance (1 channel) with --preserve-colors."""
         return luminance(image) if self.luminance_only and image.shape[1] == 3 else image
 
     def _features(self, image: torch.Tensor, layers: tuple[str, ...]) -> dict[str, torch.Tensor]:
-        return self.extractor(grey(image) if image.shape[1] == 1 else image, layers)
+        image = self.runtime.layout(grey(image) if image.shape[1] == 1 else image)
+        with self.runtime.network_pass():
+            features = self.extractor(image, layers)
+        # Grams and losses in float32 whatever the network ran in (model/runtime.py).
+        return {name: value.float() for name, value in features.items()}
 
     def content_targets(self, content: torch.Tensor) -> dict[str, torch.Tensor]:
         with torch.no_grad():
             features = self._features(self._space(content), self.content_layers)
         return {name: features[name].detach() for name in self.content_layers}
+
+    def _terms(
+        self,
+        image: torch.Tensor,
+        content_targets: dict[str, torch.Tensor],
+        grams: dict[str, torch.Tensor],
+        warped: torch.Tensor | None,
+        mask: torch.Tensor | None,
+        temporal_weights: torch.Tensor | None,
+    ) -> dict[str, torch.Tensor]:
+        """Every term per image of the batch, (B,) each; ``image`` is already in the loss space."""
+        opts = self.optimize
+        features = self._features(image, self._all_layers)
+        terms = {
+            "content": content_loss(features, content_targets),
+            "style": style_loss(features, grams, self.style.layer_weights),
+            "tv": total_variation(image),
+        }
+        if warped is not None and mask is not None and temporal_weights is not None:
+            terms["temporal"] = temporal_loss(image, warped, mask)
+            weighted = temporal_weights * terms["temporal"]
+        else:
+            terms["temporal"] = torch.zeros(image.shape[0], device=image.device)
+            weighted = 0.0
+        terms["total"] = opts.content_weight * terms["content"] + opts.style_weight * terms["style"] + opts.tv_weight * terms["tv"] + weighted
+        return terms
 
     def losses(
         self,
@@ -97,31 +183,21 @@ class Stylizer:
         content_targets: dict[str, torch.Tensor],
         temporal: TemporalTarget | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Each weighted term and the total, as tensors (differentiable in ``image``).
+        """Each weighted term and the total, per image, as (B,) tensors (differentiable in ``image``).
 
-        ``image`` is RGB (1, 3, H, W), or with --preserve-colors also the
-        luminance (1, 1, H, W) the optimizer moves; RGB is reduced to it.
+        ``image`` is RGB (B, 3, H, W), or with --preserve-colors also the
+        luminance (B, 1, H, W) the optimizer moves; RGB is reduced to it.
         """
-        opts = self.optimize
         image = self._space(image)
-        features = self._features(image, self._all_layers)
-        terms = {
-            "content": content_loss(features, content_targets),
-            "style": style_loss(features, self.style.grams, self.style.layer_weights),
-            "tv": total_variation(image),
-        }
         if temporal is not None and temporal.weight > 0:
-            terms["temporal"] = temporal_loss(image, self._space(temporal.image), temporal.mask)
-        else:
-            terms["temporal"] = torch.zeros((), device=image.device)
-        total = (
-            opts.content_weight * terms["content"]
-            + opts.style_weight * terms["style"]
-            + opts.tv_weight * terms["tv"]
-            + (temporal.weight * terms["temporal"] if temporal is not None else 0.0)
-        )
-        terms["total"] = total
-        return terms
+            weights = torch.full((image.shape[0],), float(temporal.weight), device=image.device)
+            return self._terms(image, content_targets, self.style.grams, self._space(temporal.image), temporal.mask, weights)
+        return self._terms(image, content_targets, self.style.grams, None, None, None)
+
+    # -- stylizing ----------------------------------------------------------------
+    def batch(self, capacity: int, size: tuple[int, int], *, poll_every: int | None = None, style: StyleTargets | None = None) -> StylizeBatch:
+        """An empty batch of ``capacity`` slots for frames of ``size`` (width, height)."""
+        return StylizeBatch(self, capacity=capacity, size=size, poll_every=poll_every, style=style)
 
     def stylize(
         self,
@@ -131,90 +207,338 @@ class Stylizer:
         budget: int,
         temporal: TemporalTarget | None = None,
         on_step: Callable[[StepReport], None] | None = None,
+        cold: bool = False,
     ) -> StylizeResult:
         """Optimize from ``init`` for at most ``budget`` steps; stop early when the loss stalls.
 
         ``on_step`` is called after every step; it may raise to abandon the frame
-        (the pipeline does this on Ctrl-C).
+        (the pipeline does this on Ctrl-C). ``cold``: a cold start, which goes
+        coarse to fine when the settings ask for it.
         """
-        opts = self.optimize
-        targets = self.content_targets(content)
-        start = self._space(init.detach())
-        if temporal is not None:
-            temporal = replace(temporal, image=self._space(temporal.image))
-        image = start.clone().requires_grad_(True)
-        if opts.optimizer is Optimizer.LBFGS:
-            # One L-BFGS iteration per step() call keeps one loss evaluation per
-            # step, so budgets, progress and the early stop all count the same
-            # unit. The optimizer's own convergence tests are disabled: ours
-            # (relative improvement over a window) decides when to stop.
-            optimizer: torch.optim.Optimizer = torch.optim.LBFGS(
-                [image], lr=opts.lr, max_iter=1, history_size=50, tolerance_grad=0.0, tolerance_change=0.0
+        problem = FrameProblem(content=content, init=init, budget=budget, temporal=temporal, on_step=on_step)
+        if cold:
+            problem = self.coarse_start(problem)
+        height, width = content.shape[-2:]
+        batch = self.batch(1, (width, height))
+        batch.add(problem)
+        while True:
+            finished = batch.step()
+            if finished:
+                return finished[0][1]
+
+    def coarse_sizes(self, size: tuple[int, int]) -> list[tuple[int, int]]:
+        """The coarse sizes (width, height) a cold start of ``size`` passes through; empty when off."""
+        if not self.optimize.coarse_to_fine or self.style_at is None:
+            return []
+        width, height = size
+        sizes = []
+        for scale in COARSE_SCALES:
+            coarse = (max(1, round(width * scale)), max(1, round(height * scale)))
+            if min(coarse) >= MIN_COARSE_SIDE:
+                sizes.append(coarse)
+        return sizes
+
+    def coarse_start(self, problem: FrameProblem) -> FrameProblem:
+        """Run the coarse stages of a cold start; the problem to finish at full size, started from their result.
+
+        Each stage gets the frame's budget (with the early stop) at its size.
+        Steps are reported as one count across the stages, and the full-size
+        budget is reported with them.
+        """
+        height, width = problem.content.shape[-2:]
+        sizes = self.coarse_sizes((width, height))
+        if not sizes:
+            return problem
+        assert self.style_at is not None
+        total_budget = problem.budget * (len(sizes) + 1)
+        image = problem.init
+        spent: list[int] = []
+        for size in sizes:
+            stage = FrameProblem(
+                content=_resize(problem.content, size),
+                init=_resize(image, size),
+                budget=problem.budget,
+                on_step=problem.on_step,
+                first_step=sum(spent),
+                total_budget=total_budget,
             )
-        else:
-            optimizer = torch.optim.Adam([image], lr=opts.lr)
-
-        history: list[float] = []
-        best: dict[str, object] = {}
-
-        def closure() -> torch.Tensor:
-            optimizer.zero_grad(set_to_none=True)
-            terms = self.losses(image, targets, temporal)
-            terms["total"].backward()
-            value = float(terms["total"].detach())
-            history.append(value)
-            breakdown = _breakdown(terms)
-            if not history[:-1]:
-                best["initial"] = breakdown
-            # Keep the best iterate: L-BFGS without a line search can overshoot
-            # on its last step, and a NaN must never reach a frame.
-            if value == value and ("loss" not in best or value < best["loss"]):  # value == value: not NaN
-                best.update(loss=value, image=image.detach().clone(), breakdown=breakdown)
-            return terms["total"]
-
-        stopped_early = False
-        for step in range(1, budget + 1):
-            optimizer.step(closure)
-            if opts.optimizer is Optimizer.ADAM:
-                with torch.no_grad():
-                    image.clamp_(0.0, 1.0)
-            if on_step is not None:
-                on_step(StepReport(step=step, budget=budget, loss=history[-1]))
-            if history[-1] != history[-1]:
-                break  # NaN: keep the best image so far
-            if self._stalled(history):
-                stopped_early = step < budget
-                break
-        result_image: torch.Tensor = best["image"] if "image" in best else start.clone()  # type: ignore[assignment]
-        if self.luminance_only:
-            result_image = combine_in_gamut(result_image, chroma(content))
-        final = best.get("breakdown") or best["initial"]
-        return StylizeResult(
-            image=result_image.clamp(0.0, 1.0),
-            steps=len(history),
-            stopped_early=stopped_early,
-            initial=best["initial"],  # type: ignore[arg-type]
-            final=final,  # type: ignore[arg-type]
-            history=tuple(history),
+            batch = self.batch(1, size, style=self.style_at(size))
+            batch.add(stage)
+            result: StylizeResult | None = None
+            while result is None:
+                finished = batch.step()
+                result = finished[0][1] if finished else None
+            spent.append(result.steps - stage.first_step)
+            assert result.raw is not None
+            image = result.raw.clamp(0.0, 1.0)
+        return replace(
+            problem,
+            init=_resize(image, (width, height)).clamp(0.0, 1.0),
+            first_step=sum(spent),
+            total_budget=total_budget,
+            coarse=tuple(spent),
         )
 
-    def _stalled(self, history: list[float]) -> bool:
-        """True when the loss improved by less than ``tolerance`` (relative) over the last ``window`` steps."""
-        opts = self.optimize
-        if opts.tolerance <= 0 or len(history) <= opts.window:
-            return False
-        before, now = history[-1 - opts.window], history[-1]
-        if before <= 0:
-            return True
-        return (before - now) / before < opts.tolerance
+
+def _resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(B, C, H, W) to (width, height): area-averaged when shrinking, bicubic when growing."""
+    width, height = size
+    if image.shape[-2:] == (height, width):
+        return image
+    if height * width < image.shape[-2] * image.shape[-1]:
+        return F.interpolate(image, size=(height, width), mode="area")
+    return F.interpolate(image, size=(height, width), mode="bicubic", align_corners=False)
 
 
-def _breakdown(terms: dict[str, torch.Tensor]) -> LossBreakdown:
-    values = {name: float(value.detach()) for name, value in terms.items()}
-    return LossBreakdown(
-        content=values["content"],
-        style=values["style"],
-        tv=values["tv"],
-        temporal=values["temporal"],
-        total=values["total"],
-    )
+class StylizeBatch:
+    """Up to ``capacity`` frames of one size, optimized together, each in its own slot.
+
+    ``add`` puts a frame in a free slot; ``step`` runs one step of every frame
+    in the batch and returns the frames that finished (by early stop, budget
+    or NaN), freeing their slots. The frames' results do not depend on what
+    else is in the batch (up to the rounding of batched convolutions).
+    """
+
+    def __init__(
+        self,
+        stylizer: Stylizer,
+        *,
+        capacity: int,
+        size: tuple[int, int],
+        poll_every: int | None = None,
+        style: StyleTargets | None = None,
+    ) -> None:
+        self.stylizer = stylizer
+        self.capacity = capacity
+        self.style = style or stylizer.style
+        width, height = size
+        self.size = size
+        runtime = stylizer.runtime
+        device = runtime.device
+        self.device = device
+        # Reading the losses back makes a GPU wait for the host; do it every few steps there.
+        self.poll_every = poll_every or (1 if device.type == "cpu" else 5)
+        opts = stylizer.optimize
+        channels = 1 if stylizer.luminance_only else 3
+        shape = (channels, height, width)
+        self.max_budget = 1
+        self.image = torch.zeros((capacity, *shape), device=device)
+        self.content_targets: dict[str, torch.Tensor] = {}
+        self.warped = torch.zeros((capacity, *shape), device=device)
+        self.mask = torch.zeros((capacity, 1, height, width), device=device)
+        self.temporal_weight = torch.zeros(capacity, device=device)
+        if opts.optimizer is Optimizer.LBFGS:
+            self.optimizer: BatchLBFGS | BatchAdam = BatchLBFGS(capacity, math.prod(shape), lr=opts.lr, history=50, device=device)
+        else:
+            self.optimizer = BatchAdam(capacity, shape, lr=opts.lr, device=device)
+        # Per-slot state on the device: every decision of a step is made there.
+        self.live = torch.zeros(capacity, dtype=torch.bool, device=device)
+        self.steps = torch.zeros(capacity, dtype=torch.long, device=device)
+        self.budget = torch.ones(capacity, dtype=torch.long, device=device)
+        self.history = torch.zeros((capacity, 1), device=device)
+        self.best_loss = torch.full((capacity,), math.inf, device=device)
+        self.best_image = torch.zeros((capacity, *shape), device=device)
+        self.best_terms = torch.zeros((capacity, len(_TERMS)), device=device)
+        self.initial_terms = torch.zeros((capacity, len(_TERMS)), device=device)
+        self.stalled = torch.zeros(capacity, dtype=torch.bool, device=device)
+        # Host side: the frame in each slot, and the slots the host still steps.
+        self.problems: list[FrameProblem | None] = [None] * capacity
+        self._host_live = [False] * capacity
+        self._since_poll = 0
+
+    # -- slots --------------------------------------------------------------------
+    @property
+    def occupied(self) -> int:
+        return sum(problem is not None for problem in self.problems)
+
+    @property
+    def free(self) -> int:
+        return self.capacity - self.occupied
+
+    def add(self, problem: FrameProblem) -> int:
+        """Put a frame in a free slot (ValueError when full); returns the slot."""
+        if self.free == 0:
+            raise ValueError("the batch is full")
+        slot = self.problems.index(None)
+        stylizer = self.stylizer
+        height, width = problem.content.shape[-2:]
+        if (width, height) != self.size:
+            raise ValueError(f"a {width}x{height} frame in a batch of {self.size[0]}x{self.size[1]}")
+        self._grow_history(problem.budget)
+        targets = stylizer.content_targets(problem.content.to(self.device))
+        for name, value in targets.items():
+            if name not in self.content_targets:
+                self.content_targets[name] = torch.zeros((self.capacity, *value.shape[1:]), device=self.device)
+            self.content_targets[name][slot] = value[0]
+        start = stylizer._space(problem.init.detach().to(self.device))
+        self.image[slot] = start[0]
+        self.best_image[slot] = start[0]
+        temporal = problem.temporal
+        if temporal is not None and temporal.weight > 0:
+            self.warped[slot] = stylizer._space(temporal.image.to(self.device))[0]
+            self.mask[slot] = temporal.mask.to(self.device).reshape(1, height, width)
+            self.temporal_weight[slot] = float(temporal.weight)
+        else:
+            self.warped[slot] = 0.0
+            self.mask[slot] = 0.0
+            self.temporal_weight[slot] = 0.0
+        self.optimizer.reset(slot)
+        self.live[slot] = True
+        self.steps[slot] = 0
+        self.budget[slot] = problem.budget
+        self.history[slot] = 0.0
+        self.best_loss[slot] = math.inf
+        self.best_terms[slot] = 0.0
+        self.initial_terms[slot] = 0.0
+        self.stalled[slot] = False
+        problem.reported = 0
+        self.problems[slot] = problem
+        self._host_live[slot] = True
+        return slot
+
+    def _grow_history(self, budget: int) -> None:
+        if budget > self.max_budget:
+            grown = torch.zeros((self.capacity, budget), device=self.device)
+            grown[:, : self.max_budget] = self.history
+            self.history = grown
+            self.max_budget = budget
+
+    # -- one step -------------------------------------------------------------------
+    def step(self) -> list[tuple[int, StylizeResult]]:
+        """One step of every frame in the batch; the frames that finished, with their slots (now free)."""
+        slots = [k for k in range(self.capacity) if self._host_live[k]]
+        if not slots:
+            return []
+        self._step(slots)
+        self._since_poll += 1
+        if self._since_poll >= self.poll_every or not self._any_may_go_on(slots):
+            self._since_poll = 0
+            return self._poll()
+        return []
+
+    def _any_may_go_on(self, slots: list[int]) -> bool:
+        """False when every frame has used its budget (known on the host without reading the device)."""
+        return any(self._host_steps(k) < self.problems[k].budget for k in slots)  # type: ignore[union-attr]
+
+    def _host_steps(self, slot: int) -> int:
+        problem = self.problems[slot]
+        assert problem is not None
+        return problem.reported + self._since_poll
+
+    def _step(self, slots: list[int]) -> None:
+        stylizer, opts = self.stylizer, self.stylizer.optimize
+        everyone = len(slots) == self.capacity
+        index = None if everyone else torch.tensor(slots, device=self.device)
+
+        def pick(tensor: torch.Tensor) -> torch.Tensor:
+            return tensor if index is None else tensor.index_select(0, index)
+
+        x = pick(self.image).detach().clone().requires_grad_(True)
+        targets = {name: pick(value) for name, value in self.content_targets.items()}
+        weights = pick(self.temporal_weight)
+        temporal = any(self.problems[k].temporal is not None for k in slots)  # type: ignore[union-attr]
+        terms = stylizer._objective(
+            x, targets, self.style.grams, pick(self.warped) if temporal else None, pick(self.mask) if temporal else None,
+            weights if temporal else None,
+        )
+        total = terms["total"]
+        total.sum().backward()  # each image's gradient is its own loss's: the sum never mixes them
+        with torch.no_grad():
+            values = torch.stack([terms[name].detach() for name in _TERMS], dim=1)
+            self._record(slots, pick, index, x.detach(), total.detach(), values)
+            grad = x.grad
+            if index is not None:
+                full = torch.zeros_like(self.image)
+                full.index_copy_(0, index, grad)
+                grad = full
+            self.optimizer.step(self.image, grad, self.live)
+            if opts.optimizer is Optimizer.ADAM:
+                self.image.copy_(torch.where(self.live.view(-1, 1, 1, 1), self.image.clamp(0.0, 1.0), self.image))
+
+    def _record(self, slots: list[int], pick: Callable[[torch.Tensor], torch.Tensor], index: torch.Tensor | None,
+                x: torch.Tensor, total: torch.Tensor, values: torch.Tensor) -> None:
+        """Per slot, on the device: the loss history, the best iterate, the first step's terms, the early stop."""
+        opts = self.stylizer.optimize
+
+        def put(target: torch.Tensor, value: torch.Tensor) -> None:
+            if index is None:
+                target.copy_(value)
+            else:
+                target.index_copy_(0, index, value)
+
+        live, steps = pick(self.live), pick(self.steps)
+        history = pick(self.history)
+        column = steps.clamp(max=self.max_budget - 1).unsqueeze(1)
+        history = history.scatter(1, column, torch.where(live, total, history.gather(1, column).squeeze(1)).unsqueeze(1))
+        put(self.history, history)
+        put(self.initial_terms, torch.where((live & (steps == 0)).unsqueeze(1), values, pick(self.initial_terms)))
+        # Keep the best iterate: L-BFGS without a line search can overshoot on its
+        # last step, and a NaN must never reach a frame (NaN < best is False).
+        better = live & (total < pick(self.best_loss))
+        put(self.best_loss, torch.where(better, total, pick(self.best_loss)))
+        put(self.best_terms, torch.where(better.unsqueeze(1), values, pick(self.best_terms)))
+        view = (-1,) + (1,) * (x.ndim - 1)
+        put(self.best_image, torch.where(better.view(view), x, pick(self.best_image)))
+        steps = steps + live.long()
+        put(self.steps, steps)
+        # The early stop: relative improvement over the last `window` steps below `tolerance`.
+        stalled = torch.zeros_like(live)
+        if opts.tolerance > 0:
+            before_column = (steps - 1 - opts.window).clamp(min=0).unsqueeze(1)
+            before = history.gather(1, before_column).squeeze(1)
+            improvement = (before - total) / torch.where(before > 0, before, torch.ones_like(before))
+            stalled = (steps > opts.window) & ((before <= 0) | (improvement < opts.tolerance))
+        budget = pick(self.budget)
+        nan = total != total
+        finished = live & (nan | stalled | (steps >= budget))
+        put(self.stalled, pick(self.stalled) | (finished & stalled & ~nan & (steps < budget)))
+        put(self.live, live & ~finished)
+
+    # -- reading back ---------------------------------------------------------------
+    def _poll(self) -> list[tuple[int, StylizeResult]]:
+        """Read the batch's state back: report new steps, hand out the frames that finished."""
+        live = self.live.tolist()
+        steps = self.steps.tolist()
+        finished: list[tuple[int, StylizeResult]] = []
+        for slot in range(self.capacity):
+            problem = self.problems[slot]
+            if problem is None or not self._host_live[slot]:
+                continue
+            done = steps[slot]
+            if problem.on_step is not None and done > problem.reported:
+                losses = self.history[slot, problem.reported : done].tolist()
+                budget = problem.total_budget or problem.budget
+                for offset, loss in enumerate(losses):
+                    problem.on_step(StepReport(step=problem.first_step + problem.reported + offset + 1, budget=budget, loss=loss))
+            problem.reported = done
+            if not live[slot]:
+                finished.append((slot, self._result(slot, done)))
+                self.problems[slot] = None
+                self._host_live[slot] = False
+        return finished
+
+    def _result(self, slot: int, steps: int) -> StylizeResult:
+        problem = self.problems[slot]
+        assert problem is not None
+        history = tuple(self.history[slot, :steps].tolist())
+        initial = _breakdown(self.initial_terms[slot].tolist())
+        found = math.isfinite(float(self.best_loss[slot]))
+        final = _breakdown(self.best_terms[slot].tolist()) if found else initial
+        raw = self.best_image[slot : slot + 1].clone()
+        image = raw
+        if self.stylizer.luminance_only:
+            image = combine_in_gamut(raw, chroma(problem.content.to(self.device)))
+        return StylizeResult(
+            image=image.clamp(0.0, 1.0),
+            steps=steps + problem.first_step,
+            stopped_early=bool(self.stalled[slot]),
+            initial=initial,
+            final=final,
+            history=history,
+            coarse_steps=problem.coarse,
+            raw=raw,
+        )
+
+
+def _breakdown(values: list[float]) -> LossBreakdown:
+    return LossBreakdown(**dict(zip(_TERMS, values)))

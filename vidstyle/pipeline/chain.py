@@ -20,13 +20,21 @@ stylized frame as stored (uint8), whether it was just made or read back
 after a crash, so a resumed chain gives the frames of an uninterrupted one.
 A chain whose first output frame is not its shot's first stylizes its
 ``warmup`` frames first, from cold, and throws them away.
+
+The CPU work around the optimizer runs beside it (pipeline/overlap.py):
+the next frames are decoded, resized and prepared by the method (optical
+flow) on a read-ahead thread, and finished frames are written, logged and
+their segments encoded on a write-behind thread, in order. Everything a
+frame's successor needs from it (its stylized pixels) stays in memory, so
+the successor does not wait for the write. The per-frame log says where the
+time went (decode, flow, optimize, and what the chain waited for).
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -34,9 +42,10 @@ import numpy as np
 
 from vidstyle.errors import EncodeError
 from vidstyle.faults import FaultPoint, Faults
-from vidstyle.methods.base import FrameResult, FrameTask, Method, StepCallback
+from vidstyle.methods.base import FrameResult, FrameTask, Method, Prepare, StepCallback
 from vidstyle.pipeline.chains import RunPlan
 from vidstyle.pipeline.events import ChainEventHandler, FrameRecord, FrameStylized, StepDone
+from vidstyle.pipeline.overlap import ReadAhead, WriteBehind
 from vidstyle.pipeline.workdir import WorkDir
 from vidstyle.video.pixels import resize
 from vidstyle.video.sinks import SinkSpec, open_sink
@@ -74,7 +83,20 @@ class ChainRun:
     ``next_task()`` returns None.
     """
 
-    def __init__(self, job: ChainJob, *, uses_previous: bool, on_event: ChainEventHandler, reader: FrameReader | None = None) -> None:
+    def __init__(
+        self,
+        job: ChainJob,
+        *,
+        uses_previous: bool,
+        on_event: ChainEventHandler,
+        reader: FrameReader | None = None,
+        prepare: Prepare | None = None,
+        overlap: bool = True,
+    ) -> None:
+        """``prepare``: the method's per-frame work that needs only input frames (methods/base.py), run ahead.
+
+        ``overlap``: read ahead and write behind on threads (False: all in the caller's thread).
+        """
         self.job = job
         self.plan = job.plan
         self.chain = job.plan.chains[job.chain]
@@ -90,12 +112,46 @@ class ChainRun:
         self._frames: Iterator[tuple[int, np.ndarray]] | None = None
         self._previous_content: np.ndarray | None = None
         self._previous_stylized: np.ndarray | None = None
+        self._prepare = prepare
+        self._overlap = overlap
+        self._ahead: ReadAhead[tuple[int, np.ndarray]] | None = None
+        self._writer: WriteBehind | None = None
+        self._decode_seconds: dict[int, float] = {}  # position -> seconds spent decoding and resizing it
+        self._last_output: int | None = None  # the last output frame handed to the sink
 
     def __enter__(self) -> ChainRun:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stack.close()
+        try:
+            if self._ahead is not None:
+                self._ahead.close()
+            if self._writer is not None:
+                self._writer.close()
+        finally:
+            self._stack.close()
+
+    def flush(self) -> None:
+        """Wait until every finished frame is written, logged and encoded; raise what that raised."""
+        if self._writer is not None:
+            self._writer.flush()
+
+    def stop_before(self, task: FrameTask, stop: StopToken) -> bool:
+        """Before ``task``'s result is kept: wait for the frame before it to be written; True to stop here.
+
+        The previous frame's write ran beside this frame's optimization. A stop
+        asked for by then (Ctrl-C, or an observer of the previous frame's
+        event) drops this frame, as a stop during its steps would, so a chain
+        stops right after the last frame whose event was seen, with or without
+        the write-behind thread.
+        """
+        self.flush()
+        return stop.requested and self._last_output is not None and task.position > self._last_output
+
+    @property
+    def waited(self) -> float:
+        """Seconds this chain's caller spent waiting for the read-ahead and write-behind threads."""
+        return (self._ahead.waited if self._ahead is not None else 0.0) + (self._writer.waited if self._writer is not None else 0.0)
 
     def settle(self) -> None:
         """Finish what a killed run left of this chain (a segment to encode); may raise EncodeError."""
@@ -110,8 +166,28 @@ class ChainRun:
         if self._reader is None:
             self._reader = self._stack.enter_context(open_reader(self.job.source))
         indices = self.plan.frames.source_indices[begin : chain.stop]
-        for offset, (_, frame) in enumerate(self._reader.read(indices)):
-            yield begin + offset, resize(frame, self.plan.working_size)
+        frames = self._decoded(begin, self._reader.read(indices))
+        if not self._overlap:
+            return frames
+        self._ahead = ReadAhead(frames)
+        return self._ahead
+
+    def _decoded(self, begin: int, frames: Iterator[tuple[int, np.ndarray]]) -> Iterator[tuple[int, np.ndarray]]:
+        """Working-size frames from ``begin`` on, each prepared for the method once its predecessor is known."""
+        previous: np.ndarray | None = None
+        position = begin
+        while True:
+            started = time.perf_counter()
+            item = next(frames, None)
+            if item is None:
+                return
+            content = resize(item[1], self.plan.working_size)
+            self._decode_seconds[position] = time.perf_counter() - started
+            if self._prepare is not None:
+                self._prepare(position, previous, content)
+            yield position, content
+            previous = content
+            position += 1
 
     def next_task(self) -> FrameTask | None:
         """The next frame to stylize, or None when the chain is complete."""
@@ -145,8 +221,20 @@ class ChainRun:
         position = task.position
         if position < self.chain.start:
             return  # a warmup frame: it only starts the chain warm
-        record = _record(position, self.plan.frames.source_indices[position], result, seconds)
-        self.sink.write(position, result.image, record.to_json())
+        record = _record(
+            position, self.plan.frames.source_indices[position], result, seconds, decode_seconds=self._decode_seconds.pop(position, 0.0)
+        )
+        self._last_output = position
+        if self._overlap:
+            if self._writer is None:
+                self._writer = WriteBehind()
+            self._writer.submit(lambda: self._output(position, result.image, record))
+        else:
+            self._output(position, result.image, record)
+
+    def _output(self, position: int, image: np.ndarray, record: FrameRecord) -> None:
+        """Write a finished frame and its record, report it, encode its segment (on the write-behind thread)."""
+        self.sink.write(position, image, record.to_json())
         self.records.append(record)
         self.on_event(FrameStylized(chain=self.chain.index, record=record))
         self.job.faults.at(FaultPoint.FRAME, position)
@@ -174,18 +262,25 @@ def run_chain(
     chains one after another passes the same one, so a video is not decoded
     again from its start for every chain); by default the chain opens its own.
     """
-    with ChainRun(job, uses_previous=method.uses_previous, on_event=on_event, reader=reader) as run:
+    prepare = getattr(method, "prepare", None)
+    with ChainRun(job, uses_previous=method.uses_previous, on_event=on_event, reader=reader, prepare=prepare) as run:
         try:
             run.settle()
+            asked = time.perf_counter()
             while (task := run.next_task()) is not None:
-                started = time.perf_counter()
                 try:
-                    result = method.stylize(task, on_step=_step_reporter(task.position, stop, job.faults, on_event))
+                    result = method.stylize(task, on_step=_step_reporter(task.position, stop, job.faults, on_event, run.flush))
                 except _Abandoned:
+                    run.flush()
                     return run.outcome(True)
-                run.finish(task, result, time.perf_counter() - started)
-                if stop.requested and task.position >= run.chain.start and task.position + 1 < run.chain.stop:
+                # The frame's time on the chain's critical path: from asking for it
+                # (decoding it, if the read-ahead had not) to its result.
+                now = time.perf_counter()
+                if run.stop_before(task, stop):
                     return run.outcome(True)
+                run.finish(task, result, now - asked)
+                asked = now
+            run.flush()
         except EncodeError:
             if stop.requested:  # an encode cut short by the stop: the segment is encoded on resume
                 return run.outcome(True)
@@ -193,17 +288,21 @@ def run_chain(
         return run.outcome(False)
 
 
-def _step_reporter(position: int, stop: StopToken, faults: Faults, on_event: ChainEventHandler) -> StepCallback:
+def _step_reporter(
+    position: int, stop: StopToken, faults: Faults, on_event: ChainEventHandler, flush: Callable[[], None]
+) -> StepCallback:
     def on_step(step: int, budget: int, loss: float) -> None:
         if stop.requested:
             raise _Abandoned
         on_event(StepDone(frame=position, step=step, budget=budget, loss=loss))
-        faults.at(FaultPoint.STEP, position, step)
+        if faults.hit(FaultPoint.STEP, position, step):
+            flush()  # a kill during a frame finds every frame before it written, as without write-behind
+            faults.trigger()
 
     return on_step
 
 
-def _record(position: int, source_index: int, result: FrameResult, seconds: float) -> FrameRecord:
+def _record(position: int, source_index: int, result: FrameResult, seconds: float, *, decode_seconds: float = 0.0) -> FrameRecord:
     return FrameRecord(
         position=position,
         source_index=source_index,
@@ -215,4 +314,6 @@ def _record(position: int, source_index: int, result: FrameResult, seconds: floa
         temporal_loss=result.temporal_loss,
         seconds=seconds,
         flow_seconds=result.flow_seconds,
+        optimize_seconds=result.optimize_seconds,
+        decode_seconds=decode_seconds,
     )

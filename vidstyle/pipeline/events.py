@@ -61,8 +61,10 @@ class FrameRecord:
     content_loss: float
     style_loss: float
     temporal_loss: float
-    seconds: float
-    flow_seconds: float
+    seconds: float  # on the chain's critical path: from asking for the frame to its result
+    flow_seconds: float  # optical flow (computed ahead, beside the previous frame's optimization)
+    optimize_seconds: float = 0.0  # in the optimizer (network passes and steps)
+    decode_seconds: float = 0.0  # decoding and resizing the input frame (read ahead, on another thread)
 
     def to_json(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -95,6 +97,7 @@ class FrameDone:
 class SegmentEncoded:
     segment: int
     frames: int
+    seconds: float = 0.0  # the encode's wall time
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ FREE_SETTINGS = {
     "run.restart",
     "run.overwrite",
     "model.device",
+    "model.compile",  # the same frames to rounding
+    "model.batch_chains",  # the same frames to rounding (README "Performance")
     "model.weights",  # the weights' content hash is compared instead of their path
 }
 

@@ -42,7 +42,7 @@ from vidstyle.pipeline.events import (
     ShotsPlanned,
     ignore,
 )
-from vidstyle.pipeline.executor import LocalExecutor
+from vidstyle.pipeline.executor import executor_for
 from vidstyle.pipeline.fingerprint import differences, run_fingerprint
 from vidstyle.pipeline.interrupt import StopFlag, stop_on_signals
 from vidstyle.pipeline.plan import FramePlan, input_times, make_plan
@@ -354,7 +354,7 @@ class _Run:
             self.on_event(Notice(f"Resuming: {done} of {total} frames were already done."))
         jobs = [ChainJob(plan=plan, chain=chain.index, source=source, sink=spec, faults=self.faults) for chain in plan.chains]
         progress = RunProgress(total, done, self.on_event)
-        execution = LocalExecutor(method).run(jobs, stop=self.stop, on_event=progress)
+        execution = executor_for(method, batch_chains=self.settings.model.batch_chains).run(jobs, stop=self.stop, on_event=progress)
         if execution.stopped:
             raise self._interrupted(progress.done, total)
         records = sorted((r for outcome in execution.outcomes for r in outcome.records), key=lambda r: r.position)

@@ -8,14 +8,13 @@ import torch
 def temporal_loss(image: torch.Tensor, warped_previous: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """sum(mask * (image - warped_previous)^2) / D, with D = H * W * C (Ruder's normalisation).
 
-    ``image`` and ``warped_previous``: (1, C, H, W); ``mask``: anything that
-    broadcasts to them, typically (1, 1, H, W) or (H, W) with values in [0, 1].
+    ``image`` and ``warped_previous``: (B, C, H, W); ``mask``: anything that
+    broadcasts to them, typically (B, 1, H, W) or (H, W) with values in [0, 1].
     ``warped_previous`` and ``mask`` are constants of the optimisation, so only
-    ``image`` gets a gradient. For a batch, D also counts the batch (the mean
-    over all elements of the masked squared difference).
+    ``image`` gets a gradient. One value per image: (B,).
     """
     if image.shape != warped_previous.shape:
         raise ValueError(f"image {tuple(image.shape)} and warped previous {tuple(warped_previous.shape)} differ")
     mask = mask.to(device=image.device, dtype=image.dtype)
     diff = image - warped_previous.detach()
-    return torch.sum(mask.detach() * diff * diff) / image.numel()
+    return (mask.detach() * diff * diff).flatten(1).sum(1) / image[0].numel()

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import glob
 import shutil
+import time
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -279,6 +280,7 @@ class VideoSink(_WorkFrames):
                 write_image_atomic(target, resize(read_image(path), self.plan.output_size))
                 scaled.append(target)
             frames = scaled
+        started = time.perf_counter()
         try:
             encode_segment(
                 frames,
@@ -292,7 +294,7 @@ class VideoSink(_WorkFrames):
         finally:
             if scaled_dir is not None:
                 shutil.rmtree(scaled_dir, ignore_errors=True)
-        self.on_event(SegmentEncoded(segment=segment.index, frames=len(frames)))
+        self.on_event(SegmentEncoded(segment=segment.index, frames=len(frames), seconds=time.perf_counter() - started))
 
 
 class FolderSink(_WorkFrames):

@@ -1,0 +1,80 @@
+"""How the network runs on its device: precision, memory layout, cuDNN autotuning, torch.compile.
+
+Only the network pass changes precision. With bf16 the convolutions run
+under autocast, and their responses are cast back to float32 before any
+Gram matrix or loss is formed: the losses are normalised by their targets'
+mean squares, which are around 1e-8 at relu5_1 with some weights, and the
+optimizer's state (L-BFGS history, Adam moments) lives in float32 too.
+
+fp16 is not offered: its exponent range would need loss scaling for these
+gradients, and every GPU with fast fp16 since Ampere has bf16 as well.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import torch
+
+from vidstyle.config import Precision
+from vidstyle.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Runtime:
+    device: torch.device
+    precision: Precision  # resolved: never AUTO
+    channels_last: bool
+    compile: bool = False
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return torch.bfloat16 if self.precision is Precision.BF16 else torch.float32
+
+    @contextlib.contextmanager
+    def network_pass(self) -> Iterator[None]:
+        """The context of a forward pass through the network (autocast in bf16; nothing in fp32)."""
+        if self.precision is Precision.FP32:
+            yield
+            return
+        with torch.autocast(self.device.type, dtype=self.dtype):
+            yield
+
+    def layout(self, image: torch.Tensor) -> torch.Tensor:
+        """A (B, C, H, W) input in the memory layout the network runs in."""
+        return image.contiguous(memory_format=torch.channels_last) if self.channels_last else image
+
+    def prepare(self, module: torch.nn.Module) -> torch.nn.Module:
+        if self.channels_last:
+            module = module.to(memory_format=torch.channels_last)
+        return module
+
+    def compiled(self, function: Callable) -> Callable:
+        """``function`` through torch.compile when asked for, else itself."""
+        if not self.compile:
+            return function
+        return torch.compile(function, dynamic=False)
+
+
+def default_runtime(device: torch.device | str = "cpu") -> Runtime:
+    return Runtime(device=torch.device(device), precision=Precision.FP32, channels_last=False)
+
+
+def resolve_runtime(precision: Precision, device: torch.device, *, compile: bool = False) -> Runtime:
+    """The runtime for ``device``: AUTO means bf16 on a CUDA GPU that has it, float32 elsewhere.
+
+    channels_last on CUDA (cuDNN's tensor-core convolutions want NHWC) and on
+    the CPU (oneDNN's are faster in it: benchmarks/bench.py measures it);
+    cuDNN autotunes its convolution algorithms for the (fixed) frame size.
+    """
+    precision = Precision(precision)
+    if precision is Precision.AUTO:
+        cuda_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+        precision = Precision.BF16 if cuda_bf16 else Precision.FP32
+    if precision is Precision.BF16 and device.type == "mps":
+        raise UsageError("--precision bf16 is not supported on MPS; use --precision fp32 or --device cpu.")
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    return Runtime(device=device, precision=precision, channels_last=device.type in ("cuda", "cpu"), compile=compile)
