@@ -52,6 +52,10 @@ def build_core(
     """Everything needed to stylize frames of ``content_size`` (width, height)."""
     device = device or resolve_device(model.device)
     extractor, weights = loaded or load_extractor(model, device=device)
+    runtime = resolve_runtime(model.precision, device, compile=model.compile)
+    # The network's memory layout is set before the style targets go through it,
+    # so every pass of a run (and of a resumed run) uses the same kernels.
+    runtime.prepare(extractor)
     by_size: dict[tuple[int, int], StyleTargets] = {}
 
     def style_at(size: tuple[int, int]) -> StyleTargets:
@@ -63,7 +67,6 @@ def build_core(
         return by_size[size]
 
     targets = style_at(content_size)
-    runtime = resolve_runtime(model.precision, device, compile=model.compile)
     stylizer = Stylizer(extractor, targets, model=model, optimize=optimize, runtime=runtime, style_at=style_at)
     for size in stylizer.coarse_sizes(content_size):
         style_at(size)  # now, so a run's style passes are all made before its first frame

@@ -34,8 +34,24 @@ import torch
 
 
 def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per-slot dot products of (K, N) tensors: (K,)."""
+    """Per-slot dot products of (K, N) tensors: (K,).
+
+    On the CPU one BLAS dot per slot, as torch's LBFGS takes them: a slot's
+    numbers then do not depend on how many slots the batch has (a batched
+    product rounds differently for different K, and L-BFGS without a line
+    search carries such differences far). Elsewhere one batched product, so a
+    GPU is not sent a kernel per slot per history entry.
+    """
+    if a.device.type == "cpu":
+        return torch.stack([torch.dot(x, y) for x, y in zip(a, b)])
     return torch.bmm(a.unsqueeze(1), b.unsqueeze(2)).view(-1)
+
+
+def _abs_sum(a: torch.Tensor) -> torch.Tensor:
+    """Per-slot sum of absolute values of a (K, N) tensor, in the same spirit as :func:`_dot`."""
+    if a.device.type == "cpu":
+        return torch.stack([x.abs().sum() for x in a])
+    return a.abs().sum(1)
 
 
 class BatchLBFGS:
@@ -112,7 +128,7 @@ class BatchLBFGS:
         direction = torch.where(first.unsqueeze(1), g.neg(), r)
 
         # torch: min(1, 1/|g|_1) * lr for the first step, lr after it; no step uphill.
-        t = torch.where(first, torch.clamp(1.0 / g.abs().sum(1), max=1.0) * self.lr, torch.full_like(self._t, self.lr))
+        t = torch.where(first, torch.clamp(1.0 / _abs_sum(g), max=1.0) * self.lr, torch.full_like(self._t, self.lr))
         downhill = _dot(g, direction) <= 0
         move = (active & downhill).unsqueeze(1)
         flat = params.view(slots, -1)

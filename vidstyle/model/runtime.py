@@ -47,9 +47,8 @@ class Runtime:
         return image.contiguous(memory_format=torch.channels_last) if self.channels_last else image
 
     def prepare(self, module: torch.nn.Module) -> torch.nn.Module:
-        if self.channels_last:
-            module = module.to(memory_format=torch.channels_last)
-        return module
+        """Put ``module``'s weights in this runtime's memory layout (in place)."""
+        return module.to(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
 
     def compiled(self, function: Callable) -> Callable:
         """``function`` through torch.compile when asked for, else itself."""
