@@ -31,6 +31,7 @@ from vidstyle.config import (
     Optimizer,
     OutputSize,
     Pooling,
+    Precision,
     RunConfig,
     SelectConfig,
     Settings,
@@ -261,6 +262,10 @@ def stylize(
     restart: Annotated[bool, typer.Option("--restart", help="Discard an interrupted run's work and start over.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
     device: Annotated[DeviceChoice, typer.Option(help="auto picks cuda, then mps, then cpu.")] = _M.device,
+    precision: Annotated[Precision, typer.Option(help="Network arithmetic: auto (bf16 on a CUDA GPU that has it, else fp32), fp32 or bf16. Losses stay fp32.")] = _M.precision,
+    batch_chains: Annotated[int, typer.Option(help="Stylize this many chains together, one frame of each per network pass (fills a GPU).")] = _M.batch_chains,
+    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the loss pass (first frame slower; unmeasured on GPUs).")] = _M.compile,
+    coarse_to_fine: Annotated[bool, typer.Option("--coarse-to-fine/--no-coarse-to-fine", help="Optimize cold starts at 1/4 and 1/2 size first, then at full size.")] = _O.coarse_to_fine,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress; print only the output path.")] = False,
 ) -> None:
     """Stylize a video, a folder of frames, a pattern or an image."""
@@ -276,6 +281,9 @@ def stylize(
                 style_layers=_parse_layers([style_layers], _M.style_layers),
                 style_layer_weights=_parse_floats(style_layer_weights, "--style-layer-weights"),
                 device=device,
+                precision=precision,
+                compile=compile,
+                batch_chains=batch_chains,
             ),
             style=StyleConfig(
                 images=tuple(style),
@@ -294,6 +302,7 @@ def stylize(
                 tolerance=tolerance,
                 init=init,
                 seed=seed,
+                coarse_to_fine=coarse_to_fine,
             ),
             temporal=TemporalConfig(mode=temporal, weight=temporal_weight, flow_preset=flow_preset, soft_mask=soft_mask),
             shots=ShotsConfig(cuts=cuts, cut_threshold=cut_threshold),
