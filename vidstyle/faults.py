@@ -22,6 +22,8 @@ Actions:
                 as after a power cut or the OOM killer
     fail        the step fails as it would on its own: ffmpeg points raise EncodeError
                 (ffmpeg is killed and its partial file removed), the others raise InjectedFault
+    interrupt   send this process SIGINT, as a Ctrl-C in its terminal would: the run
+                stops cleanly at the next frame boundary and prints its resume command
 
 A fault that is set but never reached is an error too: the run raises
 FaultNotReached at its end. So a test that injects a fault cannot pass because
@@ -39,7 +41,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import NoReturn
 
 from vidstyle.errors import EncodeError, UsageError, VidstyleError
 
@@ -58,6 +59,7 @@ class FaultPoint(str, Enum):
 class FaultAction(str, Enum):
     KILL = "kill"
     FAIL = "fail"
+    INTERRUPT = "interrupt"
 
 
 # How many numbers locate each point.
@@ -153,8 +155,12 @@ class Faults:
 
         return wait_then_act
 
-    def trigger(self) -> NoReturn:
+    def trigger(self) -> None:
+        """Act: kill this process, raise the point's failure, or interrupt (then return: the run stops by itself)."""
         assert self.point is not None
+        if self.action is FaultAction.INTERRUPT:
+            os.kill(os.getpid(), signal.SIGINT)
+            return
         if self.action is FaultAction.KILL:
             sys.stdout.flush()
             sys.stderr.flush()

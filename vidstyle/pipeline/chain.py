@@ -145,7 +145,9 @@ class ChainRun:
         position = task.position
         if position < self.chain.start:
             return  # a warmup frame: it only starts the chain warm
-        record = _record(position, self.plan.frames.source_indices[position], result, seconds)
+        # Cold: started without a previous frame (every frame when the method uses none), so given the first-frame budget.
+        cold = task.cold or not self.uses_previous
+        record = _record(position, self.plan.frames.source_indices[position], result, seconds, cold=cold)
         self.sink.write(position, result.image, record.to_json())
         self.records.append(record)
         self.on_event(FrameStylized(chain=self.chain.index, record=record))
@@ -203,7 +205,7 @@ def _step_reporter(position: int, stop: StopToken, faults: Faults, on_event: Cha
     return on_step
 
 
-def _record(position: int, source_index: int, result: FrameResult, seconds: float) -> FrameRecord:
+def _record(position: int, source_index: int, result: FrameResult, seconds: float, *, cold: bool) -> FrameRecord:
     return FrameRecord(
         position=position,
         source_index=source_index,
@@ -215,4 +217,5 @@ def _record(position: int, source_index: int, result: FrameResult, seconds: floa
         temporal_loss=result.temporal_loss,
         seconds=seconds,
         flow_seconds=result.flow_seconds,
+        cold=cold,
     )

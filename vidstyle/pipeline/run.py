@@ -15,7 +15,6 @@ typed events.
 
 from __future__ import annotations
 
-import shlex
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -25,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from vidstyle.config import CutsMode, Settings
-from vidstyle.errors import EncodeError, Interrupted, OutputError, ResumeError, UsageError
+from vidstyle.errors import EncodeError, InputChanged, Interrupted, OutputError, ResumeError, UsageError
 from vidstyle.faults import FaultPoint, Faults
 from vidstyle.methods.base import Method, MethodFactory
 from vidstyle.methods.optimize import check_init_image, optimize_method
@@ -42,8 +41,10 @@ from vidstyle.pipeline.events import (
     ShotsPlanned,
     ignore,
 )
+from vidstyle.pipeline.eta import EtaEstimator, WorkLeft
 from vidstyle.pipeline.executor import LocalExecutor
-from vidstyle.pipeline.fingerprint import differences, run_fingerprint
+from vidstyle.invocation import resume_command
+from vidstyle.pipeline.fingerprint import FILE_KEYS, changed_files, differences, run_fingerprint
 from vidstyle.pipeline.interrupt import StopFlag, stop_on_signals
 from vidstyle.pipeline.plan import FramePlan, input_times, make_plan
 from vidstyle.pipeline.shots import describe_shots, find_cuts
@@ -106,21 +107,54 @@ def resume(
     on_event: EventHandler = ignore,
     overrides: Callable[[Settings], Settings] | None = None,
     method_factory: MethodFactory = optimize_method,
+    restart: bool = False,
 ) -> RunResult:
-    """Continue the run whose manifest is in ``work_dir``, with the settings stored there."""
+    """Continue the run whose manifest is in ``work_dir``, with the settings stored there.
+
+    ``restart``: discard its finished frames and run it again from its first
+    frame, with the same stored settings (the way on when its input changed).
+    """
     root = Path(work_dir).expanduser().resolve()
     manifest = WorkDir.read_manifest(root)
-    # Resuming never discards anything: whatever --restart/--overwrite the
-    # original command had, they were acted on when it started.
-    run = replace(manifest.settings.run, work_dir=root, restart=False, overwrite=False)
+    # Resuming never discards anything unless asked: whatever --restart/--overwrite
+    # the original command had, they were acted on when it started.
+    run = replace(manifest.settings.run, work_dir=root, restart=restart, overwrite=False)
     settings = manifest.settings.replace(run=run)
     if overrides is not None:
         settings = overrides(settings)
     return stylize(manifest.input, manifest.output, settings=settings, on_event=on_event, method_factory=method_factory)
 
 
-def resume_command(work_dir: Path) -> str:
-    return f"vidstyle resume {shlex.quote(str(work_dir))}"
+def work_left(plan: RunPlan, done_by_chain: dict[int, set[int]], *, uses_previous: bool) -> tuple[WorkLeft, dict[int, WorkLeft]]:
+    """Frames left to stylize by kind, and each fresh chain's warmup (stylized before its first output frame, never reported).
+
+    A chain not begun yet costs one cold start (its first frame, or the first
+    of its warmup) and warm frames after it; a chain resumed in the middle
+    goes on warm from its stored frame. A method that uses no previous frame
+    (``--temporal none``) makes every frame a cold start.
+    """
+    cold = warm = 0
+    warmups: dict[int, WorkLeft] = {}
+    for chain in plan.chains:
+        done = done_by_chain.get(chain.index, set())
+        todo = sum(1 for p in chain.positions if p not in done)
+        if not todo:
+            continue
+        fresh = chain.start not in done
+        extra = len(chain.warmup) if fresh else 0
+        if not uses_previous:
+            cold += todo + extra
+            if extra:
+                warmups[chain.index] = WorkLeft(cold=extra, warm=0)
+        elif fresh:
+            cold += 1
+            warm += todo - 1 + extra
+            if extra:
+                # The warmup's first frame is the cold start; the chain's first output frame is warm.
+                warmups[chain.index] = WorkLeft(cold=1, warm=extra - 1)
+        else:
+            warm += todo
+    return WorkLeft(cold=cold, warm=warm), warmups
 
 
 def _check_kinds(info: SourceInfo, kind: OutputKind, output: Path) -> None:
@@ -303,13 +337,23 @@ class _Run:
     def _refuse_changes(self, old: dict[str, object], new: dict[str, object]) -> None:
         assert self.work is not None
         changed = differences(old, new)
-        if changed:
-            raise ResumeError(
-                f"{self.work.root} holds an interrupted run made with other settings: "
-                + "; ".join(changed)
-                + f". Either rerun with the same settings ({resume_command(self.work.root)}), "
-                "or pass --restart to discard the old work and start over."
+        if not changed:
+            return
+        files = changed_files(old, new, style_images=self.settings.style.images, input=self.source.info.path)
+        settings = [line for line in changed if not line.split(":", 1)[0].split(".", 1)[0] in FILE_KEYS]
+        if files:
+            # Resuming cannot help: the stored run would read the changed files too.
+            also = f" The settings differ too ({'; '.join(settings)})." if settings else ""
+            raise InputChanged(
+                f"{files} changed since the interrupted run in {self.work.root} began, so its finished frames "
+                f"cannot be reused.{also}"
             )
+        raise ResumeError(
+            f"{self.work.root} holds an interrupted run made with other settings: "
+            + "; ".join(changed)
+            + f". Either rerun with the same settings ({resume_command(self.work.root)}), "
+            "or pass --restart to discard the old work and start over."
+        )
 
     def _create_work_dir(self, plan: RunPlan, fingerprint: dict[str, object]) -> Manifest:
         """Write the manifest, with the whole plan (shots and chains included), before the first frame."""
@@ -337,15 +381,16 @@ class _Run:
             keep_frames=self.settings.run.keep_frames,
         )
 
-    def _already_done(self, plan: RunPlan, spec: SinkSpec) -> int:
+    def _done_by_chain(self, plan: RunPlan, spec: SinkSpec) -> dict[int, set[int]]:
         ledger = self.work.log(plan) if self.work is not None else None
         sink = open_sink(spec, plan, ledger=ledger, faults=Faults(), on_event=ignore)
-        return sum(len(sink.done(chain)) for chain in plan.chains)
+        return {chain.index: sink.done(chain) for chain in plan.chains}
 
     def _execute(self, plan: RunPlan, source: SourceSpec, method: Method, started: float) -> RunResult:
         spec = self._sink_spec()
         total = plan.frame_count
-        done = self._already_done(plan, spec)
+        done_by_chain = self._done_by_chain(plan, spec)
+        done = sum(len(positions) for positions in done_by_chain.values())
         work_root = self.work.root if self.work is not None else None
         self.on_event(
             RunStarted(total_frames=total, already_done=done, working_size=plan.working_size, output=self.output.path, work_dir=work_root)
@@ -353,7 +398,10 @@ class _Run:
         if done:
             self.on_event(Notice(f"Resuming: {done} of {total} frames were already done."))
         jobs = [ChainJob(plan=plan, chain=chain.index, source=source, sink=spec, faults=self.faults) for chain in plan.chains]
-        progress = RunProgress(total, done, self.on_event)
+        left, warmups = work_left(plan, done_by_chain, uses_previous=method.uses_previous)
+        optimize = self.settings.optimize
+        estimator = EtaEstimator(cold_budget=optimize.iterations, warm_budget=optimize.iterations_next)
+        progress = RunProgress(total, done, self.on_event, left=left, estimator=estimator, warmups=warmups)
         execution = LocalExecutor(method).run(jobs, stop=self.stop, on_event=progress)
         if execution.stopped:
             raise self._interrupted(progress.done, total)

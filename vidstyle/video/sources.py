@@ -20,6 +20,7 @@ turn it on explicitly and only rotate by hand whatever OpenCV did not.
 
 from __future__ import annotations
 
+import difflib
 import glob
 import os
 import re
@@ -490,4 +491,38 @@ def open_source(spec: str | Path) -> FrameSource:
         return _image_source(SourceKind.PATTERN, path, _printf_files(str(path)))
     if any(ch in text for ch in _GLOB_CHARS):
         return _image_source(SourceKind.PATTERN, path, _glob_files(str(path)))
-    raise InputError(f"Input not found: {path}")
+    raise InputError(f"Input not found: {path}; {_nearby(path)}")
+
+
+_INPUTS_HELP = "give a video file, an image, a folder of frames or a pattern such as frames/%05d.png"
+
+
+def _nearby(path: Path) -> str:
+    """What to do about a path that does not exist: the close names in its folder, or what the folder holds."""
+    folder = path.parent
+    if not folder.is_dir():
+        missing = folder
+        while not missing.parent.is_dir() and missing.parent != missing:
+            missing = missing.parent
+        return f"the folder {missing} does not exist either; {_INPUTS_HELP}"
+    try:
+        entries = sorted(entry.name for entry in folder.iterdir() if not entry.name.startswith("."))
+    except OSError:
+        return _INPUTS_HELP
+    # Compared without extensions (which would make every .mp4 look alike), ignoring case.
+    stems: dict[str, list[str]] = {}
+    for name in entries:
+        stems.setdefault(Path(name).stem.lower(), []).append(name)
+    close = [name for stem in difflib.get_close_matches(path.stem.lower(), stems, n=3, cutoff=0.6) for name in stems[stem]][:3]
+    where = "" if str(folder) in ("", ".") else f" in {folder}"
+    if close:
+        return f"did you mean {' or '.join(close)}{where}?"
+    usable = [
+        name + ("/" if (folder / name).is_dir() else "")
+        for name in entries
+        if (folder / name).is_dir() or Path(name).suffix.lower() in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
+    ]
+    if usable:
+        shown = ", ".join(usable[:5]) + (f" and {len(usable) - 5} more" if len(usable) > 5 else "")
+        return f"{folder if where else 'this folder'} holds {shown}"
+    return f"{folder if where else 'this folder'} holds no video, image or folder; {_INPUTS_HELP}"
