@@ -61,6 +61,14 @@ class InputChanged(ResumeError):
         return f"{self.reason} Start over with: {command}"
 
 
+class NumericalError(VidstyleError):
+    """A frame's optimization went NaN or infinite, and again when redone with a safer optimizer."""
+
+
+class OutOfSpace(OutputError):
+    """The disk (or the file size limit) is full: nothing was written half; free space and resume."""
+
+
 class Interrupted(VidstyleError):
     """The run was stopped by Ctrl-C or SIGTERM after saving its state."""
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,12 +167,13 @@ def load_weights(weights: Path | None, *, network: Network, deepest_layer: str) 
             warnings.simplefilter("ignore")
             raw = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises pickle, zip, index and runtime errors for files that are no state dict
-        if isinstance(error, pickle.UnpicklingError) and "Weights only load failed" in str(error):
+        code = re.search(r"GLOBAL ([\w.]+)", str(error)) if isinstance(error, pickle.UnpicklingError) else None
+        if code is not None:
             # weights_only refuses anything but tensors and plain containers: a
-            # pickle that would build other objects (and so could run code) stops here, unrun.
+            # pickle that names a function to call (and so could run code) stops here, unrun.
             raise WeightsError(
-                f"{named} holds pickled Python objects besides tensors, which vidstyle never loads (they can run code); "
-                f"pass a plain {title} state dict saved with torch.save(model.state_dict())."
+                f"{named} holds pickled Python objects besides tensors (it calls {code.group(1)}), which vidstyle "
+                f"never loads: they can run code. Pass a plain {title} state dict saved with torch.save(model.state_dict())."
             ) from error
         raise WeightsError(
             f"Could not read {named} as a {title} state dict ({type(error).__name__}); "

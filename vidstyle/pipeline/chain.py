@@ -36,7 +36,7 @@ from vidstyle.errors import EncodeError
 from vidstyle.faults import FaultPoint, Faults
 from vidstyle.methods.base import FrameResult, FrameTask, Method, StepCallback
 from vidstyle.pipeline.chains import RunPlan
-from vidstyle.pipeline.events import ChainEventHandler, FrameRecord, FrameStylized, StepDone
+from vidstyle.pipeline.events import ChainEventHandler, FrameRecord, FrameStylized, Notice, StepDone
 from vidstyle.pipeline.workdir import WorkDir
 from vidstyle.video.pixels import resize
 from vidstyle.video.sinks import SinkSpec, open_sink
@@ -132,6 +132,7 @@ class ChainRun:
                 cold=position == self.chain.warmup_start,
                 previous_content=self._previous_content,
                 previous_stylized=self._previous_stylized,
+                faults=self.job.faults,
             )
         return None
 
@@ -148,6 +149,8 @@ class ChainRun:
         # Cold: started without a previous frame (every frame when the method uses none), so given the first-frame budget.
         cold = task.cold or not self.uses_previous
         record = _record(position, self.plan.frames.source_indices[position], result, seconds, cold=cold)
+        if result.redone:
+            self.on_event(Notice(f"Frame {position + 1} of {self.plan.frame_count} was redone: {result.redone}."))
         self.sink.write(position, result.image, record.to_json())
         self.records.append(record)
         self.on_event(FrameStylized(chain=self.chain.index, record=record))
@@ -218,4 +221,5 @@ def _record(position: int, source_index: int, result: FrameResult, seconds: floa
         seconds=seconds,
         flow_seconds=result.flow_seconds,
         cold=cold,
+        redone=result.redone,
     )

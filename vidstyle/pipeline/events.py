@@ -66,6 +66,7 @@ class FrameRecord:
     seconds: float
     flow_seconds: float
     cold: bool = False  # a cold start: no previous frame to start from, the first-frame budget
+    redone: str = ""  # why and how the frame was redone after a numerical fault ("" when it was not)
 
     def to_json(self) -> dict[str, object]:
         return dict(self.__dict__)

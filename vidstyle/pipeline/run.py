@@ -15,8 +15,10 @@ typed events.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -24,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from vidstyle.config import CutsMode, Settings
-from vidstyle.errors import EncodeError, InputChanged, Interrupted, OutputError, ResumeError, UsageError
+from vidstyle.errors import EncodeError, InputChanged, Interrupted, NumericalError, OutOfSpace, OutputError, ResumeError, UsageError
 from vidstyle.faults import FaultPoint, Faults
 from vidstyle.methods.base import Method, MethodFactory
 from vidstyle.methods.optimize import check_init_image, optimize_method
@@ -97,7 +99,7 @@ def stylize(
         _check_kinds(source.info, kind, output)
         with stop_on_signals() as stop:
             result = _Run(source, Output(kind, output.resolve()), settings, on_event, method_factory, stop, faults).run()
-    faults.check_reached()
+    faults.check_reached(redone={record.position for record in result.records if record.redone})
     return result
 
 
@@ -191,6 +193,14 @@ def _absolute_paths(settings: Settings) -> Settings:
     )
 
 
+def _file_in_the_way(folder: Path) -> Path | None:
+    """The first existing path at or above ``folder`` that is not a folder (making ``folder`` would fail there)."""
+    for path in (folder, *folder.parents):
+        if path.exists():
+            return None if path.is_dir() else path
+    return None
+
+
 class _Run:
     """One run, in the order it happens: each method is one step of the orchestration."""
 
@@ -245,8 +255,16 @@ class _Run:
     # -- before any frame -------------------------------------------------------
     def _check_output_parent(self) -> None:
         parent = self.output.path.parent
+        if parent.exists() and not parent.is_dir():
+            raise OutputError(f"{parent} is a file, not a folder; choose an --output inside a folder.")
         if not parent.is_dir():
             raise OutputError(f"The folder {parent} does not exist; create it first or choose another --output.")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise OutputError(f"Cannot write in {parent} (permission denied); choose another --output.")
+        if self.work is not None:
+            blocker = _file_in_the_way(self.work.root)
+            if blocker is not None:
+                raise OutputError(f"{blocker} is a file, so the work dir {self.work.root} cannot be made there; pass another --work-dir.")
 
     def _handle_existing_output(self) -> None:
         """Refuse to clobber a finished output; --overwrite and --restart discard old work.
@@ -402,11 +420,12 @@ class _Run:
         optimize = self.settings.optimize
         estimator = EtaEstimator(cold_budget=optimize.iterations, warm_budget=optimize.iterations_next)
         progress = RunProgress(total, done, self.on_event, left=left, estimator=estimator, warmups=warmups)
-        execution = LocalExecutor(method).run(jobs, stop=self.stop, on_event=progress)
-        if execution.stopped:
-            raise self._interrupted(progress.done, total)
-        records = sorted((r for outcome in execution.outcomes for r in outcome.records), key=lambda r: r.position)
-        self._publish(plan)
+        with self._resumable(progress):
+            execution = LocalExecutor(method).run(jobs, stop=self.stop, on_event=progress)
+            if execution.stopped:
+                raise self._interrupted(progress.done, total)
+            records = sorted((r for outcome in execution.outcomes for r in outcome.records), key=lambda r: r.position)
+            self._publish(plan)
         if self.work is not None:
             self.work.mark_finished()
         seconds = time.perf_counter() - started
@@ -428,6 +447,27 @@ class _Run:
             records=tuple(records),
             work_dir=work_root,
         )
+
+    @contextmanager
+    def _resumable(self, progress: RunProgress) -> Iterator[None]:
+        """Failures that leave a resumable run (ffmpeg, a full disk, a numerical fault) end with how to go on."""
+        try:
+            yield
+        except (EncodeError, OutOfSpace, NumericalError) as error:
+            if self.work is None or not self.work.exists():
+                raise
+            kept = f"The {progress.done} finished frames are kept" if progress.done else "The run's plan is kept"
+            command = resume_command(self.work.root)
+            if isinstance(error, NumericalError):
+                how = (
+                    f"resume with: {command} (a passing fault, such as a failing GPU, then goes away); if the frame "
+                    "fails again, start over with another --optimizer or a lower --learning-rate and --restart."
+                )
+            elif isinstance(error, OutOfSpace):
+                how = f"free some space, then resume with: {command}"
+            else:
+                how = f"fix what ffmpeg reports (a full disk, say), then resume with: {command}"
+            raise type(error)(f"{str(error).rstrip('.')}. {kept}; {how}") from error
 
     # -- the end -------------------------------------------------------------------
     def _publish(self, plan: RunPlan) -> None:
