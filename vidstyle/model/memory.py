@@ -3,11 +3,11 @@
 Optimizing a frame keeps every activation of the VGG forward pass for the
 backward pass, plus the optimizer's state (L-BFGS: 50 pairs of image-sized
 vectors), so memory grows with the working size's pixel count. Measured on
-CPU (peak RSS of one L-BFGS frame with VGG19, benchmark in the commit that
-added this): 1.06 GB at 256x256, 1.60 GB at 512x512, 3.24 GB at 1024x1024,
-i.e. about 0.9 GB of fixed cost (torch, weights, style targets) and 2.2-2.8
-KB per working pixel; Adam needs about the same. Rounded up to 1 GB + 3 KB
-per pixel, so a frame is refused only when it clearly cannot fit, and the
+CPU with benchmarks/frame_memory.py (peak RSS of one L-BFGS frame with
+VGG19): 1.1-1.3 GB at 256x256, 1.6 GB at 512x512, 3.2-3.4 GB at 1024x1024,
+i.e. about 1 GB of fixed cost (torch, weights, style targets) and 1.6-2.8
+KB per working pixel; Adam needs about the same. Taken as 1 GB + 3 KB per
+pixel, so a frame is refused only when it clearly cannot fit, and the
 refusal comes before any work starts, with a --max-size that fits.
 """
 
