@@ -46,6 +46,7 @@ from vidstyle.invocation import shell_command
 from vidstyle.pipeline.eta import format_duration
 from vidstyle.pipeline.events import CutScan, Event, FrameDone, Notice, RunFinished, RunStarted, SegmentEncoded, ShotsPlanned, StepDone
 
+
 def _blank_flag_metavars(command: TyperCommand | TyperGroup, ctx: typer.Context) -> None:
     """Flags take no value: show none in --help (Typer would show ``<bool>``, and ``--soft-mask true`` is refused)."""
     for param in [*command.params, command.get_help_option(ctx)]:

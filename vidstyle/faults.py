@@ -34,7 +34,7 @@ attempt, so the frame fails for good and the run must stop cleanly.
 A fault that is set but never reached is an error too: the run raises
 FaultNotReached at its end. So a test that injects a fault cannot pass because
 moved code no longer reaches the point; tests/pipeline/test_resume.py also
-reaches every point listed here.
+reaches every point listed here (``nan``: tests/pipeline/test_numerical.py).
 """
 
 from __future__ import annotations

@@ -97,10 +97,16 @@ def test_pattern_without_matches(tmp_path: Path) -> None:
 def test_mixed_size_folder_names_the_file(tmp_path: Path) -> None:
     make_frames_folder(tmp_path, 3, (16, 12), names="f{i}.png")
     cv2.imwrite(str(tmp_path / "f3.png"), frame_image(3, (18, 12)))
+    # Found when the folder is opened, from the headers, not when the odd frame is reached.
+    with pytest.raises(InputError, match=r"f3\.png is 18x12 but f0\.png is 16x12; all frames of a folder must share one size"):
+        open_source(tmp_path)
+    # A frame replaced after the folder was opened is still caught when it is read.
+    cv2.imwrite(str(tmp_path / "f3.png"), frame_image(3, (16, 12)))
     with open_source(tmp_path) as source:
         frames = source.read(range(4))
         for _ in range(3):
             next(frames)
+        cv2.imwrite(str(tmp_path / "f3.png"), frame_image(3, (18, 12)))
         with pytest.raises(InputError, match=r"f3\.png is 18x12 but 16x12 was expected; all frames of a folder"):
             next(frames)
 
@@ -128,13 +134,17 @@ def test_image_conversions(tmp_path: Path) -> None:
 
 
 def test_unreadable_image_names_the_file(tmp_path: Path) -> None:
-    make_frames_folder(tmp_path, 2, (16, 12), names="f{i}.png")
+    make_frames_folder(tmp_path, 3, (16, 12), names="f{i}.png")
     (tmp_path / "f2.png").write_bytes(b"\x89PNG not really")
-    with open_source(tmp_path) as source:
-        with pytest.raises(InputError, match=r"f2\.png"):
-            read_all(source)
+    with pytest.raises(InputError, match=r"f2\.png is not a readable image"):
+        open_source(tmp_path)  # up front, from the headers
     with pytest.raises(InputError, match=r"f2\.png"):
         open_source(tmp_path / "f2.png")
+    make_frames_folder(tmp_path, 3, (16, 12), names="f{i}.png")
+    with open_source(tmp_path) as source:
+        (tmp_path / "f2.png").write_bytes(b"\x89PNG not really")  # damaged after the folder was opened
+        with pytest.raises(InputError, match=r"f2\.png"):
+            read_all(source)
 
 
 # ------------------------------------------------------------------ videos
