@@ -15,21 +15,23 @@ typed events.
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vidstyle.config import CutsMode, Settings
+from vidstyle.config import CutsMode, Settings, TemporalMode
 from vidstyle.errors import EncodeError, Interrupted, OutputError, ResumeError, UsageError
 from vidstyle.faults import FaultPoint, Faults
 from vidstyle.methods.base import Method, MethodFactory
 from vidstyle.methods.optimize import check_init_image, optimize_method
-from vidstyle.pipeline.chain import ChainJob
+from vidstyle.pipeline.chain import ChainJob, finished_positions
 from vidstyle.pipeline.chains import RunPlan, make_run_plan
 from vidstyle.pipeline.events import (
     CutScan,
@@ -52,6 +54,9 @@ from vidstyle.video.mux import assemble
 from vidstyle.video.probe import count_video_frames
 from vidstyle.video.sinks import Output, OutputKind, SinkSpec, open_sink, output_kind, segment_path
 from vidstyle.video.sources import FrameSource, SourceInfo, SourceKind, SourceSpec, open_source
+
+if TYPE_CHECKING:
+    from vidstyle.pipeline.ray_executor import Cluster
 
 __all__ = ["FrameRecord", "OutputKind", "RunResult", "resume", "resume_command", "stylize"]
 
@@ -95,8 +100,10 @@ def stylize(
     with open_source(input) as source:
         _check_kinds(source.info, kind, output)
         with stop_on_signals() as stop:
-            result = _Run(source, Output(kind, output.resolve()), settings, on_event, method_factory, stop, faults).run()
-    faults.check_reached()
+            run = _Run(source, Output(kind, output.resolve()), settings, on_event, method_factory, stop, faults)
+            result = run.run()
+    if not run.fault_spent:
+        faults.check_reached()
     return result
 
 
@@ -178,6 +185,8 @@ class _Run:
         self.stop = stop
         self.faults = faults
         self.shots = ""  # the shots in a line, once planned
+        self.fault_spent = False  # the injected fault killed a worker (pipeline/ray_executor.py)
+        self.cluster: Cluster | None = None  # the Ray cluster, when the chains run on workers
         self.work: WorkDir | None = None
         if output.kind is not OutputKind.IMAGE:
             self.work = WorkDir(self.settings.run.work_dir or default_work_dir(output.path))
@@ -195,6 +204,17 @@ class _Run:
         # Damaged manifests and changed settings are refused before the (slow)
         # method is built; the weights' identity is known only after.
         old = self._read_old_manifest(fingerprint)
+        with contextlib.ExitStack() as stack:
+            if self.settings.scale.parallel:
+                # Imported only here: a run without workers never imports Ray.
+                from vidstyle.pipeline import ray_executor
+
+                notice = lambda text: self.on_event(Notice(text))  # noqa: E731
+                self.cluster = stack.enter_context(ray_executor.connect(self.settings.scale, self.settings, on_notice=notice))
+            return self._run_chains(frames, fingerprint, old, started)
+
+    def _run_chains(self, frames: FramePlan, fingerprint: dict[str, object], old: Manifest | None, started: float) -> RunResult:
+        assert self.work is not None
         method = self.method_factory(self.settings, frames.working_size)
         fingerprint["weights"] = method.identity
         if old is not None:
@@ -265,7 +285,17 @@ class _Run:
             times=self._times(frames),
             flow_preset=self.settings.temporal.flow_preset,
         )
-        plan = make_run_plan(frames, cuts, segment_frames=self.settings.run.segment_frames)
+        scale = self.settings.scale
+        workers = self.cluster.workers if self.cluster is not None else 1
+        # A chain inside a shot is warmed up and cross-faded; frames that are not tied together need neither.
+        overlap = scale.overlap if self.settings.temporal.mode is not TemporalMode.NONE else 0
+        plan = make_run_plan(
+            frames,
+            cuts,
+            segment_frames=self.settings.run.segment_frames,
+            chain_frames=scale.chain_frames_for(frames.frame_count, workers),
+            overlap=overlap,
+        )
         self._announce_shots(plan, detected=detecting, seconds=time.perf_counter() - started if detecting else 0.0)
         return plan
 
@@ -340,7 +370,7 @@ class _Run:
     def _already_done(self, plan: RunPlan, spec: SinkSpec) -> int:
         ledger = self.work.log(plan) if self.work is not None else None
         sink = open_sink(spec, plan, ledger=ledger, faults=Faults(), on_event=ignore)
-        return sum(len(sink.done(chain)) for chain in plan.chains)
+        return sum(len(finished_positions(plan, chain, sink)) for chain in plan.chains)
 
     def _execute(self, plan: RunPlan, source: SourceSpec, method: Method, started: float) -> RunResult:
         spec = self._sink_spec()
@@ -354,7 +384,14 @@ class _Run:
             self.on_event(Notice(f"Resuming: {done} of {total} frames were already done."))
         jobs = [ChainJob(plan=plan, chain=chain.index, source=source, sink=spec, faults=self.faults) for chain in plan.chains]
         progress = RunProgress(total, done, self.on_event)
-        execution = LocalExecutor(method).run(jobs, stop=self.stop, on_event=progress)
+        if self.cluster is not None and self.work is not None:
+            from vidstyle.pipeline.ray_executor import RayExecutor
+
+            executor = RayExecutor(self.cluster, method_factory=self.method_factory, settings=self.settings, working_size=plan.working_size)
+            execution = executor.run(jobs, stop=self.stop, on_event=progress)
+            self.fault_spent = executor.fault_spent
+        else:
+            execution = LocalExecutor(method).run(jobs, stop=self.stop, on_event=progress)
         if execution.stopped:
             raise self._interrupted(progress.done, total)
         records = sorted((r for outcome in execution.outcomes for r in outcome.records), key=lambda r: r.position)
