@@ -40,6 +40,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from vidstyle.config import DeviceChoice, ScaleConfig, Settings
@@ -121,6 +122,10 @@ def connect(scale: ScaleConfig, settings: Settings, *, on_notice: Callable[[str]
 
     Shuts down what it started, on every way out.
     """
+    if scale.ray_address is None:
+        # A local cluster runs this very interpreter: no need for Ray's `uv run` wrapper around every
+        # worker (it is what Ray does when the driver runs under `uv run`), which costs seconds per worker.
+        os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     ray = import_ray()
     started = False
     # The run's Ctrl-C/SIGTERM handlers (pipeline/interrupt.py) stay in charge, whatever ray.init installs.
@@ -136,7 +141,57 @@ def connect(scale: ScaleConfig, settings: Settings, *, on_notice: Callable[[str]
         yield cluster
     finally:
         if started or scale.ray_address is not None:
+            ours = _ray_descendants() if started else []
             ray.shutdown()
+            _reap(ours)
+
+
+def _ray_descendants() -> list[int]:
+    """Ray's processes under this one (raylet, GCS, workers, a worker still starting), while they are still ours."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return []
+    parents: dict[int, int] = {}
+    for entry in proc.iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    mine, frontier = set(), {os.getpid()}
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier} - mine
+        mine |= frontier
+    return sorted(mine)
+
+
+def _reap(pids: list[int], *, wait_s: float = 10.0) -> None:
+    """After ray.shutdown(): give the cluster's processes a moment to exit, then end those that did not.
+
+    A worker still starting when the cluster went down (Ray starts it
+    through a wrapper) can outlive the raylet by seconds; no Ray process may
+    outlive the run.
+    """
+    deadline = time.monotonic() + wait_s
+    alive = list(pids)
+    while alive and time.monotonic() < deadline:
+        alive = [pid for pid in alive if _alive(pid)]
+        if alive:
+            time.sleep(0.1)
+    for pid in alive:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"  # a zombie has exited; its parent reaps it
 
 
 def _join_or_start(ray: Any, scale: ScaleConfig, settings: Settings) -> tuple[Cluster, bool]:
@@ -317,8 +372,7 @@ class RayExecutor:
                         if isinstance(cause, VidstyleError):
                             raise cause from None
                         raise
-                    self._drains.pop(actor, None)  # asked before the chain ended: ask again, for its last events
-                    self._forward(ray, [actor], on_event, wait=True)
+                    self._flush(ray, [actor], on_event)
                     outcomes.append(outcome)
                     idle.append(actor)
                     if outcome.stopped:  # a worker that saw the stop before the driver did
@@ -371,6 +425,11 @@ class RayExecutor:
                 if isinstance(event, (FrameStylized, SegmentEncoded, StepDone)):
                     on_event(event)
 
+    def _flush(self, ray: Any, actors: list[Any], on_event: ChainEventHandler) -> None:
+        """Every event of these (now idle) workers: the collection in flight, then one more after their chains' last event."""
+        self._forward(ray, actors, on_event, wait=True)
+        self._forward(ray, actors, on_event, wait=True)
+
     def _stop(self, ray: Any, running: dict[Any, tuple[Any, int]], on_event: ChainEventHandler, outcomes: list[ChainOutcome]) -> bool:
         """Ask every busy worker to abandon its frame and wait for them (their frames so far stay on disk)."""
         busy = [actor for actor, _ in running.values()]
@@ -385,7 +444,5 @@ class RayExecutor:
                     outcomes.append(ray.get(ref))
                 except ray.exceptions.RayError:
                     pass  # a worker that died on the signal: its written frames are complete files
-        for actor in busy:
-            self._drains.pop(actor, None)
-        self._forward(ray, busy, on_event, wait=True)
+        self._flush(ray, busy, on_event)
         return True
