@@ -18,6 +18,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from vidstyle import __version__
@@ -61,7 +62,8 @@ _S = {f.name: f.default for f in dataclasses.fields(StyleConfig)}
 def _fail(error: BaseException, code: int) -> typer.Exit:
     if os.environ.get("VIDSTYLE_DEBUG") == "1":
         raise error.error if isinstance(error, _InternalError) else error
-    stderr.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+    # Escaped: a message may hold brackets (pip install "vidstyle[ray]") that rich would take for markup.
+    stderr.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
