@@ -44,6 +44,10 @@ class ResumeError(VidstyleError):
     """The work directory cannot be resumed (corrupt, or made with other settings)."""
 
 
+class WorkerError(VidstyleError):
+    """The Ray cluster cannot be reached or was lost, or its workers keep dying (the work dir stays resumable)."""
+
+
 class Interrupted(VidstyleError):
     """The run was stopped by Ctrl-C or SIGTERM after saving its state."""
 

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from vidstyle.config import DeviceChoice, ScaleConfig, Settings
-from vidstyle.errors import UsageError, VidstyleError
+from vidstyle.errors import UsageError, VidstyleError, WorkerError
 from vidstyle.faults import FaultAction, Faults
 from vidstyle.methods.base import MethodFactory
 from vidstyle.pipeline.chain import ChainJob, ChainOutcome, StopToken, run_chain
@@ -56,10 +56,6 @@ INSTALL_HINT = 'install it with `uv sync --extra ray` or `pip install "vidstyle[
 _OBJECT_STORE_BYTES = 100 * 1024 * 1024
 _POLL_S = 0.25  # how often the driver collects the workers' progress
 _STOP_WAIT_S = 60.0  # how long a stop waits for the workers to abandon their frames before killing them
-
-
-class WorkerError(VidstyleError):
-    """The Ray cluster cannot be reached, or its workers keep dying."""
 
 
 def import_ray() -> Any:
