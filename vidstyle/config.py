@@ -324,7 +324,7 @@ class RunConfig:
 # "Workers"): the cross-fade over K frames divides the seam's jump by about
 # (K+1)^2; on a near-static shot, the hardest case, the seam pair reaches 1.5x
 # the median pair only from about 32 frames.
-MIN_CHAIN_FRAMES = 120
+MIN_CHAIN_FRAMES = 240  # a split costs about 47 frames (cold start + 32-frame warmup): at most ~20% of a chain
 DEFAULT_OVERLAP = 32
 
 
