@@ -34,6 +34,7 @@ from vidstyle.config import (
     OutputSize,
     Pooling,
     RunConfig,
+    ScaleConfig,
     SelectConfig,
     Settings,
     ShotsConfig,
@@ -41,6 +42,7 @@ from vidstyle.config import (
     TemporalConfig,
     TemporalMode,
 )
+from vidstyle.config import MIN_CHAIN_FRAMES
 from vidstyle.errors import InputChanged, UsageError, VidstyleError
 from vidstyle.invocation import shell_command
 from vidstyle.pipeline.eta import format_duration
@@ -103,6 +105,7 @@ stderr = Console(stderr=True)
 
 _M, _O, _T, _SEL, _E, _R = ModelConfig(), OptimizeConfig(), TemporalConfig(), SelectConfig(), EncodeConfig(), RunConfig()
 _SH = ShotsConfig()
+_SC = ScaleConfig()
 # StyleConfig cannot be built without a style image; its defaults are read from its fields.
 _S = {f.name: f.default for f in dataclasses.fields(StyleConfig)}
 
@@ -110,6 +113,7 @@ _S = {f.name: f.default for f in dataclasses.fields(StyleConfig)}
 def _fail(error: BaseException, code: int) -> typer.Exit:
     if os.environ.get("VIDSTYLE_DEBUG") == "1":
         raise error.error if isinstance(error, _InternalError) else error
+    # Escaped: a message may hold brackets (pip install "vidstyle[ray]") that rich would take for markup.
     stderr.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
@@ -351,6 +355,11 @@ def stylize(
     restart: Annotated[bool, typer.Option("--restart", help="Discard an interrupted run's work and start over.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
     device: Annotated[DeviceChoice, typer.Option(help="auto picks cuda, then mps, then cpu.")] = _M.device,
+    workers: Annotated[Optional[int], typer.Option(help="Stylize chains in parallel on N workers of a local Ray cluster started for the run (needs Ray: uv sync --extra ray).")] = _SC.workers,
+    ray_address: Annotated[Optional[str], typer.Option(help="Join this Ray cluster (auto, HOST:PORT) with one worker per GPU; the work dir must be on a filesystem every node sees.")] = _SC.ray_address,
+    chain_frames: Annotated[Optional[int], typer.Option(help=f"Split shots longer than this into chains (default: as far as the workers need, chains of at least {MIN_CHAIN_FRAMES}).")] = _SC.chain_frames,
+    overlap: Annotated[int, typer.Option(help="Frames a chain inside a shot starts before its first; the chain before it cross-fades into them.")] = _SC.overlap,
+    worker_threads: Annotated[Optional[int], typer.Option(help="torch/OpenCV threads per worker (default: the cores shared out among the workers).")] = _SC.threads,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress; print only the output path.")] = False,
 ) -> None:
     """Stylize a video, a folder of frames, a pattern or an image."""
@@ -405,6 +414,9 @@ def stylize(
                 restart=restart,
                 overwrite=overwrite,
             ),
+            scale=ScaleConfig(
+                workers=workers, ray_address=ray_address, chain_frames=chain_frames, overlap=overlap, threads=worker_threads
+            ),
         )
     except UsageError as error:
         raise _fail(error, error.exit_code) from None
@@ -413,21 +425,41 @@ def stylize(
 
 @app.command(cls=_Command)
 def resume(
+    ctx: typer.Context,
     work_dir: Annotated[Path, typer.Argument(help="The work directory of an interrupted run (<output>.vidstyle).")],
     device: Annotated[Optional[DeviceChoice], typer.Option(help="Override the device.")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Go on with N local Ray workers (any number; the chain plan stays the stored one).")] = None,
+    ray_address: Annotated[Optional[str], typer.Option(help="Go on on this Ray cluster.")] = None,
+    worker_threads: Annotated[Optional[int], typer.Option(help="torch/OpenCV threads per worker.")] = None,
+    sequential: Annotated[bool, typer.Option("--no-workers", help="Go on in this process, without Ray, whatever the interrupted run used.")] = False,
     restart: Annotated[bool, typer.Option("--restart", help="Discard the run's finished frames and run it again from its first frame, with its stored settings (after its input changed).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress; print only the output path.")] = False,
 ) -> None:
     """Continue an interrupted run from its manifest, without repeating its options."""
     from vidstyle.pipeline.run import resume as run_resume
 
-    def overrides(settings: Settings) -> Settings:
-        if device is None:
-            return settings
-        return settings.replace(model=replace(settings.model, device=device))
+    try:
+        if workers is not None or ray_address is not None or worker_threads is not None:
+            ScaleConfig(workers=workers, ray_address=ray_address, threads=worker_threads)  # refuse --workers 0 at once
+    except UsageError as error:
+        raise _fail(error, error.exit_code) from None
 
-    again = shell_command("resume", work_dir, *(["--device", device.value] if device is not None else []), "--restart")
-    _run(lambda on_event: run_resume(work_dir, on_event=on_event, overrides=overrides, restart=restart), quiet, restart=again)
+    def overrides(settings: Settings) -> Settings:
+        if device is not None:
+            settings = settings.replace(model=replace(settings.model, device=device))
+        if sequential:
+            settings = settings.replace(scale=replace(settings.scale, workers=None, ray_address=None))
+        elif workers is not None or ray_address is not None:
+            settings = settings.replace(
+                scale=replace(settings.scale, workers=workers, ray_address=ray_address, threads=worker_threads or settings.scale.threads)
+            )
+        return settings
+
+    _run(
+        lambda on_event: run_resume(work_dir, on_event=on_event, overrides=overrides, restart=restart),
+        quiet,
+        restart=_typed_command(ctx, "--restart"),
+    )
 
 
 @app.command(cls=_Command)

@@ -69,6 +69,10 @@ class OutOfSpace(OutputError):
     """The disk (or the file size limit) is full: nothing was written half; free space and resume."""
 
 
+class WorkerError(VidstyleError):
+    """The Ray cluster cannot be reached or was lost, or its workers keep dying (the work dir stays resumable)."""
+
+
 class Interrupted(VidstyleError):
     """The run was stopped by Ctrl-C or SIGTERM after saving its state."""
 

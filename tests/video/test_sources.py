@@ -222,6 +222,40 @@ def test_a_reopened_reader_reads_ranges_forward_and_back(tmp_path: Path) -> None
         assert np.array_equal(next(reader.read([12]))[1], full[12])  # ... leaves the reader usable
 
 
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [("x264.mp4", {}), ("vfr.mp4", {"vfr": True}), ("mpeg4.avi", {"codec": "mpeg4"})],
+)
+def test_a_far_read_seeks_exactly_without_decoding_what_lies_before(tmp_path: Path, name: str, options: dict) -> None:
+    """A chain near the end of a long video seeks (a keyframe seek, then frames identified by their timestamps)."""
+    clip = make_clip(tmp_path / name, frames=160, audio=False, **options)
+    with open_source(clip) as source:
+        full = read_all(source)
+        spec = source.spec
+    for first in (150, 97, 61):
+        with open_reader(spec) as reader:
+            got = list(reader.read(range(first, first + 5)))
+            assert all(np.array_equal(frame, full[i]) for i, frame in got), (name, first)
+            assert not all(np.array_equal(frame, full[i - 1]) for i, frame in got), "a read one frame off would show"
+            assert reader.frames_decoded < 60, f"decoded {reader.frames_decoded} frames to read 5 from {first}"
+    with open_reader(spec) as reader:  # and forward again from there, and back
+        for first, stop in ((70, 72), (140, 143), (3, 5)):
+            assert all(np.array_equal(frame, full[i]) for i, frame in reader.read(range(first, stop)))
+
+
+def test_a_shared_video_seeks_exactly() -> None:
+    """A real H.264 file (B-frames, rotation, audio) against its sequential decode."""
+    clip = shared_data("videos", "issue-134-rotate.mp4")
+    with open_source(clip) as source:
+        spec = source.spec
+        wanted = [100, 101, 200, 239]
+        sequential = dict(source.read(wanted))
+    with open_reader(spec) as reader:
+        seeked = dict(reader.read(wanted))
+        assert reader.frames_decoded < 150
+    assert all(np.array_equal(seeked[i], sequential[i]) for i in wanted)
+
+
 def test_read_rejects_bad_indices(tmp_path: Path) -> None:
     clip = make_clip(tmp_path / "clip.mp4", frames=5, audio=False)
     with open_source(clip) as source:

@@ -14,7 +14,9 @@ is
 with each cost the mean of the frames of that kind done so far. Until a
 frame of a kind has been seen, its cost is the measured cost of a step
 times that kind's budget (steps cost about the same in both kinds: one
-forward and backward pass at the same size).
+forward and backward pass at the same size). With several workers (Ray),
+chains run side by side: the sum is divided by the workers that still have
+a chain to run (a frame's own seconds are what it cost its worker).
 
 Pure bookkeeping over numbers, so it is tested with recorded cost profiles.
 """
@@ -30,6 +32,7 @@ class WorkLeft:
 
     cold: int
     warm: int
+    chains: int = 1  # chains with frames left: at most this many workers can share the work
 
 
 class EtaEstimator:
@@ -39,9 +42,10 @@ class EtaEstimator:
     (``--iterations`` and ``--iterations-next``); they price a kind not seen yet.
     """
 
-    def __init__(self, *, cold_budget: int, warm_budget: int) -> None:
+    def __init__(self, *, cold_budget: int, warm_budget: int, workers: int = 1) -> None:
         self.cold_budget = max(1, cold_budget)
         self.warm_budget = max(1, warm_budget)
+        self.workers = max(1, workers)
         self._seconds = {True: 0.0, False: 0.0}
         self._frames = {True: 0, False: 0}
         self._steps = 0
@@ -68,7 +72,8 @@ class EtaEstimator:
         cold, warm = self.cost(cold=True), self.cost(cold=False)
         if cold is None or warm is None:
             return None
-        return max(0, left.cold) * cold + max(0, left.warm) * warm
+        parallel = max(1, min(self.workers, left.chains))
+        return (max(0, left.cold) * cold + max(0, left.warm) * warm) / parallel
 
 
 def format_duration(seconds: float) -> str:

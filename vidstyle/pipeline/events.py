@@ -145,6 +145,7 @@ class RunProgress:
         left: WorkLeft | None = None,
         estimator: EtaEstimator | None = None,
         warmups: dict[int, WorkLeft] | None = None,
+        todo_by_chain: dict[int, int] | None = None,
     ) -> None:
         self.total = total
         self.done = already_done
@@ -154,6 +155,7 @@ class RunProgress:
         self.left = left
         self.estimator = estimator
         self.warmups = dict(warmups or {})
+        self.todo_by_chain = dict(todo_by_chain or {})
 
     def _eta(self, record: FrameRecord, chain: int, rate: float) -> float | None:
         if self.left is None or self.estimator is None:
@@ -162,7 +164,10 @@ class RunProgress:
         warmup = self.warmups.pop(chain, WorkLeft(0, 0))
         cold = self.left.cold - warmup.cold - (1 if record.cold else 0)
         warm = self.left.warm - warmup.warm - (0 if record.cold else 1)
-        self.left = WorkLeft(cold=max(0, cold), warm=max(0, warm))
+        if chain in self.todo_by_chain:
+            self.todo_by_chain[chain] -= 1
+        chains = sum(1 for frames in self.todo_by_chain.values() if frames > 0) if self.todo_by_chain else self.left.chains
+        self.left = WorkLeft(cold=max(0, cold), warm=max(0, warm), chains=chains)
         self.estimator.observe(cold=record.cold, seconds=record.seconds, steps=record.steps)
         return self.estimator.seconds_left(self.left)
 

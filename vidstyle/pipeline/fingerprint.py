@@ -25,6 +25,11 @@ FREE_SETTINGS = {
     "run.overwrite",
     "model.device",
     "model.weights",  # the weights' content hash is compared instead of their path
+    # Where the chains run. The chain plan (shots, chains, overlaps) is in the
+    # manifest and a resumed run follows it, with any number of workers.
+    "scale.workers",
+    "scale.ray_address",
+    "scale.threads",
 }
 
 
@@ -131,6 +136,8 @@ def differences(old: dict[str, object], new: dict[str, object]) -> list[str]:
         if key.removeprefix("settings.") in FREE_SETTINGS:
             continue
         before, after = flat_old.get(key, "(unset)"), flat_new.get(key, "(unset)")
+        if before == "(unset)" and key.startswith("settings.scale."):
+            continue  # a manifest older than scale-out: its one-process run had no split shots
         if before != after:
             lines.append(f"{key.removeprefix('settings.')}: {before!r} -> {after!r}")
     return lines

@@ -15,22 +15,23 @@ typed events.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vidstyle.config import CutsMode, Settings
+from vidstyle.config import CutsMode, Settings, TemporalMode
 from vidstyle.errors import EncodeError, InputChanged, Interrupted, NumericalError, OutOfSpace, OutputError, ResumeError, UsageError
 from vidstyle.faults import FaultPoint, Faults
 from vidstyle.methods.base import Method, MethodFactory
 from vidstyle.methods.optimize import check_init_image, optimize_method
-from vidstyle.pipeline.chain import ChainJob
+from vidstyle.pipeline.chain import ChainJob, finished_positions
 from vidstyle.pipeline.chains import RunPlan, make_run_plan
 from vidstyle.pipeline.events import (
     CutScan,
@@ -55,6 +56,9 @@ from vidstyle.video.mux import assemble
 from vidstyle.video.probe import count_video_frames
 from vidstyle.video.sinks import Output, OutputKind, SinkSpec, open_sink, output_kind, segment_path
 from vidstyle.video.sources import FrameSource, SourceInfo, SourceKind, SourceSpec, open_source
+
+if TYPE_CHECKING:
+    from vidstyle.pipeline.ray_executor import Cluster
 
 __all__ = ["FrameRecord", "OutputKind", "RunResult", "resume", "resume_command", "stylize"]
 
@@ -98,8 +102,10 @@ def stylize(
     with open_source(input) as source:
         _check_kinds(source.info, kind, output)
         with stop_on_signals() as stop:
-            result = _Run(source, Output(kind, output.resolve()), settings, on_event, method_factory, stop, faults).run()
-    faults.check_reached(redone={record.position for record in result.records if record.redone})
+            run = _Run(source, Output(kind, output.resolve()), settings, on_event, method_factory, stop, faults)
+            result = run.run()
+    if not run.fault_spent:
+        faults.check_reached(redone={record.position for record in result.records if record.redone})
     return result
 
 
@@ -127,8 +133,11 @@ def resume(
     return stylize(manifest.input, manifest.output, settings=settings, on_event=on_event, method_factory=method_factory)
 
 
-def work_left(plan: RunPlan, done_by_chain: dict[int, set[int]], *, uses_previous: bool) -> tuple[WorkLeft, dict[int, WorkLeft]]:
-    """Frames left to stylize by kind, and each fresh chain's warmup (stylized before its first output frame, never reported).
+def work_left(
+    plan: RunPlan, done_by_chain: dict[int, set[int]], *, uses_previous: bool
+) -> tuple[WorkLeft, dict[int, WorkLeft], dict[int, int]]:
+    """Frames left to stylize by kind; each fresh chain's warmup (stylized before its first output frame, never
+    reported); and the output frames each chain has left.
 
     A chain not begun yet costs one cold start (its first frame, or the first
     of its warmup) and warm frames after it; a chain resumed in the middle
@@ -137,11 +146,13 @@ def work_left(plan: RunPlan, done_by_chain: dict[int, set[int]], *, uses_previou
     """
     cold = warm = 0
     warmups: dict[int, WorkLeft] = {}
+    todo_by_chain: dict[int, int] = {}
     for chain in plan.chains:
         done = done_by_chain.get(chain.index, set())
         todo = sum(1 for p in chain.positions if p not in done)
         if not todo:
             continue
+        todo_by_chain[chain.index] = todo
         fresh = chain.start not in done
         extra = len(chain.warmup) if fresh else 0
         if not uses_previous:
@@ -156,7 +167,7 @@ def work_left(plan: RunPlan, done_by_chain: dict[int, set[int]], *, uses_previou
                 warmups[chain.index] = WorkLeft(cold=1, warm=extra - 1)
         else:
             warm += todo
-    return WorkLeft(cold=cold, warm=warm), warmups
+    return WorkLeft(cold=cold, warm=warm, chains=len(todo_by_chain)), warmups, todo_by_chain
 
 
 def _check_kinds(info: SourceInfo, kind: OutputKind, output: Path) -> None:
@@ -222,6 +233,8 @@ class _Run:
         self.stop = stop
         self.faults = faults
         self.shots = ""  # the shots in a line, once planned
+        self.fault_spent = False  # the injected fault killed a worker (pipeline/ray_executor.py)
+        self.cluster: Cluster | None = None  # the Ray cluster, when the chains run on workers
         self.work: WorkDir | None = None
         if output.kind is not OutputKind.IMAGE:
             self.work = WorkDir(self.settings.run.work_dir or default_work_dir(output.path))
@@ -239,6 +252,17 @@ class _Run:
         # Damaged manifests and changed settings are refused before the (slow)
         # method is built; the weights' identity is known only after.
         old = self._read_old_manifest(fingerprint)
+        with contextlib.ExitStack() as stack:
+            if self.settings.scale.parallel:
+                # Imported only here: a run without workers never imports Ray.
+                from vidstyle.pipeline import ray_executor
+
+                notice = lambda text: self.on_event(Notice(text))  # noqa: E731
+                self.cluster = stack.enter_context(ray_executor.connect(self.settings.scale, self.settings, on_notice=notice))
+            return self._run_chains(frames, fingerprint, old, started)
+
+    def _run_chains(self, frames: FramePlan, fingerprint: dict[str, object], old: Manifest | None, started: float) -> RunResult:
+        assert self.work is not None
         method = self.method_factory(self.settings, frames.working_size)
         fingerprint["weights"] = method.identity
         if old is not None:
@@ -317,7 +341,17 @@ class _Run:
             times=self._times(frames),
             flow_preset=self.settings.temporal.flow_preset,
         )
-        plan = make_run_plan(frames, cuts, segment_frames=self.settings.run.segment_frames)
+        scale = self.settings.scale
+        workers = self.cluster.workers if self.cluster is not None else 1
+        # A chain inside a shot is warmed up and cross-faded; frames that are not tied together need neither.
+        overlap = scale.overlap if self.settings.temporal.mode is not TemporalMode.NONE else 0
+        plan = make_run_plan(
+            frames,
+            cuts,
+            segment_frames=self.settings.run.segment_frames,
+            chain_frames=scale.chain_frames_for(frames.frame_count, workers),
+            overlap=overlap,
+        )
         self._announce_shots(plan, detected=detecting, seconds=time.perf_counter() - started if detecting else 0.0)
         return plan
 
@@ -402,7 +436,7 @@ class _Run:
     def _done_by_chain(self, plan: RunPlan, spec: SinkSpec) -> dict[int, set[int]]:
         ledger = self.work.log(plan) if self.work is not None else None
         sink = open_sink(spec, plan, ledger=ledger, faults=Faults(), on_event=ignore)
-        return {chain.index: sink.done(chain) for chain in plan.chains}
+        return {chain.index: finished_positions(plan, chain, sink) for chain in plan.chains}
 
     def _execute(self, plan: RunPlan, source: SourceSpec, method: Method, started: float) -> RunResult:
         spec = self._sink_spec()
@@ -416,12 +450,22 @@ class _Run:
         if done:
             self.on_event(Notice(f"Resuming: {done} of {total} frames were already done."))
         jobs = [ChainJob(plan=plan, chain=chain.index, source=source, sink=spec, faults=self.faults) for chain in plan.chains]
-        left, warmups = work_left(plan, done_by_chain, uses_previous=method.uses_previous)
+        left, warmups, todo_by_chain = work_left(plan, done_by_chain, uses_previous=method.uses_previous)
         optimize = self.settings.optimize
-        estimator = EtaEstimator(cold_budget=optimize.iterations, warm_budget=optimize.iterations_next)
-        progress = RunProgress(total, done, self.on_event, left=left, estimator=estimator, warmups=warmups)
+        workers = self.cluster.workers if self.cluster is not None and self.work is not None else 1
+        estimator = EtaEstimator(cold_budget=optimize.iterations, warm_budget=optimize.iterations_next, workers=workers)
+        progress = RunProgress(
+            total, done, self.on_event, left=left, estimator=estimator, warmups=warmups, todo_by_chain=todo_by_chain
+        )
         with self._resumable(progress):
-            execution = LocalExecutor(method).run(jobs, stop=self.stop, on_event=progress)
+            if self.cluster is not None and self.work is not None:
+                from vidstyle.pipeline.ray_executor import RayExecutor
+
+                executor = RayExecutor(self.cluster, method_factory=self.method_factory, settings=self.settings, working_size=plan.working_size)
+                execution = executor.run(jobs, stop=self.stop, on_event=progress)
+                self.fault_spent = executor.fault_spent
+            else:
+                execution = LocalExecutor(method).run(jobs, stop=self.stop, on_event=progress)
             if execution.stopped:
                 raise self._interrupted(progress.done, total)
             records = sorted((r for outcome in execution.outcomes for r in outcome.records), key=lambda r: r.position)
@@ -448,7 +492,7 @@ class _Run:
             work_dir=work_root,
         )
 
-    @contextmanager
+    @contextlib.contextmanager
     def _resumable(self, progress: RunProgress) -> Iterator[None]:
         """Failures that leave a resumable run (ffmpeg, a full disk, a numerical fault) end with how to go on."""
         try:
