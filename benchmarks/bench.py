@@ -72,7 +72,6 @@ from vidstyle.model.vgg import CHANNELS, architecture  # noqa: E402
 from vidstyle.video.pixels import bgr_to_tensor, resize, tensor_to_bgr, working_size  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
-NOTES = Path("/work/notes/perf")
 VGG16_WEIGHTS = SHARED / "weights" / "vgg16_imagenet_features.pth"
 SECTIONS = ("env", "matmul", "flops", "step", "frames", "split", "memory", "batch", "gpu")
 
@@ -250,20 +249,22 @@ class Bench:
             floor = flops / (gflops * 1e9)
             variants: dict[str, Stylizer] = {
                 "default": stylizer,
-                "nchw": self.with_runtime(stylizer, channels_last=False),
+                "other_layout": self.with_runtime(stylizer, channels_last=not stylizer.runtime.channels_last),
             }
-            row: dict[str, object] = {"floor_s": floor}
+            row: dict[str, object] = {"floor_s": floor, "layout": "channels_last" if stylizer.runtime.channels_last else "nchw"}
             # Interleaved, so a change in the machine's load hits every variant alike.
             timings: dict[str, list[float]] = {}
             for _ in range(repeats):
                 for name, variant in variants.items():
+                    variant.runtime.prepare(variant.extractor)  # the variants share the network: set its layout for each
                     timings.setdefault(name, []).append(self.step_seconds(variant, steps=steps, repeats=1))
+                stylizer.runtime.prepare(stylizer.extractor)
                 timings.setdefault("batch2", []).append(self.step_seconds(stylizer, batch=2, steps=steps, repeats=1))
             stylizer.runtime.prepare(stylizer.extractor)
             for name, values in timings.items():
                 seconds = min(values)
                 row[name] = {"s_per_step": seconds, "efficiency": floor / seconds}
-            row["channels_last_speedup"] = row["nchw"]["s_per_step"] / row["default"]["s_per_step"]  # type: ignore[index]
+            row["other_layout_over_default"] = row["other_layout"]["s_per_step"] / row["default"]["s_per_step"]  # type: ignore[index]
             row["batch2_speedup"] = row["default"]["s_per_step"] / row["batch2"]["s_per_step"]  # type: ignore[index]
             out[network.value] = row
         stylizer = self.core(Network.VGG19, tolerance=0).stylizer
@@ -342,12 +343,14 @@ class Bench:
         }  # fmt: skip
         out["later_default"] = {"steps": default.steps, "seconds": default_seconds, "content": default.final.content,
                                 "style": default.final.style, "temporal": default.final.temporal}  # fmt: skip
-        if not self.dry:
-            NOTES.mkdir(parents=True, exist_ok=True)
-            side = cv2.hconcat([contents[0], tensor_to_bgr(single.image), first_bgr])
-            name = NOTES / f"first_frame_{size[0]}x{size[1]}_content_single_coarse-to-fine.png"
-            cv2.imwrite(str(name), side)
-            out["side_by_side"] = str(name)
+        pictures = self.args.pictures or Path(tempfile.mkdtemp(prefix="vidstyle-bench-pictures-"))
+        pictures.mkdir(parents=True, exist_ok=True)
+        side = cv2.hconcat([contents[0], tensor_to_bgr(single.image), first_bgr])
+        name = pictures / f"first_frame_{size[0]}x{size[1]}_content_single_coarse-to-fine.png"
+        cv2.imwrite(str(name), side)
+        later = cv2.hconcat([contents[1], tensor_to_bgr(default.image)])
+        cv2.imwrite(str(pictures / f"later_frame_{size[0]}x{size[1]}_content_default.png"), later)
+        print(f"pictures: {pictures}", file=sys.stderr)
         return out
 
     def split(self) -> dict[str, object]:
@@ -487,6 +490,7 @@ class Bench:
                 "efficiency_vs_bf16_matmul": flops / (bf16 * 1e9) / seconds,
                 "fps_at_20_steps": 1.0 / (20 * seconds),  # the optimizer alone; the split section shows what else a frame costs
             }
+        out["runs"] = self.gpu_runs()
         stylizer = self.core(Network.VGG19, tolerance=0).stylizer
         batches = (1, 2) if self.dry else (1, 8, 16, 32, 64)
         one = None
@@ -495,6 +499,41 @@ class Bench:
             one = one or seconds
             out[f"batch{k}_images_per_s"] = 1.0 / seconds
             out[f"batch{k}_throughput_over_1"] = one / seconds
+        return out
+
+
+    def gpu_runs(self) -> dict[str, object]:
+        """Whole runs in flow mode (the default 20 steps per later frame) on a 1920x1080 clip: later frames per second."""
+        from benchmarks._common import make_clip
+        from vidstyle.pipeline.events import FrameDone, RunStarted
+        from vidstyle.pipeline.run import stylize
+
+        frames = 4 if self.dry else 12
+        sizes = (128, 256) if self.dry else (960, 1920)
+        out: dict[str, object] = {}
+        with tempfile.TemporaryDirectory(prefix="vidstyle-bench-gpu-") as tmp:
+            clip = make_clip(Path(tmp) / "clip.mp4", frames=frames, width=1920, height=1080)
+            for long_side in sizes:
+                done: list[float] = []
+                begun: list[float] = []
+
+                def on_event(event: object, done: list[float] = done, begun: list[float] = begun) -> None:
+                    if isinstance(event, FrameDone):
+                        done.append(time.perf_counter())
+                    elif isinstance(event, RunStarted):
+                        begun.append(time.perf_counter())
+
+                settings = Settings(
+                    model=ModelConfig(weights=self.weights[Network.VGG19], device=DeviceChoice(self.device.type)),
+                    style=StyleConfig(images=(style_image(),)),
+                    select=SelectConfig(max_size=long_side),
+                    shots=ShotsConfig(cuts="off"),
+                    optimize=OptimizeConfig(iterations=4, iterations_next=2) if self.dry else OptimizeConfig(),
+                )
+                stylize(clip, Path(tmp) / f"out{long_side}.mp4", settings=settings, on_event=on_event)
+                later = done[1:]
+                fps = (len(later) - 1) / (later[-1] - later[0]) if len(later) > 1 else None
+                out[f"{long_side}"] = {"frames": len(done), "later_frames_per_s": fps, "first_frame_s": done[0] - begun[0]}
         return out
 
 
@@ -529,8 +568,9 @@ def table(results: dict) -> str:  # noqa: C901 - one row per figure
         s = results["step"]
         for net in ("vgg19", "vgg16"):
             r = s[net]
-            rows.append((f"one step, {net}", f"{1000 * r['default']['s_per_step']:.0f} ms, efficiency {r['default']['efficiency']:.2f} (floor {1000 * r['floor_s']:.0f} ms)"))
-            rows.append((f"  NCHW instead of channels_last, {net}", f"{1000 * r['nchw']['s_per_step']:.0f} ms (channels_last {r['channels_last_speedup']:.2f}x faster)"))
+            rows.append((f"one step, {net}, {r['layout']}", f"{1000 * r['default']['s_per_step']:.0f} ms, efficiency {r['default']['efficiency']:.2f} (floor {1000 * r['floor_s']:.0f} ms)"))
+            other = "NCHW" if r["layout"] == "channels_last" else "channels_last"
+            rows.append((f"  {other} instead of {r['layout']}, {net}", f"{1000 * r['other_layout']['s_per_step']:.0f} ms ({r['other_layout_over_default']:.2f}x the time)"))
             rows.append((f"  two frames per pass (--batch-chains 2), {net}", f"{1000 * r['batch2']['s_per_step']:.0f} ms per frame-step ({r['batch2_speedup']:.2f}x one frame's rate)"))
         rows.append(("one step, vgg19, bf16 autocast", f"{1000 * s['vgg19_bf16_s_per_step']:.0f} ms"))
         if "vgg19_compile_s_per_step" in s:
@@ -578,6 +618,7 @@ def main() -> int:
     parser.add_argument("--batch-frames", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (slow to compile on the CPU)")
+    parser.add_argument("--pictures", type=Path, default=None, help="where the frames section saves its side-by-sides (default: a temp dir)")
     parser.add_argument("--json", type=Path, default=None, help="default: benchmarks/results/<machine>.json")
     parser.add_argument("--table", action="store_true", help="print the table of the stored JSON and exit")
     parser.add_argument("--dry-run", action="store_true")

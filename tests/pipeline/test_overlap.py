@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -25,7 +26,7 @@ from vidstyle.errors import EncodeError
 from vidstyle.faults import Faults
 from vidstyle.methods.optimize import optimize_method
 from vidstyle.pipeline.chain import run_chain
-from vidstyle.pipeline.events import FrameStylized
+from vidstyle.pipeline.events import FrameStylized, Notice
 from vidstyle.pipeline.executor import BatchedExecutor, LocalExecutor
 from vidstyle.pipeline.overlap import ReadAhead, WriteBehind
 
@@ -190,6 +191,35 @@ def test_chains_in_one_batch_give_the_frames_of_one_chain_at_a_time(clip: Path, 
     print(f"\nbatched vs one chain at a time: mean |diff| per frame {np.round(differences, 2).tolist()} levels")
     # Rounding of batched convolutions, carried by L-BFGS and from frame to frame along a chain.
     assert max(differences) < 3.0 and np.mean(differences) < 1.0
+
+
+def test_a_nan_frame_in_a_batch_is_redone_alone_and_the_others_go_on(clip: Path, real_settings, tmp_path: Path) -> None:  # noqa: ANN001
+    method = optimize_method(real_settings, (32, 24))
+    cuts = listed(4, 9)
+    faults = Faults.parse("nan:6")  # a warm frame of the second chain: its loss turns NaN at its first step
+    alone = LocalExecutor(method).run(
+        [replace(j, faults=faults) for j in jobs_for(clip, real_settings, tmp_path / "alone", cuts)], stop=NeverStop(), on_event=lambda e: None
+    )
+    notices: list[str] = []
+    together = BatchedExecutor(method, 2).run(
+        [replace(j, faults=faults) for j in jobs_for(clip, real_settings, tmp_path / "batch", cuts)],
+        stop=NeverStop(),
+        on_event=lambda e: notices.append(e.message) if isinstance(e, Notice) else None,
+    )
+    records = {r.position: r for o in together.outcomes for r in o.records}
+    reference = {r.position: r for o in alone.outcomes for r in o.records}
+    assert sorted(records) == list(range(14))
+    assert [p for p, r in sorted(records.items()) if r.redone] == [6] == [p for p, r in sorted(reference.items()) if r.redone]
+    assert records[6].redone.startswith("NaN or inf in the loss at step 1 with L-BFGS")
+    assert any(n.startswith("Frame 7 of 14 was redone") for n in notices)
+    for position, record in reference.items():
+        assert np.isfinite(records[position].loss)
+        assert records[position].loss == pytest.approx(record.loss, rel=0.02), position
+    ours, theirs = pngs(tmp_path / "batch"), pngs(tmp_path / "alone")
+    for name in ours:
+        a = cv2.imdecode(np.frombuffer(ours[name], np.uint8), cv2.IMREAD_COLOR).astype(int)
+        b = cv2.imdecode(np.frombuffer(theirs[name], np.uint8), cv2.IMREAD_COLOR).astype(int)
+        assert np.abs(a - b).mean() < 3.0, name
 
 
 def test_a_stopped_batch_resumes_to_every_frame(clip: Path, real_settings, tmp_path: Path) -> None:  # noqa: ANN001

@@ -21,6 +21,7 @@ from typing import Protocol
 import numpy as np
 
 from vidstyle.config import Settings
+from vidstyle.faults import Faults
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class FrameTask:
     cold: bool  # first frame of its chain
     previous_content: np.ndarray | None  # warm frames: the content frame before it
     previous_stylized: np.ndarray | None  # warm frames: the stored stylized frame before it
+    faults: Faults = Faults()  # the run's injected fault (vidstyle/faults.py): the ``nan`` point poisons a frame
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class FrameResult:
     temporal_loss: float
     flow_seconds: float  # spent on optical flow for this frame (ahead of it, when the method prepares frames)
     optimize_seconds: float = 0.0  # spent in the optimizer itself
+    redone: str = ""  # why and how the frame was redone after a numerical fault ("" when it was not)
 
 
 # (step, budget, loss) after every step; may raise to abandon the frame.

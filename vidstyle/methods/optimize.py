@@ -22,20 +22,21 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import torch
 
-from vidstyle.config import CutsMode, OptimizeConfig, Settings, ShotsConfig, TemporalConfig, TemporalMode
-from vidstyle.errors import UsageError
+from vidstyle.config import CutsMode, OptimizeConfig, Optimizer, Settings, ShotsConfig, TemporalConfig, TemporalMode
+from vidstyle.errors import NumericalError, UsageError
 from vidstyle.methods.base import FrameResult, FrameTask, StepCallback
 from vidstyle.model.build import build_core
 from vidstyle.model.device import resolve_device
 from vidstyle.model.style import default_cache_dir
-from vidstyle.model.stylizer import FrameProblem, StepReport, StylizeBatch, Stylizer, StylizeResult, TemporalTarget
+from vidstyle.model.memory import check_memory
+from vidstyle.model.stylizer import FrameProblem, NonFinite, StepReport, StylizeBatch, Stylizer, StylizeResult, TemporalTarget
 from vidstyle.temporal.flow import FlowEstimator
 from vidstyle.temporal.masks import photometric_mask, reliability_mask
 from vidstyle.temporal.warp import warp_image
@@ -188,8 +189,30 @@ class FrameStylizer(Protocol):
     ) -> StylizeResult: ...
 
 
+def safer_optimize(optimize: OptimizeConfig) -> OptimizeConfig:
+    """The setting a frame is redone with after a NaN or inf: Adam at half the lower of its default and the given rate.
+
+    L-BFGS without a line search takes steps of its own choosing, which is
+    what usually blows up; Adam moves every pixel by about its rate per step
+    and clamps the image to [0, 1] after each, so it cannot run away.
+    """
+    default_adam = OptimizeConfig(optimizer=Optimizer.ADAM).lr
+    rate = optimize.lr if optimize.optimizer is Optimizer.ADAM else default_adam
+    return replace(optimize, optimizer=Optimizer.ADAM, learning_rate=min(rate, default_adam) / 2)
+
+
+def describe_optimizer(optimize: OptimizeConfig) -> str:
+    name = "L-BFGS" if optimize.optimizer is Optimizer.LBFGS else "Adam"
+    return f"{name} at lr {optimize.lr:g}"
+
+
 class OptimizeMethod:
-    """Gatys et al.'s optimization per frame, started and tied to the previous frame as Ruder et al. do."""
+    """Gatys et al.'s optimization per frame, started and tied to the previous frame as Ruder et al. do.
+
+    A frame whose loss or image goes NaN or infinite is redone from its start
+    with ``fallback`` (the same losses, optimized by :func:`safer_optimize`);
+    if that fails too, NumericalError: the frame is never written.
+    """
 
     def __init__(
         self,
@@ -200,8 +223,11 @@ class OptimizeMethod:
         device: torch.device,
         identity: str,
         style_passes: int = 0,
+        fallback: FrameStylizer | None = None,
     ) -> None:
         self.stylizer = stylizer
+        self.fallback = fallback
+        self.optimize = settings.optimize
         self.device = device
         self.identity = identity
         self.style_passes = style_passes
@@ -229,18 +255,46 @@ class OptimizeMethod:
             prepared = self._prepared.pop(task.position, None)
         return self.starter.start(task.shot_offset, task.content, task.previous_content, previous, prepared)
 
-    def stylize(self, task: FrameTask, *, on_step: StepCallback) -> FrameResult:
-        begin = self.begin(task)
-        started = time.perf_counter()
-        result = self.stylizer.stylize(
-            bgr_to_tensor(task.content, device=self.device),
+    def _attempt(self, stylizer: FrameStylizer, task: FrameTask, begin: FrameStart, on_step: StepCallback, attempt: int) -> StylizeResult:
+        return stylizer.stylize(
+            self._content(task, attempt),
             init=begin.init,
             budget=begin.budget,
             temporal=begin.temporal,
             on_step=lambda report: on_step(report.step, report.budget, report.loss),
             cold=begin.cold,
         )
+
+    def _content(self, task: FrameTask, attempt: int) -> torch.Tensor:
+        content = bgr_to_tensor(task.content, device=self.device)
+        if task.faults.poisons(task.position, attempt):
+            content[:, :, 0, 0] = float("nan")  # the injected numerical fault (VIDSTYLE_FAULT=nan:K)
+        return content
+
+    def stylize(self, task: FrameTask, *, on_step: StepCallback) -> FrameResult:
+        begin = self.begin(task)
+        started = time.perf_counter()
+        try:
+            result = self._attempt(self.stylizer, task, begin, on_step, 0)
+        except NonFinite as fault:
+            return self.redo(task, begin, on_step, fault, started)
         return frame_result(result, begin, time.perf_counter() - started)
+
+    def redo(self, task: FrameTask, begin: FrameStart, on_step: StepCallback, fault: NonFinite, started: float) -> FrameResult:
+        """A frame that went NaN or infinite, redone from its start with the fallback optimizer; NumericalError if it cannot be."""
+        first = f"{fault} with {describe_optimizer(self.optimize)}"
+        safer = describe_optimizer(safer_optimize(self.optimize))
+        if self.fallback is None:
+            raise NumericalError(f"Frame {task.position + 1} went numerically wrong ({first}); nothing of it was written.") from None
+        try:
+            result = self._attempt(self.fallback, task, begin, on_step, 1)
+        except NonFinite as again:
+            raise NumericalError(
+                f"Frame {task.position + 1} went numerically wrong ({first}), and again when redone with {safer} "
+                f"({again}); nothing of it was written."
+            ) from None
+        redone = f"{first}; redone from its start with {safer}"
+        return frame_result(result, begin, time.perf_counter() - started, redone=redone)
 
     def open_batch(self, capacity: int) -> OptimizeBatch | None:
         """A batch of ``capacity`` frames stylized together (``--batch-chains``); None if the stylizer cannot batch."""
@@ -249,7 +303,7 @@ class OptimizeMethod:
         return OptimizeBatch(self, self.stylizer, capacity)
 
 
-def frame_result(result: StylizeResult, begin: FrameStart, seconds: float) -> FrameResult:
+def frame_result(result: StylizeResult, begin: FrameStart, seconds: float, *, redone: str = "") -> FrameResult:
     return FrameResult(
         image=tensor_to_bgr(result.image),
         steps=result.steps,
@@ -260,7 +314,16 @@ def frame_result(result: StylizeResult, begin: FrameStart, seconds: float) -> Fr
         temporal_loss=result.final.temporal,
         flow_seconds=begin.flow_seconds,
         optimize_seconds=seconds,
+        redone=redone,
     )
+
+
+@dataclass
+class _Slot:
+    task: FrameTask
+    begin: FrameStart
+    on_step: StepCallback
+    started: float
 
 
 class OptimizeBatch:
@@ -269,7 +332,9 @@ class OptimizeBatch:
     Each frame is started as :meth:`OptimizeMethod.stylize` starts it (a cold
     start goes through its coarse sizes alone, before it joins the batch) and
     finished in its own slot of a :class:`StylizeBatch`; a frame that ends
-    frees its slot for the next one while the others go on.
+    frees its slot for the next one while the others go on. A frame that goes
+    NaN or infinite leaves the batch and is redone alone, as
+    :meth:`OptimizeMethod.stylize` redoes it.
     """
 
     def __init__(self, method: OptimizeMethod, stylizer: Stylizer, capacity: int) -> None:
@@ -277,7 +342,9 @@ class OptimizeBatch:
         self.stylizer = stylizer
         self.capacity = capacity
         self._batch: StylizeBatch | None = None
-        self._slots: dict[int, tuple[FrameStart, float, float]] = {}  # slot -> (start, optimizer seconds so far, started)
+        self._slots: dict[int, _Slot] = {}
+        self._ready: dict[int, FrameResult] = {}  # frames redone at once (they failed before joining the batch), by a slot id < 0
+        self._next_ready = -1
 
     @property
     def free(self) -> int:
@@ -286,36 +353,51 @@ class OptimizeBatch:
     def add(self, task: FrameTask, *, on_step: StepCallback) -> int:
         begin = self.method.begin(task)
         started = time.perf_counter()
-        content = bgr_to_tensor(task.content, device=self.method.device)
         problem = FrameProblem(
-            content=content,
+            content=self.method._content(task, 0),
             init=begin.init,
             budget=begin.budget,
             temporal=begin.temporal,
             on_step=lambda report: on_step(report.step, report.budget, report.loss),
         )
-        if begin.cold:
-            problem = self.stylizer.coarse_start(problem)
-        if self._batch is None:
-            height, width = task.content.shape[:2]
-            self._batch = self.stylizer.batch(self.capacity, (width, height))
-        slot = self._batch.add(problem)
-        self._slots[slot] = (begin, time.perf_counter() - started, time.perf_counter())
+        try:
+            if begin.cold:
+                problem = self.stylizer.coarse_start(problem)
+            if self._batch is None:
+                height, width = task.content.shape[:2]
+                self._batch = self.stylizer.batch(self.capacity, (width, height))
+            slot = self._batch.add(problem)
+        except NonFinite as fault:
+            slot = self._next_ready
+            self._next_ready -= 1
+            self._ready[slot] = self.method.redo(task, begin, on_step, fault, started)
+            return slot
+        self._slots[slot] = _Slot(task, begin, on_step, started)
         return slot
 
     def step(self) -> list[tuple[int, FrameResult]]:
         """One step of every frame in the batch; the frames that finished, by slot."""
-        assert self._batch is not None
-        finished = []
+        finished = list(self._ready.items())
+        self._ready.clear()
+        if self._batch is None or not self._slots:
+            return finished
         for slot, result in self._batch.step():
-            begin, spent, started = self._slots.pop(slot)
-            finished.append((slot, frame_result(result, begin, spent + time.perf_counter() - started)))
+            entry = self._slots.pop(slot)
+            if result.failed is not None:
+                finished.append((slot, self.method.redo(entry.task, entry.begin, entry.on_step, result.failed, entry.started)))
+            else:
+                finished.append((slot, frame_result(result, entry.begin, time.perf_counter() - entry.started)))
         return finished
 
 
 def optimize_method(settings: Settings, working_size: tuple[int, int]) -> OptimizeMethod:
-    """The real method: VGG features, the style targets (cached on disk) and the optimizer, on the chosen device."""
+    """The real method: VGG features, the style targets (cached on disk) and the optimizer, on the chosen device.
+
+    A frame that cannot fit in memory is refused here, before the weights are
+    loaded and before the run's work dir exists.
+    """
     device = resolve_device(settings.model.device)
+    check_memory(working_size, device=device, max_size=settings.select.max_size)
     core = build_core(
         settings.model,
         settings.style,
@@ -324,6 +406,15 @@ def optimize_method(settings: Settings, working_size: tuple[int, int]) -> Optimi
         cache_dir=default_cache_dir(),
         device=device,
     )
+    stylizer = core.stylizer
+    fallback = Stylizer(
+        core.extractor,
+        core.style,
+        model=settings.model,
+        optimize=safer_optimize(settings.optimize),
+        runtime=stylizer.runtime,
+        style_at=stylizer.style_at,
+    )
     return OptimizeMethod(
         core.stylizer,
         settings=settings,
@@ -331,4 +422,5 @@ def optimize_method(settings: Settings, working_size: tuple[int, int]) -> Optimi
         device=device,
         identity=core.weights.identity,
         style_passes=0 if core.style.from_cache else core.extractor.passes,
+        fallback=fallback,
     )

@@ -64,9 +64,12 @@ def default_runtime(device: torch.device | str = "cpu") -> Runtime:
 def resolve_runtime(precision: Precision, device: torch.device, *, compile: bool = False) -> Runtime:
     """The runtime for ``device``: AUTO means bf16 on a CUDA GPU that has it, float32 elsewhere.
 
-    channels_last on CUDA (cuDNN's tensor-core convolutions want NHWC) and on
-    the CPU (oneDNN's are faster in it: benchmarks/bench.py measures it);
-    cuDNN autotunes its convolution algorithms for the (fixed) frame size.
+    channels_last on CUDA (cuDNN's tensor-core convolutions want NHWC); cuDNN
+    autotunes its convolution algorithms for the (fixed) frame size. The CPU
+    stays NCHW: oneDNN's channels_last convolutions round differently with
+    the number of threads, and on the CPU a frame must not depend on how many
+    threads (or Ray workers) made it (resume, --workers); benchmarks/bench.py
+    measures what NHWC would gain there.
     """
     precision = Precision(precision)
     if precision is Precision.AUTO:
@@ -76,4 +79,4 @@ def resolve_runtime(precision: Precision, device: torch.device, *, compile: bool
         raise UsageError("--precision bf16 is not supported on MPS; use --precision fp32 or --device cpu.")
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    return Runtime(device=device, precision=precision, channels_last=device.type in ("cuda", "cpu"), compile=compile)
+    return Runtime(device=device, precision=precision, channels_last=device.type == "cuda", compile=compile)

@@ -17,6 +17,12 @@ stops are decided on the device, per slot, and read back only every
 ``poll_every`` steps, so a GPU is not made to wait for the host each step;
 the frames do not depend on how often they are read.
 
+A NaN or infinite loss or image ends its frame with :class:`NonFinite`
+(the method redoes the frame with a safer optimizer, methods/optimize.py),
+so a frame is never made of garbage. In a batch only that frame's slot
+fails: each image's loss and gradient are its own, and the optimizers mask
+every update per slot, so the other frames go on untouched.
+
 Cold starts (``cold=True``: a chain's first frame) go coarse to fine when
 ``OptimizeConfig.coarse_to_fine`` is set: the frame is optimized at 1/4 and
 1/2 of its size first (against style targets made for those sizes), and
@@ -78,6 +84,15 @@ class StepReport:
     loss: float
 
 
+class NonFinite(ArithmeticError):
+    """A loss or the image became NaN or infinite during optimization: the frame must be redone, never written."""
+
+    def __init__(self, what: str, step: int) -> None:
+        self.what = what  # "loss" or "image"
+        self.step = step
+        super().__init__(f"NaN or inf in the {what} at step {step}" if step else f"NaN or inf in the starting {what}")
+
+
 @dataclass(frozen=True)
 class StylizeResult:
     image: torch.Tensor  # (1, 3, H, W), clamped to [0, 1]
@@ -88,6 +103,7 @@ class StylizeResult:
     history: tuple[float, ...]  # total loss at every step (of the full-size stage)
     coarse_steps: tuple[int, ...] = ()  # steps spent at each coarse size before the full size (coarse to fine)
     raw: torch.Tensor | None = field(default=None, repr=False)  # the best iterate as optimized (luminance with --preserve-colors), unclamped
+    failed: NonFinite | None = None  # set (and nothing else to be used) when the frame went NaN or infinite
 
 
 @dataclass
@@ -213,7 +229,8 @@ class Stylizer:
 
         ``on_step`` is called after every step; it may raise to abandon the frame
         (the pipeline does this on Ctrl-C). ``cold``: a cold start, which goes
-        coarse to fine when the settings ask for it.
+        coarse to fine when the settings ask for it. A NaN or infinite loss or
+        image raises :class:`NonFinite`.
         """
         problem = FrameProblem(content=content, init=init, budget=budget, temporal=temporal, on_step=on_step)
         if cold:
@@ -224,7 +241,10 @@ class Stylizer:
         while True:
             finished = batch.step()
             if finished:
-                return finished[0][1]
+                result = finished[0][1]
+                if result.failed is not None:
+                    raise result.failed
+                return result
 
     def coarse_sizes(self, size: tuple[int, int]) -> list[tuple[int, int]]:
         """The coarse sizes (width, height) a cold start of ``size`` passes through; empty when off."""
@@ -268,6 +288,8 @@ class Stylizer:
             while result is None:
                 finished = batch.step()
                 result = finished[0][1] if finished else None
+            if result.failed is not None:
+                raise result.failed
             spent.append(result.steps - stage.first_step)
             assert result.raw is not None
             image = result.raw.clamp(0.0, 1.0)
@@ -295,7 +317,7 @@ class StylizeBatch:
 
     ``add`` puts a frame in a free slot; ``step`` runs one step of every frame
     in the batch and returns the frames that finished (by early stop, budget
-    or NaN), freeing their slots. The frames' results do not depend on what
+    or NaN: see ``StylizeResult.failed``), freeing their slots. The frames' results do not depend on what
     else is in the batch (up to the rounding of batched convolutions).
     """
 
@@ -341,6 +363,9 @@ class StylizeBatch:
         self.best_terms = torch.zeros((capacity, len(_TERMS)), device=device)
         self.initial_terms = torch.zeros((capacity, len(_TERMS)), device=device)
         self.stalled = torch.zeros(capacity, dtype=torch.bool, device=device)
+        # A NaN or inf: 1 in the loss, 2 in the image; at which step (the steps before it count).
+        self.fault_kind = torch.zeros(capacity, dtype=torch.long, device=device)
+        self.fault_step = torch.zeros(capacity, dtype=torch.long, device=device)
         # Host side: the frame in each slot, and the slots the host still steps.
         self.problems: list[FrameProblem | None] = [None] * capacity
         self._host_live = [False] * capacity
@@ -356,7 +381,10 @@ class StylizeBatch:
         return self.capacity - self.occupied
 
     def add(self, problem: FrameProblem) -> int:
-        """Put a frame in a free slot (ValueError when full); returns the slot."""
+        """Put a frame in a free slot (ValueError when full); returns the slot.
+
+        NonFinite (and no slot taken) when the image to start from is not finite.
+        """
         if self.free == 0:
             raise ValueError("the batch is full")
         slot = self.problems.index(None)
@@ -364,6 +392,8 @@ class StylizeBatch:
         height, width = problem.content.shape[-2:]
         if (width, height) != self.size:
             raise ValueError(f"a {width}x{height} frame in a batch of {self.size[0]}x{self.size[1]}")
+        if not bool(torch.isfinite(problem.init).all()):
+            raise NonFinite("image", 0)
         self._grow_history(problem.budget)
         targets = stylizer.content_targets(problem.content.to(self.device))
         for name, value in targets.items():
@@ -391,6 +421,8 @@ class StylizeBatch:
         self.best_terms[slot] = 0.0
         self.initial_terms[slot] = 0.0
         self.stalled[slot] = False
+        self.fault_kind[slot] = 0
+        self.fault_step[slot] = 0
         problem.reported = 0
         self.problems[slot] = problem
         self._host_live[slot] = True
@@ -454,6 +486,11 @@ class StylizeBatch:
             self.optimizer.step(self.image, grad, self.live)
             if opts.optimizer is Optimizer.ADAM:
                 self.image.copy_(torch.where(self.live.view(-1, 1, 1, 1), self.image.clamp(0.0, 1.0), self.image))
+            # The next evaluation would find a non-finite image too, but the last step's image is never evaluated.
+            broken = self.live & ~torch.isfinite(self.image).flatten(1).all(1)
+            self.fault_kind.copy_(torch.where(broken, torch.full_like(self.fault_kind, 2), self.fault_kind))
+            self.fault_step.copy_(torch.where(broken, self.steps, self.fault_step))
+            self.live &= ~broken
 
     def _record(self, slots: list[int], pick: Callable[[torch.Tensor], torch.Tensor], index: torch.Tensor | None,
                 x: torch.Tensor, total: torch.Tensor, values: torch.Tensor) -> None:
@@ -467,19 +504,23 @@ class StylizeBatch:
                 target.index_copy_(0, index, value)
 
         live, steps = pick(self.live), pick(self.steps)
+        # A non-finite loss ends the frame before its step counts (and, the slot no longer
+        # live, before its NaN gradient reaches the optimizer's state).
+        bad = live & ~torch.isfinite(total)
+        put(self.fault_kind, torch.where(bad, torch.ones_like(steps), pick(self.fault_kind)))
+        put(self.fault_step, torch.where(bad, steps + 1, pick(self.fault_step)))
         history = pick(self.history)
         column = steps.clamp(max=self.max_budget - 1).unsqueeze(1)
         history = history.scatter(1, column, torch.where(live, total, history.gather(1, column).squeeze(1)).unsqueeze(1))
         put(self.history, history)
         put(self.initial_terms, torch.where((live & (steps == 0)).unsqueeze(1), values, pick(self.initial_terms)))
-        # Keep the best iterate: L-BFGS without a line search can overshoot on its
-        # last step, and a NaN must never reach a frame (NaN < best is False).
+        # Keep the best iterate: L-BFGS without a line search can overshoot on its last step.
         better = live & (total < pick(self.best_loss))
         put(self.best_loss, torch.where(better, total, pick(self.best_loss)))
         put(self.best_terms, torch.where(better.unsqueeze(1), values, pick(self.best_terms)))
         view = (-1,) + (1,) * (x.ndim - 1)
         put(self.best_image, torch.where(better.view(view), x, pick(self.best_image)))
-        steps = steps + live.long()
+        steps = steps + (live & ~bad).long()
         put(self.steps, steps)
         # The early stop: relative improvement over the last `window` steps below `tolerance`.
         stalled = torch.zeros_like(live)
@@ -489,9 +530,8 @@ class StylizeBatch:
             improvement = (before - total) / torch.where(before > 0, before, torch.ones_like(before))
             stalled = (steps > opts.window) & ((before <= 0) | (improvement < opts.tolerance))
         budget = pick(self.budget)
-        nan = total != total
-        finished = live & (nan | stalled | (steps >= budget))
-        put(self.stalled, pick(self.stalled) | (finished & stalled & ~nan & (steps < budget)))
+        finished = live & (bad | stalled | (steps >= budget))
+        put(self.stalled, pick(self.stalled) | (finished & stalled & ~bad & (steps < budget)))
         put(self.live, live & ~finished)
 
     # -- reading back ---------------------------------------------------------------
@@ -499,12 +539,16 @@ class StylizeBatch:
         """Read the batch's state back: report new steps, hand out the frames that finished."""
         live = self.live.tolist()
         steps = self.steps.tolist()
+        faults = self.fault_kind.tolist()
+        fault_steps = self.fault_step.tolist()
         finished: list[tuple[int, StylizeResult]] = []
         for slot in range(self.capacity):
             problem = self.problems[slot]
             if problem is None or not self._host_live[slot]:
                 continue
             done = steps[slot]
+            if faults[slot] == 2:  # the image of step k broke: step k is not reported
+                done = min(done, fault_steps[slot] - 1)
             if problem.on_step is not None and done > problem.reported:
                 losses = self.history[slot, problem.reported : done].tolist()
                 budget = problem.total_budget or problem.budget
@@ -512,7 +556,15 @@ class StylizeBatch:
                     problem.on_step(StepReport(step=problem.first_step + problem.reported + offset + 1, budget=budget, loss=loss))
             problem.reported = done
             if not live[slot]:
-                finished.append((slot, self._result(slot, done)))
+                if faults[slot]:
+                    what = "loss" if faults[slot] == 1 else "image"
+                    failure = NonFinite(what, fault_steps[slot] + problem.first_step)
+                    result = StylizeResult(image=problem.init, steps=done + problem.first_step, stopped_early=False,
+                                           initial=_breakdown([0.0] * len(_TERMS)), final=_breakdown([0.0] * len(_TERMS)),
+                                           history=(), failed=failure)
+                else:
+                    result = self._result(slot, done)
+                finished.append((slot, result))
                 self.problems[slot] = None
                 self._host_live[slot] = False
         return finished
