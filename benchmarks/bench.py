@@ -289,7 +289,7 @@ class Bench:
         images = [cv2.imread(str(p)) for p in paths]
         size = working_size(images[0].shape[1], images[0].shape[0], 64 if self.dry else self.args.size)
         contents = [resize(image, size) for image in images]
-        budget = 8 if self.dry else OptimizeConfig().iterations
+        budget = 8 if self.dry else (self.args.first_budget or OptimizeConfig().iterations)
         core = self.core(Network.VGG16, size=size, weights=weights, style=style_image())
         stylizer = core.stylizer
         content = bgr_to_tensor(contents[0], device=self.device)
@@ -313,6 +313,7 @@ class Bench:
             "weights": "imagenet vgg16 (shared)" if weights else "random vgg16",
             "size": list(size),
             "style": style_image().name,
+            "budget": budget,
             "first_single": {"steps": single.steps, "seconds": single_seconds, "loss": single.final.total, "style": single.final.style,
                              "content": single.final.content, "stopped_early": single.stopped_early},
             "first_coarse_to_fine": {"coarse_steps": list(c2f.coarse_steps), "coarse_seconds": coarse_seconds, "steps": c2f.steps,
@@ -365,7 +366,7 @@ class Bench:
         settings = Settings(
             model=ModelConfig(weights=self.weights[Network.VGG19], device=DeviceChoice(self.device.type)),
             style=StyleConfig(images=(style_image(),)),
-            select=SelectConfig(start="#48", max_frames=frames, max_size=64 if self.dry else self.args.size),
+            select=SelectConfig(start="#48", max_frames=frames, max_size=64 if self.dry else (self.args.split_size or self.args.size)),
             run=RunConfig(segment_frames=max(2, frames // 2)),
             optimize=OptimizeConfig(iterations=4, iterations_next=2) if self.dry else OptimizeConfig(),
         )
@@ -458,7 +459,7 @@ class Bench:
         out: dict[str, object] = {"frames": frames, "size": size, "chains": 2}
         timings: dict[int, list[float]] = {1: [], 2: []}
         with tempfile.TemporaryDirectory(prefix="vidstyle-bench-batch-") as tmp:
-            for repeat in range(1 if self.dry else 2):
+            for repeat in range(1 if self.dry else self.args.batch_repeats):
                 for chains in (1, 2):
                     settings = Settings(
                         model=ModelConfig(weights=self.weights[Network.VGG19], device=DeviceChoice(self.device.type), batch_chains=chains),
@@ -578,7 +579,7 @@ def table(results: dict) -> str:  # noqa: C901 - one row per figure
     if "frames" in results and "skipped" not in results["frames"]:
         f = results["frames"]
         a, b = f["first_single"], f["first_coarse_to_fine"]
-        where = f"{f['weights']}, {f['size'][0]}x{f['size'][1]}, {f['style']}"
+        where = f"{f['weights']}, {f['size'][0]}x{f['size'][1]}, {f['style']}, budget {f.get('budget', 300)}"
         rows.append((f"first frame, single scale ({where})", f"{a['steps']} steps, {a['seconds']:.0f} s, loss {a['loss']:.4g} (style {a['style']:.4g})"))
         reach = "never reaches it" if b["seconds_to_single_loss"] is None else f"reaches the single-scale loss after {b['seconds_to_single_loss']:.0f} s ({b['full_size_steps_to_single_loss']} full-size steps)"
         rows.append(("first frame, coarse to fine", f"{b['coarse_steps']} coarse + {b['steps'] - sum(b['coarse_steps'])} full-size steps, {b['seconds']:.0f} s, loss {b['loss']:.4g} (style {b['style']:.4g}); {reach}: {f['coarse_to_fine_time_ratio']:.2f}x the time"))
@@ -600,9 +601,42 @@ def table(results: dict) -> str:  # noqa: C901 - one row per figure
     if "gpu" in results and "skipped" not in results["gpu"]:
         for key, value in results["gpu"].items():
             rows.append((f"gpu {key}", json.dumps(value)))
+    lines_targets = targets(results)
     head = f"Machine: {env.get('machine', '?')} ({env.get('cpu', '')}, {env.get('cores', '?')} cores, torch {env.get('torch', '?')}, {env.get('threads', '?')} threads)"
     lines = [head, "", "| what | figure |", "|---|---|"] + [f"| {a} | {b} |" for a, b in rows]
+    if lines_targets:
+        lines += ["", "| CPU target | measured | |", "|---|---|---|"] + lines_targets
     return "\n".join(lines)
+
+
+def targets(results: dict) -> list[str]:
+    """The issue's CPU targets against the stored figures: one row each, met or missed."""
+    rows = []
+
+    def row(what: str, measured: float | None, ok: bool | None, shown: str) -> None:
+        verdict = "not measured" if measured is None else ("met" if ok else "missed")
+        rows.append(f"| {what} | {shown if measured is not None else '-'} | {verdict} |")
+
+    step = results.get("step", {}).get("vgg19", {}).get("default")
+    value = step["efficiency"] if step else None
+    row("efficiency >= 0.85 (VGG19 step)", value, value is not None and value >= 0.85, f"{value:.2f}" if value else "")
+    frames = results.get("frames", {})
+    ratio = frames.get("coarse_to_fine_time_ratio")
+    if ratio is not None:
+        lower = frames["first_coarse_to_fine"]["loss"] <= frames["first_single"]["loss"]
+        reached = frames.get("coarse_to_fine_reached_single_loss")
+        shown = f"{ratio:.2f}x the time" + ("" if reached else " (never reached the single-scale loss)") + f", final loss {'<=' if lower else '>'} single-scale"
+        row("coarse-to-fine cold start <= 0.5x the single-scale time, equal or lower loss", ratio, bool(reached) and ratio <= 0.5, shown)
+    split = results.get("split", {})
+    share = split.get("non_optimizer_share")
+    row("everything but the optimizer <= 3% of frame time", share, share is not None and share <= 0.03, f"{100 * share:.1f}%" if share is not None else "")
+    memory = results.get("memory", {})
+    growth = memory.get("growth_mib")
+    row("RSS growth 50 -> 500 frames <= 50 MB", growth, growth is not None and growth * 1.048576 <= 50, f"{growth:.0f} MiB" if growth is not None else "")
+    batch = results.get("batch", {})
+    speedup = batch.get("speedup_2_over_1")
+    row("--batch-chains 2 no slower than 1 (whole run)", speedup, speedup is not None and speedup >= 1.0, f"{speedup:.2f}x" if speedup is not None else "")
+    return rows
 
 
 # ----------------------------------------------------------------------------- main
@@ -614,7 +648,10 @@ def main() -> int:
     parser.add_argument("--sections", default=",".join(SECTIONS))
     parser.add_argument("--size", type=int, default=256, help="working long side")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    parser.add_argument("--split-frames", type=int, default=24)
+    parser.add_argument("--first-budget", type=int, default=None, help="frames section: the first frame's budget (default: the CLI's, 300)")
+    parser.add_argument("--split-frames", type=int, default=12)
+    parser.add_argument("--split-size", type=int, default=None, help="split section: working long side (default: --size)")
+    parser.add_argument("--batch-repeats", type=int, default=2)
     parser.add_argument("--batch-frames", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (slow to compile on the CPU)")
