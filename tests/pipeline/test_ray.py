@@ -65,17 +65,10 @@ def reference(media: dict[str, Path], random_weights: Path, tmp_path_factory: py
     output = tmp_path_factory.mktemp("ray-reference") / "reference.mp4"
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a module fixture runs before the function-scoped one-thread fixture
-    # ... and before the function-scoped isolated cache: use the module's own, not the user's.
-    cache = os.environ.get("VIDSTYLE_CACHE_DIR")
-    os.environ["VIDSTYLE_CACHE_DIR"] = str(media["cache"])
     try:
         result = stylize(media["clip"], output, settings=run_settings(media, random_weights))
     finally:
         torch.set_num_threads(threads)
-        if cache is None:
-            os.environ.pop("VIDSTYLE_CACHE_DIR", None)
-        else:
-            os.environ["VIDSTYLE_CACHE_DIR"] = cache
     assert result.frames == 30 and len(result.cuts) == 2
     return decode_all(output)
 
