@@ -6,7 +6,7 @@ their own entries in that file and keep the others). Timings on a shared machine
 time is the fastest of a few repeats (the least disturbed), ratios are measured in the same run,
 and the load average before and after each section is stored with it.
 
-    uv run python benchmarks/bench.py                            # CPU, every section (about 20 minutes on an idle 2-core machine)
+    uv run python benchmarks/bench.py                            # CPU, every section (the frames section alone: 100 full-size steps three times)
     uv run python benchmarks/bench.py --sections step,split      # some sections
     uv run python benchmarks/bench.py --table                    # print the table of the stored JSON
     uv run python benchmarks/bench.py --device cuda              # GPU: adds 960x540 and 1920x1080 fps, bf16, batches of chains
@@ -423,7 +423,6 @@ class Bench:
             "first_frame_s": records[0].seconds,
             "first_frame_steps": records[0].steps,
             "non_optimizer_share": (wall - setup - optimize) / (wall - setup),
-            "non_optimizer_share_frames": (frames_wall - sum(r.optimize_seconds for r in records[1:])) / frames_wall if n > 1 else None,
         }
 
     def memory(self) -> dict[str, object]:
@@ -590,7 +589,7 @@ def table(results: dict) -> str:  # noqa: C901 - one row per figure
         s = results["split"]
         p = s["per_frame_s"]
         rows.append((f"per-frame split ({s['clip']})", ", ".join(f"{k} {1000 * v:.0f} ms" for k, v in p.items())))
-        rows.append(("everything but the optimizer, share of the run (setup excluded)", f"{100 * s['non_optimizer_share']:.1f}% (later frames: {fmt(100 * s['non_optimizer_share_frames'] if s['non_optimizer_share_frames'] is not None else None, '%')})"))
+        rows.append(("everything but the optimizer, share of the run (setup excluded)", f"{100 * s['non_optimizer_share']:.1f}%"))
         rows.append(("first frame / later frames", f"{s['first_frame_steps']} steps {s['first_frame_s']:.0f} s / {fmt(s['later_frame_steps'])} steps {fmt(s['later_frame_s'], ' s')}"))
     if "memory" in results:
         m = results["memory"]

@@ -47,6 +47,7 @@ def content() -> torch.Tensor:
 
 
 def core(model, style, loaded, cache_dir=None, size=SIZE, **options):  # noqa: ANN001, ANN201
+    options = {"coarse_to_fine": True, **options}
     return build_core(model, style, OptimizeConfig(**options), content_size=size, cache_dir=cache_dir, device=CPU, loaded=loaded)
 
 
