@@ -1,0 +1,1 @@
+"""Stylization methods: how a chain of frames becomes stylized frames."""
