@@ -60,7 +60,10 @@ from vidstyle.methods.feedforward import (  # noqa: E402
 )
 from vidstyle.model.style import build_style_targets  # noqa: E402
 from vidstyle.model.stylizer import Stylizer  # noqa: E402
-from vidstyle.pipeline.frames import FrameStarter  # noqa: E402
+try:  # the flow-mode frame starter of the pipeline; the chains restructuring moves it to methods/
+    from vidstyle.methods.optimize import FrameStarter  # noqa: E402
+except ImportError:
+    from vidstyle.pipeline.frames import FrameStarter  # noqa: E402
 from vidstyle.temporal.metric import warping_error  # noqa: E402
 from vidstyle.video.pixels import bgr_to_tensor, resize, tensor_to_bgr, working_size  # noqa: E402
 
@@ -477,6 +480,8 @@ def compare_architectures(args, core, clip, config, windows, reference) -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     from torch.utils.flop_counter import FlopCounterMode
 
+    picks = [b + (e - b) // 2 for b, e in windows]
+    rows = [("input", [frames[i] for i in picks]), ("optimize", [reference[w][0][(w[1] - w[0]) // 2] for w in windows])]
     for name, spec in designs.items():
         net = build_network(spec).eval()
         with FlopCounterMode(display=False) as counter, torch.no_grad():
@@ -487,6 +492,7 @@ def compare_architectures(args, core, clip, config, windows, reference) -> None:
         out = list(apply_network(trained.net, frames))
         style, content = frame_losses(core, inputs, [im for b, e in windows for im in out[b:e]])
         warp = float(np.mean([warping_error(frames[b:e], out[b:e]).value for b, e in windows]))
+        rows.append((name.split(" ")[0], [out[i] for i in picks]))
         ms = apply_speed(trained.net, size, 1) * 1000
         s1080 = apply_speed(trained.net, (1920, 1080), args.threads, frames=2, batch=1)
         print(
@@ -494,6 +500,9 @@ def compare_architectures(args, core, clip, config, windows, reference) -> None:
             f"{style / opt_style:.2f}x | {content:.3f} | {warp / opt_warp:.2f}x |",
             flush=True,
         )
+    if args.strip:
+        strip(rows, args.strip)
+        print(f"strip: {args.strip} (frames {picks})")
 
 
 if __name__ == "__main__":

@@ -53,7 +53,11 @@ from vidstyle.errors import ModelError, UsageError
 from vidstyle.methods.fastnet import STRIDE, Architecture, NetSpec, Norm, build_network, run_network
 from vidstyle.model.losses import gram_matrices, normalised_mse
 from vidstyle.model.style import StyleTargets
-from vidstyle.pipeline.atomic import write_bytes_atomic
+
+try:  # the one fsync-and-rename helper; it moves to vidstyle/files.py with the chains restructuring
+    from vidstyle.files import write_bytes_atomic
+except ImportError:  # pragma: no cover - until then
+    from vidstyle.pipeline.atomic import write_bytes_atomic
 from vidstyle.temporal.flow import FlowEstimator, FlowPreset
 from vidstyle.temporal.masks import reliability_mask
 from vidstyle.temporal.warp import warp_tensor
@@ -318,6 +322,7 @@ class TrainResult:
 # ----------------------------------------------------------------- training
 
 CHECKPOINT_NAME = "fast-checkpoint.pt"
+FLOW_CACHE_BYTES = 512 * 2**20  # flows and masks kept during training (12 bytes a pixel)
 _CHECKPOINT_FORMAT = "vidstyle-fast-checkpoint"
 _MODEL_FORMAT = "vidstyle-fast-model"
 _FORMAT_VERSION = 1
@@ -347,6 +352,14 @@ class _Sampler:
         self.others = clip.others()
         self.pairs = clip.pairs()
         self.flow = FlowEstimator(config.flow_preset)
+        # Flows and masks of the pairs seen so far. Each is a pure function of
+        # its two frames, so the cache changes speed only, never a result; it
+        # matters on a GPU, where two DIS flows (milliseconds on the CPU) cost
+        # more than the training step itself. Bounded: a long clip at a large
+        # working size keeps the first pairs only.
+        self._flows: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        width, height = clip.size
+        self._flow_budget = max(1, FLOW_CACHE_BYTES // (width * height * 12))
 
     def _int(self, high: int) -> int:
         return int(torch.randint(high, (1,), generator=self.generator))
@@ -379,6 +392,16 @@ class _Sampler:
             crops.append(self._cut(self.clip.frames[index], y, x))
         return torch.cat(crops)
 
+    def _flow(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Backward flow (frame index + 1 -> index) and its reliability mask."""
+        if index in self._flows:
+            return self._flows[index]
+        pair = self.flow.pair(self.clip.frames[index], self.clip.frames[index + 1])
+        found = (pair.backward, reliability_mask(pair.backward, pair.forward))
+        if len(self._flows) < self._flow_budget:
+            self._flows[index] = found
+        return found
+
     def temporal_batch(self, count: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None:
         """(previous crops, current crops, backward flows (N, h, w, 2), masks (N, 1, h, w)) of consecutive frames.
 
@@ -393,9 +416,8 @@ class _Sampler:
             index = self.pairs[self._int(len(self.pairs))]
             y, x = self._window()
             before, after = self.clip.frames[index], self.clip.frames[index + 1]
-            pair = self.flow.pair(before, after)
-            mask = reliability_mask(pair.backward, pair.forward)
-            flow = pair.backward[y : y + self.crop, x : x + self.crop]
+            backward, mask = self._flow(index)
+            flow = backward[y : y + self.crop, x : x + self.crop]
             grid_y, grid_x = np.mgrid[0 : self.crop, 0 : self.crop].astype(np.float32)
             target_x, target_y = grid_x + flow[:, :, 0], grid_y + flow[:, :, 1]
             inside = (target_x >= 0) & (target_x <= self.crop - 1) & (target_y >= 0) & (target_y <= self.crop - 1)
