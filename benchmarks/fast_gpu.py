@@ -119,7 +119,7 @@ def training_time(device: torch.device, steps: int) -> tuple[float, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=FastConfig().steps)
+    parser.add_argument("--steps", type=int, default=FastConfig().steps, help="training steps to time (0: apply only)")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("no CUDA device")
@@ -128,6 +128,8 @@ def main() -> None:
     print("| what | figure |\n|---|---|")
     for name, fps in apply_rates(device):
         print(f"| apply at 1920x1080: {name} | {fps:.1f} fps |", flush=True)
+    if args.steps < 1:
+        return
     seconds, steps = training_time(device, args.steps)
     print(f"| training at 256x144, {steps} steps (default budget, no early stop) | {seconds:.1f} s ({1000 * seconds / steps:.1f} ms/step) |")
 

@@ -27,6 +27,7 @@ from vidstyle.methods.feedforward import (
     TrainingStopped,
     apply_network,
     keyframe_positions,
+    learning_rate_at,
     load_model,
     new_network,
     save_model,
@@ -98,11 +99,22 @@ def test_training_is_deterministic_for_a_seed_and_differs_across_seeds(core) -> 
 
 
 def test_early_stop_ends_a_stalled_training(core) -> None:
-    # A learning rate this small leaves the loss flat: the window test must stop it.
-    config = replace(TINY, steps=200, learning_rate=1e-9, window=5, tolerance=0.01)
-    result = train(core, make_clip(), config)
+    # A learning rate this small leaves the loss flat: the validation test must stop it.
+    config = replace(TINY, steps=200, learning_rate=1e-9, window=5, patience=3, tolerance=0.01)
+    events: list[object] = []
+    result = train(core, make_clip(), config, on_event=events.append)
     assert result.stopped_early
-    assert result.steps == 10  # two windows are needed before the first comparison
+    # Validations at steps 5, 10, 15, 20: the last three are compared with the first.
+    assert result.steps == 20 and len(result.validation) == 4
+    assert [e.step for e in events if isinstance(e, TrainingStep) and e.validation is not None] == [5, 10, 15, 20]
+    assert events[-1] == TrainingFinished(steps=20, stopped_early=True, seconds=events[-1].seconds, loss=result.validation[-1])
+
+
+def test_the_learning_rate_decays_along_the_budget() -> None:
+    config = replace(TINY, steps=100, learning_rate=1e-3, final_lr=0.1)
+    rates = [learning_rate_at(step, config) for step in range(0, 101, 25)]
+    assert rates[0] == pytest.approx(1e-3) and rates[-1] == pytest.approx(1e-4)
+    assert all(a > b for a, b in zip(rates, rates[1:]))
 
 
 def test_checkpoints_are_written_every_n_steps(core, tmp_path: Path) -> None:
@@ -134,6 +146,7 @@ def test_stop_then_resume_gives_the_same_weights(core, tmp_path: Path) -> None:
     assert [e.step for e in events if isinstance(e, TrainingStep)] == list(range(7, 13))
     assert_same_weights(reference.net, resumed.net)
     assert resumed.history == reference.history
+    assert resumed.validation == reference.validation and len(reference.validation) == 3
 
 
 def test_a_crash_between_checkpoints_resumes_from_the_last_one(core, tmp_path: Path) -> None:
@@ -309,6 +322,7 @@ def test_a_model_file_with_a_pickled_payload_is_refused_without_running_it(tmp_p
     assert marker.exists()
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_a_plain_pickle_is_refused_too(tmp_path: Path) -> None:
     marker = tmp_path / "payload-ran"
     path = tmp_path / "evil.pkl"
