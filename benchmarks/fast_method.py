@@ -56,8 +56,8 @@ from vidstyle.methods.feedforward import (  # noqa: E402
     TrainingClip,
     TrainingStep,
     apply_network,
-    keyframe_positions,
     network_from_checkpoint,
+    plan_keyframes,
     train_network,
 )
 from vidstyle.model.style import build_style_targets  # noqa: E402
@@ -306,7 +306,7 @@ def main() -> None:
     parser.add_argument("--style", type=Path, default=STYLE)
     parser.add_argument("--steps", type=int, default=FastConfig().steps, help="training step budget")
     parser.add_argument("--seconds", type=float, default=None, help="stop training after this many seconds instead")
-    parser.add_argument("--keyframes-every", type=int, default=100, help="one keyframe per this many frames of a shot")
+    parser.add_argument("--keyframes-every", type=int, default=FastConfig().keyframe_every, help="one keyframe per this many frames of a shot")
     parser.add_argument("--windows", default="16@60,16@180,16@296", help="optimizer windows COUNT@START,...")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--smoke", action="store_true", help="a few optimizer steps per frame: checks the script, measures nothing")
@@ -337,11 +337,7 @@ def main() -> None:
         base_key.update(device=args.device, smoke=args.smoke)
 
     # Keyframes: per shot, one per --keyframes-every frames, at least one.
-    keys = sorted(
-        begin + offset
-        for begin, end in shots
-        for offset in keyframe_positions(end - begin, max(1, round((end - begin) / args.keyframes_every)))
-    )
+    keys = list(plan_keyframes(shots, every=args.keyframes_every))
     print(f"keyframes: {keys}", flush=True)
 
     def compute_keyframes():

@@ -28,6 +28,7 @@ from vidstyle.methods.feedforward import (
     apply_network,
     keyframe_positions,
     learning_rate_at,
+    plan_keyframes,
     load_model,
     new_network,
     save_model,
@@ -226,6 +227,9 @@ def test_keyframes_are_spread_over_the_shot() -> None:
     assert keyframe_positions(90, 0) == (45,)  # at least one per shot
     with pytest.raises(UsageError):
         keyframe_positions(0, 1)
+    # Shots of 90, 120, 30 and 80 frames, one keyframe per 100 frames: one each, in the middle.
+    assert plan_keyframes([(0, 90), (90, 210), (210, 240), (240, 320)], every=100) == (45, 150, 225, 280)
+    assert plan_keyframes([(0, 1000)], every=250) == (125, 375, 625, 875)
 
 
 # ------------------------------------------------------------------ apply

@@ -89,6 +89,7 @@ class FastConfig:
     """Training of the fast method's network; every default is measured (README.md, "Fast mode")."""
 
     net: NetSpec = DEFAULT_NET
+    keyframe_every: int = 100  # one keyframe per this many frames of a shot, at least one per shot
     steps: int = 1500  # step budget; one step = one Adam update on one batch of crops
     crop: int = 128  # side of the square training crops (px, at the working size)
     keyframe_crops: int = 2  # distillation crops per step
@@ -108,6 +109,8 @@ class FastConfig:
     def __post_init__(self) -> None:
         if self.steps < 1:
             raise UsageError("The fast-mode step budget must be at least 1.")
+        if self.keyframe_every < 1:
+            raise UsageError("--keyframes must be at least 1 (frames of a shot per keyframe).")
         if self.crop < 16:
             raise UsageError("Fast-mode training crops must be at least 16 px.")
         if min(self.keyframe_crops, self.frame_crops, self.temporal_pairs) < 0:
@@ -124,6 +127,7 @@ class FastConfig:
     def to_json(self) -> dict[str, object]:
         return {
             "net": self.net.to_json(),
+            "keyframe_every": self.keyframe_every,
             **{k: getattr(self, k) for k in ("steps", "crop", "keyframe_crops", "frame_crops", "temporal_pairs")},
             "learning_rate": self.learning_rate,
             "final_lr": self.final_lr,
@@ -149,6 +153,15 @@ def keyframe_positions(length: int, count: int) -> tuple[int, ...]:
         raise UsageError("A shot needs at least one frame.")
     count = max(1, min(count, length))
     return tuple(sorted({int((2 * part + 1) * length // (2 * count)) for part in range(count)}))
+
+
+def plan_keyframes(shots: Sequence[tuple[int, int]], *, every: int) -> tuple[int, ...]:
+    """Keyframe positions for shots given as (first, end) frame positions: one per ``every`` frames, at least one per shot."""
+    keys: list[int] = []
+    for first, end in shots:
+        length = end - first
+        keys += [first + offset for offset in keyframe_positions(length, max(1, round(length / every)))]
+    return tuple(keys)
 
 
 # ----------------------------------------------------------------- data
