@@ -191,6 +191,11 @@ def test_a_checkpoint_of_another_clip_or_setting_is_not_resumed(core, tmp_path: 
     events.clear()
     train(core, make_clip(), replace(TINY, learning_rate=2e-3), checkpoint_dir=tmp_path, on_event=events.append)
     assert events[0].resumed_at == 0
+    # The checkpoint interval changes nothing the weights depend on: that checkpoint is kept.
+    train(core, make_clip(), replace(TINY, learning_rate=2e-3, steps=20), checkpoint_dir=tmp_path)
+    events.clear()
+    train(core, make_clip(), replace(TINY, learning_rate=2e-3, steps=20, checkpoint_every=5), checkpoint_dir=tmp_path, on_event=events.append)
+    assert events[0].resumed_at == 20
 
 
 def test_a_torn_checkpoint_is_ignored(core, tmp_path: Path) -> None:
@@ -289,6 +294,12 @@ def test_a_saved_network_reloads_and_gives_identical_frames(core, tmp_path: Path
     for a, b in zip(before, after):
         assert np.array_equal(a, b)
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_only_networks_that_carry_their_spec_can_be_saved(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="build_network"):
+        save_model(tmp_path / "m.pt", torch.nn.Conv2d(3, 3, 3), {})
+    assert not (tmp_path / "m.pt").exists()
 
 
 def test_every_architecture_round_trips(tmp_path: Path) -> None:

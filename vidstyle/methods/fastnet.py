@@ -170,10 +170,13 @@ class PatchUNet(nn.Module):
 
 
 def build_network(spec: NetSpec) -> nn.Module:
-    """A freshly initialised network (torch's default init, drawn from the global RNG: seed it first)."""
-    if spec.architecture is Architecture.UNET:
-        return PatchUNet(spec)
-    return EncoderDecoder(spec)
+    """A freshly initialised network (torch's default init, drawn from the global RNG: seed it first).
+
+    The network carries its ``spec``, which save_model writes beside the weights.
+    """
+    net: nn.Module = PatchUNet(spec) if spec.architecture is Architecture.UNET else EncoderDecoder(spec)
+    net.spec = spec  # type: ignore[assignment]
+    return net
 
 
 def pad_to_stride(batch: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:

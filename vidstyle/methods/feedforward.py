@@ -29,8 +29,33 @@ Data conventions: frames are BGR uint8 (H, W, 3) at the working size (what
 frame sources yield and sinks take); inside, RGB float (N, 3, H, W) in [0, 1]
 as everywhere in vidstyle (vidstyle.video.pixels).
 
-Choice of network (measurements in README.md and benchmarks/fast_method.py):
-see ``DEFAULT_NET`` below.
+Choice of network. Measured with ``benchmarks/fast_method.py --architectures
+--seconds 300`` (real VGG16 features, the 320-frame benchmark clip at 108x256,
+each design trained for the same 300 s on this project's shared 2-core CPU,
+one torch thread; quality on 48 frames the optimizer also stylized; apply
+time with one thread):
+
+    design                         params  GFLOP/frame  ms/frame  steps  style   content  warping error
+    Johnson half width, no norm      423 k     2.34        29      224   7.4x     1.15       0.83x
+    Johnson half width, inst. norm   425 k     2.34        61      200   7.4x     1.24       2.22x
+    ReCoNet (width 48, inst. norm)  3098 k    16.2        200       99  13.1x     1.15       1.56x
+    Texler-style U-Net, no norm      293 k     2.00        34      220  12.9x     0.44       0.05x
+
+(style and warping error as multiples of the optimizer's on the same frames;
+its content loss there is 0.80.) ReCoNet is too slow to apply on a CPU (5
+fps) and to train (half the steps). Instance norm costs twice the apply time
+here and more than doubles the flicker: every pixel depends on the statistics
+of the whole picture, which change as things move. The U-Net keeps the
+picture (skip connections) but after 300 s has barely started on the style.
+The half-width TransformerNet without normalisation learns the style fastest
+per second of training, applies at 34 fps, and flickers less than the
+optimizer, so it is the default (``DEFAULT_NET``). Trained longer (an H200,
+same recipe, same clip) its style loss falls to 2.9x the optimizer's at 1,000
+steps, 2.2x at 2,000 and stays at 2.1-2.3x up to 5,000 steps, with the content
+loss at 1.5-1.6x and the warping error at 0.6x; cosine decay of the learning
+rate and a 5x lower L1 weight did not move that (2.3x at 2,000 steps). A
+full-width (32) network without normalisation collapsed to a constant output
+at this learning rate.
 """
 
 from __future__ import annotations
@@ -53,15 +78,15 @@ from vidstyle.errors import ModelError, UsageError
 from vidstyle.methods.fastnet import STRIDE, Architecture, NetSpec, Norm, build_network, run_network
 from vidstyle.model.losses import gram_matrices, normalised_mse
 from vidstyle.model.style import StyleTargets
-
-try:  # the one fsync-and-rename helper; it moves to vidstyle/files.py with the chains restructuring
-    from vidstyle.files import write_bytes_atomic
-except ImportError:  # pragma: no cover - until then
-    from vidstyle.pipeline.atomic import write_bytes_atomic
 from vidstyle.temporal.flow import FlowEstimator, FlowPreset
 from vidstyle.temporal.masks import reliability_mask
 from vidstyle.temporal.warp import warp_tensor
 from vidstyle.video.pixels import bgr_to_tensor
+
+try:  # the one fsync-and-rename helper; the chains restructuring moves it to vidstyle/files.py
+    from vidstyle.files import write_bytes_atomic
+except ImportError:  # pragma: no cover - until that lands
+    from vidstyle.pipeline.atomic import write_bytes_atomic
 
 # ----------------------------------------------------------------- settings
 
@@ -86,7 +111,32 @@ class LossWeights:
 
 @dataclass(frozen=True)
 class FastConfig:
-    """Training of the fast method's network; every default is measured (README.md, "Fast mode")."""
+    """Keyframes and training of the fast method's network.
+
+    Evidence for the defaults (benchmarks/fast_method.py; real VGG16 features,
+    The Starry Night, the 320-frame benchmark clip at 108x256; ratios to the
+    optimizer's flow mode on the same frames):
+
+    * steps 1500: the style loss is 5.4x the optimizer's after 250 steps, 4.3x
+      after 500, 2.9x after 1,000, 2.2x after 2,000 and flat (2.1-2.3x) up to
+      5,000. 1,500 steps cost about 1,500 x 2.7 optimizer steps of CPU (a step
+      here is four 108x108 crops through VGG16 and back, plus their targets).
+    * early stop on a fixed validation set, every 100 steps: a stop on the mean
+      training loss of 100-step windows (tolerance 1%) ended training at step
+      449 (H200) and 602 (CPU) while the style loss still halved afterwards.
+    * crop 128 (capped by the frame's short side), 2 + 2 crops and 1 temporal
+      pair: 64-px crops, twice as many, cost 0.45x per step and learned no
+      faster per second (5.7x at 500 steps against 5.4x at 250 of the
+      default).
+    * lr 1e-3 (Johnson et al.), cosine decay to 0.1x, and l1 1.0: a run with
+      the decay and l1 0.2 reached 2.31x at 2,000 steps against 2.24x
+      without: neither matters at this budget.
+    * style / content / tv weights: the optimizer's, so the network learns the
+      optimizer's objective; temporal 500, the optimizer's too: the warping
+      error is 0.6x the optimizer's, so the term could give way to the style.
+    * keyframe_every 100: one cold start per 100 frames of a shot (at least one
+      per shot) costs what the optimizer spends on cold starts at cuts.
+    """
 
     net: NetSpec = DEFAULT_NET
     keyframe_every: int = 100  # one keyframe per this many frames of a shot, at least one per shot
@@ -355,9 +405,7 @@ def new_network(spec: NetSpec, *, seed: int) -> nn.Module:
     """The network with its initial weights drawn from ``seed`` (the global RNG is left untouched)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        net = build_network(spec)
-    net.spec = spec  # type: ignore[assignment]
-    return net
+        return build_network(spec)
 
 
 class _Sampler:
@@ -542,7 +590,9 @@ class _Objective:
 
 
 def _fingerprint(clip: TrainingClip, style: StyleTargets, config: FastConfig, content_layers: Sequence[str]) -> str:
-    facts = {"clip": clip.identity(), "style": style.key, "config": config.to_json(), "content": list(content_layers)}
+    """Everything the weights depend on; the checkpoint interval does not, so changing it keeps the checkpoint."""
+    settings = {k: v for k, v in config.to_json().items() if k != "checkpoint_every"}
+    facts = {"clip": clip.identity(), "style": style.key, "config": settings, "content": list(content_layers)}
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
 
 
@@ -744,6 +794,8 @@ def apply_network(
 ) -> Iterator[np.ndarray]:
     """Stylize BGR uint8 frames one batch at a time; yields one BGR uint8 frame of the same size per input frame.
 
+    ``device``: where the network's parameters are, unless given (the network
+    is not moved).
     At most ``batch_size`` frames are held at once; a frame of another size
     than the one before it closes the batch (sizes that are not a multiple of
     the network's stride are padded by reflection and cropped back).
@@ -795,7 +847,9 @@ def save_model(path: Path, net: nn.Module, settings_json: Mapping[str, object]) 
     The file is a torch.save of a dict of str, int and tensors only, so
     ``torch.load(weights_only=True)`` reads it without unpickling code.
     """
-    spec: NetSpec = getattr(net, "spec", None) or DEFAULT_NET
+    spec = getattr(net, "spec", None)
+    if not isinstance(spec, NetSpec):
+        raise UsageError("save_model needs a network made by vidstyle.methods.fastnet.build_network (it carries its spec).")
     payload = {
         "format": _MODEL_FORMAT,
         "version": _FORMAT_VERSION,
@@ -836,6 +890,5 @@ def load_model(path: Path, *, device: torch.device | str = "cpu") -> LoadedModel
         net.load_state_dict(payload["state"])
     except (KeyError, ValueError, TypeError, RuntimeError, UsageError) as error:
         raise ModelError(f"{path} is a damaged fast-mode model ({type(error).__name__}); save it again.") from None
-    net.spec = spec  # type: ignore[assignment]
     net.to(torch.device(device)).eval()
     return LoadedModel(net=net, spec=spec, settings=settings)
