@@ -15,13 +15,14 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data"
 
 
-def random_weights(folder: Path | None = None) -> Path:
-    """A randomly initialised VGG19 features state dict, loaded later through the real --weights path."""
+def random_weights(folder: Path | None = None, network: str = "vgg19") -> Path:
+    """A randomly initialised VGG19 (or VGG16) features state dict, loaded later through the real --weights path."""
     folder = folder or Path(tempfile.mkdtemp(prefix="vidstyle-bench-"))
-    path = folder / "vgg19_random_features.pth"
+    path = folder / f"{network}_random_features.pth"
     if not path.is_file():
         torch.manual_seed(0)
-        state = {k: v for k, v in torchvision.models.vgg19(weights=None).state_dict().items() if k.startswith("features.")}
+        model = getattr(torchvision.models, network)(weights=None)
+        state = {k: v for k, v in model.state_dict().items() if k.startswith("features.")}
         torch.save(state, path)
     return path
 

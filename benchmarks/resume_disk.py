@@ -5,8 +5,8 @@
 Stylizes a long tiny clip into an .mp4 with the cheap stand-in core of
 tests/pipeline/resume_worker.py (the disk behaviour does not depend on the
 core) and counts the PNGs in <work>/frames/ after every event the run emits
-(every optimizer step, frame, segment), plus right before every segment
-encode, where the count peaks. Prints the maximum and exits 1 if it ever
+(every optimizer step, frame, segment); it peaks at a segment's last
+FrameDone, right before that segment is encoded. Prints the maximum and exits 1 if it ever
 exceeded --segment-frames.
 """
 
@@ -26,10 +26,10 @@ sys.path.insert(0, str(REPO_ROOT))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-import vidstyle.pipeline.run as run_module  # noqa: E402
-from tests.pipeline.resume_worker import fake_core_factory, make_settings  # noqa: E402
+from tests.pipeline.resume_worker import fake_method, make_settings  # noqa: E402
 from vidstyle.pipeline.events import FrameDone, SegmentEncoded  # noqa: E402
-from vidstyle.video.encode import ffmpeg_exe  # noqa: E402
+from vidstyle.video.ffmpeg import ffmpeg_exe  # noqa: E402
+from vidstyle.pipeline.run import stylize  # noqa: E402
 from vidstyle.video.probe import count_video_frames  # noqa: E402
 
 
@@ -68,21 +68,16 @@ def main() -> int:
         def on_event(event) -> None:  # noqa: ANN001
             polled["events"] += 1
             polled["max_at_events"] = max(polled["max_at_events"], count())
+            if isinstance(event, FrameDone) and (event.frame + 1) % args.segment_frames == 0:
+                polled["max_before_encode"] = max(polled["max_before_encode"], count())
             if isinstance(event, SegmentEncoded):
                 polled["segments"] += 1
             if isinstance(event, FrameDone) and (event.frame + 1) % 500 == 0:
                 print(f"  {event.frame + 1} frames, {count()} PNGs in frames/", file=sys.stderr)
 
-        real_encode = run_module.encode_segment
-
-        def encode_segment(paths, output, **options) -> None:  # noqa: ANN001
-            polled["max_before_encode"] = max(polled["max_before_encode"], count())
-            real_encode(paths, output, **options)
-
-        run_module.encode_segment = encode_segment
         settings = make_settings(style=style, max_size=48, segment_frames=args.segment_frames)
         started = time.perf_counter()
-        result = run_module.stylize(clip, output, settings=settings, on_event=on_event, core_factory=fake_core_factory())
+        result = stylize(clip, output, settings=settings, on_event=on_event, method_factory=fake_method())
         seconds = time.perf_counter() - started
         peak = max(polled["max_at_events"], polled["max_before_encode"])
         report = {

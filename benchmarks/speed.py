@@ -2,13 +2,13 @@
 
 Reports, in one run on this machine:
 - the float32 matmul rate (GFLOP/s) measured now, on the chosen device;
-- the FLOPs of one step (VGG19 forward to the deepest used layer + backward for
-  the input gradient only), counted from the layer shapes;
+- the FLOPs of one step (VGG19 or VGG16 forward to the deepest used layer +
+  backward for the input gradient only), counted from the layer shapes;
 - measured seconds per step, hence the step's efficiency against the floor;
 - the first frame at the default budget and early stop: steps used, seconds,
   and the style-loss reduction (initial / final), from the content init.
 
-    uv run python benchmarks/speed.py [--size 256] [--device auto] [--weights PATH]
+    uv run python benchmarks/speed.py [--size 256] [--device auto] [--network vgg19] [--weights PATH] [--preserve-colors]
 """
 
 from __future__ import annotations
@@ -24,25 +24,24 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import REPO, random_weights  # noqa: E402
-from vidstyle.config import DeviceChoice, ModelConfig, OptimizeConfig, StyleConfig  # noqa: E402
+from vidstyle.config import DeviceChoice, ModelConfig, Network, OptimizeConfig, StyleConfig  # noqa: E402
 from vidstyle.model.build import build_core, deepest_layer  # noqa: E402
 from vidstyle.model.device import resolve_device  # noqa: E402
-from vidstyle.model.features import LAYER_PLAN, torchvision_index  # noqa: E402
+from vidstyle.model.vgg import CHANNELS, architecture  # noqa: E402
 from vidstyle.video.pixels import bgr_to_tensor, resize, working_size  # noqa: E402
 
-_CHANNELS = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}
 
-
-def step_flops(width: int, height: int, deepest: str) -> float:
+def step_flops(width: int, height: int, deepest: str, network: Network = Network.VGG19) -> float:
     """Multiply-adds x2 of every conv up to ``deepest``, forward; the input-gradient backward costs the same."""
+    vgg = architecture(network)
     flops = 0.0
     in_channels = 3
     scale = 1
-    for name, index in LAYER_PLAN:
-        if index > torchvision_index(deepest):
+    for name, index in vgg.plan:
+        if index > vgg.index(deepest):
             break
         if name.startswith("conv"):
-            out_channels = _CHANNELS[int(name[4])]
+            out_channels = CHANNELS[int(name[4]) - 1]
             flops += 2 * in_channels * out_channels * 9 * (width // scale) * (height // scale)
             in_channels = out_channels
         elif name.startswith("pool"):
@@ -65,14 +64,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--device", default="auto", choices=[d.value for d in DeviceChoice])
+    parser.add_argument("--network", default="vgg19", choices=[n.value for n in Network])
     parser.add_argument("--weights", type=Path, default=None)
+    parser.add_argument("--preserve-colors", action="store_true", help="luminance-only transfer (the style loss is then the luminance one)")
     parser.add_argument("--timing-steps", type=int, default=10)
     parser.add_argument("--content", type=Path, default=REPO / "samples" / "clip.mp4")
     parser.add_argument("--style", type=Path, default=REPO / "samples" / "style_swirls.jpg")
     args = parser.parse_args()
 
     device = resolve_device(DeviceChoice(args.device))
-    weights = args.weights or random_weights()
+    network = Network(args.network)
+    weights = args.weights or random_weights(network=network.value)
     capture = cv2.VideoCapture(str(args.content))
     ok, frame = capture.read()
     capture.release()
@@ -80,12 +82,13 @@ def main() -> None:
         frame = cv2.imread(str(args.content))
     size = working_size(frame.shape[1], frame.shape[0], args.size)
     content = bgr_to_tensor(resize(frame, size), device=device)
-    model = ModelConfig(weights=weights)
+    model = ModelConfig(network=network, weights=weights)
     defaults = OptimizeConfig()
-    core = build_core(model, StyleConfig(images=(args.style,)), defaults, content_size=size, cache_dir=None, device=device)
+    style = StyleConfig(images=(args.style,), preserve_colors=args.preserve_colors)
+    core = build_core(model, style, defaults, content_size=size, cache_dir=None, device=device)
 
     rate = matmul_gflops(device)
-    flops = step_flops(*size, deepest_layer(model))
+    flops = step_flops(*size, deepest_layer(model), network)
     timing = core.stylizer.stylize(content, init=content, budget=2)  # warm-up (allocator, kernels)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     sync()
@@ -100,7 +103,9 @@ def main() -> None:
     sync()
     first_seconds = time.perf_counter() - started
 
-    print(f"device {device}, working size {size[0]}x{size[1]}, weights {'random' if args.weights is None else args.weights}")
+    colours = ", preserve-colors" if args.preserve_colors else ""
+    print(f"device {device} ({torch.get_num_threads()} threads), {network.value}{colours}, working size {size[0]}x{size[1]}, "
+          f"weights {'random' if args.weights is None else args.weights}")
     print("| measure | value |\n|---|---:|")
     print(f"| float32 matmul rate | {rate:.0f} GFLOP/s |")
     print(f"| FLOPs per step (fwd + input-grad bwd) | {flops / 1e9:.1f} GFLOP |")

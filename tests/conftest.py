@@ -10,9 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
 import pytest
 import torch
 import torchvision
+from typer.testing import CliRunner
+
+from tests.mediatools import frame_image
 
 
 @pytest.fixture(scope="session")
@@ -22,6 +26,17 @@ def random_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     model = torchvision.models.vgg19(weights=None)
     state = {key: value for key, value in model.state_dict().items() if key.startswith("features.")}
     path = tmp_path_factory.mktemp("weights") / "vgg19_random_features.pth"
+    torch.save(state, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def random_vgg16_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A features-only VGG16 state dict (about 59 MB), like random_weights but for --network vgg16."""
+    torch.manual_seed(1616)
+    model = torchvision.models.vgg16(weights=None)
+    state = {key: value for key, value in model.state_dict().items() if key.startswith("features.")}
+    path = tmp_path_factory.mktemp("weights16") / "vgg16_random_features.pth"
     torch.save(state, path)
     return path
 
@@ -43,3 +58,18 @@ def _one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """The CLI in process, with tracebacks off as a user has them."""
+    monkeypatch.delenv("VIDSTYLE_DEBUG", raising=False)
+    return CliRunner()
+
+
+@pytest.fixture
+def style(tmp_path: Path) -> Path:
+    """A small synthetic style image (modules that need a real painting define their own ``style``)."""
+    path = tmp_path / "style.png"
+    assert cv2.imwrite(str(path), frame_image(7, (40, 40)))
+    return path

@@ -19,10 +19,14 @@ import cv2
 import numpy as np
 
 from vidstyle.video.probe import MediaFacts, count_video_frames, probe_media
-from vidstyle.video.probe import ffmpeg_exe as _ffmpeg_exe
+from vidstyle.video.ffmpeg import ffmpeg_exe as _ffmpeg_exe
 
 __all__ = [
     "REPO_ROOT",
+    "assemble_clip",
+    "panning",
+    "read_frames",
+    "write_frames",
     "SHARED_DATA",
     "count_video_frames",
     "decode_all",
@@ -120,6 +124,63 @@ def make_clip(
     if n_audio:
         args += ["-c:a", _AUDIO_CODEC.get(path.suffix.lower(), "aac")]
     args.append(str(path))
+    _run(args)
+    return path
+
+
+def panning(photo: np.ndarray, frames: int, size: tuple[int, int], step: int) -> list[np.ndarray]:
+    """The photo seen through a window of ``size`` (width, height) that moves ``step`` px to the right per frame."""
+    width, height = size
+    wide = width + step * frames + 8
+    tall = max(height + 8, round(photo.shape[0] * wide / photo.shape[1]))
+    scene = cv2.resize(photo, (wide, tall), interpolation=cv2.INTER_AREA)
+    top = (tall - height) // 2
+    return [np.ascontiguousarray(scene[top : top + height, 4 + i * step : 4 + i * step + width]) for i in range(frames)]
+
+
+def write_frames(folder: Path | str, frames: Sequence[np.ndarray]) -> Path:
+    """Write BGR frames as in_0000.png, in_0001.png, ... into a new folder (a lossless frame-folder input)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True)
+    for index, frame in enumerate(frames):
+        assert cv2.imwrite(str(folder / f"in_{index:04d}.png"), frame)
+    return folder
+
+
+def read_frames(folder: Path | str) -> list[np.ndarray]:
+    """The frames of a folder output (frame_000001.png, ...), in order."""
+    return [cv2.imread(str(path), cv2.IMREAD_COLOR) for path in sorted(Path(folder).glob("frame_*.png"))]
+
+
+def assemble_clip(
+    path: Path | str,
+    pieces: Sequence[tuple[Path | str, int, int]],
+    *,
+    size: tuple[int, int] = (192, 256),
+    fps: int = 25,
+) -> Path:
+    """Concatenate frames [start, end) of each (video, start, end) into one silent clip; return its path.
+
+    Every piece is scaled to ``size`` (width, height; aspect not kept) and its
+    frames are retimed to ``fps`` one for one, so piece k starts at output frame
+    sum of the earlier pieces' lengths: the hard cuts sit exactly there.
+    High-quality x264 (crf 12), so the cut positions are not blurred by the codec.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    width, height = size
+    args: list[str] = []
+    chains = []
+    for k, (video, start, end) in enumerate(pieces):
+        args += ["-i", str(video)]
+        chains.append(
+            f"[{k}:v]trim=start_frame={start}:end_frame={end},setpts=N/({fps}*TB),"
+            f"scale={width}:{height},setsar=1,format=yuv420p[p{k}]"
+        )
+    inputs = "".join(f"[p{k}]" for k in range(len(pieces)))
+    graph = ";".join(chains) + f";{inputs}concat=n={len(pieces)}:v=1:a=0,setpts=N/({fps}*TB)[v]"
+    args += ["-filter_complex", graph, "-map", "[v]", "-r", str(fps)]
+    args += ["-c:v", "libx264", "-preset", "ultrafast", "-crf", "12", "-pix_fmt", "yuv420p", str(path)]
     _run(args)
     return path
 

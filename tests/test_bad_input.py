@@ -9,26 +9,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 from typer.testing import CliRunner, Result
 
-from tests.mediatools import REPO_ROOT, frame_image, make_clip
+from tests.mediatools import REPO_ROOT, make_clip
 from vidstyle.cli import app
 
 FAST = ["--max-size", "32", "--iterations", "2", "--iterations-next", "1", "--max-frames", "3", "--device", "cpu"]
-
-
-@pytest.fixture
-def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.delenv("VIDSTYLE_DEBUG", raising=False)
-    return CliRunner()
-
-
-@pytest.fixture
-def style(tmp_path: Path) -> Path:
-    path = tmp_path / "style.png"
-    assert cv2.imwrite(str(path), frame_image(7, (40, 40)))
-    return path
 
 
 def _stylize(runner: CliRunner, weights: Path, style: Path, input: Path | str, output: Path, *extra: str) -> Result:

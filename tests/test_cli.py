@@ -18,26 +18,14 @@ from typer.testing import CliRunner
 from tests.mediatools import REPO_ROOT, count_video_frames, frame_image, make_clip, stream_facts
 from vidstyle import __version__
 from vidstyle.cli import app
-from vidstyle.config import EncodeConfig, SelectConfig, Settings, StyleConfig, TemporalConfig, TemporalMode
+from vidstyle.config import EncodeConfig, SelectConfig, Settings, StyleConfig, TemporalConfig, TemporalMode, settings_to_json
 from vidstyle.errors import InputError
 from vidstyle.model.stylizer import LossBreakdown, StylizeResult
-from vidstyle.pipeline.run import PreparedCore, stylize
+from vidstyle.methods.optimize import OptimizeMethod
+from vidstyle.pipeline.run import stylize
 
 # Small and quick everywhere: the point here is the command line, not the optimization.
 FAST = ["--max-size", "32", "--iterations", "2", "--iterations-next", "1", "--device", "cpu"]
-
-
-@pytest.fixture
-def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.delenv("VIDSTYLE_DEBUG", raising=False)
-    return CliRunner()
-
-
-@pytest.fixture
-def style(tmp_path: Path) -> Path:
-    path = tmp_path / "style.png"
-    assert cv2.imwrite(str(path), frame_image(7, (40, 40)))
-    return path
 
 
 @pytest.fixture
@@ -80,6 +68,7 @@ def test_image_to_image_at_working_and_source_size(
     written = cv2.imread(str(out))
     assert written is not None and written.shape[:2] == (36, 48)
     assert "Wrote" in result.stderr
+    assert not list(tmp_path.glob("*.vidstyle")), "an image keeps no work dir"
 
     full = tmp_path / "full.jpg"
     result = invoke(
@@ -123,6 +112,63 @@ def test_rounded_ntsc_fps_means_the_exact_rate(
 
     video = packets(out)
     assert {(b - a) * video.time_base for a, b in zip(video.pts, video.pts[1:])} == {Fraction(1001, 30000)}
+
+
+def test_network_layers_and_colours_reach_the_run(
+    runner: CliRunner, tmp_path: Path, clip: Path, style: Path, random_vgg16_weights: Path
+) -> None:
+    """Every new model option, in both spellings of the layer lists, ends up in the run's manifest."""
+    out = tmp_path / "styled"
+    result = invoke(
+        runner, "stylize", clip, "-s", style, "-o", out, "--weights", random_vgg16_weights, *FAST, "--keep-work",
+        "--network", "vgg16", "--content-layer", "relu3_2", "--content-layer", "relu4_2,CONV5_1",
+        "--style-layers", "relu1_1, relu2_1,relu5_3", "--style-layer-weights", "2,1,0.5", "--preserve-colors",
+    )  # fmt: skip
+    assert result.exit_code == 0, (result.stderr, result.exception)
+    assert len(list(out.glob("frame_*.png"))) == 6
+    settings = json.loads((tmp_path / "styled.vidstyle" / "manifest.json").read_text())["settings"]
+    assert settings["model"]["network"] == "vgg16"
+    assert settings["model"]["content_layers"] == ["relu3_2", "relu4_2", "CONV5_1"]
+    assert settings["model"]["style_layers"] == ["relu1_1", "relu2_1", "relu5_3"]
+    assert settings["model"]["style_layer_weights"] == [2.0, 1.0, 0.5]
+    assert settings["style"]["preserve_colors"] is True
+
+
+def test_defaults_of_the_new_options_come_from_the_settings(
+    runner: CliRunner, tmp_path: Path, clip: Path, style: Path, random_weights: Path
+) -> None:
+    out = tmp_path / "styled"
+    result = invoke(runner, "stylize", clip, "-s", style, "-o", out, "--weights", random_weights, *FAST, "--keep-work")
+    assert result.exit_code == 0, (result.stderr, result.exception)
+    stored = json.loads((tmp_path / "styled.vidstyle" / "manifest.json").read_text())["settings"]
+    defaults = settings_to_json(Settings(style=StyleConfig(images=(style,))))
+    for section, name in (("model", "network"), ("model", "content_layers"), ("model", "style_layers"),
+                          ("model", "style_layer_weights"), ("style", "preserve_colors"), ("style", "scale")):  # fmt: skip
+        assert stored[section][name] == defaults[section][name], name
+    help_text = runner.invoke(app, ["stylize", "--help"], env={"COLUMNS": "250"}).stdout
+    for option in ("--network", "--preserve-colors", "--content-layer", "--style-layers", "--style-layer-weights"):
+        assert option in help_text
+
+
+def test_preserve_colors_on_an_image_keeps_its_colours(
+    runner: CliRunner, tmp_path: Path, style: Path, random_weights: Path
+) -> None:
+    photo = tmp_path / "colourful.png"
+    y, x = np.mgrid[0:48, 0:64]
+    hsv = np.stack([(x * 2 + y) % 180, np.full_like(x, 220), 120 + (y % 7) * 15], axis=-1).astype(np.uint8)
+    assert cv2.imwrite(str(photo), cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR))
+    shifts = {}
+    for flag in ("--preserve-colors", "--no-preserve-colors"):
+        out = tmp_path / f"out{flag}.png"
+        result = invoke(
+            runner, "stylize", photo, "-s", style, "-o", out, "--weights", random_weights, *FAST, "--max-size", "64",
+            "--iterations", "15", flag,
+        )  # fmt: skip
+        assert result.exit_code == 0, (result.stderr, result.exception)
+        a, b = (cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2YCrCb).astype(float) for p in (out, photo))
+        shifts[flag] = float(np.abs(a[..., 1:] - b[..., 1:]).mean(axis=(0, 1)).sum())
+    assert shifts["--preserve-colors"] < 0.25, shifts
+    assert shifts["--no-preserve-colors"] > 2.0, shifts
 
 
 # --------------------------------------------------------------------------- user errors
@@ -172,6 +218,42 @@ def test_unknown_temporal_mode_is_usage_error(runner: CliRunner, tmp_path: Path,
 def test_bad_option_values_exit_2(runner: CliRunner, tmp_path: Path, clip: Path, style: Path, extra, fragment) -> None:  # noqa: ANN001
     result = invoke(runner, "stylize", clip, "-s", style, "-o", tmp_path / "out.mp4", *extra)
     assert_one_line_error(result, 2, fragment)
+
+
+@pytest.mark.parametrize("network", ["vgg16", "vgg19"])
+def test_weights_of_the_other_network_exit_1_naming_both(
+    runner: CliRunner, tmp_path: Path, image: Path, style: Path, random_weights: Path, random_vgg16_weights: Path,
+    network: str,
+) -> None:  # fmt: skip
+    other = {"vgg16": "vgg19", "vgg19": "vgg16"}[network]
+    wrong_file = random_weights if network == "vgg16" else random_vgg16_weights
+    out = tmp_path / "out.png"
+    result = invoke(runner, "stylize", image, "-s", style, "-o", out, "--weights", wrong_file, *FAST, "--network", network)
+    assert_one_line_error(
+        result, 1,
+        f"holds {other.upper()} weights but --network {network} was chosen; pass --network {other} or a {network.upper()} file.",
+    )  # fmt: skip
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragments"),
+    [
+        (["--network", "vgg16", "--style-layers", "relu1_1,relu5_4"], ["Unknown VGG16 layer 'relu5_4'", "conv1_1 ... relu5_3"]),
+        (["--content-layer", "relu9_9"], ["Unknown VGG19 layer 'relu9_9'", "conv1_1 ... relu5_4"]),
+        (["--network", "vgg16", "--content-layer", "conv3_4"], ["Unknown VGG16 layer 'conv3_4'"]),
+        (["--style-layers", "relu1_1,relu2_1", "--style-layer-weights", "1,1,1"], ["--style-layer-weights", "3", "2"]),
+        (["--style-layer-weights", "1,x"], ["--style-layer-weights"]),
+        (["--style-layers", "relu1_1,RELU1_1"], ["--style-layers", "relu1_1", "more than once"]),
+    ],
+)
+def test_bad_layer_options_exit_2_before_any_work(
+    runner: CliRunner, tmp_path: Path, clip: Path, style: Path, extra, fragments  # noqa: ANN001
+) -> None:
+    out = tmp_path / "out.mp4"
+    result = invoke(runner, "stylize", clip, "-s", style, "-o", out, *extra)
+    assert_one_line_error(result, 2, *fragments)
+    assert not out.exists() and not (tmp_path / "out.mp4.vidstyle").exists()
 
 
 def test_style_blend_count_must_match(runner: CliRunner, tmp_path: Path, clip: Path, style: Path) -> None:
@@ -233,8 +315,8 @@ class _Copy:
         return StylizeResult(image=content.clone(), steps=1, stopped_early=False, initial=zero, final=zero, history=(0.0,))
 
 
-def _copy_core(settings: Settings, size: tuple[int, int]) -> PreparedCore:
-    return PreparedCore(stylizer=_Copy(), device=torch.device("cpu"), weights_identity="copy", style_passes=0)
+def _copy_core(settings: Settings, size: tuple[int, int]) -> OptimizeMethod:
+    return OptimizeMethod(_Copy(), settings=settings, working_size=size, device=torch.device("cpu"), identity="copy")
 
 
 def test_metrics_json_on_a_clip_and_its_output(runner: CliRunner, tmp_path: Path, style: Path) -> None:
@@ -246,7 +328,7 @@ def test_metrics_json_on_a_clip_and_its_output(runner: CliRunner, tmp_path: Path
         select=SelectConfig(max_size=None),
         encode=EncodeConfig(audio=False),
     )
-    stylize(clip, stylized, settings=settings, core_factory=_copy_core)
+    stylize(clip, stylized, settings=settings, method_factory=_copy_core)
 
     result = invoke(runner, "metrics", clip, stylized, "--json", "--flow-preset", "ultrafast")
     assert result.exit_code == 0, (result.stderr, result.exception)

@@ -20,6 +20,7 @@ __all__ = [
     "RunResult",
     "SelectConfig",
     "Settings",
+    "ShotsConfig",
     "StyleConfig",
     "TemporalConfig",
     "VidstyleError",
@@ -42,6 +43,7 @@ _LAZY = {
             "RunConfig",
             "SelectConfig",
             "Settings",
+            "ShotsConfig",
             "StyleConfig",
             "TemporalConfig",
         )
@@ -56,6 +58,7 @@ if TYPE_CHECKING:
         RunConfig,
         SelectConfig,
         Settings,
+        ShotsConfig,
         StyleConfig,
         TemporalConfig,
     )

@@ -7,6 +7,7 @@ Exit codes: 0 done, 1 a problem the user can fix (the message says how),
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -23,8 +24,9 @@ from vidstyle import __version__
 from vidstyle.config import (
     DeviceChoice,
     EncodeConfig,
-    FlowPresetChoice,
+    FlowPreset,
     ModelConfig,
+    Network,
     OptimizeConfig,
     Optimizer,
     OutputSize,
@@ -32,12 +34,13 @@ from vidstyle.config import (
     RunConfig,
     SelectConfig,
     Settings,
+    ShotsConfig,
     StyleConfig,
     TemporalConfig,
     TemporalMode,
 )
 from vidstyle.errors import UsageError, VidstyleError
-from vidstyle.pipeline.events import Event, FrameDone, Notice, RunFinished, RunStarted, SegmentEncoded, StepDone
+from vidstyle.pipeline.events import CutScan, Event, FrameDone, Notice, RunFinished, RunStarted, SegmentEncoded, ShotsPlanned, StepDone
 
 app = typer.Typer(
     add_completion=False,
@@ -46,7 +49,10 @@ app = typer.Typer(
 )
 stderr = Console(stderr=True)
 
-_M, _S, _O, _T, _SEL, _E, _R = ModelConfig(), None, OptimizeConfig(), TemporalConfig(), SelectConfig(), EncodeConfig(), RunConfig()
+_M, _O, _T, _SEL, _E, _R = ModelConfig(), OptimizeConfig(), TemporalConfig(), SelectConfig(), EncodeConfig(), RunConfig()
+_SH = ShotsConfig()
+# StyleConfig cannot be built without a style image; its defaults are read from its fields.
+_S = {f.name: f.default for f in dataclasses.fields(StyleConfig)}
 
 
 def _fail(error: BaseException, code: int) -> typer.Exit:
@@ -75,6 +81,7 @@ class _Renderer:
         self.progress: Progress | None = None
         self.frames_task: int | None = None
         self.steps_task: int | None = None
+        self.cuts_task: int | None = None
 
     def __enter__(self) -> _Renderer:
         return self
@@ -102,14 +109,20 @@ class _Renderer:
     def __call__(self, event: Event) -> None:
         if self.quiet:
             return
-        if isinstance(event, RunStarted):
+        if isinstance(event, (RunStarted, CutScan)):
             self._start()
         progress = self.progress
         if progress is None:
-            if isinstance(event, Notice):
-                stderr.print(event.message, highlight=False)
+            if isinstance(event, (Notice, ShotsPlanned)):
+                stderr.print(_line(event), highlight=False)
             return
-        if isinstance(event, RunStarted):
+        if isinstance(event, CutScan):
+            if self.cuts_task is None:
+                self.cuts_task = progress.add_task("cuts", total=event.total_frames, info="looking for cuts")
+            progress.update(self.cuts_task, completed=event.frames_done)
+        elif isinstance(event, ShotsPlanned):
+            progress.console.print(_line(event), highlight=False)
+        elif isinstance(event, RunStarted):
             width, height = event.working_size
             if event.total_frames > 1:
                 self.frames_task = progress.add_task(
@@ -123,20 +136,29 @@ class _Renderer:
                 eta = f", ETA {event.eta_seconds:.0f}s" if event.eta_seconds is not None else ""
                 progress.update(
                     self.frames_task,
-                    completed=event.frame + 1,
+                    completed=event.frames_done,
                     info=f"{event.frames_per_second:.2f} fps{eta}, loss {event.loss:.4g}",
                 )
             if self.steps_task is not None:
                 progress.reset(self.steps_task, total=1, info="")
         elif isinstance(event, Notice):
-            progress.console.print(event.message, highlight=False)
+            progress.console.print(_line(event), highlight=False)
         elif isinstance(event, SegmentEncoded):
             pass  # frequent and uninteresting on screen; it is in the work dir
         elif isinstance(event, RunFinished):
             if self.steps_task is not None:
                 progress.remove_task(self.steps_task)
                 self.steps_task = None
-            progress.console.print(f"Wrote {event.output} ({event.frames} frame(s) in {event.seconds:.1f} s)", highlight=False)
+            shots = f"; {event.shots}" if event.shots else ""
+            progress.console.print(
+                f"Wrote {event.output} ({event.frames} frame(s) in {event.seconds:.1f} s{shots})", highlight=False
+            )
+
+
+def _line(event: Notice | ShotsPlanned) -> str:
+    if isinstance(event, ShotsPlanned):
+        return event.summary + (f" (found in {event.seconds:.1f} s)" if event.detected else "")
+    return event.message
 
 
 def _run(action, quiet: bool):  # noqa: ANN001, ANN202 - a thunk returning RunResult
@@ -167,6 +189,13 @@ def _parse_floats(text: str | None, option: str) -> tuple[float, ...] | None:
         raise UsageError(f"{option} takes comma-separated numbers, e.g. 0.7,0.3.") from None
 
 
+def _parse_layers(values: list[str] | None, default: tuple[str, ...]) -> tuple[str, ...]:
+    """Layer names from repeated options and/or comma lists: --content-layer relu4_2,relu3_2 --content-layer relu5_2."""
+    if not values:
+        return default
+    return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
+
+
 def _parse_fps(text: str | None) -> Fraction | None:
     """'12', '30000/1001' exactly; a rounded decimal ('29.97', '23.976') means the NTSC rate it stands for."""
     if text is None:
@@ -192,8 +221,13 @@ def stylize(
     style: Annotated[list[Path], typer.Option("--style", "-s", help="Style image; repeat to blend several.")],
     output: Annotated[Path, typer.Option("--output", "-o", help=".mp4/.mkv/.mov/.webm = video, folder = PNG frames, image extension = image.")],
     style_blend: Annotated[Optional[str], typer.Option(help="Blend weights for several --style images, e.g. 0.7,0.3.")] = None,
-    style_scale: Annotated[float, typer.Option(help="Style image size relative to the working size.")] = 1.0,
-    weights: Annotated[Optional[Path], typer.Option(help="VGG19 state dict (.pth); default: ImageNet weights, downloaded once (~550 MB). Also VIDSTYLE_WEIGHTS.")] = None,
+    style_scale: Annotated[float, typer.Option(help="Style image size relative to the working size.")] = _S["scale"],
+    preserve_colors: Annotated[bool, typer.Option("--preserve-colors/--no-preserve-colors", help="Luminance-only transfer: keep the input's colours, take the style's texture in luminance.")] = _S["preserve_colors"],
+    network: Annotated[Network, typer.Option(help="Feature network: vgg19 (Gatys et al.) or vgg16 (about 20% fewer FLOPs per step).")] = _M.network,
+    weights: Annotated[Optional[Path], typer.Option(help="State dict (.pth) of the --network; default: its torchvision ImageNet weights, downloaded once (530-550 MB). Also VIDSTYLE_WEIGHTS.")] = None,
+    content_layer: Annotated[Optional[list[str]], typer.Option("--content-layer", help=f"Layer whose response is the content; repeat it or give a comma list (default {','.join(_M.content_layers)}).")] = None,
+    style_layers: Annotated[str, typer.Option(help="Comma list of layers whose Gram matrices are the style.")] = ",".join(_M.style_layers),
+    style_layer_weights: Annotated[Optional[str], typer.Option(help="One weight per --style-layers entry, e.g. 1,1,1,1,1 (default: equal).")] = None,
     max_size: Annotated[int, typer.Option(help="Long side of the working resolution in pixels.")] = _SEL.max_size or 0,
     iterations: Annotated[int, typer.Option(help="Steps for the first frame (and every frame with --temporal none).")] = _O.iterations,
     iterations_next: Annotated[int, typer.Option(help="Steps for each later frame, which starts from the previous one.")] = _O.iterations_next,
@@ -205,11 +239,13 @@ def stylize(
     tolerance: Annotated[float, typer.Option(help="Early stop: relative loss improvement over 10 steps below this ends the frame (0 = never).")] = _O.tolerance,
     init: Annotated[str, typer.Option(help="First-frame start: content, noise, or an image path.")] = _O.init,
     seed: Annotated[int, typer.Option(help="Seed for noise init; same seed and settings give the same output on CPU.")] = _O.seed,
-    pooling: Annotated[Pooling, typer.Option(help="Pooling in VGG19: avg (Gatys et al.) or max.")] = _M.pooling,
+    pooling: Annotated[Pooling, typer.Option(help="Pooling in the network: avg (Gatys et al.) or max.")] = _M.pooling,
     temporal: Annotated[TemporalMode, typer.Option(help="none: frames independent; prev: start from previous result; flow: warp it along optical flow + temporal loss.")] = _T.mode,
     temporal_weight: Annotated[float, typer.Option(help="Weight of the temporal loss (flow mode).")] = _T.weight,
-    flow_preset: Annotated[FlowPresetChoice, typer.Option(help="DIS optical flow preset.")] = _T.flow_preset,
+    flow_preset: Annotated[FlowPreset, typer.Option(help="DIS optical flow preset.")] = _T.flow_preset,
     soft_mask: Annotated[bool, typer.Option("--soft-mask", help="Soften the flow reliability mask.")] = False,
+    cuts: Annotated[str, typer.Option(help="Where shots break: auto (detect), off (one shot), or a LIST of input frames/times (48,120 or 0:02.5,12.5s) or a PySceneDetect scene-list .csv.")] = _SH.cuts,
+    cut_threshold: Annotated[float, typer.Option(help="Cut detector ratio a frame must reach to be a cut (higher finds fewer).")] = _SH.cut_threshold,
     start: Annotated[Optional[str], typer.Option(help="Start at seconds (12.5, 1:02.5) or a frame (#48).")] = None,
     end: Annotated[Optional[str], typer.Option(help="Stop before seconds or a frame (#96).")] = None,
     max_frames: Annotated[Optional[int], typer.Option(help="Stylize at most this many frames.")] = None,
@@ -232,8 +268,21 @@ def stylize(
 
     try:
         settings = Settings(
-            model=ModelConfig(weights=weights, pooling=pooling, device=device),
-            style=StyleConfig(images=tuple(style), blend=_parse_floats(style_blend, "--style-blend"), scale=style_scale),
+            model=ModelConfig(
+                network=network,
+                weights=weights,
+                pooling=pooling,
+                content_layers=_parse_layers(content_layer, _M.content_layers),
+                style_layers=_parse_layers([style_layers], _M.style_layers),
+                style_layer_weights=_parse_floats(style_layer_weights, "--style-layer-weights"),
+                device=device,
+            ),
+            style=StyleConfig(
+                images=tuple(style),
+                blend=_parse_floats(style_blend, "--style-blend"),
+                scale=style_scale,
+                preserve_colors=preserve_colors,
+            ),
             optimize=OptimizeConfig(
                 iterations=iterations,
                 iterations_next=iterations_next,
@@ -247,6 +296,7 @@ def stylize(
                 seed=seed,
             ),
             temporal=TemporalConfig(mode=temporal, weight=temporal_weight, flow_preset=flow_preset, soft_mask=soft_mask),
+            shots=ShotsConfig(cuts=cuts, cut_threshold=cut_threshold),
             select=SelectConfig(
                 start=start,
                 end=end,
@@ -293,7 +343,7 @@ def metrics(
     input: Annotated[str, typer.Argument(help="The original video, folder or pattern.")],
     stylized: Annotated[str, typer.Argument(help="Its stylized version (video, folder or pattern).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    flow_preset: Annotated[FlowPresetChoice, typer.Option(help="DIS optical flow preset.")] = _T.flow_preset,
+    flow_preset: Annotated[FlowPreset, typer.Option(help="DIS optical flow preset.")] = _T.flow_preset,
 ) -> None:
     """Temporal warping error (Lai et al. 2018) of a stylized sequence: lower = less flicker."""
     from vidstyle.pipeline.measure import measure_warping_error

@@ -8,10 +8,12 @@ are ``str`` Enums so they print, compare and serialise as plain strings.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from enum import Enum
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 from vidstyle.errors import UsageError
 
@@ -19,6 +21,13 @@ from vidstyle.errors import UsageError
 class Optimizer(str, Enum):
     LBFGS = "lbfgs"
     ADAM = "adam"
+
+
+class Network(str, Enum):
+    """The feature network (Simonyan & Zisserman 2015): configuration E (16 convs) or D (13 convs)."""
+
+    VGG19 = "vgg19"  # Gatys et al.'s network
+    VGG16 = "vgg16"  # about 20% fewer FLOPs per step at the default layers
 
 
 class Pooling(str, Enum):
@@ -44,10 +53,19 @@ class OutputSize(str, Enum):
     SOURCE = "source"
 
 
-class FlowPresetChoice(str, Enum):
+class FlowPreset(str, Enum):
+    """DIS optical-flow speed/accuracy presets (temporal/flow.py maps them to OpenCV's)."""
+
     ULTRAFAST = "ultrafast"
     FAST = "fast"
     MEDIUM = "medium"
+
+
+class CutsMode(str, Enum):
+    """--cuts keywords; any other value is a LIST of cuts or a scene-list CSV (see ShotsConfig)."""
+
+    AUTO = "auto"  # detect hard cuts and fades to black, plus the photometric check
+    OFF = "off"  # one shot, no photometric check: today's frames, bit for bit
 
 
 # Layer names follow the paper. Gatys et al. ran Caffe, whose ReLUs work in
@@ -59,9 +77,10 @@ DEFAULT_STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The feature network: which weights, which layers, which pooling."""
+    """The feature network: which network and weights, which layers, which pooling."""
 
-    weights: Path | None = None  # None: torchvision's ImageNet VGG19 through the torch hub cache
+    network: Network = Network.VGG19
+    weights: Path | None = None  # None: torchvision's ImageNet weights of `network` through the torch hub cache
     pooling: Pooling = Pooling.AVG  # Gatys et al. replace max pooling by average pooling
     content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
     style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
@@ -69,6 +88,11 @@ class ModelConfig:
     device: DeviceChoice = DeviceChoice.AUTO
 
     def __post_init__(self) -> None:
+        try:  # library callers may pass "vgg16"
+            object.__setattr__(self, "network", Network(self.network))
+        except ValueError:
+            choices = ", ".join(n.value for n in Network)
+            raise UsageError(f"Unknown network {self.network!r}; use one of {choices}.") from None
         if not self.content_layers or not self.style_layers:
             raise UsageError("At least one content layer and one style layer are needed.")
         if self.style_layer_weights is not None:
@@ -79,6 +103,18 @@ class ModelConfig:
                 )
             if any(w < 0 for w in self.style_layer_weights) or sum(self.style_layer_weights) <= 0:
                 raise UsageError("Style layer weights must be >= 0 and not all zero.")
+        # Layer names are checked here, against the chosen network, so a typo
+        # (or relu5_4 with VGG16) fails before any work starts. The layer
+        # tables live in model/vgg.py, which needs no torch; imported here
+        # because vgg.py itself imports this module.
+        from vidstyle.model.vgg import architecture
+
+        vgg = architecture(self.network)
+        for option, names in (("--content-layer", self.content_layers), ("--style-layers", self.style_layers)):
+            canonical = [vgg.canonical(name) for name in names]
+            repeated = sorted({name for name in canonical if canonical.count(name) > 1})
+            if repeated:
+                raise UsageError(f"{option} names {', '.join(repeated)} more than once; give each layer once.")
 
 
 @dataclass(frozen=True)
@@ -88,6 +124,9 @@ class StyleConfig:
     images: tuple[Path, ...] = ()
     blend: tuple[float, ...] | None = None  # None: equal blend
     scale: float = 1.0  # style image long side = scale * working long side
+    # Luminance-only transfer (Gatys et al. 2017; neural-style's -original_colors):
+    # the output keeps each frame's chroma; see model/color.py for how and why.
+    preserve_colors: bool = False
 
     def __post_init__(self) -> None:
         if not self.images:
@@ -167,12 +206,62 @@ class TemporalConfig:
 
     mode: TemporalMode = TemporalMode.FLOW
     weight: float = 500.0  # measured, see above
-    flow_preset: FlowPresetChoice = FlowPresetChoice.MEDIUM
+    flow_preset: FlowPreset = FlowPreset.MEDIUM
     soft_mask: bool = False
 
     def __post_init__(self) -> None:
         if self.weight < 0:
             raise UsageError("--temporal-weight must be >= 0.")
+
+
+# Shot defaults, measured at <= 256 px with benchmarks/shots.py (README
+# "Shots"). cut_threshold is PySceneDetect's AdaptiveDetector ratio (a
+# frame's HSV change over the mean change of its 2 neighbours on each side;
+# a frame must also change by 15/255, PySceneDetect's min_content_val): the
+# hard cuts of issue-134-rotate.mp4 and of a clip assembled from the shared
+# videos score 20-204, no other frame of those clips, fades.mp4 or a slow pan
+# over a real photo above 2.74. 3.0 is PySceneDetect's own default and lies
+# in that gap. photometric_threshold is a colour distance in [0, 1] units: on
+# real footage 99% of flow-reliable pixels warp to within 0.04-0.08 of the
+# next input frame, and Lai et al.'s soft mask halves its weight at 0.118;
+# 0.1 frees under 1% of the pixels of ordinary motion. min_reliable_fraction:
+# hard cuts and white flashes leave 0-3% of a frame reliable, the other
+# frames of the same clips 84-100%, a x1.3 gain flash 25%; 0.5 sits in the gap.
+@dataclass(frozen=True)
+class ShotsConfig:
+    """Where the chain of warm-started frames breaks: scene cuts, listed or detected."""
+
+    cuts: str = CutsMode.AUTO.value  # "auto", "off", a LIST ("48,120", "0:02.5,#300") or a scene-list .csv
+    cut_threshold: float = 3.0  # AdaptiveDetector ratio a frame must reach to be a cut
+    photometric_threshold: float = 0.1  # |input_t - warp(input_t-1)| above this: pixel unreliable
+    min_reliable_fraction: float = 0.5  # a frame with less of it reliable starts a new shot
+
+    def __post_init__(self) -> None:
+        if not self.cut_threshold > 0:
+            raise UsageError("--cut-threshold must be > 0 (higher finds fewer cuts; default 3).")
+        if not 0.0 < self.photometric_threshold <= 2.0:
+            raise UsageError("The photometric threshold must be in (0, 2] (a colour distance in [0, 1] units).")
+        if not 0.0 <= self.min_reliable_fraction <= 1.0:
+            raise UsageError("The minimum reliable fraction must be between 0 and 1 (0 turns photometric cuts off).")
+        if self.mode is None and self.scene_list is None:
+            # Refuse a malformed LIST now, not after the run has started.
+            from vidstyle.pipeline.shots import parse_cut_list
+
+            parse_cut_list(self.cuts)
+
+    @property
+    def mode(self) -> CutsMode | None:
+        """AUTO or OFF, or None when ``cuts`` lists the cuts (LIST or CSV path)."""
+        try:
+            return CutsMode(self.cuts.strip().lower())
+        except ValueError:
+            return None
+
+    @property
+    def scene_list(self) -> Path | None:
+        """The PySceneDetect scene-list CSV that ``cuts`` names (a path ending in .csv), else None."""
+        text = self.cuts.strip()
+        return Path(text).expanduser() if text.lower().endswith(".csv") else None
 
 
 @dataclass(frozen=True)
@@ -236,6 +325,7 @@ class Settings:
     optimize: OptimizeConfig = field(default_factory=OptimizeConfig)
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
     select: SelectConfig = field(default_factory=SelectConfig)
+    shots: ShotsConfig = field(default_factory=ShotsConfig)
     encode: EncodeConfig = field(default_factory=EncodeConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
@@ -246,63 +336,24 @@ class Settings:
 # --------------------------------------------------------------- serialisation
 # The manifest of a resumable run stores the full Settings as JSON, so that
 # `vidstyle resume WORKDIR` can rebuild them without the original command line.
-
-_SECTIONS = {
-    "model": ModelConfig,
-    "style": StyleConfig,
-    "optimize": OptimizeConfig,
-    "temporal": TemporalConfig,
-    "select": SelectConfig,
-    "encode": EncodeConfig,
-    "run": RunConfig,
-}
+# pydantic (already a dependency of Typer) converts both ways from the
+# annotations: Enums as their values, Paths as strings, tuples as lists,
+# Fractions as "num/den". Building the Settings back runs __post_init__, so
+# stored values this version rejects raise UsageError.
 
 
-def _to_jsonable(value: object) -> object:
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, Fraction):
-        return f"{value.numerator}/{value.denominator}"
-    if isinstance(value, tuple):
-        return [_to_jsonable(v) for v in value]
-    return value
+@functools.cache
+def json_adapter(kind: type) -> Any:
+    """A pydantic TypeAdapter for one of our frozen dataclasses (built on first use: importing pydantic costs time)."""
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(kind)
 
 
 def settings_to_json(settings: Settings) -> dict[str, dict[str, object]]:
-    return {
-        section: {f.name: _to_jsonable(getattr(getattr(settings, section), f.name)) for f in dataclasses.fields(cls)}
-        for section, cls in _SECTIONS.items()
-    }
-
-
-def _from_jsonable(kind: object, value: object) -> object:
-    """Rebuild a field value from its JSON form, guided by the field's annotation text."""
-    text = str(kind)
-    if value is None:
-        return None
-    for enum in (Optimizer, Pooling, DeviceChoice, TemporalMode, OutputSize, FlowPresetChoice):
-        if enum.__name__ in text:
-            return enum(value)
-    if "Fraction" in text:
-        return Fraction(str(value))
-    if "tuple[Path" in text:
-        return tuple(Path(v) for v in value)  # type: ignore[union-attr]
-    if "Path" in text:
-        return Path(str(value))
-    if "tuple[float" in text:
-        return tuple(float(v) for v in value)  # type: ignore[union-attr]
-    if "tuple[str" in text:
-        return tuple(str(v) for v in value)  # type: ignore[union-attr]
-    return value
+    return json_adapter(Settings).dump_python(settings, mode="json")
 
 
 def settings_from_json(data: dict[str, dict[str, object]]) -> Settings:
-    """Inverse of settings_to_json; raises KeyError/ValueError/TypeError on malformed data."""
-    sections = {}
-    for section, cls in _SECTIONS.items():
-        raw = data[section]
-        values = {f.name: _from_jsonable(f.type, raw[f.name]) for f in dataclasses.fields(cls) if f.name in raw}
-        sections[section] = cls(**values)
-    return Settings(**sections)
+    """Inverse of settings_to_json; raises ValueError (pydantic's ValidationError) on malformed data."""
+    return json_adapter(Settings).validate_python(data)

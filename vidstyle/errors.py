@@ -21,7 +21,7 @@ class UsageError(VidstyleError):
 
 
 class WeightsError(VidstyleError):
-    """VGG19 weights missing, unreadable or of the wrong shape."""
+    """Network weights missing, unreadable, of the wrong shape or of the other network."""
 
 
 class InputError(VidstyleError):

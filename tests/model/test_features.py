@@ -1,4 +1,7 @@
-"""VGG19 feature extractor: paper layer names, truncation, freezing, agreement with torchvision."""
+"""VGG19 feature extractor: paper layer names, truncation, freezing, agreement with torchvision.
+
+VGG16 has its own file (test_vgg16.py); these run on VGG19, the default network.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +12,20 @@ import torch
 import torchvision
 from torch import nn
 
-from vidstyle.config import Pooling
+from vidstyle.config import Network, Pooling
 from vidstyle.errors import UsageError
-from vidstyle.model.features import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    LAYER_NAMES,
-    FeatureExtractor,
-    canonical_layer,
-    expected_feature_shapes,
-    torchvision_index,
-)
+from vidstyle.model.features import IMAGENET_MEAN, IMAGENET_STD, FeatureExtractor
+from vidstyle.model.vgg import architecture
+
+VGG19 = architecture(Network.VGG19)
+LAYER_NAMES = VGG19.names
+canonical_layer = VGG19.canonical
+torchvision_index = VGG19.index
+expected_feature_shapes = VGG19.feature_shapes
+
+
+def extractor_of(state: dict[str, torch.Tensor], layers: list[str], **options: object) -> FeatureExtractor:
+    return FeatureExtractor(state, network=Network.VGG19, layers=layers, **options)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
@@ -91,26 +97,26 @@ def test_expected_shapes_match_torchvision_state_dict(torchvision_features: nn.S
 def test_layer_names_are_case_insensitive_and_unknown_names_raise() -> None:
     assert canonical_layer(" ReLU4_2 ") == "relu4_2"
     for bad in ("relu6_1", "conv1_3", "fc7", "relu4-2", ""):
-        with pytest.raises(UsageError, match="Unknown VGG19 layer"):
+        with pytest.raises(UsageError, match=r"Unknown VGG19 layer .*conv1_1 \.\.\. relu5_4"):
             canonical_layer(bad)
 
 
 def test_unknown_layer_in_extractor_raises(state: dict[str, torch.Tensor]) -> None:
     with pytest.raises(UsageError):
-        FeatureExtractor(state, layers=["relu1_1", "relu9_9"])
+        extractor_of(state, ["relu1_1", "relu9_9"])
     with pytest.raises(UsageError):
-        FeatureExtractor(state, layers=[])
+        extractor_of(state, [])
 
 
 def test_unknown_layer_in_forward_raises(state: dict[str, torch.Tensor]) -> None:
-    extractor = FeatureExtractor(state, layers=["relu2_1"])
+    extractor = extractor_of(state, ["relu2_1"])
     with pytest.raises(UsageError):
         extractor(smooth_image(0, 16, 16), ["bogus"])
 
 
 @pytest.mark.parametrize("deepest", ["relu1_1", "conv3_1", "relu4_2", "pool5"])
 def test_truncated_after_deepest_requested_layer(state: dict[str, torch.Tensor], deepest: str) -> None:
-    extractor = FeatureExtractor(state, layers=["relu1_1", deepest])
+    extractor = extractor_of(state, ["relu1_1", deepest])
     names = [name for name, _ in extractor.net.named_children()]
     assert names[-1] == deepest
     assert names == list(LAYER_NAMES[: torchvision_index(deepest) + 1])
@@ -118,13 +124,13 @@ def test_truncated_after_deepest_requested_layer(state: dict[str, torch.Tensor],
 
 
 def test_truncation_drops_unneeded_parameters(state: dict[str, torch.Tensor]) -> None:
-    extractor = FeatureExtractor(state, layers=["relu2_1"])
+    extractor = extractor_of(state, ["relu2_1"])
     convs = [m for m in extractor.modules() if isinstance(m, nn.Conv2d)]
     assert len(convs) == 3  # conv1_1, conv1_2, conv2_1
 
 
 def test_frozen_and_stays_in_eval_mode(state: dict[str, torch.Tensor]) -> None:
-    extractor = FeatureExtractor(state, layers=["relu3_1"])
+    extractor = extractor_of(state, ["relu3_1"])
     params = list(extractor.parameters())
     assert params and all(not p.requires_grad for p in params)
     assert not extractor.training
@@ -136,7 +142,7 @@ def test_frozen_and_stays_in_eval_mode(state: dict[str, torch.Tensor]) -> None:
 
 
 def test_gradient_flows_to_input_not_weights(state: dict[str, torch.Tensor]) -> None:
-    extractor = FeatureExtractor(state, layers=["relu2_1"])
+    extractor = extractor_of(state, ["relu2_1"])
     image = smooth_image(1, 16, 16).requires_grad_(True)
     extractor(image)["relu2_1"].sum().backward()
     assert image.grad is not None and image.grad.abs().sum() > 0
@@ -144,7 +150,7 @@ def test_gradient_flows_to_input_not_weights(state: dict[str, torch.Tensor]) -> 
 
 
 def test_weights_are_copied_from_state(state: dict[str, torch.Tensor]) -> None:
-    extractor = FeatureExtractor(state, layers=["relu4_2"])
+    extractor = extractor_of(state, ["relu4_2"])
     modules = dict(extractor.net.named_children())
     assert torch.equal(modules["conv4_2"].weight, state["features.21.weight"])
     assert torch.equal(modules["conv1_1"].bias, state["features.0.bias"])
@@ -160,7 +166,7 @@ def test_outputs_match_torchvision_with_max_pooling(
     ImageNet normalisation itself (the reference gets the normalised input).
     """
     image = smooth_image(2)
-    extractor = FeatureExtractor(state, layers=[layer], pooling=Pooling.MAX)
+    extractor = extractor_of(state, [layer], pooling=Pooling.MAX)
     with torch.no_grad():
         ours = extractor(image)[layer]
         mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
@@ -176,7 +182,7 @@ def test_outputs_match_torchvision_with_max_pooling(
 
 
 def test_forward_returns_only_requested_layers(state: dict[str, torch.Tensor]) -> None:
-    extractor = FeatureExtractor(state, layers=["relu1_1", "relu2_1", "relu3_1"])
+    extractor = extractor_of(state, ["relu1_1", "relu2_1", "relu3_1"])
     image = smooth_image(3, 32, 32)
     assert set(extractor(image)) == {"relu1_1", "relu2_1", "relu3_1"}
     subset = extractor(image, ["RELU2_1"])
@@ -185,7 +191,7 @@ def test_forward_returns_only_requested_layers(state: dict[str, torch.Tensor]) -
 
 
 def test_passes_count_images(state: dict[str, torch.Tensor]) -> None:
-    extractor = FeatureExtractor(state, layers=["relu1_1"])
+    extractor = extractor_of(state, ["relu1_1"])
     assert extractor.passes == 0
     extractor(torch.rand(1, 3, 8, 8))
     extractor(torch.rand(3, 3, 8, 8))
@@ -194,8 +200,8 @@ def test_passes_count_images(state: dict[str, torch.Tensor]) -> None:
 
 def test_avg_pooling_changes_deeper_layers_only(state: dict[str, torch.Tensor]) -> None:
     layers = ["relu1_1", "relu1_2", "pool1", "relu2_1", "relu4_2"]
-    avg = FeatureExtractor(state, layers=layers, pooling=Pooling.AVG)
-    mx = FeatureExtractor(state, layers=layers, pooling=Pooling.MAX)
+    avg = extractor_of(state, layers, pooling=Pooling.AVG)
+    mx = extractor_of(state, layers, pooling=Pooling.MAX)
     assert isinstance(dict(avg.net.named_children())["pool1"], nn.AvgPool2d)
     assert isinstance(dict(mx.net.named_children())["pool1"], nn.MaxPool2d)
     image = smooth_image(4)

@@ -11,7 +11,7 @@ import torch
 
 from vidstyle.config import ModelConfig, OptimizeConfig, StyleConfig
 from vidstyle.model.build import load_extractor
-from vidstyle.model.features import FeatureExtractor, torchvision_index
+from vidstyle.model.features import FeatureExtractor
 from vidstyle.model.losses import content_loss, gram_matrix, normalised_mse, style_loss, total_variation
 from vidstyle.model.style import build_style_targets
 from vidstyle.model.stylizer import Stylizer, TemporalTarget, temporal_loss
@@ -159,11 +159,11 @@ def test_style_layer_weights_are_relative() -> None:
 def scaled(extractor: FeatureExtractor, factor: float) -> FeatureExtractor:
     """A copy of ``extractor`` whose every response is multiplied by ``factor``."""
     state = {
-        f"features.{torchvision_index(name)}.{param}": tensor
+        f"features.{extractor.architecture.index(name)}.{param}": tensor
         for name, module in extractor.net.named_children()
         for param, tensor in module.named_parameters()
     }
-    clone = FeatureExtractor(state, layers=extractor.layers)
+    clone = FeatureExtractor(state, network=extractor.architecture.network, layers=extractor.layers)
     forward = clone.forward
 
     def scaled_forward(image: torch.Tensor, layers=None):  # noqa: ANN001, ANN202

@@ -5,32 +5,25 @@
 SPEC keys:
     input, output           the run's input and output
     settings                keyword arguments of make_settings()
-    core                    "fake" (cheap deterministic stand-in) or "real" (VGG19 with the given weights)
+    core                    "fake" (cheap deterministic stand-in optimizer) or "real" (VGG19 with the given weights)
     fake_sleep              seconds per fake step (gives a signal time to land)
     resume                  a work dir: call pipeline.run.resume() on it instead of stylize()
-    kill                    where to SIGKILL this process, or null to run to the end:
-        {"at": "step", "frame": k, "step": s}   during frame k, after its step s (StepDone event)
-        {"at": "frame", "frame": k}             between frames: right after frame k is done (FrameDone)
-        {"at": "torn", "frame": k}              while frame k's PNG is written: half its bytes in the temporary
-        {"at": "record", "frame": k}            frame k's PNG complete, its log record not yet written
-        {"at": "encode", "segment": n}          while ffmpeg encodes segment n (its partial file exists)
-        {"at": "assemble"}                      while ffmpeg joins the segments into the output
-    spy                     a folder: every working frame the pipeline writes is copied there as
-                            NNNNNN.png (or NNNNNN.2.png, ... when a frame is written again)
+    spy                     a folder: every working frame the run finishes is copied there as
+                            NNNNNN.png (or NNNNNN.2.png, ... when a frame is done again)
     events                  a file: one JSON line per RunStarted/Notice/SegmentEncoded/RunFinished event
     pngs                    a file: the maximum number of PNGs seen in the work dir's frames/ at any event
 
+Faults (where to kill the run) go through the supported seam, the VIDSTYLE_FAULT
+environment variable (vidstyle/faults.py); the tests set it for this process.
+
 Exit status: 0 done, 130 stopped by a signal (message on stderr), 1 a VidstyleError (message on stderr),
--9 when the kill point was reached.
+-9 when the fault killed it.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -47,12 +40,14 @@ from vidstyle.config import (  # noqa: E402
     RunConfig,
     SelectConfig,
     Settings,
+    ShotsConfig,
     StyleConfig,
     TemporalConfig,
     TemporalMode,
 )
 from vidstyle.model.stylizer import LossBreakdown, StepReport, StylizeResult, TemporalTarget  # noqa: E402
-from vidstyle.pipeline.run import PreparedCore  # noqa: E402
+from vidstyle.methods.base import MethodFactory  # noqa: E402
+from vidstyle.methods.optimize import OptimizeMethod  # noqa: E402
 
 
 def make_settings(
@@ -71,13 +66,17 @@ def make_settings(
     overwrite: bool = False,
     work_dir: str | Path | None = None,
     max_frames: int | None = None,
+    start: str | None = None,
+    cuts: str = "auto",
+    init: str = "content",
 ) -> Settings:
     return Settings(
         model=ModelConfig(weights=Path(weights) if weights else None, device=DeviceChoice.CPU),
         style=StyleConfig(images=(Path(style),)),
-        optimize=OptimizeConfig(iterations=iterations, iterations_next=iterations_next, style_weight=style_weight),
+        optimize=OptimizeConfig(iterations=iterations, iterations_next=iterations_next, style_weight=style_weight, init=init),
         temporal=TemporalConfig(mode=TemporalMode(temporal)),
-        select=SelectConfig(max_size=max_size, max_frames=max_frames),
+        select=SelectConfig(max_size=max_size, max_frames=max_frames, start=start),
+        shots=ShotsConfig(cuts=cuts),
         run=RunConfig(
             work_dir=Path(work_dir) if work_dir else None,
             segment_frames=segment_frames,
@@ -129,95 +128,15 @@ class FakeStylizer:
         )
 
 
-def fake_core_factory(sleep: float = 0.0):  # noqa: ANN201 - a CoreFactory
-    def factory(settings: Settings, working_size: tuple[int, int]) -> PreparedCore:
-        return PreparedCore(stylizer=FakeStylizer(sleep), device=torch.device("cpu"), weights_identity="fake-core-1", style_passes=0)
+def fake_method(sleep: float = 0.0) -> MethodFactory:
+    """The optimizer method with FakeStylizer in place of VGG19 and L-BFGS."""
+
+    def factory(settings: Settings, working_size: tuple[int, int]) -> OptimizeMethod:
+        return OptimizeMethod(
+            FakeStylizer(sleep), settings=settings, working_size=working_size, device=torch.device("cpu"), identity="fake-core-1"
+        )
 
     return factory
-
-
-# ---------------------------------------------------------------- kill points
-
-
-def _die() -> None:
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.kill(os.getpid(), signal.SIGKILL)
-    time.sleep(60)  # never reached
-
-
-def _install_kill(kill: dict, spy: Path | None) -> tuple[object, ...]:
-    """Patch the pipeline so the process dies at ``kill``; return the event hook for event-based points."""
-    import vidstyle.pipeline.run as run_module
-    import vidstyle.pipeline.workdir as workdir_module
-    import vidstyle.video.encode as encode_module
-
-    at = kill.get("at") if kill else None
-
-    real_write = run_module.write_image_atomic
-
-    def write_image(path: Path, image) -> None:  # noqa: ANN001
-        is_work_frame = path.parent.name == "frames" and path.stem.isdigit()
-        if at == "torn" and is_work_frame and int(path.stem) == kill["frame"]:
-            from vidstyle.pipeline.atomic import _temporary_for, encode_png
-
-            data = encode_png(image)
-            _temporary_for(path).write_bytes(data[: len(data) // 2])
-            _die()
-        real_write(path, image)
-        if spy is not None and is_work_frame:
-            target = spy / f"{path.stem}.png"
-            n = 1
-            while target.exists():
-                n += 1
-                target = spy / f"{path.stem}.{n}.png"
-            target.write_bytes(path.read_bytes())
-
-    run_module.write_image_atomic = write_image
-
-    if at == "record":
-        real_record = workdir_module.WorkDir.record
-
-        def record(self, position: int, entry: dict) -> None:  # noqa: ANN001
-            if position == kill["frame"]:
-                _die()
-            real_record(self, position, entry)
-
-        workdir_module.WorkDir.record = record
-
-    if at in ("encode", "assemble"):
-        real_run = encode_module._run_ffmpeg
-
-        def run_ffmpeg(args: list[str], *, feed=None, what: str) -> str:  # noqa: ANN001
-            target = (at == "encode" and f"segment {kill['segment']:05d}." in what) or (
-                at == "assemble" and what.startswith("cannot write ")
-            )
-            if not target:
-                return real_run(args, feed=feed, what=what)
-            temporary = Path(args[-1])  # ffmpeg's output, the temporary beside the final name
-            worker = threading.Thread(target=lambda: real_run(args, feed=feed, what=what), daemon=True)
-            worker.start()
-            deadline = time.monotonic() + 20
-            # Die once ffmpeg has started writing, before the temporary could be
-            # renamed (that happens in this thread, which never returns).
-            while not (temporary.exists() and temporary.stat().st_size > 0) and time.monotonic() < deadline:
-                if not worker.is_alive() and not temporary.exists():
-                    break
-                time.sleep(0.002)
-            _die()
-            return ""
-
-        encode_module._run_ffmpeg = run_ffmpeg
-
-    def on_event_kill(event) -> None:  # noqa: ANN001
-        from vidstyle.pipeline.events import FrameDone, StepDone
-
-        if at == "step" and isinstance(event, StepDone) and event.frame == kill["frame"] and event.step == kill["step"]:
-            _die()
-        if at == "frame" and isinstance(event, FrameDone) and event.frame == kill["frame"]:
-            _die()
-
-    return (on_event_kill,)
 
 
 # ---------------------------------------------------------------- main
@@ -225,15 +144,15 @@ def _install_kill(kill: dict, spy: Path | None) -> tuple[object, ...]:
 
 def main(spec_path: str) -> int:
     from vidstyle.errors import Interrupted, VidstyleError
-    from vidstyle.pipeline.events import Notice, RunFinished, RunStarted, SegmentEncoded
-    from vidstyle.pipeline.run import real_core, resume, stylize
+    from vidstyle.methods.optimize import optimize_method
+    from vidstyle.pipeline.events import FrameDone, Notice, RunFinished, RunStarted, SegmentEncoded
+    from vidstyle.pipeline.run import resume, stylize
 
     spec = json.loads(Path(spec_path).read_text())
     spy = Path(spec["spy"]) if spec.get("spy") else None
     if spy is not None:
         spy.mkdir(parents=True, exist_ok=True)
-    (kill_hook,) = _install_kill(spec.get("kill") or {}, spy)
-    core_factory = fake_core_factory(spec.get("fake_sleep", 0.0)) if spec.get("core", "fake") == "fake" else real_core
+    method_factory = fake_method(spec.get("fake_sleep", 0.0)) if spec.get("core", "fake") == "fake" else optimize_method
     events_file = open(spec["events"], "a") if spec.get("events") else None  # noqa: SIM115
     max_pngs = 0
     work_root: list[Path] = []
@@ -252,14 +171,21 @@ def main(spec_path: str) -> int:
             data = {"type": type(event).__name__, **{k: v if isinstance(v, (int, float, str)) else str(v) for k, v in event.__dict__.items()}}
             events_file.write(json.dumps(data) + "\n")
             events_file.flush()
-        kill_hook(event)
+        if spy is not None and isinstance(event, FrameDone) and work_root:
+            # FrameDone comes right after the frame is stored, before its segment is encoded.
+            target = spy / f"{event.frame:06d}.png"
+            n = 1
+            while target.exists():
+                n += 1
+                target = spy / f"{event.frame:06d}.{n}.png"
+            target.write_bytes((work_root[0] / "frames" / f"{event.frame:06d}.png").read_bytes())
 
     try:
         if spec.get("resume"):
-            result = resume(spec["resume"], on_event=on_event, core_factory=core_factory)
+            result = resume(spec["resume"], on_event=on_event, method_factory=method_factory)
         else:
             settings = make_settings(**spec["settings"])
-            result = stylize(spec["input"], spec["output"], settings=settings, on_event=on_event, core_factory=core_factory)
+            result = stylize(spec["input"], spec["output"], settings=settings, on_event=on_event, method_factory=method_factory)
     except Interrupted as error:
         print(f"error: {error}", file=sys.stderr)
         return 130

@@ -3,7 +3,8 @@
 The many-frame cases use the cheap stand-in core of resume_worker.py (its
 result depends on where a frame starts, so a broken continuity chain shows);
 the real VGG19 core runs at 48x32 with random weights. Every interrupted run is
-a real process killed for real; resume_worker.py documents the kill points.
+a real process killed for real, at a point named through the supported
+fault-injection seam (VIDSTYLE_FAULT, vidstyle/faults.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -21,11 +23,13 @@ import numpy as np
 import pytest
 
 from tests.mediatools import REPO_ROOT, count_video_frames, decode_all, ffmpeg_exe, make_clip, make_frames_folder, stream_facts
-from tests.pipeline.resume_worker import fake_core_factory, make_settings
+from tests.pipeline.resume_worker import fake_method, make_settings
+from vidstyle.config import Network
 from vidstyle.errors import OutputError, ResumeError
+from vidstyle.faults import ENV as FAULT_ENV
+from vidstyle.faults import FaultPoint
 from vidstyle.pipeline.events import FrameDone, Notice, RunStarted, SegmentEncoded
 from vidstyle.pipeline.interrupt import StopFlag
-import vidstyle.pipeline.run as run_module
 from vidstyle.pipeline.run import resume, stylize
 from vidstyle.pipeline.workdir import WorkDir
 
@@ -37,11 +41,14 @@ SEGMENT = 8
 # ------------------------------------------------------------------ helpers
 
 
-def _env(cache: Path) -> dict[str, str]:
+def _env(cache: Path, fault: str | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.update(VIDSTYLE_CACHE_DIR=str(cache), TORCH_HOME=str(cache / "torch"), OMP_NUM_THREADS="1")
     env.pop("VIDSTYLE_WEIGHTS", None)
     env.pop("VIDSTYLE_DEBUG", None)
+    env.pop(FAULT_ENV, None)
+    if fault is not None:
+        env[FAULT_ENV] = fault
     return env
 
 
@@ -52,11 +59,12 @@ def _spec_file(folder: Path, spec: dict) -> Path:
     return path
 
 
-def run_worker(folder: Path, spec: dict, *, cache: Path, timeout: float = 240) -> subprocess.CompletedProcess:
+def run_worker(folder: Path, spec: dict, *, cache: Path, fault: str | None = None, timeout: float = 240) -> subprocess.CompletedProcess:
+    """Run resume_worker.py on ``spec``; ``fault`` (e.g. "record:30") kills it at that point."""
     return subprocess.run(
         [sys.executable, str(WORKER), str(_spec_file(folder, spec))],
         cwd=REPO_ROOT,
-        env=_env(cache),
+        env=_env(cache, fault),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -165,15 +173,18 @@ def test_killed_at_six_points_resumes_to_identical_frames(media, fake_reference,
     events = tmp_path / "events.jsonl"
     base = {**fake_spec(media, output), "spy": str(tmp_path / "spy"), "events": str(events), "pngs": str(tmp_path / "pngs")}
     kills = [
-        ({"at": "step", "frame": 3, "step": 2}, 0),  # (kill point, frames done when that run starts)
-        ({"at": "frame", "frame": 9}, 3),
-        ({"at": "torn", "frame": 13}, 10),
-        ({"at": "encode", "segment": 2}, 13),
-        ({"at": "record", "frame": 30}, 24),
-        ({"at": "assemble"}, 30),
+        ("step:3:2", 0),  # (kill point, frames done when that run starts)
+        ("frame:9", 3),
+        ("torn:13", 10),
+        ("encode:2", 13),
+        ("record:30", 24),
+        ("assemble", 30),
     ]
+    # Every point of the fault seam is exercised here: a point the code stopped reaching would end
+    # its run normally (and FaultNotReached makes that an error), not with SIGKILL.
+    assert {kill.split(":")[0] for kill, _ in kills} == {point.value for point in FaultPoint}
     for kill, _ in kills:
-        killed = run_worker(tmp_path, {**base, "kill": kill}, cache=media["cache"])
+        killed = run_worker(tmp_path, base, cache=media["cache"], fault=kill)
         assert killed.returncode == -signal.SIGKILL, f"{kill}: {killed.returncode} {killed.stderr}"
         assert not output.exists()
         # Everything under a final name is complete: every PNG decodes at full size.
@@ -214,7 +225,7 @@ def test_sigterm_stops_cleanly_then_resume_finishes(media, fake_reference, tmp_p
     # A clean stop leaves no temporaries at all, and no partial output.
     assert [p for p in work.rglob(".*")] == [] and leftovers_beside(output) == []
     assert not output.exists()
-    records = WorkDir(work, segment_frames=SEGMENT).records()
+    records = WorkDir(work).records()
     assert 3 <= len(records) < CLIP_FRAMES
 
     resumed = run_worker(tmp_path, {"resume": str(work), "core": "fake"}, cache=media["cache"])
@@ -242,8 +253,8 @@ def test_folder_output_killed_then_damaged_frames_are_redone(media, tmp_path: Pa
 
     output = tmp_path / "out"
     spec = {"input": str(media["frames"]), "output": str(output), "settings": {**settings, "keep_work": True}}
-    for kill in ({"at": "torn", "frame": 5}, {"at": "record", "frame": 12}):
-        killed = run_worker(tmp_path, {**spec, "kill": kill}, cache=media["cache"])
+    for kill in ("torn:5", "record:12"):
+        killed = run_worker(tmp_path, spec, cache=media["cache"], fault=kill)
         assert killed.returncode == -signal.SIGKILL, killed.stderr
     final = run_worker(tmp_path, spec, cache=media["cache"])
     assert final.returncode == 0, final.stderr
@@ -268,13 +279,13 @@ def test_folder_output_killed_then_damaged_frames_are_redone(media, tmp_path: Pa
             notices.append(event.message)
 
     result = stylize(
-        media["frames"], output, settings=make_settings(**settings, keep_work=True), on_event=on_event, core_factory=fake_core_factory()
+        media["frames"], output, settings=make_settings(**settings, keep_work=True), on_event=on_event, method_factory=fake_method()
     )
     assert result.stylized == 3 and done == [5, 10, 13]
     assert "Resuming: 13 of 16 frames were already done." in notices
     for name in names:
         assert (output / name).read_bytes() == (reference / name).read_bytes(), name
-    again = stylize(media["frames"], output, settings=make_settings(**settings, keep_work=True), core_factory=fake_core_factory())
+    again = stylize(media["frames"], output, settings=make_settings(**settings, keep_work=True), method_factory=fake_method())
     assert again.stylized == 0
 
 
@@ -283,13 +294,13 @@ def test_interrupted_folder_run_is_resumed_even_with_overwrite(media, tmp_path: 
     output = tmp_path / "out"
     settings = make_settings(style=media["style"], overwrite=True)
     with pytest.raises(_Crash):
-        stylize(media["frames"], output, settings=settings, on_event=_crash_after(5), core_factory=fake_core_factory())
-    result = stylize(media["frames"], output, settings=settings, core_factory=fake_core_factory())
+        stylize(media["frames"], output, settings=settings, on_event=_crash_after(5), method_factory=fake_method())
+    result = stylize(media["frames"], output, settings=settings, method_factory=fake_method())
     assert result.stylized == 16 - 6
     # Finished, no work dir: now --overwrite redoes it, and without it the output is refused.
-    assert stylize(media["frames"], output, settings=settings, core_factory=fake_core_factory()).stylized == 16
+    assert stylize(media["frames"], output, settings=settings, method_factory=fake_method()).stylized == 16
     with pytest.raises(OutputError, match="--overwrite"):
-        stylize(media["frames"], output, settings=make_settings(style=media["style"]), core_factory=fake_core_factory())
+        stylize(media["frames"], output, settings=make_settings(style=media["style"]), method_factory=fake_method())
 
 
 def test_pattern_input_resumes(media, tmp_path: Path) -> None:
@@ -297,8 +308,8 @@ def test_pattern_input_resumes(media, tmp_path: Path) -> None:
     output = tmp_path / "out"
     settings = make_settings(style=media["style"])
     with pytest.raises(_Crash):
-        stylize(pattern, output, settings=settings, on_event=_crash_after(2), core_factory=fake_core_factory())
-    assert stylize(pattern, output, settings=settings, core_factory=fake_core_factory()).stylized == 16 - 3
+        stylize(pattern, output, settings=settings, on_event=_crash_after(2), method_factory=fake_method())
+    assert stylize(pattern, output, settings=settings, method_factory=fake_method()).stylized == 16 - 3
 
 
 # ------------------------------------------------------------------ the real core
@@ -340,8 +351,7 @@ def assert_same_real_frames(work: Path, output: Path, reference: dict[str, Path]
 
 def test_real_core_killed_during_a_frame_resumes_identically(media, random_weights, real_reference, tmp_path: Path) -> None:
     output = tmp_path / "out.mp4"
-    spec = {**real_spec(media, random_weights, output), "kill": {"at": "step", "frame": 2, "step": 1}}
-    killed = run_worker(tmp_path, spec, cache=media["cache"])
+    killed = run_worker(tmp_path, real_spec(media, random_weights, output), cache=media["cache"], fault="step:2:1")
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     work = tmp_path / "out.mp4.vidstyle"
     resumed = run_worker(tmp_path, {"resume": str(work), "core": "real"}, cache=media["cache"])
@@ -398,7 +408,7 @@ def _interrupted_video(media, tmp_path: Path, **settings: object) -> tuple[Path,
             output,
             settings=make_settings(style=media["style"], max_frames=12, **settings),
             on_event=_crash_after(4),
-            core_factory=fake_core_factory(),
+            method_factory=fake_method(),
         )
     return output, tmp_path / "out.mp4.vidstyle"
 
@@ -407,7 +417,7 @@ def test_changed_settings_are_listed_and_restart_discards(media, tmp_path: Path)
     output, work = _interrupted_video(media, tmp_path)
     changed = make_settings(style=media["style"], max_frames=12, style_weight=5.0, segment_frames=4)
     with pytest.raises(ResumeError) as caught:
-        stylize(media["clip"], output, settings=changed, core_factory=fake_core_factory())
+        stylize(media["clip"], output, settings=changed, method_factory=fake_method())
     message = str(caught.value)
     assert "optimize.style_weight: 10.0 -> 5.0" in message
     assert "run.segment_frames: 8 -> 4" in message
@@ -415,9 +425,22 @@ def test_changed_settings_are_listed_and_restart_discards(media, tmp_path: Path)
     assert "\n" not in message
     restarted = stylize(
         media["clip"], output, settings=changed.replace(run=changed.run.__class__(segment_frames=4, restart=True)),
-        core_factory=fake_core_factory(),
+        method_factory=fake_method(),
     )  # fmt: skip
     assert restarted.stylized == 12
+
+
+def test_network_is_in_the_fingerprint(media, tmp_path: Path) -> None:
+    output = tmp_path / "out.mp4"
+    vgg16 = make_settings(style=media["style"], max_frames=12)
+    vgg16 = vgg16.replace(model=replace(vgg16.model, network=Network.VGG16))
+    with pytest.raises(_Crash):
+        stylize(media["clip"], output, settings=vgg16, on_event=_crash_after(4), method_factory=fake_method())
+    work = tmp_path / "out.mp4.vidstyle"
+    assert json.loads((work / "manifest.json").read_text())["settings"]["model"]["network"] == "vgg16"
+    with pytest.raises(ResumeError, match="model.network: 'vgg16' -> 'vgg19'"):
+        stylize(media["clip"], output, settings=make_settings(style=media["style"], max_frames=12), method_factory=fake_method())
+    assert resume(work, method_factory=fake_method()).stylized == 7
 
 
 @pytest.mark.parametrize("content", [b"\x00\xffnot json\x89", b"{\"schema\": 1}", b"{}", b"[1, 2]"])
@@ -426,15 +449,15 @@ def test_corrupted_manifest_is_a_clear_error(media, tmp_path: Path, content: byt
     (work / "manifest.json").write_bytes(content)
     settings = make_settings(style=media["style"], max_frames=12)
     for attempt in (
-        lambda: stylize(media["clip"], output, settings=settings, core_factory=fake_core_factory()),
-        lambda: resume(work, core_factory=fake_core_factory()),
+        lambda: stylize(media["clip"], output, settings=settings, method_factory=fake_method()),
+        lambda: resume(work, method_factory=fake_method()),
     ):
         with pytest.raises(ResumeError, match="manifest.json") as caught:
             attempt()
         assert "\n" not in str(caught.value) and "--restart" in str(caught.value)
     restarted = stylize(
         media["clip"], output, settings=make_settings(style=media["style"], max_frames=12, restart=True),
-        core_factory=fake_core_factory(),
+        method_factory=fake_method(),
     )  # fmt: skip
     assert restarted.stylized == 12
 
@@ -455,7 +478,7 @@ def test_work_dir_without_manifest(media, tmp_path: Path) -> None:
     settings = make_settings(style=media["style"], max_frames=6)
     # Killed between creating the folders and writing the manifest: nothing to lose, start afresh.
     (tmp_path / "out.mp4.vidstyle" / "frames").mkdir(parents=True)
-    assert stylize(media["clip"], output, settings=settings, core_factory=fake_core_factory()).stylized == 6
+    assert stylize(media["clip"], output, settings=settings, method_factory=fake_method()).stylized == 6
     # A folder with someone's files in it is not ours to use.
     other = tmp_path / "other"
     other.mkdir()
@@ -463,64 +486,59 @@ def test_work_dir_without_manifest(media, tmp_path: Path) -> None:
     with pytest.raises(ResumeError, match="no manifest"):
         stylize(
             media["clip"], tmp_path / "b.mp4", settings=make_settings(style=media["style"], max_frames=6, work_dir=other),
-            core_factory=fake_core_factory(),
+            method_factory=fake_method(),
         )  # fmt: skip
     with pytest.raises(ResumeError, match="not a vidstyle work directory"):
-        resume(other, core_factory=fake_core_factory())
+        resume(other, method_factory=fake_method())
 
 
 def test_finished_output_is_kept_and_log_complete(media, tmp_path: Path) -> None:
     output = tmp_path / "out.mp4"
     settings = make_settings(style=media["style"], max_frames=10, segment_frames=4, keep_work=True)
-    first = stylize(media["clip"], output, settings=settings, core_factory=fake_core_factory())
+    first = stylize(media["clip"], output, settings=settings, method_factory=fake_method())
     work = first.work_dir
     assert first.stylized == 10 and work is not None and (work / "manifest.json").is_file()
-    records = WorkDir(work, segment_frames=4).records()
+    records = WorkDir(work).records()
     assert [r["position"] for r in records] == list(range(10))
     for record in records:
         assert record["steps"] == (3 if record["position"] == 0 else 2)
         assert record["seconds"] >= 0 and record["loss"] == pytest.approx(record["content_loss"] + 0.5)
     before = output.read_bytes()
     with pytest.raises(OutputError, match="--overwrite"):
-        stylize(media["clip"], output, settings=settings, core_factory=fake_core_factory())
+        stylize(media["clip"], output, settings=settings, method_factory=fake_method())
     with pytest.raises(OutputError, match="--overwrite"):
-        resume(work, core_factory=fake_core_factory())
+        resume(work, method_factory=fake_method())
     assert output.read_bytes() == before
     redone = stylize(
         media["clip"], output, settings=make_settings(style=media["style"], max_frames=10, segment_frames=4, overwrite=True),
-        core_factory=fake_core_factory(),
+        method_factory=fake_method(),
     )  # fmt: skip
     assert redone.stylized == 10 and output.read_bytes() == before and not work.exists()
 
 
-def test_work_dir_holds_at_most_one_segment_of_pngs(media, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_work_dir_holds_at_most_one_segment_of_pngs(media, tmp_path: Path) -> None:
     counts: list[int] = []
     segments: list[int] = []
     frames = tmp_path / "out.mp4.vidstyle" / "frames"
-    # The peak is just before a segment is encoded (its PNGs go right after, before FrameDone).
-    real_encode = run_module.encode_segment
+    # The peak is at a segment's last FrameDone: the frame is stored, its segment not yet encoded.
     at_encode: list[int] = []
-
-    def encode_segment(paths, output, **options) -> None:  # noqa: ANN001
-        at_encode.append(sum(1 for _ in frames.glob("*.png")))
-        real_encode(paths, output, **options)
-
-    monkeypatch.setattr(run_module, "encode_segment", encode_segment)
 
     def on_event(event) -> None:  # noqa: ANN001
         if isinstance(event, RunStarted):
             assert event.work_dir == frames.parent
         counts.append(sum(1 for _ in frames.glob("*.png")) if frames.is_dir() else 0)
+        if isinstance(event, FrameDone) and event.frame % 5 == 4:
+            at_encode.append(counts[-1])
         if isinstance(event, SegmentEncoded):
             segments.append(event.segment)
 
     settings = make_settings(style=media["style"], segment_frames=5)
-    result = stylize(media["clip"], tmp_path / "out.mp4", settings=settings, on_event=on_event, core_factory=fake_core_factory())
+    result = stylize(media["clip"], tmp_path / "out.mp4", settings=settings, on_event=on_event, method_factory=fake_method())
     assert result.frames == CLIP_FRAMES and segments == list(range(8))
     assert max(counts) <= 5 and at_encode == [5] * 8
     kept = stylize(
         media["clip"], tmp_path / "kept.mp4", settings=make_settings(style=media["style"], segment_frames=5, keep_frames=True),
-        core_factory=fake_core_factory(),
+        method_factory=fake_method(),
     )  # fmt: skip
     assert sum(1 for _ in (kept.work_dir / "frames").glob("*.png")) == CLIP_FRAMES
 
@@ -529,9 +547,9 @@ def test_resume_from_another_folder_with_relative_paths(media, tmp_path: Path, m
     monkeypatch.chdir(media["root"])
     output = tmp_path / "out"
     with pytest.raises(_Crash):
-        stylize("frames", output, settings=make_settings(style="style.png"), on_event=_crash_after(3), core_factory=fake_core_factory())
+        stylize("frames", output, settings=make_settings(style="style.png"), on_event=_crash_after(3), method_factory=fake_method())
     monkeypatch.chdir(tmp_path)
-    assert resume(output.with_name("out.vidstyle"), core_factory=fake_core_factory()).stylized == 16 - 4
+    assert resume(output.with_name("out.vidstyle"), method_factory=fake_method()).stylized == 16 - 4
 
 
 def test_segmented_output_matches_an_unsegmented_one_in_timing_and_audio(media, tmp_path: Path) -> None:
@@ -541,7 +559,7 @@ def test_segmented_output_matches_an_unsegmented_one_in_timing_and_audio(media, 
         output = tmp_path / f"seg{segment_frames}.mp4"
         stylize(
             media["clip"], output, settings=make_settings(style=media["style"], segment_frames=segment_frames),
-            core_factory=fake_core_factory(),
+            method_factory=fake_method(),
         )  # fmt: skip
         outputs[segment_frames] = stream_facts(output)
         assert count_video_frames(output) == CLIP_FRAMES

@@ -7,7 +7,7 @@
   frames; warping it along the flow and tying reliable pixels to it is much
   better);
 * an interrupted and resumed run gives the same frames, bit for bit, as an
-  uninterrupted one, in every mode.
+  uninterrupted one, in every mode, with and without --preserve-colors.
 
 Each clip is a real photo from ../shared/data (skipped when absent).
 """
@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.mediatools import shared_data
+from tests.mediatools import panning, read_frames, shared_data, write_frames
 from vidstyle.config import (
     DeviceChoice,
     ModelConfig,
@@ -39,7 +39,6 @@ from vidstyle.temporal.flow import FlowEstimator
 from vidstyle.temporal.masks import reliability_mask
 from vidstyle.temporal.metric import warping_error
 from vidstyle.temporal.warp import warp_image
-from vidstyle.video.sources import read_image
 
 
 
@@ -61,10 +60,11 @@ def settings(
     mode: TemporalMode = TemporalMode.FLOW,
     iterations: int,
     iterations_next: int,
+    preserve_colors: bool = False,
 ) -> Settings:
     return Settings(
         model=ModelConfig(weights=weights, device=DeviceChoice.CPU),
-        style=StyleConfig(images=(style,)),
+        style=StyleConfig(images=(style,), preserve_colors=preserve_colors),
         optimize=OptimizeConfig(iterations=iterations, iterations_next=iterations_next),
         temporal=TemporalConfig(mode=mode),  # default weight, preset and mask
         select=SelectConfig(max_size=None),  # the frames are already tiny
@@ -72,33 +72,12 @@ def settings(
     )
 
 
-def write_frames(folder: Path, frames: list[np.ndarray]) -> Path:
-    folder.mkdir(parents=True)
-    for index, frame in enumerate(frames):
-        assert cv2.imwrite(str(folder / f"in_{index:04d}.png"), frame)
-    return folder
-
-
-def read_frames(folder: Path) -> list[np.ndarray]:
-    return [read_image(path) for path in sorted(folder.glob("frame_*.png"))]
-
-
-def panning(photo: np.ndarray, frames: int, size: tuple[int, int], step: int) -> list[np.ndarray]:
-    """The photo seen through a window that moves ``step`` px to the right per frame."""
-    width, height = size
-    wide = width + step * frames + 8
-    tall = max(height + 8, round(photo.shape[0] * wide / photo.shape[1]))
-    scene = cv2.resize(photo, (wide, tall), interpolation=cv2.INTER_AREA)
-    top = (tall - height) // 2
-    return [np.ascontiguousarray(scene[top : top + height, 4 + i * step : 4 + i * step + width]) for i in range(frames)]
-
-
 # ------------------------------------------------------------------ the start of a frame
 
 
 def test_flow_start_is_the_previous_result_moved_along_the_motion(photo: np.ndarray) -> None:
     """FrameStarter's flow init: the previous stylized frame lands where its content went."""
-    from vidstyle.pipeline.frames import FrameStarter
+    from vidstyle.methods.optimize import FrameStarter
 
     clip = panning(photo, 2, (64, 48), 3)
     stylized_previous = cv2.applyColorMap(cv2.cvtColor(clip[0], cv2.COLOR_BGR2GRAY), cv2.COLORMAP_JET)
@@ -184,15 +163,19 @@ class _Crash(Exception):
     pass
 
 
+@pytest.mark.parametrize("preserve_colors", [False, True], ids=["colour", "preserve-colors"])
 @pytest.mark.parametrize("mode", list(TemporalMode), ids=lambda m: m.value)
 def test_resume_gives_the_same_frames_in_every_mode(
-    mode: TemporalMode, tmp_path: Path, random_weights: Path, style_image: Path, photo: np.ndarray
+    mode: TemporalMode, preserve_colors: bool, tmp_path: Path, random_weights: Path, style_image: Path, photo: np.ndarray
 ) -> None:
     clip = panning(photo, 5, (40, 30), 2)
     folder = write_frames(tmp_path / "pan", clip)
 
     def run_settings(name: str) -> Settings:
-        return settings(random_weights, style_image, tmp_path / name, mode=mode, iterations=4, iterations_next=3)
+        return settings(
+            random_weights, style_image, tmp_path / name, mode=mode, iterations=4, iterations_next=3,
+            preserve_colors=preserve_colors,
+        )  # fmt: skip
 
     stylize(folder, tmp_path / "whole", settings=run_settings("work-whole"))
 
@@ -213,4 +196,4 @@ def test_resume_gives_the_same_frames_in_every_mode(
     whole, split = read_frames(tmp_path / "whole"), read_frames(tmp_path / "split")
     assert len(whole) == len(split) == len(clip)
     for index, (a, b) in enumerate(zip(whole, split)):
-        assert np.array_equal(a, b), f"frame {index} differs after resume ({mode.value})"
+        assert np.array_equal(a, b), f"frame {index} differs after resume ({mode.value}, preserve_colors={preserve_colors})"

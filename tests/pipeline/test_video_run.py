@@ -9,7 +9,6 @@ the real VGG19 core with random weights at a tiny size.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
@@ -46,9 +45,11 @@ from vidstyle.config import (
 )
 from vidstyle.errors import EncodeError, OutputError, UsageError
 from vidstyle.model.stylizer import LossBreakdown, StylizeResult
-from vidstyle.pipeline import run as run_module
+from vidstyle.faults import ENV as FAULT_ENV
+from vidstyle.methods.base import MethodFactory
+from vidstyle.methods.optimize import OptimizeMethod, optimize_method
 from vidstyle.pipeline.events import RunStarted
-from vidstyle.pipeline.run import PreparedCore, RunResult, real_core, stylize
+from vidstyle.pipeline.run import RunResult, stylize
 from vidstyle.video.sources import open_source
 
 # --------------------------------------------------------------------------- helpers
@@ -69,11 +70,12 @@ class CopyStylizer:
         )
 
 
-def copy_core(stylizer: CopyStylizer | None = None) -> Callable[[Settings, tuple[int, int]], PreparedCore]:
+def copy_core(stylizer: CopyStylizer | None = None) -> MethodFactory:
+    """The optimizer method with CopyStylizer in place of the optimizer."""
     stand_in = stylizer or CopyStylizer()
 
-    def factory(settings: Settings, working_size: tuple[int, int]) -> PreparedCore:
-        return PreparedCore(stylizer=stand_in, device=torch.device("cpu"), weights_identity="copy", style_passes=0)
+    def factory(settings: Settings, working_size: tuple[int, int]) -> OptimizeMethod:
+        return OptimizeMethod(stand_in, settings=settings, working_size=working_size, device=torch.device("cpu"), identity="copy")
 
     return factory
 
@@ -155,7 +157,7 @@ def period(fps: Fraction) -> float:
 def test_clip_keeps_frames_duration_rate_and_audio(tmp_path: Path, style_image: Path) -> None:
     clip = make_clip(tmp_path / "in.mp4", width=64, height=48, frames=12, fps="24", audio=True)
     out = tmp_path / "out.mp4"
-    result = stylize(clip, out, settings=settings_for(style_image), core_factory=copy_core())
+    result = stylize(clip, out, settings=settings_for(style_image), method_factory=copy_core())
 
     assert result.output == out.resolve() and result.frames == 12
     assert count_video_frames(out) == 12
@@ -174,13 +176,13 @@ def test_clip_keeps_frames_duration_rate_and_audio(tmp_path: Path, style_image: 
 def test_audio_can_be_dropped_and_silent_clips_work(tmp_path: Path, style_image: Path) -> None:
     clip = make_clip(tmp_path / "in.mp4", frames=12, audio=True)
     muted = tmp_path / "muted.mp4"
-    stylize(clip, muted, settings=settings_for(style_image, encode=EncodeConfig(audio=False)), core_factory=copy_core())
+    stylize(clip, muted, settings=settings_for(style_image, encode=EncodeConfig(audio=False)), method_factory=copy_core())
     assert stream_facts(muted).audio_streams == ()
     assert count_video_frames(muted) == 12
 
     silent = make_clip(tmp_path / "silent.mp4", frames=12, audio=False)
     out = tmp_path / "silent_out.mp4"
-    stylize(silent, out, settings=settings_for(style_image), core_factory=copy_core())
+    stylize(silent, out, settings=settings_for(style_image), method_factory=copy_core())
     assert stream_facts(out).audio_streams == ()
     assert count_video_frames(out) == 12
 
@@ -188,7 +190,7 @@ def test_audio_can_be_dropped_and_silent_clips_work(tmp_path: Path, style_image:
 def test_ntsc_rate_is_exact(tmp_path: Path, style_image: Path) -> None:
     clip = make_clip(tmp_path / "ntsc.mp4", frames=12, fps="30000/1001")
     out = tmp_path / "out.mp4"
-    result = stylize(clip, out, settings=settings_for(style_image), core_factory=copy_core())
+    result = stylize(clip, out, settings=settings_for(style_image), method_factory=copy_core())
     assert result.fps == Fraction(30000, 1001)
     assert stream_facts(out).fps == Fraction(30000, 1001)
     video = packets(out)
@@ -202,7 +204,7 @@ def test_vfr_clip_keeps_its_timing(tmp_path: Path, style_image: Path) -> None:
     expected = vfr_timestamps(12, "24")
     source_duration = expected[-1] + 1 / 24
     out = tmp_path / "out.mp4"
-    result = stylize(clip, out, settings=settings_for(style_image), core_factory=copy_core())
+    result = stylize(clip, out, settings=settings_for(style_image), method_factory=copy_core())
     assert count_video_frames(out) == 12
     video = packets(out)
     assert abs(float(video.duration) - source_duration) < 1 / 24
@@ -214,7 +216,7 @@ def test_vfr_clip_keeps_its_timing(tmp_path: Path, style_image: Path) -> None:
     # Every other frame: half the frames, same length, each shown when it was.
     half = tmp_path / "half.mp4"
     select = SelectConfig(every=2, max_size=64)
-    stylize(clip, half, settings=settings_for(style_image, select=select), core_factory=copy_core())
+    stylize(clip, half, settings=settings_for(style_image, select=select), method_factory=copy_core())
     assert count_video_frames(half) == 6
     video = packets(half)
     assert abs(float(video.duration) - source_duration) < 1 / 24
@@ -225,7 +227,7 @@ def test_vfr_clip_keeps_its_timing(tmp_path: Path, style_image: Path) -> None:
 def test_odd_size_is_padded_to_even(tmp_path: Path, style_image: Path) -> None:
     clip = make_clip(tmp_path / "odd.mp4", width=65, height=49, frames=12)
     out = tmp_path / "out.mp4"
-    stylize(clip, out, settings=settings_for(style_image, select=SelectConfig(max_size=None)), core_factory=copy_core())
+    stylize(clip, out, settings=settings_for(style_image, select=SelectConfig(max_size=None)), method_factory=copy_core())
     assert stream_facts(out).display_size == (66, 50)
     assert count_video_frames(out) == 12
 
@@ -233,7 +235,7 @@ def test_odd_size_is_padded_to_even(tmp_path: Path, style_image: Path) -> None:
 def test_two_audio_tracks_are_both_kept(tmp_path: Path, style_image: Path) -> None:
     clip = make_clip(tmp_path / "two.mp4", frames=12, audio_streams=2)
     out = tmp_path / "out.mp4"
-    stylize(clip, out, settings=settings_for(style_image), core_factory=copy_core())
+    stylize(clip, out, settings=settings_for(style_image), method_factory=copy_core())
     assert len(stream_facts(out).audio_streams) == 2
     for stream in ("a:0", "a:1"):
         assert abs(float(packets(out, stream).duration) - 0.5) < 1 / 24
@@ -243,7 +245,7 @@ def test_other_containers(tmp_path: Path, style_image: Path) -> None:
     clip = make_clip(tmp_path / "in.mp4", frames=6)
     for name in ("out.mkv", "out.mov"):
         out = tmp_path / name
-        stylize(clip, out, settings=settings_for(style_image), core_factory=copy_core())
+        stylize(clip, out, settings=settings_for(style_image), method_factory=copy_core())
         assert count_video_frames(out) == 6
         assert len(stream_facts(out).audio_streams) == 1
 
@@ -255,7 +257,7 @@ def test_rotated_phone_clip_with_audio(tmp_path: Path, style_image: Path) -> Non
     source = shared_data("videos", "issue-134-rotate.mp4")
     out = tmp_path / "rot.mp4"
     select = SelectConfig(max_frames=48, max_size=64)
-    result = stylize(source, out, settings=settings_for(style_image, select=select), core_factory=copy_core())
+    result = stylize(source, out, settings=settings_for(style_image, select=select), method_factory=copy_core())
     assert result.frames == 48 and count_video_frames(out) == 48
     facts = stream_facts(out)
     assert facts.fps == Fraction(24000, 1001)
@@ -275,7 +277,7 @@ def test_delayed_start_clip_starts_at_zero(tmp_path: Path, style_image: Path) ->
         frames_in = opened.info.frame_count
         brightness_in = [float(f.mean()) for _, f in opened.read(range(frames_in))]
     out = tmp_path / "out.mp4"
-    stylize(source, out, settings=settings_for(style_image), core_factory=copy_core())
+    stylize(source, out, settings=settings_for(style_image), method_factory=copy_core())
     assert count_video_frames(out) == frames_in
     video = packets(out)
     assert abs(float(video.start)) < 1 / 25
@@ -302,9 +304,9 @@ def test_fade_to_black_gives_finite_output(tmp_path: Path, style_image: Path, ra
     frames_wanted = 10
     seen: list[bool] = []
 
-    def finite_core(settings: Settings, working_size: tuple[int, int]) -> PreparedCore:
-        core = real_core(settings, working_size)
-        inner = core.stylizer
+    def finite_core(settings: Settings, working_size: tuple[int, int]) -> OptimizeMethod:
+        method = optimize_method(settings, working_size)
+        inner = method.stylizer
 
         class Checked:
             def stylize(self, content, **kwargs):  # noqa: ANN001, ANN202
@@ -312,14 +314,15 @@ def test_fade_to_black_gives_finite_output(tmp_path: Path, style_image: Path, ra
                 seen.append(bool(torch.isfinite(result.image).all()) and bool(np.isfinite(result.final.total)))
                 return result
 
-        return PreparedCore(Checked(), core.device, core.weights_identity, core.style_passes)
+        method.stylizer = Checked()
+        return method
 
     select = SelectConfig(start=f"#{first}", max_frames=frames_wanted, max_size=32)
     settings = settings_for(
         style_image, select=select, weights=random_weights, temporal=TemporalMode.FLOW, iterations=3, iterations_next=2
     )
     out = tmp_path / "frames"
-    result = stylize(source, out, settings=settings, core_factory=finite_core)
+    result = stylize(source, out, settings=settings, method_factory=finite_core)
     assert result.frames == frames_wanted
     assert seen == [True] * frames_wanted
     assert all(np.isfinite([r.loss, r.content_loss, r.style_loss, r.temporal_loss]).all() for r in result.records)
@@ -337,7 +340,7 @@ def test_folder_to_video_default_and_given_rate(tmp_path: Path, style_image: Pat
     folder = tmp_path / "frames"
     make_frames_folder(folder, 12, size=(32, 24), names=[f"frame{i + 1}.png" for i in range(12)])
     out = tmp_path / "out.mp4"
-    result = stylize(folder, out, settings=settings_for(style_image), core_factory=copy_core())
+    result = stylize(folder, out, settings=settings_for(style_image), method_factory=copy_core())
     assert result.fps == Fraction(24)
     assert count_video_frames(out) == 12
     assert stream_facts(out).fps == Fraction(24)
@@ -346,7 +349,7 @@ def test_folder_to_video_default_and_given_rate(tmp_path: Path, style_image: Pat
 
     slow = tmp_path / "slow.mp4"
     stylize(
-        folder, slow, settings=settings_for(style_image, select=SelectConfig(fps=Fraction(12), max_size=64)), core_factory=copy_core()
+        folder, slow, settings=settings_for(style_image, select=SelectConfig(fps=Fraction(12), max_size=64)), method_factory=copy_core()
     )
     assert stream_facts(slow).fps == Fraction(12)
     assert abs(float(packets(slow).duration) - 1.0) < 1 / 12
@@ -355,7 +358,7 @@ def test_folder_to_video_default_and_given_rate(tmp_path: Path, style_image: Pat
 def test_video_to_folder_keeps_count_and_order(tmp_path: Path, style_image: Path) -> None:
     clip = numbered_clip(tmp_path / "num.mkv", frames=12)
     out = tmp_path / "out"
-    result = stylize(clip, out, settings=settings_for(style_image), core_factory=copy_core())
+    result = stylize(clip, out, settings=settings_for(style_image), method_factory=copy_core())
     names = sorted(p.name for p in out.iterdir())
     assert names == [f"frame_{k:06d}.png" for k in range(1, 13)]
     assert result.frames == 12
@@ -366,7 +369,7 @@ def test_folder_to_folder_natural_order(tmp_path: Path, style_image: Path) -> No
     folder = tmp_path / "frames"
     make_frames_folder(folder, 12, size=(32, 24), names=[f"frame{i + 1}.png" for i in range(12)])
     out = tmp_path / "out"
-    stylize(folder, out, settings=settings_for(style_image), core_factory=copy_core())
+    stylize(folder, out, settings=settings_for(style_image), method_factory=copy_core())
     assert folder_numbers(out) == list(range(12))
 
 
@@ -375,14 +378,14 @@ def test_printf_pattern_and_glob_inputs(tmp_path: Path, style_image: Path) -> No
     make_frames_folder(folder, 8, size=(32, 24), names="img_{i:03d}.png")
     cv2.imwrite(str(folder / "unrelated.png"), frame_image(99, (32, 24)))
     out = tmp_path / "pattern_out"
-    result = stylize(str(folder / "img_%03d.png"), out, settings=settings_for(style_image), core_factory=copy_core())
+    result = stylize(str(folder / "img_%03d.png"), out, settings=settings_for(style_image), method_factory=copy_core())
     assert result.frames == 8
     assert folder_numbers(out) == list(range(8))
 
     shots = tmp_path / "shots"
     make_frames_folder(shots, 11, size=(32, 24), names=[f"shot{i + 1}.png" for i in range(11)])
     out_glob = tmp_path / "glob_out.mp4"
-    result = stylize(str(shots / "shot*.png"), out_glob, settings=settings_for(style_image), core_factory=copy_core())
+    result = stylize(str(shots / "shot*.png"), out_glob, settings=settings_for(style_image), method_factory=copy_core())
     assert result.frames == 11
     assert video_numbers(out_glob) == list(range(11))
 
@@ -410,7 +413,7 @@ def numbered(tmp_path: Path) -> Path:
 )
 def test_selection_picks_the_right_frames(tmp_path: Path, style_image: Path, numbered: Path, select, expected) -> None:  # noqa: ANN001
     out = tmp_path / "out"
-    result = stylize(numbered, out, settings=settings_for(style_image, select=select), core_factory=copy_core())
+    result = stylize(numbered, out, settings=settings_for(style_image, select=select), method_factory=copy_core())
     assert result.frames == len(expected)
     assert folder_numbers(out) == expected
 
@@ -418,7 +421,7 @@ def test_selection_picks_the_right_frames(tmp_path: Path, style_image: Path, num
 def test_every_halves_frames_and_rate(tmp_path: Path, style_image: Path, numbered: Path) -> None:
     out = tmp_path / "half.mp4"
     select = SelectConfig(every=2, max_size=64)
-    stylize(numbered, out, settings=settings_for(style_image, select=select), core_factory=copy_core())
+    stylize(numbered, out, settings=settings_for(style_image, select=select), method_factory=copy_core())
     assert count_video_frames(out) == 12
     assert stream_facts(out).fps == Fraction(12)
     assert abs(float(packets(out).duration) - 1.0) < 1 / 12
@@ -428,7 +431,7 @@ def test_every_halves_frames_and_rate(tmp_path: Path, style_image: Path, numbere
 def test_lower_fps_for_a_video_keeps_duration(tmp_path: Path, style_image: Path, numbered: Path) -> None:
     out = tmp_path / "eight.mp4"
     select = SelectConfig(fps=Fraction(8), max_size=64)
-    stylize(numbered, out, settings=settings_for(style_image, select=select), core_factory=copy_core())
+    stylize(numbered, out, settings=settings_for(style_image, select=select), method_factory=copy_core())
     assert count_video_frames(out) == 8
     assert stream_facts(out).fps == Fraction(8)
     assert abs(float(packets(out).duration) - 1.0) < 1 / 8
@@ -438,7 +441,7 @@ def test_selection_with_audio_stays_in_sync(tmp_path: Path, style_image: Path) -
     clip = make_clip(tmp_path / "in.mp4", frames=24, fps="24")
     out = tmp_path / "out.mp4"
     select = SelectConfig(start="0.25", end="0.75", max_size=64)
-    stylize(clip, out, settings=settings_for(style_image, select=select), core_factory=copy_core())
+    stylize(clip, out, settings=settings_for(style_image, select=select), method_factory=copy_core())
     assert count_video_frames(out) == 12
     video, audio = packets(out), packets(out, "a:0")
     assert abs(float(video.duration) - 0.5) < 1 / 24
@@ -447,9 +450,9 @@ def test_selection_with_audio_stays_in_sync(tmp_path: Path, style_image: Path) -
 
 def test_empty_or_impossible_selection_is_a_usage_error(tmp_path: Path, style_image: Path, numbered: Path) -> None:
     with pytest.raises(UsageError, match="holds no frames"):
-        stylize(numbered, tmp_path / "a", settings=settings_for(style_image, select=SelectConfig(start="5", max_size=64)), core_factory=copy_core())
+        stylize(numbered, tmp_path / "a", settings=settings_for(style_image, select=SelectConfig(start="5", max_size=64)), method_factory=copy_core())
     with pytest.raises(UsageError, match="--fps"):
-        stylize(numbered, tmp_path / "b", settings=settings_for(style_image, select=SelectConfig(fps=Fraction(60), max_size=64)), core_factory=copy_core())
+        stylize(numbered, tmp_path / "b", settings=settings_for(style_image, select=SelectConfig(fps=Fraction(60), max_size=64)), method_factory=copy_core())
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
@@ -464,7 +467,7 @@ def test_source_output_size_scales_back_up(tmp_path: Path, style_image: Path) ->
         clip,
         out,
         settings=settings_for(style_image, select=select),
-        core_factory=copy_core(stand_in),
+        method_factory=copy_core(stand_in),
         on_event=lambda e: started.append(e) if isinstance(e, RunStarted) else None,
     )
     assert started[0].working_size == (32, 24)
@@ -473,12 +476,12 @@ def test_source_output_size_scales_back_up(tmp_path: Path, style_image: Path) ->
     assert count_video_frames(out) == 6
 
     folder = tmp_path / "frames"
-    stylize(clip, folder, settings=settings_for(style_image, select=select), core_factory=copy_core())
+    stylize(clip, folder, settings=settings_for(style_image, select=select), method_factory=copy_core())
     sizes = {cv2.imread(str(p)).shape[:2] for p in folder.glob("frame_*.png")}
     assert sizes == {(48, 64)}
 
     working = tmp_path / "small.mp4"
-    stylize(clip, working, settings=settings_for(style_image, select=SelectConfig(max_size=32)), core_factory=copy_core())
+    stylize(clip, working, settings=settings_for(style_image, select=SelectConfig(max_size=32)), method_factory=copy_core())
     assert stream_facts(working).display_size == (32, 24)
 
 
@@ -530,21 +533,18 @@ def test_style_goes_through_the_network_once_per_run(
 
 def test_failed_encode_leaves_no_output(tmp_path: Path, style_image: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     clip = make_clip(tmp_path / "in.mp4", frames=6)
-
-    def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        raise EncodeError("cannot write out.mp4: ffmpeg failed: disk full")
-
-    monkeypatch.setattr(run_module, "assemble", broken)
+    # ffmpeg fails while it joins the segments (it is killed with its partial output written).
+    monkeypatch.setenv(FAULT_ENV, "assemble:fail")
     out = tmp_path / "out.mp4"
-    with pytest.raises(EncodeError, match="disk full"):
-        stylize(clip, out, settings=settings_for(style_image), core_factory=copy_core())
+    with pytest.raises(EncodeError, match="ffmpeg failed"):
+        stylize(clip, out, settings=settings_for(style_image), method_factory=copy_core())
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("out.mp4") and p.is_file()] == []
 
     # The stylized frames are kept: a rerun after fixing the problem finishes without redoing them.
     monkeypatch.undo()
     stand_in = CopyStylizer()
-    result = stylize(clip, out, settings=settings_for(style_image), core_factory=copy_core(stand_in))
+    result = stylize(clip, out, settings=settings_for(style_image), method_factory=copy_core(stand_in))
     assert count_video_frames(out) == 6
     assert result.stylized == 0 and stand_in.sizes == []
 
@@ -554,31 +554,45 @@ def test_existing_output_is_refused_unless_overwrite(tmp_path: Path, style_image
     out = tmp_path / "out.mp4"
     out.write_bytes(b"precious")
     with pytest.raises(OutputError, match="already exists"):
-        stylize(clip, out, settings=settings_for(style_image), core_factory=copy_core())
+        stylize(clip, out, settings=settings_for(style_image), method_factory=copy_core())
     assert out.read_bytes() == b"precious"
 
     settings = settings_for(style_image, run=RunConfig(overwrite=True))
-    stylize(clip, out, settings=settings, core_factory=copy_core())
+    stylize(clip, out, settings=settings, method_factory=copy_core())
     assert count_video_frames(out) == 6
 
     folder = tmp_path / "frames"
     folder.mkdir()
     (folder / "keep.txt").write_text("mine")
     with pytest.raises(OutputError, match="already exists"):
-        stylize(clip, folder, settings=settings_for(style_image), core_factory=copy_core())
+        stylize(clip, folder, settings=settings_for(style_image), method_factory=copy_core())
     assert (folder / "keep.txt").read_text() == "mine"
+
+
+def test_an_image_is_a_one_frame_run_through_the_same_machinery(tmp_path: Path, style_image: Path) -> None:
+    from tests.pipeline.resume_worker import fake_method
+
+    photo = tmp_path / "photo.png"
+    assert cv2.imwrite(str(photo), frame_image(5, (40, 30)))
+    settings = settings_for(style_image, temporal=TemporalMode.FLOW, iterations=4)
+    image = stylize(photo, tmp_path / "styled.png", settings=settings, method_factory=fake_method())
+    folder = stylize(photo, tmp_path / "frames", settings=settings, method_factory=fake_method())
+    assert image.kind.value == "image" and image.work_dir is None and image.frames == image.stylized == 1
+    assert [r.steps for r in image.records] == [4] == [r.steps for r in folder.records]
+    assert np.array_equal(cv2.imread(str(tmp_path / "styled.png")), cv2.imread(str(tmp_path / "frames" / "frame_000001.png")))
+    assert not (tmp_path / "styled.png.vidstyle").exists()
 
 
 def test_image_output_for_a_video_is_a_usage_error(tmp_path: Path, style_image: Path) -> None:
     clip = make_clip(tmp_path / "in.mp4", frames=6)
     with pytest.raises(UsageError, match="image"):
-        stylize(clip, tmp_path / "out.png", settings=settings_for(style_image), core_factory=copy_core())
+        stylize(clip, tmp_path / "out.png", settings=settings_for(style_image), method_factory=copy_core())
     assert not (tmp_path / "out.png").exists()
 
 
 def test_result_reports_what_was_written(tmp_path: Path, style_image: Path) -> None:
     clip = make_clip(tmp_path / "in.mp4", frames=12)
-    result: RunResult = stylize(clip, tmp_path / "out.mp4", settings=settings_for(style_image), core_factory=copy_core())
+    result: RunResult = stylize(clip, tmp_path / "out.mp4", settings=settings_for(style_image), method_factory=copy_core())
     assert result.frames == 12 and result.stylized == 12
     assert result.fps == Fraction(24) and result.duration == pytest.approx(0.5)
     assert [r.source_index for r in result.records] == list(range(12))

@@ -1,4 +1,4 @@
-"""Tests for vidstyle.video.encode: segments, assembly, audio muxing, atomicity."""
+"""Tests for vidstyle.video.encode and vidstyle.video.mux: segments, assembly, audio muxing, atomicity."""
 
 from __future__ import annotations
 
@@ -13,16 +13,9 @@ import pytest
 
 from tests.mediatools import packets
 from vidstyle.errors import EncodeError, OutputError
-from vidstyle.video.encode import (
-    VIDEO_OUTPUT_EXTENSIONS,
-    VideoContainer,
-    assemble,
-    container_for,
-    encode_frames_to_video,
-    encode_segment,
-    ffmpeg_exe,
-    segment_suffix,
-)
+from vidstyle.video.encode import VIDEO_OUTPUT_EXTENSIONS, VideoContainer, container_for, encode_segment, segment_suffix
+from vidstyle.video.ffmpeg import ffmpeg_exe
+from vidstyle.video.mux import assemble, encode_frames_to_video
 
 NTSC = Fraction(30000, 1001)
 
@@ -162,6 +155,23 @@ def test_segments_concat_exact_frames_and_ntsc_timestamps(tmp_path, frames25):
     assert "bt709" in stream_lines(out)[0]
     assert audio_codecs(out) == []
     assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("container", [VideoContainer.MP4, VideoContainer.WEBM])
+def test_short_segments_anywhere_join_in_order(tmp_path, frames25, container):
+    """Segments end where chains end, so 1- and 2-frame segments sit between long ones."""
+    sizes = [3, 2, 4, 1, 1, 5, 2, 7]
+    segments = encode_in_segments(frames25, tmp_path, sizes, fps=Fraction(24), container=container)
+    out = tmp_path / f"out.{container.value}"
+    assemble(segments, out, container=container)
+    facts = packets(out)
+    assert facts.frames == 25
+    shown = [p * facts.time_base for p in facts.pts]
+    slack = Fraction(1, 1000) if container is VideoContainer.WEBM else 0  # WebM stores milliseconds
+    assert all(abs(t - Fraction(k, 24)) <= slack for k, t in enumerate(shown)), shown
+    decoded = decode(out)
+    for path, frame in zip(frames25, decoded):
+        assert np.abs(frame.astype(np.int16) - cv2.imread(str(path))).mean() < 3, path.name
 
 
 def test_integer_rate_and_pixels_close(tmp_path, frames25):

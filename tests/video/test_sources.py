@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import pickle
 import subprocess
 from fractions import Fraction
 from pathlib import Path
@@ -25,7 +26,7 @@ from tests.mediatools import (
 )
 from vidstyle.errors import InputError
 from vidstyle.video.probe import parse_ffmpeg_info, probe_media, snap_fps
-from vidstyle.video.sources import SourceKind, natural_key, open_source
+from vidstyle.video.sources import SourceKind, natural_key, open_reader, open_source
 
 
 def read_all(source):
@@ -195,6 +196,22 @@ def test_sparse_read_matches_full_read(tmp_path: Path) -> None:
     assert not np.array_equal(full[0], full[29])
 
 
+def test_a_reopened_reader_reads_ranges_forward_and_back(tmp_path: Path) -> None:
+    """Chains read their own ranges through one reader, or through one opened from the pickled spec elsewhere."""
+    clip = make_clip(tmp_path / "clip.mkv", frames=30, fps="25", codec="ffv1", audio=False)
+    with open_source(clip) as source:
+        full = read_all(source)
+        spec = pickle.loads(pickle.dumps(source.spec))
+    with open_reader(spec) as reader:
+        for first, stop in ((5, 9), (9, 12), (20, 23), (2, 6), (6, 7), (29, 30)):
+            got = list(reader.read(range(first, stop)))
+            assert [i for i, _ in got] == list(range(first, stop))
+            assert all(np.array_equal(frame, full[i]) for i, frame in got), (first, stop)
+        half = reader.read(range(10, 20))
+        next(half), next(half)  # a read given up half-way (a stopped chain) ...
+        assert np.array_equal(next(reader.read([12]))[1], full[12])  # ... leaves the reader usable
+
+
 def test_read_rejects_bad_indices(tmp_path: Path) -> None:
     clip = make_clip(tmp_path / "clip.mp4", frames=5, audio=False)
     with open_source(clip) as source:
@@ -210,10 +227,10 @@ def test_read_rejects_bad_indices(tmp_path: Path) -> None:
 
 def test_video_ending_early_is_reported(tmp_path: Path) -> None:
     clip = make_clip(tmp_path / "clip.mp4", frames=5, audio=False)
-    source = open_source(clip)
-    source.info = dataclasses.replace(source.info, frame_count=8)  # as if the file shrank after open
-    with source, pytest.raises(InputError, match=r"ended after 5 frames but frame 6 was expected; the file may be truncated"):
-        list(source.read([0, 6]))
+    with open_source(clip) as source:
+        spec = dataclasses.replace(source.spec, frame_count=8)  # as if the file shrank after it was scanned
+    with open_reader(spec) as reader, pytest.raises(InputError, match=r"ended after 5 frames but frame 6 was expected; the file may be truncated"):
+        list(reader.read([0, 6]))
 
 
 def test_missing_and_non_media_inputs(tmp_path: Path) -> None:

@@ -1,1 +1,2 @@
-"""Stylization methods: how a chain of frames becomes stylized frames."""
+"""Stylization methods: what stylizes the frames of a chain (the per-frame optimizer; the fast
+feed-forward network trained on the clip)."""

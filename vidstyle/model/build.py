@@ -9,9 +9,10 @@ import torch
 
 from vidstyle.config import ModelConfig, OptimizeConfig, StyleConfig
 from vidstyle.model.device import resolve_device
-from vidstyle.model.features import FeatureExtractor, canonical_layer, torchvision_index
+from vidstyle.model.features import FeatureExtractor
 from vidstyle.model.style import StyleTargets, build_style_targets
 from vidstyle.model.stylizer import Stylizer
+from vidstyle.model.vgg import architecture
 from vidstyle.model.weights import LoadedWeights, load_weights
 
 
@@ -25,15 +26,14 @@ class Core:
 
 
 def deepest_layer(model: ModelConfig) -> str:
-    names = [canonical_layer(n) for n in model.content_layers + model.style_layers]
-    return max(names, key=torchvision_index)
+    return architecture(model.network).deepest(model.content_layers + model.style_layers)
 
 
 def load_extractor(model: ModelConfig, *, device: torch.device | None = None) -> tuple[FeatureExtractor, LoadedWeights]:
     device = device or resolve_device(model.device)
-    weights = load_weights(model.weights, deepest_layer=deepest_layer(model))
+    weights = load_weights(model.weights, network=model.network, deepest_layer=deepest_layer(model))
     extractor = FeatureExtractor(
-        weights.state, layers=model.content_layers + model.style_layers, pooling=model.pooling
+        weights.state, network=model.network, layers=model.content_layers + model.style_layers, pooling=model.pooling
     ).to(device)
     return extractor, weights
 

@@ -1,8 +1,8 @@
-"""VGG19 feature extractor with layers named as in the paper.
+"""The feature extractor: a frozen, truncated VGG19 or VGG16 whose responses are named as in the paper.
 
-torchvision's ``vgg19().features`` is a flat ``nn.Sequential``; we rebuild it
-under the names the literature uses (conv1_1, relu1_1, pool1, ...), truncate it
-right after the deepest layer any loss reads, and freeze it. Inputs are RGB in
+torchvision's ``features`` Sequential is rebuilt under the names the
+literature uses (conv1_1, relu1_1, pool1, ...; see model/vgg.py), truncated
+right after the deepest layer any loss reads, and frozen. Inputs are RGB in
 [0, 1]; the ImageNet normalisation the weights were trained with happens here.
 """
 
@@ -14,92 +14,49 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import nn
 
-from vidstyle.config import Pooling
+from vidstyle.config import Network, Pooling
 from vidstyle.errors import UsageError
+from vidstyle.model.vgg import CHANNELS, VggArchitecture, architecture
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-# Convolutions per block in VGG19 (Simonyan & Zisserman, configuration E).
-_BLOCKS = (2, 2, 4, 4, 4)
-_CHANNELS = (64, 128, 256, 512, 512)
-
-
-def _layer_plan() -> list[tuple[str, int]]:
-    """(paper name, index in torchvision's vgg19().features) for every layer."""
-    plan: list[tuple[str, int]] = []
-    index = 0
-    for block, convs in enumerate(_BLOCKS, start=1):
-        for conv in range(1, convs + 1):
-            plan.append((f"conv{block}_{conv}", index))
-            plan.append((f"relu{block}_{conv}", index + 1))
-            index += 2
-        plan.append((f"pool{block}", index))
-        index += 1
-    return plan
-
-
-LAYER_PLAN = _layer_plan()
-LAYER_NAMES = tuple(name for name, _ in LAYER_PLAN)
-_TORCHVISION_INDEX = dict(LAYER_PLAN)
-
-
-def canonical_layer(name: str) -> str:
-    """Validate a layer name; accepts conv and relu names (case-insensitive)."""
-    lowered = name.strip().lower()
-    if lowered not in _TORCHVISION_INDEX:
-        raise UsageError(f"Unknown VGG19 layer '{name}'; use names like conv4_2 or relu1_1 (conv1_1 ... relu5_4).")
-    return lowered
-
-
-def torchvision_index(name: str) -> int:
-    return _TORCHVISION_INDEX[canonical_layer(name)]
-
-
-def expected_feature_shapes(deepest: str | None = None) -> dict[str, tuple[int, ...]]:
-    """Parameter shapes of torchvision's vgg19 ``features.*`` keys, up to a layer."""
-    shapes: dict[str, tuple[int, ...]] = {}
-    in_channels = 3
-    last = torchvision_index(deepest) if deepest else len(LAYER_PLAN)
-    for block, convs in enumerate(_BLOCKS):
-        out_channels = _CHANNELS[block]
-        for conv in range(1, convs + 1):
-            index = torchvision_index(f"conv{block + 1}_{conv}")
-            if index <= last:
-                shapes[f"features.{index}.weight"] = (out_channels, in_channels, 3, 3)
-                shapes[f"features.{index}.bias"] = (out_channels,)
-            in_channels = out_channels
-    return shapes
-
 
 class FeatureExtractor(nn.Module):
-    """Frozen, truncated VGG19 returning the named responses it is asked for."""
+    """Frozen, truncated VGG returning the named responses it is asked for.
+
+    ``state`` holds torchvision's ``features.*`` tensors of ``network`` (at
+    least up to the deepest of ``layers``; model/weights.py checks them).
+    """
 
     def __init__(
         self,
         state: dict[str, torch.Tensor],
         *,
+        network: Network,
         layers: Iterable[str],
         pooling: Pooling = Pooling.AVG,
     ) -> None:
         super().__init__()
-        wanted = {canonical_layer(name) for name in layers}
+        self.architecture: VggArchitecture = architecture(network)
+        vgg = self.architecture
+        wanted = {vgg.canonical(name) for name in layers}
         if not wanted:
             raise UsageError("The feature extractor needs at least one layer.")
-        deepest = max(wanted, key=torchvision_index)
-        self.layers = tuple(sorted(wanted, key=torchvision_index))
+        deepest = max(wanted, key=vgg.index)
+        self.layers = tuple(sorted(wanted, key=vgg.index))
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
         modules: OrderedDict[str, nn.Module] = OrderedDict()
         in_channels = 3
-        for name, index in LAYER_PLAN:
+        for name, index in vgg.plan:
             if name.startswith("conv"):
-                block = int(name[4]) - 1
-                conv = nn.Conv2d(in_channels, _CHANNELS[block], kernel_size=3, padding=1)
+                out_channels = CHANNELS[int(name[4]) - 1]
+                conv = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)
                 conv.weight.data.copy_(state[f"features.{index}.weight"])
                 conv.bias.data.copy_(state[f"features.{index}.bias"])
                 modules[name] = conv
-                in_channels = _CHANNELS[block]
+                in_channels = out_channels
             elif name.startswith("relu"):
                 # Not in place: the conv response may itself be a requested layer.
                 modules[name] = nn.ReLU(inplace=False)
@@ -118,7 +75,7 @@ class FeatureExtractor(nn.Module):
 
     def forward(self, image: torch.Tensor, layers: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
         """Responses of ``layers`` (default: all configured) for an RGB [0, 1] batch."""
-        wanted = set(self.layers if layers is None else (canonical_layer(n) for n in layers))
+        wanted = set(self.layers if layers is None else (self.architecture.canonical(n) for n in layers))
         self.passes += image.shape[0]
         x = (image - self.mean) / self.std
         out: dict[str, torch.Tensor] = {}

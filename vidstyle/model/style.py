@@ -3,9 +3,9 @@
 A run stylizes thousands of frames against the same style, so its Gram
 matrices are computed once for the working size and held in a StyleTargets
 object that the per-frame loop reuses. They are also cached on disk, keyed by
-everything that changes them (style image bytes, blend, scale, working size,
-layers, pooling, weights), so the next run with the same style skips the
-network entirely.
+everything that changes them (style image bytes, blend, scale, colour mode,
+working size, network, layers, pooling, weights), so the next run with the
+same style skips the network entirely.
 """
 
 from __future__ import annotations
@@ -22,8 +22,11 @@ import torch
 
 from vidstyle.config import ModelConfig, StyleConfig
 from vidstyle.errors import StyleError
-from vidstyle.model.features import FeatureExtractor, canonical_layer
+from vidstyle.files import file_sha256, publish, temporary_for
+from vidstyle.model.color import grey, luminance
+from vidstyle.model.features import FeatureExtractor
 from vidstyle.model.losses import gram_matrix
+from vidstyle.model.vgg import architecture
 from vidstyle.video.pixels import bgr_to_tensor, resize
 
 CACHE_ENV = "VIDSTYLE_CACHE_DIR"
@@ -36,6 +39,7 @@ class StyleTargets:
     layer_weights: dict[str, float]
     key: str  # cache key; also identifies the style in run fingerprints
     from_cache: bool
+    luminance_only: bool = False  # Grams of the style's luminance (--preserve-colors)
 
 
 def default_cache_dir() -> Path | None:
@@ -56,15 +60,11 @@ def read_style_image(path: Path) -> np.ndarray:
     return image
 
 
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def style_working_size(style_shape: tuple[int, ...], content_size: tuple[int, int], scale: float) -> tuple[int, int]:
     """Size of the style image for a content working size: its long side = scale * content's long side."""
     height, width = style_shape[:2]
     target_long = max(16, round(max(content_size) * scale))
-    # VGG19 halves the map four times before relu5_1: both sides need >= 16 px,
+    # VGG halves the map four times before relu5_1: both sides need >= 16 px,
     # even for a banner-shaped style image.
     factor = max(target_long / max(width, height), 16 / min(width, height))
     return max(16, round(width * factor)), max(16, round(height * factor))
@@ -78,7 +78,9 @@ def style_cache_key(
         "images": [file_sha256(Path(p)) for p in style.images],
         "blend": list(style.normalized_blend()),
         "scale": style.scale,
+        "preserve_colors": style.preserve_colors,
         "content_size": list(content_size),
+        "network": model.network.value,
         "layers": list(_style_layers(model)),
         "pooling": model.pooling.value,
         "weights": weights_identity,
@@ -88,12 +90,14 @@ def style_cache_key(
 
 def _style_layers(model: ModelConfig) -> tuple[str, ...]:
     """Canonical names (relu1_1, not RELU1_1): the extractor and the Stylizer key everything by them."""
-    return tuple(dict.fromkeys(canonical_layer(name) for name in model.style_layers))
+    vgg = architecture(model.network)
+    return tuple(dict.fromkeys(vgg.canonical(name) for name in model.style_layers))
 
 
 def _layer_weights(model: ModelConfig) -> dict[str, float]:
+    vgg = architecture(model.network)
     weights = model.style_layer_weights or tuple(1.0 for _ in model.style_layers)
-    return {canonical_layer(name): float(w) for name, w in zip(model.style_layers, weights)}
+    return {vgg.canonical(name): float(w) for name, w in zip(model.style_layers, weights)}
 
 
 def build_style_targets(
@@ -112,19 +116,22 @@ def build_style_targets(
     layers = _style_layers(model)
     layer_weights = _layer_weights(model)
     cached = _load_cached(cache_dir, key, layers, device)
+    luminance_only = style.preserve_colors
     if cached is not None:
-        return StyleTargets(grams=cached, layer_weights=layer_weights, key=key, from_cache=True)
+        return StyleTargets(grams=cached, layer_weights=layer_weights, key=key, from_cache=True, luminance_only=luminance_only)
     grams: dict[str, torch.Tensor] = {}
     with torch.no_grad():
         for image, blend in zip(images, style.normalized_blend()):
             size = style_working_size(image.shape, content_size, style.scale)
             tensor = bgr_to_tensor(resize(image, size), device=device)
+            if luminance_only:
+                tensor = grey(luminance(tensor))
             features = extractor(tensor, layers)
             for name in layers:
                 gram = gram_matrix(features[name]) * blend
                 grams[name] = grams[name] + gram if name in grams else gram
     _store_cached(cache_dir, key, grams)
-    return StyleTargets(grams=grams, layer_weights=layer_weights, key=key, from_cache=False)
+    return StyleTargets(grams=grams, layer_weights=layer_weights, key=key, from_cache=False, luminance_only=luminance_only)
 
 
 def _cache_file(cache_dir: Path, key: str) -> Path:
@@ -154,9 +161,9 @@ def _store_cached(cache_dir: Path | None, key: str, grams: dict[str, torch.Tenso
     path = _cache_file(cache_dir, key)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        temporary = temporary_for(path)
         torch.save({name: gram.detach().cpu() for name, gram in grams.items()}, temporary)
-        os.replace(temporary, path)
+        publish(temporary, path)
     except OSError:
         # The cache only saves time; a read-only or full disk must not fail the run.
         return

@@ -3,21 +3,23 @@
 One Stylizer is built per run. It holds the frozen feature extractor and the
 style targets and is called once per frame with that frame's content image,
 the image to start from and the step budget. One "step" is one evaluation of
-the loss and its gradient (a VGG19 forward and backward pass), the unit of
+the loss and its gradient (a VGG forward and backward pass), the unit of
 cost everywhere in vidstyle: budgets, early stopping and logs count steps.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
 from vidstyle.config import ModelConfig, OptimizeConfig, Optimizer
-from vidstyle.model.features import FeatureExtractor, canonical_layer
+from vidstyle.model.color import chroma, combine_in_gamut, grey, luminance
+from vidstyle.model.features import FeatureExtractor
 from vidstyle.model.losses import content_loss, style_loss, total_variation
 from vidstyle.model.style import StyleTargets
+from vidstyle.model.vgg import architecture
 from vidstyle.temporal.loss import temporal_loss
 
 
@@ -25,7 +27,7 @@ from vidstyle.temporal.loss import temporal_loss
 class TemporalTarget:
     """The previous stylized frame warped into this one, and where to trust it (Ruder et al. 2016)."""
 
-    image: torch.Tensor  # (1, 3, H, W) RGB in [0, 1]
+    image: torch.Tensor  # (1, 3, H, W) RGB in [0, 1] (the Stylizer takes its luminance with --preserve-colors)
     mask: torch.Tensor  # (1, 1, H, W) in [0, 1]; 0 where the pixel was occluded or the flow is unreliable
     weight: float
 
@@ -68,13 +70,25 @@ class Stylizer:
         self.extractor = extractor
         self.style = style
         self.optimize = optimize
-        self.content_layers = tuple(canonical_layer(n) for n in model.content_layers)
-        self.style_layers = tuple(canonical_layer(n) for n in model.style_layers)
+        vgg = architecture(model.network)
+        self.content_layers = tuple(vgg.canonical(n) for n in model.content_layers)
+        self.style_layers = tuple(vgg.canonical(n) for n in model.style_layers)
         self._all_layers = tuple(dict.fromkeys(self.content_layers + self.style_layers))
+        # Luminance-only transfer (--preserve-colors): the style targets were
+        # made from the style's luminance, so the optimizer moves only the
+        # frame's luminance and the frame keeps its own chroma (model/color.py).
+        self.luminance_only = style.luminance_only
+
+    def _space(self, image: torch.Tensor) -> torch.Tensor:
+        """What the losses see of an RGB image: itself, or its luminance (1 channel) with --preserve-colors."""
+        return luminance(image) if self.luminance_only and image.shape[1] == 3 else image
+
+    def _features(self, image: torch.Tensor, layers: tuple[str, ...]) -> dict[str, torch.Tensor]:
+        return self.extractor(grey(image) if image.shape[1] == 1 else image, layers)
 
     def content_targets(self, content: torch.Tensor) -> dict[str, torch.Tensor]:
         with torch.no_grad():
-            features = self.extractor(content, self.content_layers)
+            features = self._features(self._space(content), self.content_layers)
         return {name: features[name].detach() for name in self.content_layers}
 
     def losses(
@@ -83,16 +97,21 @@ class Stylizer:
         content_targets: dict[str, torch.Tensor],
         temporal: TemporalTarget | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Each weighted term and the total, as tensors (differentiable in ``image``)."""
+        """Each weighted term and the total, as tensors (differentiable in ``image``).
+
+        ``image`` is RGB (1, 3, H, W), or with --preserve-colors also the
+        luminance (1, 1, H, W) the optimizer moves; RGB is reduced to it.
+        """
         opts = self.optimize
-        features = self.extractor(image, self._all_layers)
+        image = self._space(image)
+        features = self._features(image, self._all_layers)
         terms = {
             "content": content_loss(features, content_targets),
             "style": style_loss(features, self.style.grams, self.style.layer_weights),
             "tv": total_variation(image),
         }
         if temporal is not None and temporal.weight > 0:
-            terms["temporal"] = temporal_loss(image, temporal.image, temporal.mask)
+            terms["temporal"] = temporal_loss(image, self._space(temporal.image), temporal.mask)
         else:
             terms["temporal"] = torch.zeros((), device=image.device)
         total = (
@@ -120,7 +139,10 @@ class Stylizer:
         """
         opts = self.optimize
         targets = self.content_targets(content)
-        image = init.detach().clone().requires_grad_(True)
+        start = self._space(init.detach())
+        if temporal is not None:
+            temporal = replace(temporal, image=self._space(temporal.image))
+        image = start.clone().requires_grad_(True)
         if opts.optimizer is Optimizer.LBFGS:
             # One L-BFGS iteration per step() call keeps one loss evaluation per
             # step, so budgets, progress and the early stop all count the same
@@ -163,10 +185,12 @@ class Stylizer:
             if self._stalled(history):
                 stopped_early = step < budget
                 break
-        result_image = best["image"] if "image" in best else init.detach().clone()
+        result_image: torch.Tensor = best["image"] if "image" in best else start.clone()  # type: ignore[assignment]
+        if self.luminance_only:
+            result_image = combine_in_gamut(result_image, chroma(content))
         final = best.get("breakdown") or best["initial"]
         return StylizeResult(
-            image=result_image.clamp(0.0, 1.0),  # type: ignore[union-attr]
+            image=result_image.clamp(0.0, 1.0),
             steps=len(history),
             stopped_early=stopped_early,
             initial=best["initial"],  # type: ignore[arg-type]

@@ -1,38 +1,69 @@
-"""Finding and loading VGG19 weights.
+"""Finding and loading VGG19 / VGG16 weights.
 
-Default: torchvision's ImageNet weights (VGG19_Weights.IMAGENET1K_V1),
-downloaded once into the torch hub cache. ``--weights PATH`` or the
-VIDSTYLE_WEIGHTS variable loads a local state dict instead: a whole
-torchvision vgg19 file or one holding only the ``features.*`` keys. Files are
-read with ``weights_only=True``, so no pickled code is ever executed.
+Default: torchvision's ImageNet weights of the chosen network
+(VGG19_Weights.IMAGENET1K_V1 or VGG16_Weights.IMAGENET1K_V1), downloaded once
+into the torch hub cache. ``--weights PATH`` or the VIDSTYLE_WEIGHTS variable
+loads a local state dict instead: a whole torchvision vgg19/vgg16 file or one
+holding only the ``features.*`` keys. Files are read with ``weights_only=True``,
+so no pickled code is ever executed.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 import torch
+from torchvision.models import VGG16_Weights, VGG19_Weights
 
+from vidstyle.config import Network
 from vidstyle.errors import WeightsError
-from vidstyle.model.features import expected_feature_shapes
+from vidstyle.files import file_sha256
+from vidstyle.model.vgg import VggArchitecture, architecture
 
 WEIGHTS_ENV = "VIDSTYLE_WEIGHTS"
-IMAGENET_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
-IMAGENET_FILE = "vgg19-dcbb9e9d.pth"
+
+_TORCHVISION_WEIGHTS = {Network.VGG19: VGG19_Weights.IMAGENET1K_V1, Network.VGG16: VGG16_Weights.IMAGENET1K_V1}
+
+
+@dataclass(frozen=True)
+class ImagenetWeights:
+    """Where torchvision publishes a network's ImageNet weights, read from its weights enum."""
+
+    network: Network
+    url: str
+    file_name: str  # the name torch.hub stores it under: vgg19-dcbb9e9d.pth
+    sha256_prefix: str  # torch.hub checks the download against it (check_hash)
+    megabytes: float
+
+
+def imagenet_weights(network: Network) -> ImagenetWeights:
+    # The URL, and with it the file name and hash, come from torchvision's enum,
+    # so they follow torchvision if it ever republishes the files.
+    enum = _TORCHVISION_WEIGHTS[network]
+    file_name = os.path.basename(urlparse(enum.url).path)
+    match = torch.hub.HASH_REGEX.search(file_name)
+    return ImagenetWeights(
+        network=network,
+        url=enum.url,
+        file_name=file_name,
+        sha256_prefix=match.group(1) if match else "",
+        megabytes=float(enum.meta.get("_file_size", 0.0)),
+    )
 
 
 @dataclass(frozen=True)
 class LoadedWeights:
+    network: Network
     state: dict[str, torch.Tensor]  # features.* tensors only
     identity: str  # content hash, used in cache keys and run fingerprints
     path: Path
 
 
-def default_cache_path() -> Path:
-    return Path(torch.hub.get_dir()) / "checkpoints" / IMAGENET_FILE
+def default_cache_path(network: Network) -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints" / imagenet_weights(network).file_name
 
 
 def resolve_weights_path(weights: Path | None) -> Path | None:
@@ -43,14 +74,6 @@ def resolve_weights_path(weights: Path | None) -> Path | None:
     return Path(from_env).expanduser() if from_env else None
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 _IDENTITY_MEMO: dict[tuple[str, int, int], str] = {}
 
 
@@ -59,74 +82,92 @@ def file_identity(path: Path) -> str:
     stat = path.stat()
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     if key not in _IDENTITY_MEMO:
-        _IDENTITY_MEMO[key] = _file_sha256(path)
+        _IDENTITY_MEMO[key] = file_sha256(path)
     return _IDENTITY_MEMO[key]
 
 
-def _download_default() -> Path:
-    target = default_cache_path()
+def _download_default(network: Network) -> Path:
+    target = default_cache_path(network)
     if target.is_file():
         return target
+    published = imagenet_weights(network)
+    title = architecture(network).title
     try:
-        torch.hub.load_state_dict_from_url(IMAGENET_URL, progress=True, check_hash=True, weights_only=True)
+        torch.hub.load_state_dict_from_url(published.url, progress=True, check_hash=True, weights_only=True)
     except Exception as error:  # network errors come in many types (URLError, OSError, HTTPError)
         raise WeightsError(
-            f"Could not download the VGG19 weights ({type(error).__name__}); place {IMAGENET_FILE} "
+            f"Could not download the {title} weights ({type(error).__name__}); place {published.file_name} "
             f"in {target.parent} or pass --weights PATH (or set {WEIGHTS_ENV})."
         ) from error
     if not target.is_file():
-        raise WeightsError(f"The VGG19 weights did not appear at {target}; pass --weights PATH.")
+        raise WeightsError(f"The {title} weights did not appear at {target}; pass --weights PATH.")
     return target
 
 
-def _normalise_keys(raw: dict[str, object], path: Path) -> dict[str, torch.Tensor]:
+def _normalise_keys(raw: dict[str, object], path: Path, vgg: VggArchitecture) -> dict[str, torch.Tensor]:
     """Accept 'features.N.weight' keys, bare 'N.weight' keys and classifier keys."""
     state: dict[str, torch.Tensor] = {}
     extra: list[str] = []
     for key, value in raw.items():
         if key.startswith("classifier."):
-            continue  # a whole vgg19 file: the classifier is not needed
+            continue  # a whole vgg file: the classifier is not needed
         name = key if key.startswith("features.") else f"features.{key}"
         if not isinstance(value, torch.Tensor):
             extra.append(key)
             continue
         state[name] = value
-    full = expected_feature_shapes()
-    extra += [key for key in state if key not in full]
+    foreign = [key for key in state if key not in vgg.feature_shapes()]
+    if foreign and not extra:
+        # VGG19 and VGG16 share their first ten convolutions, so only the
+        # deeper keys tell the networks apart (VGG19's features.16 is a conv,
+        # VGG16's is a pooling layer; VGG16's features.17 is VGG19's relu3_4).
+        for network in Network:
+            other = architecture(network)
+            shapes = other.feature_shapes()
+            if other is not vgg and all(key in shapes and tuple(state[key].shape) == shapes[key] for key in state):
+                raise WeightsError(
+                    f"{path} holds {other.title} weights but --network {vgg.network.value} was chosen; "
+                    f"pass --network {other.network.value} or a {vgg.title} file."
+                )
+    extra += foreign
     if extra:
         shown = ", ".join(sorted(extra)[:6]) + (" ..." if len(extra) > 6 else "")
-        raise WeightsError(f"{path} is not a VGG19 state dict: unexpected entries {shown}.")
+        raise WeightsError(f"{path} is not a {vgg.title} state dict: unexpected entries {shown}.")
     return state
 
 
-def load_weights(weights: Path | None, *, deepest_layer: str) -> LoadedWeights:
-    """Load, check and return the feature weights up to ``deepest_layer``."""
+def load_weights(weights: Path | None, *, network: Network, deepest_layer: str) -> LoadedWeights:
+    """Load, check and return the ``network`` feature weights up to ``deepest_layer``."""
+    vgg = architecture(network)
+    title = vgg.title
     path = resolve_weights_path(weights)
     if path is None:
-        path = _download_default()
+        path = _download_default(network)
     elif not path.is_file():
-        raise WeightsError(f"Weights file not found: {path}; pass --weights with a VGG19 state dict (.pth).")
+        raise WeightsError(f"Weights file not found: {path}; pass --weights with a {title} state dict (.pth).")
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises pickle, zip and runtime errors for bad files
         raise WeightsError(
-            f"Could not read {path} as a VGG19 state dict ({type(error).__name__}); "
+            f"Could not read {path} as a {title} state dict ({type(error).__name__}); "
             "pass a file saved with torch.save(model.state_dict())."
         ) from error
     if not isinstance(raw, dict):
         raise WeightsError(f"{path} holds a {type(raw).__name__}, not a state dict; save model.state_dict().")
-    state = _normalise_keys(raw, path)
-    needed = expected_feature_shapes(deepest_layer)
+    state = _normalise_keys(raw, path, vgg)
+    needed = vgg.feature_shapes(deepest_layer)
     missing = [key for key in needed if key not in state]
     if missing:
         shown = ", ".join(missing[:6]) + (" ..." if len(missing) > 6 else "")
-        raise WeightsError(f"{path} is missing VGG19 tensors {shown}; pass a complete vgg19 state dict.")
+        raise WeightsError(
+            f"{path} is missing {title} tensors {shown}; pass a complete {network.value} state dict."
+        )
     wrong = [
         f"{key} {tuple(state[key].shape)} (expected {shape})"
         for key, shape in needed.items()
         if tuple(state[key].shape) != shape
     ]
     if wrong:
-        raise WeightsError(f"{path} has wrongly shaped tensors: {'; '.join(wrong[:4])}. Is it a VGG19 file?")
+        raise WeightsError(f"{path} has wrongly shaped tensors: {'; '.join(wrong[:4])}. Is it a {title} file?")
     selected = {key: state[key].float() for key in needed}
-    return LoadedWeights(state=selected, identity=file_identity(path), path=path)
+    return LoadedWeights(network=network, state=selected, identity=file_identity(path), path=path)

@@ -1,7 +1,13 @@
-"""Typed progress events: the core emits them, the CLI draws them, tests collect them."""
+"""Typed progress events: the core emits them, the CLI draws them, tests collect them.
+
+A chain (pipeline/chain.py) reports StepDone, FrameStylized and
+SegmentEncoded; the run passes them on, turning each FrameStylized into a
+FrameDone with run-wide counts, rate and ETA.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +23,25 @@ class RunStarted:
 
 
 @dataclass(frozen=True)
+class CutScan:
+    """Progress of the pass that looks for cuts before the first frame is stylized."""
+
+    frames_done: int
+    total_frames: int
+
+
+@dataclass(frozen=True)
+class ShotsPlanned:
+    """The run's shots, found before the first frame (or read back from the manifest)."""
+
+    shots: int
+    cuts: tuple[int, ...]  # plan positions where shots after the first begin
+    summary: str  # "3 shots; cuts at 0:01.0, 0:06.0" (times in the input)
+    detected: bool  # True when the cuts were found by this run's detection pass
+    seconds: float  # spent looking for them (0 when read back or listed)
+
+
+@dataclass(frozen=True)
 class StepDone:
     frame: int  # 0-based position in the plan
     step: int
@@ -25,9 +50,37 @@ class StepDone:
 
 
 @dataclass(frozen=True)
+class FrameRecord:
+    """What one frame cost: written to the work dir's per-frame log and returned in RunResult.records."""
+
+    position: int
+    source_index: int
+    steps: int
+    stopped_early: bool
+    loss: float
+    content_loss: float
+    style_loss: float
+    temporal_loss: float
+    seconds: float
+    flow_seconds: float
+
+    def to_json(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class FrameStylized:
+    """A chain finished a frame (chain-level; the run turns it into FrameDone)."""
+
+    chain: int
+    record: FrameRecord
+
+
+@dataclass(frozen=True)
 class FrameDone:
     frame: int
     total_frames: int
+    frames_done: int  # frames of the run finished so far, by this process or earlier ones
     steps: int
     stopped_early: bool
     loss: float
@@ -56,11 +109,51 @@ class RunFinished:
     output: Path
     frames: int
     seconds: float
+    shots: str = ""  # "3 shots; cuts at 0:01.0, 0:06.0"; empty for an image
 
 
-Event = RunStarted | StepDone | FrameDone | SegmentEncoded | Notice | RunFinished
+Event = CutScan | ShotsPlanned | RunStarted | StepDone | FrameDone | SegmentEncoded | Notice | RunFinished
 EventHandler = Callable[[Event], None]
+ChainEvent = StepDone | FrameStylized | SegmentEncoded
+ChainEventHandler = Callable[[ChainEvent], None]
 
 
 def ignore(_event: Event) -> None:
     """The default handler: drop events."""
+
+
+class RunProgress:
+    """Turns the chains' FrameStylized into run-wide FrameDone events (done/total, rate, ETA); passes the rest on."""
+
+    def __init__(self, total: int, already_done: int, on_event: EventHandler) -> None:
+        self.total = total
+        self.done = already_done
+        self.stylized = 0
+        self.on_event = on_event
+        self.started = time.perf_counter()
+
+    def __call__(self, event: ChainEvent) -> None:
+        if not isinstance(event, FrameStylized):
+            self.on_event(event)
+            return
+        self.done += 1
+        self.stylized += 1
+        record = event.record
+        elapsed = time.perf_counter() - self.started
+        rate = self.stylized / elapsed if elapsed > 0 else 0.0
+        remaining = self.total - self.done
+        self.on_event(
+            FrameDone(
+                frame=record.position,
+                total_frames=self.total,
+                frames_done=self.done,
+                steps=record.steps,
+                stopped_early=record.stopped_early,
+                loss=record.loss,
+                style_loss=record.style_loss,
+                content_loss=record.content_loss,
+                seconds=record.seconds,
+                frames_per_second=rate,
+                eta_seconds=remaining / rate if rate > 0 else None,
+            )
+        )

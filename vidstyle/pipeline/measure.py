@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vidstyle.config import FlowPresetChoice
+from vidstyle.config import FlowPreset
 from vidstyle.errors import InputError
-from vidstyle.temporal.flow import FlowEstimator, FlowPreset
+from vidstyle.temporal.flow import FlowEstimator
 from vidstyle.temporal.metric import WarpingErrorResult, warping_error
 from vidstyle.video.sources import open_source
 
 
 def measure_warping_error(
-    input: str | Path, stylized: str | Path, *, flow_preset: FlowPresetChoice = FlowPresetChoice.MEDIUM
+    input: str | Path, stylized: str | Path, *, flow_preset: FlowPreset = FlowPreset.MEDIUM
 ) -> WarpingErrorResult:
     """Lai et al.'s warping error; refuses sequences of different lengths before decoding them."""
     with open_source(input) as original, open_source(stylized) as result:
@@ -22,7 +22,7 @@ def measure_warping_error(
                 f"{input} has {n} frames but {stylized} has {m}; pass the stylized output of exactly this input "
                 "(with --start/--end/--every, compare against the same selection)."
             )
-        estimator = FlowEstimator(FlowPreset(flow_preset.value))
+        estimator = FlowEstimator(flow_preset)
         return warping_error(
             (frame for _, frame in original.read(range(n))),
             (frame for _, frame in result.read(range(m))),

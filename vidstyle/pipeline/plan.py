@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from fractions import Fraction
 
 from vidstyle.config import DEFAULT_FOLDER_FPS, OutputSize, SelectConfig
@@ -35,24 +35,6 @@ class FramePlan:
     @property
     def frame_count(self) -> int:
         return len(self.source_indices)
-
-    def to_json(self) -> dict[str, object]:
-        data = asdict(self)
-        data["fps"] = f"{self.fps.numerator}/{self.fps.denominator}"
-        return data
-
-    @classmethod
-    def from_json(cls, data: dict[str, object]) -> FramePlan:
-        durations = data["durations"]
-        return cls(
-            source_indices=tuple(int(i) for i in data["source_indices"]),  # type: ignore[union-attr]
-            fps=Fraction(str(data["fps"])),
-            durations=tuple(float(d) for d in durations) if durations is not None else None,  # type: ignore[union-attr]
-            working_size=tuple(data["working_size"]),  # type: ignore[arg-type]
-            output_size=tuple(data["output_size"]),  # type: ignore[arg-type]
-            audio_start=float(data["audio_start"]),  # type: ignore[arg-type]
-            duration=float(data["duration"]),  # type: ignore[arg-type]
-        )
 
 
 @dataclass(frozen=True)
@@ -97,6 +79,11 @@ def _timestamps(info: SourceInfo, rate: Fraction) -> list[float]:
     if info.timestamps is not None:
         return list(info.timestamps)
     return [float(i / rate) for i in range(info.frame_count)]
+
+
+def input_times(info: SourceInfo, select: SelectConfig) -> list[float]:
+    """Seconds from the start of the input of every input frame: a video's timestamps, i / rate for folders."""
+    return _timestamps(info, _input_rate(info, select))
 
 
 def _index_of(position: Position | None, stamps: list[float], default: int, option: str) -> int:

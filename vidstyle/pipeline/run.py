@@ -1,125 +1,59 @@
-"""The run: stylize an image, or a video/folder/pattern into a video or a folder, resumably.
+"""The run: stylize a video, folder, pattern or image into a video, a folder or an image, resumably.
 
-    stylize(input, output, settings=...)   plan -> work dir -> frames -> segments -> output
+    stylize(input, output, settings=...)   validate, plan, fingerprint, open the work dir,
+                                           run the chains, assemble, publish, clean up
     resume(work_dir)                        the same, with everything read from the manifest
 
-One direction of flow: this module calls the sources, the core and the
-encoder; it never prints and never exits. Progress goes out as typed events.
+This module only orchestrates: the plan is pipeline/plan.py (frames) and
+pipeline/chains.py (shots, chains, segments), the frames are stylized by
+pipeline/chain.py through an executor (pipeline/executor.py) with a method
+(methods/), they go into a sink (video/sinks.py) and are assembled by
+video/mux.py. An image output is a one-frame run through the same machinery,
+without a work dir. It never prints and never exits; progress goes out as
+typed events.
 """
 
 from __future__ import annotations
 
-import glob
 import shlex
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from enum import Enum
 from fractions import Fraction
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
-import torch
 
-from vidstyle.config import Settings, TemporalMode, settings_to_json
+from vidstyle.config import CutsMode, Settings
 from vidstyle.errors import EncodeError, Interrupted, OutputError, ResumeError, UsageError
-from vidstyle.model.build import build_core
-from vidstyle.model.device import resolve_device
-from vidstyle.model.style import default_cache_dir, file_sha256, read_style_image
-from vidstyle.model.stylizer import StepReport, StylizeResult, TemporalTarget
-from vidstyle.pipeline.atomic import remove_files, sweep_temporaries, write_image_atomic
-from vidstyle.pipeline.events import EventHandler, FrameDone, Notice, RunFinished, RunStarted, SegmentEncoded, StepDone, ignore
-from vidstyle.pipeline.frames import FrameStarter, check_init_image
-from vidstyle.pipeline.interrupt import FrameAbandoned, StopFlag, stop_on_signals
-from vidstyle.pipeline.plan import FramePlan, make_plan
-from vidstyle.pipeline.workdir import Manifest, WorkDir, default_work_dir, differences, input_fingerprint, png_is_complete
-from vidstyle.video.encode import VIDEO_OUTPUT_EXTENSIONS, assemble, container_for, encode_segment
-from vidstyle.video.pixels import bgr_to_tensor, resize, tensor_to_bgr
+from vidstyle.faults import FaultPoint, Faults
+from vidstyle.methods.base import Method, MethodFactory
+from vidstyle.methods.optimize import check_init_image, optimize_method
+from vidstyle.pipeline.chain import ChainJob
+from vidstyle.pipeline.chains import RunPlan, make_run_plan
+from vidstyle.pipeline.events import (
+    CutScan,
+    EventHandler,
+    FrameRecord,
+    Notice,
+    RunFinished,
+    RunProgress,
+    RunStarted,
+    ShotsPlanned,
+    ignore,
+)
+from vidstyle.pipeline.executor import LocalExecutor
+from vidstyle.pipeline.fingerprint import differences, run_fingerprint
+from vidstyle.pipeline.interrupt import StopFlag, stop_on_signals
+from vidstyle.pipeline.plan import FramePlan, input_times, make_plan
+from vidstyle.pipeline.shots import describe_shots, find_cuts
+from vidstyle.pipeline.workdir import Manifest, WorkDir, default_work_dir
+from vidstyle.video.mux import assemble
 from vidstyle.video.probe import count_video_frames
-from vidstyle.video.sources import IMAGE_EXTENSIONS, FrameSource, SourceKind, open_source, read_image
+from vidstyle.video.sinks import Output, OutputKind, SinkSpec, open_sink, output_kind, segment_path
+from vidstyle.video.sources import FrameSource, SourceInfo, SourceKind, SourceSpec, open_source
 
-
-class OutputKind(str, Enum):
-    VIDEO = "video"
-    FOLDER = "folder"
-    IMAGE = "image"
-
-
-def output_kind(output: Path) -> OutputKind:
-    suffix = output.suffix.lower()
-    if suffix in VIDEO_OUTPUT_EXTENSIONS:
-        return OutputKind.VIDEO
-    if suffix in IMAGE_EXTENSIONS and not output.is_dir():
-        return OutputKind.IMAGE
-    if suffix and not output.is_dir():
-        raise UsageError(
-            f"Cannot tell what to write for {output.name}: use a video (.mp4 .mkv .mov .webm), "
-            "an image (.png .jpg .webp .tif) or a folder name without an extension."
-        )
-    return OutputKind.FOLDER
-
-
-class FrameStylizer(Protocol):
-    """What the pipeline needs of the core; tests may pass a cheap stand-in."""
-
-    def stylize(
-        self,
-        content: torch.Tensor,
-        *,
-        init: torch.Tensor,
-        budget: int,
-        temporal: TemporalTarget | None = None,
-        on_step: Callable[[StepReport], None] | None = None,
-    ) -> StylizeResult: ...
-
-
-@dataclass(frozen=True)
-class PreparedCore:
-    stylizer: FrameStylizer
-    device: torch.device
-    weights_identity: str
-    style_passes: int  # images that went through the network to build the style targets
-
-
-# (settings, working size) -> core. The default builds the real VGG19 core.
-CoreFactory = Callable[[Settings, tuple[int, int]], PreparedCore]
-
-
-def real_core(settings: Settings, working_size: tuple[int, int]) -> PreparedCore:
-    device = resolve_device(settings.model.device)
-    core = build_core(
-        settings.model,
-        settings.style,
-        settings.optimize,
-        content_size=working_size,
-        cache_dir=default_cache_dir(),
-        device=device,
-    )
-    return PreparedCore(
-        stylizer=core.stylizer,
-        device=device,
-        weights_identity=core.weights.identity,
-        style_passes=0 if core.style.from_cache else core.extractor.passes,
-    )
-
-
-@dataclass(frozen=True)
-class FrameRecord:
-    position: int
-    source_index: int
-    steps: int
-    stopped_early: bool
-    loss: float
-    content_loss: float
-    style_loss: float
-    temporal_loss: float
-    seconds: float
-    flow_seconds: float
-
-    def to_json(self) -> dict[str, object]:
-        return dict(self.__dict__)
+__all__ = ["FrameRecord", "OutputKind", "RunResult", "resume", "resume_command", "stylize"]
 
 
 @dataclass(frozen=True)
@@ -128,11 +62,13 @@ class RunResult:
     kind: OutputKind
     frames: int  # frames in the output
     stylized: int  # frames stylized by this call (the rest were done before)
+    cuts: tuple[int, ...]  # plan positions where shots after the first begin
+    shots: str  # "3 shots; cuts at 0:01.0, 0:06.0" (empty for an image)
     fps: Fraction | None
     duration: float | None
     seconds: float
     style_passes: int
-    records: tuple[FrameRecord, ...]  # frames stylized by this call
+    records: tuple[FrameRecord, ...]  # frames stylized by this call, in plan order
     work_dir: Path | None
 
 
@@ -145,24 +81,23 @@ def stylize(
     *,
     settings: Settings,
     on_event: EventHandler = ignore,
-    core_factory: CoreFactory = real_core,
+    method_factory: MethodFactory = optimize_method,
 ) -> RunResult:
-    """Stylize ``input`` (video, folder, pattern or image) into ``output`` (video, folder or image)."""
+    """Stylize ``input`` (video, folder, pattern or image) into ``output`` (video, folder or image).
+
+    ``method_factory`` builds the stylization method once the working size is
+    known (methods/base.py); the default is the per-frame optimizer.
+    """
     output = Path(output).expanduser()
     kind = output_kind(output)
     check_init_image(settings.optimize.init)  # before any work dir exists (it is otherwise read once the run has started)
+    faults = Faults.from_env()
     with open_source(input) as source:
-        if kind is OutputKind.IMAGE:
-            if source.info.kind is not SourceKind.IMAGE:
-                raise UsageError(
-                    f"{output.name} is an image, but the input has {source.info.frame_count} frames; "
-                    "pass a video file or a folder as --output."
-                )
-            return _stylize_image(source, output, settings, on_event, core_factory)
-        if source.info.kind is SourceKind.IMAGE and kind is OutputKind.VIDEO:
-            raise UsageError("A single image cannot make a video; pass an image file as --output.")
+        _check_kinds(source.info, kind, output)
         with stop_on_signals() as stop:
-            return _Sequence(source, output, kind, settings, on_event, core_factory, stop).run()
+            result = _Run(source, Output(kind, output.resolve()), settings, on_event, method_factory, stop, faults).run()
+    faults.check_reached()
+    return result
 
 
 def resume(
@@ -170,7 +105,7 @@ def resume(
     *,
     on_event: EventHandler = ignore,
     overrides: Callable[[Settings], Settings] | None = None,
-    core_factory: CoreFactory = real_core,
+    method_factory: MethodFactory = optimize_method,
 ) -> RunResult:
     """Continue the run whose manifest is in ``work_dir``, with the settings stored there."""
     root = Path(work_dir).expanduser().resolve()
@@ -181,7 +116,20 @@ def resume(
     settings = manifest.settings.replace(run=run)
     if overrides is not None:
         settings = overrides(settings)
-    return stylize(manifest.input, manifest.output, settings=settings, on_event=on_event, core_factory=core_factory)
+    return stylize(manifest.input, manifest.output, settings=settings, on_event=on_event, method_factory=method_factory)
+
+
+def resume_command(work_dir: Path) -> str:
+    return f"vidstyle resume {shlex.quote(str(work_dir))}"
+
+
+def _check_kinds(info: SourceInfo, kind: OutputKind, output: Path) -> None:
+    if kind is OutputKind.IMAGE and info.kind is not SourceKind.IMAGE:
+        raise UsageError(
+            f"{output.name} is an image, but the input has {info.frame_count} frames; pass a video file or a folder as --output."
+        )
+    if info.kind is SourceKind.IMAGE and kind is OutputKind.VIDEO:
+        raise UsageError("A single image cannot make a video; pass an image file as --output.")
 
 
 def _absolute_paths(settings: Settings) -> Settings:
@@ -194,8 +142,12 @@ def _absolute_paths(settings: Settings) -> Settings:
     if optimize.init not in ("content", "noise"):
         optimize = replace(optimize, init=str(Path(optimize.init).expanduser().resolve()))
     weights = settings.model.weights
+    shots = settings.shots
+    if shots.scene_list is not None:
+        shots = replace(shots, cuts=str(shots.scene_list.resolve()))
     return settings.replace(
         model=replace(settings.model, weights=Path(weights).expanduser().resolve() if weights is not None else None),
+        shots=shots,
         style=replace(settings.style, images=tuple(Path(p).expanduser().resolve() for p in settings.style.images)),
         optimize=optimize,
         run=replace(
@@ -205,203 +157,84 @@ def _absolute_paths(settings: Settings) -> Settings:
     )
 
 
-def resume_command(work_dir: Path) -> str:
-    return f"vidstyle resume {shlex.quote(str(work_dir))}"
-
-
-# ------------------------------------------------------------------ single image
-
-
-def _check_output_free(output: Path, overwrite: bool) -> None:
-    if output.exists() and not overwrite:
-        raise OutputError(f"{output} already exists; pass --overwrite to replace it, or choose another --output.")
-
-
-def _stylize_image(
-    source: FrameSource, output: Path, settings: Settings, on_event: EventHandler, core_factory: CoreFactory
-) -> RunResult:
-    _check_output_free(output, settings.run.overwrite)
-    if not output.parent.is_dir():
-        raise OutputError(f"The folder of {output} does not exist; create it first.")
-    plan = make_plan(source.info, settings.select)
-    started = time.perf_counter()
-    core = core_factory(settings, plan.working_size)
-    starter = FrameStarter(settings.optimize, settings.temporal, working_size=plan.working_size, device=core.device)
-    on_event(RunStarted(total_frames=1, already_done=0, working_size=plan.working_size, output=output, work_dir=None))
-    _, frame = next(source.read([0]))
-    content = resize(frame, plan.working_size)
-    begin = starter.start(0, content, None, None)
-
-    def on_step(report: StepReport) -> None:
-        on_event(StepDone(frame=0, step=report.step, budget=report.budget, loss=report.loss))
-
-    result = core.stylizer.stylize(bgr_to_tensor(content, device=core.device), init=begin.init, budget=begin.budget, on_step=on_step)
-    image = resize(tensor_to_bgr(result.image), plan.output_size)
-    write_image_atomic(output, image)
-    seconds = time.perf_counter() - started
-    record = _record(0, 0, result, seconds, 0.0)
-    on_event(_frame_done(record, 1, seconds, 1))
-    on_event(RunFinished(output=output, frames=1, seconds=seconds))
-    return RunResult(
-        output=output,
-        kind=OutputKind.IMAGE,
-        frames=1,
-        stylized=1,
-        fps=None,
-        duration=None,
-        seconds=seconds,
-        style_passes=core.style_passes,
-        records=(record,),
-        work_dir=None,
-    )
-
-
-def _record(position: int, source_index: int, result: StylizeResult, seconds: float, flow_seconds: float) -> FrameRecord:
-    return FrameRecord(
-        position=position,
-        source_index=source_index,
-        steps=result.steps,
-        stopped_early=result.stopped_early,
-        loss=result.final.total,
-        content_loss=result.final.content,
-        style_loss=result.final.style,
-        temporal_loss=result.final.temporal,
-        seconds=seconds,
-        flow_seconds=flow_seconds,
-    )
-
-
-def _frame_done(record: FrameRecord, total: int, elapsed: float, stylized_here: int) -> FrameDone:
-    rate = stylized_here / elapsed if elapsed > 0 else 0.0
-    remaining = total - record.position - 1
-    return FrameDone(
-        frame=record.position,
-        total_frames=total,
-        steps=record.steps,
-        stopped_early=record.stopped_early,
-        loss=record.loss,
-        style_loss=record.style_loss,
-        content_loss=record.content_loss,
-        seconds=record.seconds,
-        frames_per_second=rate,
-        eta_seconds=remaining / rate if rate > 0 else None,
-    )
-
-
-# ------------------------------------------------------------------ sequences
-
-
-def output_frame_name(position: int) -> str:
-    return f"frame_{position + 1:06d}.png"
-
-
-class _Sequence:
-    """One video/folder run. Split into steps so each can be read on its own."""
+class _Run:
+    """One run, in the order it happens: each method is one step of the orchestration."""
 
     def __init__(
         self,
         source: FrameSource,
-        output: Path,
-        kind: OutputKind,
+        output: Output,
         settings: Settings,
         on_event: EventHandler,
-        core_factory: CoreFactory,
+        method_factory: MethodFactory,
         stop: StopFlag,
+        faults: Faults,
     ) -> None:
         self.source = source
-        self.output = output.resolve()
-        self.kind = kind
+        self.output = output
         self.settings = _absolute_paths(settings)
         self.on_event = on_event
-        self.core_factory = core_factory
+        self.method_factory = method_factory
         self.stop = stop
-        root = self.settings.run.work_dir or default_work_dir(self.output)
-        self.work = WorkDir(root, segment_frames=self.settings.run.segment_frames)
-        self.container = container_for(self.output) if kind is OutputKind.VIDEO else None
+        self.faults = faults
+        self.shots = ""  # the shots in a line, once planned
+        self.work: WorkDir | None = None
+        if output.kind is not OutputKind.IMAGE:
+            self.work = WorkDir(self.settings.run.work_dir or default_work_dir(output.path))
 
-    # -- orchestration --------------------------------------------------------
     def run(self) -> RunResult:
         started = time.perf_counter()
         self._check_output_parent()
         self._handle_existing_output()
-        plan = make_plan(self.source.info, self.settings.select)
-        fingerprint = self._fingerprint(plan)
-        # Damaged manifests and changed settings are refused before the
-        # (slow) core is built; the weights' identity is known only after.
+        frames = make_plan(self.source.info, self.settings.select)
+        if self.work is None:  # an image: one frame, one shot, nothing to resume
+            method = self.method_factory(self.settings, frames.working_size)
+            plan = make_run_plan(frames, segment_frames=self.settings.run.segment_frames)
+            return self._execute(plan, self.source.spec, method, started)
+        fingerprint = run_fingerprint(self.source.info, self.settings, output=self.output.path, frame_count=frames.frame_count)
+        # Damaged manifests and changed settings are refused before the (slow)
+        # method is built; the weights' identity is known only after.
         old = self._read_old_manifest(fingerprint)
-        core = self.core_factory(self.settings, plan.working_size)
-        fingerprint["weights"] = core.weights_identity
+        method = self.method_factory(self.settings, frames.working_size)
+        fingerprint["weights"] = method.identity
         if old is not None:
             self._refuse_changes(old.fingerprint, fingerprint)
-        manifest = self._open_work_dir(plan, fingerprint, old)
-        plan = manifest.plan
-        self._sweep_output_leftovers()
-        done = self._done_positions(plan)
-        self.on_event(
-            RunStarted(
-                total_frames=plan.frame_count,
-                already_done=len(done),
-                working_size=plan.working_size,
-                output=self.output,
-                work_dir=self.work.root,
-            )
-        )
-        if done:
-            self.on_event(Notice(f"Resuming: {len(done)} of {plan.frame_count} frames were already done."))
-        first = next((p for p in range(plan.frame_count) if p not in done), plan.frame_count)
-        self._finish_pending_segments(plan, first)
-        records = self._stylize_frames(plan, core, done, started)
-        self._publish(plan)
-        self.work.mark_finished()
-        seconds = time.perf_counter() - started
-        self._cleanup()
-        self.on_event(RunFinished(output=self.output, frames=plan.frame_count, seconds=seconds))
-        return RunResult(
-            output=self.output,
-            kind=self.kind,
-            frames=plan.frame_count,
-            stylized=len(records),
-            fps=plan.fps if plan.durations is None else None,
-            duration=plan.duration,
-            seconds=seconds,
-            style_passes=core.style_passes,
-            records=tuple(records),
-            work_dir=self.work.root,
-        )
+            self.work.prepare_existing()
+            self.work.clear_finished()  # repairing a finished folder output may be interrupted too
+            manifest = old
+            self._announce_shots(manifest.plan, detected=False, seconds=0.0)  # found when the run began
+        else:
+            manifest = self._create_work_dir(self._plan_shots(frames), fingerprint)
+        self.output.sweep_leftovers()
+        return self._execute(manifest.plan, manifest.source, method, started)
 
+    # -- before any frame -------------------------------------------------------
     def _check_output_parent(self) -> None:
-        parent = self.output.parent
+        parent = self.output.path.parent
         if not parent.is_dir():
             raise OutputError(f"The folder {parent} does not exist; create it first or choose another --output.")
-
-    def _output_exists(self) -> bool:
-        if self.kind is OutputKind.FOLDER:
-            return self.output.is_dir() and any(self.output.iterdir())
-        return self.output.exists()
-
-    def _remove_output(self) -> None:
-        if self.kind is OutputKind.VIDEO:
-            self.output.unlink(missing_ok=True)
-        elif self.output.is_dir():
-            remove_files(self.output.glob("frame_*.png"))
 
     def _handle_existing_output(self) -> None:
         """Refuse to clobber a finished output; --overwrite and --restart discard old work.
 
         --restart discards an interrupted run (its work dir, and for a folder
-        output the frames it wrote there). --overwrite replaces a *finished*
+        output the frames it wrote there). --overwrite replaces a finished
         output only: rerunning the very command that was interrupted, --overwrite
         included, must resume, not throw the progress away.
         """
-        run = self.settings.run
-        if run.restart and self.work.root.exists():
-            if self.kind is OutputKind.FOLDER:
-                self._remove_output()  # the interrupted run's frames
-            self.work.remove()
-        interrupted = self.work.exists() and not self.work.is_finished()
-        if not self._output_exists():
+        run, work, output = self.settings.run, self.work, self.output
+        if work is None:
+            if output.exists() and not run.overwrite:
+                raise OutputError(f"{output.path} already exists; pass --overwrite to replace it, or choose another --output.")
             return
-        if self.kind is OutputKind.FOLDER and self.work.exists():
+        if run.restart and work.root.exists():
+            if output.kind is OutputKind.FOLDER:
+                output.remove()  # the interrupted run's frames
+            work.remove()
+        interrupted = work.exists() and not work.is_finished()
+        if not output.exists():
+            return
+        if output.kind is OutputKind.FOLDER and work.exists():
             # The output folder is the result: an interrupted run resumes into
             # it; a finished one kept with --keep-work has torn or deleted
             # frames redone, unless --overwrite asks to redo everything.
@@ -410,34 +243,55 @@ class _Sequence:
                     self.on_event(Notice("Resuming the interrupted run into the output folder; pass --restart to start over."))
                 return
         if run.overwrite:
-            self.work.remove()
-            self._remove_output()
+            work.remove()
+            output.remove()
             return
-        raise OutputError(f"{self.output} already exists; pass --overwrite to redo it, or choose another --output.")
+        raise OutputError(f"{output.path} already exists; pass --overwrite to redo it, or choose another --output.")
 
-    def _fingerprint(self, plan: FramePlan) -> dict[str, object]:
-        """Everything that decides the output's pixels and frames (the weights are added once known)."""
-        settings_json = settings_to_json(self.settings)
-        settings_json["style"]["images"] = "(compared by content)"  # paths may move, contents may not
-        info = self.source.info
-        return {
-            "input": input_fingerprint(list(info.files) if info.files else [Path(info.path)]),
-            "styles": [self._style_hash(Path(p)) for p in self.settings.style.images],
-            "output": str(self.output),
-            "frames": plan.frame_count,
-            "settings": settings_json,
-        }
+    def _times(self, plan: FramePlan) -> list[float]:
+        """Input time (seconds) of every planned frame."""
+        stamps = input_times(self.source.info, self.settings.select)
+        return [stamps[i] for i in plan.source_indices]
 
-    @staticmethod
-    def _style_hash(path: Path) -> str:
-        read_style_image(path)  # fingerprints come before the core: give its clear error for a bad style image
-        return file_sha256(path)
+    def _plan_shots(self, frames: FramePlan) -> RunPlan:
+        """Find the cuts (one pass over the selected frames when --cuts auto) and plan shots and chains."""
+        config = self.settings.shots
+        detecting = config.mode is CutsMode.AUTO
+        started = time.perf_counter()
+        cuts = find_cuts(
+            self._scan(frames),
+            config=config,
+            source_indices=frames.source_indices,
+            times=self._times(frames),
+            flow_preset=self.settings.temporal.flow_preset,
+        )
+        plan = make_run_plan(frames, cuts, segment_frames=self.settings.run.segment_frames)
+        self._announce_shots(plan, detected=detecting, seconds=time.perf_counter() - started if detecting else 0.0)
+        return plan
+
+    def _scan(self, frames: FramePlan) -> Iterator[np.ndarray]:
+        """The selected frames for the cut detector (it shrinks them), with progress; a stop ends the pass."""
+        total = frames.frame_count
+        every = max(1, total // 100)
+        for done, (_, frame) in enumerate(self.source.read(frames.source_indices)):
+            if self.stop.requested:
+                raise Interrupted("Stopped while looking for cuts, before any frame was stylized; rerun the command to start again.")
+            if done % every == 0:
+                self.on_event(CutScan(frames_done=done, total_frames=total))
+            yield frame
+        self.on_event(CutScan(frames_done=total, total_frames=total))
+
+    def _announce_shots(self, plan: RunPlan, *, detected: bool, seconds: float) -> None:
+        self.shots = describe_shots(plan.cuts, self._times(plan.frames), plan.frame_count)
+        cuts = tuple(cut.position for cut in plan.cuts)
+        self.on_event(ShotsPlanned(shots=len(plan.shots), cuts=cuts, summary=self.shots, detected=detected, seconds=seconds))
 
     def _read_old_manifest(self, fingerprint: dict[str, object]) -> Manifest | None:
         """The manifest of an earlier run in the work dir, checked against ours; None for a fresh start."""
+        assert self.work is not None
         if self.work.exists():
             old = WorkDir.read_manifest(self.work.root)
-            # The weights' identity is not known yet: compare it after the core is built.
+            # The weights' identity is not known yet: compare it after the method is built.
             self._refuse_changes(old.fingerprint, {**fingerprint, "weights": old.fingerprint.get("weights")})
             return old
         if not self.work.holds_nothing():
@@ -447,6 +301,7 @@ class _Sequence:
         return None
 
     def _refuse_changes(self, old: dict[str, object], new: dict[str, object]) -> None:
+        assert self.work is not None
         changed = differences(old, new)
         if changed:
             raise ResumeError(
@@ -456,267 +311,132 @@ class _Sequence:
                 "or pass --restart to discard the old work and start over."
             )
 
-    def _open_work_dir(self, plan: FramePlan, fingerprint: dict[str, object], old: Manifest | None) -> Manifest:
-        if old is not None:
-            self.work.prepare_existing()
-            self.work.clear_finished()  # repairing a finished folder output may be interrupted too
-            return old
+    def _create_work_dir(self, plan: RunPlan, fingerprint: dict[str, object]) -> Manifest:
+        """Write the manifest, with the whole plan (shots and chains included), before the first frame."""
+        assert self.work is not None
         manifest = Manifest(
             input=str(Path(self.source.info.path).resolve()),
-            output=str(self.output),
+            output=str(self.output.path),
             settings=self.settings,
             fingerprint=fingerprint,
             plan=plan,
-            output_kind=self.kind.value,
+            source=self.source.spec,
+            output_kind=self.output.kind.value,
         )
         self.work.create(manifest)
-        if self.kind is OutputKind.FOLDER:
-            self.output.mkdir(exist_ok=True)
+        self.output.prepare()
         return manifest
 
-    def _sweep_output_leftovers(self) -> None:
-        """Remove what a killed run left beside the output.
-
-        Video: the encoder's partial output and segment list (``.<name>.*``,
-        see vidstyle/video/encode.py); unlinking also detaches an orphaned
-        ffmpeg still writing there. Folder: temporaries of frame files.
-        """
-        if self.kind is OutputKind.VIDEO:
-            remove_files(self.output.parent.glob(f".{glob.escape(self.output.name)}.*"))
-        else:
-            sweep_temporaries(self.output, "frame_*.png")
-
-    # -- what is already done -----------------------------------------------------
-    def _frame_done(self, plan: FramePlan, position: int) -> bool:
-        """Done means its file is complete and its record is in the log (or its segment is encoded)."""
-        if self.kind is OutputKind.VIDEO:
-            if self.work.segment_path(self.work.segment_of(position)).is_file():
-                return True
-            return self.work.frame_is_complete(position, plan.working_size) and self.work.is_recorded(position)
-        output_frame = self.output / output_frame_name(position)
-        return png_is_complete(output_frame, plan.output_size) and self.work.is_recorded(position)
-
-    def _done_positions(self, plan: FramePlan) -> set[int]:
-        """Frames an earlier run finished.
-
-        A video is written in order, so only the unbroken run of done frames
-        from the start counts. In a folder every frame file stands alone: a
-        deleted or torn one is redone and the others are kept.
-        """
-        done: set[int] = set()
-        for position in range(plan.frame_count):
-            if self._frame_done(plan, position):
-                done.add(position)
-            elif self.kind is OutputKind.VIDEO:
-                break
-        return done
-
-    def _previous_stylized(self, plan: FramePlan, position: int) -> np.ndarray:
-        """The stored working-size stylized frame at ``position`` (continuity for the next frame)."""
-        path = self.work.frame_path(position)
-        if png_is_complete(path, plan.working_size):
-            return read_image(path)
-        if self.kind is OutputKind.FOLDER:
-            # Only the latest working copy is kept in a folder run; a frame redone
-            # in the middle starts from the output frame instead (the same pixels
-            # unless --output-size source resized it).
-            return resize(read_image(self.output / output_frame_name(position)), plan.working_size)
-        raise ResumeError(
-            f"{path} is needed to continue but is missing; pass --restart to start over."
+    # -- the frames -----------------------------------------------------------
+    def _sink_spec(self) -> SinkSpec:
+        return SinkSpec(
+            kind=self.output.kind,
+            output=self.output.path,
+            work=self.work.root if self.work is not None else None,
+            crf=self.settings.encode.crf,
+            keep_frames=self.settings.run.keep_frames,
         )
 
-    # -- frames ----------------------------------------------------------------
-    def _stylize_frames(self, plan: FramePlan, core: PreparedCore, done: set[int], started: float) -> list[FrameRecord]:
+    def _already_done(self, plan: RunPlan, spec: SinkSpec) -> int:
+        ledger = self.work.log(plan) if self.work is not None else None
+        sink = open_sink(spec, plan, ledger=ledger, faults=Faults(), on_event=ignore)
+        return sum(len(sink.done(chain)) for chain in plan.chains)
+
+    def _execute(self, plan: RunPlan, source: SourceSpec, method: Method, started: float) -> RunResult:
+        spec = self._sink_spec()
         total = plan.frame_count
-        first = next((p for p in range(total) if p not in done), total)
-        if first >= total:
-            return []
-        starter = FrameStarter(self.settings.optimize, self.settings.temporal, working_size=plan.working_size, device=core.device)
-        needs_previous = self.settings.temporal.mode is not TemporalMode.NONE
-        begin = first - 1 if (first > 0 and needs_previous) else first
-        frames = self._read_working(plan, begin)
-        previous_content: np.ndarray | None = None
-        previous_stylized: np.ndarray | None = None
-        if begin < first:
-            previous_content = next(frames)[1]
-            previous_stylized = self._previous_stylized(plan, first - 1)
-        records: list[FrameRecord] = []
-        loop_started = time.perf_counter()
-        for position, content in frames:
-            if position in done:
-                # Folder runs: frames written and recorded earlier are kept.
-                previous_content = content
-                previous_stylized = self._previous_stylized(plan, position) if needs_previous else None
-                continue
-            record, stylized = self._stylize_one(plan, core, starter, position, content, previous_content, previous_stylized)
-            records.append(record)
-            self.on_event(_frame_done(record, total, time.perf_counter() - loop_started, len(records)))
-            previous_content, previous_stylized = content, stylized
-            if self.stop.requested and position + 1 < total:
-                raise self._interrupted(position + 1, total)
-        return records
-
-    def _read_working(self, plan: FramePlan, begin: int) -> Iterator[tuple[int, np.ndarray]]:
-        indices = plan.source_indices[begin:]
-        for offset, (_, frame) in enumerate(self.source.read(indices)):
-            yield begin + offset, resize(frame, plan.working_size)
-
-    def _stylize_one(
-        self,
-        plan: FramePlan,
-        core: PreparedCore,
-        starter: FrameStarter,
-        position: int,
-        content: np.ndarray,
-        previous_content: np.ndarray | None,
-        previous_stylized: np.ndarray | None,
-    ) -> tuple[FrameRecord, np.ndarray]:
-        frame_started = time.perf_counter()
-        begin = starter.start(position, content, previous_content, previous_stylized)
-
-        def on_step(report: StepReport) -> None:
-            if self.stop.requested:
-                raise FrameAbandoned
-            self.on_event(StepDone(frame=position, step=report.step, budget=report.budget, loss=report.loss))
-
-        try:
-            result = core.stylizer.stylize(
-                bgr_to_tensor(content, device=core.device),
-                init=begin.init,
-                budget=begin.budget,
-                temporal=begin.temporal,
-                on_step=on_step,
-            )
-        except FrameAbandoned:
-            raise self._interrupted(position, plan.frame_count) from None
-        stylized = tensor_to_bgr(result.image)
-        record = _record(position, plan.source_indices[position], result, time.perf_counter() - frame_started, begin.flow_seconds)
-        self._store_frame(plan, position, stylized, record)
-        return record, stylized
-
-    def _store_frame(self, plan: FramePlan, position: int, stylized: np.ndarray, record: FrameRecord) -> None:
-        """Write the frame, then its record; then drop PNGs no longer needed (bounded disk).
-
-        The order is what makes a kill anywhere safe: a record is only written
-        for a complete file, and a PNG is only removed once nothing needs it
-        (its segment is encoded, and the next frame, which starts from it, is
-        written and recorded).
-        """
-        write_image_atomic(self.work.frame_path(position), stylized)
-        if self.kind is OutputKind.FOLDER:
-            write_image_atomic(self.output / output_frame_name(position), resize(stylized, plan.output_size))
-        self.work.record(position, record.to_json())
-        keep = self.settings.run.keep_frames
-        if self.kind is OutputKind.FOLDER:
-            # The output frames are the result; the working copy is kept only
-            # for the latest frame, which the next one starts from.
-            if position > 0 and not keep:
-                self.work.frame_path(position - 1).unlink(missing_ok=True)
-            return
-        segment = self.work.segment_of(position)
-        span = self.work.segment_range(segment, plan.frame_count)
-        if position == span.start and position > 0 and not keep:
-            # The previous segment's last frame was kept only to start this one.
-            self.work.frame_path(position - 1).unlink(missing_ok=True)
-        if position == span[-1]:
-            self._encode_segment(plan, segment)
-
-    # -- segments ------------------------------------------------------------------
-    def _encode_segment(self, plan: FramePlan, segment: int) -> None:
-        span = self.work.segment_range(segment, plan.frame_count)
-        frames = [self.work.frame_path(p) for p in span]
-        durations = plan.durations[span.start : span.stop] if plan.durations is not None else None
-        scaled_dir: Path | None = None
-        if plan.output_size != plan.working_size:
-            # The encoder takes files: the output-size copies live only while
-            # this segment is encoded (resume re-makes them from frames/).
-            scaled_dir = self.work.scaled
-            scaled_dir.mkdir(exist_ok=True)
-            scaled = []
-            for path in frames:
-                target = scaled_dir / path.name
-                write_image_atomic(target, resize(read_image(path), plan.output_size))
-                scaled.append(target)
-            frames = scaled
-        try:
-            encode_segment(
-                frames,
-                self.work.segment_path(segment),
-                fps=plan.fps,
-                durations=durations,
-                crf=self.settings.encode.crf,
-                container=self.container,
-            )
-        except EncodeError:
-            if self.stop.requested:
-                raise self._interrupted(span.stop, plan.frame_count) from None
-            raise
-        finally:
-            if scaled_dir is not None:
-                shutil.rmtree(scaled_dir, ignore_errors=True)
-        if not self.settings.run.keep_frames:
-            for position in span[:-1]:  # the last one starts the next segment
-                self.work.frame_path(position).unlink(missing_ok=True)
-        self.on_event(SegmentEncoded(segment=segment, frames=len(span)))
-
-    def _finish_pending_segments(self, plan: FramePlan, first: int) -> None:
-        """After a crash: encode segments whose frames are all done, and drop PNGs of encoded ones.
-
-        A kill can land between a segment's last frame and its encode, during
-        the encode, or between the encode and the removal of its PNGs. Frame
-        ``first - 1`` stays: the next frame starts from it.
-        """
-        if self.kind is not OutputKind.VIDEO:
-            return
-        for segment in range(self.work.segment_of(max(first - 1, 0)) + 1):
-            span = self.work.segment_range(segment, plan.frame_count)
-            if span.stop > first:
-                break
-            if not self.work.segment_path(segment).is_file():
-                self._encode_segment(plan, segment)
-            if not self.settings.run.keep_frames:
-                remove_files(self.work.frame_path(p) for p in span if p != first - 1)
+        done = self._already_done(plan, spec)
+        work_root = self.work.root if self.work is not None else None
+        self.on_event(
+            RunStarted(total_frames=total, already_done=done, working_size=plan.working_size, output=self.output.path, work_dir=work_root)
+        )
+        if done:
+            self.on_event(Notice(f"Resuming: {done} of {total} frames were already done."))
+        jobs = [ChainJob(plan=plan, chain=chain.index, source=source, sink=spec, faults=self.faults) for chain in plan.chains]
+        progress = RunProgress(total, done, self.on_event)
+        execution = LocalExecutor(method).run(jobs, stop=self.stop, on_event=progress)
+        if execution.stopped:
+            raise self._interrupted(progress.done, total)
+        records = sorted((r for outcome in execution.outcomes for r in outcome.records), key=lambda r: r.position)
+        self._publish(plan)
+        if self.work is not None:
+            self.work.mark_finished()
+        seconds = time.perf_counter() - started
+        self._cleanup()
+        self.on_event(RunFinished(output=self.output.path, frames=total, seconds=seconds, shots=self.shots))
+        frames = plan.frames
+        sequence = self.output.kind is not OutputKind.IMAGE
+        return RunResult(
+            output=self.output.path,
+            kind=self.output.kind,
+            frames=total,
+            stylized=len(records),
+            cuts=tuple(cut.position for cut in plan.cuts),
+            shots=self.shots,
+            fps=frames.fps if sequence and frames.durations is None else None,
+            duration=frames.duration if sequence else None,
+            seconds=seconds,
+            style_passes=method.style_passes,
+            records=tuple(records),
+            work_dir=work_root,
+        )
 
     # -- the end -------------------------------------------------------------------
-    def _publish(self, plan: FramePlan) -> None:
-        if self.kind is OutputKind.FOLDER:
-            missing = [p for p in range(plan.frame_count) if not png_is_complete(self.output / output_frame_name(p), plan.output_size)]
-            if missing:
-                raise OutputError(f"{len(missing)} of {plan.frame_count} frames are missing in {self.output}; rerun to redo them.")
+    def _publish(self, plan: RunPlan) -> None:
+        """Check that every planned frame was written, then make the output (video: assemble the segments)."""
+        total = plan.frame_count
+        if self.work is None:
+            if not self.output.path.is_file():
+                raise OutputError(f"{self.output.path} was not written; rerun the command.")
             return
-        segments = [self.work.segment_path(s) for s in range(self.work.segment_of(plan.frame_count - 1) + 1)]
+        log = self.work.log(plan)
+        unrecorded = [p for p in range(total) if not log.is_recorded(p)]
+        if unrecorded:
+            raise OutputError(f"{len(unrecorded)} of {total} frames were not stylized (first: {unrecorded[0]}); rerun to redo them.")
+        if self.output.kind is OutputKind.FOLDER:
+            missing = self.output.missing_frames(plan)
+            if missing:
+                raise OutputError(f"{len(missing)} of {total} frames are missing in {self.output.path}; rerun to redo them.")
+            return
+        segments = [segment_path(self.work.segments, s.index) for s in plan.segments]
+        absent = [s for s in segments if not s.is_file()]
+        if absent:
+            raise OutputError(f"{len(absent)} of {len(segments)} segments are missing in {self.work.segments}; rerun to redo them.")
         info = self.source.info
         with_audio = self.settings.encode.audio and info.kind is SourceKind.VIDEO and info.audio_streams > 0
-        self.on_event(Notice(f"Assembling {len(segments)} segment(s) into {self.output.name}."))
+        self.on_event(Notice(f"Assembling {len(segments)} segment(s) into {self.output.path.name}."))
         try:
             assemble(
                 segments,
-                self.output,
+                self.output.path,
                 audio_from=Path(info.path) if with_audio else None,
-                audio_start=plan.audio_start,
-                audio_duration=plan.duration,
-                container=self.container,
+                audio_start=plan.frames.audio_start,
+                audio_duration=plan.frames.duration,
+                container=self.output.container,
+                while_running=self.faults.watch(FaultPoint.ASSEMBLE),
             )
         except EncodeError:
             if self.stop.requested:
-                raise self._interrupted(plan.frame_count, plan.frame_count) from None
+                raise self._interrupted(total, total) from None
             raise
-        written = count_video_frames(self.output)
-        if written != plan.frame_count:
-            bad = self.output.with_name(self.output.name + ".incomplete")
-            self.output.replace(bad)
+        written = count_video_frames(self.output.path)
+        if written != total:
+            bad = self.output.path.with_name(self.output.path.name + ".incomplete")
+            self.output.path.replace(bad)
             raise EncodeError(
-                f"The encoder wrote {written} frames but {plan.frame_count} were planned; kept as {bad.name}. "
+                f"The encoder wrote {written} frames but {total} were planned; kept as {bad.name}. "
                 "Please report this with the input file's details."
             )
 
     def _cleanup(self) -> None:
         run = self.settings.run
-        if run.keep_work or run.keep_frames:
+        if self.work is None or run.keep_work or run.keep_frames:
             return
         self.work.remove()
 
     def _interrupted(self, done: int, total: int) -> Interrupted:
+        if self.work is None:
+            return Interrupted(f"Stopped before {self.output.path.name} was written; rerun the command to start again.")
         return Interrupted(
             f"Stopped after {done} of {total} frames (state saved). Resume with: {resume_command(self.work.root)}"
         )

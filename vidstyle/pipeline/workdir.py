@@ -1,84 +1,46 @@
-"""The work directory of a resumable run and its manifest.
+"""The work directory of a resumable run: its manifest, per-frame log and files in progress.
 
 Layout (``<output>.vidstyle/`` by default)::
 
-    manifest.json        schema version, input/output, full settings, fingerprints, frame plan
-    frames/000123.png    stylized frames at working size (at most one segment of them)
+    manifest.json        schema version, input/output, full settings, fingerprints,
+                         the run plan (frames, shots, chains, segments), how to reopen the input
+    frames/000123.png    stylized frames at working size (at most one segment of them per running chain)
     log/00000.json       per-frame records (steps, losses, seconds), one file per segment
     segments/00000.mp4   encoded segments (video outputs)
+    scaled/00000/        output-size copies of a segment's frames while it is encoded (--output-size source)
     finished.json        written once the output is complete (kept only with --keep-work)
 
-Every file is written atomically (pipeline/atomic.py). A frame is done when
-its PNG is complete and its record is in the log, or when its segment is
-encoded. The manifest is written before the first frame; a later run compares
-its own fingerprint with the stored one and refuses to mix settings.
+Every file is written atomically (vidstyle/files.py). A frame is done when
+its file is complete and its record is in the log, or when its segment is
+encoded (video/sinks.py decides per output kind). The manifest is written
+before the first frame; a later run compares its own fingerprint with the
+stored one and refuses to mix settings. Every segment, and so every log file,
+belongs to one chain: chains can write side by side.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
-
 from vidstyle import __version__
-from vidstyle.config import Settings, settings_from_json, settings_to_json
+from vidstyle.config import Settings, json_adapter, settings_from_json, settings_to_json
 from vidstyle.errors import ResumeError, VidstyleError
-from vidstyle.pipeline.atomic import remove_files, sweep_temporaries, write_json_atomic
-from vidstyle.pipeline.plan import FramePlan
+from vidstyle.files import remove_files, sweep_temporaries, write_json_atomic
+from vidstyle.pipeline.chains import RunPlan
+from vidstyle.video.sources import SourceSpec
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the plan holds shots, chains and segments; the manifest holds the source spec
 MANIFEST = "manifest.json"
 FINISHED = "finished.json"
-
-# Settings that do not change a single output pixel or frame; they may differ
-# between the interrupted run and the resumed one.
-_FREE_SETTINGS = {
-    "run.work_dir",
-    "run.keep_frames",
-    "run.keep_work",
-    "run.restart",
-    "run.overwrite",
-    "model.device",
-    "model.weights",  # the weights' content hash is compared instead of their path
-}
+_DAMAGED = "rerun the stylize command with --restart to start over."
 
 
 def default_work_dir(output: Path) -> Path:
     return output.with_name(output.name.rstrip("/") + ".vidstyle")
-
-
-def input_fingerprint(files: list[Path]) -> dict[str, object]:
-    """Size plus hashes of the first and last MiB of every input file: cheap even for hour-long captures.
-
-    ``files`` are the files the source reads (the video, or the frames of a
-    folder or pattern), so a pattern input, which is no file itself, works too,
-    and a stray file beside the frames does not count.
-    """
-    digest = hashlib.sha256()
-    total = 0
-    for file in files:
-        size = file.stat().st_size
-        total += size
-        digest.update(f"{file.name}:{size}".encode())
-        with file.open("rb") as handle:
-            digest.update(handle.read(1 << 20))
-            if size > 2 << 20:
-                handle.seek(-(1 << 20), 2)
-                digest.update(handle.read())
-    return {"files": len(files), "bytes": total, "sha256": digest.hexdigest()}
-
-
-def flatten(prefix: str, value: object, into: dict[str, object]) -> dict[str, object]:
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            flatten(f"{prefix}.{key}" if prefix else str(key), inner, into)
-    else:
-        into[prefix] = value
-    return into
 
 
 @dataclass(frozen=True)
@@ -87,7 +49,8 @@ class Manifest:
     output: str
     settings: Settings
     fingerprint: dict[str, object]  # input, styles, weights hashes + every setting that changes pixels
-    plan: FramePlan
+    plan: RunPlan
+    source: SourceSpec  # how to reopen the input without scanning it again
     output_kind: str  # "video" or "folder"
 
     def to_json(self) -> dict[str, object]:
@@ -100,16 +63,17 @@ class Manifest:
             "settings": settings_to_json(self.settings),
             "fingerprint": self.fingerprint,
             "plan": self.plan.to_json(),
+            "source": json_adapter(SourceSpec).dump_python(self.source, mode="json"),
         }
 
     @classmethod
     def from_json(cls, data: dict[str, object], *, where: Path) -> Manifest:
         if "schema" not in data:
-            raise ResumeError(f"{where} is damaged (no schema version); rerun the stylize command with --restart to start over.")
+            raise ResumeError(f"{where} is damaged (no schema version); {_DAMAGED}")
         if data.get("schema") != SCHEMA_VERSION:
             raise ResumeError(
                 f"{where} was written by another vidstyle version (schema {data.get('schema')}, "
-                f"this one reads {SCHEMA_VERSION}); rerun the stylize command with --restart to start over."
+                f"this one reads {SCHEMA_VERSION}); {_DAMAGED}"
             )
         try:
             return cls(
@@ -118,38 +82,62 @@ class Manifest:
                 output_kind=str(data["output_kind"]),
                 settings=settings_from_json(data["settings"]),  # type: ignore[arg-type]
                 fingerprint=dict(data["fingerprint"]),  # type: ignore[call-overload]
-                plan=FramePlan.from_json(data["plan"]),  # type: ignore[arg-type]
+                plan=RunPlan.from_json(data["plan"]),
+                source=json_adapter(SourceSpec).validate_python(data["source"]),
             )
         except (KeyError, TypeError, ValueError, AttributeError, ZeroDivisionError) as error:
-            raise ResumeError(f"{where} is damaged ({type(error).__name__}: {error}); rerun the stylize command with --restart to start over.") from error
+            reason = str(error).splitlines()[0] if str(error) else ""
+            raise ResumeError(f"{where} is damaged ({type(error).__name__}: {reason}); {_DAMAGED}") from error
         except VidstyleError as error:  # stored settings that no longer validate
-            raise ResumeError(f"{where} holds settings this version rejects ({error}); rerun the stylize command with --restart to start over.") from error
+            raise ResumeError(f"{where} holds settings this version rejects ({error}); {_DAMAGED}") from error
 
 
-def differences(old: dict[str, object], new: dict[str, object]) -> list[str]:
-    """Human-readable 'name: old -> new' lines for every differing fingerprint entry."""
-    flat_old, flat_new = flatten("", old, {}), flatten("", new, {})
-    lines = []
-    for key in sorted(set(flat_old) | set(flat_new)):
-        if key.removeprefix("settings.") in _FREE_SETTINGS:
-            continue
-        before, after = flat_old.get(key, "(unset)"), flat_new.get(key, "(unset)")
-        if before != after:
-            lines.append(f"{key.removeprefix('settings.')}: {before!r} -> {after!r}")
-    return lines
+class FrameLog:
+    """The per-frame records of a run, one JSON file per segment (so each file has one writer)."""
+
+    def __init__(self, folder: Path, chunk_of: Callable[[int], int]) -> None:
+        self.folder = folder
+        self.chunk_of = chunk_of
+        self._cache: dict[int, dict[str, dict[str, object]]] = {}
+
+    def _path(self, chunk: int) -> Path:
+        return self.folder / f"{chunk:05d}.json"
+
+    def _chunk(self, chunk: int) -> dict[str, dict[str, object]]:
+        if chunk not in self._cache:
+            self._cache[chunk] = _read_chunk(self._path(chunk))
+        return self._cache[chunk]
+
+    def record(self, position: int, entry: dict[str, object]) -> None:
+        chunk = self.chunk_of(position)
+        records = self._chunk(chunk)
+        records[str(position)] = entry
+        self.folder.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(self._path(chunk), records)
+
+    def is_recorded(self, position: int) -> bool:
+        return str(position) in self._chunk(self.chunk_of(position))
+
+
+def _read_chunk(path: Path) -> dict[str, dict[str, object]]:
+    if not path.is_file():
+        return {}
+    try:
+        loaded = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}  # atomic writes make this unlikely; the frames are simply redone
+    return loaded if isinstance(loaded, dict) else {}
 
 
 class WorkDir:
     """Files of one run: manifest, frames, per-frame log, segments."""
 
-    def __init__(self, root: Path, *, segment_frames: int) -> None:
+    def __init__(self, root: Path) -> None:
         self.root = root
-        self.segment_frames = segment_frames
         self.frames = root / "frames"
         self.log_dir = root / "log"
         self.segments = root / "segments"
         self.scaled = root / "scaled"
-        self._log_cache: dict[int, dict[str, dict[str, object]]] = {}
 
     # -- manifest ---------------------------------------------------------
     @property
@@ -184,6 +172,7 @@ class WorkDir:
         write_json_atomic(self.manifest_path, manifest.to_json())
 
     def prepare_existing(self) -> None:
+        """Sweep what a killed run left; call before any chain of this run starts."""
         for folder in (self.frames, self.log_dir, self.segments):
             folder.mkdir(parents=True, exist_ok=True)
         for folder in (self.root, self.frames, self.log_dir):
@@ -208,70 +197,22 @@ class WorkDir:
         try:
             data = json.loads(path.read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise ResumeError(f"{path} is damaged ({error}); rerun the stylize command with --restart to start over.") from error
+            raise ResumeError(f"{path} is damaged ({error}); {_DAMAGED}") from error
         if not isinstance(data, dict):
-            raise ResumeError(f"{path} is damaged (not a JSON object); rerun the stylize command with --restart to start over.")
+            raise ResumeError(f"{path} is damaged (not a JSON object); {_DAMAGED}")
         return Manifest.from_json(data, where=path)
 
-    # -- frames -----------------------------------------------------------
-    def frame_path(self, position: int) -> Path:
-        return self.frames / f"{position:06d}.png"
-
-    def segment_of(self, position: int) -> int:
-        return position // self.segment_frames
-
-    def segment_range(self, segment: int, total: int) -> range:
-        start = segment * self.segment_frames
-        return range(start, min(start + self.segment_frames, total))
-
-    def segment_path(self, segment: int) -> Path:
-        return self.segments / f"{segment:05d}.mp4"
-
-    def frame_is_complete(self, position: int, size: tuple[int, int]) -> bool:
-        """The PNG exists, decodes, and has the working size (a torn or zero-byte file does not)."""
-        return png_is_complete(self.frame_path(position), size)
+    # -- frames and records -------------------------------------------------
+    def log(self, plan: RunPlan) -> FrameLog:
+        return FrameLog(self.log_dir, lambda position: plan.segment_of(position).index)
 
     def png_count(self) -> int:
         return sum(1 for _ in self.frames.glob("*.png")) if self.frames.is_dir() else 0
-
-    # -- per-frame log ------------------------------------------------------
-    def _log_path(self, chunk: int) -> Path:
-        return self.log_dir / f"{chunk:05d}.json"
-
-    def _chunk(self, chunk: int) -> dict[str, dict[str, object]]:
-        if chunk not in self._log_cache:
-            path = self._log_path(chunk)
-            records: dict[str, dict[str, object]] = {}
-            if path.is_file():
-                try:
-                    loaded = json.loads(path.read_text())
-                    if isinstance(loaded, dict):
-                        records = loaded
-                except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-                    records = {}  # atomic writes make this unlikely; the frames are simply redone
-            self._log_cache[chunk] = records
-        return self._log_cache[chunk]
-
-    def record(self, position: int, entry: dict[str, object]) -> None:
-        chunk = self.segment_of(position)
-        records = self._chunk(chunk)
-        records[str(position)] = entry
-        write_json_atomic(self._log_path(chunk), records)
-
-    def is_recorded(self, position: int) -> bool:
-        return str(position) in self._chunk(self.segment_of(position))
 
     def records(self) -> list[dict[str, object]]:
         """Every per-frame record, in frame order."""
         out: list[tuple[int, dict[str, object]]] = []
         for path in sorted(self.log_dir.glob("*.json")):
-            for key, value in self._chunk(int(path.stem)).items():
+            for key, value in _read_chunk(path).items():
                 out.append((int(key), value))
         return [value for _, value in sorted(out, key=lambda item: item[0])]
-
-
-def png_is_complete(path: Path, size: tuple[int, int]) -> bool:
-    if not path.is_file() or path.stat().st_size == 0:
-        return False
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    return image is not None and (image.shape[1], image.shape[0]) == tuple(size)

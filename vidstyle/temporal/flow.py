@@ -25,18 +25,11 @@ needed to backward-warp the previous frame into the current one is
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 
 import cv2
 import numpy as np
 
-
-class FlowPreset(str, Enum):
-    """DIS speed/accuracy presets (cv2.DISOPTICAL_FLOW_PRESET_*)."""
-
-    ULTRAFAST = "ultrafast"
-    FAST = "fast"
-    MEDIUM = "medium"
+from vidstyle.config import FlowPreset
 
 
 _PRESET_IDS = {

@@ -1,8 +1,8 @@
-"""Writing stylized frames back to video with ffmpeg.
+"""Encoding stylized frames into video segments with ffmpeg: codec choices and segment files.
 
-The pipeline encodes one *segment* of PNG frames at a time
-(:func:`encode_segment`), deletes the PNGs, and at the end joins the segments
-without re-encoding and muxes the source's audio in (:func:`assemble`).
+The video sink (video/sinks.py) encodes one *segment* of PNG frames at a time
+(:func:`encode_segment`) and deletes the PNGs; video/mux.py joins the segments
+without re-encoding and muxes the source's audio in.
 
 Design decisions:
 
@@ -20,6 +20,9 @@ Design decisions:
   is tagged BT.709 accordingly (players then decode the colours we encoded).
 * **Constant frame rate**: the PNG bytes are piped to ffmpeg (``image2pipe``
   with ``-framerate num/den``), so any file names work and the rate is exact.
+* **Decode timestamps** of every constant-rate H.264 segment start two frames
+  early (x264's B-frame delay), short ones included (see ``_H264_DTS_DELAY``),
+  so segments of any length join in any order with increasing timestamps.
 * **Variable frame rate** (``durations``): an ffconcat list of the PNGs with a
   ``duration`` per file (image timestamps at 1/90000 s via ``option
   framerate 90000``), ``-fps_mode passthrough``, encoder time base 1/90000.
@@ -31,39 +34,32 @@ Design decisions:
   the number of threads, which otherwise follows the CPU count), bit-exact
   swscale flags, ``-fflags +bitexact``, ``-flags +bitexact``, no metadata.
   The same PNGs give the same bytes on any machine with the same ffmpeg.
-* **Atomicity**: every output is written to ``.<name>.partial<suffix>`` in the
-  same folder, fsynced, then ``os.replace``d into place; on any failure the
-  temporary file is removed and :class:`~vidstyle.errors.EncodeError` raised.
+* **Atomicity**: every output is written to ``.<name>.partial-<pid><suffix>`` in
+  the same folder, then published with vidstyle/files.py (fsync, rename, fsync
+  the folder); on any failure the temporary file is removed and
+  :class:`~vidstyle.errors.EncodeError` raised. mux.py does the same.
 """
 
 from __future__ import annotations
 
-import ctypes
 import math
 import os
-import re
-import signal
 import struct
-import subprocess
-import sys
-import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from enum import Enum
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
 
 from vidstyle.errors import EncodeError, OutputError
-from vidstyle.video.probe import ffmpeg_exe
+from vidstyle.files import publish
+from vidstyle.video.ffmpeg import FfmpegError, frames_reported, last_error_line, run_ffmpeg
 
 __all__ = [
     "VIDEO_OUTPUT_EXTENSIONS",
     "VideoContainer",
-    "assemble",
     "container_for",
-    "encode_frames_to_video",
     "encode_segment",
-    "ffmpeg_exe",
     "segment_suffix",
 ]
 
@@ -77,23 +73,24 @@ class VideoContainer(str, Enum):
 
 VIDEO_OUTPUT_EXTENSIONS = {".mp4", ".mkv", ".mov", ".webm"}
 
-# ffmpeg muxer name per output container.
-_MUXERS = {
-    VideoContainer.MP4: "mp4",
-    VideoContainer.MKV: "matroska",
-    VideoContainer.MOV: "mov",
-    VideoContainer.WEBM: "webm",
-}
 _SEGMENT_MUXER = "mp4"
 _SEGMENT_SUFFIX = ".mp4"
 # Encoder threads are fixed (not "auto") because x264/libvpx output depends on
 # the thread count; encoding speed is irrelevant next to stylization.
 _ENCODER_THREADS = 4
+# x264 (preset medium: 3 B-frames, pyramid) starts a segment's decode
+# timestamps this many frames before its first presentation time, so that
+# reordered frames decode in time: but only once it has seen that many frames
+# plus one. A segment of 1 or 2 frames would start at 0, and the next segment's
+# first timestamps would then go back in time where the segments are joined
+# (a chain of 1-2 frames, a shot between two close cuts, sits in the middle of a
+# run). Such short segments get the same shift (tests/video/test_encode.py).
+_H264_DTS_DELAY = 2
 # Time base of VFR segments: the MPEG-TS clock, exact for 1/24, 1/25,
 # 1001/30000, 1001/60000, 1/50, 1/60 ... s frame durations.
 _VFR_TIMEBASE = 90000
 _SWS_FLAGS = "bicubic+accurate_rnd+full_chroma_int+bitexact"
-_BITEXACT = ["-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact"]
+BITEXACT = ["-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact"]
 _BT709 = ["-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv"]
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -116,131 +113,46 @@ def segment_suffix(container: VideoContainer = VideoContainer.MP4) -> str:
 # --------------------------------------------------------------------------- helpers
 
 
-def _temp_path(output: Path, tag: str = "partial") -> Path:
-    # The process id keeps a resumed run from sharing a temporary with a
-    # killed run's encoder; the real suffix stays last for ffmpeg's sake.
+def temp_path(output: Path, tag: str = "partial") -> Path:
+    """Where ffmpeg writes before the file is published under ``output``.
+
+    The process id keeps a resumed run from sharing a temporary with a killed
+    run's encoder; the real suffix stays last for ffmpeg's sake. Every name
+    starts with ``.<output name>.``, which is how leftovers are swept.
+    """
     return output.with_name(f".{output.name}.{tag}-{os.getpid()}{output.suffix}")
 
 
-def _die_with_parent() -> None:
-    """Linux: ffmpeg is killed when vidstyle dies, even by SIGKILL, so no orphan keeps writing."""
+def unlink_quietly(path: Path) -> None:
     try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
-_PREEXEC = _die_with_parent if sys.platform.startswith("linux") else None
-
-
-def _unlink(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
+        path.unlink(missing_ok=True)
     except OSError:  # pragma: no cover - nothing better to do while failing
         pass
 
 
-def _publish(temp: Path, output: Path, *, what: str) -> None:
+def publish_encoded(temp: Path, output: Path, *, what: str) -> None:
     """Move a finished temporary under its final name, durably; EncodeError if the disk refuses."""
     try:
-        _fsync_and_replace(temp, output)
+        publish(temp, output)
     except OSError as exc:
         raise EncodeError(f"{what}: {exc.strerror or exc}") from exc
 
 
-def _fsync_and_replace(temp: Path, output: Path) -> None:
-    with open(temp, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(temp, output)
-    try:  # make the rename itself durable (best effort; not possible everywhere)
-        fd = os.open(output.parent, os.O_RDONLY)
-    except OSError:  # pragma: no cover
-        return
+def run_encoder(
+    args: list[str],
+    *,
+    what: str,
+    feed: Sequence[Path] | None = None,
+    while_running: Callable[[], None] | None = None,
+) -> str:
+    """Run ffmpeg (overwriting its output); return its stderr, raise EncodeError on failure."""
     try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
-
-_NOISE = re.compile(
-    r"^(frame=|size=|video:|\[out#\d+/\w+ @ \w+\] video:|Press \[q\]|Conversion failed|Exiting normally"
-    r"|Stream mapping|Stream #|Metadata|Duration)"
-    r"|Terminating thread with return code|Task finished with error code|Error during demuxing"
-)
-
-
-def _last_error_line(stderr: str) -> str:
-    """The last line of ffmpeg's stderr that says something about the failure."""
-    lines = [line.strip() for line in re.split(r"[\r\n]+", stderr) if line.strip()]
-    meaningful = [line for line in lines if not _NOISE.search(line)] or lines
-    if not meaningful:
-        return "no output from ffmpeg"
-    # "[in#0/concat @ 0x55d0c1] Impossible to open 'x'" -> "[in#0/concat] Impossible to open 'x'"
-    return re.sub(r" @ 0x[0-9a-f]+\]", "]", meaningful[-1])
-
-
-def _frames_encoded(stderr: str) -> int | None:
-    found = re.findall(r"frame=\s*(\d+)", stderr)
-    return int(found[-1]) if found else None
-
-
-def _run_ffmpeg(args: list[str], *, feed: Sequence[Path] | None = None, what: str) -> str:
-    """Run ffmpeg with ``args``; return its stderr, raise EncodeError on failure.
-
-    ``feed``: files whose bytes are written to ffmpeg's stdin, in order.
-    """
-    cmd = [ffmpeg_exe(), "-hide_banner", "-y", *([] if feed is not None else ["-nostdin"]), *args]
-    with tempfile.TemporaryFile() as err:
-        try:
-            proc = subprocess.Popen(
-                cmd,
-                stdin=subprocess.PIPE if feed is not None else subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=err,
-                # Its own session: a Ctrl-C in the terminal reaches only vidstyle,
-                # which lets the encode finish and then stops cleanly.
-                start_new_session=True,
-                preexec_fn=_PREEXEC,
-            )
-        except OSError as exc:
-            raise EncodeError(f"{what}: cannot run ffmpeg ({exc.strerror or exc})") from exc
-        feed_error: str | None = None
-        try:
-            if feed is not None:
-                assert proc.stdin is not None
-                try:
-                    for path in feed:
-                        try:
-                            data = Path(path).read_bytes()
-                        except OSError as exc:
-                            feed_error = f"cannot read frame {path}: {exc.strerror or exc}"
-                            proc.kill()
-                            break
-                        proc.stdin.write(data)
-                except BrokenPipeError:
-                    pass  # ffmpeg died; its stderr says why
-                finally:
-                    try:
-                        proc.stdin.close()
-                    except BrokenPipeError:
-                        pass
-            returncode = proc.wait()
-        except BaseException:
-            proc.kill()
-            proc.wait()
-            raise
-        err.seek(0)
-        stderr = err.read().decode("utf-8", errors="replace")
-    if feed_error is not None:
-        raise EncodeError(f"{what}: {feed_error}")
-    if returncode != 0:
-        raise EncodeError(f"{what}: ffmpeg failed: {_last_error_line(stderr)}")
-    return stderr
+        run = run_ffmpeg(["-y", *args], feed=feed, while_running=while_running)
+    except FfmpegError as exc:
+        raise EncodeError(f"{what}: {exc}") from exc
+    if run.returncode != 0:
+        raise EncodeError(f"{what}: ffmpeg failed: {last_error_line(run.stderr)}")
+    return run.stderr
 
 
 def _png_size(path: Path) -> tuple[int, int]:
@@ -305,7 +217,7 @@ def _codec_args(container: VideoContainer, crf: int, *, b_frames: bool) -> list[
     return args
 
 
-def _ffconcat_quote(path: Path) -> str:
+def ffconcat_quote(path: Path) -> str:
     return "'" + str(path).replace("'", "'\\''") + "'"
 
 
@@ -327,6 +239,7 @@ def encode_segment(
     durations: Sequence[float] | None = None,
     crf: int = 18,
     container: VideoContainer = VideoContainer.MP4,
+    while_running: Callable[[Path], None] | None = None,
 ) -> None:
     """Encode PNG ``frames`` (in order, same size) into the video-only segment ``output``.
 
@@ -334,6 +247,8 @@ def encode_segment(
     WebM, H.264 otherwise). The segment itself is always an MP4 file.
     Constant rate when ``durations`` is None, else each frame is shown for its
     duration in seconds. Atomic: ``output`` appears only once complete.
+    ``while_running`` is called with ffmpeg's temporary output while it runs
+    (the fault-injection seam, vidstyle/faults.py).
     """
     frames = [Path(f) for f in frames]
     output = Path(output)
@@ -350,24 +265,28 @@ def encode_segment(
             raise ValueError("frame durations must be positive and finite")
     width, height = _check_frames(frames)
 
-    temp = _temp_path(output)
-    listing = _temp_path(output, "frames").with_suffix(".ffconcat")
+    temp = temp_path(output)
+    listing = temp_path(output, "frames").with_suffix(".ffconcat")
+    watch = (lambda: while_running(temp)) if while_running is not None else None
     what = f"cannot encode video segment {output.name}"
     common_out = [
         "-vf", _video_filter(width, height),
         *_codec_args(container, crf, b_frames=durations is None),
         *_BT709,
         "-map_metadata", "-1", "-map_chapters", "-1", "-an", "-sn", "-dn",
-        *_BITEXACT,
+        *BITEXACT,
     ]  # fmt: skip
     success = False
     try:
         if durations is None:
+            delay = []
+            if container is not VideoContainer.WEBM and len(frames) <= _H264_DTS_DELAY:
+                delay = ["-bsf:v", f"setts=dts=DTS-{_H264_DTS_DELAY}*DURATION"]
             args = [
                 "-f", "image2pipe", "-framerate", f"{fps.numerator}/{fps.denominator}", "-c:v", "png", "-i", "pipe:0",
-                *common_out, "-fps_mode", "passthrough", "-f", _SEGMENT_MUXER, str(temp),
+                *common_out, "-fps_mode", "passthrough", *delay, "-f", _SEGMENT_MUXER, str(temp),
             ]  # fmt: skip
-            stderr = _run_ffmpeg(args, feed=frames, what=what)
+            stderr = run_encoder(args, feed=frames, what=what, while_running=watch)
         else:
             last_pts, end = _write_vfr_listing(listing, frames, durations, what=what)
             # The last frame lasts until `end`. Robust to a tick of rounding in
@@ -379,16 +298,16 @@ def encode_segment(
                 *common_out, "-fps_mode", "passthrough", "-enc_time_base:v", f"1/{_VFR_TIMEBASE}",
                 "-bsf:v", setts, "-f", _SEGMENT_MUXER, str(temp),
             ]  # fmt: skip
-            stderr = _run_ffmpeg(args, what=what)
-        encoded = _frames_encoded(stderr)
+            stderr = run_encoder(args, what=what, while_running=watch)
+        encoded = frames_reported(stderr)
         if encoded is not None and encoded != len(frames):
             raise EncodeError(f"{what}: ffmpeg encoded {encoded} of {len(frames)} frames (unreadable PNG?)")
-        _publish(temp, output, what=what)
+        publish_encoded(temp, output, what=what)
         success = True
     finally:
-        _unlink(listing)
+        unlink_quietly(listing)
         if not success:
-            _unlink(temp)
+            unlink_quietly(temp)
 
 
 def _write_vfr_listing(
@@ -409,7 +328,7 @@ def _write_vfr_listing(
         step = micros[i + 1] - micros[i]
         if step <= 0:
             raise ValueError(f"frame duration {durations[i]} s is shorter than a microsecond")
-        lines.append(f"file {_ffconcat_quote(path.resolve())}")
+        lines.append(f"file {ffconcat_quote(path.resolve())}")
         lines.append(f"option framerate {_VFR_TIMEBASE}")
         lines.append(f"duration {step // 1_000_000}.{step % 1_000_000:06d}")
     try:
@@ -422,160 +341,3 @@ def _write_vfr_listing(
     return last_pts, max(end, last_pts + 1)
 
 
-# --------------------------------------------------------------------------- assembly
-
-
-def _write_segment_listing(listing: Path, segments: Sequence[Path], *, what: str) -> None:
-    lines = ["ffconcat version 1.0"] + [f"file {_ffconcat_quote(Path(s).resolve())}" for s in segments]
-    try:
-        listing.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise EncodeError(f"{what}: cannot write in {listing.parent}: {exc.strerror or exc}") from exc
-
-
-def _video_duration(listing: Path, *, what: str) -> Fraction:
-    """Exact duration of the concatenated video: max(pts + duration) of its packets."""
-    with tempfile.TemporaryFile() as out:
-        cmd = [
-            # -xerror: a segment that cannot be read must fail, not end the video early.
-            ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-xerror",
-            "-f", "concat", "-safe", "0", "-i", str(listing),
-            "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-",
-        ]  # fmt: skip
-        proc = subprocess.run(
-            cmd, stdout=out, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, start_new_session=True,
-            preexec_fn=_PREEXEC,
-        )
-        if proc.returncode != 0:
-            stderr = proc.stderr.decode("utf-8", errors="replace")
-            raise EncodeError(f"{what}: cannot read the segments: {_last_error_line(stderr)}")
-        out.seek(0)
-        time_base = None
-        start = end = None
-        for raw in out:
-            line = raw.decode("ascii", errors="replace")
-            if line.startswith("#tb 0:"):
-                num, den = line.split(":", 1)[1].strip().split("/")
-                time_base = Fraction(int(num), int(den))
-            elif line.startswith("0,"):
-                fields = [f.strip() for f in line.split(",")]
-                pts, duration = int(fields[2]), int(fields[3])
-                start = pts if start is None else min(start, pts)
-                end = pts + duration if end is None else max(end, pts + duration)
-    if time_base is None or start is None or end is None:
-        raise EncodeError(f"{what}: the segments contain no video")
-    return (end - start) * time_base
-
-
-def assemble(
-    segments: Sequence[Path],
-    output: Path,
-    *,
-    audio_from: Path | None = None,
-    audio_start: float = 0.0,
-    audio_duration: float | None = None,
-    container: VideoContainer = VideoContainer.MP4,
-) -> None:
-    """Join ``segments`` (no re-encode) into ``output``, muxing in ``audio_from``'s audio.
-
-    Every audio stream of ``audio_from`` is kept (none is fine), starting at
-    ``audio_start`` s of its timeline, for ``audio_duration`` s or until the
-    video ends, whichever comes first; the video is never cut. Audio is copied
-    when the container accepts the codec and ``audio_start`` is 0 (a copied
-    stream can only be cut at packet boundaries), else re-encoded (AAC 192k;
-    Opus for WebM), which makes the start sample-accurate.
-    """
-    segments = [Path(s) for s in segments]
-    output = Path(output)
-    container = VideoContainer(container)
-    if not segments:
-        raise ValueError("no segments to assemble")
-    what = f"cannot write {output.name}"
-    for segment in segments:
-        if not segment.is_file():
-            raise EncodeError(f"{what}: segment {segment} is missing")
-    if audio_from is not None and not Path(audio_from).is_file():
-        raise EncodeError(f"{what}: audio source {audio_from} is missing")
-    if audio_start < 0 or not math.isfinite(audio_start):
-        raise ValueError(f"audio_start must be >= 0, got {audio_start}")
-    if audio_duration is not None and not (audio_duration > 0 and math.isfinite(audio_duration)):
-        raise ValueError(f"audio_duration must be positive, got {audio_duration}")
-
-    temp = _temp_path(output)
-    listing = _temp_path(output, "segments").with_suffix(".ffconcat")
-    success = False
-    try:
-        _write_segment_listing(listing, segments, what=what)
-        # Reads every segment once (stream copy, cheap): validates them and
-        # gives the exact video duration that bounds the audio.
-        video_seconds = _video_duration(listing, what=what)
-        inputs = ["-f", "concat", "-safe", "0", "-i", str(listing)]
-        maps = ["-map", "0:v:0"]
-        if audio_from is not None:
-            length = float(video_seconds)
-            if audio_duration is not None:
-                length = min(length, audio_duration)
-            audio_in = []
-            if audio_start > 0:
-                audio_in += ["-ss", f"{audio_start:.6f}"]
-            audio_in += ["-t", f"{length:.6f}", "-i", str(audio_from)]
-            inputs += audio_in
-            maps += ["-map", "1:a?"]
-        tail = [*maps, "-c:v", "copy", "-map_metadata", "-1", "-map_chapters", "-1", "-sn", "-dn", *_BITEXACT]
-        if container in (VideoContainer.MP4, VideoContainer.MOV):
-            tail += ["-movflags", "+faststart"]
-        tail += ["-f", _MUXERS[container], str(temp)]
-
-        attempts: list[list[str]] = []
-        if audio_from is None:
-            attempts.append([])
-        else:
-            if audio_start == 0:
-                attempts.append(["-c:a", "copy"])
-            if container is VideoContainer.WEBM:
-                attempts.append(["-c:a", "libopus", "-b:a", "160k"])
-            else:
-                attempts.append(["-c:a", "aac", "-b:a", "192k"])
-        for i, audio_args in enumerate(attempts):
-            try:
-                _run_ffmpeg([*inputs, *audio_args, *tail], what=what)
-                break
-            except EncodeError:
-                _unlink(temp)
-                if i == len(attempts) - 1:
-                    raise
-        _publish(temp, output, what=what)
-        success = True
-    finally:
-        _unlink(listing)
-        if not success:
-            _unlink(temp)
-
-
-def encode_frames_to_video(
-    frames: Sequence[Path],
-    output: Path,
-    *,
-    fps: Fraction,
-    durations: Sequence[float] | None = None,
-    crf: int = 18,
-    audio_from: Path | None = None,
-    audio_start: float = 0.0,
-    audio_duration: float | None = None,
-) -> None:
-    """One segment + :func:`assemble`, for short runs; the container follows ``output``'s suffix."""
-    output = Path(output)
-    container = container_for(output)
-    segment = _temp_path(output, "segment").with_suffix(segment_suffix(container))
-    try:
-        encode_segment(frames, segment, fps=fps, durations=durations, crf=crf, container=container)
-        assemble(
-            [segment],
-            output,
-            audio_from=audio_from,
-            audio_start=audio_start,
-            audio_duration=audio_duration,
-            container=container,
-        )
-    finally:
-        _unlink(segment)

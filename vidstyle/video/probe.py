@@ -1,7 +1,7 @@
 """Media facts from ffmpeg's own description of a file.
 
 imageio-ffmpeg ships an ``ffmpeg`` binary but no ``ffprobe``, so we run
-``ffmpeg -hide_banner -i PATH`` and parse the stream listing it prints on
+``ffmpeg -hide_banner -i PATH`` (through video/ffmpeg.py) and parse the stream listing it prints on
 stderr (it then exits non-zero with "At least one output file must be
 specified"; that is expected). Everything is parsed with regexes; nothing that
 ffmpeg prints is ever evaluated.
@@ -20,30 +20,20 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from vidstyle.errors import InputError, VidstyleError
+from vidstyle.errors import InputError
+from vidstyle.video.ffmpeg import FfmpegError, frames_reported, last_error_line, run_ffmpeg
 
 __all__ = [
     "AudioStreamFacts",
     "MediaFacts",
     "check_not_truncated",
     "count_video_frames",
-    "ffmpeg_exe",
     "probe_media",
     "snap_fps",
 ]
 
 _PROBE_TIMEOUT_S = 60
 _COUNT_TIMEOUT_S = 600
-
-
-def ffmpeg_exe() -> str:
-    """Path of the ffmpeg binary bundled with imageio-ffmpeg (the one place vidstyle finds ffmpeg)."""
-    try:
-        import imageio_ffmpeg
-
-        return imageio_ffmpeg.get_ffmpeg_exe()
-    except Exception as exc:  # pragma: no cover - depends on the installation
-        raise VidstyleError(f"ffmpeg is not available ({exc}); reinstall imageio-ffmpeg (uv sync).") from exc
 
 
 @dataclass(frozen=True)
@@ -166,19 +156,6 @@ def _normalise_rotation(display_matrix_degrees: float) -> int:
     return int(round(clockwise / 90.0)) % 4 * 90
 
 
-def _run_ffmpeg(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [ffmpeg_exe(), *args],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-        timeout=timeout,
-        check=False,
-    )
-
-
 def parse_ffmpeg_info(text: str, path: Path) -> MediaFacts | None:
     """Parse the stderr of ``ffmpeg -i PATH``; None when it lists no input."""
     if not re.search(r"^Input #0,", text, flags=re.MULTILINE):
@@ -255,12 +232,6 @@ def parse_ffmpeg_info(text: str, path: Path) -> MediaFacts | None:
     )
 
 
-def _last_error_line(text: str) -> str:
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    lines = [ln for ln in lines if "At least one output file must be specified" not in ln]
-    return lines[-1] if lines else "ffmpeg printed nothing"
-
-
 def probe_media(path: Path | str) -> MediaFacts:
     """Container and stream facts of a media file (video, audio, or image)."""
     path = Path(path)
@@ -269,14 +240,14 @@ def probe_media(path: Path | str) -> MediaFacts:
     if path.is_dir():
         raise InputError(f"{path} is a folder, not a media file; give a video file instead")
     try:
-        result = _run_ffmpeg(["-hide_banner", "-nostdin", "-i", str(path)], _PROBE_TIMEOUT_S)
+        result = run_ffmpeg(["-i", str(path)], timeout=_PROBE_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         raise InputError(f"ffmpeg took too long to read {path}; check that it is a local, readable media file") from None
-    except OSError as exc:
+    except FfmpegError as exc:
         raise InputError(f"could not run ffmpeg to read {path}: {exc}") from None
     facts = parse_ffmpeg_info(result.stderr, path)
     if facts is None:
-        reason = _last_error_line(result.stderr)
+        reason = last_error_line(result.stderr)
         raise InputError(f"{path} is not a readable video or image ({reason}); give a video file, an image, or a frame folder")
     return facts
 
@@ -292,11 +263,11 @@ def check_not_truncated(path: Path, facts: MediaFacts) -> None:
     if facts.video_index is None:
         return
     try:
-        result = _run_ffmpeg(
-            ["-hide_banner", "-nostdin", "-v", "error", "-i", str(path), "-map", f"0:{facts.video_index}", "-c", "copy", "-f", "null", "-"],
-            _COUNT_TIMEOUT_S,
+        result = run_ffmpeg(
+            ["-v", "error", "-i", str(path), "-map", f"0:{facts.video_index}", "-c", "copy", "-f", "null", "-"],
+            timeout=_COUNT_TIMEOUT_S,
         )
-    except (subprocess.TimeoutExpired, OSError):
+    except (subprocess.TimeoutExpired, FfmpegError):
         return  # not a verdict on the file; decoding will tell
     if "partial file" in result.stderr:
         raise InputError(f"{path} is truncated (its data ends before its index says it should); re-download or re-encode it")
@@ -308,11 +279,11 @@ def count_video_frames(path: Path | str) -> int:
     facts = probe_media(path)
     if facts.video_index is None:
         raise InputError(f"{path} has no video stream")
-    result = _run_ffmpeg(
-        ["-hide_banner", "-nostdin", "-i", str(path), "-map", f"0:{facts.video_index}", "-c", "copy", "-f", "null", "-"],
-        _COUNT_TIMEOUT_S,
+    result = run_ffmpeg(
+        ["-i", str(path), "-map", f"0:{facts.video_index}", "-c", "copy", "-f", "null", "-"],
+        timeout=_COUNT_TIMEOUT_S,
     )
-    counts = re.findall(r"frame=\s*(\d+)", result.stderr)
-    if result.returncode != 0 or not counts:
-        raise InputError(f"could not count the frames of {path} ({_last_error_line(result.stderr)})")
-    return int(counts[-1])
+    count = frames_reported(result.stderr)
+    if result.returncode != 0 or count is None:
+        raise InputError(f"could not count the frames of {path} ({last_error_line(result.stderr)})")
+    return count

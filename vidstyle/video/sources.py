@@ -6,6 +6,11 @@ count, rational frame rate, per-frame timestamps) and whose
 :meth:`FrameSource.read` streams BGR uint8 frames, upright as a player shows
 them.
 
+:attr:`FrameSource.spec` is what reading needs (path, size, count, rotation,
+frame files): a small picklable record stored in the manifest, from which
+:func:`open_reader` opens the same frames again, in another process, without
+scanning the input again. A chain reads only its own range that way.
+
 Videos are scanned once at open with OpenCV's ``grab()`` (no colour
 conversion) so the frame count and timestamps are exact rather than the
 container's estimate. OpenCV (FFmpeg backend) applies the display-matrix
@@ -39,10 +44,13 @@ from vidstyle.video.probe import MediaFacts, check_not_truncated, probe_media, s
 __all__ = [
     "IMAGE_EXTENSIONS",
     "VIDEO_EXTENSIONS",
+    "FrameReader",
     "FrameSource",
     "SourceInfo",
     "SourceKind",
+    "SourceSpec",
     "natural_key",
+    "open_reader",
     "open_source",
     "read_image",
 ]
@@ -194,8 +202,16 @@ def _glob_files(spec: str) -> list[Path]:
 
 
 @dataclass(frozen=True)
-class _VideoPlan:
-    manual_rotation: int  # clockwise degrees still to apply after OpenCV's own rotation
+class SourceSpec:
+    """What reading an input needs, without scanning it again: picklable, and stored in the manifest."""
+
+    kind: SourceKind
+    path: Path
+    width: int  # upright display size of the frames
+    height: int
+    frame_count: int
+    rotation: int = 0  # videos: clockwise degrees to turn each frame after OpenCV's own rotation
+    files: tuple[Path, ...] | None = None  # folder/pattern/image: the frame files in order
 
 
 _ROTATE_CODES = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
@@ -221,17 +237,22 @@ def _opencv_rotation(capture: cv2.VideoCapture) -> int:
     return int(round(meta / 90.0)) % 4 * 90
 
 
-class FrameSource:
-    """Frames of one input. Use as a context manager; ``close()`` releases the decoder."""
+class FrameReader:
+    """Streams frames of one input by index. Use as a context manager; ``close()`` releases the decoder.
 
-    def __init__(self, info: SourceInfo, *, _plan: _VideoPlan | None = None) -> None:
-        self.info = info
-        self._plan = _plan
-        self._captures: set[cv2.VideoCapture] = set()
+    A video stays open between reads: a read that starts at or after the
+    frame where the last one stopped goes on from there (a chain after the
+    one before it, or after the cut-detection pass), an earlier start opens
+    the file again. One read at a time.
+    """
+
+    def __init__(self, spec: SourceSpec) -> None:
+        self.spec = spec
+        self._capture: cv2.VideoCapture | None = None
+        self._position = 0  # index of the next frame the open capture's grab() delivers
         self._closed = False
 
-    # context manager ------------------------------------------------------
-    def __enter__(self) -> FrameSource:
+    def __enter__(self) -> FrameReader:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -239,71 +260,123 @@ class FrameSource:
 
     def close(self) -> None:
         self._closed = True
-        for capture in list(self._captures):
-            capture.release()
-        self._captures.clear()
+        self._release()
 
-    def __repr__(self) -> str:
-        i = self.info
-        return f"FrameSource({i.kind.value}, {str(i.path)!r}, {i.width}x{i.height}, {i.frame_count} frames)"
+    def _release(self) -> None:
+        if self._capture is not None:
+            self._capture.release()
+            self._capture = None
+        self._position = 0
 
-    # reading ----------------------------------------------------------------
     def read(self, indices: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(index, BGR uint8 frame)`` for strictly increasing source indices, streaming."""
         if self._closed:
-            raise ValueError("read() on a closed FrameSource")
-        if self.info.kind is SourceKind.VIDEO:
+            raise ValueError("read() on a closed frame reader")
+        if self.spec.kind is SourceKind.VIDEO:
             return self._read_video(indices)
         return self._read_files(indices)
 
     def _check_size(self, frame: np.ndarray, what: str) -> None:
         height, width = frame.shape[:2]
-        expected_w, expected_h = self.info.width, self.info.height
+        expected_w, expected_h = self.spec.width, self.spec.height
         if (width, height) == (expected_w, expected_h):
             return
-        if self.info.kind is SourceKind.VIDEO:
+        if self.spec.kind is SourceKind.VIDEO:
             advice = "videos that change resolution mid-stream are not supported; re-encode to one size"
         else:
             advice = "all frames of a folder must share one size"
         raise InputError(f"{what} is {width}x{height} but {expected_w}x{expected_h} was expected; {advice}")
 
     def _read_files(self, indices: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
-        files = self.info.files or ()
-        for index in _check_indices(indices, self.info.frame_count):
+        files = self.spec.files or ()
+        for index in _check_indices(indices, self.spec.frame_count):
             path = files[index]
             frame = read_image(path)
             self._check_size(frame, f"Frame file {path}")
             yield index, frame
 
+    def _seek(self, capture: cv2.VideoCapture, position: int, index: int) -> int:
+        """Move ``capture`` so that its next grab() delivers frame ``index``; return its new position.
+
+        Decodes every frame in between with grab(): exact, and cheap next to
+        stylizing, but a chain at the end of an hour-long capture waits for the
+        whole decode. An exact keyframe seek would replace this one method.
+        """
+        path = self.spec.path
+        while position < index:
+            if not capture.grab():
+                raise InputError(
+                    f"{path} ended after {position} frames but frame {index} was expected; the file may be truncated"
+                )
+            position += 1
+        return position
+
     def _read_video(self, indices: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
-        assert self._plan is not None
-        path = self.info.path
-        capture: cv2.VideoCapture | None = None
-        position = 0  # index of the next frame grab() will deliver
-        try:
-            for index in _check_indices(indices, self.info.frame_count):
-                if capture is None:
-                    capture = _open_capture(path)
-                    self._captures.add(capture)
-                while position <= index:
-                    if not capture.grab():
-                        raise InputError(
-                            f"{path} ended after {position} frames but frame {index} was expected; "
-                            "the file may be truncated"
-                        )
-                    position += 1
+        path = self.spec.path
+        for index in _check_indices(indices, self.spec.frame_count):
+            if self._capture is None or index < self._position:
+                self._release()
+                self._capture = _open_capture(path)
+            capture = self._capture
+            try:
+                self._position = self._seek(capture, self._position, index)
+                if not capture.grab():
+                    raise InputError(
+                        f"{path} ended after {self._position} frames but frame {index} was expected; the file may be truncated"
+                    )
+                self._position += 1
                 ok, frame = capture.retrieve()
-                if not ok or frame is None:
-                    raise InputError(f"Cannot decode frame {index} of {path}; the file may be damaged")
-                frame = _to_bgr8(frame)
-                if self._plan.manual_rotation:
-                    frame = cv2.rotate(frame, _ROTATE_CODES[self._plan.manual_rotation])
-                self._check_size(frame, f"Frame {index} of {path}")
-                yield index, frame
-        finally:
-            if capture is not None:
-                capture.release()
-                self._captures.discard(capture)
+            except BaseException:
+                self._release()  # its position is unknown now
+                raise
+            if not ok or frame is None:
+                raise InputError(f"Cannot decode frame {index} of {path}; the file may be damaged")
+            frame = _to_bgr8(frame)
+            if self.spec.rotation:
+                frame = cv2.rotate(frame, _ROTATE_CODES[self.spec.rotation])
+            self._check_size(frame, f"Frame {index} of {path}")
+            yield index, frame
+
+
+def open_reader(spec: SourceSpec) -> FrameReader:
+    """Open the frames described by ``spec`` (from a FrameSource, possibly in another process)."""
+    return FrameReader(spec)
+
+
+class FrameSource:
+    """One input: exact facts about it (``info``) and its frames. Use as a context manager."""
+
+    def __init__(self, info: SourceInfo, *, rotation: int = 0) -> None:
+        self.info = info
+        # Absolute paths: the spec is read back by `vidstyle resume` and by
+        # workers, which may run in another folder.
+        self.spec = SourceSpec(
+            kind=info.kind,
+            path=Path(info.path).absolute(),
+            width=info.width,
+            height=info.height,
+            frame_count=info.frame_count,
+            rotation=rotation,
+            files=tuple(Path(f).absolute() for f in info.files) if info.files is not None else None,
+        )
+        self._reader = FrameReader(self.spec)
+
+    def __enter__(self) -> FrameSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._reader.close()
+
+    def __repr__(self) -> str:
+        i = self.info
+        return f"FrameSource({i.kind.value}, {str(i.path)!r}, {i.width}x{i.height}, {i.frame_count} frames)"
+
+    def read(self, indices: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield ``(index, BGR uint8 frame)`` for strictly increasing source indices, streaming."""
+        return self._reader.read(indices)
 
 
 # ------------------------------------------------------------------ opening
@@ -396,7 +469,7 @@ def _video_source(path: Path) -> FrameSource:
         audio_streams=len(facts.audio_streams),
         files=None,
     )
-    return FrameSource(info, _plan=_VideoPlan(manual_rotation=manual))
+    return FrameSource(info, rotation=manual)
 
 
 def open_source(spec: str | Path) -> FrameSource:

@@ -1,0 +1,93 @@
+"""Fingerprints: what decides a run's output, so a resumed run never mixes in stale work.
+
+A run's fingerprint holds hashes of its input, style images and weights, its
+output path, frame count and every setting. It is stored in the manifest;
+a later run in the same work dir compares its own and lists what differs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from vidstyle.config import Settings, settings_to_json
+from vidstyle.files import file_sha256
+from vidstyle.model.style import read_style_image
+from vidstyle.video.sources import SourceInfo
+
+# Settings that do not change a single output pixel or frame; they may differ
+# between the interrupted run and the resumed one.
+FREE_SETTINGS = {
+    "run.work_dir",
+    "run.keep_frames",
+    "run.keep_work",
+    "run.restart",
+    "run.overwrite",
+    "model.device",
+    "model.weights",  # the weights' content hash is compared instead of their path
+}
+
+
+def input_fingerprint(files: list[Path]) -> dict[str, object]:
+    """Size plus hashes of the first and last MiB of every input file: cheap even for hour-long captures.
+
+    ``files`` are the files the source reads (the video, or the frames of a
+    folder or pattern), so a pattern input, which is no file itself, works too,
+    and a stray file beside the frames does not count.
+    """
+    digest = hashlib.sha256()
+    total = 0
+    for file in files:
+        size = file.stat().st_size
+        total += size
+        digest.update(f"{file.name}:{size}".encode())
+        with file.open("rb") as handle:
+            digest.update(handle.read(1 << 20))
+            if size > 2 << 20:
+                handle.seek(-(1 << 20), 2)
+                digest.update(handle.read())
+    return {"files": len(files), "bytes": total, "sha256": digest.hexdigest()}
+
+
+def style_hash(path: Path) -> str:
+    read_style_image(path)  # fingerprints come before the method: give its clear error for a bad style image
+    return file_sha256(path)
+
+
+def run_fingerprint(info: SourceInfo, settings: Settings, *, output: Path, frame_count: int) -> dict[str, object]:
+    """Everything that decides the output's pixels and frames; the caller adds "weights" once the method is built."""
+    settings_json = settings_to_json(settings)
+    settings_json["style"]["images"] = "(compared by content)"  # paths may move, contents may not
+    fingerprint: dict[str, object] = {
+        "input": input_fingerprint(list(info.files) if info.files else [Path(info.path)]),
+        "styles": [style_hash(Path(p)) for p in settings.style.images],
+        "output": str(output),
+        "frames": frame_count,
+        "settings": settings_json,
+    }
+    scene_list = settings.shots.scene_list
+    if scene_list is not None and scene_list.is_file():
+        fingerprint["scene_list"] = file_sha256(scene_list)  # an edited list changes the shots
+    return fingerprint
+
+
+def flatten(prefix: str, value: object, into: dict[str, object]) -> dict[str, object]:
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            flatten(f"{prefix}.{key}" if prefix else str(key), inner, into)
+    else:
+        into[prefix] = value
+    return into
+
+
+def differences(old: dict[str, object], new: dict[str, object]) -> list[str]:
+    """Human-readable 'name: old -> new' lines for every differing fingerprint entry."""
+    flat_old, flat_new = flatten("", old, {}), flatten("", new, {})
+    lines = []
+    for key in sorted(set(flat_old) | set(flat_new)):
+        if key.removeprefix("settings.") in FREE_SETTINGS:
+            continue
+        before, after = flat_old.get(key, "(unset)"), flat_new.get(key, "(unset)")
+        if before != after:
+            lines.append(f"{key.removeprefix('settings.')}: {before!r} -> {after!r}")
+    return lines

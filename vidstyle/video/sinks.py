@@ -1,0 +1,358 @@
+"""Where stylized frames go: a video, a folder of numbered PNGs, or one image.
+
+:func:`output_kind` reads the kind from the output name; :class:`Output`
+handles the output as a whole (exists? remove, sweep what a killed run left);
+a *sink* takes the frames of one chain (pipeline/chain.py) and says which of
+them an earlier run already finished:
+
+* **video**: each frame goes to the work dir as a working-size PNG; a segment
+  whose frames are all written is encoded (video/encode.py) and its PNGs are
+  deleted, so the work dir holds at most one segment of PNGs per running chain.
+  A segment's last PNG stays until the next frame, which starts from it, is
+  done. A frame is finished when its segment is encoded, or its PNG is
+  complete and its record logged; a chain continues after the last finished
+  frame of its unbroken run from its start (frames are encoded in order).
+* **folder**: each frame goes to ``<output>/frame_NNNNNN.png`` (at the output
+  size) and, at the working size, to the work dir, where only the latest is
+  kept (the next frame starts from it). Every frame stands alone: a deleted
+  or torn one is redone, the others are kept.
+* **image**: one file, written at the end; nothing to resume.
+
+Writes are atomic and ordered so that a kill anywhere is safe: a record is
+logged only for a complete file, and a PNG is removed only once nothing
+needs it. The fault points ``torn``, ``record`` and ``encode`` (vidstyle/faults.py)
+sit where those steps happen.
+"""
+
+from __future__ import annotations
+
+import glob
+import shutil
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from vidstyle.errors import OutputError, ResumeError, UsageError
+from vidstyle.faults import FaultPoint, Faults
+from vidstyle.files import (
+    encode_image,
+    png_is_complete,
+    remove_files,
+    sweep_temporaries,
+    temporary_for,
+    write_bytes_atomic,
+    write_image_atomic,
+)
+from vidstyle.pipeline.chains import Chain, RunPlan, Segment
+from vidstyle.pipeline.events import ChainEventHandler, SegmentEncoded
+from vidstyle.video.encode import VIDEO_OUTPUT_EXTENSIONS, VideoContainer, container_for, encode_segment
+from vidstyle.video.pixels import resize
+from vidstyle.video.sources import IMAGE_EXTENSIONS, read_image
+
+
+class OutputKind(str, Enum):
+    VIDEO = "video"
+    FOLDER = "folder"
+    IMAGE = "image"
+
+
+def output_kind(output: Path) -> OutputKind:
+    suffix = output.suffix.lower()
+    if suffix in VIDEO_OUTPUT_EXTENSIONS:
+        return OutputKind.VIDEO
+    if suffix in IMAGE_EXTENSIONS and not output.is_dir():
+        return OutputKind.IMAGE
+    if suffix and not output.is_dir():
+        raise UsageError(
+            f"Cannot tell what to write for {output.name}: use a video (.mp4 .mkv .mov .webm), "
+            "an image (.png .jpg .webp .tif) or a folder name without an extension."
+        )
+    return OutputKind.FOLDER
+
+
+def output_frame_name(position: int) -> str:
+    return f"frame_{position + 1:06d}.png"
+
+
+def segment_path(segments: Path, index: int) -> Path:
+    return segments / f"{index:05d}.mp4"
+
+
+@dataclass(frozen=True)
+class Output:
+    """The output as a whole: a video file, a folder of frames or an image file."""
+
+    kind: OutputKind
+    path: Path
+
+    @property
+    def container(self) -> VideoContainer:
+        return container_for(self.path)
+
+    def exists(self) -> bool:
+        if self.kind is OutputKind.FOLDER:
+            return self.path.is_dir() and any(self.path.iterdir())
+        return self.path.exists()
+
+    def remove(self) -> None:
+        if self.kind is OutputKind.FOLDER:
+            if self.path.is_dir():
+                remove_files(self.path.glob("frame_*.png"))
+        else:
+            self.path.unlink(missing_ok=True)
+
+    def prepare(self) -> None:
+        if self.kind is OutputKind.FOLDER:
+            self.path.mkdir(exist_ok=True)
+
+    def sweep_leftovers(self) -> None:
+        """Remove what a killed run left beside the output.
+
+        Video: the encoder's partial output and segment list (``.<name>.*``,
+        see video/encode.py); unlinking also detaches an orphaned ffmpeg still
+        writing there. Folder: temporaries of frame files.
+        """
+        if self.kind is OutputKind.VIDEO:
+            remove_files(self.path.parent.glob(f".{glob.escape(self.path.name)}.*"))
+        elif self.kind is OutputKind.FOLDER:
+            sweep_temporaries(self.path, "frame_*.png")
+
+    def missing_frames(self, plan: RunPlan) -> list[int]:
+        """Folder outputs: positions whose frame file is absent or incomplete."""
+        return [p for p in range(plan.frame_count) if not png_is_complete(self.path / output_frame_name(p), plan.output_size)]
+
+
+@dataclass(frozen=True)
+class SinkSpec:
+    """Where a run's frames go: picklable, so a chain in another process opens the same sink."""
+
+    kind: OutputKind
+    output: Path
+    work: Path | None  # the work dir (video and folder outputs); the sink uses its frames/, segments/, scaled/
+    crf: int
+    keep_frames: bool
+
+
+class Ledger(Protocol):
+    """The per-frame log (pipeline/workdir.py FrameLog)."""
+
+    def record(self, position: int, entry: dict[str, object]) -> None: ...
+
+    def is_recorded(self, position: int) -> bool: ...
+
+
+class Sink(Protocol):
+    def done(self, chain: Chain) -> set[int]:
+        """Positions of ``chain`` an earlier run finished."""
+        ...
+
+    def stored(self, position: int) -> np.ndarray:
+        """The stored working-size frame at ``position`` (a warm frame after it starts from it)."""
+        ...
+
+    def settle(self, chain: Chain, first: int) -> None:
+        """Before ``chain`` goes on at ``first``: finish what a killed run left (segments to encode, PNGs to drop)."""
+        ...
+
+    def write(self, position: int, image: np.ndarray, record: dict[str, object]) -> None:
+        """Store a stylized working-size frame, then its record."""
+        ...
+
+    def advance(self, chain: Chain, position: int) -> None:
+        """After ``position`` is done: drop PNGs nothing needs any more, encode a completed segment."""
+        ...
+
+
+def open_sink(
+    spec: SinkSpec, plan: RunPlan, *, ledger: Ledger | None, faults: Faults, on_event: ChainEventHandler
+) -> Sink:
+    if spec.kind is OutputKind.IMAGE:
+        return ImageSink(spec, plan)
+    if ledger is None or spec.work is None:
+        raise ValueError(f"a {spec.kind.value} output needs a work dir and a ledger")
+    if spec.kind is OutputKind.VIDEO:
+        return VideoSink(spec, plan, ledger=ledger, faults=faults, on_event=on_event)
+    return FolderSink(spec, plan, ledger=ledger, faults=faults)
+
+
+class _WorkFrames:
+    """Working-size PNGs in the work dir's frames/."""
+
+    def __init__(self, spec: SinkSpec, plan: RunPlan, ledger: Ledger, faults: Faults) -> None:
+        assert spec.work is not None
+        self.spec = spec
+        self.plan = plan
+        self.ledger = ledger
+        self.faults = faults
+        self.frames = spec.work / "frames"
+        self.frames.mkdir(parents=True, exist_ok=True)
+
+    def frame_path(self, position: int) -> Path:
+        return self.frames / f"{position:06d}.png"
+
+    def has_frame(self, position: int) -> bool:
+        return png_is_complete(self.frame_path(position), self.plan.working_size)
+
+    def write_frame(self, position: int, image: np.ndarray) -> None:
+        path = self.frame_path(position)
+        data = encode_image(image, ".png")
+        self.faults.tear(position, temporary_for(path), data)
+        write_bytes_atomic(path, data)
+
+    def drop(self, positions: range | list[int]) -> None:
+        if not self.spec.keep_frames:
+            remove_files(self.frame_path(p) for p in positions)
+
+
+class VideoSink(_WorkFrames):
+    def __init__(self, spec: SinkSpec, plan: RunPlan, *, ledger: Ledger, faults: Faults, on_event: ChainEventHandler) -> None:
+        super().__init__(spec, plan, ledger, faults)
+        assert spec.work is not None
+        self.segments = spec.work / "segments"
+        self.segments.mkdir(parents=True, exist_ok=True)
+        self.scaled = spec.work / "scaled"
+        self.container = container_for(spec.output)
+        self.on_event = on_event
+
+    def encoded(self, segment: Segment) -> bool:
+        return segment_path(self.segments, segment.index).is_file()
+
+    def done(self, chain: Chain) -> set[int]:
+        done: set[int] = set()
+        for segment in chain.segments:
+            if self.encoded(segment):
+                done.update(segment.positions)
+                continue
+            for position in segment.positions:
+                if not (self.has_frame(position) and self.ledger.is_recorded(position)):
+                    return done
+                done.add(position)
+        return done
+
+    def stored(self, position: int) -> np.ndarray:
+        path = self.frame_path(position)
+        if not png_is_complete(path, self.plan.working_size):
+            raise ResumeError(f"{path} is needed to continue but is missing; pass --restart to start over.")
+        return read_image(path)
+
+    def settle(self, chain: Chain, first: int) -> None:
+        # A kill can land between a segment's last frame and its encode, during
+        # the encode, or between the encode and the removal of its PNGs. Frame
+        # ``first - 1`` stays when the chain goes on: the next frame starts from it.
+        keep = first - 1 if first < chain.stop else None
+        for segment in chain.segments:
+            if segment.stop > first:
+                break
+            if not self.encoded(segment):
+                self._encode(segment)
+            self.drop([p for p in segment.positions if p != keep])
+
+    def write(self, position: int, image: np.ndarray, record: dict[str, object]) -> None:
+        self.write_frame(position, image)
+        self.faults.at(FaultPoint.RECORD, position)
+        self.ledger.record(position, record)
+
+    def advance(self, chain: Chain, position: int) -> None:
+        segment = chain.segment_at(position)
+        if position == segment.start and position > chain.start:
+            self.drop([position - 1])  # the previous segment's last frame was kept only to start this one
+        if position == segment.stop - 1:
+            self._encode(segment)
+            last_of_chain = position == chain.stop - 1
+            self.drop(segment.positions if last_of_chain else range(segment.start, segment.stop - 1))
+
+    def _encode(self, segment: Segment) -> None:
+        frames = [self.frame_path(p) for p in segment.positions]
+        durations = self.plan.frames.durations
+        scaled_dir: Path | None = None
+        if self.plan.output_size != self.plan.working_size:
+            # The encoder takes files: the output-size copies live only while
+            # this segment is encoded (a resumed run re-makes them from frames/).
+            scaled_dir = self.scaled / f"{segment.index:05d}"
+            scaled_dir.mkdir(parents=True, exist_ok=True)
+            scaled = []
+            for path in frames:
+                target = scaled_dir / path.name
+                write_image_atomic(target, resize(read_image(path), self.plan.output_size))
+                scaled.append(target)
+            frames = scaled
+        try:
+            encode_segment(
+                frames,
+                segment_path(self.segments, segment.index),
+                fps=self.plan.frames.fps,
+                durations=durations[segment.start : segment.stop] if durations is not None else None,
+                crf=self.spec.crf,
+                container=self.container,
+                while_running=self.faults.watch(FaultPoint.ENCODE, segment.index),
+            )
+        finally:
+            if scaled_dir is not None:
+                shutil.rmtree(scaled_dir, ignore_errors=True)
+        self.on_event(SegmentEncoded(segment=segment.index, frames=len(frames)))
+
+
+class FolderSink(_WorkFrames):
+    def __init__(self, spec: SinkSpec, plan: RunPlan, *, ledger: Ledger, faults: Faults) -> None:
+        super().__init__(spec, plan, ledger, faults)
+
+    def output_frame(self, position: int) -> Path:
+        return self.spec.output / output_frame_name(position)
+
+    def done(self, chain: Chain) -> set[int]:
+        return {
+            p
+            for p in chain.positions
+            if png_is_complete(self.output_frame(p), self.plan.output_size) and self.ledger.is_recorded(p)
+        }
+
+    def stored(self, position: int) -> np.ndarray:
+        if self.has_frame(position):
+            return read_image(self.frame_path(position))
+        # Only the latest working copy is kept; a frame redone in the middle
+        # starts from the output frame instead (the same pixels unless
+        # --output-size source resized it).
+        return resize(read_image(self.output_frame(position)), self.plan.working_size)
+
+    def settle(self, chain: Chain, first: int) -> None:
+        pass  # every frame file stands alone; the run swept the temporaries
+
+    def write(self, position: int, image: np.ndarray, record: dict[str, object]) -> None:
+        self.write_frame(position, image)
+        write_image_atomic(self.output_frame(position), resize(image, self.plan.output_size))
+        self.faults.at(FaultPoint.RECORD, position)
+        self.ledger.record(position, record)
+
+    def advance(self, chain: Chain, position: int) -> None:
+        # The output frames are the result; the working copy is kept only for
+        # the latest frame of the chain, which the next one starts from.
+        if position > chain.start:
+            self.drop([position - 1])
+        if position == chain.stop - 1:
+            self.drop([position])
+
+
+class ImageSink:
+    """One image file, written when its one frame is done."""
+
+    def __init__(self, spec: SinkSpec, plan: RunPlan) -> None:
+        self.spec = spec
+        self.plan = plan
+
+    def done(self, chain: Chain) -> set[int]:
+        return set()  # an image is not resumed; an existing one was refused or --overwrite given
+
+    def stored(self, position: int) -> np.ndarray:
+        raise OutputError("An image output keeps no frames to continue from.")
+
+    def settle(self, chain: Chain, first: int) -> None:
+        pass
+
+    def write(self, position: int, image: np.ndarray, record: dict[str, object]) -> None:
+        write_image_atomic(self.spec.output, resize(image, self.plan.output_size))
+
+    def advance(self, chain: Chain, position: int) -> None:
+        pass
