@@ -24,11 +24,8 @@ import torchvision
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from fast_method import Vgg16Features  # noqa: E402
-
-from vidstyle.config import ModelConfig, StyleConfig  # noqa: E402
+from vidstyle.config import ModelConfig, Network, StyleConfig  # noqa: E402
 from vidstyle.methods.fastnet import run_network  # noqa: E402
 from vidstyle.methods.feedforward import (  # noqa: E402
     DEFAULT_NET,
@@ -39,6 +36,7 @@ from vidstyle.methods.feedforward import (  # noqa: E402
     new_network,
     train_network,
 )
+from vidstyle.model.features import FeatureExtractor  # noqa: E402
 from vidstyle.model.style import build_style_targets  # noqa: E402
 
 
@@ -98,8 +96,10 @@ def training_time(device: torch.device, steps: int) -> tuple[float, int]:
     torch.backends.cudnn.benchmark = True
     torch.manual_seed(0)
     state = {k: v for k, v in torchvision.models.vgg16(weights=None).state_dict().items() if k.startswith("features.")}
-    model = ModelConfig()
-    features = Vgg16Features(state, model.content_layers + model.style_layers).to(device)
+    model = ModelConfig(network=Network.VGG16)
+    features = FeatureExtractor(
+        state, network=Network.VGG16, layers=model.content_layers + model.style_layers, pooling=model.pooling
+    ).to(device)
     style_path = Path("/tmp/fast-gpu-style.png")
     rng = np.random.default_rng(2)
     cv2.imwrite(str(style_path), cv2.GaussianBlur(rng.integers(0, 256, (256, 256, 3), dtype=np.uint8), (0, 0), 1))

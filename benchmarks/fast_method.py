@@ -22,9 +22,8 @@ optimizer's own normalised losses, vidstyle.model.stylizer.Stylizer.losses,
 with the same VGG16), and the warping error of Lai et al. 2018
 (vidstyle.temporal.metric, what `vidstyle metrics` prints).
 
-Until `--network vgg16` lands, the VGG16 feature network is built here from
-torchvision's layer layout and the shared state dict; the product code only
-sees something that maps images to named responses.
+The feature network is the product's (``--network vgg16`` with the shared
+weights), for the losses, the keyframes and the optimizer alike.
 """
 
 from __future__ import annotations
@@ -35,7 +34,6 @@ import json
 import os
 import sys
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -48,7 +46,7 @@ from torch import nn
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from vidstyle.config import ModelConfig, OptimizeConfig, StyleConfig, TemporalConfig  # noqa: E402
+from vidstyle.config import ModelConfig, Network, OptimizeConfig, StyleConfig, TemporalConfig  # noqa: E402
 from vidstyle.methods.fastnet import Architecture, NetSpec, Norm, build_network, parameter_count, run_network  # noqa: E402
 from vidstyle.methods.feedforward import (  # noqa: E402
     CheckpointSaved,
@@ -62,10 +60,9 @@ from vidstyle.methods.feedforward import (  # noqa: E402
 )
 from vidstyle.model.style import build_style_targets  # noqa: E402
 from vidstyle.model.stylizer import Stylizer  # noqa: E402
-try:  # the flow-mode frame starter of the pipeline; the chains restructuring moves it to methods/
-    from vidstyle.methods.optimize import FrameStarter  # noqa: E402
-except ImportError:
-    from vidstyle.pipeline.frames import FrameStarter  # noqa: E402
+from vidstyle.methods.optimize import FrameStarter  # noqa: E402
+from vidstyle.model.build import load_extractor  # noqa: E402
+from vidstyle.model.features import FeatureExtractor  # noqa: E402
 from vidstyle.temporal.metric import warping_error  # noqa: E402
 from vidstyle.video.pixels import bgr_to_tensor, resize, tensor_to_bgr, working_size  # noqa: E402
 
@@ -77,68 +74,6 @@ VGG16_WEIGHTS = SHARED / "weights" / "vgg16_imagenet_features.pth"
 STYLE = SHARED / "styles" / "starry_night.jpg"
 DEVICE = torch.device("cpu")  # --device
 OPTIMIZE = OptimizeConfig()  # the optimizer's defaults (--smoke shrinks them to check the script quickly)
-
-
-# ------------------------------------------------------------------ VGG16 features
-
-
-class Vgg16Features(nn.Module):
-    """torchvision's vgg16().features under the paper's layer names, average pooling, frozen, truncated."""
-
-    BLOCKS = (2, 2, 3, 3, 3)
-    CHANNELS = (64, 128, 256, 512, 512)
-
-    def __init__(self, state: dict[str, torch.Tensor], layers: Sequence[str]) -> None:
-        super().__init__()
-        self.register_buffer("mean", torch.tensor((0.485, 0.456, 0.406)).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor((0.229, 0.224, 0.225)).view(1, 3, 1, 1))
-        modules: OrderedDict[str, nn.Module] = OrderedDict()
-        index, cin, deepest = 0, 3, None
-        order = []
-        for block, convs in enumerate(self.BLOCKS, start=1):
-            for conv in range(1, convs + 1):
-                layer = nn.Conv2d(cin, self.CHANNELS[block - 1], 3, padding=1)
-                layer.index = index  # its key in torchvision's vgg16().features
-                modules[f"conv{block}_{conv}"] = layer
-                modules[f"relu{block}_{conv}"] = nn.ReLU(inplace=False)
-                order += [f"conv{block}_{conv}", f"relu{block}_{conv}"]
-                cin = self.CHANNELS[block - 1]
-                index += 2
-            modules[f"pool{block}"] = nn.AvgPool2d(2, 2)
-            order.append(f"pool{block}")
-            index += 1
-        deepest = max(layers, key=order.index)
-        kept = OrderedDict()
-        for name, module in modules.items():
-            kept[name] = module
-            if name == deepest:
-                break
-        for name, module in kept.items():
-            if name.startswith("conv"):
-                module.weight.data.copy_(state[f"features.{module.index}.weight"])
-                module.bias.data.copy_(state[f"features.{module.index}.bias"])
-        self.net = nn.Sequential(kept)
-        self.layers = tuple(layers)
-        for parameter in self.parameters():
-            parameter.requires_grad_(False)
-        self.eval()
-        self.passes = 0
-
-    def forward(self, image: torch.Tensor, layers: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
-        wanted = set(self.layers if layers is None else layers)
-        self.passes += image.shape[0]
-        x = (image - self.mean) / self.std
-        out: dict[str, torch.Tensor] = {}
-        for name, module in self.net.named_children():
-            x = module(x)
-            if name in wanted:
-                out[name] = x
-                if len(out) == len(wanted):
-                    break
-        return out
-
-    def train(self, mode: bool = True) -> "Vgg16Features":
-        return super().train(False)
 
 
 # ------------------------------------------------------------------ the clip
@@ -186,20 +121,18 @@ def shots_of(starts: Sequence[int], total: int) -> list[tuple[int, int]]:
 
 @dataclass
 class Core:
-    features: Vgg16Features
+    features: FeatureExtractor
     stylizer: Stylizer
     model: ModelConfig
     style_key: str
 
 
 def build_core(size: tuple[int, int], style: Path) -> Core:
-    model = ModelConfig(weights=VGG16_WEIGHTS)
-    state = torch.load(VGG16_WEIGHTS, map_location="cpu", weights_only=True)
-    features = Vgg16Features(state, model.content_layers + model.style_layers).to(DEVICE)
-    identity = "vgg16:" + hashlib.sha256(VGG16_WEIGHTS.read_bytes()).hexdigest()
+    model = ModelConfig(network=Network.VGG16, weights=VGG16_WEIGHTS)
+    features, weights = load_extractor(model, device=DEVICE)
     targets = build_style_targets(
-        features, StyleConfig(images=(style,)), model, content_size=size, weights_identity=identity, device=DEVICE,
-        cache_dir=None,
+        features, StyleConfig(images=(style,)), model, content_size=size, weights_identity=weights.identity,
+        device=DEVICE, cache_dir=None,
     )
     stylizer = Stylizer(features, targets, model=model, optimize=OPTIMIZE)
     return Core(features, stylizer, model, targets.key)

@@ -205,6 +205,12 @@ def test_a_torn_checkpoint_is_ignored(core, tmp_path: Path) -> None:
     assert events[0].resumed_at == 0 and result.steps == 12
 
 
+def test_luminance_only_style_targets_are_refused_until_supported(core) -> None:
+    extractor, targets, model = core
+    with pytest.raises(UsageError, match="--preserve-colors"):
+        train((extractor, replace(targets, luminance_only=True), model), make_clip())
+
+
 def test_temporal_pairs_never_span_a_break() -> None:
     frames = panning_frames(6)
     clip = TrainingClip(frames=frames, keyframes={0: frames[0]}, breaks=frozenset({2}))

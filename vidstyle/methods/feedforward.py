@@ -74,19 +74,16 @@ import numpy as np
 import torch
 from torch import nn
 
+from vidstyle.config import FlowPreset
 from vidstyle.errors import ModelError, UsageError
+from vidstyle.files import write_bytes_atomic
 from vidstyle.methods.fastnet import STRIDE, Architecture, NetSpec, Norm, build_network, run_network
 from vidstyle.model.losses import gram_matrices, normalised_mse
 from vidstyle.model.style import StyleTargets
-from vidstyle.temporal.flow import FlowEstimator, FlowPreset
+from vidstyle.temporal.flow import FlowEstimator
 from vidstyle.temporal.masks import reliability_mask
 from vidstyle.temporal.warp import warp_tensor
 from vidstyle.video.pixels import bgr_to_tensor
-
-try:  # the one fsync-and-rename helper; the chains restructuring moves it to vidstyle/files.py
-    from vidstyle.files import write_bytes_atomic
-except ImportError:  # pragma: no cover - until that lands
-    from vidstyle.pipeline.atomic import write_bytes_atomic
 
 # ----------------------------------------------------------------- settings
 
@@ -691,6 +688,8 @@ def train_network(
     when it returns True the state is checkpointed and TrainingStopped is
     raised. Deterministic on CPU for a given ``config.seed`` and thread count.
     """
+    if style.luminance_only:
+        raise UsageError("--preserve-colors does not work with --method fast yet; leave one of them out.")
     device = torch.device(device)
     emit = on_event or (lambda _event: None)
     started = time.perf_counter()
