@@ -77,6 +77,7 @@ from torch import nn
 from vidstyle.config import FlowPreset
 from vidstyle.errors import ModelError, UsageError
 from vidstyle.files import write_bytes_atomic
+from vidstyle.methods.base import FrameResult, FrameTask, StepCallback
 from vidstyle.methods.fastnet import STRIDE, Architecture, NetSpec, Norm, build_network, run_network
 from vidstyle.model.losses import gram_matrices, normalised_mse
 from vidstyle.model.style import StyleTargets
@@ -678,6 +679,7 @@ def train_network(
     checkpoint_dir: Path | None = None,
     on_event: Callable[[TrainingEvent], None] | None = None,
     stop: Callable[[], bool] | None = None,
+    after_step: Callable[[int], None] | None = None,
     device: torch.device | str = "cpu",
 ) -> TrainResult:
     """Train the fast network on ``clip``; resumes from ``checkpoint_dir`` when it holds this training's checkpoint.
@@ -686,7 +688,9 @@ def train_network(
     optimizer uses (vidstyle.model.build.build_core gives both), so the
     network learns the same objective. ``stop`` is polled before every step;
     when it returns True the state is checkpointed and TrainingStopped is
-    raised. Deterministic on CPU for a given ``config.seed`` and thread count.
+    raised. ``after_step(step)`` is called once a step and the checkpoint
+    due at it are done (the pipeline's fault point). Deterministic on CPU for
+    a given ``config.seed`` and thread count.
     """
     if style.luminance_only:
         raise UsageError("--preserve-colors does not work with --method fast yet; leave one of them out.")
@@ -766,6 +770,8 @@ def train_network(
         )
         if step % config.checkpoint_every == 0 or stopped_early or step == config.steps:
             checkpoint()
+        if after_step is not None:
+            after_step(step)
     net.eval()
     seconds = time.perf_counter() - started
     final = validation[-1] if validation else (history[-1] if history else math.nan)
@@ -828,6 +834,32 @@ def apply_network(
             yield from flush()
     if pending:
         yield from flush()
+
+
+class FastMethod:
+    """A trained network as a method (methods/base.py): every frame on its own, one forward pass.
+
+    Frames are independent of each other (the network was trained not to
+    flicker), so the chains need no previous frame and the plan no overlaps.
+    """
+
+    uses_previous = False
+    style_passes = 0
+
+    def __init__(self, net: nn.Module, *, identity: str, device: torch.device | str | None = None) -> None:
+        self.net = net.eval()
+        self.identity = identity
+        self.device = torch.device(device) if device is not None else next(net.parameters()).device
+
+    def stylize(self, task: FrameTask, *, on_step: StepCallback) -> FrameResult:
+        # One frame per call: the chain seam hands out one frame at a time.
+        # apply_network batches when given more (benchmarks, library callers).
+        image = next(apply_network(self.net, [task.content], batch_size=1, device=self.device))
+        on_step(1, 1, 0.0)  # a stop requested meanwhile abandons the frame here, as with the optimizer
+        return FrameResult(
+            image=image, steps=1, stopped_early=False, loss=0.0, content_loss=0.0, style_loss=0.0, temporal_loss=0.0,
+            flow_seconds=0.0,
+        )
 
 
 # ----------------------------------------------------------------- save / load
