@@ -14,6 +14,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "EncodeConfig",
+    "MethodConfig",
+    "MethodKind",
     "ModelConfig",
     "OptimizeConfig",
     "RunConfig",
@@ -39,6 +41,8 @@ _LAZY = {
         name: "vidstyle.config"
         for name in (
             "EncodeConfig",
+            "MethodConfig",
+            "MethodKind",
             "ModelConfig",
             "OptimizeConfig",
             "RunConfig",
@@ -55,6 +59,8 @@ _LAZY = {
 if TYPE_CHECKING:
     from vidstyle.config import (
         EncodeConfig,
+        MethodConfig,
+        MethodKind,
         ModelConfig,
         OptimizeConfig,
         RunConfig,

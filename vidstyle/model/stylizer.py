@@ -312,6 +312,25 @@ def _resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(image, size=(height, width), mode="bicubic", align_corners=False)
 
 
+def stalled(history: list[float], *, window: int, tolerance: float) -> bool:
+    """True when the best loss improved by less than ``tolerance`` (relative) over the last ``window`` steps.
+
+    The best loss so far, not the last one: L-BFGS without a line search
+    sometimes overshoots for a step (the loss jumps, then falls further), and a
+    test on the last value reads such a jump as "no progress" and stops a cold
+    start after a dozen steps with the loss still near its start (seen on a
+    flat grey frame from a fade, with real VGG16 features). The result is the
+    best iterate anyway, so the best loss is what the early stop should watch.
+    """
+    if tolerance <= 0 or len(history) <= window:
+        return False
+    before = min(history[:-window])
+    now = min(before, min(history[-window:]))
+    if before <= 0:
+        return True
+    return (before - now) / before < tolerance
+
+
 class StylizeBatch:
     """Up to ``capacity`` frames of one size, optimized together, each in its own slot.
 
@@ -523,15 +542,18 @@ class StylizeBatch:
         steps = steps + (live & ~bad).long()
         put(self.steps, steps)
         # The early stop: relative improvement over the last `window` steps below `tolerance`.
-        stalled = torch.zeros_like(live)
+        stall = torch.zeros_like(live)
         if opts.tolerance > 0:
-            before_column = (steps - 1 - opts.window).clamp(min=0).unsqueeze(1)
-            before = history.gather(1, before_column).squeeze(1)
-            improvement = (before - total) / torch.where(before > 0, before, torch.ones_like(before))
-            stalled = (steps > opts.window) & ((before <= 0) | (improvement < opts.tolerance))
+            # The best loss before the last `window` steps against the best so far, as :func:`stalled` (which says why).
+            columns = torch.arange(history.shape[1], device=history.device).unsqueeze(0)
+            earlier = columns < (steps - opts.window).unsqueeze(1)
+            before = torch.where(earlier, history, torch.full_like(history, math.inf)).amin(1)
+            now = torch.minimum(before, pick(self.best_loss))
+            improvement = (before - now) / torch.where(before > 0, before, torch.ones_like(before))
+            stall = (steps > opts.window) & ((before <= 0) | (improvement < opts.tolerance))
         budget = pick(self.budget)
-        finished = live & (bad | stalled | (steps >= budget))
-        put(self.stalled, pick(self.stalled) | (finished & stalled & ~bad & (steps < budget)))
+        finished = live & (bad | stall | (steps >= budget))
+        put(self.stalled, pick(self.stalled) | (finished & stall & ~bad & (steps < budget)))
         put(self.live, live & ~finished)
 
     # -- reading back ---------------------------------------------------------------
