@@ -35,6 +35,14 @@ class Pooling(str, Enum):
     MAX = "max"
 
 
+class Padding(str, Enum):
+    """How the network's convolutions see past the image's edge (model/features.py says why it matters)."""
+
+    ZERO = "zero"  # torchvision's VGG: every conv pads with zeros
+    REPLICATE_FIRST = "replicate-first"  # conv1_1 repeats the edge pixels, the rest pad with zeros
+    REPLICATE = "replicate"  # every conv repeats its input's edge
+
+
 class DeviceChoice(str, Enum):
     AUTO = "auto"
     CPU = "cpu"
@@ -82,6 +90,7 @@ class ModelConfig:
     network: Network = Network.VGG19
     weights: Path | None = None  # None: torchvision's ImageNet weights of `network` through the torch hub cache
     pooling: Pooling = Pooling.AVG  # Gatys et al. replace max pooling by average pooling
+    padding: Padding = Padding.ZERO
     content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
     style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
     style_layer_weights: tuple[float, ...] | None = None  # None: equal weights
@@ -314,6 +323,20 @@ class RunConfig:
     def __post_init__(self) -> None:
         if self.segment_frames < 1:
             raise UsageError("--segment-frames must be at least 1.")
+
+
+@dataclass(frozen=True)
+class PreviewConfig:
+    """A preview sheet (pipeline/preview.py): how many frames, and how many side by side."""
+
+    frames: int = 4  # spread over the clip; a single image gives one
+    columns: int = 4  # frames per block of the sheet (inputs above, results below)
+
+    def __post_init__(self) -> None:
+        if self.frames < 1:
+            raise UsageError("--frames must be at least 1.")
+        if self.columns < 1:
+            raise UsageError("A preview sheet needs at least one column.")
 
 
 @dataclass(frozen=True)

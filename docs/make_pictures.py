@@ -1,0 +1,154 @@
+"""Make the pictures at the top of README.md, with real ImageNet features (the shared VGG16 weights).
+
+    uv run python docs/make_pictures.py [--threads 2] [--only grid|animation]
+
+Writes, next to this script:
+    styles.jpg     the sample clip's frames and a real photo (first row), each stylized in three styles
+                   (one row per style), at the default settings; every frame stylized from cold, as a
+                   run's first frame (what `vidstyle preview` shows)
+    clip.webp      the sample clip stylized by a whole run (`vidstyle stylize`, default settings, so later
+                   frames start from the flow-warped previous one), input and result side by side,
+                   looping at the clip's 12 fps
+
+Each still is at most 300 KB and the animation at most 1 MB: the script lowers the quality until
+they fit and fails if they cannot. It needs ../shared/data (the VGG16 weights, the paintings and
+the photo; see ../shared/data/README.md for where they come from) and about 20 minutes of a
+2-core CPU. Everything goes through vidstyle's public API (`vidstyle.stylize`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import imageio.v3 as iio
+import numpy as np
+import torch
+
+DOCS = Path(__file__).resolve().parent
+REPO = DOCS.parent
+sys.path.insert(0, str(REPO))
+
+from vidstyle import ModelConfig, SelectConfig, Settings, StyleConfig, stylize  # noqa: E402
+from vidstyle.config import EncodeConfig, Network  # noqa: E402
+from vidstyle.video.pixels import resize, working_size  # noqa: E402
+from vidstyle.video.sheet import Tile, compose  # noqa: E402
+from vidstyle.video.sources import open_source, read_image  # noqa: E402
+
+SHARED = REPO.parent / "shared" / "data"
+WEIGHTS = SHARED / "weights" / "vgg16_imagenet_features.pth"
+CLIP = REPO / "samples" / "clip.mp4"
+PHOTO = SHARED / "frames" / "marple8" / "marple8_01.ppm"
+STYLES = {  # file -> how the sheet names it
+    SHARED / "styles" / "starry_night.jpg": "Van Gogh, The Starry Night",
+    SHARED / "styles" / "the_scream.jpg": "Munch, The Scream",
+    REPO / "samples" / "style_swirls.jpg": "samples/style_swirls.jpg (procedural)",
+}
+CLIP_FRAMES = (2, 12, 21)  # the ball in the air, landing, and on the right
+ANIMATION_STYLE = SHARED / "styles" / "starry_night.jpg"
+STILL_LIMIT = 300 * 1024
+ANIMATION_LIMIT = 1024 * 1024
+SIZE = 256  # the default working size
+
+
+def settings(style: Path) -> Settings:
+    return Settings(
+        model=ModelConfig(network=Network.VGG16, weights=WEIGHTS),
+        style=StyleConfig(images=(style,)),
+        select=SelectConfig(max_size=SIZE),
+        encode=EncodeConfig(audio=False),
+    )
+
+
+def clip_frames(folder: Path) -> list[Path]:
+    """The chosen frames of the sample clip as PNGs (stylize reads an image input as a one-frame run)."""
+    paths = []
+    with open_source(CLIP) as source:
+        for index, frame in source.read(CLIP_FRAMES):
+            path = folder / f"clip_{index:02d}.png"
+            cv2.imwrite(str(path), frame)
+            paths.append(path)
+    return paths
+
+
+def fit_jpeg(image: np.ndarray, limit: int) -> bytes:
+    for quality in range(92, 40, -4):
+        ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if ok and len(data) <= limit:
+            return data.tobytes()
+    raise SystemExit(f"the grid does not fit in {limit // 1024} KB even at JPEG quality 44")
+
+
+def make_grid(work: Path) -> Path:
+    inputs = clip_frames(work) + [PHOTO]
+    labels = [f"samples/clip.mp4 frame {i}" for i in CLIP_FRAMES] + ["photo (marple8, artistic-videos)"]
+    rows = [[Tile(resize(read_image(p), working_size(*read_image(p).shape[1::-1], SIZE)), label) for p, label in zip(inputs, labels)]]
+    for style, name in STYLES.items():
+        row = []
+        for path in inputs:
+            out = work / f"{path.stem}_{style.stem}.png"
+            started = time.perf_counter()
+            stylize(path, out, settings=settings(style))
+            print(f"  {path.name} in {style.stem}: {time.perf_counter() - started:.0f} s", flush=True)
+            row.append(Tile(cv2.imread(str(out)), name))
+        rows.append(row)
+    caption = (
+        "vidstyle at its default settings (256 px, content 1 / style 10 ...), each frame stylized from cold, "
+        "with --network vgg16 and the ImageNet VGG16 weights of ../shared/data."
+    )
+    sheet = compose(rows, caption=caption).image
+    target = DOCS / "styles.jpg"
+    target.write_bytes(fit_jpeg(sheet, STILL_LIMIT))
+    return target
+
+
+def make_animation(work: Path) -> Path:
+    folder = work / "clip_frames"
+    started = time.perf_counter()
+    result = stylize(CLIP, folder, settings=settings(ANIMATION_STYLE))
+    print(f"  the clip in {ANIMATION_STYLE.stem}: {result.frames} frames, {time.perf_counter() - started:.0f} s", flush=True)
+    stylized = [cv2.imread(str(p)) for p in sorted(folder.glob("*.png"))]
+    with open_source(CLIP) as source:
+        originals = [resize(frame, (stylized[0].shape[1], stylized[0].shape[0])) for _, frame in source.read(range(len(stylized)))]
+        fps = float(source.info.fps or 12)
+    frames = [np.concatenate([a, b], axis=1)[:, :, ::-1] for a, b in zip(originals, stylized)]  # RGB, side by side
+    target = DOCS / "clip.webp"
+    for quality in range(80, 20, -10):
+        buffer = io.BytesIO()
+        iio.imwrite(buffer, np.stack(frames), extension=".webp", duration=round(1000 / fps), loop=0, quality=quality)
+        if buffer.tell() <= ANIMATION_LIMIT:
+            target.write_bytes(buffer.getvalue())
+            return target
+    raise SystemExit(f"the animation does not fit in {ANIMATION_LIMIT // 1024} KB even at WebP quality 30")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--only", choices=["grid", "animation"], default=None)
+    args = parser.parse_args()
+    missing = [p for p in (WEIGHTS, PHOTO, *STYLES) if not p.is_file()]
+    if missing:
+        raise SystemExit(f"missing {', '.join(map(str, missing))}: the pictures need ../shared/data (see its README.md)")
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory(prefix="vidstyle-pictures-") as temporary:
+        work = Path(temporary)
+        made = []
+        if args.only in (None, "grid"):
+            made.append(make_grid(work))
+        if args.only in (None, "animation"):
+            made.append(make_animation(work))
+    for path in made:
+        limit = ANIMATION_LIMIT if path.suffix == ".webp" else STILL_LIMIT
+        size = path.stat().st_size
+        assert size <= limit, (path, size)
+        print(f"{path.relative_to(REPO)}: {size / 1024:.0f} KB (limit {limit // 1024} KB)")
+
+
+if __name__ == "__main__":
+    main()
