@@ -92,13 +92,19 @@ def at_size(image: np.ndarray, size: int) -> np.ndarray:
 # --------------------------------------------------------------------------- measures
 
 
-def border_statistic(image: np.ndarray) -> tuple[float, float]:
-    """(mean |edge row - next row| over the four edges, median |row - next row| over all rows and columns), in levels."""
+def border_edges(image: np.ndarray) -> tuple[list[float], float]:
+    """([top, bottom, left, right] mean |outermost row/column - the next one|, median of that over all rows and columns), in levels."""
     pixels = image.astype(np.float32)
     rows = np.abs(np.diff(pixels, axis=0)).mean(axis=(1, 2))  # H-1 values
     cols = np.abs(np.diff(pixels, axis=1)).mean(axis=(0, 2))  # W-1 values
-    edge = float(np.mean([rows[0], rows[-1], cols[0], cols[-1]]))
-    return edge, float(np.median(np.concatenate([rows, cols])))
+    edges = [float(rows[0]), float(rows[-1]), float(cols[0]), float(cols[-1])]
+    return edges, float(np.median(np.concatenate([rows, cols])))
+
+
+def border_statistic(image: np.ndarray) -> tuple[float, float]:
+    """(the worst of the four edges, the median between neighbouring rows and columns), in levels of 255."""
+    edges, median = border_edges(image)
+    return max(edges), median
 
 
 @dataclass
@@ -215,16 +221,17 @@ class Lab:
                 content_final=result.final.content,
                 border_edge=edge,
                 border_median=median,
-                extra={"tv": result.final.tv, "history": list(result.history)},  # type: ignore[dict-item]
+                extra={"tv": result.final.tv, "edges": border_edges(out)[0], "history": list(result.history)},  # type: ignore[dict-item]
             )
             cached.parent.mkdir(parents=True, exist_ok=True)
             cv2.imwrite(str(cached.with_suffix(".png")), out)
             cached.write_text(json.dumps(asdict(outcome)))
         self.outcomes.append(outcome)
         print(
-            f"  {experiment} {setting} {content_name}/{style_name} {outcome.size}: {outcome.steps} steps {seconds:.0f} s, "
+            f"  {experiment} {setting} {content_name}/{style_name} {outcome.size}: {outcome.steps} steps {outcome.seconds:.0f} s, "
             f"style {outcome.style_initial:.3g}->{outcome.style_final:.3g} ({outcome.factor:.1f}x), "
-            f"content {outcome.content_final:.3f}, border {edge:.0f}/{median:.0f}",
+            f"content {outcome.content_final:.3f}, border {outcome.border_edge:.0f}/{outcome.border_median:.0f} "
+            f"(top, bottom, left, right {', '.join(f'{e:.0f}' for e in outcome.extra['edges'])})",
             flush=True,
         )
         return out, outcome
@@ -241,7 +248,7 @@ class Lab:
     def table(self, experiment: str) -> None:
         rows = [o for o in self.outcomes if o.experiment == experiment]
         print(f"\n### {experiment}\n")
-        print("| setting | content / style | size | steps | s | style loss init -> final | factor | content loss | content distance | border edge / median |")
+        print("| setting | content / style | size | steps | s | style loss init -> final | factor | content loss | content distance | worst border edge / median |")
         print("|---|---|---|---:|---:|---|---:|---:|---:|---|")
         for o in rows:
             print(
@@ -278,7 +285,7 @@ def run_border(lab: Lab) -> None:
         for content in lab.args.contents:
             for style in lab.args.styles:
                 row = []
-                for padding in Padding:
+                for padding in [Padding(v) for v in (lab.args.values or [p.value for p in Padding])]:
                     image, outcome = lab.first_frame(
                         "border", f"{padding.value} {size}", content, style, size=size, model=lab.model(padding=padding)
                     )
@@ -287,7 +294,7 @@ def run_border(lab: Lab) -> None:
     lab.save_grid("border", rows, "padding of the convolutions: zero | replicate-first | replicate")
     lab.table("border")
     inputs = [border_statistic(at_size(read_sequence(c)[0], s)) for s in lab.args.sizes for c in lab.args.contents]
-    print("\ninputs' own border edge / median: " + ", ".join(f"{e:.0f} / {m:.0f}" for e, m in inputs))
+    print("\ninputs' own worst border edge / median: " + ", ".join(f"{e:.0f} / {m:.0f}" for e, m in inputs))
 
 
 def run_balance(lab: Lab) -> None:
@@ -351,6 +358,8 @@ def run_warm(lab: Lab) -> None:
     weights = [float(v) for v in a.temporal_weights]
     print("\n### warm\n")
     print("| content / style | mode | iterations-next | temporal weight | warping error | vs none | style loss (later frames / first) | content loss | s/frame |")
+    print(f"(none: the first {a.none_frames} frames, each from cold; the others: every frame, the first one shared with none; "
+          f"warping error over the first {a.none_frames} frames, and over all)")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for content in a.contents:
         frames = [at_size(f, a.size) for f in read_sequence(content)]
@@ -382,7 +391,11 @@ def run_warm(lab: Lab) -> None:
                     records.append(result)
                 return outputs, records, seconds
 
+            # Cold frames cost a first frame's budget each: the baseline covers the first --none-frames.
+            every = frames
+            frames = frames[: a.none_frames]
             none = run(TemporalMode.NONE, a.iterations_next, 0.0, None)
+            frames = every
             first = (none[0][0], none[1][0], none[2][0])
             runs["none"] = none
             for iterations_next in nexts:
@@ -390,17 +403,19 @@ def run_warm(lab: Lab) -> None:
             for weight in weights:
                 if weight != a.temporal_weight:
                     runs[f"flow next={a.iterations_next} w={weight:g}"] = run(TemporalMode.FLOW, a.iterations_next, weight, first)
-            base = warping_error(frames, none[0]).value
+            base = warping_error(frames[: a.none_frames], none[0]).value
             grid: list[list[Tile]] = [[Tile(f, f"input {i}") for i, f in enumerate(frames[:5])]]
             for name, (outputs, records, seconds) in runs.items():
-                error = warping_error(frames, outputs).value
+                n = a.none_frames
+                error = warping_error(frames[:n], outputs[:n]).value  # the pairs none has too
+                whole = warping_error(frames[: len(outputs)], outputs).value
                 later = [r.style_loss for r in records[1:]]
                 ratio = float(np.mean(later)) / records[0].style_loss
                 mode, _, rest = name.partition(" ")
                 nxt = rest.split(" ")[0].removeprefix("next=") if rest else "-"
                 weight = rest.split(" ")[1].removeprefix("w=") if rest else "-"
                 print(
-                    f"| {content} / {style} | {mode} | {nxt} | {weight} | {error:.5f} | {error / base:.2f}x | {ratio:.2f} | "
+                    f"| {content} / {style} | {mode} | {nxt} | {weight} | {error:.5f} ({whole:.5f} all) | {error / base:.2f}x | {ratio:.2f} | "
                     f"{np.mean([r.content_loss for r in records[1:]]):.3f} | {np.mean(seconds[1:]):.1f} |",
                     flush=True,
                 )
@@ -431,6 +446,7 @@ def main() -> None:
     parser.add_argument("--values", type=lambda t: t.split(","), default=None, help="the values the experiment sweeps")
     parser.add_argument("--temporal-weights", type=lambda t: t.split(","), default=["100", "500", "2000"])
     parser.add_argument("--steps", type=int, default=600, help="budget: the long run's steps")
+    parser.add_argument("--none-frames", type=int, default=3, help="warm: cold frames stylized for the none baseline")
     parser.add_argument("--iterations", type=int, default=defaults.iterations)
     parser.add_argument("--iterations-next", type=int, default=defaults.iterations_next)
     parser.add_argument("--content-weight", type=float, default=defaults.content_weight)

@@ -387,7 +387,7 @@ def preview_command(
         config = PreviewConfig(frames=frames)
     except VidstyleError as error:
         raise _fail(error, error.exit_code) from None
-    _run(lambda on_event: run_preview(input, output, settings=settings, preview=config, on_event=on_event), options["quiet"])
+    _run(lambda on_event: run_preview(input, output, settings=settings, config=config, on_event=on_event), options["quiet"])
 
 
 @app.command()

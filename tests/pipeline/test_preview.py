@@ -76,7 +76,7 @@ def test_folder_sheet_has_inputs_above_results_with_labels(tmp_path: Path, style
     method = _Invert()
     events: list[object] = []
     result = preview(
-        folder, tmp_path / "sheet.png", settings=_settings(style), preview=PreviewConfig(frames=3),
+        folder, tmp_path / "sheet.png", settings=_settings(style), config=PreviewConfig(frames=3),
         on_event=events.append, method_factory=_factory(method),
     )  # fmt: skip
 
@@ -112,7 +112,7 @@ def test_video_sheet_shows_the_decoded_frames_and_wraps_into_blocks(tmp_path: Pa
     clip = make_clip(tmp_path / "clip.mp4", width=64, height=48, frames=20, audio=False)
     decoded = decode_all(clip)
     result = preview(
-        clip, tmp_path / "sheet.png", settings=_settings(style, max_size=None), preview=PreviewConfig(frames=5, columns=3),
+        clip, tmp_path / "sheet.png", settings=_settings(style, max_size=None), config=PreviewConfig(frames=5, columns=3),
         method_factory=_factory(_Invert()),
     )  # fmt: skip
     sheet = cv2.imread(str(result.sheet))
@@ -211,7 +211,7 @@ def test_frames_are_resized_like_the_run(tmp_path: Path, style: Path) -> None:
     """The input tiles are the frames at the run's working size, as the optimizer saw them."""
     folder = tmp_path / "frames"
     paths = make_frames_folder(folder, 4, size=(80, 60))
-    result = preview(folder, tmp_path / "s.png", settings=_settings(style, max_size=40), preview=PreviewConfig(frames=1),
+    result = preview(folder, tmp_path / "s.png", settings=_settings(style, max_size=40), config=PreviewConfig(frames=1),
                      method_factory=_factory(_Invert()))  # fmt: skip
     sheet = cv2.imread(str(result.sheet))
     expected = resize(cv2.imread(str(paths[2])), (40, 30))

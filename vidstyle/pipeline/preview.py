@@ -185,11 +185,11 @@ def preview(
     sheet: str | Path,
     *,
     settings: Settings,
-    preview: PreviewConfig = PreviewConfig(),
+    config: PreviewConfig = PreviewConfig(),
     on_event: EventHandler = ignore,
     method_factory: MethodFactory = optimize_method,
 ) -> PreviewResult:
-    """Stylize ``preview.frames`` frames spread over ``input`` (one for an image) and write a sheet to ``sheet``.
+    """Stylize ``config.frames`` frames spread over ``input`` (one for an image) and write a sheet to ``sheet``.
 
     Every frame is a cold start with the first-frame budget (see the module
     docstring); the temporal settings play no part. Progress goes out as the
@@ -203,7 +203,7 @@ def preview(
     cold = settings.replace(temporal=replace(settings.temporal, mode=TemporalMode.NONE))
     with open_source(input) as source:
         plan = make_plan(source.info, settings.select)
-        positions = pick_positions(plan.frame_count, preview.frames)
+        positions = pick_positions(plan.frame_count, config.frames)
         times = _times(source, settings, plan)
         contents = _read(source, (plan.source_indices[p] for p in positions))
         method = method_factory(cold, plan.working_size)
@@ -237,7 +237,7 @@ def preview(
     caption += f". Each frame stylized from cold, as a run's first frame; {time.perf_counter() - started:.0f} s."
     result_labels = [f"{f.steps} steps, {f.seconds:.0f} s" for f in frames]
     size, input_boxes, result_boxes, label_boxes, caption_box = _write_sheet(
-        sheet, inputs, results, labels, result_labels, caption, preview.columns
+        sheet, inputs, results, labels, result_labels, caption, config.columns
     )
     seconds = time.perf_counter() - started
     on_event(RunFinished(output=sheet, frames=len(frames), seconds=seconds))
@@ -253,9 +253,9 @@ def preview_run(
     sheet: str | Path,
     *,
     settings: Settings,
-    preview: PreviewConfig = PreviewConfig(),
+    config: PreviewConfig = PreviewConfig(),
 ) -> PreviewResult:
-    """The preview sheet of a finished run: ``preview.frames`` of its output frames under their inputs.
+    """The preview sheet of a finished run: ``config.frames`` of its output frames under their inputs.
 
     ``stylized`` is the run's output (video, folder or image), ``settings``
     the run's; the output must hold one frame per planned frame.
@@ -269,20 +269,22 @@ def preview_run(
                 f"{output.info.path} holds {output.info.frame_count} frames but the run planned {plan.frame_count}; "
                 "pass the output of this very run."
             )
-        positions = pick_positions(plan.frame_count, preview.frames)
+        positions = pick_positions(plan.frame_count, config.frames)
         times = _times(source, settings, plan)
         contents = _read(source, (plan.source_indices[p] for p in positions))
         outputs = _read(output, positions)
-        tile = (output.info.width, output.info.height)
+        # Frames scaled back to the source size (--output-size source) are shown at the working size.
+        written = (output.info.width, output.info.height)
+        tile = plan.working_size if written[0] * written[1] > plan.working_size[0] * plan.working_size[1] else written
         inputs = [resize(contents[plan.source_indices[p]], tile) for p in positions]
-        results = [outputs[p] for p in positions]
+        results = [resize(outputs[p], tile) for p in positions]
         frames = [PreviewFrame(p, plan.source_indices[p], times[p], None, None, None, None) for p in positions]
         labels = [_label(f.time, f.source_index, source) for f in frames]
     caption = describe_settings(settings, working_size=plan.working_size)
     caption += f". From the finished run {Path(stylized).name}."
     result_labels = [f"output frame {p}" for p in positions]
     size, input_boxes, result_boxes, label_boxes, caption_box = _write_sheet(
-        sheet, inputs, results, labels, result_labels, caption, preview.columns
+        sheet, inputs, results, labels, result_labels, caption, config.columns
     )
     return PreviewResult(
         sheet=sheet, size=size, tile_size=tile, frames=tuple(frames), inputs=input_boxes, results=result_boxes,
