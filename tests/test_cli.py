@@ -379,5 +379,6 @@ def test_real_process_error_is_one_line(tmp_path: Path, style: Path) -> None:
         check=False,
     )
     assert proc.returncode == 1
-    assert [line for line in proc.stderr.splitlines() if line.strip()] == [f"error: Input not found: {tmp_path / 'gone.mp4'}"]
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"error: Input not found: {tmp_path / 'gone.mp4'}; "), lines
     assert proc.stdout == ""

@@ -36,6 +36,10 @@ def test_specs_parse_and_bad_ones_say_how_to_write_them() -> None:
     assert Faults.parse("step:3:2") == Faults(FaultPoint.STEP, (3, 2), FaultAction.KILL)
     assert Faults.parse("assemble:fail") == Faults(FaultPoint.ASSEMBLE, (), FaultAction.FAIL)
     assert Faults.parse(" encode:1 ").hit(FaultPoint.ENCODE, 1)
+    assert Faults.parse("frame:2:interrupt") == Faults(FaultPoint.FRAME, (2,), FaultAction.INTERRUPT)
+    once, always = Faults.parse("nan:3"), Faults.parse("nan:3:fail")
+    assert once.poisons(3, 0) and not once.poisons(3, 1) and not once.poisons(2, 0)
+    assert always.poisons(3, 0) and always.poisons(3, 1)
     assert not Faults().armed and not Faults.parse("frame:2").hit(FaultPoint.FRAME, 3)
     for bad, fragment in (("crash:3", "POINT"), ("step:3", "2 number"), ("frame:x", "POINT"), ("assemble:2", "0 number")):
         with pytest.raises(UsageError, match=fragment):

@@ -19,7 +19,9 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from typer.core import TyperCommand, TyperGroup
 
 from vidstyle import __version__
 from vidstyle.config import (
@@ -34,6 +36,7 @@ from vidstyle.config import (
     Pooling,
     PreviewConfig,
     RunConfig,
+    ScaleConfig,
     SelectConfig,
     Settings,
     ShotsConfig,
@@ -41,10 +44,61 @@ from vidstyle.config import (
     TemporalConfig,
     TemporalMode,
 )
-from vidstyle.errors import UsageError, VidstyleError
+from vidstyle.config import MIN_CHAIN_FRAMES
+from vidstyle.errors import InputChanged, UsageError, VidstyleError
+from vidstyle.invocation import shell_command
+from vidstyle.pipeline.eta import format_duration
 from vidstyle.pipeline.events import CutScan, Event, FrameDone, Notice, RunFinished, RunStarted, SegmentEncoded, ShotsPlanned, StepDone
 
+
+def _blank_flag_metavars(command: TyperCommand | TyperGroup, ctx: typer.Context) -> None:
+    """Flags take no value: show none in --help (Typer would show ``<bool>``, and ``--soft-mask true`` is refused)."""
+    for param in [*command.params, command.get_help_option(ctx)]:
+        if param is not None and getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+
+
+class _Command(TyperCommand):
+    def format_help(self, ctx, formatter):  # noqa: ANN001, ANN201 - Typer's signature
+        _blank_flag_metavars(self, ctx)
+        return super().format_help(ctx, formatter)
+
+
+class _Group(TyperGroup):
+    """The app: usage errors (unknown option, bad choice) as one ``error:`` line, like every other error."""
+
+    def format_help(self, ctx, formatter):  # noqa: ANN001, ANN201 - Typer's signature
+        _blank_flag_metavars(self, ctx)
+        return super().format_help(ctx, formatter)
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # noqa: ANN001, ANN201
+        if not standalone_mode:
+            return super().main(args=args, prog_name=prog_name, complete_var=complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args=args, prog_name=prog_name, complete_var=complete_var, standalone_mode=False, **extra)
+        except typer.TyperException as error:
+            if type(error).__name__ == "NoArgsIsHelpError":  # `vidstyle` alone: Typer has shown the help
+                sys.exit(error.exit_code)
+            sys.exit(_usage_error(error))
+        except typer.Abort:
+            stderr.print("Aborted.")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_error(error: typer.TyperException) -> int:
+    """Print a Typer/Click usage error as one line that says where the options are listed; return its exit code."""
+    ctx = getattr(error, "ctx", None)
+    where = f" See '{ctx.command_path} --help'." if ctx is not None else ""
+    message = " ".join(error.format_message().split())
+    if not message.endswith("."):
+        message += "."
+    stderr.print(f"[bold red]error:[/] {escape(message + where)}", highlight=False, soft_wrap=True)
+    return int(getattr(error, "exit_code", 2))
+
+
 app = typer.Typer(
+    cls=_Group,
     add_completion=False,
     no_args_is_help=True,
     help="Stylize videos, game captures and frame folders with neural style transfer, stable over time and resumable.",
@@ -53,6 +107,7 @@ stderr = Console(stderr=True)
 
 _M, _O, _T, _SEL, _E, _R = ModelConfig(), OptimizeConfig(), TemporalConfig(), SelectConfig(), EncodeConfig(), RunConfig()
 _SH, _P = ShotsConfig(), PreviewConfig()
+_SC = ScaleConfig()
 # StyleConfig cannot be built without a style image; its defaults are read from its fields.
 _S = {f.name: f.default for f in dataclasses.fields(StyleConfig)}
 
@@ -60,7 +115,8 @@ _S = {f.name: f.default for f in dataclasses.fields(StyleConfig)}
 def _fail(error: BaseException, code: int) -> typer.Exit:
     if os.environ.get("VIDSTYLE_DEBUG") == "1":
         raise error.error if isinstance(error, _InternalError) else error
-    stderr.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+    # Escaped: a message may hold brackets (pip install "vidstyle[ray]") that rich would take for markup.
+    stderr.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -76,7 +132,12 @@ class _InternalError(Exception):
 
 
 class _Renderer:
-    """Draws events: a frame bar (done/total, fps, ETA) and a step bar with the last loss."""
+    """Draws events: a frame bar (done/total, fps, ETA as h:mm:ss, time elapsed) and a step bar with the last loss.
+
+    One ETA only: rich's own remaining-time column extrapolates the bar's rate,
+    which a first frame 5-15x slower than the rest throws off; the run's
+    estimate (pipeline/eta.py) prices cold starts and warm frames apart.
+    """
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
@@ -97,7 +158,6 @@ class _Renderer:
                 MofNCompleteColumn(),
                 TextColumn("{task.fields[info]}"),
                 TimeElapsedColumn(),
-                TimeRemainingColumn(),
                 console=stderr,
                 transient=False,
             )
@@ -135,7 +195,7 @@ class _Renderer:
             progress.update(self.steps_task, total=event.budget, completed=event.step, info=f"loss {event.loss:.4g}")
         elif isinstance(event, FrameDone):
             if self.frames_task is not None:
-                eta = f", ETA {event.eta_seconds:.0f}s" if event.eta_seconds is not None else ""
+                eta = f", ETA {format_duration(event.eta_seconds)}" if event.eta_seconds is not None else ""
                 progress.update(
                     self.frames_task,
                     completed=event.frames_done,
@@ -163,7 +223,8 @@ def _line(event: Notice | ShotsPlanned) -> str:
     return event.message
 
 
-def _run(action, quiet: bool):  # noqa: ANN001, ANN202 - a thunk returning RunResult
+def _run(action, quiet: bool, *, restart: str):  # noqa: ANN001, ANN202 - a thunk returning RunResult
+    """Run ``action(on_event)``, drawing its events; ``restart`` is the command that starts the run over."""
     from vidstyle.errors import Interrupted
 
     try:
@@ -171,6 +232,8 @@ def _run(action, quiet: bool):  # noqa: ANN001, ANN202 - a thunk returning RunRe
             result = action(renderer)
     except Interrupted as error:
         raise _fail(error, error.exit_code) from None
+    except InputChanged as error:
+        raise _fail(VidstyleError(error.with_command(restart)), error.exit_code) from None
     except VidstyleError as error:
         raise _fail(error, error.exit_code) from None
     except KeyboardInterrupt:
@@ -180,6 +243,36 @@ def _run(action, quiet: bool):  # noqa: ANN001, ANN202 - a thunk returning RunRe
     if quiet:
         typer.echo(str(result.output))
     return result
+
+
+def _typed_command(ctx: typer.Context, *extra: str) -> str:
+    """The command as the user typed it (only the options given on the command line), plus ``extra``, quoted for a shell."""
+    words: list[str] = [ctx.info_name or ""]
+    for param in ctx.command.params:
+        name = param.name
+        if name is None or name not in ctx.params:
+            continue
+        source = ctx.get_parameter_source(name)
+        if source is None or source.name != "COMMANDLINE":
+            continue
+        value = ctx.params[name]
+        values = list(value) if isinstance(value, (list, tuple)) else [value]
+        values = [getattr(v, "value", v) for v in values]  # Enums as the text that chose them
+        if param.param_type_name == "argument":
+            words += [str(v) for v in values]
+            continue
+        long_names = [o for o in param.opts if o.startswith("--")] or list(param.opts)
+        if getattr(param, "is_flag", False):
+            secondary = [o for o in param.secondary_opts if o.startswith("--")]
+            if value:
+                words.append(long_names[0])
+            elif secondary:
+                words.append(secondary[0])
+            continue
+        for v in values:
+            words += [long_names[0], str(v)]
+    words += [word for word in extra if word not in words]
+    return shell_command(*words)
 
 
 def _parse_floats(text: str | None, option: str) -> tuple[float, ...] | None:
@@ -217,17 +310,18 @@ def _parse_fps(text: str | None) -> Fraction | None:
     return value
 
 
-@app.command()
+@app.command(cls=_Command)
 def stylize(
+    ctx: typer.Context,
     input: Annotated[str, typer.Argument(help="Video file, folder of frames, pattern (frames/%05d.png, shots/*.jpg) or one image.")],
-    style: Annotated[list[Path], typer.Option("--style", "-s", help="Style image; repeat to blend several.")],
+    style: Annotated[list[Path], typer.Option("--style", "-s", metavar="<path>", help="Style image; repeat to blend several.")],
     output: Annotated[Path, typer.Option("--output", "-o", help=".mp4/.mkv/.mov/.webm = video, folder = PNG frames, image extension = image.")],
     style_blend: Annotated[Optional[str], typer.Option(help="Blend weights for several --style images, e.g. 0.7,0.3.")] = None,
     style_scale: Annotated[float, typer.Option(help="Style image size relative to the working size.")] = _S["scale"],
     preserve_colors: Annotated[bool, typer.Option("--preserve-colors/--no-preserve-colors", help="Luminance-only transfer: keep the input's colours, take the style's texture in luminance.")] = _S["preserve_colors"],
     network: Annotated[Network, typer.Option(help="Feature network: vgg19 (Gatys et al.) or vgg16 (about 20% fewer FLOPs per step).")] = _M.network,
     weights: Annotated[Optional[Path], typer.Option(help="State dict (.pth) of the --network; default: its torchvision ImageNet weights, downloaded once (530-550 MB). Also VIDSTYLE_WEIGHTS.")] = None,
-    content_layer: Annotated[Optional[list[str]], typer.Option("--content-layer", help=f"Layer whose response is the content; repeat it or give a comma list (default {','.join(_M.content_layers)}).")] = None,
+    content_layer: Annotated[Optional[list[str]], typer.Option("--content-layer", metavar="<layer>", help=f"Layer whose response is the content; repeat it or give a comma list (default {','.join(_M.content_layers)}).")] = None,
     style_layers: Annotated[str, typer.Option(help="Comma list of layers whose Gram matrices are the style.")] = ",".join(_M.style_layers),
     style_layer_weights: Annotated[Optional[str], typer.Option(help="One weight per --style-layers entry, e.g. 1,1,1,1,1 (default: equal).")] = None,
     max_size: Annotated[int, typer.Option(help="Long side of the working resolution in pixels.")] = _SEL.max_size or 0,
@@ -263,6 +357,11 @@ def stylize(
     restart: Annotated[bool, typer.Option("--restart", help="Discard an interrupted run's work and start over.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
     device: Annotated[DeviceChoice, typer.Option(help="auto picks cuda, then mps, then cpu.")] = _M.device,
+    workers: Annotated[Optional[int], typer.Option(help="Stylize chains in parallel on N workers of a local Ray cluster started for the run (needs Ray: uv sync --extra ray).")] = _SC.workers,
+    ray_address: Annotated[Optional[str], typer.Option(help="Join this Ray cluster (auto, HOST:PORT) with one worker per GPU; the work dir must be on a filesystem every node sees.")] = _SC.ray_address,
+    chain_frames: Annotated[Optional[int], typer.Option(help=f"Split shots longer than this into chains (default: as far as the workers need, chains of at least {MIN_CHAIN_FRAMES}).")] = _SC.chain_frames,
+    overlap: Annotated[int, typer.Option(help="Frames a chain inside a shot starts before its first; the chain before it cross-fades into them.")] = _SC.overlap,
+    worker_threads: Annotated[Optional[int], typer.Option(help="torch/OpenCV threads per worker (default: the cores shared out among the workers).")] = _SC.threads,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress; print only the output path.")] = False,
     preview: Annotated[Optional[Path], typer.Option(help="After the run, write a preview sheet (a few input frames above their stylized frames) to this image.")] = None,
 ) -> None:
@@ -277,9 +376,10 @@ def stylize(
             check_sheet_path(preview)  # before the run, not after hours of it
     except VidstyleError as error:
         raise _fail(error, error.exit_code) from None
-    result = _run(lambda on_event: run_stylize(input, output, settings=settings, on_event=on_event), quiet)
+    restart_command = _typed_command(ctx, "--restart")
+    result = _run(lambda on_event: run_stylize(input, output, settings=settings, on_event=on_event), quiet, restart=restart_command)
     if preview is not None:
-        sheet = _run(lambda _: preview_run(input, result.output, preview, settings=settings), quiet)
+        sheet = _run(lambda _: preview_run(input, result.output, preview, settings=settings), quiet, restart=restart_command)
         if not quiet:
             stderr.print(f"Wrote the preview sheet {sheet.sheet}", highlight=False)
 
@@ -335,6 +435,13 @@ def _settings(options: dict[str, Any]) -> Settings:
             restart=o["restart"],
             overwrite=o["overwrite"],
         ),
+        scale=ScaleConfig(
+            workers=o["workers"],
+            ray_address=o["ray_address"],
+            chain_frames=o["chain_frames"],
+            overlap=o["overlap"],
+            threads=o["worker_threads"],
+        ),
     )
 
 
@@ -343,9 +450,9 @@ def _settings(options: dict[str, Any]) -> Settings:
 # with the same help and default, so a stylize command line becomes a preview
 # by changing the command word and dropping these.
 _NOT_IN_PREVIEW = {
-    "input", "output", "preview", "iterations_next", "temporal", "temporal_weight", "flow_preset", "soft_mask",
+    "ctx", "input", "output", "preview", "iterations_next", "temporal", "temporal_weight", "flow_preset", "soft_mask",
     "cuts", "cut_threshold", "output_size", "crf", "no_audio", "work_dir", "segment_frames", "keep_frames",
-    "keep_work", "restart", "overwrite",
+    "keep_work", "restart", "overwrite", "workers", "ray_address", "chain_frames", "overlap", "worker_threads",
 }  # fmt: skip
 _OPTION_DEFAULTS = {
     name: parameter.default
@@ -371,9 +478,10 @@ def _shares_options_of(command: Any, *, skip: set[str]) -> Any:
     return decorate
 
 
-@app.command(name="preview")
+@app.command(name="preview", cls=_Command)
 @_shares_options_of(stylize, skip=_NOT_IN_PREVIEW)
 def preview_command(
+    ctx: typer.Context,
     input: Annotated[str, typer.Argument(help="Video file, folder of frames, pattern or one image.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="The sheet: an image file (.png, .jpg, .webp); replaced if it exists.")],
     frames: Annotated[int, typer.Option(help="Frames spread over the clip, each stylized as a run's first frame (an image gives one).")] = _P.frames,
@@ -387,27 +495,53 @@ def preview_command(
         config = PreviewConfig(frames=frames)
     except VidstyleError as error:
         raise _fail(error, error.exit_code) from None
-    _run(lambda on_event: run_preview(input, output, settings=settings, config=config, on_event=on_event), options["quiet"])
+    _run(
+        lambda on_event: run_preview(input, output, settings=settings, config=config, on_event=on_event),
+        options["quiet"],
+        restart=_typed_command(ctx),
+    )
 
 
-@app.command()
+@app.command(cls=_Command)
 def resume(
+    ctx: typer.Context,
     work_dir: Annotated[Path, typer.Argument(help="The work directory of an interrupted run (<output>.vidstyle).")],
     device: Annotated[Optional[DeviceChoice], typer.Option(help="Override the device.")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Go on with N local Ray workers (any number; the chain plan stays the stored one).")] = None,
+    ray_address: Annotated[Optional[str], typer.Option(help="Go on on this Ray cluster.")] = None,
+    worker_threads: Annotated[Optional[int], typer.Option(help="torch/OpenCV threads per worker.")] = None,
+    sequential: Annotated[bool, typer.Option("--no-workers", help="Go on in this process, without Ray, whatever the interrupted run used.")] = False,
+    restart: Annotated[bool, typer.Option("--restart", help="Discard the run's finished frames and run it again from its first frame, with its stored settings (after its input changed).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress; print only the output path.")] = False,
 ) -> None:
     """Continue an interrupted run from its manifest, without repeating its options."""
     from vidstyle.pipeline.run import resume as run_resume
 
+    try:
+        if workers is not None or ray_address is not None or worker_threads is not None:
+            ScaleConfig(workers=workers, ray_address=ray_address, threads=worker_threads)  # refuse --workers 0 at once
+    except UsageError as error:
+        raise _fail(error, error.exit_code) from None
+
     def overrides(settings: Settings) -> Settings:
-        if device is None:
-            return settings
-        return settings.replace(model=replace(settings.model, device=device))
+        if device is not None:
+            settings = settings.replace(model=replace(settings.model, device=device))
+        if sequential:
+            settings = settings.replace(scale=replace(settings.scale, workers=None, ray_address=None))
+        elif workers is not None or ray_address is not None:
+            settings = settings.replace(
+                scale=replace(settings.scale, workers=workers, ray_address=ray_address, threads=worker_threads or settings.scale.threads)
+            )
+        return settings
 
-    _run(lambda on_event: run_resume(work_dir, on_event=on_event, overrides=overrides), quiet)
+    _run(
+        lambda on_event: run_resume(work_dir, on_event=on_event, overrides=overrides, restart=restart),
+        quiet,
+        restart=_typed_command(ctx, "--restart"),
+    )
 
 
-@app.command()
+@app.command(cls=_Command)
 def metrics(
     input: Annotated[str, typer.Argument(help="The original video, folder or pattern.")],
     stylized: Annotated[str, typer.Argument(help="Its stylized version (video, folder or pattern).")],

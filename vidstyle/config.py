@@ -325,6 +325,52 @@ class RunConfig:
             raise UsageError("--segment-frames must be at least 1.")
 
 
+# Scale-out (pipeline/ray_executor.py). A split inside a shot costs the next
+# chain a cold start plus `overlap` warm frames (about 15 + overlap frames'
+# work at the default budgets), so shots are split only as far as the workers
+# need, and never into chains shorter than MIN_CHAIN_FRAMES.
+# overlap: measured with real VGG16 features (benchmarks/seams.py, README
+# "Workers"): the cross-fade over K frames divides the seam's jump by about
+# (K+1)^2; on a near-static shot, the hardest case, the seam pair reaches 1.5x
+# the median pair only from about 32 frames.
+MIN_CHAIN_FRAMES = 240  # a split costs about 47 frames (cold start + 32-frame warmup): at most ~20% of a chain
+DEFAULT_OVERLAP = 32
+
+
+@dataclass(frozen=True)
+class ScaleConfig:
+    """Chains in parallel: how many workers, where, and how long shots are split into chains."""
+
+    workers: int | None = None  # None: one process, no Ray; N: a local Ray cluster of N workers for the run
+    ray_address: str | None = None  # join this Ray cluster ("auto", "HOST:6379"), one worker per GPU it offers
+    chain_frames: int | None = None  # None: split shots only as far as the workers need (see chain_frames_for)
+    overlap: int = DEFAULT_OVERLAP  # frames a chain inside a shot starts before its first, cross-faded over
+    threads: int | None = None  # torch/OpenCV threads per worker; None: the machine's cores shared out among the workers
+
+    def __post_init__(self) -> None:
+        if self.workers is not None and self.workers < 1:
+            raise UsageError("--workers must be at least 1.")
+        if self.threads is not None and self.threads < 1:
+            raise UsageError("--worker-threads must be at least 1.")
+        if self.chain_frames is not None and self.chain_frames < 2:
+            raise UsageError("--chain-frames must be at least 2.")
+        if self.overlap < 0:
+            raise UsageError("--overlap must be >= 0 (0: a split inside a shot starts cold, and its seam shows).")
+
+    @property
+    def parallel(self) -> bool:
+        """Whether chains run on Ray workers (anything else runs in this process, without importing Ray)."""
+        return self.workers is not None or self.ray_address is not None
+
+    def chain_frames_for(self, frame_count: int, workers: int) -> int | None:
+        """The longest chain: as given, or the run's frames shared by the workers (at least MIN_CHAIN_FRAMES)."""
+        if self.chain_frames is not None:
+            return self.chain_frames
+        if workers <= 1:
+            return None
+        return max(MIN_CHAIN_FRAMES, -(-frame_count // workers))
+
+
 @dataclass(frozen=True)
 class PreviewConfig:
     """A preview sheet (pipeline/preview.py): how many frames, and how many side by side."""
@@ -351,6 +397,7 @@ class Settings:
     shots: ShotsConfig = field(default_factory=ShotsConfig)
     encode: EncodeConfig = field(default_factory=EncodeConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    scale: ScaleConfig = field(default_factory=ScaleConfig)
 
     def replace(self, **changes: object) -> "Settings":
         return dataclasses.replace(self, **changes)

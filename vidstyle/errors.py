@@ -44,6 +44,35 @@ class ResumeError(VidstyleError):
     """The work directory cannot be resumed (corrupt, or made with other settings)."""
 
 
+class InputChanged(ResumeError):
+    """A file the interrupted run read (input, style image, weights, scene list) changed since it began.
+
+    Unlike changed settings, resuming cannot help: the stored run would read
+    the changed file too. The only way on is to start over. ``reason`` says
+    what changed; the message ends with how to start over, which the CLI
+    replaces with the exact command.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"{reason} Start over by rerunning with --restart (restart=True), which discards them.")
+
+    def with_command(self, command: str) -> str:
+        return f"{self.reason} Start over with: {command}"
+
+
+class NumericalError(VidstyleError):
+    """A frame's optimization went NaN or infinite, and again when redone with a safer optimizer."""
+
+
+class OutOfSpace(OutputError):
+    """The disk (or the file size limit) is full: nothing was written half; free space and resume."""
+
+
+class WorkerError(VidstyleError):
+    """The Ray cluster cannot be reached or was lost, or its workers keep dying (the work dir stays resumable)."""
+
+
 class Interrupted(VidstyleError):
     """The run was stopped by Ctrl-C or SIGTERM after saving its state."""
 

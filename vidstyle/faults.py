@@ -15,6 +15,8 @@ Points (K is a frame's 0-based position in the plan, N a segment's index):
     record:K    frame K's PNG is complete under its final name, its log record is not written
     encode:N    while ffmpeg encodes segment N (its partial file holds data)
     assemble    while ffmpeg joins the segments into the output (its partial file holds data)
+    nan:K       frame K's loss turns NaN at its first step, as a numerical fault would
+                (one content pixel becomes NaN); the method must redo the frame
 
 Actions:
 
@@ -22,11 +24,17 @@ Actions:
                 as after a power cut or the OOM killer
     fail        the step fails as it would on its own: ffmpeg points raise EncodeError
                 (ffmpeg is killed and its partial file removed), the others raise InjectedFault
+    interrupt   send this process SIGINT, as a Ctrl-C in its terminal would: the run
+                stops cleanly at the next frame boundary and prints its resume command
+
+For ``nan`` the actions mean: ``kill`` (the default) poisons only the first
+attempt at the frame, so the redone frame succeeds; ``fail`` poisons every
+attempt, so the frame fails for good and the run must stop cleanly.
 
 A fault that is set but never reached is an error too: the run raises
 FaultNotReached at its end. So a test that injects a fault cannot pass because
 moved code no longer reaches the point; tests/pipeline/test_resume.py also
-reaches every point listed here.
+reaches every point listed here (``nan``: tests/pipeline/test_numerical.py).
 """
 
 from __future__ import annotations
@@ -35,11 +43,10 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import NoReturn
 
 from vidstyle.errors import EncodeError, UsageError, VidstyleError
 
@@ -53,11 +60,13 @@ class FaultPoint(str, Enum):
     RECORD = "record"
     ENCODE = "encode"
     ASSEMBLE = "assemble"
+    NAN = "nan"
 
 
 class FaultAction(str, Enum):
     KILL = "kill"
     FAIL = "fail"
+    INTERRUPT = "interrupt"
 
 
 # How many numbers locate each point.
@@ -68,6 +77,7 @@ _ARITY = {
     FaultPoint.RECORD: 1,
     FaultPoint.ENCODE: 1,
     FaultPoint.ASSEMBLE: 0,
+    FaultPoint.NAN: 1,
 }
 _FFMPEG_POINTS = {FaultPoint.ENCODE, FaultPoint.ASSEMBLE}
 # How long an ffmpeg point waits for ffmpeg's first bytes before it acts anyway.
@@ -130,6 +140,10 @@ class Faults:
         if self.hit(point, *where):
             self.trigger()
 
+    def poisons(self, frame: int, attempt: int) -> bool:
+        """The ``nan`` point: whether attempt ``attempt`` (0 first) at stylizing ``frame`` is to go NaN."""
+        return self.hit(FaultPoint.NAN, frame) and (attempt == 0 or self.action is FaultAction.FAIL)
+
     def tear(self, frame: int, temporary: Path, data: bytes) -> None:
         """The ``torn`` point: half of ``data`` in ``temporary`` (an interrupted write), then act."""
         if self.hit(FaultPoint.TORN, frame):
@@ -153,8 +167,12 @@ class Faults:
 
         return wait_then_act
 
-    def trigger(self) -> NoReturn:
+    def trigger(self) -> None:
+        """Act: kill this process, raise the point's failure, or interrupt (then return: the run stops by itself)."""
         assert self.point is not None
+        if self.action is FaultAction.INTERRUPT:
+            os.kill(os.getpid(), signal.SIGINT)
+            return
         if self.action is FaultAction.KILL:
             sys.stdout.flush()
             sys.stderr.flush()
@@ -165,8 +183,14 @@ class Faults:
             raise EncodeError(f"ffmpeg failed: {message}")
         raise InjectedFault(message)
 
-    def check_reached(self) -> None:
-        """Called when a run ends: an injected fault that never acted means its point was not reached."""
+    def check_reached(self, redone: Collection[int] = ()) -> None:
+        """Called when a run ends: an injected fault that never acted means its point was not reached.
+
+        ``redone``: positions of frames the run redid after a numerical fault;
+        a ``nan`` fault acted when its frame is among them (the run survives it).
+        """
+        if self.point is FaultPoint.NAN and self.where[0] in redone:
+            return
         if self.armed:
             raise FaultNotReached(
                 f"{ENV}={self.describe()} was never reached by this run; check the point and its numbers against the plan."

@@ -11,6 +11,7 @@ them with :func:`publish`.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -20,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vidstyle.errors import OutputError
+from vidstyle.errors import OutOfSpace, OutputError
 
 
 def temporary_for(path: Path) -> Path:
@@ -62,7 +63,13 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         publish(temporary, path)
     except OSError as error:
         temporary.unlink(missing_ok=True)
+        if error.errno in _FULL:
+            raise OutOfSpace(f"Could not write {path}: {error.strerror or error}; free some space (or raise the file size limit).") from error
         raise OutputError(f"Could not write {path}: {error.strerror or error}; check the folder is writable and has space.") from error
+
+
+# "No space left on device", "Disk quota exceeded", "File too large" (a file size limit, ulimit -f).
+_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
 def write_json_atomic(path: Path, value: object) -> None:

@@ -214,26 +214,65 @@ def test_a_chain_inside_a_shot_starts_warm_after_its_warmup(clip: Path, style: P
     settings = make_settings(style=style, max_size=None)
     method = Recording(fake_method()(settings, (32, 24)))
     jobs = jobs_for(clip, settings, tmp_path / "work", [], chain_frames=5, overlap=2)
-    assert [(c.warmup_start, c.start, c.stop) for c in jobs[0].plan.chains] == [(0, 0, 4), (2, 4, 9), (7, 9, 14)]
-    LocalExecutor(method).run([jobs[0]], stop=NeverStop(), on_event=lambda event: None)
-    chain_zero = pngs(tmp_path / "work")
-    records_zero = WorkDir(tmp_path / "work").records()
+    plan = jobs[0].plan
+    assert [(c.warmup_start, c.start, c.stop) for c in plan.chains] == [(0, 0, 4), (2, 4, 9), (7, 9, 14)]
+    assert [plan.fade_of(c) for c in plan.chains] == [range(2, 4), range(7, 9), range(14, 14)]
+    # The fade and the frame before it are one segment, encoded once the fade is complete.
+    assert [(s.start, s.stop) for s in plan.chains[0].segments] == [(0, 1), (1, 4)]
 
-    method.tasks.clear()
+    # The second chain first: frames 2 and 3 are stylized from cold and kept for the first chain's fade.
     stop = StopAfter(2)
     outcome = run_chain(jobs[1], method=method, stop=stop, on_event=stop)
-    # Frames 2 and 3 are stylized, from cold, and thrown away; frame 4, its first, starts warm.
     assert method.tasks == [(2, True), (3, False), (4, False), (5, False)]
     assert outcome.stopped and [r.position for r in outcome.records] == [4, 5]
-    # The warmup wrote nothing over chain 0's frames or records.
-    assert {name: data for name, data in pngs(tmp_path / "work").items() if name in chain_zero} == chain_zero
-    assert WorkDir(tmp_path / "work").records()[:4] == records_zero
+    assert sorted(p.name for p in (tmp_path / "work" / "warmup").glob("*.png")) == ["000002.png", "000003.png"]
+    assert not (tmp_path / "work" / "frames" / "000002.png").exists(), "the warmup writes no output frame"
 
-    # Resumed after its first frames, it goes on from the stored frame 5, without the warmup.
+    # The first chain blends its last two frames towards them, without stylizing them again.
+    method.tasks.clear()
+    run_chain(jobs[0], method=method, stop=NeverStop(), on_event=lambda event: None)
+    assert method.tasks == [(0, True), (1, False), (2, False), (3, False)]
+
+    # Resumed after its first frames, the second chain goes on from the stored frame 5, without the warmup;
+    # before its own fade (7, 8) it stylizes the third chain's warmup of those frames, from cold at 7.
     method.tasks.clear()
     again = run_chain(jobs[1], method=method, stop=NeverStop(), on_event=lambda event: None)
-    assert method.tasks == [(6, False), (7, False), (8, False)]
+    assert method.tasks == [(6, False), (7, True), (8, False), (7, False), (8, False)]
     assert [r.position for r in again.records] == [6, 7, 8]
+
+    # In plan order the first chain computes the second's warmup itself (its fade needs it), and the
+    # second then starts from the stored frame 3: the same frames as above, each warmup stylized once.
+    method.tasks.clear()
+    ordered = jobs_for(clip, settings, tmp_path / "ordered", [], chain_frames=5, overlap=2)
+    LocalExecutor(method).run(ordered, stop=NeverStop(), on_event=lambda event: None)
+    assert [t for t in method.tasks if t[1]] == [(0, True), (2, True), (7, True)]
+    assert len(method.tasks) == 14 + 2 + 2
+    out_of_order = pngs(tmp_path / "work")  # the first two chains only
+    assert {name: data for name, data in pngs(tmp_path / "ordered").items() if name in out_of_order} == out_of_order
+    assert len(out_of_order) == 9
+
+    # Before the fade the frames are the unsplit shot's; inside it, blends of those and the warmup.
+    whole = jobs_for(clip, settings, tmp_path / "whole", [])
+    LocalExecutor(method).run(whole, stop=NeverStop(), on_event=lambda event: None)
+    split, unsplit = pngs(tmp_path / "ordered"), pngs(tmp_path / "whole")
+    assert [split[f"{p:06d}.png"] == unsplit[f"{p:06d}.png"] for p in range(4)] == [True, True, False, False]
+
+
+def test_a_chain_stopped_inside_its_fade_redoes_the_fade_to_the_same_frames(clip: Path, style: Path, tmp_path: Path) -> None:
+    settings = make_settings(style=style, max_size=None)
+    method = Recording(fake_method()(settings, (32, 24)))
+    reference = jobs_for(clip, settings, tmp_path / "reference", [], chain_frames=5, overlap=2)
+    LocalExecutor(method).run(reference[:1], stop=NeverStop(), on_event=lambda event: None)
+
+    jobs = jobs_for(clip, settings, tmp_path / "work", [], chain_frames=5, overlap=2)
+    stop = StopAfter(3)  # frames 0, 1 and 2: stopped after the first frame of the fade (2, 3)
+    assert run_chain(jobs[0], method=method, stop=stop, on_event=stop).stopped
+    method.tasks.clear()
+    again = run_chain(jobs[0], method=method, stop=NeverStop(), on_event=lambda event: None)
+    # The fade is redone from frame 1, which is still stored; the warmup frames are read back.
+    assert method.tasks == [(2, False), (3, False)] and [r.position for r in again.records] == [2, 3]
+    assert pngs(tmp_path / "work") == {k: v for k, v in pngs(tmp_path / "reference").items() if k in pngs(tmp_path / "work")}
+    assert sorted((tmp_path / "work" / "segments").glob("*.mp4")) != []
 
 
 def test_frames_folder_chains_write_only_their_own_frames(style: Path, tmp_path: Path) -> None:

@@ -97,10 +97,16 @@ def test_pattern_without_matches(tmp_path: Path) -> None:
 def test_mixed_size_folder_names_the_file(tmp_path: Path) -> None:
     make_frames_folder(tmp_path, 3, (16, 12), names="f{i}.png")
     cv2.imwrite(str(tmp_path / "f3.png"), frame_image(3, (18, 12)))
+    # Found when the folder is opened, from the headers, not when the odd frame is reached.
+    with pytest.raises(InputError, match=r"f3\.png is 18x12 but f0\.png is 16x12; all frames of a folder must share one size"):
+        open_source(tmp_path)
+    # A frame replaced after the folder was opened is still caught when it is read.
+    cv2.imwrite(str(tmp_path / "f3.png"), frame_image(3, (16, 12)))
     with open_source(tmp_path) as source:
         frames = source.read(range(4))
         for _ in range(3):
             next(frames)
+        cv2.imwrite(str(tmp_path / "f3.png"), frame_image(3, (18, 12)))
         with pytest.raises(InputError, match=r"f3\.png is 18x12 but 16x12 was expected; all frames of a folder"):
             next(frames)
 
@@ -128,13 +134,17 @@ def test_image_conversions(tmp_path: Path) -> None:
 
 
 def test_unreadable_image_names_the_file(tmp_path: Path) -> None:
-    make_frames_folder(tmp_path, 2, (16, 12), names="f{i}.png")
+    make_frames_folder(tmp_path, 3, (16, 12), names="f{i}.png")
     (tmp_path / "f2.png").write_bytes(b"\x89PNG not really")
-    with open_source(tmp_path) as source:
-        with pytest.raises(InputError, match=r"f2\.png"):
-            read_all(source)
+    with pytest.raises(InputError, match=r"f2\.png is not a readable image"):
+        open_source(tmp_path)  # up front, from the headers
     with pytest.raises(InputError, match=r"f2\.png"):
         open_source(tmp_path / "f2.png")
+    make_frames_folder(tmp_path, 3, (16, 12), names="f{i}.png")
+    with open_source(tmp_path) as source:
+        (tmp_path / "f2.png").write_bytes(b"\x89PNG not really")  # damaged after the folder was opened
+        with pytest.raises(InputError, match=r"f2\.png"):
+            read_all(source)
 
 
 # ------------------------------------------------------------------ videos
@@ -210,6 +220,40 @@ def test_a_reopened_reader_reads_ranges_forward_and_back(tmp_path: Path) -> None
         half = reader.read(range(10, 20))
         next(half), next(half)  # a read given up half-way (a stopped chain) ...
         assert np.array_equal(next(reader.read([12]))[1], full[12])  # ... leaves the reader usable
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [("x264.mp4", {}), ("vfr.mp4", {"vfr": True}), ("mpeg4.avi", {"codec": "mpeg4"})],
+)
+def test_a_far_read_seeks_exactly_without_decoding_what_lies_before(tmp_path: Path, name: str, options: dict) -> None:
+    """A chain near the end of a long video seeks (a keyframe seek, then frames identified by their timestamps)."""
+    clip = make_clip(tmp_path / name, frames=160, audio=False, **options)
+    with open_source(clip) as source:
+        full = read_all(source)
+        spec = source.spec
+    for first in (150, 97, 61):
+        with open_reader(spec) as reader:
+            got = list(reader.read(range(first, first + 5)))
+            assert all(np.array_equal(frame, full[i]) for i, frame in got), (name, first)
+            assert not all(np.array_equal(frame, full[i - 1]) for i, frame in got), "a read one frame off would show"
+            assert reader.frames_decoded < 60, f"decoded {reader.frames_decoded} frames to read 5 from {first}"
+    with open_reader(spec) as reader:  # and forward again from there, and back
+        for first, stop in ((70, 72), (140, 143), (3, 5)):
+            assert all(np.array_equal(frame, full[i]) for i, frame in reader.read(range(first, stop)))
+
+
+def test_a_shared_video_seeks_exactly() -> None:
+    """A real H.264 file (B-frames, rotation, audio) against its sequential decode."""
+    clip = shared_data("videos", "issue-134-rotate.mp4")
+    with open_source(clip) as source:
+        spec = source.spec
+        wanted = [100, 101, 200, 239]
+        sequential = dict(source.read(wanted))
+    with open_reader(spec) as reader:
+        seeked = dict(reader.read(wanted))
+        assert reader.frames_decoded < 150
+    assert all(np.array_equal(seeked[i], sequential[i]) for i in wanted)
 
 
 def test_read_rejects_bad_indices(tmp_path: Path) -> None:

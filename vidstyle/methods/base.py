@@ -21,6 +21,7 @@ from typing import Protocol
 import numpy as np
 
 from vidstyle.config import Settings
+from vidstyle.faults import Faults
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class FrameTask:
     cold: bool  # first frame of its chain
     previous_content: np.ndarray | None  # warm frames: the content frame before it
     previous_stylized: np.ndarray | None  # warm frames: the stored stylized frame before it
+    faults: Faults = Faults()  # the run's injected fault (vidstyle/faults.py): the ``nan`` point poisons a frame
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class FrameResult:
     style_loss: float
     temporal_loss: float
     flow_seconds: float  # of the frame's time, spent on optical flow
+    redone: str = ""  # why and how the frame was redone after a numerical fault ("" when it was not)
 
 
 # (step, budget, loss) after every step; may raise to abandon the frame.

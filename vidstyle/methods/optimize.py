@@ -21,20 +21,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import torch
 
-from vidstyle.config import CutsMode, OptimizeConfig, Settings, ShotsConfig, TemporalConfig, TemporalMode
-from vidstyle.errors import UsageError
+from vidstyle.config import CutsMode, OptimizeConfig, Optimizer, Settings, ShotsConfig, TemporalConfig, TemporalMode
+from vidstyle.errors import NumericalError, UsageError
 from vidstyle.methods.base import FrameResult, FrameTask, StepCallback
 from vidstyle.model.build import build_core
 from vidstyle.model.device import resolve_device
 from vidstyle.model.style import default_cache_dir
-from vidstyle.model.stylizer import StepReport, StylizeResult, TemporalTarget
+from vidstyle.model.memory import check_memory
+from vidstyle.model.stylizer import NonFinite, StepReport, StylizeResult, Stylizer, TemporalTarget
 from vidstyle.temporal.flow import FlowEstimator
 from vidstyle.temporal.masks import photometric_mask, reliability_mask
 from vidstyle.temporal.warp import warp_image
@@ -164,8 +165,30 @@ class FrameStylizer(Protocol):
     ) -> StylizeResult: ...
 
 
+def safer_optimize(optimize: OptimizeConfig) -> OptimizeConfig:
+    """The setting a frame is redone with after a NaN or inf: Adam at half the lower of its default and the given rate.
+
+    L-BFGS without a line search takes steps of its own choosing, which is
+    what usually blows up; Adam moves every pixel by about its rate per step
+    and clamps the image to [0, 1] after each, so it cannot run away.
+    """
+    default_adam = OptimizeConfig(optimizer=Optimizer.ADAM).lr
+    rate = optimize.lr if optimize.optimizer is Optimizer.ADAM else default_adam
+    return replace(optimize, optimizer=Optimizer.ADAM, learning_rate=min(rate, default_adam) / 2)
+
+
+def describe_optimizer(optimize: OptimizeConfig) -> str:
+    name = "L-BFGS" if optimize.optimizer is Optimizer.LBFGS else "Adam"
+    return f"{name} at lr {optimize.lr:g}"
+
+
 class OptimizeMethod:
-    """Gatys et al.'s optimization per frame, started and tied to the previous frame as Ruder et al. do."""
+    """Gatys et al.'s optimization per frame, started and tied to the previous frame as Ruder et al. do.
+
+    A frame whose loss or image goes NaN or infinite is redone from its start
+    with ``fallback`` (the same losses, optimized by :func:`safer_optimize`);
+    if that fails too, NumericalError: the frame is never written.
+    """
 
     def __init__(
         self,
@@ -176,8 +199,11 @@ class OptimizeMethod:
         device: torch.device,
         identity: str,
         style_passes: int = 0,
+        fallback: FrameStylizer | None = None,
     ) -> None:
         self.stylizer = stylizer
+        self.fallback = fallback
+        self.optimize = settings.optimize
         self.device = device
         self.identity = identity
         self.style_passes = style_passes
@@ -186,16 +212,37 @@ class OptimizeMethod:
             settings.optimize, settings.temporal, working_size=working_size, device=device, shots=settings.shots
         )
 
-    def stylize(self, task: FrameTask, *, on_step: StepCallback) -> FrameResult:
-        previous = None if task.cold else task.previous_stylized
-        begin = self.starter.start(task.shot_offset, task.content, task.previous_content, previous)
-        result = self.stylizer.stylize(
-            bgr_to_tensor(task.content, device=self.device),
+    def _attempt(self, stylizer: FrameStylizer, task: FrameTask, begin: FrameStart, on_step: StepCallback, attempt: int) -> StylizeResult:
+        content = bgr_to_tensor(task.content, device=self.device)
+        if task.faults.poisons(task.position, attempt):
+            content[:, :, 0, 0] = float("nan")  # the injected numerical fault (VIDSTYLE_FAULT=nan:K)
+        return stylizer.stylize(
+            content,
             init=begin.init,
             budget=begin.budget,
             temporal=begin.temporal,
             on_step=lambda report: on_step(report.step, report.budget, report.loss),
         )
+
+    def stylize(self, task: FrameTask, *, on_step: StepCallback) -> FrameResult:
+        previous = None if task.cold else task.previous_stylized
+        begin = self.starter.start(task.shot_offset, task.content, task.previous_content, previous)
+        redone = ""
+        try:
+            result = self._attempt(self.stylizer, task, begin, on_step, 0)
+        except NonFinite as fault:
+            first = f"{fault} with {describe_optimizer(self.optimize)}"
+            safer = describe_optimizer(safer_optimize(self.optimize))
+            if self.fallback is None:
+                raise NumericalError(f"Frame {task.position + 1} went numerically wrong ({first}); nothing of it was written.") from None
+            try:
+                result = self._attempt(self.fallback, task, begin, on_step, 1)
+            except NonFinite as again:
+                raise NumericalError(
+                    f"Frame {task.position + 1} went numerically wrong ({first}), and again when redone with {safer} "
+                    f"({again}); nothing of it was written."
+                ) from None
+            redone = f"{first}; redone from its start with {safer}"
         return FrameResult(
             image=tensor_to_bgr(result.image),
             steps=result.steps,
@@ -205,12 +252,18 @@ class OptimizeMethod:
             style_loss=result.final.style,
             temporal_loss=result.final.temporal,
             flow_seconds=begin.flow_seconds,
+            redone=redone,
         )
 
 
 def optimize_method(settings: Settings, working_size: tuple[int, int]) -> OptimizeMethod:
-    """The real method: VGG features, the style targets (cached on disk) and the optimizer, on the chosen device."""
+    """The real method: VGG features, the style targets (cached on disk) and the optimizer, on the chosen device.
+
+    A frame that cannot fit in memory is refused here, before the weights are
+    loaded and before the run's work dir exists.
+    """
     device = resolve_device(settings.model.device)
+    check_memory(working_size, device=device, max_size=settings.select.max_size)
     core = build_core(
         settings.model,
         settings.style,
@@ -219,6 +272,7 @@ def optimize_method(settings: Settings, working_size: tuple[int, int]) -> Optimi
         cache_dir=default_cache_dir(),
         device=device,
     )
+    fallback = Stylizer(core.extractor, core.style, model=settings.model, optimize=safer_optimize(settings.optimize))
     return OptimizeMethod(
         core.stylizer,
         settings=settings,
@@ -226,4 +280,5 @@ def optimize_method(settings: Settings, working_size: tuple[int, int]) -> Optimi
         device=device,
         identity=core.weights.identity,
         style_passes=0 if core.style.from_cache else core.extractor.passes,
+        fallback=fallback,
     )

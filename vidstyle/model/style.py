@@ -16,9 +16,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
+from PIL import Image
 
 from vidstyle.config import ModelConfig, StyleConfig
 from vidstyle.errors import StyleError
@@ -28,6 +28,7 @@ from vidstyle.model.features import FeatureExtractor
 from vidstyle.model.losses import gram_matrix
 from vidstyle.model.vgg import architecture
 from vidstyle.video.pixels import bgr_to_tensor, resize
+from vidstyle.video.sources import decode_image_strictly
 
 CACHE_ENV = "VIDSTYLE_CACHE_DIR"
 _CACHE_FORMAT = 1
@@ -51,12 +52,37 @@ def default_cache_dir() -> Path | None:
     return Path(base) / "vidstyle"
 
 
+# Style images are resized to the working size; larger ones only cost memory to decode.
+_MAX_STYLE_PIXELS = 100_000_000
+
+
 def read_style_image(path: Path) -> np.ndarray:
+    """The style image as BGR uint8, decoded strictly: a truncated or damaged file is refused, never patched.
+
+    A decoder that "succeeds" with a warning (a truncated or corrupt JPEG
+    comes back with its missing part grey) counts as a failure: that grey
+    would become part of the style. Grey, grey+alpha, RGBA (alpha dropped),
+    palette and 16-bit images come out as 8-bit colour.
+    """
     if not path.is_file():
         raise StyleError(f"Style image not found: {path}; pass --style with an existing image file.")
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise StyleError(f"Could not read style image {path}; use a PNG, JPEG, WebP, BMP or TIFF file.")
+    try:
+        with Image.open(path) as header:  # the header only: size and format
+            width, height = header.size
+    except (OSError, SyntaxError, ValueError):
+        raise StyleError(f"Could not read style image {path}; use a PNG, JPEG, WebP, BMP or TIFF file.") from None
+    if width * height > _MAX_STYLE_PIXELS:
+        raise StyleError(
+            f"Style image {path} is {width}x{height}, too large to decode ({width * height / 1e6:.0f} megapixels); "
+            "resize it to a few thousand pixels a side (it is resized to the working size anyway)."
+        )
+    image, complaints = decode_image_strictly(path)
+    if image is None or complaints:
+        said = f": {complaints}" if complaints else ""
+        raise StyleError(
+            f"Style image {path} is damaged (the decoder said{said or ' nothing, but could not decode it'}); "
+            "save or download it again, or pass another --style."
+        )
     return image
 
 

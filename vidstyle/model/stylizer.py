@@ -9,6 +9,7 @@ cost everywhere in vidstyle: budgets, early stopping and logs count steps.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -46,6 +47,15 @@ class StepReport:
     step: int  # 1-based
     budget: int
     loss: float
+
+
+class NonFinite(ArithmeticError):
+    """A loss or the image became NaN or infinite during optimization: the frame must be redone, never written."""
+
+    def __init__(self, what: str, step: int) -> None:
+        self.what = what  # "loss" or "image"
+        self.step = step
+        super().__init__(f"NaN or inf in the {what} at step {step}" if step else f"NaN or inf in the starting {what}")
 
 
 @dataclass(frozen=True)
@@ -135,7 +145,9 @@ class Stylizer:
         """Optimize from ``init`` for at most ``budget`` steps; stop early when the loss stalls.
 
         ``on_step`` is called after every step; it may raise to abandon the frame
-        (the pipeline does this on Ctrl-C).
+        (the pipeline does this on Ctrl-C). A NaN or infinite loss or image
+        raises :class:`NonFinite` (the method redoes the frame with a safer
+        optimizer, methods/optimize.py): a frame is never made of garbage.
         """
         opts = self.optimize
         targets = self.content_targets(content)
@@ -156,19 +168,23 @@ class Stylizer:
 
         history: list[float] = []
         best: dict[str, object] = {}
+        if not bool(torch.isfinite(start).all()):
+            raise NonFinite("image", 0)
 
         def closure() -> torch.Tensor:
             optimizer.zero_grad(set_to_none=True)
             terms = self.losses(image, targets, temporal)
-            terms["total"].backward()
             value = float(terms["total"].detach())
+            if not math.isfinite(value):
+                # Caught before the backward pass, so no NaN gradient reaches the optimizer's state.
+                raise NonFinite("loss", len(history) + 1)
+            terms["total"].backward()
             history.append(value)
             breakdown = _breakdown(terms)
             if not history[:-1]:
                 best["initial"] = breakdown
-            # Keep the best iterate: L-BFGS without a line search can overshoot
-            # on its last step, and a NaN must never reach a frame.
-            if value == value and ("loss" not in best or value < best["loss"]):  # value == value: not NaN
+            # Keep the best iterate: L-BFGS without a line search can overshoot on its last step.
+            if "loss" not in best or value < best["loss"]:
                 best.update(loss=value, image=image.detach().clone(), breakdown=breakdown)
             return terms["total"]
 
@@ -178,10 +194,11 @@ class Stylizer:
             if opts.optimizer is Optimizer.ADAM:
                 with torch.no_grad():
                     image.clamp_(0.0, 1.0)
+            if not bool(torch.isfinite(image).all()):
+                # The next evaluation would say so too, but the last step's image is never evaluated.
+                raise NonFinite("image", step)
             if on_step is not None:
                 on_step(StepReport(step=step, budget=budget, loss=history[-1]))
-            if history[-1] != history[-1]:
-                break  # NaN: keep the best image so far
             if self._stalled(history):
                 stopped_early = step < budget
                 break

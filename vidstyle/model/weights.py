@@ -11,6 +11,9 @@ so no pickled code is ever executed.
 from __future__ import annotations
 
 import os
+import pickle
+import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -68,10 +71,15 @@ def default_cache_path(network: Network) -> Path:
 
 def resolve_weights_path(weights: Path | None) -> Path | None:
     """The local file to load, or None for the ImageNet default."""
+    return weights_source(weights)[0]
+
+
+def weights_source(weights: Path | None) -> tuple[Path | None, str]:
+    """The local file to load (None: the ImageNet default) and where it was named: "--weights" or VIDSTYLE_WEIGHTS."""
     if weights is not None:
-        return Path(weights).expanduser()
+        return Path(weights).expanduser(), "--weights"
     from_env = os.environ.get(WEIGHTS_ENV)
-    return Path(from_env).expanduser() if from_env else None
+    return (Path(from_env).expanduser() if from_env else None), WEIGHTS_ENV
 
 
 _IDENTITY_MEMO: dict[tuple[str, int, int], str] = {}
@@ -104,7 +112,7 @@ def _download_default(network: Network) -> Path:
     return target
 
 
-def _normalise_keys(raw: dict[str, object], path: Path, vgg: VggArchitecture) -> dict[str, torch.Tensor]:
+def _normalise_keys(raw: dict[str, object], path: str, vgg: VggArchitecture) -> dict[str, torch.Tensor]:
     """Accept 'features.N.weight' keys, bare 'N.weight' keys and classifier keys."""
     state: dict[str, torch.Tensor] = {}
     extra: list[str] = []
@@ -140,27 +148,46 @@ def load_weights(weights: Path | None, *, network: Network, deepest_layer: str) 
     """Load, check and return the ``network`` feature weights up to ``deepest_layer``."""
     vgg = architecture(network)
     title = vgg.title
-    path = resolve_weights_path(weights)
+    path, source = weights_source(weights)
     if path is None:
         path = _download_default(network)
-    elif not path.is_file():
-        raise WeightsError(f"Weights file not found: {path}; pass --weights with a {title} state dict (.pth).")
+        named = str(path)
+    else:
+        # Say where the file was named: a VIDSTYLE_WEIGHTS set long ago is easy to forget.
+        named = str(path) if source == "--weights" else f"{path} (from {WEIGHTS_ENV})"
+        if not path.is_file():
+            fix = (
+                f"pass --weights with a {title} state dict (.pth)"
+                if source == "--weights"
+                else f"point {WEIGHTS_ENV} at a {title} state dict (.pth), or unset it to use the ImageNet weights"
+            )
+            raise WeightsError(f"Weights file not found: {named}; {fix}.")
     try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises pickle, zip and runtime errors for bad files
+        with warnings.catch_warnings():  # torch warns about pickle protocols on stderr; the errors below say it all
+            warnings.simplefilter("ignore")
+            raw = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises pickle, zip, index and runtime errors for files that are no state dict
+        code = re.search(r"GLOBAL ([\w.]+)", str(error)) if isinstance(error, pickle.UnpicklingError) else None
+        if code is not None:
+            # weights_only refuses anything but tensors and plain containers: a
+            # pickle that names a function to call (and so could run code) stops here, unrun.
+            raise WeightsError(
+                f"{named} holds pickled Python objects besides tensors (it calls {code.group(1)}), which vidstyle "
+                f"never loads: they can run code. Pass a plain {title} state dict saved with torch.save(model.state_dict())."
+            ) from error
         raise WeightsError(
-            f"Could not read {path} as a {title} state dict ({type(error).__name__}); "
+            f"Could not read {named} as a {title} state dict ({type(error).__name__}); "
             "pass a file saved with torch.save(model.state_dict())."
         ) from error
     if not isinstance(raw, dict):
-        raise WeightsError(f"{path} holds a {type(raw).__name__}, not a state dict; save model.state_dict().")
-    state = _normalise_keys(raw, path, vgg)
+        raise WeightsError(f"{named} holds a {type(raw).__name__}, not a state dict; save model.state_dict().")
+    state = _normalise_keys(raw, named, vgg)
     needed = vgg.feature_shapes(deepest_layer)
     missing = [key for key in needed if key not in state]
     if missing:
         shown = ", ".join(missing[:6]) + (" ..." if len(missing) > 6 else "")
         raise WeightsError(
-            f"{path} is missing {title} tensors {shown}; pass a complete {network.value} state dict."
+            f"{named} is missing {title} tensors {shown}; pass a complete {network.value} state dict."
         )
     wrong = [
         f"{key} {tuple(state[key].shape)} (expected {shape})"
@@ -168,6 +195,6 @@ def load_weights(weights: Path | None, *, network: Network, deepest_layer: str) 
         if tuple(state[key].shape) != shape
     ]
     if wrong:
-        raise WeightsError(f"{path} has wrongly shaped tensors: {'; '.join(wrong[:4])}. Is it a {title} file?")
+        raise WeightsError(f"{named} has wrongly shaped tensors: {'; '.join(wrong[:4])}. Is it a {title} file?")
     selected = {key: state[key].float() for key in needed}
     return LoadedWeights(network=network, state=selected, identity=file_identity(path), path=path)

@@ -19,28 +19,32 @@ and goes on after them. A warm frame always starts from the previous
 stylized frame as stored (uint8), whether it was just made or read back
 after a crash, so a resumed chain gives the frames of an uninterrupted one.
 A chain whose first output frame is not its shot's first stylizes its
-``warmup`` frames first, from cold, and throws them away.
+``warmup`` frames first, from cold, and the chain before it cross-fades into
+them (pipeline/chains.py says why; :class:`ChainRun` how).
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from vidstyle.errors import EncodeError
+from vidstyle.errors import EncodeError, VidstyleError
 from vidstyle.faults import FaultPoint, Faults
+from vidstyle.files import png_is_complete, remove_files, write_image_atomic
 from vidstyle.methods.base import FrameResult, FrameTask, Method, StepCallback
-from vidstyle.pipeline.chains import RunPlan
-from vidstyle.pipeline.events import ChainEventHandler, FrameRecord, FrameStylized, StepDone
+from vidstyle.pipeline.chains import Chain, RunPlan, fade_weight
+from vidstyle.pipeline.events import ChainEventHandler, FrameRecord, FrameStylized, Notice, StepDone
 from vidstyle.pipeline.workdir import WorkDir
 from vidstyle.video.pixels import resize
-from vidstyle.video.sinks import SinkSpec, open_sink
-from vidstyle.video.sources import FrameReader, SourceSpec, open_reader
+from vidstyle.video.sinks import Sink, SinkSpec, open_sink
+from vidstyle.video.sources import FrameReader, SourceSpec, open_reader, read_image
 
 
 class StopToken(Protocol):
@@ -66,30 +70,62 @@ class ChainOutcome:
     stopped: bool  # stopped by the stop token before the chain was complete
 
 
+def finished_positions(plan: RunPlan, chain: Chain, sink: Sink) -> set[int]:
+    """The positions of ``chain`` an earlier run finished, as a chain going on from them sees it.
+
+    A chain cut short inside its fade redoes the whole fade (its frames are
+    blends, and the chain's own frame before each is not stored), so those
+    frames only count once the chain is complete.
+    """
+    done = sink.done(chain)
+    fade = plan.fade_of(chain)
+    if fade and not set(chain.positions) <= done:
+        done -= set(fade)
+    return done
+
+
+def _blend(own: np.ndarray, other: np.ndarray, weight: float) -> np.ndarray:
+    mixed = own.astype(np.float32) * np.float32(1.0 - weight) + other.astype(np.float32) * np.float32(weight)
+    return np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
+
+
 class ChainRun:
     """One chain, one frame at a time: what to stylize next, and where its result goes.
 
     Use as a context manager (it holds a frame reader unless one is given).
     ``settle()`` first, then ``next_task()`` / ``finish()`` until
     ``next_task()`` returns None.
+
+    Besides its own frames, a chain may hand out the frames of the *next*
+    chain's warmup: a chain that fades into the next one needs that chain's
+    warmup frames to blend with, and computes them itself unless they are
+    already stored (work dir ``warmup/``). Whichever of the two chains gets
+    there first stores them for the other; they are a pure function of the
+    input, so both would compute the same pixels.
     """
 
     def __init__(self, job: ChainJob, *, uses_previous: bool, on_event: ChainEventHandler, reader: FrameReader | None = None) -> None:
         self.job = job
         self.plan = job.plan
         self.chain = job.plan.chains[job.chain]
+        self.fade = self.plan.fade_of(self.chain)
         self.uses_previous = uses_previous
         self.on_event = on_event
         self.records: list[FrameRecord] = []
         ledger = WorkDir(job.sink.work).log(self.plan) if job.sink.work is not None else None
         self.sink = open_sink(job.sink, self.plan, ledger=ledger, faults=job.faults, on_event=on_event)
-        self.done = self.sink.done(self.chain)
+        self.done = finished_positions(self.plan, self.chain, self.sink)
         self.first = next((p for p in self.chain.positions if p not in self.done), self.chain.stop)
+        self._warmups = job.sink.work / "warmup" if job.sink.work is not None else None
         self._stack = contextlib.ExitStack()
         self._reader = reader
-        self._frames: Iterator[tuple[int, np.ndarray]] | None = None
+        self._tasks: Iterator[FrameTask] | None = None
         self._previous_content: np.ndarray | None = None
         self._previous_stylized: np.ndarray | None = None
+        self._blend_with: dict[int, np.ndarray] | None = None  # the next chain's warmup frames, over this chain's fade
+        self._for_next = False  # the task handed out belongs to the next chain's warmup
+        self._next_result: np.ndarray | None = None
+        self._previous_needs: bool | None = None  # the previous chain still needs this chain's warmup frames
 
     def __enter__(self) -> ChainRun:
         return self
@@ -113,44 +149,159 @@ class ChainRun:
         for offset, (_, frame) in enumerate(self._reader.read(indices)):
             yield begin + offset, resize(frame, self.plan.working_size)
 
-    def next_task(self) -> FrameTask | None:
-        """The next frame to stylize, or None when the chain is complete."""
-        if self.first == self.chain.stop:
+    # -- stored warmup frames -------------------------------------------------
+    def _warmup_path(self, position: int) -> Path:
+        assert self._warmups is not None
+        return self._warmups / f"{position:06d}.png"
+
+    def _load_warmup(self, positions: range) -> dict[int, np.ndarray] | None:
+        """Stored warmup frames at ``positions``, or None unless every one is there and complete."""
+        if self._warmups is None or not positions:
             return None
-        if self._frames is None:
-            self._frames = self._working_frames()
-        for position, content in self._frames:
-            if position >= self.chain.start and position in self.done:
+        images = {}
+        for position in positions:
+            path = self._warmup_path(position)
+            if not png_is_complete(path, self.plan.working_size):
+                return None
+            try:
+                images[position] = read_image(path)
+            except VidstyleError:  # removed by the other chain meanwhile: compute them
+                return None
+        return images
+
+    def _store_warmup(self, position: int, image: np.ndarray) -> None:
+        if self._warmups is not None:
+            self._warmups.mkdir(parents=True, exist_ok=True)
+            write_image_atomic(self._warmup_path(position), image)
+
+    def _drop_warmup(self, positions: range, *, once_done: Chain) -> None:
+        """Remove stored warmup frames once ``once_done``, the other chain that uses them, no longer needs them."""
+        if self._warmups is None or self.job.sink.keep_frames or not positions:
+            return
+        other = self.sink.done(once_done)
+        needed = set(self.plan.fade_of(once_done)) if once_done.index < self.chain.index else {once_done.start}
+        if needed <= other:
+            remove_files(self._warmup_path(p) for p in positions)
+
+    # -- the tasks ----------------------------------------------------------------
+    def _task(self, position: int, content: np.ndarray) -> FrameTask:
+        return FrameTask(
+            position=position,
+            shot_offset=position - self.chain.shot_start,
+            content=content,
+            cold=position == self.chain.warmup_start,
+            previous_content=self._previous_content,
+            previous_stylized=self._previous_stylized,
+            faults=self.job.faults,
+        )
+
+    def _next_warmup(self, frames: list[tuple[int, np.ndarray]]) -> Generator[FrameTask, None, dict[int, np.ndarray]]:
+        """The next chain's warmup over this chain's fade, as that chain computes it: cold, then warm."""
+        images: dict[int, np.ndarray] = {}
+        previous: tuple[np.ndarray, np.ndarray] | None = None
+        for position, content in frames:
+            self._for_next = True
+            yield FrameTask(
+                position=position,
+                shot_offset=position - self.chain.shot_start,
+                content=content,
+                cold=previous is None,
+                previous_content=previous[0] if previous is not None and self.uses_previous else None,
+                previous_stylized=previous[1] if previous is not None and self.uses_previous else None,
+                faults=self.job.faults,
+            )
+            self._for_next = False
+            assert self._next_result is not None
+            images[position] = self._next_result
+            previous = (content, self._next_result)
+        return images
+
+    def _script(self) -> Iterator[FrameTask]:
+        chain = self.chain
+        frames = self._working_frames()
+        pending: list[tuple[int, np.ndarray]] = []
+        stored_warmup: dict[int, np.ndarray] | None = None
+        if self.first == chain.start and chain.warmup:
+            # The frame before this chain's first, stylized by whichever chain got there first.
+            stored_warmup = self._load_warmup(range(chain.start - 1, chain.start))
+        while True:
+            if pending:
+                position, content = pending.pop(0)
+            else:
+                item = next(frames, None)
+                if item is None:
+                    return
+                position, content = item
+            if position < chain.start:  # this chain's warmup
+                if stored_warmup is not None:
+                    if position == chain.start - 1:
+                        self._previous_content, self._previous_stylized = content, stored_warmup[position]
+                    continue
+                yield self._task(position, content)
+                continue
+            if self.fade and position == self.fade.start and self._blend_with is None:
+                pending = [(position, content), *itertools.islice(frames, len(self.fade) - 1)]
+                self._blend_with = self._load_warmup(self.fade)
+                if self._blend_with is None:
+                    self._blend_with = yield from self._next_warmup(pending)
+                position, content = pending.pop(0)
+            if position in self.done:
                 # Finished earlier (folder outputs may have gaps): only its pixels matter, to go on from.
                 if self.uses_previous:
                     self._previous_content, self._previous_stylized = content, self.sink.stored(position)
                 continue
-            return FrameTask(
-                position=position,
-                shot_offset=position - self.chain.shot_start,
-                content=content,
-                cold=position == self.chain.warmup_start,
-                previous_content=self._previous_content,
-                previous_stylized=self._previous_stylized,
-            )
-        return None
+            yield self._task(position, content)
+
+    def next_task(self) -> FrameTask | None:
+        """The next frame to stylize, or None when the chain is complete."""
+        if self.first == self.chain.stop:
+            return None
+        if self._tasks is None:
+            self._tasks = self._script()
+        return next(self._tasks, None)
 
     def finish(self, task: FrameTask, result: FrameResult, seconds: float) -> None:
         """Keep a warmup frame's result for the next frame; write an output frame, report it, encode its segment.
 
         May raise EncodeError (the segment's encode).
         """
+        position = task.position
+        if self._for_next:  # the next chain's warmup, to blend this chain's fade with
+            self._next_result = result.image
+            self._store_warmup(position, result.image)
+            return
         if self.uses_previous:
             self._previous_content, self._previous_stylized = task.content, result.image
-        position = task.position
-        if position < self.chain.start:
-            return  # a warmup frame: it only starts the chain warm
-        record = _record(position, self.plan.frames.source_indices[position], result, seconds)
-        self.sink.write(position, result.image, record.to_json())
+        if position < self.chain.start:  # a warmup frame: it only starts the chain warm
+            if self._needs_storing():
+                self._store_warmup(position, result.image)
+            return
+        image = result.image
+        if position in self.fade:
+            assert self._blend_with is not None
+            image = _blend(result.image, self._blend_with[position], fade_weight(self.fade, position))
+        # Cold: started without a previous frame (every frame when the method uses none), so given the first-frame budget.
+        cold = task.cold or not self.uses_previous
+        record = _record(position, self.plan.frames.source_indices[position], result, seconds, cold=cold)
+        if result.redone:
+            self.on_event(Notice(f"Frame {position + 1} of {self.plan.frame_count} was redone: {result.redone}."))
+        self.sink.write(position, image, record.to_json())
         self.records.append(record)
         self.on_event(FrameStylized(chain=self.chain.index, record=record))
         self.job.faults.at(FaultPoint.FRAME, position)
         self.sink.advance(self.chain, position)
+        chains = self.plan.chains
+        if position == self.chain.start and self.chain.warmup:
+            self._drop_warmup(self.chain.warmup, once_done=chains[self.chain.index - 1])
+        if position == self.chain.stop - 1 and self.fade:
+            self._drop_warmup(self.fade, once_done=chains[self.chain.index + 1])
+
+    def _needs_storing(self) -> bool:
+        """Whether the previous chain still needs this chain's warmup frames (its fade is not done yet)."""
+        if self._previous_needs is None:
+            previous = self.plan.chains[self.chain.index - 1]
+            self._previous_needs = not set(self.plan.fade_of(previous)) <= self.sink.done(previous)
+        return bool(self._previous_needs)
 
     def outcome(self, stopped: bool) -> ChainOutcome:
         return ChainOutcome(chain=self.chain.index, records=tuple(self.records), stopped=stopped)
@@ -203,7 +354,7 @@ def _step_reporter(position: int, stop: StopToken, faults: Faults, on_event: Cha
     return on_step
 
 
-def _record(position: int, source_index: int, result: FrameResult, seconds: float) -> FrameRecord:
+def _record(position: int, source_index: int, result: FrameResult, seconds: float, *, cold: bool) -> FrameRecord:
     return FrameRecord(
         position=position,
         source_index=source_index,
@@ -215,4 +366,6 @@ def _record(position: int, source_index: int, result: FrameResult, seconds: floa
         temporal_loss=result.temporal_loss,
         seconds=seconds,
         flow_seconds=result.flow_seconds,
+        cold=cold,
+        redone=result.redone,
     )

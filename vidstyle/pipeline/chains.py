@@ -122,6 +122,13 @@ class RunPlan:
         """The cuts: where each shot after the first begins, and why."""
         return tuple(shot.cut for shot in self.shots[1:] if shot.cut is not None)
 
+    def fade_of(self, chain: Chain) -> range:
+        """The frames where ``chain`` cross-fades into the next chain of its shot (empty when none does)."""
+        following = self.chains[chain.index + 1] if chain.index + 1 < len(self.chains) else None
+        if following is None or following.shot != chain.shot or following.warmup_start == following.start:
+            return range(chain.stop, chain.stop)
+        return range(following.warmup_start, chain.stop)
+
     @cached_property
     def _segment_starts(self) -> list[int]:
         return [segment.start for segment in self.segments]
@@ -154,6 +161,14 @@ class RunPlan:
                 raise ValueError(f"chain {chain.index} does not lie inside shot {shot.index}")
             if chain.segments[0].start != chain.start or chain.segments[-1].stop != chain.stop:
                 raise ValueError(f"the segments of chain {chain.index} do not cover it")
+            fade = self.fade_of(chain)
+            if fade and not chain.start < fade.start:
+                raise ValueError(f"the fade of chain {chain.index} must start after its first frame")
+
+
+def fade_weight(fade: range, position: int) -> float:
+    """Weight of the next chain's warmup frame in the cross-fade at ``position`` of ``fade``: (i+1)/(K+1)."""
+    return (position - fade.start + 1) / (len(fade) + 1)
 
 
 def _check_tiling(what: str, spans: list[tuple[int, int]], total: int) -> None:
@@ -179,7 +194,13 @@ def make_run_plan(
     ``cuts``: where new shots begin (pipeline/shots.py find_cuts; a cut at
     position 0 is ignored, one cut per position). ``chain_frames``: split shots longer than this into chains of
     near-equal length (None: one chain per shot). ``overlap``: warmup frames
-    before a chain that starts inside a shot (never reaching before its shot).
+    before a chain that starts inside a shot, which are also the previous
+    chain's fade (never reaching its first frame or before its shot).
+
+    A chain that fades into the next one ends with one segment that holds its
+    whole fade and the frame before it: a chain interrupted inside its fade
+    redoes the fade from that frame, which is still stored then (see
+    pipeline/chain.py), so the segment is encoded only once the fade is complete.
     """
     total = frames.frame_count
     if segment_frames < 1:
@@ -200,25 +221,39 @@ def make_run_plan(
         score = None if cut is None or math.isnan(cut.score) else float(cut.score)
         shots.append(Shot(index=index, start=start, stop=stop, reason=cut.reason if cut else None, score=score))
 
+    spans: list[tuple[Shot, int, int, int]] = []  # shot, warmup_start, start, stop
+    for shot in shots:
+        previous_start: int | None = None
+        for start, stop in _split(shot.start, shot.stop, chain_frames):
+            # Inside a shot the warmup (= the previous chain's fade) starts after that chain's first frame.
+            warmup_start = start if previous_start is None else max(previous_start + 1, start - overlap)
+            spans.append((shot, warmup_start, start, stop))
+            previous_start = start
     chains: list[Chain] = []
     segment_index = 0
-    for shot in shots:
-        for start, stop in _split(shot.start, shot.stop, chain_frames):
-            segments = []
-            for seg_start in range(start, stop, segment_frames):
-                segments.append(Segment(index=segment_index, start=seg_start, stop=min(seg_start + segment_frames, stop)))
-                segment_index += 1
-            chains.append(
-                Chain(
-                    index=len(chains),
-                    shot=shot.index,
-                    shot_start=shot.start,
-                    start=start,
-                    stop=stop,
-                    warmup_start=max(shot.start, start - overlap),
-                    segments=tuple(segments),
-                )
+    for k, (shot, warmup_start, start, stop) in enumerate(spans):
+        following = spans[k + 1] if k + 1 < len(spans) else None
+        tail = stop
+        if following is not None and following[0] is shot and following[1] < following[2]:
+            tail = max(start, following[1] - 1)  # the fade and the frame before it: one segment
+        edges = [*range(start, tail, segment_frames), tail] if tail > start else [start]
+        if edges[-1] != stop:
+            edges.append(stop)
+        segments = []
+        for seg_start, seg_stop in zip(edges, edges[1:]):
+            segments.append(Segment(index=segment_index, start=seg_start, stop=seg_stop))
+            segment_index += 1
+        chains.append(
+            Chain(
+                index=len(chains),
+                shot=shot.index,
+                shot_start=shot.start,
+                start=start,
+                stop=stop,
+                warmup_start=warmup_start,
+                segments=tuple(segments),
             )
+        )
     plan = RunPlan(frames=frames, shots=tuple(shots), chains=tuple(chains))
     plan.check()
     return plan

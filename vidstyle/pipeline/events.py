@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from vidstyle.pipeline.eta import EtaEstimator, WorkLeft
+
 
 @dataclass(frozen=True)
 class RunStarted:
@@ -63,6 +65,8 @@ class FrameRecord:
     temporal_loss: float
     seconds: float
     flow_seconds: float
+    cold: bool = False  # a cold start: no previous frame to start from, the first-frame budget
+    redone: str = ""  # why and how the frame was redone after a numerical fault ("" when it was not)
 
     def to_json(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -88,7 +92,7 @@ class FrameDone:
     content_loss: float
     seconds: float
     frames_per_second: float  # over the frames stylized by this process
-    eta_seconds: float | None
+    eta_seconds: float | None  # cold starts and warm frames left, each at its observed cost (pipeline/eta.py)
 
 
 @dataclass(frozen=True)
@@ -114,7 +118,7 @@ class RunFinished:
 
 Event = CutScan | ShotsPlanned | RunStarted | StepDone | FrameDone | SegmentEncoded | Notice | RunFinished
 EventHandler = Callable[[Event], None]
-ChainEvent = StepDone | FrameStylized | SegmentEncoded
+ChainEvent = StepDone | FrameStylized | SegmentEncoded | Notice
 ChainEventHandler = Callable[[ChainEvent], None]
 
 
@@ -123,14 +127,49 @@ def ignore(_event: Event) -> None:
 
 
 class RunProgress:
-    """Turns the chains' FrameStylized into run-wide FrameDone events (done/total, rate, ETA); passes the rest on."""
+    """Turns the chains' FrameStylized into run-wide FrameDone events (done/total, rate, ETA); passes the rest on.
 
-    def __init__(self, total: int, already_done: int, on_event: EventHandler) -> None:
+    The ETA comes from an :class:`~vidstyle.pipeline.eta.EtaEstimator` over
+    the frames left of each kind (``left``); ``warmups`` are the frames a chain
+    stylizes and discards before its first output frame (pipeline/chains.py),
+    counted as done when that frame arrives. Without ``left`` the ETA is the
+    plain rate-based one.
+    """
+
+    def __init__(
+        self,
+        total: int,
+        already_done: int,
+        on_event: EventHandler,
+        *,
+        left: WorkLeft | None = None,
+        estimator: EtaEstimator | None = None,
+        warmups: dict[int, WorkLeft] | None = None,
+        todo_by_chain: dict[int, int] | None = None,
+    ) -> None:
         self.total = total
         self.done = already_done
         self.stylized = 0
         self.on_event = on_event
         self.started = time.perf_counter()
+        self.left = left
+        self.estimator = estimator
+        self.warmups = dict(warmups or {})
+        self.todo_by_chain = dict(todo_by_chain or {})
+
+    def _eta(self, record: FrameRecord, chain: int, rate: float) -> float | None:
+        if self.left is None or self.estimator is None:
+            remaining = self.total - self.done
+            return remaining / rate if rate > 0 else None
+        warmup = self.warmups.pop(chain, WorkLeft(0, 0))
+        cold = self.left.cold - warmup.cold - (1 if record.cold else 0)
+        warm = self.left.warm - warmup.warm - (0 if record.cold else 1)
+        if chain in self.todo_by_chain:
+            self.todo_by_chain[chain] -= 1
+        chains = sum(1 for frames in self.todo_by_chain.values() if frames > 0) if self.todo_by_chain else self.left.chains
+        self.left = WorkLeft(cold=max(0, cold), warm=max(0, warm), chains=chains)
+        self.estimator.observe(cold=record.cold, seconds=record.seconds, steps=record.steps)
+        return self.estimator.seconds_left(self.left)
 
     def __call__(self, event: ChainEvent) -> None:
         if not isinstance(event, FrameStylized):
@@ -141,7 +180,6 @@ class RunProgress:
         record = event.record
         elapsed = time.perf_counter() - self.started
         rate = self.stylized / elapsed if elapsed > 0 else 0.0
-        remaining = self.total - self.done
         self.on_event(
             FrameDone(
                 frame=record.position,
@@ -154,6 +192,6 @@ class RunProgress:
                 content_loss=record.content_loss,
                 seconds=record.seconds,
                 frames_per_second=rate,
-                eta_seconds=remaining / rate if rate > 0 else None,
+                eta_seconds=self._eta(record, event.chain, rate),
             )
         )

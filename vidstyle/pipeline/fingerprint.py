@@ -25,6 +25,11 @@ FREE_SETTINGS = {
     "run.overwrite",
     "model.device",
     "model.weights",  # the weights' content hash is compared instead of their path
+    # Where the chains run. The chain plan (shots, chains, overlaps) is in the
+    # manifest and a resumed run follows it, with any number of workers.
+    "scale.workers",
+    "scale.ray_address",
+    "scale.threads",
 }
 
 
@@ -71,6 +76,49 @@ def run_fingerprint(info: SourceInfo, settings: Settings, *, output: Path, frame
     return fingerprint
 
 
+# Fingerprint entries that hash files a run reads. When one of them differs,
+# the stored run cannot be continued at all (a resume would read the same
+# changed file), unlike a differing setting, which `vidstyle resume` avoids.
+FILE_KEYS = {"input", "styles", "weights", "scene_list"}
+
+
+def _size(count: object, total: object) -> str:
+    if not isinstance(count, int) or not isinstance(total, int):
+        return "?"
+    files = f"{count} files, " if count != 1 else ""
+    return f"{files}{total / 1e6:.1f} MB" if total >= 100_000 else f"{files}{total} bytes"
+
+
+def changed_files(
+    old: dict[str, object], new: dict[str, object], *, style_images: tuple[Path, ...], input: Path
+) -> str:
+    """What changed among the files a run reads, as the start of a sentence ("The input clip.mp4 (...)"); "" if none."""
+    parts: list[str] = []
+    before, after = old.get("input"), new.get("input")
+    if before != after:
+        if isinstance(before, dict) and isinstance(after, dict):
+            was, now = _size(before.get("files"), before.get("bytes")), _size(after.get("files"), after.get("bytes"))
+            detail = f"{was} then, {now} now" if was != now else "same size, other content"
+        else:
+            detail = "other content"
+        parts.append(f"the input {input} ({detail})")
+    old_styles, new_styles = old.get("styles"), new.get("styles")
+    if old_styles != new_styles:
+        if isinstance(old_styles, list) and isinstance(new_styles, list) and len(old_styles) == len(new_styles):
+            names = [str(p) for p, a, b in zip(style_images, old_styles, new_styles) if a != b]
+            parts.append(f"the style image{'s' if len(names) > 1 else ''} {', '.join(names)}")
+        else:
+            parts.append("the style images")
+    if old.get("weights") != new.get("weights"):
+        parts.append("the weights file")
+    if old.get("scene_list") != new.get("scene_list"):
+        parts.append("the scene list")
+    if not parts:
+        return ""
+    text = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return text[0].upper() + text[1:]
+
+
 def flatten(prefix: str, value: object, into: dict[str, object]) -> dict[str, object]:
     if isinstance(value, dict):
         for key, inner in value.items():
@@ -88,6 +136,8 @@ def differences(old: dict[str, object], new: dict[str, object]) -> list[str]:
         if key.removeprefix("settings.") in FREE_SETTINGS:
             continue
         before, after = flat_old.get(key, "(unset)"), flat_new.get(key, "(unset)")
+        if before == "(unset)" and key.startswith("settings.scale."):
+            continue  # a manifest older than scale-out: its one-process run had no split shots
         if before != after:
             lines.append(f"{key.removeprefix('settings.')}: {before!r} -> {after!r}")
     return lines

@@ -15,21 +15,23 @@ typed events.
 
 from __future__ import annotations
 
-import shlex
+import contextlib
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vidstyle.config import CutsMode, Settings
-from vidstyle.errors import EncodeError, Interrupted, OutputError, ResumeError, UsageError
+from vidstyle.config import CutsMode, Settings, TemporalMode
+from vidstyle.errors import EncodeError, InputChanged, Interrupted, NumericalError, OutOfSpace, OutputError, ResumeError, UsageError
 from vidstyle.faults import FaultPoint, Faults
 from vidstyle.methods.base import Method, MethodFactory
 from vidstyle.methods.optimize import check_init_image, optimize_method
-from vidstyle.pipeline.chain import ChainJob
+from vidstyle.pipeline.chain import ChainJob, finished_positions
 from vidstyle.pipeline.chains import RunPlan, make_run_plan
 from vidstyle.pipeline.events import (
     CutScan,
@@ -42,8 +44,10 @@ from vidstyle.pipeline.events import (
     ShotsPlanned,
     ignore,
 )
+from vidstyle.pipeline.eta import EtaEstimator, WorkLeft
 from vidstyle.pipeline.executor import LocalExecutor
-from vidstyle.pipeline.fingerprint import differences, run_fingerprint
+from vidstyle.invocation import resume_command
+from vidstyle.pipeline.fingerprint import FILE_KEYS, changed_files, differences, run_fingerprint
 from vidstyle.pipeline.interrupt import StopFlag, stop_on_signals
 from vidstyle.pipeline.plan import FramePlan, input_times, make_plan
 from vidstyle.pipeline.shots import describe_shots, find_cuts
@@ -52,6 +56,9 @@ from vidstyle.video.mux import assemble
 from vidstyle.video.probe import count_video_frames
 from vidstyle.video.sinks import Output, OutputKind, SinkSpec, open_sink, output_kind, segment_path
 from vidstyle.video.sources import FrameSource, SourceInfo, SourceKind, SourceSpec, open_source
+
+if TYPE_CHECKING:
+    from vidstyle.pipeline.ray_executor import Cluster
 
 __all__ = ["FrameRecord", "OutputKind", "RunResult", "resume", "resume_command", "stylize"]
 
@@ -95,8 +102,10 @@ def stylize(
     with open_source(input) as source:
         _check_kinds(source.info, kind, output)
         with stop_on_signals() as stop:
-            result = _Run(source, Output(kind, output.resolve()), settings, on_event, method_factory, stop, faults).run()
-    faults.check_reached()
+            run = _Run(source, Output(kind, output.resolve()), settings, on_event, method_factory, stop, faults)
+            result = run.run()
+    if not run.fault_spent:
+        faults.check_reached(redone={record.position for record in result.records if record.redone})
     return result
 
 
@@ -106,21 +115,59 @@ def resume(
     on_event: EventHandler = ignore,
     overrides: Callable[[Settings], Settings] | None = None,
     method_factory: MethodFactory = optimize_method,
+    restart: bool = False,
 ) -> RunResult:
-    """Continue the run whose manifest is in ``work_dir``, with the settings stored there."""
+    """Continue the run whose manifest is in ``work_dir``, with the settings stored there.
+
+    ``restart``: discard its finished frames and run it again from its first
+    frame, with the same stored settings (the way on when its input changed).
+    """
     root = Path(work_dir).expanduser().resolve()
     manifest = WorkDir.read_manifest(root)
-    # Resuming never discards anything: whatever --restart/--overwrite the
-    # original command had, they were acted on when it started.
-    run = replace(manifest.settings.run, work_dir=root, restart=False, overwrite=False)
+    # Resuming never discards anything unless asked: whatever --restart/--overwrite
+    # the original command had, they were acted on when it started.
+    run = replace(manifest.settings.run, work_dir=root, restart=restart, overwrite=False)
     settings = manifest.settings.replace(run=run)
     if overrides is not None:
         settings = overrides(settings)
     return stylize(manifest.input, manifest.output, settings=settings, on_event=on_event, method_factory=method_factory)
 
 
-def resume_command(work_dir: Path) -> str:
-    return f"vidstyle resume {shlex.quote(str(work_dir))}"
+def work_left(
+    plan: RunPlan, done_by_chain: dict[int, set[int]], *, uses_previous: bool
+) -> tuple[WorkLeft, dict[int, WorkLeft], dict[int, int]]:
+    """Frames left to stylize by kind; each fresh chain's warmup (stylized before its first output frame, never
+    reported); and the output frames each chain has left.
+
+    A chain not begun yet costs one cold start (its first frame, or the first
+    of its warmup) and warm frames after it; a chain resumed in the middle
+    goes on warm from its stored frame. A method that uses no previous frame
+    (``--temporal none``) makes every frame a cold start.
+    """
+    cold = warm = 0
+    warmups: dict[int, WorkLeft] = {}
+    todo_by_chain: dict[int, int] = {}
+    for chain in plan.chains:
+        done = done_by_chain.get(chain.index, set())
+        todo = sum(1 for p in chain.positions if p not in done)
+        if not todo:
+            continue
+        todo_by_chain[chain.index] = todo
+        fresh = chain.start not in done
+        extra = len(chain.warmup) if fresh else 0
+        if not uses_previous:
+            cold += todo + extra
+            if extra:
+                warmups[chain.index] = WorkLeft(cold=extra, warm=0)
+        elif fresh:
+            cold += 1
+            warm += todo - 1 + extra
+            if extra:
+                # The warmup's first frame is the cold start; the chain's first output frame is warm.
+                warmups[chain.index] = WorkLeft(cold=1, warm=extra - 1)
+        else:
+            warm += todo
+    return WorkLeft(cold=cold, warm=warm, chains=len(todo_by_chain)), warmups, todo_by_chain
 
 
 def _check_kinds(info: SourceInfo, kind: OutputKind, output: Path) -> None:
@@ -157,6 +204,14 @@ def _absolute_paths(settings: Settings) -> Settings:
     )
 
 
+def _file_in_the_way(folder: Path) -> Path | None:
+    """The first existing path at or above ``folder`` that is not a folder (making ``folder`` would fail there)."""
+    for path in (folder, *folder.parents):
+        if path.exists():
+            return None if path.is_dir() else path
+    return None
+
+
 class _Run:
     """One run, in the order it happens: each method is one step of the orchestration."""
 
@@ -178,6 +233,8 @@ class _Run:
         self.stop = stop
         self.faults = faults
         self.shots = ""  # the shots in a line, once planned
+        self.fault_spent = False  # the injected fault killed a worker (pipeline/ray_executor.py)
+        self.cluster: Cluster | None = None  # the Ray cluster, when the chains run on workers
         self.work: WorkDir | None = None
         if output.kind is not OutputKind.IMAGE:
             self.work = WorkDir(self.settings.run.work_dir or default_work_dir(output.path))
@@ -195,6 +252,17 @@ class _Run:
         # Damaged manifests and changed settings are refused before the (slow)
         # method is built; the weights' identity is known only after.
         old = self._read_old_manifest(fingerprint)
+        with contextlib.ExitStack() as stack:
+            if self.settings.scale.parallel:
+                # Imported only here: a run without workers never imports Ray.
+                from vidstyle.pipeline import ray_executor
+
+                notice = lambda text: self.on_event(Notice(text))  # noqa: E731
+                self.cluster = stack.enter_context(ray_executor.connect(self.settings.scale, self.settings, on_notice=notice))
+            return self._run_chains(frames, fingerprint, old, started)
+
+    def _run_chains(self, frames: FramePlan, fingerprint: dict[str, object], old: Manifest | None, started: float) -> RunResult:
+        assert self.work is not None
         method = self.method_factory(self.settings, frames.working_size)
         fingerprint["weights"] = method.identity
         if old is not None:
@@ -211,8 +279,16 @@ class _Run:
     # -- before any frame -------------------------------------------------------
     def _check_output_parent(self) -> None:
         parent = self.output.path.parent
+        if parent.exists() and not parent.is_dir():
+            raise OutputError(f"{parent} is a file, not a folder; choose an --output inside a folder.")
         if not parent.is_dir():
             raise OutputError(f"The folder {parent} does not exist; create it first or choose another --output.")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise OutputError(f"Cannot write in {parent} (permission denied); choose another --output.")
+        if self.work is not None:
+            blocker = _file_in_the_way(self.work.root)
+            if blocker is not None:
+                raise OutputError(f"{blocker} is a file, so the work dir {self.work.root} cannot be made there; pass another --work-dir.")
 
     def _handle_existing_output(self) -> None:
         """Refuse to clobber a finished output; --overwrite and --restart discard old work.
@@ -265,7 +341,17 @@ class _Run:
             times=self._times(frames),
             flow_preset=self.settings.temporal.flow_preset,
         )
-        plan = make_run_plan(frames, cuts, segment_frames=self.settings.run.segment_frames)
+        scale = self.settings.scale
+        workers = self.cluster.workers if self.cluster is not None else 1
+        # A chain inside a shot is warmed up and cross-faded; frames that are not tied together need neither.
+        overlap = scale.overlap if self.settings.temporal.mode is not TemporalMode.NONE else 0
+        plan = make_run_plan(
+            frames,
+            cuts,
+            segment_frames=self.settings.run.segment_frames,
+            chain_frames=scale.chain_frames_for(frames.frame_count, workers),
+            overlap=overlap,
+        )
         self._announce_shots(plan, detected=detecting, seconds=time.perf_counter() - started if detecting else 0.0)
         return plan
 
@@ -303,13 +389,23 @@ class _Run:
     def _refuse_changes(self, old: dict[str, object], new: dict[str, object]) -> None:
         assert self.work is not None
         changed = differences(old, new)
-        if changed:
-            raise ResumeError(
-                f"{self.work.root} holds an interrupted run made with other settings: "
-                + "; ".join(changed)
-                + f". Either rerun with the same settings ({resume_command(self.work.root)}), "
-                "or pass --restart to discard the old work and start over."
+        if not changed:
+            return
+        files = changed_files(old, new, style_images=self.settings.style.images, input=self.source.info.path)
+        settings = [line for line in changed if not line.split(":", 1)[0].split(".", 1)[0] in FILE_KEYS]
+        if files:
+            # Resuming cannot help: the stored run would read the changed files too.
+            also = f" The settings differ too ({'; '.join(settings)})." if settings else ""
+            raise InputChanged(
+                f"{files} changed since the interrupted run in {self.work.root} began, so its finished frames "
+                f"cannot be reused.{also}"
             )
+        raise ResumeError(
+            f"{self.work.root} holds an interrupted run made with other settings: "
+            + "; ".join(changed)
+            + f". Either rerun with the same settings ({resume_command(self.work.root)}), "
+            "or pass --restart to discard the old work and start over."
+        )
 
     def _create_work_dir(self, plan: RunPlan, fingerprint: dict[str, object]) -> Manifest:
         """Write the manifest, with the whole plan (shots and chains included), before the first frame."""
@@ -337,15 +433,16 @@ class _Run:
             keep_frames=self.settings.run.keep_frames,
         )
 
-    def _already_done(self, plan: RunPlan, spec: SinkSpec) -> int:
+    def _done_by_chain(self, plan: RunPlan, spec: SinkSpec) -> dict[int, set[int]]:
         ledger = self.work.log(plan) if self.work is not None else None
         sink = open_sink(spec, plan, ledger=ledger, faults=Faults(), on_event=ignore)
-        return sum(len(sink.done(chain)) for chain in plan.chains)
+        return {chain.index: finished_positions(plan, chain, sink) for chain in plan.chains}
 
     def _execute(self, plan: RunPlan, source: SourceSpec, method: Method, started: float) -> RunResult:
         spec = self._sink_spec()
         total = plan.frame_count
-        done = self._already_done(plan, spec)
+        done_by_chain = self._done_by_chain(plan, spec)
+        done = sum(len(positions) for positions in done_by_chain.values())
         work_root = self.work.root if self.work is not None else None
         self.on_event(
             RunStarted(total_frames=total, already_done=done, working_size=plan.working_size, output=self.output.path, work_dir=work_root)
@@ -353,12 +450,26 @@ class _Run:
         if done:
             self.on_event(Notice(f"Resuming: {done} of {total} frames were already done."))
         jobs = [ChainJob(plan=plan, chain=chain.index, source=source, sink=spec, faults=self.faults) for chain in plan.chains]
-        progress = RunProgress(total, done, self.on_event)
-        execution = LocalExecutor(method).run(jobs, stop=self.stop, on_event=progress)
-        if execution.stopped:
-            raise self._interrupted(progress.done, total)
-        records = sorted((r for outcome in execution.outcomes for r in outcome.records), key=lambda r: r.position)
-        self._publish(plan)
+        left, warmups, todo_by_chain = work_left(plan, done_by_chain, uses_previous=method.uses_previous)
+        optimize = self.settings.optimize
+        workers = self.cluster.workers if self.cluster is not None and self.work is not None else 1
+        estimator = EtaEstimator(cold_budget=optimize.iterations, warm_budget=optimize.iterations_next, workers=workers)
+        progress = RunProgress(
+            total, done, self.on_event, left=left, estimator=estimator, warmups=warmups, todo_by_chain=todo_by_chain
+        )
+        with self._resumable(progress):
+            if self.cluster is not None and self.work is not None:
+                from vidstyle.pipeline.ray_executor import RayExecutor
+
+                executor = RayExecutor(self.cluster, method_factory=self.method_factory, settings=self.settings, working_size=plan.working_size)
+                execution = executor.run(jobs, stop=self.stop, on_event=progress)
+                self.fault_spent = executor.fault_spent
+            else:
+                execution = LocalExecutor(method).run(jobs, stop=self.stop, on_event=progress)
+            if execution.stopped:
+                raise self._interrupted(progress.done, total)
+            records = sorted((r for outcome in execution.outcomes for r in outcome.records), key=lambda r: r.position)
+            self._publish(plan)
         if self.work is not None:
             self.work.mark_finished()
         seconds = time.perf_counter() - started
@@ -380,6 +491,27 @@ class _Run:
             records=tuple(records),
             work_dir=work_root,
         )
+
+    @contextlib.contextmanager
+    def _resumable(self, progress: RunProgress) -> Iterator[None]:
+        """Failures that leave a resumable run (ffmpeg, a full disk, a numerical fault) end with how to go on."""
+        try:
+            yield
+        except (EncodeError, OutOfSpace, NumericalError) as error:
+            if self.work is None or not self.work.exists():
+                raise
+            kept = f"The {progress.done} finished frames are kept" if progress.done else "The run's plan is kept"
+            command = resume_command(self.work.root)
+            if isinstance(error, NumericalError):
+                how = (
+                    f"resume with: {command} (a passing fault, such as a failing GPU, then goes away); if the frame "
+                    "fails again, start over with another --optimizer or a lower --learning-rate and --restart."
+                )
+            elif isinstance(error, OutOfSpace):
+                how = f"free some space, then resume with: {command}"
+            else:
+                how = f"fix what ffmpeg reports (a full disk, say), then resume with: {command}"
+            raise type(error)(f"{str(error).rstrip('.')}. {kept}; {how}") from error
 
     # -- the end -------------------------------------------------------------------
     def _publish(self, plan: RunPlan) -> None:

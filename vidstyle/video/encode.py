@@ -53,7 +53,7 @@ from pathlib import Path
 
 from vidstyle.errors import EncodeError, OutputError
 from vidstyle.files import publish
-from vidstyle.video.ffmpeg import FfmpegError, frames_reported, last_error_line, run_ffmpeg
+from vidstyle.video.ffmpeg import FfmpegError, frames_reported, last_error_lines, run_ffmpeg
 
 __all__ = [
     "VIDEO_OUTPUT_EXTENSIONS",
@@ -151,7 +151,9 @@ def run_encoder(
     except FfmpegError as exc:
         raise EncodeError(f"{what}: {exc}") from exc
     if run.returncode != 0:
-        raise EncodeError(f"{what}: ffmpeg failed: {last_error_line(run.stderr)}")
+        # The last few lines: ffmpeg's final line is often a generic "Conversion failed" after the cause.
+        status = f"exit {run.returncode}" if run.returncode > 0 else f"killed by signal {-run.returncode}"
+        raise EncodeError(f"{what}: ffmpeg failed ({status}): {last_error_lines(run.stderr)}")
     return run.stderr
 
 

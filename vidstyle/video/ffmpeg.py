@@ -27,7 +27,7 @@ from typing import IO
 
 from vidstyle.errors import VidstyleError
 
-__all__ = ["FfmpegError", "FfmpegRun", "ffmpeg_exe", "frames_reported", "last_error_line", "run_ffmpeg"]
+__all__ = ["FfmpegError", "FfmpegRun", "ffmpeg_exe", "frames_reported", "last_error_line", "last_error_lines", "run_ffmpeg"]
 
 
 def ffmpeg_exe() -> str:
@@ -141,12 +141,18 @@ _NOISE = re.compile(
 
 def last_error_line(stderr: str) -> str:
     """The last line of ffmpeg's stderr that says something about the failure."""
+    return last_error_lines(stderr, 1)
+
+
+def last_error_lines(stderr: str, count: int = 3) -> str:
+    """The last ``count`` lines of ffmpeg's stderr that say something about the failure, joined by " | " (one line)."""
     lines = [line.strip() for line in re.split(r"[\r\n]+", stderr) if line.strip()]
     meaningful = [line for line in lines if not _NOISE.search(line)] or lines
     if not meaningful:
         return "no output from ffmpeg"
     # "[in#0/concat @ 0x55d0c1] Impossible to open 'x'" -> "[in#0/concat] Impossible to open 'x'"
-    return re.sub(r" @ 0x[0-9a-f]+\]", "]", meaningful[-1])
+    kept = [re.sub(r" @ 0x[0-9a-f]+\]", "]", line) for line in meaningful[-count:]]
+    return " | ".join(dict.fromkeys(kept))
 
 
 def frames_reported(stderr: str) -> int | None:

@@ -20,9 +20,13 @@ turn it on explicitly and only rotate by hand whatever OpenCV did not.
 
 from __future__ import annotations
 
+import bisect
+import difflib
 import glob
 import os
 import re
+import sys
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import Enum
@@ -37,6 +41,7 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
 
 import cv2  # noqa: E402
 import numpy as np
+from PIL import Image
 
 from vidstyle.errors import InputError
 from vidstyle.video.probe import MediaFacts, check_not_truncated, probe_media, snap_fps
@@ -126,6 +131,34 @@ def read_image(path: Path) -> np.ndarray:
     return _to_bgr8(image)
 
 
+def decode_image_strictly(path: Path) -> tuple[np.ndarray | None, str]:
+    """Decode an image file with OpenCV and return it (None if it cannot) with what the decoder complained about.
+
+    libjpeg and libpng do not fail on damaged data: they print a warning on
+    stderr ("Corrupt JPEG data: premature end of data segment", "Premature end
+    of JPEG file") and return an image whose damaged part is grey or garbage.
+    Their warnings are the only sign, so stderr is captured at the file
+    descriptor level (the C libraries write there directly) while decoding;
+    a caller that must not accept damaged images treats any complaint as an
+    error. Pillow is no stricter here: it silences libjpeg's warnings.
+    """
+    data = np.fromfile(str(path), np.uint8)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), 2)
+            try:
+                image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+            finally:
+                os.dup2(saved, 2)
+            sink.seek(0)
+            complaints = sink.read().decode("utf-8", errors="replace")
+    finally:
+        os.close(saved)
+    return image, " ".join(complaints.split())
+
+
 def _check_indices(indices: Iterable[int], frame_count: int) -> Iterator[int]:
     previous = -1
     for raw in indices:
@@ -212,6 +245,10 @@ class SourceSpec:
     frame_count: int
     rotation: int = 0  # videos: clockwise degrees to turn each frame after OpenCV's own rotation
     files: tuple[Path, ...] | None = None  # folder/pattern/image: the frame files in order
+    # Videos: OpenCV's CAP_PROP_POS_MSEC of every frame, as the scan saw it. A
+    # reader that jumps ahead identifies the frames it lands on by them (see
+    # FrameReader._seek); None (older manifests): it decodes every frame instead.
+    timestamps_ms: tuple[float, ...] | None = None
 
 
 _ROTATE_CODES = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
@@ -237,13 +274,25 @@ def _opencv_rotation(capture: cv2.VideoCapture) -> int:
     return int(round(meta / 90.0)) % 4 * 90
 
 
+# A read more than this many frames ahead of the decoder seeks instead of decoding every frame in between.
+_SEEK_AHEAD = 48
+# How far before the wanted frame a seek aims (frames), at first: a keyframe
+# seek that overshoots is retried this much earlier again, doubled each time.
+_SEEK_MARGIN = 24
+_SEEK_TRIES = 4
+_MS_TOLERANCE = 0.5  # two timestamps name the same frame when they are this close (ms)
+
+
 class FrameReader:
     """Streams frames of one input by index. Use as a context manager; ``close()`` releases the decoder.
 
     A video stays open between reads: a read that starts at or after the
     frame where the last one stopped goes on from there (a chain after the
     one before it, or after the cut-detection pass), an earlier start opens
-    the file again. One read at a time.
+    the file again, and a start far ahead seeks (exactly: see ``_seek``).
+    One read at a time. ``frames_decoded`` counts the frames the decoder
+    delivered, to show that a chain near the end of a long video does not
+    decode the whole video first.
     """
 
     def __init__(self, spec: SourceSpec) -> None:
@@ -251,6 +300,10 @@ class FrameReader:
         self._capture: cv2.VideoCapture | None = None
         self._position = 0  # index of the next frame the open capture's grab() delivers
         self._closed = False
+        self.frames_decoded = 0
+        stamps = spec.timestamps_ms
+        # Seeking needs every frame to have its own timestamp, in order (streams without pts have none).
+        self._seekable = bool(stamps) and all(b - a > _MS_TOLERANCE for a, b in zip(stamps, stamps[1:]))  # type: ignore[arg-type]
 
     def __enter__(self) -> FrameReader:
         return self
@@ -295,21 +348,57 @@ class FrameReader:
             self._check_size(frame, f"Frame file {path}")
             yield index, frame
 
+    def _grab(self, capture: cv2.VideoCapture, position: int, index: int) -> None:
+        if not capture.grab():
+            raise InputError(
+                f"{self.spec.path} ended after {position} frames but frame {index} was expected; the file may be truncated"
+            )
+        self.frames_decoded += 1
+
     def _seek(self, capture: cv2.VideoCapture, position: int, index: int) -> int:
         """Move ``capture`` so that its next grab() delivers frame ``index``; return its new position.
 
-        Decodes every frame in between with grab(): exact, and cheap next to
-        stylizing, but a chain at the end of an hour-long capture waits for the
-        whole decode. An exact keyframe seek would replace this one method.
+        Near frames are reached by decoding every frame in between (grab()
+        only, no colour conversion). Far ones by a seek that need not be exact:
+        OpenCV's seek (CAP_PROP_POS_MSEC, a keyframe seek and decoding on from
+        there) lands on a frame whose number it estimates from the frame rate,
+        which is wrong for some codecs, variable frame rates and streams that
+        start late. So we aim a little earlier, read the timestamp of the frame
+        we landed on, look it up in the scan's timestamps to know exactly which
+        frame it is, and decode forward from there. Landing after the wanted
+        frame, or on a timestamp the scan never saw, aims earlier again; after
+        a few tries the file is decoded from its start, as without a seek.
         """
-        path = self.spec.path
+        stamps = self.spec.timestamps_ms
+        if index - position > _SEEK_AHEAD and self._seekable and stamps is not None:
+            margin = _SEEK_MARGIN
+            for _ in range(_SEEK_TRIES):
+                aim = max(0, index - margin)
+                landed = self._land(capture, stamps, aim)
+                if landed is not None and landed < index:
+                    position = landed + 1
+                    break
+                margin *= 4
+            else:  # never landed before it: start again from the first frame
+                self._release()
+                self._capture = capture = _open_capture(self.spec.path)
+                position = 0
         while position < index:
-            if not capture.grab():
-                raise InputError(
-                    f"{path} ended after {position} frames but frame {index} was expected; the file may be truncated"
-                )
+            self._grab(capture, position, index)
             position += 1
         return position
+
+    def _land(self, capture: cv2.VideoCapture, stamps: tuple[float, ...], aim: int) -> int | None:
+        """Seek near frame ``aim``, grab one frame, and return its index (None when unknown)."""
+        capture.set(cv2.CAP_PROP_POS_MSEC, stamps[aim] - stamps[0])
+        if not capture.grab():
+            return None
+        self.frames_decoded += 1
+        landed_ms = float(capture.get(cv2.CAP_PROP_POS_MSEC))
+        found = bisect.bisect_left(stamps, landed_ms - _MS_TOLERANCE)
+        if found < len(stamps) and abs(stamps[found] - landed_ms) <= _MS_TOLERANCE:
+            return found
+        return None
 
     def _read_video(self, indices: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
         path = self.spec.path
@@ -320,11 +409,10 @@ class FrameReader:
             capture = self._capture
             try:
                 self._position = self._seek(capture, self._position, index)
-                if not capture.grab():
-                    raise InputError(
-                        f"{path} ended after {self._position} frames but frame {index} was expected; the file may be truncated"
-                    )
+                capture = self._capture  # a failed seek may have reopened it
+                self._grab(capture, self._position, index)
                 self._position += 1
+                self._check_timestamp(capture, index)
                 ok, frame = capture.retrieve()
             except BaseException:
                 self._release()  # its position is unknown now
@@ -338,6 +426,19 @@ class FrameReader:
             yield index, frame
 
 
+    def _check_timestamp(self, capture: cv2.VideoCapture, index: int) -> None:
+        """Every frame read is the one asked for: its timestamp is the scan's for that index."""
+        stamps = self.spec.timestamps_ms
+        if not self._seekable or stamps is None or index >= len(stamps):
+            return
+        got = float(capture.get(cv2.CAP_PROP_POS_MSEC))
+        if abs(got - stamps[index]) > _MS_TOLERANCE:
+            raise InputError(
+                f"Frame {index} of {self.spec.path} decoded with time {got:.3f} ms but the scan saw {stamps[index]:.3f} ms; "
+                "the file may have changed since the run started: pass --restart to start over."
+            )
+
+
 def open_reader(spec: SourceSpec) -> FrameReader:
     """Open the frames described by ``spec`` (from a FrameSource, possibly in another process)."""
     return FrameReader(spec)
@@ -346,7 +447,7 @@ def open_reader(spec: SourceSpec) -> FrameReader:
 class FrameSource:
     """One input: exact facts about it (``info``) and its frames. Use as a context manager."""
 
-    def __init__(self, info: SourceInfo, *, rotation: int = 0) -> None:
+    def __init__(self, info: SourceInfo, *, rotation: int = 0, timestamps_ms: tuple[float, ...] | None = None) -> None:
         self.info = info
         # Absolute paths: the spec is read back by `vidstyle resume` and by
         # workers, which may run in another folder.
@@ -358,6 +459,7 @@ class FrameSource:
             frame_count=info.frame_count,
             rotation=rotation,
             files=tuple(Path(f).absolute() for f in info.files) if info.files is not None else None,
+            timestamps_ms=timestamps_ms,
         )
         self._reader = FrameReader(self.spec)
 
@@ -382,8 +484,48 @@ class FrameSource:
 # ------------------------------------------------------------------ opening
 
 
+def _header_size(path: Path) -> tuple[int, int]:
+    """(width, height) of an image file as it will be decoded (EXIF rotation applied), from its header only."""
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            if image.format in ("JPEG", "TIFF", "WEBP", "PNG") and image.getexif().get(_EXIF_ORIENTATION) in (5, 6, 7, 8):
+                width, height = height, width  # turned a quarter: OpenCV decodes it upright
+            return width, height
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        raise InputError(f"Frame file {path} is not a readable image; replace or remove it") from None
+
+
+_EXIF_ORIENTATION = 0x0112
+
+
+def _check_frame_sizes(files: list[Path]) -> None:
+    """Every frame file has the first frame's size: read from the headers, before any frame is stylized.
+
+    A folder with one odd frame would otherwise fail only when that frame is
+    reached, maybe hours into the run. Headers cost about a tenth of a
+    millisecond per file.
+    """
+    if len(files) < 2:
+        return
+    size = _header_size(files[0])
+    odd: list[tuple[Path, tuple[int, int]]] = []
+    for path in files[1:]:
+        found = _header_size(path)
+        if found != size:
+            odd.append((path, found))
+    if odd:
+        path, (width, height) = odd[0]
+        more = f" ({len(odd)} frames differ)" if len(odd) > 1 else ""
+        raise InputError(
+            f"Frame file {path} is {width}x{height} but {files[0].name} is {size[0]}x{size[1]}{more}; "
+            "all frames of a folder must share one size: resize or remove the odd ones"
+        )
+
+
 def _image_source(kind: SourceKind, path: Path, files: list[Path]) -> FrameSource:
     first = read_image(files[0])
+    _check_frame_sizes(files)
     info = SourceInfo(
         kind=kind,
         path=path,
@@ -469,7 +611,7 @@ def _video_source(path: Path) -> FrameSource:
         audio_streams=len(facts.audio_streams),
         files=None,
     )
-    return FrameSource(info, rotation=manual)
+    return FrameSource(info, rotation=manual, timestamps_ms=tuple(raw_ms))
 
 
 def open_source(spec: str | Path) -> FrameSource:
@@ -481,6 +623,8 @@ def open_source(spec: str | Path) -> FrameSource:
     if path.is_dir():
         return _image_source(SourceKind.FOLDER, path, _folder_files(path))
     if path.is_file():
+        if path.stat().st_size == 0:
+            raise InputError(f"{path} is empty (0 bytes): an interrupted copy or download? Copy it again or give another input")
         if path.suffix.lower() in IMAGE_EXTENSIONS:
             return _image_source(SourceKind.IMAGE, path, [path])
         return _video_source(path)
@@ -490,4 +634,38 @@ def open_source(spec: str | Path) -> FrameSource:
         return _image_source(SourceKind.PATTERN, path, _printf_files(str(path)))
     if any(ch in text for ch in _GLOB_CHARS):
         return _image_source(SourceKind.PATTERN, path, _glob_files(str(path)))
-    raise InputError(f"Input not found: {path}")
+    raise InputError(f"Input not found: {path}; {_nearby(path)}")
+
+
+_INPUTS_HELP = "give a video file, an image, a folder of frames or a pattern such as frames/%05d.png"
+
+
+def _nearby(path: Path) -> str:
+    """What to do about a path that does not exist: the close names in its folder, or what the folder holds."""
+    folder = path.parent
+    if not folder.is_dir():
+        missing = folder
+        while not missing.parent.is_dir() and missing.parent != missing:
+            missing = missing.parent
+        return f"the folder {missing} does not exist either; {_INPUTS_HELP}"
+    try:
+        entries = sorted(entry.name for entry in folder.iterdir() if not entry.name.startswith("."))
+    except OSError:
+        return _INPUTS_HELP
+    # Compared without extensions (which would make every .mp4 look alike), ignoring case.
+    stems: dict[str, list[str]] = {}
+    for name in entries:
+        stems.setdefault(Path(name).stem.lower(), []).append(name)
+    close = [name for stem in difflib.get_close_matches(path.stem.lower(), stems, n=3, cutoff=0.6) for name in stems[stem]][:3]
+    where = "" if str(folder) in ("", ".") else f" in {folder}"
+    if close:
+        return f"did you mean {' or '.join(close)}{where}?"
+    usable = [
+        name + ("/" if (folder / name).is_dir() else "")
+        for name in entries
+        if (folder / name).is_dir() or Path(name).suffix.lower() in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
+    ]
+    if usable:
+        shown = ", ".join(usable[:5]) + (f" and {len(usable) - 5} more" if len(usable) > 5 else "")
+        return f"{folder if where else 'this folder'} holds {shown}"
+    return f"{folder if where else 'this folder'} holds no video, image or folder; {_INPUTS_HELP}"
