@@ -71,6 +71,8 @@ CONTENTS = {
     "marple8": (SHARED / "frames" / "marple8", (0, 1, 2, 3, 4)),  # 450x350, real camera motion
     "rotate235": (SHARED / "videos" / "issue-134-rotate.mp4", tuple(range(228, 236))),  # two faces, 544x1280 upright
     "rotate60": (SHARED / "videos" / "issue-134-rotate.mp4", tuple(range(60, 68))),  # a control panel
+    # The sample clip: flat sky along the top edge, where a zero-padded conv1_1 sees an edge the image lacks.
+    "clip": (Path(__file__).resolve().parent.parent / "samples" / "clip.mp4", tuple(range(12, 17))),
 }
 
 

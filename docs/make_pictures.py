@@ -1,19 +1,19 @@
 """Make the pictures at the top of README.md, with real ImageNet features (the shared VGG16 weights).
 
-    uv run python docs/make_pictures.py [--threads 2] [--only grid|animation]
+    uv run python docs/make_pictures.py [--threads 2] [--size 192] [--only grid|animation]
 
-Writes, next to this script:
-    styles.jpg     the sample clip's frames and a real photo (first row), each stylized in three styles
-                   (one row per style), at the default settings; every frame stylized from cold, as a
-                   run's first frame (what `vidstyle preview` shows)
+Writes docs/img/:
+    styles.jpg     two of the sample clip's frames and a real photo (first row), each stylized in two
+                   styles (one row per style), at the default settings but for the working size; every
+                   frame stylized from cold, as a run's first frame (what `vidstyle preview` shows)
     clip.webp      the sample clip stylized by a whole run (`vidstyle stylize`, default settings, so later
                    frames start from the flow-warped previous one), input and result side by side,
                    looping at the clip's 12 fps
 
 Each still is at most 300 KB and the animation at most 1 MB: the script lowers the quality until
 they fit and fails if they cannot. It needs ../shared/data (the VGG16 weights, the paintings and
-the photo; see ../shared/data/README.md for where they come from) and about 20 minutes of a
-2-core CPU. Everything goes through vidstyle's public API (`vidstyle.stylize`).
+the photo; see ../shared/data/README.md for where they come from) and about 15 minutes of a
+2-core CPU at --size 192 (the default working size, 256, takes about twice as long). Everything goes through vidstyle's public API (`vidstyle.stylize`).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ DOCS = Path(__file__).resolve().parent
 REPO = DOCS.parent
 sys.path.insert(0, str(REPO))
 
-from vidstyle import ModelConfig, SelectConfig, Settings, StyleConfig, stylize  # noqa: E402
+from vidstyle import ModelConfig, OptimizeConfig, SelectConfig, Settings, StyleConfig, stylize  # noqa: E402
 from vidstyle.config import EncodeConfig, Network  # noqa: E402
 from vidstyle.video.pixels import resize, working_size  # noqa: E402
 from vidstyle.video.sheet import Tile, compose  # noqa: E402
@@ -47,20 +47,19 @@ PHOTO = SHARED / "frames" / "marple8" / "marple8_01.ppm"
 STYLES = {  # file -> how the sheet names it
     SHARED / "styles" / "starry_night.jpg": "Van Gogh, The Starry Night",
     SHARED / "styles" / "the_scream.jpg": "Munch, The Scream",
-    REPO / "samples" / "style_swirls.jpg": "samples/style_swirls.jpg (procedural)",
 }
-CLIP_FRAMES = (2, 12, 21)  # the ball in the air, landing, and on the right
+CLIP_FRAMES = (2, 21)  # the ball in the air on the left, and on the right
 ANIMATION_STYLE = SHARED / "styles" / "starry_night.jpg"
 STILL_LIMIT = 300 * 1024
 ANIMATION_LIMIT = 1024 * 1024
-SIZE = 256  # the default working size
+IMG = DOCS / "img"
 
 
-def settings(style: Path) -> Settings:
+def settings(style: Path, size: int) -> Settings:
     return Settings(
         model=ModelConfig(network=Network.VGG16, weights=WEIGHTS),
         style=StyleConfig(images=(style,)),
-        select=SelectConfig(max_size=SIZE),
+        select=SelectConfig(max_size=size),
         encode=EncodeConfig(audio=False),
     )
 
@@ -84,40 +83,42 @@ def fit_jpeg(image: np.ndarray, limit: int) -> bytes:
     raise SystemExit(f"the grid does not fit in {limit // 1024} KB even at JPEG quality 44")
 
 
-def make_grid(work: Path) -> Path:
+def make_grid(work: Path, size: int) -> Path:
     inputs = clip_frames(work) + [PHOTO]
     labels = [f"samples/clip.mp4 frame {i}" for i in CLIP_FRAMES] + ["photo (marple8, artistic-videos)"]
-    rows = [[Tile(resize(read_image(p), working_size(*read_image(p).shape[1::-1], SIZE)), label) for p, label in zip(inputs, labels)]]
+    rows = [[Tile(resize(read_image(p), working_size(*read_image(p).shape[1::-1], size)), label) for p, label in zip(inputs, labels)]]
     for style, name in STYLES.items():
         row = []
         for path in inputs:
             out = work / f"{path.stem}_{style.stem}.png"
             started = time.perf_counter()
-            stylize(path, out, settings=settings(style))
+            stylize(path, out, settings=settings(style, size))
             print(f"  {path.name} in {style.stem}: {time.perf_counter() - started:.0f} s", flush=True)
             row.append(Tile(cv2.imread(str(out)), name))
         rows.append(row)
+    o = OptimizeConfig()
     caption = (
-        "vidstyle at its default settings (256 px, content 1 / style 10 ...), each frame stylized from cold, "
-        "with --network vgg16 and the ImageNet VGG16 weights of ../shared/data."
+        f"vidstyle --network vgg16 with ImageNet VGG16 weights, default settings (content {o.content_weight:g} / "
+        f"style {o.style_weight:g} / tv {o.tv_weight:g}, {ModelConfig().padding.value} padding) at {size} px; "
+        "each frame stylized from cold, as a run's first frame."
     )
     sheet = compose(rows, caption=caption).image
-    target = DOCS / "styles.jpg"
+    target = IMG / "styles.jpg"
     target.write_bytes(fit_jpeg(sheet, STILL_LIMIT))
     return target
 
 
-def make_animation(work: Path) -> Path:
+def make_animation(work: Path, size: int) -> Path:
     folder = work / "clip_frames"
     started = time.perf_counter()
-    result = stylize(CLIP, folder, settings=settings(ANIMATION_STYLE))
+    result = stylize(CLIP, folder, settings=settings(ANIMATION_STYLE, size))
     print(f"  the clip in {ANIMATION_STYLE.stem}: {result.frames} frames, {time.perf_counter() - started:.0f} s", flush=True)
     stylized = [cv2.imread(str(p)) for p in sorted(folder.glob("*.png"))]
     with open_source(CLIP) as source:
         originals = [resize(frame, (stylized[0].shape[1], stylized[0].shape[0])) for _, frame in source.read(range(len(stylized)))]
         fps = float(source.info.fps or 12)
     frames = [np.concatenate([a, b], axis=1)[:, :, ::-1] for a, b in zip(originals, stylized)]  # RGB, side by side
-    target = DOCS / "clip.webp"
+    target = IMG / "clip.webp"
     for quality in range(80, 20, -10):
         buffer = io.BytesIO()
         iio.imwrite(buffer, np.stack(frames), extension=".webp", duration=round(1000 / fps), loop=0, quality=quality)
@@ -131,18 +132,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--only", choices=["grid", "animation"], default=None)
+    parser.add_argument("--size", type=int, default=192, help="working size (long side, px); keep it modest on a CPU")
     args = parser.parse_args()
     missing = [p for p in (WEIGHTS, PHOTO, *STYLES) if not p.is_file()]
     if missing:
         raise SystemExit(f"missing {', '.join(map(str, missing))}: the pictures need ../shared/data (see its README.md)")
     torch.set_num_threads(args.threads)
+    IMG.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="vidstyle-pictures-") as temporary:
         work = Path(temporary)
         made = []
         if args.only in (None, "grid"):
-            made.append(make_grid(work))
+            made.append(make_grid(work, args.size))
         if args.only in (None, "animation"):
-            made.append(make_animation(work))
+            made.append(make_animation(work, args.size))
     for path in made:
         limit = ANIMATION_LIMIT if path.suffix == ".webp" else STILL_LIMIT
         size = path.stat().st_size

@@ -90,7 +90,7 @@ class ModelConfig:
     network: Network = Network.VGG19
     weights: Path | None = None  # None: torchvision's ImageNet weights of `network` through the torch hub cache
     pooling: Pooling = Pooling.AVG  # Gatys et al. replace max pooling by average pooling
-    padding: Padding = Padding.ZERO
+    padding: Padding = Padding.REPLICATE_FIRST  # see README "Defaults": the edge line
     content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
     style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
     style_layer_weights: tuple[float, ...] | None = None  # None: equal weights
@@ -169,7 +169,7 @@ class OptimizeConfig:
     iterations: int = 300  # steps (loss+gradient evaluations) for the first frame
     iterations_next: int = 20  # steps for every later frame, which starts warm
     content_weight: float = 1.0
-    style_weight: float = 10.0
+    style_weight: float = 3.0
     tv_weight: float = 1e-3
     optimizer: Optimizer = Optimizer.LBFGS
     learning_rate: float | None = None  # None: 1.0 for L-BFGS, 0.02 for Adam
