@@ -170,7 +170,7 @@ class OptimizeConfig:
     iterations_next: int = 20  # steps for every later frame, which starts warm
     content_weight: float = 1.0
     style_weight: float = 3.0
-    tv_weight: float = 1e-3
+    tv_weight: float = 1.0
     optimizer: Optimizer = Optimizer.LBFGS
     learning_rate: float | None = None  # None: 1.0 for L-BFGS, 0.02 for Adam
     tolerance: float = 1e-3  # stop when the loss improved less than this fraction over `window` steps
