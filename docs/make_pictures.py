@@ -132,7 +132,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--only", choices=["grid", "animation"], default=None)
-    parser.add_argument("--size", type=int, default=192, help="working size (long side, px); keep it modest on a CPU")
+    parser.add_argument("--size", type=int, default=128, help="working size (long side, px); keep it modest on a CPU")
     args = parser.parse_args()
     missing = [p for p in (WEIGHTS, PHOTO, *STYLES) if not p.is_file()]
     if missing:
