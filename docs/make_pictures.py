@@ -23,6 +23,7 @@ import io
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -108,10 +109,12 @@ def make_grid(work: Path, size: int) -> Path:
     return target
 
 
-def make_animation(work: Path, size: int) -> Path:
+def make_animation(work: Path, size: int, frames: int | None) -> Path:
     folder = work / "clip_frames"
     started = time.perf_counter()
-    result = stylize(CLIP, folder, settings=settings(ANIMATION_STYLE, size))
+    run = settings(ANIMATION_STYLE, size)
+    run = run.replace(select=replace(run.select, max_frames=frames))
+    result = stylize(CLIP, folder, settings=run)
     print(f"  the clip in {ANIMATION_STYLE.stem}: {result.frames} frames, {time.perf_counter() - started:.0f} s", flush=True)
     stylized = [cv2.imread(str(p)) for p in sorted(folder.glob("*.png"))]
     with open_source(CLIP) as source:
@@ -132,6 +135,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--only", choices=["grid", "animation"], default=None)
+    parser.add_argument("--animation-frames", type=int, default=None, help="animate only the clip's first N frames (default: all 24)")
     parser.add_argument("--size", type=int, default=128, help="working size (long side, px); keep it modest on a CPU")
     args = parser.parse_args()
     missing = [p for p in (WEIGHTS, PHOTO, *STYLES) if not p.is_file()]
@@ -145,7 +149,7 @@ def main() -> None:
         if args.only in (None, "grid"):
             made.append(make_grid(work, args.size))
         if args.only in (None, "animation"):
-            made.append(make_animation(work, args.size))
+            made.append(make_animation(work, args.size, args.animation_frames))
     for path in made:
         limit = ANIMATION_LIMIT if path.suffix == ".webp" else STILL_LIMIT
         size = path.stat().st_size
