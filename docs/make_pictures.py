@@ -1,19 +1,21 @@
 """Make the pictures at the top of README.md, with real ImageNet features (the shared VGG16 weights).
 
-    uv run python docs/make_pictures.py [--threads 2] [--size 192] [--only grid|animation]
+    uv run python docs/make_pictures.py [--threads 2] [--size 128] [--only grid|animation] [--animation-frames N]
 
 Writes docs/img/:
     styles.jpg     two of the sample clip's frames and a real photo (first row), each stylized in two
                    styles (one row per style), at the default settings but for the working size; every
                    frame stylized from cold, as a run's first frame (what `vidstyle preview` shows)
-    clip.webp      the sample clip stylized by a whole run (`vidstyle stylize`, default settings, so later
-                   frames start from the flow-warped previous one), input and result side by side,
-                   looping at the clip's 12 fps
+    clip.webp      the sample clip (or its first --animation-frames frames) stylized by a whole run
+                   (`vidstyle stylize`, default settings, so later frames start from the flow-warped
+                   previous one), input and result side by side, looping at the clip's 12 fps
 
 Each still is at most 300 KB and the animation at most 1 MB: the script lowers the quality until
 they fit and fails if they cannot. It needs ../shared/data (the VGG16 weights, the paintings and
-the photo; see ../shared/data/README.md for where they come from) and about 15 minutes of a
-2-core CPU at --size 192 (the default working size, 256, takes about twice as long). Everything goes through vidstyle's public API (`vidstyle.stylize`).
+the photo; see ../shared/data/README.md for where they come from). The working size is 128 px by
+default, not the product's 256, because the committed pictures were made on a 2-core CPU shared with
+other work, where even that took most of an hour; on an idle machine 256 px takes about 20 minutes.
+Everything goes through vidstyle's public API (`vidstyle.stylize`).
 """
 
 from __future__ import annotations
