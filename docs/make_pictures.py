@@ -1,6 +1,7 @@
 """Make the pictures at the top of README.md, with real ImageNet features (the shared VGG16 weights).
 
     uv run python docs/make_pictures.py [--threads 2] [--size 128] [--only grid|animation] [--animation-frames N]
+        [--iterations N]
 
 Writes docs/img/:
     styles.jpg     two of the sample clip's frames and a real photo (first row), each stylized in two
@@ -14,7 +15,8 @@ Each still is at most 300 KB and the animation at most 1 MB: the script lowers t
 they fit and fails if they cannot. It needs ../shared/data (the VGG16 weights, the paintings and
 the photo; see ../shared/data/README.md for where they come from). The working size is 128 px by
 default, not the product's 256, because the committed pictures were made on a 2-core CPU shared with
-other work, where even that took most of an hour; on an idle machine 256 px takes about 20 minutes.
+other work, where even that took most of an hour; on an idle 2-core machine 256 px should take about
+20 minutes (an estimate from the single-frame timings in README "Performance", not measured).
 Everything goes through vidstyle's public API (`vidstyle.stylize`).
 """
 
@@ -58,10 +60,11 @@ ANIMATION_LIMIT = 1024 * 1024
 IMG = DOCS / "img"
 
 
-def settings(style: Path, size: int) -> Settings:
+def settings(style: Path, size: int, iterations: int | None = None) -> Settings:
     return Settings(
         model=ModelConfig(network=Network.VGG16, weights=WEIGHTS),
         style=StyleConfig(images=(style,)),
+        optimize=OptimizeConfig(iterations=iterations or OptimizeConfig().iterations),
         select=SelectConfig(max_size=size),
         encode=EncodeConfig(audio=False),
     )
@@ -86,7 +89,7 @@ def fit_jpeg(image: np.ndarray, limit: int) -> bytes:
     raise SystemExit(f"the grid does not fit in {limit // 1024} KB even at JPEG quality 44")
 
 
-def make_grid(work: Path, size: int) -> Path:
+def make_grid(work: Path, size: int, iterations: int | None) -> Path:
     inputs = clip_frames(work) + [PHOTO]
     labels = [f"samples/clip.mp4 frame {i}" for i in CLIP_FRAMES] + ["photo (marple8, artistic-videos)"]
     rows = [[Tile(resize(read_image(p), working_size(*read_image(p).shape[1::-1], size)), label) for p, label in zip(inputs, labels)]]
@@ -95,15 +98,15 @@ def make_grid(work: Path, size: int) -> Path:
         for path in inputs:
             out = work / f"{path.stem}_{style.stem}.png"
             started = time.perf_counter()
-            stylize(path, out, settings=settings(style, size))
+            stylize(path, out, settings=settings(style, size, iterations))
             print(f"  {path.name} in {style.stem}: {time.perf_counter() - started:.0f} s", flush=True)
             row.append(Tile(cv2.imread(str(out)), name))
         rows.append(row)
-    o = OptimizeConfig()
+    o = settings(next(iter(STYLES)), size, iterations).optimize
     caption = (
         f"vidstyle --network vgg16 with ImageNet VGG16 weights, default settings (content {o.content_weight:g} / "
-        f"style {o.style_weight:g} / tv {o.tv_weight:g}, {ModelConfig().padding.value} padding) at {size} px; "
-        "each frame stylized from cold, as a run's first frame."
+        f"style {o.style_weight:g} / tv {o.tv_weight:g}, {ModelConfig().padding.value} padding) at {size} px, "
+        f"{o.iterations} steps; each frame stylized from cold, as a run's first frame."
     )
     sheet = compose(rows, caption=caption).image
     target = IMG / "styles.jpg"
@@ -138,6 +141,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--only", choices=["grid", "animation"], default=None)
     parser.add_argument("--animation-frames", type=int, default=None, help="animate only the clip's first N frames (default: all 24)")
+    parser.add_argument("--iterations", type=int, default=None, help="grid: first-frame steps (default: the product's)")
     parser.add_argument("--size", type=int, default=128, help="working size (long side, px); keep it modest on a CPU")
     args = parser.parse_args()
     missing = [p for p in (WEIGHTS, PHOTO, *STYLES) if not p.is_file()]
@@ -149,7 +153,7 @@ def main() -> None:
         work = Path(temporary)
         made = []
         if args.only in (None, "grid"):
-            made.append(make_grid(work, args.size))
+            made.append(make_grid(work, args.size, args.iterations))
         if args.only in (None, "animation"):
             made.append(make_animation(work, args.size, args.animation_frames))
     for path in made:
