@@ -2,6 +2,7 @@
 
     uv run python benchmarks/cut_losses.py [--input CLIP] [--frames 40] [--max-size 96]
                                            [--iterations 100] [--iterations-next 10] [--weights W]
+                                           [--network vgg19|vgg16]
 
 Stylizes the same frames twice, with ``--cuts auto`` and with ``--cuts off``,
 and prints, for every cut found, the style loss of the frames just before and
@@ -15,7 +16,8 @@ Without --input the clip is assembled from the shared videos (tests/mediatools
 assemble_clip): pieces of issue-134-rotate.mp4 (two shots), fades.mp4 and
 delayed_start.mp4, with hard cuts every --frames/4 frames. Without --weights a
 randomly initialised VGG19 is used (the tests' seed): the losses then show
-the mechanism, not the picture quality; pass real weights for that.
+the mechanism, not the picture quality; pass real weights for that, e.g.
+``--network vgg16 --weights ../shared/data/weights/vgg16_imagenet_features.pth``.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from tests.mediatools import assemble_clip, shared_data  # noqa: E402
 from vidstyle.config import (  # noqa: E402
     DeviceChoice,
     ModelConfig,
+    Network,
     OptimizeConfig,
     RunConfig,
     SelectConfig,
@@ -77,6 +80,8 @@ def main() -> int:
     parser.add_argument("--iterations", type=int, default=100)
     parser.add_argument("--iterations-next", type=int, default=10)
     parser.add_argument("--weights", type=Path, default=None)
+    parser.add_argument("--network", choices=[n.value for n in Network], default=None,
+                        help="the network of --weights (default vgg19; the random weights are always vgg19)")
     parser.add_argument("--style", type=Path, default=shared_data("styles", "starry_night.jpg"))
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
@@ -87,10 +92,11 @@ def main() -> int:
         root = Path(tmp)
         clip = args.input or default_clip(root, args.frames)
         weights = args.weights or random_weights(root)
+        network = Network(args.network or "vgg19") if args.weights else Network.VGG19
         runs = {}
         for cuts in ("auto", "off"):
             settings = Settings(
-                model=ModelConfig(weights=weights, device=DeviceChoice.CPU),
+                model=ModelConfig(network=network, weights=weights, device=DeviceChoice.CPU),
                 style=StyleConfig(images=(args.style,)),
                 optimize=OptimizeConfig(iterations=args.iterations, iterations_next=args.iterations_next),
                 select=SelectConfig(max_size=args.max_size, max_frames=args.frames),
@@ -105,7 +111,7 @@ def main() -> int:
     auto, auto_seconds, shots = runs["auto"]
     off, off_seconds, _ = runs["off"]
     print(f"input: {clip.name if args.input else 'assembled clip'}, {auto.frames} frames at max {args.max_size} px, "
-          f"{args.iterations}/{args.iterations_next} steps, {'given' if args.weights else 'random VGG19'} weights, {args.threads} thread(s)")
+          f"{args.iterations}/{args.iterations_next} steps, {f'given {network.value}' if args.weights else 'random VGG19'} weights, {args.threads} thread(s)")
     print(f"shots: {shots.summary}")
     print(f"detection: {shots.seconds:.2f} s of a {auto_seconds:.1f} s run ({100 * shots.seconds / auto_seconds:.2f}%); "
           f"the run with --cuts off took {off_seconds:.1f} s")

@@ -90,7 +90,8 @@ def _usage_error(error: typer.TyperException) -> int:
     """Print a Typer/Click usage error as one line that says where the options are listed; return its exit code."""
     ctx = getattr(error, "ctx", None)
     where = f" See '{ctx.command_path} --help'." if ctx is not None else ""
-    message = " ".join(error.format_message().split())
+    # Pydantic prefixes its validator messages with "Value error, "; the user needs only the reason.
+    message = " ".join(error.format_message().replace("Value error, ", "").split())
     if not message.endswith("."):
         message += "."
     stderr.print(f"[bold red]error:[/] {escape(message + where)}", highlight=False, soft_wrap=True)

@@ -22,7 +22,7 @@ from vidstyle.model.style import (
     style_cache_key,
     style_working_size,
 )
-from vidstyle.model.stylizer import StepReport, Stylizer, TemporalTarget
+from vidstyle.model.stylizer import StepReport, Stylizer, TemporalTarget, stalled
 from vidstyle.model.weights import LoadedWeights
 from vidstyle.video.pixels import bgr_to_tensor
 
@@ -144,9 +144,19 @@ def test_early_stop_fires_before_budget(extractor, targets, model, content) -> N
     result = s.stylize(content, init=content, budget=150)
     assert result.stopped_early
     assert 3 < result.steps < 150
-    h = result.history
-    assert (h[-4] - h[-1]) / h[-4] < 3e-2  # the stall that stopped it
-    assert all((h[i - 3] - h[i]) / h[i - 3] >= 3e-2 for i in range(3, len(h) - 1))  # and not earlier
+    best = [min(result.history[: i + 1]) for i in range(len(result.history))]  # the best loss after each step
+    assert (best[-4] - best[-1]) / best[-4] < 3e-2  # the stall that stopped it
+    assert all((best[i - 3] - best[i]) / best[i - 3] >= 3e-2 for i in range(3, len(best) - 1))  # and not earlier
+
+
+def test_early_stop_watches_the_best_loss_not_an_overshoot() -> None:
+    # L-BFGS overshoots now and then: one step's loss jumps above where the window began, and the next
+    # steps fall below it again. That is progress (the best loss fell 15% over the window), not a stall.
+    history = [9.81, 9.80, 9.62, 9.41, 9.33, 9.27, 9.22, 9.14, 8.94, 8.28, 12.11]
+    assert not stalled(history, window=10, tolerance=1e-3)
+    assert stalled(history + [12.0] * 10, window=10, tolerance=1e-3)  # ten steps without beating 8.28
+    assert not stalled(history + [12.0] * 9 + [8.0], window=10, tolerance=1e-3)
+    assert not stalled(history, window=10, tolerance=0.0)  # zero tolerance never stops
 
 
 def test_zero_tolerance_uses_whole_budget(extractor, targets, model, content) -> None:  # noqa: ANN001

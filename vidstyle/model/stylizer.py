@@ -216,14 +216,27 @@ class Stylizer:
         )
 
     def _stalled(self, history: list[float]) -> bool:
-        """True when the loss improved by less than ``tolerance`` (relative) over the last ``window`` steps."""
         opts = self.optimize
-        if opts.tolerance <= 0 or len(history) <= opts.window:
-            return False
-        before, now = history[-1 - opts.window], history[-1]
-        if before <= 0:
-            return True
-        return (before - now) / before < opts.tolerance
+        return stalled(history, window=opts.window, tolerance=opts.tolerance)
+
+
+def stalled(history: list[float], *, window: int, tolerance: float) -> bool:
+    """True when the best loss improved by less than ``tolerance`` (relative) over the last ``window`` steps.
+
+    The best loss so far, not the last one: L-BFGS without a line search
+    sometimes overshoots for a step (the loss jumps, then falls further), and a
+    test on the last value reads such a jump as "no progress" and stops a cold
+    start after a dozen steps with the loss still near its start (seen on a
+    flat grey frame from a fade, with real VGG16 features). The result is the
+    best iterate anyway, so the best loss is what the early stop should watch.
+    """
+    if tolerance <= 0 or len(history) <= window:
+        return False
+    before = min(history[:-window])
+    now = min(before, min(history[-window:]))
+    if before <= 0:
+        return True
+    return (before - now) / before < tolerance
 
 
 def _breakdown(terms: dict[str, torch.Tensor]) -> LossBreakdown:
