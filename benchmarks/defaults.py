@@ -59,6 +59,7 @@ from vidstyle.config import (  # noqa: E402
 from vidstyle.methods.base import FrameTask  # noqa: E402
 from vidstyle.methods.optimize import OptimizeMethod  # noqa: E402
 from vidstyle.model.build import Core, build_core, load_extractor  # noqa: E402
+from vidstyle.model.stylizer import stalled  # noqa: E402
 from vidstyle.temporal.metric import warping_error  # noqa: E402
 from vidstyle.video.pixels import bgr_to_tensor, resize, tensor_to_bgr, working_size  # noqa: E402
 from vidstyle.video.sheet import Tile, compose  # noqa: E402
@@ -347,8 +348,7 @@ def run_budget(lab: Lab) -> None:
 def _stop_step(history: list[float], tolerance: float, window: int) -> int:
     """The step at which the early stop (model/stylizer.py) would end the frame; len(history) if never."""
     for step in range(window + 1, len(history) + 1):
-        before, now = history[step - 1 - window], history[step - 1]
-        if before <= 0 or (before - now) / before < tolerance:
+        if stalled(history[:step], window=window, tolerance=tolerance):
             return step
     return len(history)
 
