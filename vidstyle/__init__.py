@@ -16,6 +16,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "EncodeConfig",
+    "MethodConfig",
+    "MethodKind",
     "ModelConfig",
     "OptimizeConfig",
     "PreviewConfig",
@@ -48,6 +50,8 @@ _LAZY = {
         name: "vidstyle.config"
         for name in (
             "EncodeConfig",
+            "MethodConfig",
+            "MethodKind",
             "ModelConfig",
             "OptimizeConfig",
             "PreviewConfig",
@@ -65,6 +69,8 @@ _LAZY = {
 if TYPE_CHECKING:
     from vidstyle.config import (
         EncodeConfig,
+        MethodConfig,
+        MethodKind,
         ModelConfig,
         OptimizeConfig,
         PreviewConfig,

@@ -28,6 +28,8 @@ from vidstyle.config import (
     DeviceChoice,
     EncodeConfig,
     FlowPreset,
+    MethodConfig,
+    MethodKind,
     ModelConfig,
     Network,
     OptimizeConfig,
@@ -48,7 +50,19 @@ from vidstyle.config import MIN_CHAIN_FRAMES
 from vidstyle.errors import InputChanged, UsageError, VidstyleError
 from vidstyle.invocation import shell_command
 from vidstyle.pipeline.eta import format_duration
-from vidstyle.pipeline.events import CutScan, Event, FrameDone, Notice, RunFinished, RunStarted, SegmentEncoded, ShotsPlanned, StepDone
+from vidstyle.pipeline.events import (
+    CutScan,
+    Event,
+    FrameDone,
+    KeyframeDone,
+    Notice,
+    RunFinished,
+    RunStarted,
+    SegmentEncoded,
+    ShotsPlanned,
+    StepDone,
+    TrainingProgress,
+)
 
 
 def _blank_flag_metavars(command: TyperCommand | TyperGroup, ctx: typer.Context) -> None:
@@ -109,6 +123,7 @@ stderr = Console(stderr=True)
 _M, _O, _T, _SEL, _E, _R = ModelConfig(), OptimizeConfig(), TemporalConfig(), SelectConfig(), EncodeConfig(), RunConfig()
 _SH, _P = ShotsConfig(), PreviewConfig()
 _SC = ScaleConfig()
+_MC = MethodConfig()
 # StyleConfig cannot be built without a style image; its defaults are read from its fields.
 _S = {f.name: f.default for f in dataclasses.fields(StyleConfig)}
 
@@ -146,6 +161,8 @@ class _Renderer:
         self.frames_task: int | None = None
         self.steps_task: int | None = None
         self.cuts_task: int | None = None
+        self.keyframes_task: int | None = None
+        self.training_task: int | None = None
 
     def __enter__(self) -> _Renderer:
         return self
@@ -172,7 +189,7 @@ class _Renderer:
     def __call__(self, event: Event) -> None:
         if self.quiet:
             return
-        if isinstance(event, (RunStarted, CutScan)):
+        if isinstance(event, (RunStarted, CutScan, KeyframeDone, TrainingProgress)):
             self._start()
         progress = self.progress
         if progress is None:
@@ -185,6 +202,15 @@ class _Renderer:
             progress.update(self.cuts_task, completed=event.frames_done)
         elif isinstance(event, ShotsPlanned):
             progress.console.print(_line(event), highlight=False)
+        elif isinstance(event, KeyframeDone):
+            if self.keyframes_task is None:
+                self.keyframes_task = progress.add_task("keyframes", total=event.total, info="optimizer, cold starts")
+            progress.update(self.keyframes_task, completed=event.done)
+        elif isinstance(event, TrainingProgress):
+            if self.training_task is None:
+                self.training_task = progress.add_task("training", total=event.budget, info="")
+            eta = f", ETA {format_duration(event.eta_seconds)}" if event.eta_seconds is not None else ""
+            progress.update(self.training_task, completed=event.step, info=f"loss {event.loss:.4g}{eta}")
         elif isinstance(event, RunStarted):
             width, height = event.working_size
             if event.total_frames > 1:
@@ -363,6 +389,11 @@ def stylize(
     chain_frames: Annotated[Optional[int], typer.Option(help=f"Split shots longer than this into chains (default: as far as the workers need, chains of at least {MIN_CHAIN_FRAMES}).")] = _SC.chain_frames,
     overlap: Annotated[int, typer.Option(help="Frames a chain inside a shot starts before its first; the chain before it cross-fades into them.")] = _SC.overlap,
     worker_threads: Annotated[Optional[int], typer.Option(help="torch/OpenCV threads per worker (default: the cores shared out among the workers).")] = _SC.threads,
+    method: Annotated[MethodKind, typer.Option(help="optimize: the optimizer on every frame (best quality); fast: optimize keyframes, train a small network on the clip, run it on every frame (milliseconds a frame).")] = _MC.kind,
+    keyframes: Annotated[int, typer.Option(help="Fast: one keyframe per this many frames of a shot (at least one per shot), each stylized by the optimizer.")] = _MC.keyframes,
+    train_steps: Annotated[int, typer.Option(help="Fast: training step budget (an early stop may end sooner).")] = _MC.train_steps,
+    model: Annotated[Optional[Path], typer.Option(help="Fast: apply this network saved by --save-model; no keyframes, no training.")] = _MC.model,
+    save_model: Annotated[Optional[Path], typer.Option(help="Fast: also write the trained network here (weights only, plus a JSON of its settings).")] = _MC.save_model,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress; print only the output path.")] = False,
     preview: Annotated[Optional[Path], typer.Option(help="After the run, write a preview sheet (a few input frames above their stylized frames) to this image.")] = None,
 ) -> None:
@@ -443,6 +474,9 @@ def _settings(options: dict[str, Any]) -> Settings:
             overlap=o["overlap"],
             threads=o["worker_threads"],
         ),
+        method=MethodConfig(
+            kind=o["method"], keyframes=o["keyframes"], train_steps=o["train_steps"], model=o["model"], save_model=o["save_model"]
+        ),
     )
 
 
@@ -454,6 +488,7 @@ _NOT_IN_PREVIEW = {
     "ctx", "input", "output", "preview", "iterations_next", "temporal", "temporal_weight", "flow_preset", "soft_mask",
     "cuts", "cut_threshold", "output_size", "crf", "no_audio", "work_dir", "segment_frames", "keep_frames",
     "keep_work", "restart", "overwrite", "workers", "ray_address", "chain_frames", "overlap", "worker_threads",
+    "method", "keyframes", "train_steps", "model", "save_model",
 }  # fmt: skip
 _OPTION_DEFAULTS = {
     name: parameter.default

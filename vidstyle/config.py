@@ -371,6 +371,40 @@ class ScaleConfig:
         return max(MIN_CHAIN_FRAMES, -(-frame_count // workers))
 
 
+class MethodKind(str, Enum):
+    """How frames are stylized: the per-frame optimizer, or a network trained on the clip (methods/feedforward.py)."""
+
+    OPTIMIZE = "optimize"  # Gatys et al.'s optimization of every frame, tied to the previous one (Ruder et al.)
+    FAST = "fast"  # optimize a few keyframes, train a small network on the clip, run it on every frame
+
+
+# Fast-mode defaults: the evidence is in methods/feedforward.py (FastConfig) and README "Fast mode".
+@dataclass(frozen=True)
+class MethodConfig:
+    """Which method stylizes the frames, and the fast method's keyframes, training budget and model files."""
+
+    kind: MethodKind = MethodKind.OPTIMIZE
+    keyframes: int = 100  # fast: one keyframe per this many frames of a shot, at least one per shot
+    train_steps: int = 1500  # fast: training step budget (an early stop may end it sooner)
+    model: Path | None = None  # fast: apply this saved network; no keyframes, no training
+    save_model: Path | None = None  # fast: also write the trained network here
+
+    def __post_init__(self) -> None:
+        try:  # library callers may pass "fast"
+            object.__setattr__(self, "kind", MethodKind(self.kind))
+        except ValueError:
+            raise UsageError(f"Unknown method {self.kind!r}; use optimize or fast.") from None
+        if self.keyframes < 1:
+            raise UsageError("--keyframes must be at least 1 (frames of a shot per keyframe).")
+        if self.train_steps < 1:
+            raise UsageError("--train-steps must be at least 1.")
+        fast_only = [name for name, value in (("--model", self.model), ("--save-model", self.save_model)) if value is not None]
+        if fast_only and self.kind is not MethodKind.FAST:
+            raise UsageError(f"{' and '.join(fast_only)} belong to the fast method; add --method fast.")
+        if self.model is not None and self.save_model is not None:
+            raise UsageError("--save-model saves a network this run trains, and with --model nothing is trained; leave one out.")
+
+
 @dataclass(frozen=True)
 class PreviewConfig:
     """A preview sheet (pipeline/preview.py): how many frames, and how many side by side."""
@@ -398,6 +432,7 @@ class Settings:
     encode: EncodeConfig = field(default_factory=EncodeConfig)
     run: RunConfig = field(default_factory=RunConfig)
     scale: ScaleConfig = field(default_factory=ScaleConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
 
     def replace(self, **changes: object) -> "Settings":
         return dataclasses.replace(self, **changes)

@@ -44,6 +44,10 @@ class ResumeError(VidstyleError):
     """The work directory cannot be resumed (corrupt, or made with other settings)."""
 
 
+class ModelError(VidstyleError):
+    """A saved fast-mode network cannot be used (missing, damaged, foreign or carrying pickled code)."""
+
+
 class InputChanged(ResumeError):
     """A file the interrupted run read (input, style image, weights, scene list) changed since it began.
 

@@ -15,6 +15,7 @@ Points (K is a frame's 0-based position in the plan, N a segment's index):
     record:K    frame K's PNG is complete under its final name, its log record is not written
     encode:N    while ffmpeg encodes segment N (its partial file holds data)
     assemble    while ffmpeg joins the segments into the output (its partial file holds data)
+    train:S     fast mode: right after training step S (1-based) and the checkpoint due at it, if any
     nan:K       frame K's loss turns NaN at its first step, as a numerical fault would
                 (one content pixel becomes NaN); the method must redo the frame
 
@@ -34,7 +35,8 @@ attempt, so the frame fails for good and the run must stop cleanly.
 A fault that is set but never reached is an error too: the run raises
 FaultNotReached at its end. So a test that injects a fault cannot pass because
 moved code no longer reaches the point; tests/pipeline/test_resume.py also
-reaches every point listed here (``nan``: tests/pipeline/test_numerical.py).
+reaches every point listed here (``nan``: tests/pipeline/test_numerical.py;
+``train``: tests/pipeline/test_fast_mode.py).
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ class FaultPoint(str, Enum):
     ENCODE = "encode"
     ASSEMBLE = "assemble"
     NAN = "nan"
+    TRAIN = "train"
 
 
 class FaultAction(str, Enum):
@@ -78,6 +81,7 @@ _ARITY = {
     FaultPoint.ENCODE: 1,
     FaultPoint.ASSEMBLE: 0,
     FaultPoint.NAN: 1,
+    FaultPoint.TRAIN: 1,
 }
 _FFMPEG_POINTS = {FaultPoint.ENCODE, FaultPoint.ASSEMBLE}
 # How long an ffmpeg point waits for ffmpeg's first bytes before it acts anyway.

@@ -1,1 +1,2 @@
-"""Stylization methods: what stylizes one frame of a chain (today the per-frame optimizer)."""
+"""Stylization methods: what stylizes the frames of a chain (the per-frame optimizer; the fast
+feed-forward network trained on the clip)."""

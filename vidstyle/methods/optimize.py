@@ -31,7 +31,7 @@ import torch
 from vidstyle.config import CutsMode, OptimizeConfig, Optimizer, Settings, ShotsConfig, TemporalConfig, TemporalMode
 from vidstyle.errors import NumericalError, UsageError
 from vidstyle.methods.base import FrameResult, FrameTask, StepCallback
-from vidstyle.model.build import build_core
+from vidstyle.model.build import Core, build_core
 from vidstyle.model.device import resolve_device
 from vidstyle.model.style import default_cache_dir
 from vidstyle.model.memory import check_memory
@@ -200,8 +200,10 @@ class OptimizeMethod:
         identity: str,
         style_passes: int = 0,
         fallback: FrameStylizer | None = None,
+        core: Core | None = None,
     ) -> None:
         self.stylizer = stylizer
+        self.core = core  # the feature network and style targets, which fast mode trains its network with
         self.fallback = fallback
         self.optimize = settings.optimize
         self.device = device
@@ -281,4 +283,5 @@ def optimize_method(settings: Settings, working_size: tuple[int, int]) -> Optimi
         identity=core.weights.identity,
         style_passes=0 if core.style.from_cache else core.extractor.passes,
         fallback=fallback,
+        core=core,
     )

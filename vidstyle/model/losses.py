@@ -66,3 +66,15 @@ def total_variation(image: torch.Tensor) -> torch.Tensor:
     dx = image[..., :, 1:] - image[..., :, :-1]
     dy = image[..., 1:, :] - image[..., :-1, :]
     return dx.pow(2).mean() + dy.pow(2).mean()
+
+
+def gram_matrices(features: torch.Tensor) -> torch.Tensor:
+    """Per-image Gram matrices of (N, C, H, W) features: (N, C, C), each divided by H*W.
+
+    gram_matrix above treats a batch as one image (it multiplies every
+    image's channels with every other's); training a network on a batch of
+    crops needs one Gram per crop.
+    """
+    batch, channels, height, width = features.shape
+    flat = features.reshape(batch, channels, height * width)
+    return flat @ flat.transpose(1, 2) / (height * width)

@@ -109,6 +109,27 @@ class Notice:
 
 
 @dataclass(frozen=True)
+class KeyframeDone:
+    """Fast mode: one keyframe stylized by the optimizer (or found done by an earlier, interrupted run)."""
+
+    done: int  # keyframes finished so far
+    total: int
+    position: int  # in the plan
+    seconds: float  # this keyframe's time (0 when it was found done)
+
+
+@dataclass(frozen=True)
+class TrainingProgress:
+    """Fast mode: one training step of the network done."""
+
+    step: int  # 1-based, counting the steps of an earlier, interrupted run
+    budget: int
+    loss: float  # this step's total loss (noisy: every step draws other crops)
+    eta_seconds: float | None  # for the rest of the budget at this process's pace (an early stop may end it sooner)
+    validation: float | None = None  # loss on the fixed held-out crops, when this step checked it
+
+
+@dataclass(frozen=True)
 class RunFinished:
     output: Path
     frames: int
@@ -116,7 +137,10 @@ class RunFinished:
     shots: str = ""  # "3 shots; cuts at 0:01.0, 0:06.0"; empty for an image
 
 
-Event = CutScan | ShotsPlanned | RunStarted | StepDone | FrameDone | SegmentEncoded | Notice | RunFinished
+Event = (
+    CutScan | ShotsPlanned | KeyframeDone | TrainingProgress | RunStarted | StepDone | FrameDone | SegmentEncoded | Notice
+    | RunFinished
+)
 EventHandler = Callable[[Event], None]
 ChainEvent = StepDone | FrameStylized | SegmentEncoded | Notice
 ChainEventHandler = Callable[[ChainEvent], None]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from vidstyle.config import Settings, settings_to_json
+from vidstyle.config import MethodKind, Settings, settings_to_json
 from vidstyle.files import file_sha256
 from vidstyle.model.style import read_style_image
 from vidstyle.video.sources import SourceInfo
@@ -30,6 +30,8 @@ FREE_SETTINGS = {
     "scale.workers",
     "scale.ray_address",
     "scale.threads",
+    "method.save_model",  # a copy of the network, written wherever asked
+    "method.model",  # the saved network's content hash is compared instead of its path (as "weights")
 }
 
 
@@ -63,6 +65,11 @@ def run_fingerprint(info: SourceInfo, settings: Settings, *, output: Path, frame
     """Everything that decides the output's pixels and frames; the caller adds "weights" once the method is built."""
     settings_json = settings_to_json(settings)
     settings_json["style"]["images"] = "(compared by content)"  # paths may move, contents may not
+    method = settings_json["method"]
+    if settings.method.kind is MethodKind.OPTIMIZE:
+        settings_json["method"] = {"kind": method["kind"]}  # the fast method's settings change no pixel of the optimizer's
+    elif settings.method.model is not None:
+        settings_json["method"] = {"kind": method["kind"], "model": method["model"]}  # nothing is trained
     fingerprint: dict[str, object] = {
         "input": input_fingerprint(list(info.files) if info.files else [Path(info.path)]),
         "styles": [style_hash(Path(p)) for p in settings.style.images],
@@ -138,6 +145,8 @@ def differences(old: dict[str, object], new: dict[str, object]) -> list[str]:
         before, after = flat_old.get(key, "(unset)"), flat_new.get(key, "(unset)")
         if before == "(unset)" and key.startswith("settings.scale."):
             continue  # a manifest older than scale-out: its one-process run had no split shots
+        if before == "(unset)" and key == "settings.method.kind" and after == MethodKind.OPTIMIZE.value:
+            continue  # a manifest older than fast mode: its run used the optimizer
         if before != after:
             lines.append(f"{key.removeprefix('settings.')}: {before!r} -> {after!r}")
     return lines

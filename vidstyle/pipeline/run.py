@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vidstyle.config import CutsMode, Settings, TemporalMode
+from vidstyle.config import CutsMode, MethodKind, Settings, TemporalMode
 from vidstyle.errors import EncodeError, InputChanged, Interrupted, NumericalError, OutOfSpace, OutputError, ResumeError, UsageError
 from vidstyle.faults import FaultPoint, Faults
 from vidstyle.methods.base import Method, MethodFactory
@@ -46,6 +46,7 @@ from vidstyle.pipeline.events import (
 )
 from vidstyle.pipeline.eta import EtaEstimator, WorkLeft
 from vidstyle.pipeline.executor import LocalExecutor
+from vidstyle.pipeline.fast import check_fast_settings, fast_model_method, prepare_fast_method
 from vidstyle.invocation import resume_command
 from vidstyle.pipeline.fingerprint import FILE_KEYS, changed_files, differences, run_fingerprint
 from vidstyle.pipeline.interrupt import StopFlag, stop_on_signals
@@ -98,6 +99,7 @@ def stylize(
     output = Path(output).expanduser()
     kind = output_kind(output)
     check_init_image(settings.optimize.init)  # before any work dir exists (it is otherwise read once the run has started)
+    check_fast_settings(settings, image_output=kind is OutputKind.IMAGE)
     faults = Faults.from_env()
     with open_source(input) as source:
         _check_kinds(source.info, kind, output)
@@ -192,7 +194,13 @@ def _absolute_paths(settings: Settings) -> Settings:
     shots = settings.shots
     if shots.scene_list is not None:
         shots = replace(shots, cuts=str(shots.scene_list.resolve()))
+    method = settings.method
     return settings.replace(
+        method=replace(
+            method,
+            model=Path(method.model).expanduser().resolve() if method.model is not None else None,
+            save_model=Path(method.save_model).expanduser().resolve() if method.save_model is not None else None,
+        ),
         model=replace(settings.model, weights=Path(weights).expanduser().resolve() if weights is not None else None),
         shots=shots,
         style=replace(settings.style, images=tuple(Path(p).expanduser().resolve() for p in settings.style.images)),
@@ -245,7 +253,10 @@ class _Run:
         self._handle_existing_output()
         frames = make_plan(self.source.info, self.settings.select)
         if self.work is None:  # an image: one frame, one shot, nothing to resume
-            method = self.method_factory(self.settings, frames.working_size)
+            if self.settings.method.kind is MethodKind.FAST:  # with --model (check_fast_settings)
+                method: Method = fast_model_method(self.settings)
+            else:
+                method = self.method_factory(self.settings, frames.working_size)
             plan = make_run_plan(frames, segment_frames=self.settings.run.segment_frames)
             return self._execute(plan, self.source.spec, method, started)
         fingerprint = run_fingerprint(self.source.info, self.settings, output=self.output.path, frame_count=frames.frame_count)
@@ -263,7 +274,13 @@ class _Run:
 
     def _run_chains(self, frames: FramePlan, fingerprint: dict[str, object], old: Manifest | None, started: float) -> RunResult:
         assert self.work is not None
-        method = self.method_factory(self.settings, frames.working_size)
+        config = self.settings.method
+        trains = config.kind is MethodKind.FAST and config.model is None
+        if config.kind is MethodKind.FAST and config.model is not None:
+            # A saved network: read (and a pickled file refused) before the work dir exists.
+            method: Method = fast_model_method(self.settings)
+        else:
+            method = self.method_factory(self.settings, frames.working_size)  # fast mode: it stylizes the keyframes
         fingerprint["weights"] = method.identity
         if old is not None:
             self._refuse_changes(old.fingerprint, fingerprint)
@@ -274,6 +291,17 @@ class _Run:
         else:
             manifest = self._create_work_dir(self._plan_shots(frames), fingerprint)
         self.output.sweep_leftovers()
+        if trains:
+            method = prepare_fast_method(
+                settings=self.settings,
+                plan=manifest.plan,
+                source=manifest.source,
+                work_root=self.work.root,
+                keyframer=method,
+                faults=self.faults,
+                stop=lambda: self.stop.requested,
+                on_event=self.on_event,
+            )
         return self._execute(manifest.plan, manifest.source, method, started)
 
     # -- before any frame -------------------------------------------------------
@@ -344,7 +372,9 @@ class _Run:
         scale = self.settings.scale
         workers = self.cluster.workers if self.cluster is not None else 1
         # A chain inside a shot is warmed up and cross-faded; frames that are not tied together need neither.
-        overlap = scale.overlap if self.settings.temporal.mode is not TemporalMode.NONE else 0
+        # Fast mode stylizes every frame on its own: no chain depends on another's frames.
+        tied = self.settings.temporal.mode is not TemporalMode.NONE and self.settings.method.kind is MethodKind.OPTIMIZE
+        overlap = scale.overlap if tied else 0
         plan = make_run_plan(
             frames,
             cuts,

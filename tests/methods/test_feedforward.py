@@ -1,0 +1,383 @@
+"""The fast method: training on the clip, checkpoints and resume, apply, save and load."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import pickle
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vidstyle.errors import ModelError, UsageError
+from vidstyle.methods.fastnet import Architecture, NetSpec, Norm, build_network
+from vidstyle.methods.feedforward import (
+    CHECKPOINT_NAME,
+    CheckpointSaved,
+    TrainingClip,
+    TrainingFinished,
+    TrainingStarted,
+    TrainingStep,
+    TrainingStopped,
+    apply_network,
+    keyframe_positions,
+    learning_rate_at,
+    plan_keyframes,
+    load_model,
+    new_network,
+    save_model,
+    train_network,
+)
+from tests.methods.clipdata import HEIGHT, TINY, WIDTH, fake_stylization, make_clip, make_core, panning_frames
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def core(random_weights: Path, tmp_path_factory: pytest.TempPathFactory):
+    # Module fixtures run before conftest's one-thread fixture: build the style
+    # targets on one thread, as the worker process does, so both get the same
+    # bits (a float sum over two threads is added up in another order).
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return make_core(random_weights, tmp_path_factory.mktemp("style"))
+    finally:
+        torch.set_num_threads(before)
+
+
+def train(core, clip: TrainingClip, config=TINY, **kwargs):
+    extractor, targets, model = core
+    return train_network(
+        clip, features=extractor, style=targets, content_layers=model.content_layers, config=config, **kwargs
+    )
+
+
+def weights_of(net: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+
+def assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
+    wa, wb = weights_of(a), weights_of(b)
+    assert wa.keys() == wb.keys()
+    for key in wa:
+        assert torch.equal(wa[key], wb[key]), key
+
+
+# ------------------------------------------------------------------ training
+
+
+def test_training_loss_falls_and_reports_progress(core) -> None:
+    events: list[object] = []
+    config = replace(TINY, steps=60, tolerance=0.0)
+    result = train(core, make_clip(), config, on_event=events.append)
+    steps = [e for e in events if isinstance(e, TrainingStep)]
+    assert [e.step for e in steps] == list(range(1, 61))
+    assert isinstance(events[0], TrainingStarted) and events[0].resumed_at == 0
+    assert isinstance(events[-1], TrainingFinished) and events[-1].steps == 60
+    assert all(e.eta_seconds is not None and e.eta_seconds >= 0 for e in steps)
+    assert steps[-1].eta_seconds == 0
+    assert set(steps[0].terms) == {"l1", "perceptual", "style", "content", "tv", "temporal"}
+    # The total and the distillation error both fall well below where they started.
+    assert np.mean(result.history[-10:]) < 0.5 * np.mean(result.history[:10])
+    l1 = [e.terms["l1"] for e in steps]
+    assert np.mean(l1[-10:]) < 0.8 * np.mean(l1[:10])
+
+
+def test_training_is_deterministic_for_a_seed_and_differs_across_seeds(core) -> None:
+    clip = make_clip()
+    first, second = train(core, clip), train(core, clip)
+    assert_same_weights(first.net, second.net)
+    assert first.history == second.history
+    other = train(core, clip, replace(TINY, seed=1))
+    assert not torch.equal(weights_of(other.net)["body.0.1.weight"], weights_of(first.net)["body.0.1.weight"])
+
+
+def test_early_stop_ends_a_stalled_training(core) -> None:
+    # A learning rate this small leaves the loss flat: the validation test must stop it.
+    config = replace(TINY, steps=200, learning_rate=1e-9, window=5, patience=3, tolerance=0.01)
+    events: list[object] = []
+    result = train(core, make_clip(), config, on_event=events.append)
+    assert result.stopped_early
+    # Validations at steps 5, 10, 15, 20: the last three are compared with the first.
+    assert result.steps == 20 and len(result.validation) == 4
+    assert [e.step for e in events if isinstance(e, TrainingStep) and e.validation is not None] == [5, 10, 15, 20]
+    assert events[-1] == TrainingFinished(steps=20, stopped_early=True, seconds=events[-1].seconds, loss=result.validation[-1])
+
+
+def test_the_learning_rate_decays_along_the_budget() -> None:
+    config = replace(TINY, steps=100, learning_rate=1e-3, final_lr=0.1)
+    rates = [learning_rate_at(step, config) for step in range(0, 101, 25)]
+    assert rates[0] == pytest.approx(1e-3) and rates[-1] == pytest.approx(1e-4)
+    assert all(a > b for a, b in zip(rates, rates[1:]))
+
+
+def test_checkpoints_are_written_every_n_steps(core, tmp_path: Path) -> None:
+    events: list[object] = []
+    train(core, make_clip(), checkpoint_dir=tmp_path, on_event=events.append)
+    assert [e.step for e in events if isinstance(e, CheckpointSaved)] == [4, 8, 12]
+    assert (tmp_path / CHECKPOINT_NAME).is_file()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_stop_then_resume_gives_the_same_weights(core, tmp_path: Path) -> None:
+    clip = make_clip()
+    reference = train(core, clip)
+    seen = []
+
+    def stop() -> bool:
+        return len(seen) >= 6
+
+    def count(event) -> None:
+        if isinstance(event, TrainingStep):
+            seen.append(event.step)
+
+    with pytest.raises(TrainingStopped) as stopped:
+        train(core, clip, checkpoint_dir=tmp_path, on_event=count, stop=stop)
+    assert stopped.value.step == 6 and stopped.value.checkpoint == tmp_path / CHECKPOINT_NAME
+    events: list[object] = []
+    resumed = train(core, clip, checkpoint_dir=tmp_path, on_event=events.append)
+    assert events[0] == TrainingStarted(budget=12, resumed_at=6, parameters=events[0].parameters)
+    assert [e.step for e in events if isinstance(e, TrainingStep)] == list(range(7, 13))
+    assert_same_weights(reference.net, resumed.net)
+    assert resumed.history == reference.history
+    assert resumed.validation == reference.validation and len(reference.validation) == 3
+
+
+def test_a_crash_between_checkpoints_resumes_from_the_last_one(core, tmp_path: Path) -> None:
+    clip = make_clip()
+    reference = train(core, clip)
+
+    def crash(event) -> None:
+        if isinstance(event, TrainingStep) and event.step == 7:
+            raise RuntimeError("simulated crash")  # nothing is saved on the way out
+
+    with pytest.raises(RuntimeError):
+        train(core, clip, checkpoint_dir=tmp_path, on_event=crash)
+    events: list[object] = []
+    resumed = train(core, clip, checkpoint_dir=tmp_path, on_event=events.append)
+    assert events[0].resumed_at == 4  # steps 5-7 are redone
+    assert_same_weights(reference.net, resumed.net)
+
+
+def test_a_killed_training_process_resumes_to_the_same_weights(core, random_weights: Path, tmp_path: Path) -> None:
+    """SIGKILL in the middle of step 7 of a training in another process; resume here."""
+    clip = make_clip()
+    reference = train(core, clip)
+    spec = {"weights": str(random_weights), "style_dir": str(tmp_path), "checkpoints": str(tmp_path / "ck"), "kill_at": 7}
+    spec_path = tmp_path / "spec.json"
+    spec_path.write_text(json.dumps(spec))
+    worker = Path(__file__).with_name("train_worker.py")
+    done = subprocess.run([sys.executable, str(worker), str(spec_path)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == -9, done.stderr
+    events: list[object] = []
+    resumed = train(core, clip, checkpoint_dir=tmp_path / "ck", on_event=events.append)
+    assert events[0].resumed_at == 4
+    assert_same_weights(reference.net, resumed.net)
+
+
+def test_a_checkpoint_of_another_clip_or_setting_is_not_resumed(core, tmp_path: Path) -> None:
+    train(core, make_clip(), checkpoint_dir=tmp_path)
+    events: list[object] = []
+    other = TrainingClip(frames=panning_frames(6), keyframes={2: fake_stylization(panning_frames(6)[2])})
+    train(core, other, checkpoint_dir=tmp_path, on_event=events.append)
+    assert events[0].resumed_at == 0
+    events.clear()
+    train(core, make_clip(), replace(TINY, learning_rate=2e-3), checkpoint_dir=tmp_path, on_event=events.append)
+    assert events[0].resumed_at == 0
+    # The checkpoint interval changes nothing the weights depend on: that checkpoint is kept.
+    train(core, make_clip(), replace(TINY, learning_rate=2e-3, steps=20), checkpoint_dir=tmp_path)
+    events.clear()
+    train(core, make_clip(), replace(TINY, learning_rate=2e-3, steps=20, checkpoint_every=5), checkpoint_dir=tmp_path, on_event=events.append)
+    assert events[0].resumed_at == 20
+
+
+def test_a_torn_checkpoint_is_ignored(core, tmp_path: Path) -> None:
+    (tmp_path / CHECKPOINT_NAME).write_bytes(b"PK\x03\x04 not really a zip")
+    events: list[object] = []
+    result = train(core, make_clip(), checkpoint_dir=tmp_path, on_event=events.append)
+    assert events[0].resumed_at == 0 and result.steps == 12
+
+
+def test_luminance_only_style_targets_are_refused_until_supported(core) -> None:
+    extractor, targets, model = core
+    with pytest.raises(UsageError, match="--preserve-colors"):
+        train((extractor, replace(targets, luminance_only=True), model), make_clip())
+
+
+def test_temporal_pairs_never_span_a_break() -> None:
+    frames = panning_frames(6)
+    clip = TrainingClip(frames=frames, keyframes={0: frames[0]}, breaks=frozenset({2}))
+    assert clip.pairs() == [0, 1, 3, 4]
+    assert clip.others() == [1, 2, 3, 4, 5]
+
+
+def test_bad_training_data_is_refused() -> None:
+    frames = panning_frames(4)
+    with pytest.raises(UsageError, match="keyframe"):
+        TrainingClip(frames=frames, keyframes={})
+    with pytest.raises(UsageError, match="outside"):
+        TrainingClip(frames=frames, keyframes={9: frames[0]})
+    with pytest.raises(UsageError, match="BGR uint8"):
+        TrainingClip(frames=frames[:3] + [frames[3][:10]], keyframes={0: frames[0]})
+    with pytest.raises(UsageError, match="Keyframe 1"):
+        TrainingClip(frames=frames, keyframes={1: frames[1].astype(np.float32)})
+
+
+def test_keyframes_are_spread_over_the_shot() -> None:
+    assert keyframe_positions(1, 3) == (0,)
+    assert keyframe_positions(100, 1) == (50,)
+    assert keyframe_positions(100, 4) == (12, 37, 62, 87)
+    assert keyframe_positions(3, 10) == (0, 1, 2)
+    assert keyframe_positions(90, 0) == (45,)  # at least one per shot
+    with pytest.raises(UsageError):
+        keyframe_positions(0, 1)
+    # Shots of 90, 120, 30 and 80 frames, one keyframe per 100 frames: one each, in the middle.
+    assert plan_keyframes([(0, 90), (90, 210), (210, 240), (240, 320)], every=100) == (45, 150, 225, 280)
+    assert plan_keyframes([(0, 1000)], every=250) == (125, 375, 625, 875)
+
+
+# ------------------------------------------------------------------ apply
+
+
+@pytest.mark.parametrize("spec", [NetSpec(width=4, blocks=1), NetSpec(Architecture.UNET, 4, 1, Norm.INSTANCE)])
+def test_apply_gives_one_frame_of_the_same_size_per_input(spec: NetSpec) -> None:
+    net = new_network(spec, seed=0)
+    rng = np.random.default_rng(0)
+    sizes = [(32, 40)] * 5 + [(29, 37), (29, 37), (7, 5), (3, 2), (32, 40)]  # (h, w): odd, tiny, back again
+    frames = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in sizes]
+    out = list(apply_network(net, iter(frames), batch_size=3))
+    assert len(out) == len(frames)
+    for frame, result in zip(frames, out):
+        assert result.shape == frame.shape and result.dtype == np.uint8
+    # Batched or one at a time, the frames are the same (no frame sees another);
+    # instance norm sums in another order in a batch, which may move a level.
+    single = list(apply_network(net, frames, batch_size=1))
+    for a, b in zip(out, single):
+        assert np.abs(a.astype(int) - b).max() <= 1
+
+
+def test_apply_streams_with_bounded_memory() -> None:
+    net = new_network(NetSpec(width=4, blocks=1), seed=0)
+    pulled = []
+
+    def endless():
+        for i in itertools.count():
+            pulled.append(i)
+            yield np.full((16, 16, 3), i % 256, np.uint8)
+
+    taken = list(itertools.islice(apply_network(net, endless(), batch_size=4), 6))
+    assert len(taken) == 6
+    assert len(pulled) == 8  # two batches of 4, never the whole input
+
+
+def test_apply_refuses_what_is_not_a_bgr_frame() -> None:
+    net = new_network(NetSpec(width=4, blocks=1), seed=0)
+    with pytest.raises(UsageError, match="BGR uint8"):
+        list(apply_network(net, [np.zeros((8, 8), np.uint8)]))
+
+
+# ------------------------------------------------------------------ save / load
+
+
+def test_a_saved_network_reloads_and_gives_identical_frames(core, tmp_path: Path) -> None:
+    result = train(core, make_clip())
+    path = tmp_path / "look.pt"
+    settings = {"style": ["starry.jpg"], "steps": 12}
+    save_model(path, result.net, settings)
+    loaded = load_model(path)
+    assert loaded.spec == TINY.net
+    assert loaded.settings == settings
+    frames = panning_frames(5) + [panning_frames(1, width=41, height=31)[0]]
+    before = list(apply_network(result.net, frames))
+    after = list(apply_network(loaded.net, frames))
+    for a, b in zip(before, after):
+        assert np.array_equal(a, b)
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_only_networks_that_carry_their_spec_can_be_saved(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="build_network"):
+        save_model(tmp_path / "m.pt", torch.nn.Conv2d(3, 3, 3), {})
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_every_architecture_round_trips(tmp_path: Path) -> None:
+    for spec in (NetSpec(Architecture.JOHNSON, 4, 2, Norm.INSTANCE), NetSpec(Architecture.UNET, 4, 0, Norm.NONE)):
+        net = new_network(spec, seed=3)
+        save_model(tmp_path / "m.pt", net, {})
+        loaded = load_model(tmp_path / "m.pt")
+        assert loaded.spec == spec
+        assert_same_weights(net, loaded.net)
+
+
+class _Payload:
+    """Unpickling this object creates a file: proof that code from the model file ran."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.makedirs, (str(self.marker),))
+
+
+def test_a_model_file_with_a_pickled_payload_is_refused_without_running_it(tmp_path: Path) -> None:
+    marker = tmp_path / "payload-ran"
+    path = tmp_path / "evil.pt"
+    net = build_network(NetSpec(width=4, blocks=1))
+    torch.save({"format": "vidstyle-fast-model", "version": 1, "state": net.state_dict(), "spec": _Payload(marker)}, path)
+    with pytest.raises(ModelError) as refused:
+        load_model(path)
+    assert not marker.exists()
+    message = str(refused.value)
+    assert "\n" not in message and "--save-model" in message and str(path) in message
+    # The payload is live: an unrestricted unpickler does run it.
+    with path.open("rb") as handle:
+        torch.load(handle, weights_only=False)
+    assert marker.exists()
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+def test_a_plain_pickle_is_refused_too(tmp_path: Path) -> None:
+    marker = tmp_path / "payload-ran"
+    path = tmp_path / "evil.pkl"
+    path.write_bytes(pickle.dumps(_Payload(marker)))
+    with pytest.raises(ModelError):
+        load_model(path)
+    assert not marker.exists()
+
+
+def test_files_that_are_not_models_are_refused_with_one_line(core, tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="not found"):
+        load_model(tmp_path / "missing.pt")
+    (tmp_path / "text.pt").write_text("hello")
+    with pytest.raises(ModelError, match="not a vidstyle fast-mode model"):
+        load_model(tmp_path / "text.pt")
+    torch.save({"weight": torch.zeros(3)}, tmp_path / "other.pt")
+    with pytest.raises(ModelError, match="not a vidstyle fast-mode model"):
+        load_model(tmp_path / "other.pt")
+    train(core, make_clip(), checkpoint_dir=tmp_path / "ck")
+    with pytest.raises(ModelError, match="not a vidstyle fast-mode model"):
+        load_model(tmp_path / "ck" / CHECKPOINT_NAME)
+    net = build_network(NetSpec(width=4, blocks=1))
+    save_model(tmp_path / "ok.pt", net, {})
+    payload = torch.load(tmp_path / "ok.pt", weights_only=True)
+    payload["spec"] = json.dumps(NetSpec(width=8, blocks=1).to_json())  # weights of another shape
+    torch.save(payload, tmp_path / "mismatch.pt")
+    with pytest.raises(ModelError, match="damaged"):
+        load_model(tmp_path / "mismatch.pt")
+    payload["version"] = 99
+    torch.save(payload, tmp_path / "future.pt")
+    with pytest.raises(ModelError, match="version 99"):
+        load_model(tmp_path / "future.pt")
+
+
+def test_frames_are_the_working_size_convention() -> None:
+    frames = panning_frames()
+    assert frames[0].shape == (HEIGHT, WIDTH, 3)

@@ -1,0 +1,195 @@
+"""Fast mode through the CLI: keyframes, training, apply, save/load, resume after kills, refused model files.
+
+Tiny clips (48x32), random VGG19 weights, a few optimizer and training steps:
+these check the plumbing (what is written, what resumes, what is refused),
+not the look; benchmarks/fast_method.py measures that with real weights.
+Kills go through the supported seam (VIDSTYLE_FAULT, vidstyle/faults.py) in
+a child process; the child runs torch on one thread, as the tests here do,
+so both compute the same bits.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from tests.mediatools import frame_image, make_clip, make_frames_folder, read_frames
+from vidstyle.cli import app
+from vidstyle.config import MethodConfig, MethodKind, ModelConfig, OptimizeConfig, Settings, ShotsConfig, StyleConfig
+from vidstyle.faults import ENV as FAULT_ENV
+from vidstyle.methods.fastnet import NetSpec, build_network
+from vidstyle.methods.feedforward import load_model
+from vidstyle.pipeline.events import KeyframeDone, TrainingProgress
+from vidstyle.pipeline.fast import FAST_DIR, MODEL_NAME
+from vidstyle.pipeline.run import resume, stylize
+from vidstyle.pipeline.workdir import WorkDir
+from vidstyle.video.probe import count_video_frames, probe_media
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+FRAMES = 12
+STEPS = 6  # training steps; a checkpoint after every one (pipeline/fast.py fast_config)
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("clip") / "frames"
+    make_frames_folder(folder, FRAMES, size=(48, 32))
+    return folder
+
+
+def fast_args(clip: Path, output: Path, style: Path, weights: Path, *extra: str) -> list[str]:
+    return [
+        "stylize", str(clip), "-s", str(style), "-o", str(output), "--weights", str(weights), "--method", "fast",
+        "--keyframes", "6", "--train-steps", str(STEPS), "--iterations", "4", "--cuts", "off", "-q", *extra,
+    ]  # fmt: skip
+
+
+def invoke(runner: CliRunner, args: list[str]):  # noqa: ANN201
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+@pytest.fixture(scope="module")
+def reference(clip: Path, random_weights: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One uninterrupted fast run (folder output) that also saves its network."""
+    folder = tmp_path_factory.mktemp("reference")
+    style = folder / "style.png"
+    cv2.imwrite(str(style), frame_image(7, (40, 40)))
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # module fixtures run before conftest's one-thread fixture
+    try:
+        args = fast_args(clip, folder / "out", style, random_weights, "--save-model", str(folder / "net.pt"), "--keep-work")
+        invoke(CliRunner(), args)
+    finally:
+        torch.set_num_threads(before)
+    return {"out": folder / "out", "style": style, "model": folder / "net.pt", "work": folder / "out.vidstyle"}
+
+
+def test_a_fast_run_writes_every_planned_frame_keyframes_and_model(reference: dict[str, Path]) -> None:
+    frames = read_frames(reference["out"])
+    assert len(frames) == FRAMES and all(f.shape == (32, 48, 3) for f in frames)
+    fast = reference["work"] / FAST_DIR
+    assert sorted(p.name for p in (fast / "keyframes").iterdir()) == ["000003.png", "000009.png"]  # 2 per 12 frames, spread
+    assert (fast / MODEL_NAME).is_file() and not (fast / "fast-checkpoint.pt").exists()
+    records = WorkDir(reference["work"]).records()
+    assert len(records) == FRAMES and all(r["steps"] == 1 for r in records)
+    manifest = WorkDir.read_manifest(reference["work"])
+    method = manifest.fingerprint["settings"]["method"]  # type: ignore[index]
+    assert method["kind"] == "fast" and method["train_steps"] == STEPS and method["keyframes"] == 6
+
+
+def test_a_saved_network_applied_with_model_gives_identical_frames(
+    reference: dict[str, Path], clip: Path, random_weights: Path, runner: CliRunner, tmp_path: Path
+) -> None:
+    loaded = load_model(reference["model"])
+    assert loaded.settings["training"]["steps"] == STEPS and loaded.settings["working_size"] == [48, 32]  # type: ignore[index]
+    args = fast_args(clip, tmp_path / "again", reference["style"], random_weights, "--model", str(reference["model"]))
+    invoke(runner, args)
+    assert all(np.array_equal(a, b) for a, b in zip(read_frames(reference["out"]), read_frames(tmp_path / "again"), strict=True))
+    # One image through the same network: the clip's first frame.
+    first = sorted(clip.iterdir())[0]
+    invoke(runner, ["stylize", str(first), "-s", str(reference["style"]), "-o", str(tmp_path / "one.png"), "--method", "fast",
+                    "--model", str(reference["model"]), "-q"])  # fmt: skip
+    assert np.array_equal(cv2.imread(str(tmp_path / "one.png")), read_frames(reference["out"])[0])
+
+
+def test_a_video_output_has_the_input_frame_count_and_duration(
+    reference: dict[str, Path], random_weights: Path, runner: CliRunner, tmp_path: Path
+) -> None:
+    source = make_clip(tmp_path / "in.mp4", width=48, height=32, frames=20, fps="30000/1001", audio=False)
+    output = tmp_path / "out.mp4"
+    events: list[object] = []
+    settings = Settings(
+        model=ModelConfig(weights=random_weights),
+        style=StyleConfig(images=(reference["style"],)),
+        optimize=OptimizeConfig(iterations=4),
+        shots=ShotsConfig(cuts="off"),
+        method=MethodConfig(kind=MethodKind.FAST, keyframes=10, train_steps=3),
+    )
+    result = stylize(source, output, settings=settings, on_event=events.append)
+    assert count_video_frames(output) == 20 == result.frames
+    assert abs(probe_media(output).duration - probe_media(source).duration) < 0.05
+    assert [e.done for e in events if isinstance(e, KeyframeDone)] == [1, 2]
+    steps = [e for e in events if isinstance(e, TrainingProgress)]
+    assert [e.step for e in steps] == [1, 2, 3] and all(np.isfinite(e.loss) and e.eta_seconds is not None for e in steps)
+
+
+def _child(args: list[str], fault: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_NUM_THREADS="1", **{FAULT_ENV: fault})
+    env.pop("VIDSTYLE_DEBUG", None)
+    return subprocess.run(
+        [sys.executable, "-m", "vidstyle", *args], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.mark.parametrize("fault", ["train:4", "frame:5"])
+def test_a_kill_during_training_or_apply_resumes_to_identical_frames(
+    fault: str, reference: dict[str, Path], clip: Path, random_weights: Path, runner: CliRunner, tmp_path: Path
+) -> None:
+    output = tmp_path / "out"
+    args = fast_args(clip, output, reference["style"], random_weights)
+    killed = _child(args, fault)
+    assert killed.returncode == -9, killed.stderr
+    work = tmp_path / "out.vidstyle"
+    if fault.startswith("train"):
+        assert (work / FAST_DIR / "fast-checkpoint.pt").is_file() and not (work / FAST_DIR / MODEL_NAME).exists()
+        # The training settings are part of the fingerprint: other ones are refused, not mixed in.
+        changed = runner.invoke(app, [*args, "--train-steps", str(STEPS + 1)])
+        assert changed.exit_code == 1 and "method.train_steps: 6 -> 7" in changed.output
+    else:
+        assert len(read_frames(output)) == 6 and (work / FAST_DIR / MODEL_NAME).is_file()
+    events: list[object] = []
+    resume(work, on_event=events.append)
+    steps = [e.step for e in events if isinstance(e, TrainingProgress)]
+    assert steps == ([5, 6] if fault.startswith("train") else [])  # resumed from the checkpoint at step 4 / no training
+    assert all(np.array_equal(a, b) for a, b in zip(read_frames(reference["out"]), read_frames(output), strict=True))
+
+
+class _Payload:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # noqa: ANN204 - what an unrestricted unpickler would call
+        return (os.makedirs, (str(self.marker),))
+
+
+def test_a_model_file_carrying_a_pickled_payload_is_refused_in_one_line(
+    clip: Path, style: Path, runner: CliRunner, tmp_path: Path
+) -> None:
+    marker = tmp_path / "payload-ran"
+    evil = tmp_path / "evil.pt"
+    net = build_network(NetSpec(width=4, blocks=1))
+    torch.save({"format": "vidstyle-fast-model", "version": 1, "state": net.state_dict(), "spec": _Payload(marker)}, evil)
+    output = tmp_path / "out.mp4"
+    result = runner.invoke(app, ["stylize", str(clip), "-s", str(style), "-o", str(output), "--method", "fast", "--model", str(evil)])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "pickled" in lines[0] and "Traceback" not in result.output
+    assert not marker.exists()  # the payload never ran
+    assert not output.exists() and not (tmp_path / "out.mp4.vidstyle").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        (["--model", "m.pt"], "--method fast"),
+        (["--method", "fast", "--model", "m.pt", "--save-model", "n.pt"], "leave one out"),
+        (["--method", "fast", "--keyframes", "0"], "--keyframes"),
+        (["--method", "fast", "--preserve-colors"], "--preserve-colors"),
+    ],
+)
+def test_fast_options_that_cannot_work_are_refused(
+    extra: list[str], says: str, clip: Path, style: Path, runner: CliRunner, tmp_path: Path
+) -> None:
+    result = runner.invoke(app, ["stylize", str(clip), "-s", str(style), "-o", str(tmp_path / "out"), *extra])
+    assert result.exit_code == 2 and says in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.vidstyle").exists()

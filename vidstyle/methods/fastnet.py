@@ -1,0 +1,204 @@
+"""The small image-to-image networks of the fast method, and how one is rebuilt from its spec.
+
+(The choice among them, with the measurements behind it, is in the module
+docstring of vidstyle.methods.feedforward, which trains and applies them.)
+
+Two known designs, each fully convolutional with an overall stride of 4:
+
+* ``johnson``: the TransformerNet of Johnson, Alahi & Fei-Fei (2016) with the
+  usual later fixes: reflection padding, nearest-neighbour upsampling followed
+  by a convolution instead of a transposed convolution (no checkerboard),
+  and a configurable width (``width`` = channels of the first layer; the
+  paper's network has 32, "half width" 16) and number of residual blocks.
+  ReCoNet (Gao et al. 2018) uses the same shape at width 48 with 4 blocks.
+* ``unet``: a Texler et al. (2020)-style patch network: a small U-Net with
+  skip connections (the network of Futschik et al. 2019 that Texler et al.
+  train on patches), no normalisation, so a patch and the same pixels inside
+  a whole frame get the same output.
+
+``norm`` picks instance normalisation (Johnson, ReCoNet) or none. Instance
+norm makes every pixel depend on the statistics of the whole image, so a
+network trained on crops sees other statistics at apply time, and a frame's
+colours can shift when something enters the picture; without normalisation
+the output at a pixel depends only on its receptive field (Texler et al.'s
+argument for patch training).
+
+The output is the network's last convolution, unbounded during training and
+clamped to [0, 1] when frames are written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import Enum
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vidstyle.errors import UsageError
+
+
+class Architecture(str, Enum):
+    JOHNSON = "johnson"  # the encoder/decoder of Johnson et al. (ReCoNet's at width 48, 4 blocks)
+    UNET = "unet"
+
+
+class Norm(str, Enum):
+    INSTANCE = "instance"
+    NONE = "none"
+
+
+# Every network halves the picture twice; inputs are padded to a multiple of this.
+STRIDE = 4
+# Smallest side the networks run at: the 9x9 input layer pads 4 px by
+# reflection, which needs more than 4 px, and at a quarter of the size the
+# 3x3 layers and instance norm need more than one pixel.
+MIN_SIDE = 16
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    """Everything needed to rebuild a network before its weights are loaded."""
+
+    architecture: Architecture = Architecture.JOHNSON
+    width: int = 16  # channels of the first layer; the encoder doubles it twice
+    blocks: int = 5  # residual blocks at a quarter of the resolution
+    norm: Norm = Norm.NONE
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.width <= 256:
+            raise UsageError("The fast network's width must be between 1 and 256 channels.")
+        if not 0 <= self.blocks <= 32:
+            raise UsageError("The fast network's residual blocks must be between 0 and 32.")
+
+    def to_json(self) -> dict[str, object]:
+        return {key: (value.value if isinstance(value, Enum) else value) for key, value in asdict(self).items()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> "NetSpec":
+        return cls(
+            architecture=Architecture(str(data["architecture"])),
+            width=int(data["width"]),  # type: ignore[arg-type]
+            blocks=int(data["blocks"]),  # type: ignore[arg-type]
+            norm=Norm(str(data["norm"])),
+        )
+
+
+def _norm(spec: NetSpec, channels: int) -> nn.Module:
+    if spec.norm is Norm.INSTANCE:
+        return nn.InstanceNorm2d(channels, affine=True)
+    return nn.Identity()
+
+
+class _Conv(nn.Sequential):
+    """Reflection pad, convolution, optional norm, optional ReLU."""
+
+    def __init__(
+        self, spec: NetSpec, cin: int, cout: int, kernel: int, *, stride: int = 1, norm: bool = True, relu: bool = True
+    ) -> None:
+        layers: list[nn.Module] = [nn.ReflectionPad2d(kernel // 2), nn.Conv2d(cin, cout, kernel, stride=stride)]
+        if norm:
+            layers.append(_norm(spec, cout))
+        if relu:
+            layers.append(nn.ReLU(inplace=True))
+        super().__init__(*layers)
+
+
+class _Residual(nn.Module):
+    def __init__(self, spec: NetSpec, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            _Conv(spec, channels, channels, 3),
+            _Conv(spec, channels, channels, 3, relu=False),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class _Up(nn.Sequential):
+    """Nearest-neighbour x2 then a convolution: no checkerboard artifacts (Odena et al. 2016)."""
+
+    def __init__(self, spec: NetSpec, cin: int, cout: int, kernel: int = 3) -> None:
+        super().__init__(nn.Upsample(scale_factor=2, mode="nearest"), _Conv(spec, cin, cout, kernel))
+
+
+class EncoderDecoder(nn.Module):
+    """Johnson's TransformerNet shape (also ReCoNet's, at other widths): 9x9 in, 2 strided convs, residuals, 2 ups, 9x9 out."""
+
+    def __init__(self, spec: NetSpec) -> None:
+        super().__init__()
+        c1, c2, c3 = spec.width, spec.width * 2, spec.width * 4
+        self.body = nn.Sequential(
+            _Conv(spec, 3, c1, 9),
+            _Conv(spec, c1, c2, 3, stride=2),
+            _Conv(spec, c2, c3, 3, stride=2),
+            *(_Residual(spec, c3) for _ in range(spec.blocks)),
+            _Up(spec, c3, c2),
+            _Up(spec, c2, c1),
+            _Conv(spec, c1, 3, 9, norm=False, relu=False),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+class PatchUNet(nn.Module):
+    """A small U-Net in the spirit of Texler et al. (2020): skip connections carry the fine detail across."""
+
+    def __init__(self, spec: NetSpec) -> None:
+        super().__init__()
+        c1, c2, c3 = spec.width, spec.width * 2, spec.width * 4
+        self.enc1 = _Conv(spec, 3, c1, 5)
+        self.enc2 = _Conv(spec, c1, c2, 3, stride=2)
+        self.enc3 = _Conv(spec, c2, c3, 3, stride=2)
+        self.middle = nn.Sequential(*(_Residual(spec, c3) for _ in range(spec.blocks)))
+        self.up2 = _Up(spec, c3, c2)
+        self.dec2 = _Conv(spec, c2 * 2, c2, 3)
+        self.up1 = _Up(spec, c2, c1)
+        self.dec1 = _Conv(spec, c1 * 2, c1, 3)
+        self.out = _Conv(spec, c1, 3, 3, norm=False, relu=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        e1 = self.enc1(x)
+        e2 = self.enc2(e1)
+        middle = self.middle(self.enc3(e2))
+        d2 = self.dec2(torch.cat((self.up2(middle), e2), dim=1))
+        d1 = self.dec1(torch.cat((self.up1(d2), e1), dim=1))
+        return self.out(d1)
+
+
+def build_network(spec: NetSpec) -> nn.Module:
+    """A freshly initialised network (torch's default init, drawn from the global RNG: seed it first).
+
+    The network carries its ``spec``, which save_model writes beside the weights.
+    """
+    net: nn.Module = PatchUNet(spec) if spec.architecture is Architecture.UNET else EncoderDecoder(spec)
+    net.spec = spec  # type: ignore[assignment]
+    return net
+
+
+def pad_to_stride(batch: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Pad (N, C, H, W) on the right and bottom to a multiple of STRIDE (and at least MIN_SIDE); returns the original (H, W).
+
+    Reflection keeps the border's texture statistics; it needs the pad to be
+    smaller than the side, so tiny images fall back to replication.
+    """
+    height, width = batch.shape[-2:]
+    pad_h = max(MIN_SIDE, height + (-height) % STRIDE) - height
+    pad_w = max(MIN_SIDE, width + (-width) % STRIDE) - width
+    if pad_h == 0 and pad_w == 0:
+        return batch, (height, width)
+    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+    return F.pad(batch, (0, pad_w, 0, pad_h), mode=mode), (height, width)
+
+
+def run_network(net: nn.Module, batch: torch.Tensor) -> torch.Tensor:
+    """The network on a batch of any size: padded to the stride, cropped back."""
+    padded, (height, width) = pad_to_stride(batch)
+    return net(padded)[..., :height, :width]
+
+
+def parameter_count(net: nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters())

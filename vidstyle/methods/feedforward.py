@@ -1,0 +1,925 @@
+"""The fast method: learn the clip's look from a few stylized keyframes, then stylize every frame in milliseconds.
+
+Texler et al. (2020, "Interactive Video Stylization Using Few-Shot
+Patch-Based Training") train a small image-to-image network on the clip
+itself from a few stylized keyframes. vidstyle has the keyframe stylizer
+already (the per-frame optimizer), so it needs no external data set:
+
+1. the caller stylizes K keyframes with the optimizer (cold starts);
+2. ``train_network`` fits a compact network (vidstyle.methods.fastnet) on
+   random crops of the clip's own frames, with these loss terms:
+   * distillation on keyframe crops: L1 and a VGG perceptual loss against the
+     optimizer's result (the look to copy);
+   * Gatys style and content losses on crops of the other frames (the look
+     must hold on frames the keyframes do not show);
+   * a temporal term on consecutive frames: the output of frame t+1 against
+     the output of frame t warped along the input's optical flow, on the
+     pixels the forward-backward check trusts (Ruder et al. 2016's loss, as
+     ReCoNet (Gao et al. 2018) use it for training);
+3. ``apply_network`` runs it on every frame, in batches.
+
+Training is deterministic on CPU for a given seed, writes checkpoints
+(network, optimizer, random state, step, loss history) atomically every N
+steps, and a killed training resumes from its last checkpoint to the same
+final weights as an uninterrupted one. Saved models are plain tensors and a
+JSON string, read with ``torch.load(weights_only=True)``: loading never runs
+pickled code.
+
+Data conventions: frames are BGR uint8 (H, W, 3) at the working size (what
+frame sources yield and sinks take); inside, RGB float (N, 3, H, W) in [0, 1]
+as everywhere in vidstyle (vidstyle.video.pixels).
+
+Choice of network. Measured with ``benchmarks/fast_method.py --architectures
+--seconds 300`` (real VGG16 features, the 320-frame benchmark clip at 108x256,
+each design trained for the same 300 s on this project's shared 2-core CPU,
+one torch thread; quality on 48 frames the optimizer also stylized; apply
+time with one thread):
+
+    design                         params  GFLOP/frame  ms/frame  steps  style   content  warping error
+    Johnson half width, no norm      423 k     2.34        29      224   7.4x     1.15       0.83x
+    Johnson half width, inst. norm   425 k     2.34        61      200   7.4x     1.24       2.22x
+    ReCoNet (width 48, inst. norm)  3098 k    16.2        200       99  13.1x     1.15       1.56x
+    Texler-style U-Net, no norm      293 k     2.00        34      220  12.9x     0.44       0.05x
+
+(style and warping error as multiples of the optimizer's on the same frames;
+its content loss there is 0.80.) ReCoNet is too slow to apply on a CPU (5
+fps) and to train (half the steps). Instance norm costs twice the apply time
+here and more than doubles the flicker: every pixel depends on the statistics
+of the whole picture, which change as things move. The U-Net keeps the
+picture (skip connections) but after 300 s has barely started on the style.
+The half-width TransformerNet without normalisation learns the style fastest
+per second of training, applies at 34 fps, and flickers less than the
+optimizer, so it is the default (``DEFAULT_NET``). Trained longer (an H200,
+same recipe, same clip) its style loss falls to 2.9x the optimizer's at 1,000
+steps, 2.2x at 2,000 and stays at 2.1-2.3x up to 5,000 steps, with the content
+loss at 1.5-1.6x and the warping error at 0.6x; cosine decay of the learning
+rate and a 5x lower L1 weight did not move that (2.3x at 2,000 steps). A
+full-width (32) network without normalisation collapsed to a constant output
+at this learning rate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from vidstyle.config import FlowPreset
+from vidstyle.errors import ModelError, UsageError
+from vidstyle.files import write_bytes_atomic
+from vidstyle.methods.base import FrameResult, FrameTask, StepCallback
+from vidstyle.methods.fastnet import STRIDE, Architecture, NetSpec, Norm, build_network, run_network
+from vidstyle.model.losses import gram_matrices, normalised_mse
+from vidstyle.model.style import StyleTargets
+from vidstyle.temporal.flow import FlowEstimator
+from vidstyle.temporal.masks import reliability_mask
+from vidstyle.temporal.warp import warp_tensor
+from vidstyle.video.pixels import bgr_to_tensor
+
+# ----------------------------------------------------------------- settings
+
+DEFAULT_NET = NetSpec(architecture=Architecture.JOHNSON, width=16, blocks=5, norm=Norm.NONE)
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Weights of the training terms (each term is normalised, see the term functions)."""
+
+    l1: float = 1.0  # distillation: mean |output - keyframe result|, RGB in [0, 1]
+    perceptual: float = 1.0  # distillation: normalised feature error at every extractor layer
+    style: float = 10.0  # Gatys style loss on other frames (the optimizer's default style weight)
+    content: float = 1.0  # Gatys content loss on other frames (the optimizer's default content weight)
+    temporal: float = 500.0  # masked squared difference to the warped output of the previous frame
+    tv: float = 1e-3
+
+    def __post_init__(self) -> None:
+        if any(value < 0 for value in asdict(self).values()):
+            raise UsageError("Fast-mode loss weights must be >= 0.")
+
+
+@dataclass(frozen=True)
+class FastConfig:
+    """Keyframes and training of the fast method's network.
+
+    Evidence for the defaults (benchmarks/fast_method.py; real VGG16 features,
+    The Starry Night, the 320-frame benchmark clip at 108x256; ratios to the
+    optimizer's flow mode on the same frames):
+
+    * steps 1500: the style loss is 5.4x the optimizer's after 250 steps, 4.3x
+      after 500, 2.9x after 1,000, 2.2x after 2,000 and flat (2.1-2.3x) up to
+      5,000. 1,500 steps cost about 1,500 x 2.7 optimizer steps of CPU (a step
+      here is four 108x108 crops through VGG16 and back, plus their targets).
+    * early stop on a fixed validation set, every 100 steps: a stop on the mean
+      training loss of 100-step windows (tolerance 1%) ended training at step
+      449 (H200) and 602 (CPU) while the style loss still halved afterwards.
+    * crop 128 (capped by the frame's short side), 2 + 2 crops and 1 temporal
+      pair: 64-px crops, twice as many, cost 0.45x per step and learned no
+      faster per second (5.7x at 500 steps against 5.4x at 250 of the
+      default).
+    * lr 1e-3 (Johnson et al.), cosine decay to 0.1x, and l1 1.0: a run with
+      the decay and l1 0.2 reached 2.31x at 2,000 steps against 2.24x
+      without: neither matters at this budget.
+    * style / content / tv weights: the optimizer's, so the network learns the
+      optimizer's objective; temporal 500, the optimizer's too: the warping
+      error is 0.6x the optimizer's, so the term could give way to the style.
+    * keyframe_every 100: one cold start per 100 frames of a shot (at least one
+      per shot) costs what the optimizer spends on cold starts at cuts.
+    """
+
+    net: NetSpec = DEFAULT_NET
+    keyframe_every: int = 100  # one keyframe per this many frames of a shot, at least one per shot
+    steps: int = 1500  # step budget; one step = one Adam update on one batch of crops
+    crop: int = 128  # side of the square training crops (px, at the working size)
+    keyframe_crops: int = 2  # distillation crops per step
+    frame_crops: int = 2  # style/content crops of other frames per step
+    temporal_pairs: int = 1  # consecutive-frame crops per step for the temporal term
+    learning_rate: float = 1e-3  # Adam, as Johnson et al.
+    final_lr: float = 0.1  # cosine decay of the learning rate to this fraction at the end of the budget
+    weights: LossWeights = field(default_factory=LossWeights)
+    window: int = 100  # steps between validations (the loss of fixed held-out crops)
+    validation_batches: int = 4  # batches of fixed crops in the validation set
+    tolerance: float = 0.01  # early stop: the best validation loss improved less than this fraction ...
+    patience: int = 3  # ... over the last `patience` validations
+    checkpoint_every: int = 50  # steps between checkpoints
+    seed: int = 0
+    flow_preset: FlowPreset = FlowPreset.MEDIUM
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise UsageError("The fast-mode step budget must be at least 1.")
+        if self.keyframe_every < 1:
+            raise UsageError("--keyframes must be at least 1 (frames of a shot per keyframe).")
+        if self.crop < 16:
+            raise UsageError("Fast-mode training crops must be at least 16 px.")
+        if min(self.keyframe_crops, self.frame_crops, self.temporal_pairs) < 0:
+            raise UsageError("Fast-mode crop counts must be >= 0.")
+        if self.keyframe_crops + self.frame_crops + self.temporal_pairs == 0:
+            raise UsageError("Fast-mode training needs at least one crop per step.")
+        if self.learning_rate <= 0:
+            raise UsageError("The fast-mode learning rate must be > 0.")
+        if self.tolerance < 0 or min(self.window, self.checkpoint_every, self.patience, self.validation_batches) < 1:
+            raise UsageError("Fast-mode tolerance must be >= 0; window, patience, validation batches and checkpoint interval >= 1.")
+        if not 0 < self.final_lr <= 1:
+            raise UsageError("The fast-mode final learning-rate fraction must be in (0, 1].")
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "net": self.net.to_json(),
+            "keyframe_every": self.keyframe_every,
+            **{k: getattr(self, k) for k in ("steps", "crop", "keyframe_crops", "frame_crops", "temporal_pairs")},
+            "learning_rate": self.learning_rate,
+            "final_lr": self.final_lr,
+            "weights": asdict(self.weights),
+            "window": self.window,
+            "validation_batches": self.validation_batches,
+            "tolerance": self.tolerance,
+            "patience": self.patience,
+            "checkpoint_every": self.checkpoint_every,
+            "seed": self.seed,
+            "flow_preset": self.flow_preset.value,
+        }
+
+
+def keyframe_positions(length: int, count: int) -> tuple[int, ...]:
+    """``count`` keyframes spread over a shot of ``length`` frames: the centre of each of ``count`` equal parts.
+
+    At least one, at most one per frame. Centres rather than ends: a keyframe
+    teaches the frames around it, and a shot's first and last frames have
+    neighbours on one side only.
+    """
+    if length < 1:
+        raise UsageError("A shot needs at least one frame.")
+    count = max(1, min(count, length))
+    return tuple(sorted({int((2 * part + 1) * length // (2 * count)) for part in range(count)}))
+
+
+def plan_keyframes(shots: Sequence[tuple[int, int]], *, every: int) -> tuple[int, ...]:
+    """Keyframe positions for shots given as (first, end) frame positions: one per ``every`` frames, at least one per shot."""
+    keys: list[int] = []
+    for first, end in shots:
+        length = end - first
+        keys += [first + offset for offset in keyframe_positions(length, max(1, round(length / every)))]
+    return tuple(keys)
+
+
+# ----------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class TrainingClip:
+    """What the network learns from.
+
+    ``frames``: the clip's frames in order, BGR uint8 (H, W, 3), all the same
+    size (the working size). For a long clip the caller may pass a subset, as
+    runs of consecutive frames. ``keyframes``: index into ``frames`` -> the
+    optimizer's stylization of that frame (BGR uint8, same size).
+    ``breaks``: indices i where frames[i + 1] does not follow frames[i] (a cut,
+    or a gap in a subset): no temporal pair spans them.
+    """
+
+    frames: Sequence[np.ndarray]
+    keyframes: Mapping[int, np.ndarray]
+    breaks: frozenset[int] = frozenset()
+
+    def __post_init__(self) -> None:
+        if not self.frames:
+            raise UsageError("Fast-mode training needs at least one frame.")
+        if not self.keyframes:
+            raise UsageError("Fast-mode training needs at least one stylized keyframe.")
+        shape = self.frames[0].shape
+        for frame in self.frames:
+            if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape != shape or shape[2] != 3:
+                raise UsageError(f"Fast-mode frames must all be BGR uint8 of shape {shape}; got {frame.dtype} {frame.shape}.")
+        for index, image in self.keyframes.items():
+            if not 0 <= index < len(self.frames):
+                raise UsageError(f"Keyframe {index} is outside the {len(self.frames)} training frames.")
+            if image.dtype != np.uint8 or image.shape != shape:
+                raise UsageError(f"Keyframe {index} must be BGR uint8 of shape {shape}; got {image.dtype} {image.shape}.")
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height)."""
+        return self.frames[0].shape[1], self.frames[0].shape[0]
+
+    def pairs(self) -> list[int]:
+        """Indices i such that (i, i + 1) are consecutive frames."""
+        return [i for i in range(len(self.frames) - 1) if i not in self.breaks]
+
+    def others(self) -> list[int]:
+        """Frames that are not keyframes (all frames when every frame is one)."""
+        rest = [i for i in range(len(self.frames)) if i not in self.keyframes]
+        return rest or list(range(len(self.frames)))
+
+    def identity(self) -> str:
+        """A hash of the pixels and the structure, so a checkpoint of another clip is never resumed."""
+        digest = hashlib.sha256()
+        digest.update(json.dumps([len(self.frames), sorted(self.keyframes), sorted(self.breaks)]).encode())
+        for frame in self.frames:
+            digest.update(np.ascontiguousarray(frame).data)
+        for index in sorted(self.keyframes):
+            digest.update(np.ascontiguousarray(self.keyframes[index]).data)
+        return digest.hexdigest()
+
+
+class FeatureNetwork(Protocol):
+    """A frozen feature extractor: RGB [0, 1] batch -> named responses (vidstyle.model.features.FeatureExtractor)."""
+
+    def __call__(self, image: torch.Tensor, layers: Sequence[str] | None = None) -> dict[str, torch.Tensor]: ...
+
+
+# ----------------------------------------------------------------- loss terms
+# Each term takes the network's output and what it is compared with, and is
+# normalised so that its weight reads the same at any size and batch.
+
+
+def l1_term(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean absolute pixel error (RGB in [0, 1])."""
+    return (output - target).abs().mean()
+
+
+def perceptual_term(features: Mapping[str, torch.Tensor], targets: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """Mean over layers of the normalised squared feature error (as the content loss, at every layer)."""
+    return torch.stack([normalised_mse(features[name], target) for name, target in targets.items()]).mean()
+
+
+def content_term(features: Mapping[str, torch.Tensor], targets: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """Gatys content loss, normalised as vidstyle.model.losses.content_loss, for a batch."""
+    return perceptual_term(features, targets)
+
+
+def style_term(features: Mapping[str, torch.Tensor], style: StyleTargets) -> torch.Tensor:
+    """Gatys style loss of every image in a batch against the style Grams, averaged over the batch.
+
+    Per image, exactly vidstyle.model.losses.style_loss (normalised Gram
+    error, weighted mean over layers); Grams are per image, never across it.
+    """
+    total = sum(style.layer_weights.values())
+    terms = []
+    for name, target in style.grams.items():
+        grams = gram_matrices(features[name])  # (N, C, C)
+        per_image = (grams - target).pow(2).flatten(1).mean(1) / _safe_scale(target)
+        terms.append(per_image.mean() * (style.layer_weights[name] / total))
+    return torch.stack(terms).sum()
+
+
+def _safe_scale(target: torch.Tensor) -> torch.Tensor:
+    scale = target.pow(2).mean()
+    return torch.where(scale > 0, scale, torch.ones_like(scale))
+
+
+def temporal_term(output: torch.Tensor, warped_previous: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """sum(mask * (output - warped previous output)^2) / numel: Ruder et al.'s short-term loss.
+
+    Unlike the optimizer's temporal loss, both sides carry gradients: the
+    network is trained so that its outputs for t and t + 1 agree along the flow.
+    """
+    diff = output - warped_previous
+    return torch.sum(mask * diff * diff) / output.numel()
+
+
+def tv_term(image: torch.Tensor) -> torch.Tensor:
+    dx = image[..., :, 1:] - image[..., :, :-1]
+    dy = image[..., 1:, :] - image[..., :-1, :]
+    return dx.pow(2).mean() + dy.pow(2).mean()
+
+
+# ----------------------------------------------------------------- events
+
+
+@dataclass(frozen=True)
+class TrainingStarted:
+    budget: int
+    resumed_at: int  # the step a checkpoint brought back (0: a fresh start)
+    parameters: int
+
+
+@dataclass(frozen=True)
+class TrainingStep:
+    step: int  # 1-based
+    budget: int
+    loss: float
+    terms: dict[str, float]
+    eta_seconds: float | None  # for the rest of the budget, at this process's pace
+    validation: float | None = None  # loss on the fixed validation crops, every `window` steps
+
+
+@dataclass(frozen=True)
+class CheckpointSaved:
+    step: int
+    path: Path
+
+
+@dataclass(frozen=True)
+class TrainingFinished:
+    steps: int
+    stopped_early: bool
+    seconds: float  # training time in this process
+    loss: float  # the last validation loss
+
+
+TrainingEvent = TrainingStarted | TrainingStep | CheckpointSaved | TrainingFinished
+
+
+class TrainingStopped(Exception):
+    """Raised when ``stop()`` said so: the state up to ``step`` is in the checkpoint (if a folder was given)."""
+
+    def __init__(self, step: int, checkpoint: Path | None) -> None:
+        super().__init__(f"training stopped at step {step}")
+        self.step = step
+        self.checkpoint = checkpoint
+
+
+@dataclass
+class TrainResult:
+    net: nn.Module  # in eval mode; carries ``.spec``
+    spec: NetSpec
+    steps: int  # steps done in total (this call and the checkpoint it resumed)
+    stopped_early: bool
+    seconds: float  # spent in this call
+    history: tuple[float, ...]  # total loss at every step
+    validation: tuple[float, ...] = ()  # loss on the fixed validation crops, every `window` steps
+
+
+# ----------------------------------------------------------------- training
+
+CHECKPOINT_NAME = "fast-checkpoint.pt"
+FLOW_CACHE_BYTES = 512 * 2**20  # flows and masks kept during training (12 bytes a pixel)
+_CHECKPOINT_FORMAT = "vidstyle-fast-checkpoint"
+_MODEL_FORMAT = "vidstyle-fast-model"
+_FORMAT_VERSION = 1
+
+
+def new_network(spec: NetSpec, *, seed: int) -> nn.Module:
+    """The network with its initial weights drawn from ``seed`` (the global RNG is left untouched)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build_network(spec)
+
+
+class _Sampler:
+    """Random crops drawn from one torch.Generator, whose state travels in the checkpoint."""
+
+    def __init__(self, clip: TrainingClip, config: FastConfig, generator: torch.Generator, device: torch.device) -> None:
+        self.clip = clip
+        self.config = config
+        self.generator = generator
+        self.device = device
+        width, height = clip.size
+        side = min(config.crop, width, height)
+        self.crop = (side // STRIDE) * STRIDE if side >= STRIDE else side
+        self.keys = sorted(clip.keyframes)
+        self.others = clip.others()
+        self.pairs = clip.pairs()
+        self.flow = FlowEstimator(config.flow_preset)
+        # Flows and masks of the pairs seen so far. Each is a pure function of
+        # its two frames, so the cache changes speed only, never a result; it
+        # matters on a GPU, where two DIS flows (milliseconds on the CPU) cost
+        # more than the training step itself. Bounded: a long clip at a large
+        # working size keeps the first pairs only.
+        self._flows: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        width, height = clip.size
+        self._flow_budget = max(1, FLOW_CACHE_BYTES // (width * height * 12))
+
+    def _int(self, high: int) -> int:
+        return int(torch.randint(high, (1,), generator=self.generator))
+
+    def _window(self) -> tuple[int, int]:
+        width, height = self.clip.size
+        return self._int(height - self.crop + 1), self._int(width - self.crop + 1)
+
+    def _cut(self, image: np.ndarray, y: int, x: int) -> torch.Tensor:
+        return bgr_to_tensor(np.ascontiguousarray(image[y : y + self.crop, x : x + self.crop]), device=self.device)
+
+    def keyframe_batch(self, count: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        if count == 0:
+            return None
+        inputs, targets = [], []
+        for _ in range(count):
+            index = self.keys[self._int(len(self.keys))]
+            y, x = self._window()
+            inputs.append(self._cut(self.clip.frames[index], y, x))
+            targets.append(self._cut(self.clip.keyframes[index], y, x))
+        return torch.cat(inputs), torch.cat(targets)
+
+    def frame_batch(self, count: int) -> torch.Tensor | None:
+        if count == 0:
+            return None
+        crops = []
+        for _ in range(count):
+            index = self.others[self._int(len(self.others))]
+            y, x = self._window()
+            crops.append(self._cut(self.clip.frames[index], y, x))
+        return torch.cat(crops)
+
+    def _flow(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Backward flow (frame index + 1 -> index) and its reliability mask."""
+        if index in self._flows:
+            return self._flows[index]
+        pair = self.flow.pair(self.clip.frames[index], self.clip.frames[index + 1])
+        found = (pair.backward, reliability_mask(pair.backward, pair.forward))
+        if len(self._flows) < self._flow_budget:
+            self._flows[index] = found
+        return found
+
+    def temporal_batch(self, count: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None:
+        """(previous crops, current crops, backward flows (N, h, w, 2), masks (N, 1, h, w)) of consecutive frames.
+
+        The flow is computed on the whole frames (a crop would lose what moves
+        in from outside it) and cropped; pixels whose flow leaves the crop are
+        masked out, since the warped crop has nothing there.
+        """
+        if count == 0 or not self.pairs:
+            return None
+        previous, current, flows, masks = [], [], [], []
+        for _ in range(count):
+            index = self.pairs[self._int(len(self.pairs))]
+            y, x = self._window()
+            before, after = self.clip.frames[index], self.clip.frames[index + 1]
+            backward, mask = self._flow(index)
+            flow = backward[y : y + self.crop, x : x + self.crop]
+            grid_y, grid_x = np.mgrid[0 : self.crop, 0 : self.crop].astype(np.float32)
+            target_x, target_y = grid_x + flow[:, :, 0], grid_y + flow[:, :, 1]
+            inside = (target_x >= 0) & (target_x <= self.crop - 1) & (target_y >= 0) & (target_y <= self.crop - 1)
+            masks.append(torch.from_numpy(mask[y : y + self.crop, x : x + self.crop] * inside)[None, None])
+            flows.append(torch.from_numpy(np.ascontiguousarray(flow)))
+            previous.append(self._cut(before, y, x))
+            current.append(self._cut(after, y, x))
+        return (
+            torch.cat(previous),
+            torch.cat(current),
+            torch.stack(flows).to(self.device),
+            torch.cat(masks).to(self.device, torch.float32),
+        )
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """The crops of one step: (inputs, keyframe results), other frames' inputs, temporal pairs."""
+
+    keyed: tuple[torch.Tensor, torch.Tensor] | None
+    framed: torch.Tensor | None
+    temporal: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None
+
+    @classmethod
+    def draw(cls, sampler: "_Sampler", config: "FastConfig") -> "_Batch":
+        return cls(
+            keyed=sampler.keyframe_batch(config.keyframe_crops),
+            framed=sampler.frame_batch(config.frame_crops),
+            temporal=sampler.temporal_batch(config.temporal_pairs),
+        )
+
+
+def _warp_each(batch: torch.Tensor, flows: torch.Tensor) -> torch.Tensor:
+    return torch.cat([warp_tensor(batch[i : i + 1], flows[i]) for i in range(batch.shape[0])])
+
+
+class _Objective:
+    """The training loss of one step, as named terms (see the term functions above)."""
+
+    def __init__(
+        self,
+        features: FeatureNetwork,
+        style: StyleTargets,
+        *,
+        content_layers: Sequence[str],
+        weights: LossWeights,
+    ) -> None:
+        self.features = features
+        self.style = style
+        self.content_layers = tuple(content_layers)
+        self.style_layers = tuple(style.grams)
+        self.layers = tuple(dict.fromkeys(self.content_layers + self.style_layers))
+        self.weights = weights
+
+    def __call__(self, net: nn.Module, batch: "_Batch") -> dict[str, torch.Tensor]:
+        w = self.weights
+        terms: dict[str, torch.Tensor] = {}
+        keyed, framed, temporal = batch.keyed, batch.framed, batch.temporal
+        outputs, target_images, split = [], [], 0
+        if keyed is not None:
+            key_out = run_network(net, keyed[0])
+            terms["l1"] = l1_term(key_out, keyed[1])
+            outputs.append(key_out)
+            target_images.append(keyed[1])
+            split = keyed[0].shape[0]
+        if framed is not None:
+            outputs.append(run_network(net, framed))
+            target_images.append(framed)
+        if outputs and (w.perceptual or w.style or w.content):
+            # One pass of the feature network for every crop that needs it: the
+            # targets (keyframe results, input crops) without gradients, the
+            # outputs with.
+            with torch.no_grad():
+                target_features = self.features(torch.cat(target_images), self.layers)
+            out = torch.cat(outputs)
+            features = self.features(out, self.layers)
+            if keyed is not None and w.perceptual:
+                terms["perceptual"] = perceptual_term(
+                    {n: f[:split] for n, f in features.items()}, {n: f[:split] for n, f in target_features.items()}
+                )
+            if framed is not None:
+                frame_features = {n: f[split:] for n, f in features.items()}
+                if w.style:
+                    terms["style"] = style_term(frame_features, self.style)
+                if w.content:
+                    terms["content"] = content_term(
+                        frame_features, {n: target_features[n][split:] for n in self.content_layers}
+                    )
+            if w.tv:
+                terms["tv"] = tv_term(out)
+        if temporal is not None and w.temporal:
+            previous, current, flows, masks = temporal
+            both = run_network(net, torch.cat((previous, current)))
+            before, after = both[: previous.shape[0]], both[previous.shape[0] :]
+            terms["temporal"] = temporal_term(after, _warp_each(before, flows), masks)
+        total = sum(getattr(w, name) * value for name, value in terms.items())
+        terms["total"] = total if isinstance(total, torch.Tensor) else torch.zeros(())
+        return terms
+
+
+def _fingerprint(clip: TrainingClip, style: StyleTargets, config: FastConfig, content_layers: Sequence[str]) -> str:
+    """Everything the weights depend on; the checkpoint interval does not, so changing it keeps the checkpoint."""
+    settings = {k: v for k, v in config.to_json().items() if k != "checkpoint_every"}
+    facts = {"clip": clip.identity(), "style": style.key, "config": settings, "content": list(content_layers)}
+    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
+
+
+def _save_checkpoint(
+    folder: Path, *, step: int, net: nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator,
+    history: list[float], validation: list[float], fingerprint: str,
+) -> Path:
+    payload = {
+        "format": _CHECKPOINT_FORMAT,
+        "version": _FORMAT_VERSION,
+        "fingerprint": fingerprint,
+        "step": step,
+        "net": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+        "optimizer": optimizer.state_dict(),
+        "rng": generator.get_state(),
+        "history": torch.tensor(history, dtype=torch.float64),
+        "validation": torch.tensor(validation, dtype=torch.float64),
+    }
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    path = folder / CHECKPOINT_NAME
+    write_bytes_atomic(path, buffer.getvalue())
+    return path
+
+
+def _load_checkpoint(folder: Path, fingerprint: str) -> dict[str, object] | None:
+    """The checkpoint in ``folder`` when it belongs to this training, else None (start afresh)."""
+    path = folder / CHECKPOINT_NAME
+    if not path.is_file():
+        return None
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # torn or foreign: the work is redone, never trusted
+        return None
+    if (
+        not isinstance(payload, dict)
+        or payload.get("format") != _CHECKPOINT_FORMAT
+        or payload.get("version") != _FORMAT_VERSION
+        or payload.get("fingerprint") != fingerprint
+    ):
+        return None
+    return payload
+
+
+def network_from_checkpoint(folder: Path, spec: NetSpec, *, device: torch.device | str = "cpu") -> nn.Module:
+    """The network as of the last checkpoint in ``folder`` (e.g. after TrainingStopped), in eval mode."""
+    path = Path(folder) / CHECKPOINT_NAME
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        net = new_network(spec, seed=0)
+        net.load_state_dict(payload["net"])
+    except Exception as error:
+        raise ModelError(f"No usable fast-mode checkpoint in {folder} ({type(error).__name__}); train again.") from None
+    return net.to(torch.device(device)).eval()
+
+
+def _stalled(validation: Sequence[float], config: FastConfig) -> bool:
+    """True when the last ``patience`` validations beat the best one before them by less than ``tolerance``.
+
+    The training loss of a step is too noisy to stop on (every step draws
+    other crops: on the benchmark clip it swings by +-20% from step to step),
+    so the early stop watches the loss of one fixed validation batch instead.
+    """
+    patience = config.patience
+    if config.tolerance <= 0 or len(validation) <= patience:
+        return False
+    before = min(validation[:-patience])
+    recent = min(validation[-patience:])
+    return before <= 0 or (before - recent) / before < config.tolerance
+
+
+def learning_rate_at(step: int, config: FastConfig) -> float:
+    """Cosine decay from ``learning_rate`` to ``final_lr`` times it over the step budget (a function of the step: resumable)."""
+    progress = min(1.0, step / config.steps)
+    scale = config.final_lr + (1.0 - config.final_lr) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    return config.learning_rate * scale
+
+
+def train_network(
+    clip: TrainingClip,
+    *,
+    features: FeatureNetwork,
+    style: StyleTargets,
+    content_layers: Sequence[str],
+    config: FastConfig = FastConfig(),
+    checkpoint_dir: Path | None = None,
+    on_event: Callable[[TrainingEvent], None] | None = None,
+    stop: Callable[[], bool] | None = None,
+    after_step: Callable[[int], None] | None = None,
+    device: torch.device | str = "cpu",
+) -> TrainResult:
+    """Train the fast network on ``clip``; resumes from ``checkpoint_dir`` when it holds this training's checkpoint.
+
+    ``features`` and ``style`` are the feature network and style targets the
+    optimizer uses (vidstyle.model.build.build_core gives both), so the
+    network learns the same objective. ``stop`` is polled before every step;
+    when it returns True the state is checkpointed and TrainingStopped is
+    raised. ``after_step(step)`` is called once a step and the checkpoint
+    due at it are done (the pipeline's fault point). Deterministic on CPU for
+    a given ``config.seed`` and thread count.
+    """
+    if style.luminance_only:
+        raise UsageError("--preserve-colors does not work with --method fast yet; leave one of them out.")
+    device = torch.device(device)
+    emit = on_event or (lambda _event: None)
+    started = time.perf_counter()
+    fingerprint = _fingerprint(clip, style, config, content_layers)
+    net = new_network(config.net, seed=config.seed).to(device)
+    optimizer = torch.optim.Adam(net.parameters(), lr=config.learning_rate)
+    generator = torch.Generator().manual_seed(config.seed)
+    history: list[float] = []
+    validation: list[float] = []
+    step = 0
+    if checkpoint_dir is not None:
+        checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        saved = _load_checkpoint(checkpoint_dir, fingerprint)
+        if saved is not None:
+            net.load_state_dict(saved["net"])  # type: ignore[arg-type]
+            optimizer.load_state_dict(saved["optimizer"])  # type: ignore[arg-type]
+            generator.set_state(saved["rng"])  # type: ignore[arg-type]
+            history = [float(v) for v in saved["history"]]  # type: ignore[union-attr]
+            validation = [float(v) for v in saved["validation"]]  # type: ignore[union-attr]
+            step = int(saved["step"])  # type: ignore[arg-type]
+    objective = _Objective(features, style, content_layers=content_layers, weights=config.weights)
+    sampler = _Sampler(clip, config, generator, device)
+    # The validation crops come from their own generator, drawn the same way
+    # at every (re)start, so they never shift the training's random stream.
+    held_out = _Sampler(clip, config, torch.Generator().manual_seed(config.seed + 1), device)
+    held_out._flows = sampler._flows  # one flow cache for both
+    checks = [_Batch.draw(held_out, config) for _ in range(config.validation_batches)]
+    emit(TrainingStarted(budget=config.steps, resumed_at=step, parameters=sum(p.numel() for p in net.parameters())))
+
+    def validate() -> float:
+        with torch.no_grad():
+            return float(np.mean([float(objective(net, batch)["total"]) for batch in checks]))
+
+    def checkpoint() -> Path | None:
+        if checkpoint_dir is None:
+            return None
+        path = _save_checkpoint(
+            checkpoint_dir, step=step, net=net, optimizer=optimizer, generator=generator, history=history,
+            validation=validation, fingerprint=fingerprint,
+        )
+        emit(CheckpointSaved(step=step, path=path))
+        return path
+
+    net.train()
+    first_step = step
+    stopped_early = _stalled(validation, config)
+    while step < config.steps and not stopped_early:
+        if stop is not None and stop():
+            raise TrainingStopped(step, checkpoint())
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate_at(step, config)
+        terms = objective(net, _Batch.draw(sampler, config))
+        optimizer.zero_grad(set_to_none=True)
+        terms["total"].backward()
+        optimizer.step()
+        step += 1
+        history.append(float(terms["total"].detach()))
+        checked = None
+        if step % config.window == 0:
+            checked = validate()
+            validation.append(checked)
+            stopped_early = _stalled(validation, config)
+        done_here = step - first_step
+        pace = (time.perf_counter() - started) / done_here
+        emit(
+            TrainingStep(
+                step=step,
+                budget=config.steps,
+                loss=history[-1],
+                terms={name: float(value.detach()) for name, value in terms.items() if name != "total"},
+                eta_seconds=pace * (config.steps - step),
+                validation=checked,
+            )
+        )
+        if step % config.checkpoint_every == 0 or stopped_early or step == config.steps:
+            checkpoint()
+        if after_step is not None:
+            after_step(step)
+    net.eval()
+    seconds = time.perf_counter() - started
+    final = validation[-1] if validation else (history[-1] if history else math.nan)
+    emit(TrainingFinished(steps=step, stopped_early=stopped_early, seconds=seconds, loss=final))
+    return TrainResult(
+        net=net,
+        spec=config.net,
+        steps=step,
+        stopped_early=stopped_early,
+        seconds=seconds,
+        history=tuple(history),
+        validation=tuple(validation),
+    )
+
+
+# ----------------------------------------------------------------- apply
+
+
+def apply_network(
+    net: nn.Module,
+    frames: Iterable[np.ndarray],
+    *,
+    batch_size: int = 4,
+    device: torch.device | str | None = None,
+) -> Iterator[np.ndarray]:
+    """Stylize BGR uint8 frames one batch at a time; yields one BGR uint8 frame of the same size per input frame.
+
+    ``device``: where the network's parameters are, unless given (the network
+    is not moved).
+    At most ``batch_size`` frames are held at once; a frame of another size
+    than the one before it closes the batch (sizes that are not a multiple of
+    the network's stride are padded by reflection and cropped back).
+    """
+    if batch_size < 1:
+        raise UsageError("The apply batch size must be at least 1.")
+    device = torch.device(device) if device is not None else next(net.parameters()).device
+    net.eval()
+    pending: list[np.ndarray] = []
+
+    def flush() -> Iterator[np.ndarray]:
+        # Only uint8 crosses to and from the device, and the channel order,
+        # layout and scaling are changed there: at 1080p on a GPU, doing them
+        # in numpy on the CPU cost 6x the network's own time. The arithmetic
+        # is vidstyle.video.pixels' (x / 255 in, clamp-scale-round out).
+        stacked = torch.from_numpy(np.stack(pending)).to(device)  # (N, H, W, 3) BGR uint8
+        with torch.inference_mode():
+            batch = stacked.permute(0, 3, 1, 2).flip(1).float().div_(255.0)
+            out = run_network(net, batch).clamp_(0.0, 1.0).mul_(255.0).round_()
+            bgr = out.to(torch.uint8).flip(1).permute(0, 2, 3, 1).contiguous().cpu().numpy()
+        pending.clear()
+        yield from bgr
+
+    for frame in frames:
+        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+            raise UsageError(f"Fast-mode frames must be BGR uint8 (H, W, 3); got {frame.dtype} {frame.shape}.")
+        if pending and frame.shape != pending[0].shape:
+            yield from flush()
+        pending.append(frame)
+        if len(pending) == batch_size:
+            yield from flush()
+    if pending:
+        yield from flush()
+
+
+class FastMethod:
+    """A trained network as a method (methods/base.py): every frame on its own, one forward pass.
+
+    Frames are independent of each other (the network was trained not to
+    flicker), so the chains need no previous frame and the plan no overlaps.
+    """
+
+    uses_previous = False
+    style_passes = 0
+
+    def __init__(self, net: nn.Module, *, identity: str, device: torch.device | str | None = None) -> None:
+        self.net = net.eval()
+        self.identity = identity
+        self.device = torch.device(device) if device is not None else next(net.parameters()).device
+
+    def stylize(self, task: FrameTask, *, on_step: StepCallback) -> FrameResult:
+        # One frame per call: the chain seam hands out one frame at a time.
+        # apply_network batches when given more (benchmarks, library callers).
+        image = next(apply_network(self.net, [task.content], batch_size=1, device=self.device))
+        on_step(1, 1, 0.0)  # a stop requested meanwhile abandons the frame here, as with the optimizer
+        return FrameResult(
+            image=image, steps=1, stopped_early=False, loss=0.0, content_loss=0.0, style_loss=0.0, temporal_loss=0.0,
+            flow_seconds=0.0,
+        )
+
+
+# ----------------------------------------------------------------- save / load
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    net: nn.Module  # in eval mode
+    spec: NetSpec
+    settings: dict[str, object]  # the JSON that was saved with it
+
+
+def save_model(path: Path, net: nn.Module, settings_json: Mapping[str, object]) -> None:
+    """Write the network as tensors plus two JSON strings (its spec and the settings that made it), atomically.
+
+    The file is a torch.save of a dict of str, int and tensors only, so
+    ``torch.load(weights_only=True)`` reads it without unpickling code.
+    """
+    spec = getattr(net, "spec", None)
+    if not isinstance(spec, NetSpec):
+        raise UsageError("save_model needs a network made by vidstyle.methods.fastnet.build_network (it carries its spec).")
+    payload = {
+        "format": _MODEL_FORMAT,
+        "version": _FORMAT_VERSION,
+        "spec": json.dumps(spec.to_json(), sort_keys=True),
+        "settings": json.dumps(dict(settings_json), sort_keys=True, default=str),
+        "state": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+    }
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    write_bytes_atomic(Path(path), buffer.getvalue())
+
+
+def load_model(path: Path, *, device: torch.device | str = "cpu") -> LoadedModel:
+    """Read a file written by save_model; anything else (pickled objects included) is refused with ModelError."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"Model file not found: {path}; pass a file written by --save-model.")
+    try:
+        # weights_only: the restricted unpickler builds tensors and plain
+        # containers and refuses every other global, so code in the file never runs.
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # pickle, zip and runtime errors alike
+        raise ModelError(
+            f"{path} is not a vidstyle fast-mode model (unreadable, or it holds pickled objects, which are never "
+            f"loaded: {type(error).__name__}); pass a file written by --save-model."
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != _MODEL_FORMAT:
+        raise ModelError(f"{path} is not a vidstyle fast-mode model; pass a file written by --save-model.")
+    if payload.get("version") != _FORMAT_VERSION:
+        raise ModelError(
+            f"{path} is a fast-mode model of format version {payload.get('version')}; this vidstyle reads "
+            f"version {_FORMAT_VERSION}. Train it again with this version."
+        )
+    try:
+        spec = NetSpec.from_json(json.loads(str(payload["spec"])))
+        settings = json.loads(str(payload["settings"]))
+        net = build_network(spec)
+        net.load_state_dict(payload["state"])
+    except (KeyError, ValueError, TypeError, RuntimeError, UsageError) as error:
+        raise ModelError(f"{path} is a damaged fast-mode model ({type(error).__name__}); save it again.") from None
+    net.to(torch.device(device)).eval()
+    return LoadedModel(net=net, spec=spec, settings=settings)

@@ -1,0 +1,269 @@
+"""Fast mode in a run: keyframes by the optimizer, a network trained on the clip, then the network as the method.
+
+run.py calls :func:`prepare_fast_method` once the plan (shots) is known and
+the work dir holds the manifest, and hands the method it returns to the
+executor: the frames then go through the same chains, sinks, segments and
+resume as the optimizer's. Every stage is resumable from the work dir::
+
+    fast/keyframes/000123.png   the optimizer's cold-start stylization of plan position 123
+    fast/fast-checkpoint.pt     the training state, every few steps (methods/feedforward.py)
+    fast/model.pt               the trained network (the --save-model format), once training ends
+
+A run killed while stylizing keyframes redoes only the missing ones; killed
+while training, it goes on from the last checkpoint to the same weights; killed
+while applying, it loads fast/model.pt and goes on with the frames not done.
+With ``--model`` none of this happens: the saved network is the method.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from vidstyle import __version__
+from vidstyle.config import MethodKind, Settings, settings_to_json
+from vidstyle.errors import Interrupted, ModelError, UsageError
+from vidstyle.faults import FaultPoint, Faults
+from vidstyle.files import file_sha256, png_is_complete, write_image_atomic
+from vidstyle.invocation import resume_command
+from vidstyle.methods.base import FrameTask, Method
+from vidstyle.methods.feedforward import (
+    CHECKPOINT_NAME,
+    FastConfig,
+    FastMethod,
+    TrainingClip,
+    TrainingEvent,
+    TrainingStep,
+    TrainingStopped,
+    load_model,
+    plan_keyframes,
+    save_model,
+    train_network,
+)
+from vidstyle.model.device import resolve_device
+from vidstyle.pipeline.chains import RunPlan
+from vidstyle.pipeline.events import EventHandler, KeyframeDone, Notice, TrainingProgress
+from vidstyle.video.pixels import resize
+from vidstyle.video.sources import SourceSpec, open_reader, read_image
+
+FAST_DIR = "fast"
+MODEL_NAME = "model.pt"
+# The training set of a long clip is a sample of it, so memory stays bounded:
+# the keyframes plus evenly spread consecutive pairs (the temporal term needs
+# pairs), at most this many frames and this many bytes of them.
+MAX_TRAINING_FRAMES = 600
+MAX_TRAINING_BYTES = 2 << 30
+
+
+def check_fast_settings(settings: Settings, *, image_output: bool) -> None:
+    """Refuse what fast mode cannot do, before any work starts."""
+    method = settings.method
+    if method.kind is not MethodKind.FAST:
+        return
+    if settings.scale.parallel:
+        raise UsageError("--method fast trains one network in one process; leave out --workers and --ray-address.")
+    if method.model is None:
+        if settings.style.preserve_colors:
+            raise UsageError("--preserve-colors does not work with --method fast yet; leave one of them out.")
+        if image_output:
+            raise UsageError(
+                "--method fast learns from a clip; for one image use --method optimize, or apply a saved network with --model."
+            )
+
+
+def fast_model_method(settings: Settings) -> FastMethod:
+    """The method of ``--model PATH``: the saved network, read without unpickling anything (ModelError if unusable)."""
+    assert settings.method.model is not None
+    path = Path(settings.method.model)
+    device = resolve_device(settings.model.device)
+    loaded = load_model(path, device=device)
+    return FastMethod(loaded.net, identity="fast-model:" + file_sha256(path), device=device)
+
+
+def fast_config(settings: Settings) -> FastConfig:
+    """The training settings of a run: the run's step budget, keyframe spacing, seed and flow preset."""
+    steps = settings.method.train_steps
+    return FastConfig(
+        keyframe_every=settings.method.keyframes,
+        steps=steps,
+        seed=settings.optimize.seed,
+        flow_preset=settings.temporal.flow_preset,
+        # A tenth of the budget, at most 50 steps: a kill loses little, and a short (test) budget checkpoints too.
+        checkpoint_every=max(1, min(50, steps // 10)),
+    )
+
+
+def training_positions(plan: RunPlan, keyframes: Sequence[int]) -> list[int]:
+    """Plan positions of the frames the network learns from: all of a short clip, else a spread sample (see above)."""
+    total = plan.frame_count
+    width, height = plan.working_size
+    limit = max(2 + len(keyframes), min(MAX_TRAINING_FRAMES, MAX_TRAINING_BYTES // (width * height * 3)))
+    if total <= limit:
+        return list(range(total))
+    pairs = max(1, (limit - len(keyframes)) // 2)
+    starts = {round(i * (total - 2) / max(1, pairs - 1)) for i in range(pairs)}
+    return sorted(set(keyframes) | starts | {s + 1 for s in starts})
+
+
+def _breaks(positions: Sequence[int], plan: RunPlan) -> frozenset[int]:
+    """Indices i where positions[i + 1] does not follow positions[i] in the same shot."""
+    shot_starts = {shot.start for shot in plan.shots}
+    return frozenset(
+        i for i in range(len(positions) - 1) if positions[i + 1] != positions[i] + 1 or positions[i + 1] in shot_starts
+    )
+
+
+def model_settings(settings: Settings, plan: RunPlan, config: FastConfig, steps: int) -> dict[str, object]:
+    """The JSON saved beside a network: what made it (for people and for checks; loading reads none of it as code)."""
+    data = settings_to_json(settings)
+    return {
+        "vidstyle": __version__,
+        "working_size": list(plan.working_size),
+        "frames": plan.frame_count,
+        "style_images": [str(p) for p in settings.style.images],
+        "style_sha256": [file_sha256(Path(p)) for p in settings.style.images],
+        "model": data["model"],
+        "style": data["style"],
+        "optimize": data["optimize"],
+        "training": config.to_json(),
+        "steps_done": steps,
+    }
+
+
+def prepare_fast_method(
+    *,
+    settings: Settings,
+    plan: RunPlan,
+    source: SourceSpec,
+    work_root: Path,
+    keyframer: Method,
+    faults: Faults,
+    stop: Callable[[], bool],
+    on_event: EventHandler,
+) -> FastMethod:
+    """Keyframes, training and the trained network of a fast-mode run, each taken from the work dir when done before.
+
+    ``keyframer`` is the optimizer method (methods/optimize.py): it stylizes
+    the keyframes, and its feature network and style targets are the
+    training's losses.
+    """
+    folder = work_root / FAST_DIR
+    model_path = folder / MODEL_NAME
+    core = getattr(keyframer, "core", None)
+    if core is None:
+        raise UsageError("--method fast needs the optimizer's feature network to train with; use the default method factory.")
+    config = fast_config(settings)
+    if model_path.is_file():
+        try:
+            loaded = load_model(model_path, device=core.device)
+        except ModelError:
+            loaded = None  # torn by a kill: train again (the checkpoint makes that quick)
+        if loaded is not None:
+            on_event(Notice("Using the network this run trained before it was interrupted."))
+            _save_copy(settings, loaded.net, loaded.settings)
+            return FastMethod(loaded.net, identity=keyframer.identity, device=core.device)
+
+    keys = plan_keyframes([(shot.start, shot.stop) for shot in plan.shots], every=settings.method.keyframes)
+    positions = training_positions(plan, keys)
+    frames = _read_frames(plan, source, positions)
+    keyframes = _stylize_keyframes(plan, keys, frames, keyframer, folder / "keyframes", stop=stop, on_event=on_event)
+    index = {position: i for i, position in enumerate(positions)}
+    clip = TrainingClip(
+        frames=[frames[p] for p in positions],
+        keyframes={index[p]: image for p, image in keyframes.items()},
+        breaks=_breaks(positions, plan),
+    )
+
+    def relay(event: TrainingEvent) -> None:
+        if isinstance(event, TrainingStep):
+            on_event(TrainingProgress(event.step, event.budget, event.loss, event.eta_seconds, event.validation))
+
+    on_event(Notice(f"Training the fast network on {len(positions)} frames and {len(keys)} keyframe(s), up to {config.steps} steps."))
+    try:
+        result = train_network(
+            clip,
+            features=core.extractor,
+            style=core.style,
+            content_layers=core.stylizer.content_layers,
+            config=config,
+            checkpoint_dir=folder,
+            on_event=relay,
+            stop=stop,
+            after_step=lambda step: faults.at(FaultPoint.TRAIN, step),
+            device=core.device,
+        )
+    except TrainingStopped as stopped:
+        raise Interrupted(
+            f"Stopped while training the fast network at step {stopped.step} (checkpoint saved). "
+            f"Resume with: {resume_command(work_root)}"
+        ) from None
+    saved = model_settings(settings, plan, config, result.steps)
+    save_model(model_path, result.net, saved)
+    (folder / CHECKPOINT_NAME).unlink(missing_ok=True)  # model.pt holds the result now
+    _save_copy(settings, result.net, saved)
+    early = " (stopped early: the held-out loss had stopped improving)" if result.stopped_early else ""
+    on_event(Notice(f"Trained the fast network in {result.steps} steps{early}."))
+    return FastMethod(result.net, identity=keyframer.identity, device=core.device)
+
+
+def _save_copy(settings: Settings, net: object, saved: dict[str, object]) -> None:
+    if settings.method.save_model is not None:
+        save_model(Path(settings.method.save_model), net, saved)  # type: ignore[arg-type]
+
+
+def _read_frames(plan: RunPlan, source: SourceSpec, positions: Sequence[int]) -> dict[int, np.ndarray]:
+    """The frames at ``positions`` (increasing), at the working size, in one pass over the input."""
+    indices = [plan.frames.source_indices[p] for p in positions]
+    by_index = dict(zip(indices, positions))
+    frames: dict[int, np.ndarray] = {}
+    with open_reader(source) as reader:
+        for index, frame in reader.read(indices):
+            frames[by_index[index]] = resize(frame, plan.working_size)
+    return frames
+
+
+def _stylize_keyframes(
+    plan: RunPlan,
+    keys: Sequence[int],
+    frames: dict[int, np.ndarray],
+    keyframer: Method,
+    folder: Path,
+    *,
+    stop: Callable[[], bool],
+    on_event: EventHandler,
+) -> dict[int, np.ndarray]:
+    """The optimizer's cold start of every keyframe; each is stored as it is done, so a resumed run skips it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shot_start = {p: shot.start for shot in plan.shots for p in keys if shot.start <= p < shot.stop}
+    done: dict[int, np.ndarray] = {}
+    for count, position in enumerate(keys, start=1):
+        path = folder / f"{position:06d}.png"
+        if png_is_complete(path, plan.working_size):
+            done[position] = read_image(path)
+            on_event(KeyframeDone(done=count, total=len(keys), position=position, seconds=0.0))
+            continue
+
+        def on_step(step: int, budget: int, loss: float, finished: int = count - 1) -> None:
+            if stop():  # Ctrl-C: the keyframe in progress is dropped, the stored ones are kept
+                raise Interrupted(
+                    f"Stopped while stylizing keyframes ({finished} of {len(keys)} done). "
+                    f"Resume with: {resume_command(folder.parent.parent)}"
+                )
+
+        started = time.perf_counter()
+        task = FrameTask(
+            position=position,
+            shot_offset=position - shot_start[position],
+            content=frames[position],
+            cold=True,
+            previous_content=None,
+            previous_stylized=None,
+        )
+        result = keyframer.stylize(task, on_step=on_step)
+        write_image_atomic(path, result.image)
+        done[position] = result.image
+        on_event(KeyframeDone(done=count, total=len(keys), position=position, seconds=time.perf_counter() - started))
+    return done
