@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from vidstyle.config import ModelConfig, OptimizeConfig, Optimizer, Pooling, StyleConfig
+from vidstyle.config import ModelConfig, OptimizeConfig, Optimizer, Padding, Pooling, StyleConfig
 from vidstyle.errors import StyleError
 from vidstyle.model.build import build_core, load_extractor
 from vidstyle.model.features import FeatureExtractor
@@ -296,6 +296,7 @@ def test_cache_key_tracks_everything_that_changes_the_grams(images, style, model
         "style image": key(StyleConfig(images=(changed_bytes,))),
         "working size": key(size=(64, 32)),
         "pooling": key(m=replace(model, pooling=Pooling.MAX)),
+        "padding": key(m=replace(model, padding=Padding.ZERO if model.padding is not Padding.ZERO else Padding.REPLICATE)),
         "weights": key(ident="other"),
         "scale": key(StyleConfig(images=(images["style"],), scale=0.5)),
         "layers": key(m=replace(model, style_layers=("relu1_1", "relu2_1"))),

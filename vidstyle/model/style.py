@@ -109,6 +109,7 @@ def style_cache_key(
         "network": model.network.value,
         "layers": list(_style_layers(model)),
         "pooling": model.pooling.value,
+        "padding": model.padding.value,
         "weights": weights_identity,
     }
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:32]
