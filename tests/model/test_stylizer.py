@@ -377,3 +377,20 @@ def test_banner_shaped_style_image_is_scaled_so_vgg_can_read_it() -> None:
     width, height = style_working_size((10, 400, 3), (64, 48), 1.0)
     assert min(width, height) >= 16
     assert width / height == pytest.approx(40, rel=0.05)
+
+
+def test_style_targets_do_not_depend_on_the_thread_count(extractor, style, model) -> None:  # noqa: ANN001
+    # Cached targets are read by workers and resumed runs with other thread counts: their bits must not depend on it.
+    threads = torch.get_num_threads()
+    grams = []
+    try:
+        for count in (1, 2):
+            torch.set_num_threads(count)
+            targets = build_style_targets(
+                extractor, style, model, content_size=(48, 36), weights_identity="test", device=torch.device("cpu"), cache_dir=None
+            )
+            grams.append(targets.grams)
+    finally:
+        torch.set_num_threads(threads)
+    assert all(torch.equal(grams[0][name], grams[1][name]) for name in grams[0])
+    assert torch.get_num_threads() == threads
