@@ -292,7 +292,7 @@ def test_misspelled_input_says_what_is_nearby(runner: CliRunner, tmp_path: Path,
 # ------------------------------------------------------------------ 5. help and README
 
 
-COMMANDS = ("stylize", "resume", "metrics")
+COMMANDS = ("stylize", "preview", "resume", "metrics")
 
 
 def test_help_shows_no_bool_metavar(runner: CliRunner) -> None:

@@ -2,8 +2,10 @@
 
 Public API::
 
-    from vidstyle import stylize, resume, Settings, StyleConfig
-    result = stylize("in.mp4", "out.mp4", settings=Settings(style=StyleConfig(images=(Path("style.jpg"),))))
+    from vidstyle import stylize, resume, preview, Settings, StyleConfig
+    settings = Settings(style=StyleConfig(images=(Path("style.jpg"),)))
+    preview("in.mp4", "sheet.png", settings=settings)      # a few frames, to judge the settings
+    result = stylize("in.mp4", "out.mp4", settings=settings)
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ __all__ = [
     "MethodKind",
     "ModelConfig",
     "OptimizeConfig",
+    "PreviewConfig",
+    "PreviewResult",
     "RunConfig",
     "RunResult",
     "SelectConfig",
@@ -28,6 +32,8 @@ __all__ = [
     "TemporalConfig",
     "VidstyleError",
     "__version__",
+    "preview",
+    "preview_run",
     "resume",
     "stylize",
 ]
@@ -36,6 +42,9 @@ _LAZY = {
     "stylize": "vidstyle.pipeline.run",
     "resume": "vidstyle.pipeline.run",
     "RunResult": "vidstyle.pipeline.run",
+    "preview": "vidstyle.pipeline.preview",
+    "preview_run": "vidstyle.pipeline.preview",
+    "PreviewResult": "vidstyle.pipeline.preview",
     "VidstyleError": "vidstyle.errors",
     **{
         name: "vidstyle.config"
@@ -45,6 +54,7 @@ _LAZY = {
             "MethodKind",
             "ModelConfig",
             "OptimizeConfig",
+            "PreviewConfig",
             "RunConfig",
             "SelectConfig",
             "Settings",
@@ -63,6 +73,7 @@ if TYPE_CHECKING:
         MethodKind,
         ModelConfig,
         OptimizeConfig,
+        PreviewConfig,
         RunConfig,
         SelectConfig,
         Settings,
@@ -72,6 +83,7 @@ if TYPE_CHECKING:
         TemporalConfig,
     )
     from vidstyle.errors import VidstyleError
+    from vidstyle.pipeline.preview import PreviewResult, preview, preview_run
     from vidstyle.pipeline.run import RunResult, resume, stylize
 
 

@@ -14,7 +14,8 @@ import sys
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
-from typing import Annotated, Optional
+import inspect
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -36,6 +37,7 @@ from vidstyle.config import (
     OutputSize,
     Pooling,
     Precision,
+    PreviewConfig,
     RunConfig,
     ScaleConfig,
     SelectConfig,
@@ -120,7 +122,7 @@ app = typer.Typer(
 stderr = Console(stderr=True)
 
 _M, _O, _T, _SEL, _E, _R = ModelConfig(), OptimizeConfig(), TemporalConfig(), SelectConfig(), EncodeConfig(), RunConfig()
-_SH = ShotsConfig()
+_SH, _P = ShotsConfig(), PreviewConfig()
 _SC = ScaleConfig()
 _MC = MethodConfig()
 # StyleConfig cannot be built without a style image; its defaults are read from its fields.
@@ -398,71 +400,151 @@ def stylize(
     model: Annotated[Optional[Path], typer.Option(help="Fast: apply this network saved by --save-model; no keyframes, no training.")] = _MC.model,
     save_model: Annotated[Optional[Path], typer.Option(help="Fast: also write the trained network here (weights only, plus a JSON of its settings).")] = _MC.save_model,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress; print only the output path.")] = False,
+    preview: Annotated[Optional[Path], typer.Option(help="After the run, write a preview sheet (a few input frames above their stylized frames) to this image.")] = None,
 ) -> None:
     """Stylize a video, a folder of frames, a pattern or an image."""
+    options = dict(locals())
+    from vidstyle.pipeline.preview import check_sheet_path, preview_run
     from vidstyle.pipeline.run import stylize as run_stylize
 
     try:
-        settings = Settings(
-            model=ModelConfig(
-                network=network,
-                weights=weights,
-                pooling=pooling,
-                content_layers=_parse_layers(content_layer, _M.content_layers),
-                style_layers=_parse_layers([style_layers], _M.style_layers),
-                style_layer_weights=_parse_floats(style_layer_weights, "--style-layer-weights"),
-                device=device,
-                precision=precision,
-                compile=compile,
-                batch_chains=batch_chains,
-            ),
-            style=StyleConfig(
-                images=tuple(style),
-                blend=_parse_floats(style_blend, "--style-blend"),
-                scale=style_scale,
-                preserve_colors=preserve_colors,
-            ),
-            optimize=OptimizeConfig(
-                iterations=iterations,
-                iterations_next=iterations_next,
-                content_weight=content_weight,
-                style_weight=style_weight,
-                tv_weight=tv_weight,
-                optimizer=optimizer,
-                learning_rate=learning_rate,
-                tolerance=tolerance,
-                init=init,
-                seed=seed,
-                coarse_to_fine=coarse_to_fine,
-            ),
-            temporal=TemporalConfig(mode=temporal, weight=temporal_weight, flow_preset=flow_preset, soft_mask=soft_mask),
-            shots=ShotsConfig(cuts=cuts, cut_threshold=cut_threshold),
-            select=SelectConfig(
-                start=start,
-                end=end,
-                max_frames=max_frames,
-                every=every,
-                fps=_parse_fps(fps),
-                max_size=max_size,
-                output_size=output_size,
-            ),
-            encode=EncodeConfig(crf=crf, audio=not no_audio),
-            run=RunConfig(
-                work_dir=work_dir,
-                segment_frames=segment_frames,
-                keep_frames=keep_frames,
-                keep_work=keep_work,
-                restart=restart,
-                overwrite=overwrite,
-            ),
-            scale=ScaleConfig(
-                workers=workers, ray_address=ray_address, chain_frames=chain_frames, overlap=overlap, threads=worker_threads
-            ),
-            method=MethodConfig(kind=method, keyframes=keyframes, train_steps=train_steps, model=model, save_model=save_model),
-        )
-    except UsageError as error:
+        settings = _settings(options)
+        if preview is not None:
+            check_sheet_path(preview)  # before the run, not after hours of it
+    except VidstyleError as error:
         raise _fail(error, error.exit_code) from None
-    _run(lambda on_event: run_stylize(input, output, settings=settings, on_event=on_event), quiet, restart=_typed_command(ctx, "--restart"))
+    restart_command = _typed_command(ctx, "--restart")
+    result = _run(lambda on_event: run_stylize(input, output, settings=settings, on_event=on_event), quiet, restart=restart_command)
+    if preview is not None:
+        sheet = _run(lambda _: preview_run(input, result.output, preview, settings=settings), quiet, restart=restart_command)
+        if not quiet:
+            stderr.print(f"Wrote the preview sheet {sheet.sheet}", highlight=False)
+
+
+def _settings(options: dict[str, Any]) -> Settings:
+    """Settings from the options of stylize (or of the commands that share its options: preview)."""
+    o = {**_OPTION_DEFAULTS, **options}
+    return Settings(
+        model=ModelConfig(
+            network=o["network"],
+            weights=o["weights"],
+            pooling=o["pooling"],
+            content_layers=_parse_layers(o["content_layer"], _M.content_layers),
+            style_layers=_parse_layers([o["style_layers"]], _M.style_layers),
+            style_layer_weights=_parse_floats(o["style_layer_weights"], "--style-layer-weights"),
+            device=o["device"],
+            precision=o["precision"],
+            compile=o["compile"],
+            batch_chains=o["batch_chains"],
+        ),
+        style=StyleConfig(
+            images=tuple(o["style"]),
+            blend=_parse_floats(o["style_blend"], "--style-blend"),
+            scale=o["style_scale"],
+            preserve_colors=o["preserve_colors"],
+        ),
+        optimize=OptimizeConfig(
+            iterations=o["iterations"],
+            iterations_next=o["iterations_next"],
+            content_weight=o["content_weight"],
+            style_weight=o["style_weight"],
+            tv_weight=o["tv_weight"],
+            optimizer=o["optimizer"],
+            learning_rate=o["learning_rate"],
+            tolerance=o["tolerance"],
+            init=o["init"],
+            seed=o["seed"],
+            coarse_to_fine=o["coarse_to_fine"],
+        ),
+        temporal=TemporalConfig(mode=o["temporal"], weight=o["temporal_weight"], flow_preset=o["flow_preset"], soft_mask=o["soft_mask"]),
+        shots=ShotsConfig(cuts=o["cuts"], cut_threshold=o["cut_threshold"]),
+        select=SelectConfig(
+            start=o["start"],
+            end=o["end"],
+            max_frames=o["max_frames"],
+            every=o["every"],
+            fps=_parse_fps(o["fps"]),
+            max_size=o["max_size"],
+            output_size=o["output_size"],
+        ),
+        encode=EncodeConfig(crf=o["crf"], audio=not o["no_audio"]),
+        run=RunConfig(
+            work_dir=o["work_dir"],
+            segment_frames=o["segment_frames"],
+            keep_frames=o["keep_frames"],
+            keep_work=o["keep_work"],
+            restart=o["restart"],
+            overwrite=o["overwrite"],
+        ),
+        scale=ScaleConfig(
+            workers=o["workers"],
+            ray_address=o["ray_address"],
+            chain_frames=o["chain_frames"],
+            overlap=o["overlap"],
+            threads=o["worker_threads"],
+        ),
+        method=MethodConfig(
+            kind=o["method"], keyframes=o["keyframes"], train_steps=o["train_steps"], model=o["model"], save_model=o["save_model"]
+        ),
+    )
+
+
+# Options of stylize that cannot change a preview (how frames are tied together,
+# the output and its work dir); preview takes every other option of stylize,
+# with the same help and default, so a stylize command line becomes a preview
+# by changing the command word and dropping these.
+_NOT_IN_PREVIEW = {
+    "ctx", "input", "output", "preview", "iterations_next", "temporal", "temporal_weight", "flow_preset", "soft_mask",
+    "cuts", "cut_threshold", "output_size", "crf", "no_audio", "work_dir", "segment_frames", "keep_frames",
+    "keep_work", "restart", "overwrite", "workers", "ray_address", "chain_frames", "overlap", "worker_threads",
+    "method", "keyframes", "train_steps", "model", "save_model", "batch_chains",
+}  # fmt: skip
+_OPTION_DEFAULTS = {
+    name: parameter.default
+    for name, parameter in inspect.signature(stylize).parameters.items()
+    if parameter.default is not inspect.Parameter.empty
+}
+
+
+def _shares_options_of(command: Any, *, skip: set[str]) -> Any:
+    """Give the decorated command every option of ``command`` but ``skip`` (Typer reads the signature)."""
+
+    def decorate(function: Any) -> Any:
+        own = list(inspect.signature(function, eval_str=True).parameters.values())
+        own = [p for p in own if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        shared = [
+            parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+            for name, parameter in inspect.signature(command, eval_str=True).parameters.items()
+            if name not in skip
+        ]
+        function.__signature__ = inspect.Signature([p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + shared)
+        return function
+
+    return decorate
+
+
+@app.command(name="preview", cls=_Command)
+@_shares_options_of(stylize, skip=_NOT_IN_PREVIEW)
+def preview_command(
+    ctx: typer.Context,
+    input: Annotated[str, typer.Argument(help="Video file, folder of frames, pattern or one image.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The sheet: an image file (.png, .jpg, .webp); replaced if it exists.")],
+    frames: Annotated[int, typer.Option(help="Frames spread over the clip, each stylized as a run's first frame (an image gives one).")] = _P.frames,
+    **options: Any,
+) -> None:
+    """Stylize a few frames spread over the input at these settings and write them, under their inputs, on one sheet."""
+    from vidstyle.pipeline.preview import preview as run_preview
+
+    try:
+        settings = _settings(options)
+        config = PreviewConfig(frames=frames)
+    except VidstyleError as error:
+        raise _fail(error, error.exit_code) from None
+    _run(
+        lambda on_event: run_preview(input, output, settings=settings, config=config, on_event=on_event),
+        options["quiet"],
+        restart=_typed_command(ctx),
+    )
 
 
 @app.command(cls=_Command)

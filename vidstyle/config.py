@@ -35,6 +35,14 @@ class Pooling(str, Enum):
     MAX = "max"
 
 
+class Padding(str, Enum):
+    """How the network's convolutions see past the image's edge (model/features.py says why it matters)."""
+
+    ZERO = "zero"  # torchvision's VGG: every conv pads with zeros
+    REPLICATE_FIRST = "replicate-first"  # conv1_1 repeats the edge pixels, the rest pad with zeros
+    REPLICATE = "replicate"  # every conv repeats its input's edge
+
+
 class DeviceChoice(str, Enum):
     AUTO = "auto"
     CPU = "cpu"
@@ -90,6 +98,7 @@ class ModelConfig:
     network: Network = Network.VGG19
     weights: Path | None = None  # None: torchvision's ImageNet weights of `network` through the torch hub cache
     pooling: Pooling = Pooling.AVG  # Gatys et al. replace max pooling by average pooling
+    padding: Padding = Padding.REPLICATE_FIRST  # see README "Defaults": the edge line
     content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
     style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
     style_layer_weights: tuple[float, ...] | None = None  # None: equal weights
@@ -177,8 +186,8 @@ class OptimizeConfig:
     iterations: int = 300  # steps (loss+gradient evaluations) for the first frame
     iterations_next: int = 20  # steps for every later frame, which starts warm
     content_weight: float = 1.0
-    style_weight: float = 10.0
-    tv_weight: float = 1e-3
+    style_weight: float = 3.0
+    tv_weight: float = 1.0
     optimizer: Optimizer = Optimizer.LBFGS
     learning_rate: float | None = None  # None: 1.0 for L-BFGS, 0.02 for Adam
     tolerance: float = 1e-3  # stop when the loss improved less than this fraction over `window` steps
@@ -417,6 +426,20 @@ class MethodConfig:
             raise UsageError(f"{' and '.join(fast_only)} belong to the fast method; add --method fast.")
         if self.model is not None and self.save_model is not None:
             raise UsageError("--save-model saves a network this run trains, and with --model nothing is trained; leave one out.")
+
+
+@dataclass(frozen=True)
+class PreviewConfig:
+    """A preview sheet (pipeline/preview.py): how many frames, and how many side by side."""
+
+    frames: int = 4  # spread over the clip; a single image gives one
+    columns: int = 4  # frames per block of the sheet (inputs above, results below)
+
+    def __post_init__(self) -> None:
+        if self.frames < 1:
+            raise UsageError("--frames must be at least 1.")
+        if self.columns < 1:
+            raise UsageError("A preview sheet needs at least one column.")
 
 
 @dataclass(frozen=True)

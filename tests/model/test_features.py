@@ -12,7 +12,7 @@ import torch
 import torchvision
 from torch import nn
 
-from vidstyle.config import Network, Pooling
+from vidstyle.config import Network, Padding, Pooling
 from vidstyle.errors import UsageError
 from vidstyle.model.features import IMAGENET_MEAN, IMAGENET_STD, FeatureExtractor
 from vidstyle.model.vgg import architecture
@@ -215,3 +215,30 @@ def test_avg_pooling_changes_deeper_layers_only(state: dict[str, torch.Tensor]) 
         assert (a[name] - m[name]).abs().max() > 1e-3 * m[name].abs().max(), name
     # Max pooling dominates average pooling elementwise.
     assert torch.all(m["pool1"] >= a["pool1"] - 1e-6)
+
+
+def test_replicate_padding_on_the_first_conv_sees_no_edge(state: dict[str, torch.Tensor]) -> None:
+    """A flat image has no edges; zero padding makes conv1_1 see one all around it, replicate padding does not.
+
+    That seen edge is what the optimizer answers by painting a line along the
+    frame's border (model/features.py). With REPLICATE_FIRST only conv1_1
+    changes; REPLICATE pads every conv by replication.
+    """
+    flat = torch.full((1, 3, 24, 32), 0.3)
+    layers = ["conv1_1", "relu3_1"]
+    responses = {
+        padding: extractor_of(state, layers, padding=padding)(flat) for padding in (Padding.ZERO, Padding.REPLICATE_FIRST, Padding.REPLICATE)
+    }
+
+    def spread(features: torch.Tensor) -> float:
+        """Largest deviation of any position from the map's centre response."""
+        centre = features[:, :, features.shape[2] // 2, features.shape[3] // 2][:, :, None, None]
+        return float((features - centre).abs().max() / features.abs().max())
+
+    assert spread(responses[Padding.ZERO]["conv1_1"]) > 0.05
+    assert spread(responses[Padding.REPLICATE_FIRST]["conv1_1"]) < 1e-5
+    assert spread(responses[Padding.REPLICATE_FIRST]["relu3_1"]) > 0.05  # deeper convs still pad with zeros
+    assert spread(responses[Padding.REPLICATE]["relu3_1"]) < 1e-4
+    # Away from the border the three agree: only the edge treatment differs.
+    inner = responses[Padding.ZERO]["conv1_1"][:, :, 1:-1, 1:-1]
+    torch.testing.assert_close(responses[Padding.REPLICATE_FIRST]["conv1_1"][:, :, 1:-1, 1:-1], inner)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from vidstyle.config import ModelConfig, OptimizeConfig, Optimizer, Pooling, StyleConfig
+from vidstyle.config import ModelConfig, OptimizeConfig, Optimizer, Padding, Pooling, StyleConfig
 from vidstyle.errors import StyleError
 from vidstyle.model.build import build_core, load_extractor
 from vidstyle.model.features import FeatureExtractor
@@ -296,6 +296,7 @@ def test_cache_key_tracks_everything_that_changes_the_grams(images, style, model
         "style image": key(StyleConfig(images=(changed_bytes,))),
         "working size": key(size=(64, 32)),
         "pooling": key(m=replace(model, pooling=Pooling.MAX)),
+        "padding": key(m=replace(model, padding=Padding.ZERO if model.padding is not Padding.ZERO else Padding.REPLICATE)),
         "weights": key(ident="other"),
         "scale": key(StyleConfig(images=(images["style"],), scale=0.5)),
         "layers": key(m=replace(model, style_layers=("relu1_1", "relu2_1"))),
@@ -376,3 +377,20 @@ def test_banner_shaped_style_image_is_scaled_so_vgg_can_read_it() -> None:
     width, height = style_working_size((10, 400, 3), (64, 48), 1.0)
     assert min(width, height) >= 16
     assert width / height == pytest.approx(40, rel=0.05)
+
+
+def test_style_targets_do_not_depend_on_the_thread_count(extractor, style, model) -> None:  # noqa: ANN001
+    # Cached targets are read by workers and resumed runs with other thread counts: their bits must not depend on it.
+    threads = torch.get_num_threads()
+    grams = []
+    try:
+        for count in (1, 2):
+            torch.set_num_threads(count)
+            targets = build_style_targets(
+                extractor, style, model, content_size=(48, 36), weights_identity="test", device=torch.device("cpu"), cache_dir=None
+            )
+            grams.append(targets.grams)
+    finally:
+        torch.set_num_threads(threads)
+    assert all(torch.equal(grams[0][name], grams[1][name]) for name in grams[0])
+    assert torch.get_num_threads() == threads

@@ -57,7 +57,7 @@ def make_settings(
     max_size: int = 48,
     iterations: int = 3,
     iterations_next: int = 2,
-    style_weight: float = 10.0,
+    style_weight: float = OptimizeConfig().style_weight,  # the CLI default: tests compare CLI runs with these
     temporal: str = "flow",
     segment_frames: int = 8,
     keep_frames: bool = False,

@@ -24,7 +24,7 @@ import pytest
 
 from tests.mediatools import REPO_ROOT, count_video_frames, decode_all, ffmpeg_exe, make_clip, make_frames_folder, stream_facts
 from tests.pipeline.resume_worker import fake_method, make_settings
-from vidstyle.config import Network
+from vidstyle.config import Network, OptimizeConfig
 from vidstyle.errors import OutputError, ResumeError
 from vidstyle.faults import ENV as FAULT_ENV
 from vidstyle.faults import FaultPoint
@@ -421,7 +421,7 @@ def test_changed_settings_are_listed_and_restart_discards(media, tmp_path: Path)
     with pytest.raises(ResumeError) as caught:
         stylize(media["clip"], output, settings=changed, method_factory=fake_method())
     message = str(caught.value)
-    assert "optimize.style_weight: 10.0 -> 5.0" in message
+    assert f"optimize.style_weight: {OptimizeConfig().style_weight} -> 5.0" in message
     assert "run.segment_frames: 8 -> 4" in message
     assert f"vidstyle resume {work}" in message and "--restart" in message
     assert "\n" not in message

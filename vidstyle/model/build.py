@@ -34,7 +34,7 @@ def load_extractor(model: ModelConfig, *, device: torch.device | None = None) ->
     device = device or resolve_device(model.device)
     weights = load_weights(model.weights, network=model.network, deepest_layer=deepest_layer(model))
     extractor = FeatureExtractor(
-        weights.state, network=model.network, layers=model.content_layers + model.style_layers, pooling=model.pooling
+        weights.state, network=model.network, layers=model.content_layers + model.style_layers, pooling=model.pooling, padding=model.padding
     ).to(device)
     return extractor, weights
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import nn
 
-from vidstyle.config import Network, Pooling
+from vidstyle.config import Network, Padding, Pooling
 from vidstyle.errors import UsageError
 from vidstyle.model.vgg import CHANNELS, VggArchitecture, architecture
 
@@ -36,6 +36,7 @@ class FeatureExtractor(nn.Module):
         network: Network,
         layers: Iterable[str],
         pooling: Pooling = Pooling.AVG,
+        padding: Padding = Padding.ZERO,
     ) -> None:
         super().__init__()
         self.architecture: VggArchitecture = architecture(network)
@@ -52,7 +53,10 @@ class FeatureExtractor(nn.Module):
         for name, index in vgg.plan:
             if name.startswith("conv"):
                 out_channels = CHANNELS[int(name[4]) - 1]
-                conv = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)
+                replicate = padding is Padding.REPLICATE or (padding is Padding.REPLICATE_FIRST and name == "conv1_1")
+                conv = nn.Conv2d(
+                    in_channels, out_channels, kernel_size=3, padding=1, padding_mode="replicate" if replicate else "zeros"
+                )
                 conv.weight.data.copy_(state[f"features.{index}.weight"])
                 conv.bias.data.copy_(state[f"features.{index}.bias"])
                 modules[name] = conv

@@ -10,6 +10,9 @@ same style skips the network entirely.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import hashlib
 import json
 import os
@@ -109,6 +112,7 @@ def style_cache_key(
         "network": model.network.value,
         "layers": list(_style_layers(model)),
         "pooling": model.pooling.value,
+        "padding": model.padding.value,
         "weights": weights_identity,
     }
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:32]
@@ -146,7 +150,7 @@ def build_style_targets(
     if cached is not None:
         return StyleTargets(grams=cached, layer_weights=layer_weights, key=key, from_cache=True, luminance_only=luminance_only)
     grams: dict[str, torch.Tensor] = {}
-    with torch.no_grad():
+    with torch.no_grad(), _one_cpu_thread(device):
         for image, blend in zip(images, style.normalized_blend()):
             size = style_working_size(image.shape, content_size, style.scale)
             tensor = bgr_to_tensor(resize(image, size), device=device)
@@ -158,6 +162,28 @@ def build_style_targets(
                 grams[name] = grams[name] + gram if name in grams else gram
     _store_cached(cache_dir, key, grams)
     return StyleTargets(grams=grams, layer_weights=layer_weights, key=key, from_cache=False, luminance_only=luminance_only)
+
+
+@contextlib.contextmanager
+def _one_cpu_thread(device: torch.device) -> Iterator[None]:
+    """On the CPU, compute the style pass on one thread.
+
+    A convolution's float sums are split across torch's threads, so the Grams of
+    the same image differ in their last bits between thread counts (measured:
+    four of five layers). The targets are computed once and cached on disk, then
+    read by every worker and by a resumed run, whatever their thread count: one
+    fixed thread count keeps the frames of a run the same wherever they were made.
+    The pass is a single image, so one thread costs little.
+    """
+    if device.type != "cpu":
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _cache_file(cache_dir: Path, key: str) -> Path:

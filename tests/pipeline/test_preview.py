@@ -1,0 +1,218 @@
+"""Preview sheets: N frames spread over the input, inputs above their stylized frames, labels and a caption.
+
+The layout tests use a stand-in method that inverts each frame, so every
+result tile can be checked pixel for pixel against its input tile; the CLI
+tests run the real optimizer on random VGG19 weights at a tiny size.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from tests.mediatools import decode_all, frame_number, make_clip, make_frames_folder
+from vidstyle.cli import app
+from vidstyle.config import ModelConfig, OptimizeConfig, PreviewConfig, SelectConfig, Settings, StyleConfig
+from vidstyle.errors import UsageError
+from vidstyle.methods.base import FrameResult, FrameTask, StepCallback
+from vidstyle.pipeline.events import FrameDone, RunFinished, RunStarted, StepDone
+from vidstyle.pipeline.preview import pick_positions, preview
+from vidstyle.video.pixels import resize
+from vidstyle.video.sheet import BACKGROUND, Box
+
+
+class _Invert:
+    """A method that paints the negative of each frame, and checks that every preview frame starts cold."""
+
+    identity = "invert"
+    style_passes = 0
+    uses_previous = False
+
+    def __init__(self) -> None:
+        self.tasks: list[FrameTask] = []
+
+    def stylize(self, task: FrameTask, *, on_step: StepCallback) -> FrameResult:
+        assert task.cold and task.previous_stylized is None
+        self.tasks.append(task)
+        on_step(1, 1, 0.5)
+        return FrameResult(255 - task.content, 1, False, 0.5, 0.1, 0.4, 0.0, 0.0)
+
+
+def _factory(method: _Invert):  # noqa: ANN202
+    def factory(settings: Settings, size: tuple[int, int]) -> _Invert:
+        assert settings.temporal.mode.value == "none"  # previews never tie frames together
+        return method
+
+    return factory
+
+
+def _settings(style: Path, max_size: int | None = 48) -> Settings:
+    return Settings(style=StyleConfig(images=(style,)), select=SelectConfig(max_size=max_size))
+
+
+def _has_text(image: np.ndarray, box: Box) -> bool:
+    """Light text pixels on the sheet's dark background."""
+    return int((box.crop(image) > 150).any(axis=2).sum()) >= 5
+
+
+def _is_background(image: np.ndarray, box: Box) -> bool:
+    return bool((box.crop(image) == np.array(BACKGROUND, np.uint8)).all())
+
+
+def test_positions_are_the_middles_of_equal_parts() -> None:
+    assert pick_positions(12, 3) == [2, 6, 10]
+    assert pick_positions(100, 4) == [12, 37, 62, 87]
+    assert pick_positions(3, 8) == [0, 1, 2]  # never more frames than there are
+    assert pick_positions(1, 4) == [0]
+
+
+def test_folder_sheet_has_inputs_above_results_with_labels(tmp_path: Path, style: Path) -> None:
+    folder = tmp_path / "frames"
+    make_frames_folder(folder, 12, size=(64, 48))
+    method = _Invert()
+    events: list[object] = []
+    result = preview(
+        folder, tmp_path / "sheet.png", settings=_settings(style), config=PreviewConfig(frames=3),
+        on_event=events.append, method_factory=_factory(method),
+    )  # fmt: skip
+
+    sheet = cv2.imread(str(result.sheet))
+    assert (sheet.shape[1], sheet.shape[0]) == result.size
+    assert result.tile_size == (48, 36)
+    assert [f.position for f in result.frames] == [2, 6, 10]
+    assert [t.position for t in method.tasks] == [2, 6, 10]
+    # One row of inputs, the results right under them, left to right in time.
+    assert [b.y for b in result.inputs] == [result.inputs[0].y] * 3
+    assert [b.x for b in result.inputs] == sorted(b.x for b in result.inputs)
+    for label, inp, out in zip(result.labels, result.inputs, result.results):
+        assert (inp.width, inp.height) == (out.width, out.height) == (48, 36)
+        assert out.x == inp.x and out.y > inp.y + inp.height
+        assert label.y + label.height == inp.y  # the label band sits right above its input
+    for number, inp, out in zip([2, 6, 10], result.inputs, result.results):
+        tile = inp.crop(sheet)
+        assert frame_number(tile) == number
+        assert np.array_equal(out.crop(sheet), 255 - tile)
+    # Labels carry the times (24 fps for a folder): drawn text in each band, background between tiles.
+    assert all(_has_text(sheet, label) for label in result.labels)
+    assert [round(f.time, 4) for f in result.frames] == [round(n / 24, 4) for n in (2, 6, 10)]
+    assert _has_text(sheet, result.caption)
+    gap = Box(result.inputs[0].x + 48, result.inputs[0].y, result.inputs[1].x - result.inputs[0].x - 48, 36)
+    assert gap.width > 0 and _is_background(sheet, gap)
+    kinds = [type(e) for e in events]
+    assert kinds[0] is RunStarted and kinds[-1] is RunFinished
+    assert kinds.count(FrameDone) == 3 and kinds.count(StepDone) == 3
+    assert [e.frames_done for e in events if isinstance(e, FrameDone)] == [1, 2, 3]
+
+
+def test_video_sheet_shows_the_decoded_frames_and_wraps_into_blocks(tmp_path: Path, style: Path) -> None:
+    clip = make_clip(tmp_path / "clip.mp4", width=64, height=48, frames=20, audio=False)
+    decoded = decode_all(clip)
+    result = preview(
+        clip, tmp_path / "sheet.png", settings=_settings(style, max_size=None), config=PreviewConfig(frames=5, columns=3),
+        method_factory=_factory(_Invert()),
+    )  # fmt: skip
+    sheet = cv2.imread(str(result.sheet))
+    positions = [2, 6, 10, 14, 18]
+    assert [f.position for f in result.frames] == positions
+    # Three frames in the first block, two in the second, each block's results under its inputs.
+    assert len({b.y for b in result.inputs}) == 2 and len({b.y for b in result.results}) == 2
+    assert result.inputs[3].y > result.results[0].y
+    assert result.inputs[3].x == result.inputs[0].x
+    for position, box in zip(positions, result.inputs):
+        assert np.array_equal(box.crop(sheet), decoded[position]), position
+    assert (sheet.shape[1], sheet.shape[0]) == result.size
+
+
+def test_single_image_gives_one_frame_labelled_with_its_name(tmp_path: Path, style: Path) -> None:
+    make_frames_folder(tmp_path, 1, size=(40, 30), names=["photo.png"])
+    result = preview(
+        tmp_path / "photo.png", tmp_path / "sheet.jpg", settings=_settings(style), method_factory=_factory(_Invert())
+    )
+    sheet = cv2.imread(str(result.sheet))
+    assert len(result.frames) == 1 and result.frames[0].time is None
+    assert len(result.inputs) == len(result.results) == 1
+    photo = cv2.imread(str(tmp_path / "photo.png"))
+    assert np.abs(result.inputs[0].crop(sheet).astype(int) - photo).mean() < 6  # a JPEG sheet
+    assert np.abs(result.results[0].crop(sheet).astype(int) - (255 - photo)).mean() < 6
+    assert _has_text(sheet, result.labels[0])
+
+
+def test_a_sheet_path_without_an_image_extension_is_refused_before_any_work(tmp_path: Path, style: Path) -> None:
+    make_frames_folder(tmp_path / "f", 3)
+    method = _Invert()
+    with pytest.raises(UsageError, match="image extension"):
+        preview(tmp_path / "f", tmp_path / "sheet.mp4", settings=_settings(style), method_factory=_factory(method))
+    assert method.tasks == []
+
+
+# ------------------------------------------------------------------ CLI, real optimizer (random weights)
+
+
+def _invoke(*args: object):  # noqa: ANN202
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_cli_preview_of_a_video(tmp_path: Path, style: Path, random_weights: Path) -> None:
+    clip = make_clip(tmp_path / "clip.mp4", width=64, height=48, frames=12, audio=False)
+    sheet = tmp_path / "sheet.png"
+    result = _invoke(
+        "preview", clip, "--style", style, "--output", sheet, "--frames", 2, "--weights", random_weights,
+        "--max-size", 32, "--iterations", 2, "--quiet",
+    )  # fmt: skip
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert result.stdout.strip() == str(sheet)
+    image = cv2.imread(str(sheet))
+    # Two 32x24 tiles side by side, two rows of them, and a caption naming the settings.
+    assert image.shape[1] == 8 + 2 * (32 + 8)
+    assert image.shape[0] > 2 * (18 + 24 + 8)
+
+
+def test_cli_preview_refuses_bad_options_in_one_line(tmp_path: Path, style: Path) -> None:
+    make_frames_folder(tmp_path / "f", 3)
+    result = _invoke("preview", tmp_path / "f", "--style", style, "--output", tmp_path / "s.png", "--frames", 0)
+    assert result.exit_code == 2
+    assert result.stderr.strip().startswith("error:") and "--frames" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_stylize_preview_writes_a_sheet_from_the_finished_run(tmp_path: Path, style: Path, random_weights: Path) -> None:
+    folder = tmp_path / "frames"
+    make_frames_folder(folder, 6, size=(32, 24))
+    out = tmp_path / "out"
+    sheet = tmp_path / "run.png"
+    result = _invoke(
+        "stylize", folder, "--style", style, "--output", out, "--weights", random_weights, "--iterations", 2,
+        "--iterations-next", 1, "--cuts", "off", "--preview", sheet, "--quiet",
+    )  # fmt: skip
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert result.stdout.split() == [str(out), str(sheet)]
+    image = cv2.imread(str(sheet))
+    assert image is not None
+    # Four frames of the six (positions 0, 2, 3, 5): inputs at the top, the run's own frames under them.
+    outputs = sorted(out.glob("*.png"))
+    first_result = image[8 + 18 + 24 + 8 + 18 : 8 + 18 + 24 + 8 + 18 + 24, 8 : 8 + 32]
+    assert np.array_equal(first_result, cv2.imread(str(outputs[0])))
+    assert frame_number(image[8 + 18 : 8 + 18 + 24, 8 : 8 + 32]) == 0
+    assert image.shape[1] == 8 + 4 * (32 + 8)
+
+
+def test_stylize_refuses_a_bad_preview_path_before_the_run(tmp_path: Path, style: Path) -> None:
+    make_frames_folder(tmp_path / "f", 3)
+    result = _invoke("stylize", tmp_path / "f", "--style", style, "--output", tmp_path / "out", "--preview", tmp_path / "sheet.txt")
+    assert result.exit_code == 2 and "image extension" in result.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.vidstyle").exists()
+
+
+def test_frames_are_resized_like_the_run(tmp_path: Path, style: Path) -> None:
+    """The input tiles are the frames at the run's working size, as the optimizer saw them."""
+    folder = tmp_path / "frames"
+    paths = make_frames_folder(folder, 4, size=(80, 60))
+    result = preview(folder, tmp_path / "s.png", settings=_settings(style, max_size=40), config=PreviewConfig(frames=1),
+                     method_factory=_factory(_Invert()))  # fmt: skip
+    sheet = cv2.imread(str(result.sheet))
+    expected = resize(cv2.imread(str(paths[2])), (40, 30))
+    assert np.array_equal(result.inputs[0].crop(sheet), expected)

@@ -1,0 +1,292 @@
+"""Preview sheets: see what the settings do before a long run, or a finished run at a glance.
+
+    preview(input, sheet, settings=...)               stylize a few frames spread over the
+                                                     clip and put them under their inputs
+    preview_run(input, stylized, sheet, settings=...)  the same sheet from a finished run's output
+
+A preview has to be quick enough to try one setting after another, and it has
+to show what the run will make. So each frame is stylized exactly as the first
+frame of a run (or of a shot) is: from cold, at the run's working size, with
+the first-frame budget and its early stop, and independently of the others
+(no flow, no temporal term, nothing to carry from one to the next). The
+run's later frames start from their predecessors and stay close to such a
+frame (README "Preview" gives the measured cost: about a first frame's time
+per sheet frame). A smaller --max-size or --iterations makes it quicker still;
+the sheet's caption says what it was made with.
+
+The sheet: blocks of at most ``columns`` frames, the input frames in one row
+(each labelled with its time in the input) and the stylized ones in the row
+below, and a caption with the settings that decide the look.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from vidstyle.config import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, ModelConfig, PreviewConfig, Settings, StyleConfig, TemporalMode
+from vidstyle.errors import InputError, OutputError, UsageError
+from vidstyle.files import write_image_atomic
+from vidstyle.methods.base import FrameTask, MethodFactory
+from vidstyle.methods.optimize import check_init_image, optimize_method
+from vidstyle.pipeline.events import EventHandler, FrameRecord, FrameStylized, RunFinished, RunProgress, RunStarted, StepDone, ignore
+from vidstyle.pipeline.plan import FramePlan, input_times, make_plan
+from vidstyle.pipeline.shots import format_time
+from vidstyle.video.pixels import resize
+from vidstyle.video.sheet import Box, Tile, compose
+from vidstyle.video.sinks import OutputKind, output_kind
+from vidstyle.video.sources import FrameSource, SourceKind, open_source
+
+__all__ = ["PreviewFrame", "PreviewResult", "check_sheet_path", "describe_settings", "pick_positions", "preview", "preview_run"]
+
+
+@dataclass(frozen=True)
+class PreviewFrame:
+    position: int  # in the run's plan (the selected frames)
+    source_index: int  # in the input
+    time: float | None  # seconds into the input; None for a single image
+    steps: int | None  # optimisation steps spent (None on a sheet made from a finished run)
+    seconds: float | None
+    style_loss: float | None
+    content_loss: float | None
+
+
+@dataclass(frozen=True)
+class PreviewResult:
+    sheet: Path
+    size: tuple[int, int]  # (width, height) of the sheet
+    tile_size: tuple[int, int]  # (width, height) of every frame on it
+    frames: tuple[PreviewFrame, ...]
+    inputs: tuple[Box, ...]  # where each input frame is on the sheet, in frame order
+    results: tuple[Box, ...]  # where each stylized frame is
+    labels: tuple[Box, ...]  # the label band above each input frame (the time)
+    caption: Box
+    seconds: float
+
+    @property
+    def output(self) -> Path:
+        return self.sheet
+
+
+def pick_positions(count: int, frames: int) -> list[int]:
+    """``frames`` positions spread over ``count`` frames: the middle of each of ``frames`` equal parts.
+
+    Middles, not ends: a clip's first and last frames are often a fade or a
+    black frame, which say nothing about the style.
+    """
+    if count <= 0:
+        return []
+    frames = min(frames, count)
+    return sorted({min(count - 1, int((k + 0.5) * count / frames)) for k in range(frames)})
+
+
+def describe_settings(settings: Settings, *, working_size: tuple[int, int]) -> str:
+    """The settings that decide the look, in one line (the sheet's caption)."""
+    from vidstyle.model.weights import imagenet_weights, resolve_weights_path
+
+    model, style, optimize = settings.model, settings.style, settings.optimize
+    weights = resolve_weights_path(model.weights)
+    weights_name = weights.name if weights is not None else f"ImageNet ({imagenet_weights(model.network).file_name})"
+    styles = ", ".join(Path(p).name for p in style.images)
+    if len(style.images) > 1:
+        styles += " blended " + ":".join(f"{w:.2g}" for w in style.normalized_blend())
+    parts = [
+        f"{model.network.value} {weights_name}",
+        f"style {styles}",
+        f"content {optimize.content_weight:g} / style {optimize.style_weight:g} / tv {optimize.tv_weight:g}",
+        f"{working_size[0]}x{working_size[1]}",
+        f"{optimize.iterations} iterations ({optimize.optimizer.value}, early stop {optimize.tolerance:g})",
+    ]
+    defaults = ModelConfig()
+    if style.scale != 1.0:
+        parts.append(f"style scale {style.scale:g}")
+    if style.preserve_colors:
+        parts.append("preserve colors")
+    if model.pooling is not defaults.pooling:
+        parts.append(f"{model.pooling.value} pooling")
+    if model.padding is not defaults.padding:
+        parts.append(f"{model.padding.value} padding")
+    if tuple(model.content_layers) != DEFAULT_CONTENT_LAYERS:
+        parts.append("content " + ",".join(model.content_layers))
+    if tuple(model.style_layers) != DEFAULT_STYLE_LAYERS or model.style_layer_weights is not None:
+        weights_text = ("@" + ",".join(f"{w:g}" for w in model.style_layer_weights)) if model.style_layer_weights else ""
+        parts.append("style layers " + ",".join(model.style_layers) + weights_text)
+    if optimize.init != "content":
+        parts.append(f"init {Path(optimize.init).name}" + (f" seed {optimize.seed}" if optimize.init == "noise" else ""))
+    return "; ".join(parts)
+
+
+def check_sheet_path(sheet: Path) -> Path:
+    """``sheet`` made absolute-ready; UsageError/OutputError unless it names an image in an existing folder."""
+    sheet = Path(sheet).expanduser()
+    try:
+        kind = output_kind(sheet)
+    except UsageError:  # its message is about --output
+        kind = None
+    if kind is not OutputKind.IMAGE:
+        raise UsageError(f"The preview sheet {sheet.name} needs an image extension; use .png, .jpg or .webp.")
+    if not sheet.parent.is_dir():
+        raise OutputError(f"The folder {sheet.parent} does not exist; create it first or choose another preview path.")
+    return sheet
+
+
+def _label(time: float | None, index: int, source: FrameSource) -> str:
+    if time is None:
+        return Path(source.info.path).name
+    return f"{format_time(time, decimals=2)} (frame {index})"
+
+
+def _read(source: FrameSource, indices: Iterable[int]) -> dict[int, np.ndarray]:
+    return dict(source.read(sorted(set(indices))))
+
+
+def _times(source: FrameSource, settings: Settings, plan: FramePlan) -> list[float | None]:
+    if source.info.kind is SourceKind.IMAGE:
+        return [None] * plan.frame_count
+    stamps = input_times(source.info, settings.select)
+    return [stamps[i] for i in plan.source_indices]
+
+
+def _write_sheet(
+    sheet: Path,
+    inputs: list[np.ndarray],
+    results: list[np.ndarray],
+    labels: list[str],
+    result_labels: list[str],
+    caption: str,
+    columns: int,
+) -> tuple[tuple[int, int], tuple[Box, ...], tuple[Box, ...], tuple[Box, ...], Box]:
+    rows: list[list[Tile]] = []
+    for start in range(0, len(inputs), columns):
+        block = range(start, min(start + columns, len(inputs)))
+        rows.append([Tile(inputs[i], labels[i]) for i in block])
+        rows.append([Tile(results[i], result_labels[i]) for i in block])
+    composed = compose(rows, caption=caption)
+    write_image_atomic(sheet, composed.image)
+    input_cells = [cell for r in range(0, len(rows), 2) for cell in composed.cells[r] if cell is not None]
+    result_cells = [cell for r in range(1, len(rows), 2) for cell in composed.cells[r] if cell is not None]
+    assert composed.caption is not None
+    height, width = composed.image.shape[:2]
+    return (
+        (width, height),
+        tuple(c.picture for c in input_cells),
+        tuple(c.picture for c in result_cells),
+        tuple(c.label for c in input_cells),
+        composed.caption,
+    )
+
+
+def preview(
+    input: str | Path,
+    sheet: str | Path,
+    *,
+    settings: Settings,
+    config: PreviewConfig = PreviewConfig(),
+    on_event: EventHandler = ignore,
+    method_factory: MethodFactory = optimize_method,
+) -> PreviewResult:
+    """Stylize ``config.frames`` frames spread over ``input`` (one for an image) and write a sheet to ``sheet``.
+
+    Every frame is a cold start with the first-frame budget (see the module
+    docstring); the temporal settings play no part. Progress goes out as the
+    run's events: RunStarted, StepDone, FrameDone (with an ETA), RunFinished.
+    An existing sheet is replaced: trying settings one after another is the point.
+    """
+    started = time.perf_counter()
+    sheet = check_sheet_path(Path(sheet))
+    check_init_image(settings.optimize.init)
+    # Each frame as the first frame of a run: from cold, the first-frame budget.
+    cold = settings.replace(temporal=replace(settings.temporal, mode=TemporalMode.NONE))
+    with open_source(input) as source:
+        plan = make_plan(source.info, settings.select)
+        positions = pick_positions(plan.frame_count, config.frames)
+        times = _times(source, settings, plan)
+        contents = _read(source, (plan.source_indices[p] for p in positions))
+        method = method_factory(cold, plan.working_size)
+        on_event(RunStarted(total_frames=len(positions), already_done=0, working_size=plan.working_size, output=sheet, work_dir=None))
+        progress = RunProgress(len(positions), 0, on_event)
+        inputs, results, frames = [], [], []
+        for position in positions:
+            index = plan.source_indices[position]
+            content = resize(contents[index], plan.working_size)
+            frame_started = time.perf_counter()
+
+            def on_step(step: int, budget: int, loss: float, position: int = position) -> None:
+                on_event(StepDone(frame=position, step=step, budget=budget, loss=loss))
+
+            task = FrameTask(position=position, shot_offset=0, content=content, cold=True, previous_content=None, previous_stylized=None)
+            result = method.stylize(task, on_step=on_step)
+            seconds = time.perf_counter() - frame_started
+            inputs.append(content)
+            results.append(result.image)
+            frames.append(
+                PreviewFrame(position, index, times[position], result.steps, seconds, result.style_loss, result.content_loss)
+            )
+            record = FrameRecord(
+                position=position, source_index=index, steps=result.steps, stopped_early=result.stopped_early,
+                loss=result.loss, content_loss=result.content_loss, style_loss=result.style_loss,
+                temporal_loss=result.temporal_loss, seconds=seconds, flow_seconds=result.flow_seconds,
+            )  # fmt: skip
+            progress(FrameStylized(chain=0, record=record))
+        labels = [_label(f.time, f.source_index, source) for f in frames]
+    caption = describe_settings(settings, working_size=plan.working_size)
+    caption += f". Each frame stylized from cold, as a run's first frame; {time.perf_counter() - started:.0f} s."
+    result_labels = [f"{f.steps} steps, {f.seconds:.0f} s" for f in frames]
+    size, input_boxes, result_boxes, label_boxes, caption_box = _write_sheet(
+        sheet, inputs, results, labels, result_labels, caption, config.columns
+    )
+    seconds = time.perf_counter() - started
+    on_event(RunFinished(output=sheet, frames=len(frames), seconds=seconds))
+    return PreviewResult(
+        sheet=sheet, size=size, tile_size=plan.working_size, frames=tuple(frames), inputs=input_boxes,
+        results=result_boxes, labels=label_boxes, caption=caption_box, seconds=seconds,
+    )  # fmt: skip
+
+
+def preview_run(
+    input: str | Path,
+    stylized: str | Path,
+    sheet: str | Path,
+    *,
+    settings: Settings,
+    config: PreviewConfig = PreviewConfig(),
+) -> PreviewResult:
+    """The preview sheet of a finished run: ``config.frames`` of its output frames under their inputs.
+
+    ``stylized`` is the run's output (video, folder or image), ``settings``
+    the run's; the output must hold one frame per planned frame.
+    """
+    started = time.perf_counter()
+    sheet = check_sheet_path(Path(sheet))
+    with open_source(input) as source, open_source(stylized) as output:
+        plan = make_plan(source.info, settings.select)
+        if output.info.frame_count != plan.frame_count:
+            raise InputError(
+                f"{output.info.path} holds {output.info.frame_count} frames but the run planned {plan.frame_count}; "
+                "pass the output of this very run."
+            )
+        positions = pick_positions(plan.frame_count, config.frames)
+        times = _times(source, settings, plan)
+        contents = _read(source, (plan.source_indices[p] for p in positions))
+        outputs = _read(output, positions)
+        # Frames scaled back to the source size (--output-size source) are shown at the working size.
+        written = (output.info.width, output.info.height)
+        tile = plan.working_size if written[0] * written[1] > plan.working_size[0] * plan.working_size[1] else written
+        inputs = [resize(contents[plan.source_indices[p]], tile) for p in positions]
+        results = [resize(outputs[p], tile) for p in positions]
+        frames = [PreviewFrame(p, plan.source_indices[p], times[p], None, None, None, None) for p in positions]
+        labels = [_label(f.time, f.source_index, source) for f in frames]
+    caption = describe_settings(settings, working_size=plan.working_size)
+    caption += f". From the finished run {Path(stylized).name}."
+    result_labels = [f"output frame {p}" for p in positions]
+    size, input_boxes, result_boxes, label_boxes, caption_box = _write_sheet(
+        sheet, inputs, results, labels, result_labels, caption, config.columns
+    )
+    return PreviewResult(
+        sheet=sheet, size=size, tile_size=tile, frames=tuple(frames), inputs=input_boxes, results=result_boxes,
+        labels=label_boxes, caption=caption_box, seconds=time.perf_counter() - started,
+    )  # fmt: skip
