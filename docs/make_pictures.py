@@ -40,7 +40,7 @@ REPO = DOCS.parent
 sys.path.insert(0, str(REPO))
 
 from vidstyle import ModelConfig, OptimizeConfig, SelectConfig, Settings, StyleConfig, stylize  # noqa: E402
-from vidstyle.config import EncodeConfig, Network  # noqa: E402
+from vidstyle.config import EncodeConfig, Network, Padding  # noqa: E402
 from vidstyle.video.pixels import resize, working_size  # noqa: E402
 from vidstyle.video.sheet import Tile, compose  # noqa: E402
 from vidstyle.video.sources import open_source, read_image  # noqa: E402
@@ -62,7 +62,7 @@ IMG = DOCS / "img"
 
 def settings(style: Path, size: int, iterations: int | None = None) -> Settings:
     return Settings(
-        model=ModelConfig(network=Network.VGG16, weights=WEIGHTS),
+        model=ModelConfig(network=Network.VGG16, weights=WEIGHTS, padding=Padding.REPLICATE_FIRST),  # no edge line on flat skies
         style=StyleConfig(images=(style,)),
         optimize=OptimizeConfig(iterations=iterations or OptimizeConfig().iterations),
         select=SelectConfig(max_size=size),
@@ -105,7 +105,7 @@ def make_grid(work: Path, size: int, iterations: int | None) -> Path:
     o = settings(next(iter(STYLES)), size, iterations).optimize
     caption = (
         f"vidstyle --network vgg16 with ImageNet VGG16 weights, default settings (content {o.content_weight:g} / "
-        f"style {o.style_weight:g} / tv {o.tv_weight:g}, {ModelConfig().padding.value} padding) at {size} px, "
+        f"style {o.style_weight:g} / tv {o.tv_weight:g}, {Padding.REPLICATE_FIRST.value} padding) at {size} px, "
         f"{o.iterations} steps; each frame stylized from cold, as a run's first frame."
     )
     sheet = compose(rows, caption=caption).image
