@@ -275,7 +275,12 @@ def main() -> None:
     shots = shots_of(starts, len(frames))
     print(f"clip: {len(frames)} frames at {size[0]}x{size[1]}; shots {shots}", flush=True)
     core = build_core(size, args.style)
-    base_key = {"size": size, "style": str(args.style), "frames": len(frames), "weights": "vgg16"}
+    # Every setting the cached images depend on: the optimizer's defaults have changed before
+    # (style weight 10 -> 3, tv 1e-3 -> 1), and stale keyframes would be compared silently.
+    base_key = {
+        "size": size, "style": str(args.style), "frames": len(frames), "weights": "vgg16",
+        "optimize": repr(OPTIMIZE), "temporal": repr(TemporalConfig()), "model": repr(core.model),
+    }
     if args.device != "cpu" or args.smoke:
         base_key.update(device=args.device, smoke=args.smoke)
 

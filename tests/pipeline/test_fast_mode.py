@@ -23,7 +23,16 @@ from typer.testing import CliRunner
 
 from tests.mediatools import frame_image, make_clip, make_frames_folder, read_frames
 from vidstyle.cli import app
-from vidstyle.config import MethodConfig, MethodKind, ModelConfig, OptimizeConfig, Settings, ShotsConfig, StyleConfig
+from vidstyle.config import (
+    MethodConfig,
+    MethodKind,
+    ModelConfig,
+    OptimizeConfig,
+    Settings,
+    ShotsConfig,
+    StyleConfig,
+    TemporalConfig,
+)
 from vidstyle.faults import ENV as FAULT_ENV
 from vidstyle.methods.fastnet import NetSpec, build_network
 from vidstyle.methods.feedforward import load_model
@@ -100,6 +109,20 @@ def test_a_saved_network_applied_with_model_gives_identical_frames(
     invoke(runner, ["stylize", str(first), "-s", str(reference["style"]), "-o", str(tmp_path / "one.png"), "--method", "fast",
                     "--model", str(reference["model"]), "-q"])  # fmt: skip
     assert np.array_equal(cv2.imread(str(tmp_path / "one.png")), read_frames(reference["out"])[0])
+
+
+def test_training_uses_the_runs_loss_weights(reference: dict[str, Path], clip: Path, random_weights: Path, runner: CliRunner, tmp_path: Path) -> None:
+    """--style-weight and friends shape the network as they shape the optimizer; --temporal none drops the temporal term."""
+    defaults = load_model(reference["model"]).settings["training"]["weights"]  # type: ignore[index]
+    assert (defaults["style"], defaults["content"], defaults["tv"], defaults["temporal"]) == (
+        OptimizeConfig().style_weight, OptimizeConfig().content_weight, OptimizeConfig().tv_weight, TemporalConfig().weight,
+    )
+    args = fast_args(clip, tmp_path / "out", reference["style"], random_weights, "--save-model", str(tmp_path / "net.pt"),
+                     "--style-weight", "30", "--content-weight", "2", "--tv-weight", "0.5", "--temporal", "none")  # fmt: skip
+    invoke(runner, args)
+    weights = load_model(tmp_path / "net.pt").settings["training"]["weights"]  # type: ignore[index]
+    assert (weights["style"], weights["content"], weights["tv"], weights["temporal"]) == (30, 2, 0.5, 0)
+    assert not all(np.array_equal(a, b) for a, b in zip(read_frames(reference["out"]), read_frames(tmp_path / "out"), strict=True))
 
 
 def test_a_video_output_has_the_input_frame_count_and_duration(

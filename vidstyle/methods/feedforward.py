@@ -74,7 +74,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vidstyle.config import FlowPreset
+from vidstyle.config import FlowPreset, OptimizeConfig, TemporalConfig
 from vidstyle.errors import ModelError, UsageError
 from vidstyle.files import write_bytes_atomic
 from vidstyle.methods.base import FrameResult, FrameTask, StepCallback
@@ -97,10 +97,13 @@ class LossWeights:
 
     l1: float = 1.0  # distillation: mean |output - keyframe result|, RGB in [0, 1]
     perceptual: float = 1.0  # distillation: normalised feature error at every extractor layer
-    style: float = 10.0  # Gatys style loss on other frames (the optimizer's default style weight)
-    content: float = 1.0  # Gatys content loss on other frames (the optimizer's default content weight)
-    temporal: float = 500.0  # masked squared difference to the warped output of the previous frame
-    tv: float = 1e-3
+    # The Gatys terms weigh what the optimizer's do, so the network learns the
+    # optimizer's objective: a run passes its own --style-weight, --content-weight,
+    # --tv-weight and --temporal-weight (vidstyle.pipeline.fast.fast_config).
+    style: float = OptimizeConfig.style_weight  # Gatys style loss on other frames
+    content: float = OptimizeConfig.content_weight  # Gatys content loss on other frames
+    temporal: float = TemporalConfig.weight  # masked squared difference to the warped output of the previous frame
+    tv: float = OptimizeConfig.tv_weight  # total variation, per pixel as the optimizer's
 
     def __post_init__(self) -> None:
         if any(value < 0 for value in asdict(self).values()):

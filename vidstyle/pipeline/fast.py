@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from vidstyle import __version__
-from vidstyle.config import MethodKind, Settings, settings_to_json
+from vidstyle.config import MethodKind, Settings, TemporalMode, settings_to_json
 from vidstyle.errors import Interrupted, ModelError, UsageError
 from vidstyle.faults import FaultPoint, Faults
 from vidstyle.files import file_sha256, png_is_complete, write_image_atomic
@@ -34,6 +34,7 @@ from vidstyle.methods.feedforward import (
     CHECKPOINT_NAME,
     FastConfig,
     FastMethod,
+    LossWeights,
     TrainingClip,
     TrainingEvent,
     TrainingStep,
@@ -84,13 +85,20 @@ def fast_model_method(settings: Settings) -> FastMethod:
 
 
 def fast_config(settings: Settings) -> FastConfig:
-    """The training settings of a run: the run's step budget, keyframe spacing, seed and flow preset."""
+    """The training settings of a run: its step budget, keyframe spacing, seed, flow preset and loss weights."""
     steps = settings.method.train_steps
     return FastConfig(
         keyframe_every=settings.method.keyframes,
         steps=steps,
         seed=settings.optimize.seed,
         flow_preset=settings.temporal.flow_preset,
+        weights=LossWeights(
+            style=settings.optimize.style_weight,
+            content=settings.optimize.content_weight,
+            tv=settings.optimize.tv_weight,
+            # The temporal term is flow-warped, as the optimizer's in flow mode; --temporal none/prev leave it out.
+            temporal=settings.temporal.weight if settings.temporal.mode is TemporalMode.FLOW else 0.0,
+        ),
         # A tenth of the budget, at most 50 steps: a kill loses little, and a short (test) budget checkpoints too.
         checkpoint_every=max(1, min(50, steps // 10)),
     )
