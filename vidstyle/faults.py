@@ -18,6 +18,9 @@ Points (K is a frame's 0-based position in the plan, N a segment's index):
     train:S     fast mode: right after training step S (1-based) and the checkpoint due at it, if any
     nan:K       frame K's loss turns NaN at its first step, as a numerical fault would
                 (one content pixel becomes NaN); the method must redo the frame
+    trainnan:S  fast mode: the training loss turns NaN at step S (1-based) and stays NaN, as
+                when the network diverges; the training must give up in one line (the
+                action does not matter here)
 
 Actions:
 
@@ -36,7 +39,7 @@ A fault that is set but never reached is an error too: the run raises
 FaultNotReached at its end. So a test that injects a fault cannot pass because
 moved code no longer reaches the point; tests/pipeline/test_resume.py also
 reaches every point listed here (``nan``: tests/pipeline/test_numerical.py;
-``train``: tests/pipeline/test_fast_mode.py).
+``train`` and ``trainnan``: tests/pipeline/test_fast_mode.py).
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ class FaultPoint(str, Enum):
     ASSEMBLE = "assemble"
     NAN = "nan"
     TRAIN = "train"
+    TRAIN_NAN = "trainnan"
 
 
 class FaultAction(str, Enum):
@@ -82,6 +86,7 @@ _ARITY = {
     FaultPoint.ASSEMBLE: 0,
     FaultPoint.NAN: 1,
     FaultPoint.TRAIN: 1,
+    FaultPoint.TRAIN_NAN: 1,
 }
 _FFMPEG_POINTS = {FaultPoint.ENCODE, FaultPoint.ASSEMBLE}
 # How long an ffmpeg point waits for ffmpeg's first bytes before it acts anyway.
@@ -147,6 +152,10 @@ class Faults:
     def poisons(self, frame: int, attempt: int) -> bool:
         """The ``nan`` point: whether attempt ``attempt`` (0 first) at stylizing ``frame`` is to go NaN."""
         return self.hit(FaultPoint.NAN, frame) and (attempt == 0 or self.action is FaultAction.FAIL)
+
+    def poisons_training(self, step: int, attempt: int) -> bool:
+        """The ``trainnan`` point: whether fast-mode training step ``step`` goes NaN (every attempt at it: it stays bad)."""
+        return self.hit(FaultPoint.TRAIN_NAN, step)
 
     def tear(self, frame: int, temporary: Path, data: bytes) -> None:
         """The ``torn`` point: half of ``data`` in ``temporary`` (an interrupted write), then act."""

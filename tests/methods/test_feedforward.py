@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from vidstyle.errors import ModelError, UsageError
+from vidstyle.errors import ModelError, NumericalError, UsageError
 from vidstyle.methods.fastnet import Architecture, NetSpec, Norm, build_network
 from vidstyle.methods.feedforward import (
     CHECKPOINT_NAME,
@@ -97,6 +97,20 @@ def test_training_is_deterministic_for_a_seed_and_differs_across_seeds(core) -> 
     assert first.history == second.history
     other = train(core, clip, replace(TINY, seed=1))
     assert not torch.equal(weights_of(other.net)["body.0.1.weight"], weights_of(first.net)["body.0.1.weight"])
+
+
+def test_a_nan_batch_is_skipped_and_a_diverged_network_gives_up(core) -> None:
+    """One NaN batch must not reach the weights (nor, through a checkpoint, every resume); NaN that persists is an error."""
+    clip = make_clip()
+    config = replace(TINY, steps=8)
+    events: list[object] = []
+    result = train(core, clip, config, on_event=events.append, poisoned=lambda step, attempt: step == 3 and attempt == 0)
+    assert result.steps == 8 and [e.step for e in events if isinstance(e, TrainingStep)] == list(range(1, 9))
+    assert all(np.isfinite(result.history)) and all(torch.isfinite(w).all() for w in weights_of(result.net).values())
+    frames = list(apply_network(result.net, clip.frames[:2]))
+    assert all(f.dtype == np.uint8 and f.std() > 0 for f in frames)
+    with pytest.raises(NumericalError, match=r"NaN or infinite 10 times in a row at step 3"):
+        train(core, clip, config, poisoned=lambda step, attempt: step >= 3)
 
 
 def test_early_stop_ends_a_stalled_training(core) -> None:

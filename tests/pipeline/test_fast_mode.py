@@ -177,6 +177,18 @@ def test_a_kill_during_training_or_apply_resumes_to_identical_frames(
     assert all(np.array_equal(a, b) for a, b in zip(read_frames(reference["out"]), read_frames(output), strict=True))
 
 
+def test_a_training_that_diverges_stops_in_one_line_and_writes_no_output(
+    reference: dict[str, Path], clip: Path, random_weights: Path, runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(FAULT_ENV, "trainnan:3")
+    output = tmp_path / "out.mp4"
+    result = runner.invoke(app, fast_args(clip, output, reference["style"], random_weights)[:-1])  # without -q
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "numerically wrong" in errors[0] and "at step 3" in errors[0] and "--method optimize" in errors[0]
+    assert "Traceback" not in result.output and not output.exists()
+
+
 class _Payload:
     def __init__(self, marker: Path) -> None:
         self.marker = marker

@@ -75,7 +75,7 @@ import torch
 from torch import nn
 
 from vidstyle.config import FlowPreset, OptimizeConfig, TemporalConfig
-from vidstyle.errors import ModelError, UsageError
+from vidstyle.errors import ModelError, NumericalError, UsageError
 from vidstyle.files import write_bytes_atomic
 from vidstyle.methods.base import FrameResult, FrameTask, StepCallback
 from vidstyle.methods.fastnet import STRIDE, Architecture, NetSpec, Norm, build_network, run_network
@@ -665,6 +665,10 @@ def _stalled(validation: Sequence[float], config: FastConfig) -> bool:
     return before <= 0 or (before - recent) / before < config.tolerance
 
 
+# Batches in a row whose loss or gradient is NaN or infinite before training gives up (see train_network).
+MAX_NONFINITE_STEPS = 10
+
+
 def learning_rate_at(step: int, config: FastConfig) -> float:
     """Cosine decay from ``learning_rate`` to ``final_lr`` times it over the step budget (a function of the step: resumable)."""
     progress = min(1.0, step / config.steps)
@@ -683,6 +687,7 @@ def train_network(
     on_event: Callable[[TrainingEvent], None] | None = None,
     stop: Callable[[], bool] | None = None,
     after_step: Callable[[int], None] | None = None,
+    poisoned: Callable[[int, int], bool] | None = None,
     device: torch.device | str = "cpu",
 ) -> TrainResult:
     """Train the fast network on ``clip``; resumes from ``checkpoint_dir`` when it holds this training's checkpoint.
@@ -694,6 +699,13 @@ def train_network(
     raised. ``after_step(step)`` is called once a step and the checkpoint
     due at it are done (the pipeline's fault point). Deterministic on CPU for
     a given ``config.seed`` and thread count.
+
+    A batch whose loss or gradient is NaN or infinite does not update the
+    network (one bad crop must not poison every weight, and through the
+    checkpoint every resume); its step is drawn again from the next batch.
+    :data:`MAX_NONFINITE_STEPS` in a row raise NumericalError: the network
+    itself has diverged. ``poisoned(step, attempt)`` is the fault seam
+    (VIDSTYLE_FAULT=trainnan:S): True turns that attempt's loss into NaN.
     """
     if style.luminance_only:
         raise UsageError("--preserve-colors does not work with --method fast yet; leave one of them out.")
@@ -742,6 +754,7 @@ def train_network(
 
     net.train()
     first_step = step
+    bad_in_a_row = 0
     stopped_early = _stalled(validation, config)
     while step < config.steps and not stopped_early:
         if stop is not None and stop():
@@ -749,8 +762,22 @@ def train_network(
         for group in optimizer.param_groups:
             group["lr"] = learning_rate_at(step, config)
         terms = objective(net, _Batch.draw(sampler, config))
+        if poisoned is not None and poisoned(step + 1, bad_in_a_row):
+            terms["total"] = terms["total"] * float("nan")
         optimizer.zero_grad(set_to_none=True)
-        terms["total"].backward()
+        finite = bool(torch.isfinite(terms["total"]))
+        if finite:
+            terms["total"].backward()
+            finite = all(p.grad is None or bool(torch.isfinite(p.grad).all()) for p in net.parameters())
+        if not finite:
+            bad_in_a_row += 1
+            if bad_in_a_row >= MAX_NONFINITE_STEPS:
+                raise NumericalError(
+                    f"Fast-mode training went numerically wrong: the loss or its gradient was NaN or infinite "
+                    f"{bad_in_a_row} times in a row at step {step + 1}"
+                )
+            continue
+        bad_in_a_row = 0
         optimizer.step()
         step += 1
         history.append(float(terms["total"].detach()))

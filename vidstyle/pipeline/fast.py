@@ -25,7 +25,7 @@ import numpy as np
 
 from vidstyle import __version__
 from vidstyle.config import MethodKind, Settings, TemporalMode, settings_to_json
-from vidstyle.errors import Interrupted, ModelError, UsageError
+from vidstyle.errors import Interrupted, ModelError, NumericalError, UsageError
 from vidstyle.faults import FaultPoint, Faults
 from vidstyle.files import file_sha256, png_is_complete, write_image_atomic
 from vidstyle.invocation import resume_command
@@ -201,8 +201,14 @@ def prepare_fast_method(
             on_event=relay,
             stop=stop,
             after_step=lambda step: faults.at(FaultPoint.TRAIN, step),
+            poisoned=faults.poisons_training,
             device=core.device,
         )
+    except NumericalError as error:
+        # A resume would replay the same batches from the last checkpoint into the same fault.
+        raise NumericalError(
+            f"{error}; no frame was stylized. Use --method optimize, or start over with another --seed and --restart."
+        ) from None
     except TrainingStopped as stopped:
         raise Interrupted(
             f"Stopped while training the fast network at step {stopped.step} (checkpoint saved). "
