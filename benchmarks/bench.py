@@ -19,6 +19,8 @@ Sections:
            working size: from the layer shapes and from torch.utils.flop_counter, and their ratio
   step     seconds per step, efficiency = FLOP floor / measured; NCHW vs channels_last, one frame vs a
            batch of two (--batch-chains 2), bf16 and torch.compile (CPU: informational)
+  profile  where one VGG19 step's time goes: each convolution's forward and input-gradient backward
+           with its efficiency against the matmul rate, and the other operators' self time (torch.profiler)
   frames   real features (the shared ImageNet VGG16): a first frame single-scale and coarse-to-fine
            (time to reach the single-scale final loss), a later frame started warm (steps and seconds to
            the first frame's final loss, and what the default 20 steps give); side-by-sides saved
@@ -73,7 +75,7 @@ from vidstyle.video.pixels import bgr_to_tensor, resize, tensor_to_bgr, working_
 
 RESULTS = REPO / "benchmarks" / "results"
 VGG16_WEIGHTS = SHARED / "weights" / "vgg16_imagenet_features.pth"
-SECTIONS = ("env", "matmul", "flops", "step", "frames", "split", "memory", "batch", "gpu")
+SECTIONS = ("env", "matmul", "flops", "step", "profile", "frames", "split", "memory", "batch", "gpu")
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -278,6 +280,59 @@ class Bench:
             out["vgg19_compile_s_per_step"] = self.step_seconds(compiled, steps=steps, repeats=repeats)
             out["vgg19_eager_s_per_step"] = self.step_seconds(stylizer, steps=steps, repeats=repeats)
         return out
+
+    def profile(self) -> dict[str, object]:
+        """Where one VGG19 step's time goes: each convolution's forward and input-gradient backward, with the rate it
+        reaches against the matmul rate, and the other operators (torch.profiler, so the times carry its overhead;
+        the step's wall time is measured without it)."""
+        from torch.profiler import ProfilerActivity
+        from torch.profiler import profile as torch_profile
+
+        rate = self.results.get("matmul") or self.matmul()
+        gflops = rate["gflops"][rate["step_dtype"]]  # type: ignore[index]
+        steps = 2 if self.dry else 5
+        stylizer = self.core(Network.VGG19, tolerance=0).stylizer
+        wall = self.step_seconds(stylizer, steps=steps, repeats=1 if self.dry else 3)
+        width, height = self.size
+        content = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(0)).to(self.device)
+        frames = stylizer.batch(1, self.size)
+        frames.add(FrameProblem(content=content, init=content, budget=10_000))
+        frames.step()
+        frames.step()
+        with torch_profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+            for _ in range(steps):
+                frames.step()
+        layers: dict[str, dict[str, float]] = {}
+        conv_ms = 0.0
+        for event in prof.key_averages(group_by_input_shape=True):
+            shapes = event.input_shapes
+            if event.key == "aten::convolution":
+                (n, c, h, w), weight, part = shapes[0], shapes[1], "forward"
+            elif event.key == "aten::convolution_backward":
+                (n, c, h, w), weight, part = shapes[1], shapes[2], "backward"
+            else:
+                continue
+            # Layers of the same shape (conv3_2-3_4, conv4_2-4_4) share a row: count them.
+            calls = event.count / steps
+            flop = 2 * n * weight[0] * c * weight[2] * weight[3] * h * w * calls  # same-padded 3x3: the output is h x w
+            ms = event.cpu_time_total / 1000 / steps
+            conv_ms += ms
+            row = layers.setdefault(f"{c}->{weight[0]} at {w}x{h}" + (f" (x{calls:.0f})" if calls > 1 else ""), {})
+            row[f"{part}_ms"] = ms
+            row[f"{part}_efficiency"] = flop / (gflops * 1e9) / (ms / 1000)
+        # Everything else by self time: pooling, ReLU and its backward, Grams, losses, the optimizer's vector work.
+        others = sorted(
+            ((e.key, e.self_cpu_time_total / 1000 / steps) for e in prof.key_averages()
+             if "conv" not in e.key and e.self_cpu_time_total > 0),
+            key=lambda kv: -kv[1],
+        )
+        return {
+            "step_ms": 1000 * wall,
+            "convolutions_ms": conv_ms,
+            "convolution_share": conv_ms / (1000 * wall),
+            "layers": layers,
+            "top_other_ops_ms": dict(others[:8]),
+        }
 
     def frames(self) -> dict[str, object]:
         from vidstyle.methods.optimize import FrameStarter
@@ -575,6 +630,13 @@ def table(results: dict) -> str:  # noqa: C901 - one row per figure
         rows.append(("one step, vgg19, bf16 autocast", f"{1000 * s['vgg19_bf16_s_per_step']:.0f} ms"))
         if "vgg19_compile_s_per_step" in s:
             rows.append(("one step, vgg19, torch.compile", f"{1000 * s['vgg19_compile_s_per_step']:.0f} ms against {1000 * s['vgg19_eager_s_per_step']:.0f} ms eager (first call {s['vgg19_compile_first_s']:.0f} s)"))
+    if "profile" in results:
+        pr = results["profile"]
+        rows.append(("profile of one vgg19 step (torch.profiler)", f"{pr['step_ms']:.0f} ms, convolutions {pr['convolutions_ms']:.0f} ms ({100 * pr['convolution_share']:.0f}%)"))
+        for name, layer in pr["layers"].items():
+            rows.append((f"  conv {name}", f"forward {layer.get('forward_ms', 0):.1f} ms (efficiency {layer.get('forward_efficiency', 0):.2f}), "
+                                           f"backward {layer.get('backward_ms', 0):.1f} ms ({layer.get('backward_efficiency', 0):.2f})"))
+        rows.append(("  other operators, self time", ", ".join(f"{k} {v:.1f} ms" for k, v in pr["top_other_ops_ms"].items())))
     if "frames" in results and "skipped" not in results["frames"]:
         f = results["frames"]
         a, b = f["first_single"], f["first_coarse_to_fine"]
