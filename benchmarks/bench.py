@@ -345,7 +345,8 @@ class Bench:
         size = working_size(images[0].shape[1], images[0].shape[0], 64 if self.dry else self.args.size)
         contents = [resize(image, size) for image in images]
         budget = 8 if self.dry else (self.args.first_budget or OptimizeConfig().iterations)
-        core = self.core(Network.VGG16, size=size, weights=weights, style=style_image())
+        # Coarse-to-fine is off by default: turn it on here, where only cold starts (cold=True) use it.
+        core = self.core(Network.VGG16, size=size, weights=weights, style=style_image(), coarse_to_fine=True)
         stylizer = core.stylizer
         content = bgr_to_tensor(contents[0], device=self.device)
 
