@@ -113,6 +113,17 @@ def test_a_nan_batch_is_skipped_and_a_diverged_network_gives_up(core) -> None:
         train(core, clip, config, poisoned=lambda step, attempt: step >= 3)
 
 
+def test_bf16_losses_train_deterministically_and_close_to_fp32(core) -> None:
+    """The loss network in bf16 autocast (fast_config's choice on bf16 hardware): same weights run to run, losses near fp32's."""
+    clip = make_clip()
+    config = replace(TINY, steps=30, tolerance=0.0)
+    first, second = train(core, clip, replace(config, bf16_losses=True)), train(core, clip, replace(config, bf16_losses=True))
+    assert_same_weights(first.net, second.net)
+    fp32 = train(core, clip, config)
+    assert np.mean(first.history[-5:]) < 0.6 * np.mean(first.history[:5])
+    assert abs(np.mean(first.history[-5:]) - np.mean(fp32.history[-5:])) < 0.1 * np.mean(fp32.history[-5:])
+
+
 def test_early_stop_ends_a_stalled_training(core) -> None:
     # A learning rate this small leaves the loss flat: the validation test must stop it.
     config = replace(TINY, steps=200, learning_rate=1e-9, window=5, patience=3, tolerance=0.01)

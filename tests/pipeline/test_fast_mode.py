@@ -24,10 +24,12 @@ from typer.testing import CliRunner
 from tests.mediatools import frame_image, make_clip, make_frames_folder, read_frames
 from vidstyle.cli import app
 from vidstyle.config import (
+    DeviceChoice,
     MethodConfig,
     MethodKind,
     ModelConfig,
     OptimizeConfig,
+    Precision,
     Settings,
     ShotsConfig,
     StyleConfig,
@@ -37,7 +39,7 @@ from vidstyle.faults import ENV as FAULT_ENV
 from vidstyle.methods.fastnet import NetSpec, build_network
 from vidstyle.methods.feedforward import load_model
 from vidstyle.pipeline.events import KeyframeDone, TrainingProgress
-from vidstyle.pipeline.fast import FAST_DIR, MODEL_NAME
+from vidstyle.pipeline.fast import FAST_DIR, MODEL_NAME, bf16_training, fast_config
 from vidstyle.pipeline.run import resume, stylize
 from vidstyle.pipeline.workdir import WorkDir
 from vidstyle.video.probe import count_video_frames, probe_media
@@ -123,6 +125,15 @@ def test_training_uses_the_runs_loss_weights(reference: dict[str, Path], clip: P
     weights = load_model(tmp_path / "net.pt").settings["training"]["weights"]  # type: ignore[index]
     assert (weights["style"], weights["content"], weights["tv"], weights["temporal"]) == (30, 2, 0.5, 0)
     assert not all(np.array_equal(a, b) for a, b in zip(read_frames(reference["out"]), read_frames(tmp_path / "out"), strict=True))
+
+
+def test_training_precision_follows_precision(random_weights: Path) -> None:
+    def settings(precision: str) -> Settings:
+        return Settings(model=ModelConfig(weights=random_weights, device=DeviceChoice.CPU, precision=Precision(precision)), method=MethodConfig(kind=MethodKind.FAST))
+
+    assert bf16_training(settings("bf16")) and not bf16_training(settings("fp32"))
+    assert bf16_training(settings("auto")) == bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    assert fast_config(settings("bf16")).bf16_losses and not fast_config(settings("fp32")).bf16_losses
 
 
 def test_a_video_output_has_the_input_frame_count_and_duration(

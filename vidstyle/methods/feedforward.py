@@ -161,6 +161,9 @@ class FastConfig:
     checkpoint_every: int = 50  # steps between checkpoints
     seed: int = 0
     flow_preset: FlowPreset = FlowPreset.MEDIUM
+    # The loss network (VGG) in bf16 autocast while training; the fast network, Grams and losses stay fp32.
+    # On a CPU with native bf16 (AMX) training took 0.46x the time at the same losses (README "Fast mode").
+    bf16_losses: bool = False
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -195,6 +198,7 @@ class FastConfig:
             "checkpoint_every": self.checkpoint_every,
             "seed": self.seed,
             "flow_preset": self.flow_preset.value,
+            "bf16_losses": self.bf16_losses,
         }
 
 
@@ -595,6 +599,19 @@ class _Objective:
         return terms
 
 
+class _Bf16Features:
+    """A feature network run under bf16 autocast, its features handed back in fp32 (Grams and losses stay fp32)."""
+
+    def __init__(self, inner: FeatureNetwork, device: torch.device) -> None:
+        self.inner = inner
+        self.device_type = device.type
+
+    def __call__(self, image: torch.Tensor, layers: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+        with torch.autocast(self.device_type, dtype=torch.bfloat16):
+            features = self.inner(image, layers)
+        return {name: value.float() for name, value in features.items()}
+
+
 def _fingerprint(clip: TrainingClip, style: StyleTargets, config: FastConfig, content_layers: Sequence[str]) -> str:
     """Everything the weights depend on; the checkpoint interval does not, so changing it keeps the checkpoint."""
     settings = {k: v for k, v in config.to_json().items() if k != "checkpoint_every"}
@@ -734,6 +751,8 @@ def train_network(
             history = [float(v) for v in saved["history"]]  # type: ignore[union-attr]
             validation = [float(v) for v in saved["validation"]]  # type: ignore[union-attr]
             step = int(saved["step"])  # type: ignore[arg-type]
+    if config.bf16_losses:
+        features = _Bf16Features(features, device)
     objective = _Objective(features, style, content_layers=content_layers, weights=config.weights)
     sampler = _Sampler(clip, config, generator, device)
     # The validation crops come from their own generator, drawn the same way
