@@ -176,13 +176,7 @@ class Bench:
     def step_seconds(self, stylizer: Stylizer, *, batch: int = 1, steps: int = 4, repeats: int = 3,
                      size: tuple[int, int] | None = None) -> float:  # fmt: skip
         """Seconds per image per optimization step (the fastest of ``repeats`` runs of ``steps`` steps)."""
-        width, height = size or self.size
-        content = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(0)).to(self.device)
-        frames = stylizer.batch(batch, (width, height))
-        for _ in range(batch):
-            frames.add(FrameProblem(content=content, init=content, budget=10_000))
-        frames.step()
-        frames.step()  # warm-up: allocator, kernels, cuDNN autotuning
+        frames = self.warm_batch(stylizer, batch=batch, size=size)
 
         def once() -> float:
             sync(self.device)
@@ -193,6 +187,17 @@ class Bench:
             return (time.perf_counter() - started) / steps / batch
 
         return fastest(once, repeats)
+
+    def warm_batch(self, stylizer: Stylizer, *, batch: int = 1, size: tuple[int, int] | None = None):  # noqa: ANN201
+        """A batch of ``batch`` random frames with an unreachable budget, after two warm-up steps."""
+        width, height = size or self.size
+        content = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(0)).to(self.device)
+        frames = stylizer.batch(batch, (width, height))
+        for _ in range(batch):
+            frames.add(FrameProblem(content=content, init=content, budget=10_000))
+        frames.step()
+        frames.step()  # warm-up: allocator, kernels, cuDNN autotuning
+        return frames
 
     # ------------------------------------------------------------------------- sections
     def env(self) -> dict[str, object]:
@@ -293,12 +298,7 @@ class Bench:
         steps = 2 if self.dry else 5
         stylizer = self.core(Network.VGG19, tolerance=0).stylizer
         wall = self.step_seconds(stylizer, steps=steps, repeats=1 if self.dry else 3)
-        width, height = self.size
-        content = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(0)).to(self.device)
-        frames = stylizer.batch(1, self.size)
-        frames.add(FrameProblem(content=content, init=content, budget=10_000))
-        frames.step()
-        frames.step()
+        frames = self.warm_batch(stylizer)
         with torch_profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
             for _ in range(steps):
                 frames.step()

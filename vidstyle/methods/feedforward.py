@@ -74,12 +74,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from vidstyle.config import FlowPreset, OptimizeConfig, TemporalConfig
+from vidstyle.config import FlowPreset, OptimizeConfig, Precision, TemporalConfig
 from vidstyle.errors import ModelError, NumericalError, UsageError
 from vidstyle.files import write_bytes_atomic
 from vidstyle.methods.base import FrameResult, FrameTask, StepCallback
 from vidstyle.methods.fastnet import STRIDE, Architecture, NetSpec, Norm, build_network, run_network
 from vidstyle.model.losses import gram_matrices, normalised_mse
+from vidstyle.model.runtime import Runtime
 from vidstyle.model.style import StyleTargets
 from vidstyle.temporal.flow import FlowEstimator
 from vidstyle.temporal.masks import reliability_mask
@@ -600,14 +601,14 @@ class _Objective:
 
 
 class _Bf16Features:
-    """A feature network run under bf16 autocast, its features handed back in fp32 (Grams and losses stay fp32)."""
+    """A feature network in the optimizer's bf16 network pass (model/runtime.py), its features handed back in fp32."""
 
     def __init__(self, inner: FeatureNetwork, device: torch.device) -> None:
         self.inner = inner
-        self.device_type = device.type
+        self.runtime = Runtime(device=device, precision=Precision.BF16, channels_last=False)
 
     def __call__(self, image: torch.Tensor, layers: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
-        with torch.autocast(self.device_type, dtype=torch.bfloat16):
+        with self.runtime.network_pass():
             features = self.inner(image, layers)
         return {name: value.float() for name, value in features.items()}
 

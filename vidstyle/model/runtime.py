@@ -61,6 +61,13 @@ def default_runtime(device: torch.device | str = "cpu") -> Runtime:
     return Runtime(device=torch.device(device), precision=Precision.FP32, channels_last=False)
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes bf16 natively: a CUDA GPU with bf16, or a CPU with AMX / AVX-512 bf16 (oneDNN's test)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 def resolve_runtime(precision: Precision, device: torch.device, *, compile: bool = False) -> Runtime:
     """The runtime for ``device``: AUTO means bf16 on a CUDA GPU that has it, float32 elsewhere.
 
@@ -73,8 +80,9 @@ def resolve_runtime(precision: Precision, device: torch.device, *, compile: bool
     """
     precision = Precision(precision)
     if precision is Precision.AUTO:
-        cuda_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
-        precision = Precision.BF16 if cuda_bf16 else Precision.FP32
+        # Not on a CPU, even one with native bf16: there bf16 convolutions round differently
+        # with the thread count, and the optimizer's frames must not (resume, --workers).
+        precision = Precision.BF16 if device.type == "cuda" and native_bf16(device) else Precision.FP32
     if precision is Precision.BF16 and device.type == "mps":
         raise UsageError("--precision bf16 is not supported on MPS; use --precision fp32 or --device cpu.")
     if device.type == "cuda":

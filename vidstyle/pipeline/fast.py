@@ -22,7 +22,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from vidstyle import __version__
 from vidstyle.config import MethodKind, Precision, Settings, TemporalMode, settings_to_json
@@ -46,6 +45,7 @@ from vidstyle.methods.feedforward import (
     train_network,
 )
 from vidstyle.model.device import resolve_device
+from vidstyle.model.runtime import native_bf16
 from vidstyle.pipeline.chains import RunPlan
 from vidstyle.pipeline.events import EventHandler, KeyframeDone, Notice, TrainingProgress
 from vidstyle.video.pixels import resize
@@ -117,10 +117,7 @@ def bf16_training(settings: Settings) -> bool:
     precision = Precision(settings.model.precision)
     if precision is not Precision.AUTO:
         return precision is Precision.BF16
-    device = resolve_device(settings.model.device)
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return device.type == "cpu" and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return native_bf16(resolve_device(settings.model.device))
 
 
 def training_positions(plan: RunPlan, keyframes: Sequence[int]) -> list[int]:
