@@ -46,7 +46,7 @@ from torch import nn
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from vidstyle.config import ModelConfig, Network, OptimizeConfig, StyleConfig, TemporalConfig  # noqa: E402
+from vidstyle.config import ModelConfig, Network, OptimizeConfig, Precision, StyleConfig, TemporalConfig  # noqa: E402
 from vidstyle.methods.fastnet import Architecture, NetSpec, Norm, build_network, parameter_count, run_network  # noqa: E402
 from vidstyle.methods.feedforward import (  # noqa: E402
     CheckpointSaved,
@@ -63,6 +63,7 @@ from vidstyle.model.stylizer import Stylizer  # noqa: E402
 from vidstyle.methods.optimize import FrameStarter  # noqa: E402
 from vidstyle.model.build import load_extractor  # noqa: E402
 from vidstyle.model.features import FeatureExtractor  # noqa: E402
+from vidstyle.model.runtime import native_bf16, resolve_runtime  # noqa: E402
 from vidstyle.temporal.metric import warping_error  # noqa: E402
 from vidstyle.video.pixels import bgr_to_tensor, resize, tensor_to_bgr, working_size  # noqa: E402
 
@@ -138,9 +139,17 @@ def build_core(size: tuple[int, int], style: Path) -> Core:
     return Core(features, stylizer, model, targets.key)
 
 
-def cold_start(core: Core, frame: np.ndarray) -> tuple[np.ndarray, int]:
+def stylizer_in(core: Core, precision: Precision) -> Stylizer:
+    """The core's optimizer with its network pass in ``precision`` (fp32: the core's own)."""
+    if precision is Precision.FP32:
+        return core.stylizer
+    runtime = resolve_runtime(precision, DEVICE)
+    return Stylizer(core.features, core.stylizer.style, model=core.model, optimize=OPTIMIZE, runtime=runtime)
+
+
+def cold_start(stylizer: Stylizer, frame: np.ndarray) -> tuple[np.ndarray, int]:
     content = bgr_to_tensor(frame, device=DEVICE)
-    result = core.stylizer.stylize(content, init=content, budget=OPTIMIZE.iterations)
+    result = stylizer.stylize(content, init=content, budget=OPTIMIZE.iterations)
     return tensor_to_bgr(result.image), result.steps
 
 
@@ -255,6 +264,10 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="a few optimizer steps per frame: checks the script, measures nothing")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: on a shared 2-core CPU, 2 threads spin and run slower)")
     parser.add_argument("--architectures", action="store_true", help="compare network designs at equal training time")
+    parser.add_argument(
+        "--keyframe-precision", choices=["auto", "fp32", "bf16"], default="auto",
+        help="the keyframes' optimizer (auto: as a fast-mode run, bf16 where the training is: vidstyle.pipeline.fast.keyframer_settings)",
+    )
     parser.add_argument("--config", default="{}", help="JSON overrides of FastConfig fields (weights as a dict)")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/vidstyle-fast-bench"), help="cache of keyframes and optimizer windows")
     parser.add_argument("--strip", type=Path, default=None, help="write the side-by-side PNG here")
@@ -288,22 +301,23 @@ def main() -> None:
     keys = list(plan_keyframes(shots, every=args.keyframes_every))
     print(f"keyframes: {keys}", flush=True)
 
-    def compute_keyframes():
-        images, seconds, steps = [], [], []
-        for index in keys:
-            began = time.perf_counter()
-            image, spent = cold_start(core, frames[index])
-            images.append(image)
-            seconds.append(time.perf_counter() - began)
-            steps.append(spent)
-            print(f"  keyframe {index}: {spent} steps, {seconds[-1]:.1f} s", flush=True)
-        return images, {"seconds": seconds, "steps": steps}
+    def keyframes_in(precision: Precision):
+        def compute():
+            stylizer = stylizer_in(core, precision)
+            images, seconds, steps = [], [], []
+            for index in keys:
+                began = time.perf_counter()
+                image, spent = cold_start(stylizer, frames[index])
+                images.append(image)
+                seconds.append(time.perf_counter() - began)
+                steps.append(spent)
+                print(f"  keyframe {index} ({precision.value}): {spent} steps, {seconds[-1]:.1f} s", flush=True)
+            return images, {"seconds": seconds, "steps": steps}
 
-    key_images, key_meta = cached(args.cache, "keyframes", {**base_key, "keys": keys}, compute_keyframes)
-    keyframe_seconds = float(sum(key_meta["seconds"]))
-    clip = TrainingClip(
-        frames=frames, keyframes=dict(zip(keys, key_images)), breaks=frozenset(s - 1 for s in starts[1:])
-    )
+        # fp32 keeps the key it had before the keyframes could be bf16 (the cache stays valid).
+        key = {**base_key, "keys": keys} | ({} if precision is Precision.FP32 else {"precision": precision.value})
+        return cached(args.cache, "keyframes", key, compute)
+
     overrides = json.loads(args.config)
     config = FastConfig(steps=args.steps)
     if "weights" in overrides:
@@ -312,6 +326,17 @@ def main() -> None:
         net = overrides["net"]
         overrides["net"] = NetSpec(Architecture(net.get("architecture", "johnson")), net.get("width", 16), net.get("blocks", 5), Norm(net.get("norm", "none")))
     config = replace(config, **overrides)
+    if args.keyframe_precision == "auto":
+        keyframe_precision = Precision.BF16 if config.bf16_losses and native_bf16(DEVICE) else Precision.FP32
+    else:
+        keyframe_precision = Precision(args.keyframe_precision)
+    # The optimizer's own cold starts are fp32 (its auto on a CPU); they price the optimizer's cuts.
+    fp32_keyframes = keyframes_in(Precision.FP32)
+    key_images, key_meta = fp32_keyframes if keyframe_precision is Precision.FP32 else keyframes_in(keyframe_precision)
+    key_meta = {**key_meta, "precision": keyframe_precision.value, "fp32_steps": fp32_keyframes[1]["steps"]}
+    clip = TrainingClip(
+        frames=frames, keyframes=dict(zip(keys, key_images)), breaks=frozenset(s - 1 for s in starts[1:])
+    )
 
     # Optimizer windows (the reference).
     windows = parse_windows(args.windows)
@@ -357,6 +382,8 @@ def main() -> None:
     # cost of one optimizer step, measured just before and just after the
     # training and apply, so both methods are priced the same way (CPU time,
     # see clock()).
+    keyframe_precision = Precision(key_meta["precision"])
+    key_step_before = optimizer_step_seconds(core, frames[60:62], size, keyframe_precision)
     step_before = optimizer_step_seconds(core, frames[60:62], size)
     wall, cpu = time.perf_counter(), clock()
     if args.seconds:
@@ -375,20 +402,26 @@ def main() -> None:
     fast = list(apply_network(trained.net, frames))
     apply_seconds = clock() - began
     step_after = optimizer_step_seconds(core, frames[60:62], size)
+    key_step_after = optimizer_step_seconds(core, frames[60:62], size, keyframe_precision)
     step_seconds = (step_before + step_after) / 2
+    key_step_seconds = (key_step_before + key_step_after) / 2
     print(f"optimizer step: {step_before:.3f} s before training, {step_after:.3f} s after", flush=True)
+    print(f"keyframes' optimizer step ({keyframe_precision.value}): {key_step_before:.3f} s before, {key_step_after:.3f} s after", flush=True)
     report(
         args, core, frames, size, shots, keys, key_meta, trained, train_seconds, apply_seconds, fast, windows,
-        reference, step_seconds,
+        reference, step_seconds, key_step_seconds,
     )
 
 
-def optimizer_step_seconds(core: Core, pair: Sequence[np.ndarray], size: tuple[int, int], steps: int = 10) -> float:
-    """Seconds per step of a warm flow-mode frame (early stop off), after one warm-up step."""
+def optimizer_step_seconds(
+    core: Core, pair: Sequence[np.ndarray], size: tuple[int, int], precision: Precision = Precision.FP32, steps: int = 10
+) -> float:
+    """Seconds per step of a warm flow-mode frame (early stop off) with the network pass in ``precision``, after one warm-up step."""
     starter = FrameStarter(OPTIMIZE, TemporalConfig(), working_size=size, device=DEVICE)
     previous = cold = pair[0]
     start = starter.start(1, pair[1], previous, cold)
-    stylizer = Stylizer(core.features, core.stylizer.style, model=core.model, optimize=OptimizeConfig(tolerance=0.0))
+    runtime = resolve_runtime(precision, DEVICE)
+    stylizer = Stylizer(core.features, core.stylizer.style, model=core.model, optimize=OptimizeConfig(tolerance=0.0), runtime=runtime)
     stylizer.stylize(bgr_to_tensor(pair[1], device=DEVICE), init=start.init, budget=1, temporal=start.temporal)
     began = clock()
     stylizer.stylize(bgr_to_tensor(pair[1], device=DEVICE), init=start.init, budget=steps, temporal=start.temporal)
@@ -419,7 +452,7 @@ def _train_for(clip, core, config, progress, stop_at):
 
 def report(
     args, core, frames, size, shots, keys, key_meta, trained, train_seconds, apply_seconds, fast, windows, reference,
-    step_seconds,
+    step_seconds, key_step_seconds,
 ):
     optimized_inputs = [f for b, e in windows for f in frames[b:e]]
     optimized = [im for w in windows for im in reference[w][0]]
@@ -432,14 +465,14 @@ def report(
     # Steps: a cold start takes what the optimizer's early stop gave it (the
     # windows' first frames and the keyframes are all cold starts), a warm
     # frame the default 20.
-    cold_steps = float(np.mean(list(key_meta["steps"]) + [w[1]["steps"][0] for w in reference.values()]))
+    cold_steps = float(np.mean(list(key_meta["fp32_steps"]) + [w[1]["steps"][0] for w in reference.values()]))
     warm_steps = float(np.mean([s for w in reference.values() for s in w[1]["steps"][1:]]))
     n = len(frames)
 
     def optimize_seconds(frames_: float, shots_: float) -> float:
         return (shots_ * cold_steps + (frames_ - shots_) * warm_steps) * step_seconds
 
-    keyframe_seconds = float(sum(key_meta["steps"])) * step_seconds
+    keyframe_seconds = float(sum(key_meta["steps"])) * key_step_seconds  # in the keyframes' precision
     per_frame_apply = apply_seconds / n
     opt_total = optimize_seconds(n, len(shots))
     fast_total = keyframe_seconds + train_seconds + apply_seconds
@@ -451,7 +484,7 @@ def report(
     rows = [
         ("total seconds, this clip", f"{opt_total:.0f}", f"{fast_total:.0f}", f"{fast_total / opt_total:.2f}x"),
         ("total seconds, 1,000 frames", f"{opt_1000:.0f}", f"{fast_1000:.0f}", f"{fast_1000 / opt_1000:.2f}x"),
-        ("keyframe seconds", "-", f"{keyframe_seconds:.0f} ({len(keys)} cold starts, {sum(key_meta['steps'])} steps)", ""),
+        ("keyframe seconds", "-", f"{keyframe_seconds:.0f} ({len(keys)} cold starts in {key_meta['precision']}, {sum(key_meta['steps'])} steps)", ""),
         ("training seconds", "-", f"{train_seconds:.0f} ({trained.steps} steps{', early stop' if trained.stopped_early else ''})", ""),
         ("seconds per frame", f"{warm_steps * step_seconds:.2f} (cold start {cold_steps * step_seconds:.0f})", f"{per_frame_apply:.4f} (apply)", f"{per_frame_apply / (warm_steps * step_seconds):.4f}x"),
         ("style loss", f"{opt_style:.4f}", f"{fast_style:.4f}", f"{fast_style / opt_style:.2f}x"),

@@ -39,7 +39,7 @@ from vidstyle.faults import ENV as FAULT_ENV
 from vidstyle.methods.fastnet import NetSpec, build_network
 from vidstyle.methods.feedforward import load_model
 from vidstyle.pipeline.events import KeyframeDone, TrainingProgress
-from vidstyle.pipeline.fast import FAST_DIR, MODEL_NAME, bf16_training, fast_config
+from vidstyle.pipeline.fast import FAST_DIR, MODEL_NAME, bf16_training, fast_config, keyframer_settings
 from vidstyle.pipeline.run import resume, stylize
 from vidstyle.pipeline.workdir import WorkDir
 from vidstyle.video.probe import count_video_frames, probe_media
@@ -127,13 +127,17 @@ def test_training_uses_the_runs_loss_weights(reference: dict[str, Path], clip: P
     assert not all(np.array_equal(a, b) for a, b in zip(read_frames(reference["out"]), read_frames(tmp_path / "out"), strict=True))
 
 
-def test_training_precision_follows_precision(random_weights: Path) -> None:
+def test_training_and_keyframe_precision_follow_precision(random_weights: Path) -> None:
     def settings(precision: str) -> Settings:
         return Settings(model=ModelConfig(weights=random_weights, device=DeviceChoice.CPU, precision=Precision(precision)), method=MethodConfig(kind=MethodKind.FAST))
 
     assert bf16_training(settings("bf16")) and not bf16_training(settings("fp32"))
     assert bf16_training(settings("auto")) == bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     assert fast_config(settings("bf16")).bf16_losses and not fast_config(settings("fp32")).bf16_losses
+    # The keyframes' optimizer runs in bf16 wherever the training does; fp32 stays fp32.
+    assert keyframer_settings(settings("auto")).model.precision is (Precision.BF16 if bf16_training(settings("auto")) else Precision.AUTO)
+    assert keyframer_settings(settings("fp32")).model.precision is Precision.FP32
+    assert keyframer_settings(settings("bf16")).model.precision is Precision.BF16
 
 
 def test_a_video_output_has_the_input_frame_count_and_duration(

@@ -18,6 +18,7 @@ With ``--model`` none of this happens: the saved network is the method.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -118,6 +119,21 @@ def bf16_training(settings: Settings) -> bool:
     if precision is not Precision.AUTO:
         return precision is Precision.BF16
     return native_bf16(resolve_device(settings.model.device))
+
+
+def keyframer_settings(settings: Settings) -> Settings:
+    """The settings the keyframes' optimizer is built with: the run's, in bf16 wherever the training is.
+
+    The optimizer's auto stays fp32 on a CPU, because there bf16 frames depend
+    on the thread count and a chain's frames must not. Keyframes are made once,
+    in this one process, and stored as PNGs in the work dir that a resume reads
+    back, so that reason does not hold for them: where the training runs in
+    bf16 they do too (0.54x an fp32 optimizer step on this project's AMX CPU,
+    benchmarks/fast_method.py). --precision fp32 keeps them fp32.
+    """
+    if not bf16_training(settings) or Precision(settings.model.precision) is Precision.BF16:
+        return settings
+    return replace(settings, model=replace(settings.model, precision=Precision.BF16))
 
 
 def training_positions(plan: RunPlan, keyframes: Sequence[int]) -> list[int]:

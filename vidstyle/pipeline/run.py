@@ -46,7 +46,7 @@ from vidstyle.pipeline.events import (
 )
 from vidstyle.pipeline.eta import EtaEstimator, WorkLeft
 from vidstyle.pipeline.executor import executor_for
-from vidstyle.pipeline.fast import check_fast_settings, fast_model_method, prepare_fast_method
+from vidstyle.pipeline.fast import check_fast_settings, fast_model_method, keyframer_settings, prepare_fast_method
 from vidstyle.invocation import resume_command
 from vidstyle.pipeline.fingerprint import FILE_KEYS, changed_files, differences, run_fingerprint
 from vidstyle.pipeline.interrupt import StopFlag, stop_on_signals
@@ -280,7 +280,8 @@ class _Run:
             # A saved network: read (and a pickled file refused) before the work dir exists.
             method: Method = fast_model_method(self.settings)
         else:
-            method = self.method_factory(self.settings, frames.working_size)  # fast mode: it stylizes the keyframes
+            # Fast mode: this optimizer stylizes the keyframes (in bf16 where the training is; fast.keyframer_settings).
+            method = self.method_factory(keyframer_settings(self.settings) if trains else self.settings, frames.working_size)
         fingerprint["weights"] = method.identity
         if old is not None:
             self._refuse_changes(old.fingerprint, fingerprint)
