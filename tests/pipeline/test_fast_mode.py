@@ -37,6 +37,7 @@ from vidstyle.config import (
 )
 from vidstyle.faults import ENV as FAULT_ENV
 from vidstyle.methods.fastnet import NetSpec, build_network
+from vidstyle.methods import feedforward
 from vidstyle.methods.feedforward import load_model
 from vidstyle.pipeline.events import KeyframeDone, TrainingProgress
 from vidstyle.pipeline.fast import FAST_DIR, MODEL_NAME, bf16_training, fast_config, keyframer_settings
@@ -111,6 +112,24 @@ def test_a_saved_network_applied_with_model_gives_identical_frames(
     invoke(runner, ["stylize", str(first), "-s", str(reference["style"]), "-o", str(tmp_path / "one.png"), "--method", "fast",
                     "--model", str(reference["model"]), "-q"])  # fmt: skip
     assert np.array_equal(cv2.imread(str(tmp_path / "one.png")), read_frames(reference["out"])[0])
+
+
+def test_batch_chains_puts_several_chains_through_one_pass_with_the_same_frames(
+    reference: dict[str, Path], clip: Path, random_weights: Path, runner: CliRunner, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--batch-chains K: K chains of the clip, a frame of each per network pass; every frame as without it."""
+    passes: list[int] = []
+    real = feedforward.run_network
+    monkeypatch.setattr(feedforward, "run_network", lambda net, batch: passes.append(batch.shape[0]) or real(net, batch))
+    out = tmp_path / "batched"
+    args = fast_args(clip, out, reference["style"], random_weights, "--model", str(reference["model"]),
+                     "--batch-chains", "3", "--chain-frames", "4", "--keep-work")  # fmt: skip
+    invoke(runner, args)
+    plan = WorkDir.read_manifest(out.with_name("batched.vidstyle")).plan
+    assert [(c.start, c.stop) for c in plan.chains] == [(0, 4), (4, 8), (8, 12)]
+    assert passes == [3, 3, 3, 3]  # 12 frames in 4 passes
+    assert all(np.array_equal(a, b) for a, b in zip(read_frames(reference["out"]), read_frames(out), strict=True))
 
 
 def test_training_uses_the_runs_loss_weights(reference: dict[str, Path], clip: Path, random_weights: Path, runner: CliRunner, tmp_path: Path) -> None:

@@ -907,14 +907,59 @@ class FastMethod:
         self.device = torch.device(device) if device is not None else next(net.parameters()).device
 
     def stylize(self, task: FrameTask, *, on_step: StepCallback) -> FrameResult:
-        # One frame per call: the chain seam hands out one frame at a time.
-        # apply_network batches when given more (benchmarks, library callers).
+        # One frame per call: a chain hands out one frame at a time. --batch-chains
+        # puts a frame of several chains through one pass instead (open_batch).
         image = next(apply_network(self.net, [task.content], batch_size=1, device=self.device))
         on_step(1, 1, 0.0)  # a stop requested meanwhile abandons the frame here, as with the optimizer
-        return FrameResult(
-            image=image, steps=1, stopped_early=False, loss=0.0, content_loss=0.0, style_loss=0.0, temporal_loss=0.0,
-            flow_seconds=0.0,
-        )
+        return _applied(image)
+
+    def open_batch(self, capacity: int) -> "FastBatch":
+        """``capacity`` frames (one from each of as many chains) through one network pass (``--batch-chains``)."""
+        return FastBatch(self, capacity)
+
+
+def _applied(image: np.ndarray) -> FrameResult:
+    return FrameResult(
+        image=image, steps=1, stopped_early=False, loss=0.0, content_loss=0.0, style_loss=0.0, temporal_loss=0.0,
+        flow_seconds=0.0,
+    )
+
+
+class FastBatch:
+    """Frames of several chains in one forward pass (methods/base.py MethodBatch): every frame is done in one step.
+
+    A frame's output does not depend on the frames beside it in the batch
+    (each image goes through its own convolutions; on this project's CPU the
+    frames are bit-identical at batch 1, 2, 4 and 8), so --batch-chains changes
+    the speed only.
+    """
+
+    def __init__(self, method: FastMethod, capacity: int) -> None:
+        if capacity < 1:
+            raise UsageError("--batch-chains must be at least 1.")
+        self.method = method
+        self.capacity = capacity
+        self._slots: dict[int, tuple[FrameTask, StepCallback]] = {}
+
+    @property
+    def free(self) -> int:
+        return self.capacity - len(self._slots)
+
+    def add(self, task: FrameTask, *, on_step: StepCallback) -> int:
+        slot = min(set(range(self.capacity)) - set(self._slots))
+        self._slots[slot] = (task, on_step)
+        return slot
+
+    def step(self) -> list[tuple[int, FrameResult]]:
+        slots = sorted(self._slots)
+        frames = [self._slots[slot][0].content for slot in slots]
+        images = list(apply_network(self.method.net, frames, batch_size=len(frames), device=self.method.device))
+        done = []
+        for slot, image in zip(slots, images):
+            _, on_step = self._slots.pop(slot)
+            on_step(1, 1, 0.0)  # may abandon the run (a stop): the executor then drops every frame in flight
+            done.append((slot, _applied(image)))
+        return done
 
 
 # ----------------------------------------------------------------- save / load

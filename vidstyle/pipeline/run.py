@@ -372,9 +372,14 @@ class _Run:
         )
         scale = self.settings.scale
         workers = self.cluster.workers if self.cluster is not None else 1
+        fast = self.settings.method.kind is MethodKind.FAST
+        if fast:
+            # Its frames are independent, so a shot splits into chains at no cost to the
+            # picture: --batch-chains K then has K chains to put through each network pass.
+            workers = max(workers, self.settings.model.batch_chains)
         # A chain inside a shot is warmed up and cross-faded; frames that are not tied together need neither.
         # Fast mode stylizes every frame on its own: no chain depends on another's frames.
-        tied = self.settings.temporal.mode is not TemporalMode.NONE and self.settings.method.kind is MethodKind.OPTIMIZE
+        tied = self.settings.temporal.mode is not TemporalMode.NONE and not fast
         overlap = scale.overlap if tied else 0
         plan = make_run_plan(
             frames,
