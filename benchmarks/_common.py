@@ -1,4 +1,4 @@
-"""Helpers shared by the benchmark scripts: random weights, generated clips, peak memory."""
+"""Helpers shared by the benchmark scripts: random weights, generated clips, peak memory, a VGG step's FLOPs."""
 
 from __future__ import annotations
 
@@ -7,9 +7,13 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torchvision
+
+if TYPE_CHECKING:
+    from vidstyle.config import Network
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "data"
@@ -49,3 +53,23 @@ def peak_rss_mib() -> float:
     """Peak resident memory of this process (Linux reports KiB)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 1024 if sys.platform != "darwin" else peak / (1024 * 1024)
+
+
+def vgg_step_flops(network: "Network", size: tuple[int, int], deepest: str) -> float:
+    """FLOPs of one optimizer step from the layer shapes: 2 x the multiply-adds of every convolution up to
+    ``deepest`` (forward), times 2 for the input-gradient backward, which costs the same; ``size`` is (w, h)."""
+    from vidstyle.model.vgg import CHANNELS, architecture
+
+    vgg = architecture(network)
+    width, height = size
+    flops, in_channels, scale = 0.0, 3, 1
+    for name, index in vgg.plan:
+        if index > vgg.index(deepest):
+            break
+        if name.startswith("conv"):
+            out_channels = CHANNELS[int(name[4]) - 1]
+            flops += 2 * in_channels * out_channels * 9 * (width // scale) * (height // scale)
+            in_channels = out_channels
+        elif name.startswith("pool"):
+            scale *= 2
+    return 2 * flops

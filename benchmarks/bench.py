@@ -47,12 +47,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import cv2
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import REPO, SHARED, random_weights  # noqa: E402
+from benchmarks._common import REPO, SHARED, random_weights, vgg_step_flops  # noqa: E402
 from vidstyle.config import (  # noqa: E402
     DeviceChoice,
     ModelConfig,
@@ -68,9 +67,7 @@ from vidstyle.config import (  # noqa: E402
 )
 from vidstyle.model.build import build_core, deepest_layer  # noqa: E402
 from vidstyle.model.device import resolve_device  # noqa: E402
-from vidstyle.model.runtime import Runtime  # noqa: E402
 from vidstyle.model.stylizer import FrameProblem, Stylizer  # noqa: E402
-from vidstyle.model.vgg import CHANNELS, architecture  # noqa: E402
 from vidstyle.video.pixels import bgr_to_tensor, resize, tensor_to_bgr, working_size  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
@@ -128,23 +125,6 @@ def matmul_gflops(device: torch.device, dtype: torch.dtype, n: int, repeats: int
         return time.perf_counter() - started
 
     return 2 * n**3 * repeats / fastest(once, 3) / 1e9
-
-
-def shape_flops(network: Network, size: tuple[int, int], deepest: str) -> float:
-    """2 x the multiply-adds of every convolution up to ``deepest`` (forward), times 2 (input-gradient backward)."""
-    vgg = architecture(network)
-    width, height = size
-    flops, in_channels, scale = 0.0, 3, 1
-    for name, index in vgg.plan:
-        if index > vgg.index(deepest):
-            break
-        if name.startswith("conv"):
-            out_channels = CHANNELS[int(name[4]) - 1]
-            flops += 2 * in_channels * out_channels * 9 * (width // scale) * (height // scale)
-            in_channels = out_channels
-        elif name.startswith("pool"):
-            scale *= 2
-    return 2 * flops
 
 
 def style_image() -> Path:
@@ -233,7 +213,7 @@ class Bench:
         for network in Network:
             core = self.core(network)
             deepest = deepest_layer(ModelConfig(network=network))
-            by_shape = shape_flops(network, self.size, deepest)
+            by_shape = vgg_step_flops(network, self.size, deepest)
             width, height = self.size
             content = torch.rand(1, 3, height, width).to(self.device)
             frames = core.stylizer.batch(1, self.size)
@@ -252,7 +232,7 @@ class Bench:
         out: dict[str, object] = {}
         for network in Network:
             stylizer = self.core(network, tolerance=0).stylizer
-            flops = shape_flops(network, self.size, deepest_layer(ModelConfig(network=network)))
+            flops = vgg_step_flops(network, self.size, deepest_layer(ModelConfig(network=network)))
             floor = flops / (gflops * 1e9)
             variants: dict[str, Stylizer] = {
                 "default": stylizer,
@@ -540,7 +520,7 @@ class Bench:
         for size in sizes:
             stylizer = self.core(Network.VGG19, size=size, tolerance=0).stylizer
             seconds = self.step_seconds(stylizer, size=size, steps=2 if self.dry else 10, repeats=1 if self.dry else 3)
-            flops = shape_flops(Network.VGG19, size, "relu5_1")
+            flops = vgg_step_flops(Network.VGG19, size, "relu5_1")
             out[f"{size[0]}x{size[1]}"] = {
                 "s_per_step": seconds,
                 "efficiency_vs_bf16_matmul": flops / (bf16 * 1e9) / seconds,

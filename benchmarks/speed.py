@@ -23,30 +23,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import REPO, random_weights  # noqa: E402
+from benchmarks._common import REPO, random_weights, vgg_step_flops  # noqa: E402
 from vidstyle.config import DeviceChoice, ModelConfig, Network, OptimizeConfig, StyleConfig  # noqa: E402
 from vidstyle.model.build import build_core, deepest_layer  # noqa: E402
 from vidstyle.model.device import resolve_device  # noqa: E402
-from vidstyle.model.vgg import CHANNELS, architecture  # noqa: E402
 from vidstyle.video.pixels import bgr_to_tensor, resize, working_size  # noqa: E402
-
-
-def step_flops(width: int, height: int, deepest: str, network: Network = Network.VGG19) -> float:
-    """Multiply-adds x2 of every conv up to ``deepest``, forward; the input-gradient backward costs the same."""
-    vgg = architecture(network)
-    flops = 0.0
-    in_channels = 3
-    scale = 1
-    for name, index in vgg.plan:
-        if index > vgg.index(deepest):
-            break
-        if name.startswith("conv"):
-            out_channels = CHANNELS[int(name[4]) - 1]
-            flops += 2 * in_channels * out_channels * 9 * (width // scale) * (height // scale)
-            in_channels = out_channels
-        elif name.startswith("pool"):
-            scale *= 2
-    return 2 * flops
 
 
 def matmul_gflops(device: torch.device, n: int = 1024, repeats: int = 10) -> float:
@@ -88,7 +69,7 @@ def main() -> None:
     core = build_core(model, style, defaults, content_size=size, cache_dir=None, device=device)
 
     rate = matmul_gflops(device)
-    flops = step_flops(*size, deepest_layer(model), network)
+    flops = vgg_step_flops(network, size, deepest_layer(model))
     timing = core.stylizer.stylize(content, init=content, budget=2)  # warm-up (allocator, kernels)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     sync()

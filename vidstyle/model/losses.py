@@ -34,13 +34,6 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     return gram_matrices(features)[0]
 
 
-def gram_matrices(features: torch.Tensor) -> torch.Tensor:
-    """One Gram matrix per image: (B, C, H, W) -> (B, C, C), each divided by H*W."""
-    batch, channels, height, width = features.shape
-    flat = features.reshape(batch, channels, height * width)
-    return torch.bmm(flat, flat.transpose(1, 2)) / (height * width)
-
-
 def normalised_mse(value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """mean((value - target)^2) / mean(target^2), over whole tensors (a scalar).
 
@@ -95,11 +88,10 @@ def total_variation(image: torch.Tensor) -> torch.Tensor:
 
 
 def gram_matrices(features: torch.Tensor) -> torch.Tensor:
-    """Per-image Gram matrices of (N, C, H, W) features: (N, C, C), each divided by H*W.
+    """One Gram matrix per image: (N, C, H, W) -> (N, C, C), each divided by H*W.
 
-    gram_matrix above treats a batch as one image (it multiplies every
-    image's channels with every other's); training a network on a batch of
-    crops needs one Gram per crop.
+    Never across images: a batch of frames (--batch-chains) or of training
+    crops (fast mode) needs one Gram each. gram_matrix above is the one-image case.
     """
     batch, channels, height, width = features.shape
     flat = features.reshape(batch, channels, height * width)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidstyle.config import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, ModelConfig, PreviewConfig, Settings, StyleConfig, TemporalMode
+from vidstyle.config import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, ModelConfig, PreviewConfig, Settings, TemporalMode
 from vidstyle.errors import InputError, OutputError, UsageError
 from vidstyle.files import write_image_atomic
 from vidstyle.methods.base import FrameTask, MethodFactory
