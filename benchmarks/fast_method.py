@@ -319,7 +319,8 @@ def main() -> None:
         return cached(args.cache, "keyframes", key, compute)
 
     overrides = json.loads(args.config)
-    config = FastConfig(steps=args.steps)
+    # As a run on this device: bf16 training where it is native (vidstyle.pipeline.fast.bf16_training's auto).
+    config = FastConfig(steps=args.steps, bf16_losses=native_bf16(DEVICE))
     if "weights" in overrides:
         overrides["weights"] = replace(config.weights, **overrides["weights"])
     if "net" in overrides:

@@ -33,6 +33,7 @@ from vidstyle.invocation import resume_command
 from vidstyle.methods.base import FrameTask, Method
 from vidstyle.methods.feedforward import (
     CHECKPOINT_NAME,
+    STYLE_EMPHASIS,
     FastConfig,
     FastMethod,
     LossWeights,
@@ -87,7 +88,10 @@ def fast_model_method(settings: Settings) -> FastMethod:
 
 
 def fast_config(settings: Settings) -> FastConfig:
-    """The training settings of a run: its step budget, keyframe spacing, seed, flow preset and loss weights."""
+    """The training settings of a run: its step budget, keyframe spacing, seed, flow preset and loss weights.
+
+    The style weight is the run's times STYLE_EMPHASIS (methods/feedforward.py says why).
+    """
     steps = settings.method.train_steps
     return FastConfig(
         keyframe_every=settings.method.keyframes,
@@ -95,7 +99,7 @@ def fast_config(settings: Settings) -> FastConfig:
         seed=settings.optimize.seed,
         flow_preset=settings.temporal.flow_preset,
         weights=LossWeights(
-            style=settings.optimize.style_weight,
+            style=settings.optimize.style_weight * STYLE_EMPHASIS,
             content=settings.optimize.content_weight,
             tv=settings.optimize.tv_weight,
             # The temporal term is flow-warped, as the optimizer's in flow mode; --temporal none/prev leave it out.
