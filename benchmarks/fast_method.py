@@ -1,6 +1,6 @@
 """Fast mode against the optimizer on a real clip, with real ImageNet VGG16 features for every loss.
 
-    uv run python benchmarks/fast_method.py                          # the issue's benchmark (about 40 min on 2 cores)
+    uv run python benchmarks/fast_method.py --steps 1500              # the issue's benchmark (about 35 min on one core)
     uv run python benchmarks/fast_method.py --architectures --seconds 240   # the architecture comparison
 
 The clip (320 frames at 256 px long side, two kinds of motion): the 240

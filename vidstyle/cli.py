@@ -385,7 +385,7 @@ def stylize(
     restart: Annotated[bool, typer.Option("--restart", help="Discard an interrupted run's work and start over.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
     device: Annotated[DeviceChoice, typer.Option(help="auto picks cuda, then mps, then cpu.")] = _M.device,
-    precision: Annotated[Precision, typer.Option(help="Network arithmetic: auto (bf16 on a CUDA GPU that has it, else fp32; fast-mode training also on a CPU with native bf16), fp32 or bf16. Losses stay fp32.")] = _M.precision,
+    precision: Annotated[Precision, typer.Option(help="Network arithmetic: auto (bf16 on a CUDA GPU that has it, else fp32; fast-mode training and keyframes also on a CPU with native bf16), fp32 or bf16. Losses stay fp32.")] = _M.precision,
     batch_chains: Annotated[int, typer.Option(help="Stylize this many chains together, one frame of each per network pass (fills a GPU); in fast mode, frames per network pass.")] = _M.batch_chains,
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the loss pass (first frame slower; unmeasured on GPUs).")] = _M.compile,
     coarse_to_fine: Annotated[bool, typer.Option("--coarse-to-fine/--no-coarse-to-fine", help="Optimize cold starts at 1/4 and 1/2 size first, then at full size.")] = _O.coarse_to_fine,
