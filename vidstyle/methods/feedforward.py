@@ -94,13 +94,13 @@ DEFAULT_NET = NetSpec(architecture=Architecture.JOHNSON, width=16, blocks=5, nor
 
 # The training's style term weighs this times the optimizer's (--style-weight).
 # With the optimizer's own weights the network settles on thinner strokes than
-# the optimizer paints: style loss 2.3-2.5x the optimizer's on the benchmark
+# the optimizer paints: style loss 2.4-2.5x the optimizer's on the benchmark
 # clip, and neither a wider network (width 24: 2.81x at 1,500 steps; 32: 2.70x at 1,000),
 # nor dropping the distillation terms (2.4x), nor lighter tv or temporal
 # weights (their terms are under 1% of the loss) changed that. Weighting the
 # style term trades content for strokes (bf16 training, 1,500 steps, VGG16,
 # The Starry Night; benchmarks/fast_method.py):
-#     x1     style 2.34x  content 1.19x  warping error 0.35x
+#     x1     style 2.36x  content 1.22x  warping error 0.36x
 #     x1.5   style 1.55x  content 1.70x  warping error 0.46x
 #     x1.75  style 1.50x  content 1.85x  warping error 0.53x   (0.1740 against 0.1161: 1.499x)
 #     x2     style 1.32x  content 2.03x  warping error 0.57x
@@ -108,8 +108,7 @@ DEFAULT_NET = NetSpec(architecture=Architecture.JOHNSON, width=16, blocks=5, nor
 # optimizer's (style loss at most 1.5x its, just), and the picture holds: in
 # the README's strip the tractor and the screen's frame stay, though the
 # screen's text goes; x2 dissolves more of the tractor. (x1.5 and x1.75 differ
-# by about what a run's noise moves; the x1 row is from a run before the
-# keyframes were made in bf16.)
+# by about what a run's noise moves.)
 STYLE_EMPHASIS = 1.75
 
 

@@ -18,8 +18,8 @@ With ``--model`` none of this happens: the saved network is the method.
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
