@@ -327,8 +327,8 @@ def main() -> None:
         net = overrides["net"]
         overrides["net"] = NetSpec(Architecture(net.get("architecture", "johnson")), net.get("width", 16), net.get("blocks", 5), Norm(net.get("norm", "none")))
     config = replace(config, **overrides)
-    if args.keyframe_precision == "auto":
-        keyframe_precision = Precision.BF16 if config.bf16_losses and native_bf16(DEVICE) else Precision.FP32
+    if args.keyframe_precision == "auto":  # the product's rule: keyframes in bf16 exactly when the training is
+        keyframe_precision = Precision.BF16 if config.bf16_losses else Precision.FP32
     else:
         keyframe_precision = Precision(args.keyframe_precision)
     # The optimizer's own cold starts are fp32 (its auto on a CPU); they price the optimizer's cuts.
@@ -383,7 +383,6 @@ def main() -> None:
     # cost of one optimizer step, measured just before and just after the
     # training and apply, so both methods are priced the same way (CPU time,
     # see clock()).
-    keyframe_precision = Precision(key_meta["precision"])
     key_step_before = optimizer_step_seconds(core, frames[60:62], size, keyframe_precision)
     step_before = optimizer_step_seconds(core, frames[60:62], size)
     wall, cpu = time.perf_counter(), clock()

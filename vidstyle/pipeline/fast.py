@@ -135,7 +135,7 @@ def keyframer_settings(settings: Settings) -> Settings:
     bf16 they do too (0.54x an fp32 optimizer step on this project's AMX CPU,
     benchmarks/fast_method.py). --precision fp32 keeps them fp32.
     """
-    if not bf16_training(settings) or Precision(settings.model.precision) is Precision.BF16:
+    if not bf16_training(settings):
         return settings
     return replace(settings, model=replace(settings.model, precision=Precision.BF16))
 
