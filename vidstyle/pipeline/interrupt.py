@@ -5,6 +5,12 @@ The first signal only raises a flag: the run abandons the frame in progress
 raises Interrupted, which the CLI turns into the resume command and exit
 code 130. A second signal raises KeyboardInterrupt at once; atomic writes
 keep everything already written intact even then.
+
+The first signal must stop the run within seconds whatever it waits for:
+the optimizer and fast mode's training poll the flag at every step, the Ray
+driver at every poll of its workers (pipeline/ray_executor.py), and a
+running encoder is killed (video/ffmpeg.py stop_encoders_when, installed
+here), its segment encoded again on resume.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
+
+from vidstyle.video.ffmpeg import stop_encoders_when
 
 
 class StopFlag:
@@ -43,7 +51,8 @@ def stop_on_signals() -> Iterator[StopFlag]:
     for sig in previous:
         signal.signal(sig, flag._handle)
     try:
-        yield flag
+        with stop_encoders_when(lambda: flag.requested):
+            yield flag
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -145,9 +145,14 @@ def run_encoder(
     feed: Sequence[Path] | None = None,
     while_running: Callable[[], None] | None = None,
 ) -> str:
-    """Run ffmpeg (overwriting its output); return its stderr, raise EncodeError on failure."""
+    """Run ffmpeg (overwriting its output); return its stderr, raise EncodeError on failure.
+
+    Stoppable (video/ffmpeg.py): a stop requested meanwhile kills ffmpeg at
+    once and raises EncodeError, which the run reads as its stop (the segment
+    or the assembly is redone on resume).
+    """
     try:
-        run = run_ffmpeg(["-y", *args], feed=feed, while_running=while_running)
+        run = run_ffmpeg(["-y", *args], feed=feed, while_running=while_running, stoppable=True)
     except FfmpegError as exc:
         raise EncodeError(f"{what}: {exc}") from exc
     if run.returncode != 0:

@@ -5,7 +5,9 @@ goes through :func:`run_ffmpeg`, which
 
 * passes an argv list (never a shell string);
 * starts ffmpeg in its own session, so a Ctrl-C in the terminal reaches only
-  vidstyle, which lets a running encode finish and then stops cleanly;
+  vidstyle; an encoder run (``stoppable``) is killed within a tenth of a
+  second of a stop being requested (:func:`stop_encoders_when`), whatever it
+  was doing, so the run stops in moments and the segment is encoded on resume;
 * on Linux has the kernel kill ffmpeg when vidstyle dies (even by SIGKILL),
   so no orphan keeps writing into the work dir;
 * collects stderr in a temporary file (no pipe to fill up while frames are
@@ -20,14 +22,26 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 from vidstyle.errors import VidstyleError
 
-__all__ = ["FfmpegError", "FfmpegRun", "ffmpeg_exe", "frames_reported", "last_error_line", "last_error_lines", "run_ffmpeg"]
+__all__ = [
+    "FfmpegError",
+    "FfmpegRun",
+    "FfmpegStopped",
+    "ffmpeg_exe",
+    "frames_reported",
+    "last_error_line",
+    "last_error_lines",
+    "run_ffmpeg",
+    "stop_encoders_when",
+]
 
 
 def ffmpeg_exe() -> str:
@@ -42,6 +56,37 @@ def ffmpeg_exe() -> str:
 
 class FfmpegError(Exception):
     """ffmpeg could not be started, or a file to feed it could not be read; callers add what they were doing."""
+
+
+class FfmpegStopped(FfmpegError):
+    """A stoppable ffmpeg was killed because the run was asked to stop (Ctrl-C, SIGTERM, a worker's stop)."""
+
+
+# Stop requests that stoppable ffmpeg runs honour: the run's Ctrl-C flag (pipeline/interrupt.py), a Ray
+# worker's stop (pipeline/ray_executor.py). Process-wide like a signal, because the encoder runs on the
+# chain's write-behind thread, and the sinks that start it know nothing of the run.
+_stop_requests: list[Callable[[], bool]] = []
+_STOP_POLL_S = 0.05
+
+
+@contextmanager
+def stop_encoders_when(requested: Callable[[], bool]) -> Iterator[None]:
+    """While inside, a stoppable ffmpeg (encodes, the assembly) is killed soon after ``requested()`` is True.
+
+    It then raises :class:`FfmpegStopped`: its partial output is removed by
+    its caller and redone on resume. A stop must not wait for an encoder that
+    may take minutes (an hour-long assembly with audio re-encoded) or hang
+    (a stuck pipe, a network filesystem).
+    """
+    _stop_requests.append(requested)
+    try:
+        yield
+    finally:
+        _stop_requests.remove(requested)
+
+
+def _stop_requested() -> bool:
+    return any(requested() for requested in tuple(_stop_requests))
 
 
 @dataclass(frozen=True)
@@ -69,6 +114,7 @@ def run_ffmpeg(
     stdout: IO[bytes] | None = None,
     timeout: float | None = None,
     while_running: Callable[[], None] | None = None,
+    stoppable: bool = False,
 ) -> FfmpegRun:
     """Run ``ffmpeg -hide_banner [-nostdin] *args`` and wait for it.
 
@@ -76,7 +122,11 @@ def run_ffmpeg(
     ``stdout``: a binary file that receives ffmpeg's stdout (default: discarded).
     ``while_running``: called once ffmpeg runs (after the feed, before the
     wait); the fault-injection seam uses it to die mid-encode.
-    Raises FfmpegError (cannot start, unreadable feed file) and
+    ``stoppable``: kill ffmpeg and raise FfmpegStopped once a stop is
+    requested (:func:`stop_encoders_when`), also while its stdin is fed; only
+    for callers that treat that as the run's stop (encodes and the assembly,
+    not the probes whose failure would read as a bad file).
+    Raises FfmpegError (cannot start, unreadable feed file, stopped) and
     subprocess.TimeoutExpired; a non-zero exit is returned, not raised.
     """
     cmd = [ffmpeg_exe(), "-hide_banner", *([] if feed is not None else ["-nostdin"]), *args]
@@ -93,6 +143,7 @@ def run_ffmpeg(
         except OSError as exc:
             raise FfmpegError(f"cannot run ffmpeg ({exc.strerror or exc})") from exc
         feed_error: str | None = None
+        watcher = _StopWatcher(proc) if stoppable and _stop_requests else None
         try:
             if feed is not None:
                 feed_error = _feed(proc, feed)
@@ -103,11 +154,39 @@ def run_ffmpeg(
             proc.kill()
             proc.wait()
             raise
+        finally:
+            if watcher is not None:
+                watcher.close()
         err.seek(0)
         stderr = err.read().decode("utf-8", errors="replace")
+    if watcher is not None and watcher.killed:
+        raise FfmpegStopped("stopped by the run's stop request")
     if feed_error is not None:
         raise FfmpegError(feed_error)
     return FfmpegRun(returncode=returncode, stderr=stderr)
+
+
+class _StopWatcher:
+    """A thread that kills ``proc`` once a stop is requested (the caller may be blocked writing its stdin)."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.proc = proc
+        self.killed = False
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="vidstyle-ffmpeg-stop", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._done.wait(_STOP_POLL_S):
+            if _stop_requested():
+                self.killed = self.proc.poll() is None
+                if self.killed:
+                    self.proc.kill()
+                return
+
+    def close(self) -> None:
+        self._done.set()
+        self._thread.join()
 
 
 def _feed(proc: subprocess.Popen, files: Sequence[Path]) -> str | None:

@@ -58,7 +58,7 @@ def _video_duration(listing: Path, *, what: str) -> Fraction:
             "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-",
         ]  # fmt: skip
         try:
-            run = run_ffmpeg(args, stdout=out)
+            run = run_ffmpeg(args, stdout=out, stoppable=True)  # part of the assembly: a stop ends it
         except FfmpegError as exc:
             raise EncodeError(f"{what}: {exc}") from exc
         if run.returncode != 0:
