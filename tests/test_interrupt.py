@@ -56,7 +56,7 @@ def _command(clip: Path, style: Path, output: Path, weights: Path, *, iterations
     return [
         sys.executable, "-m", "vidstyle", "stylize", str(clip), "--style", str(style), "--output", str(output),
         "--weights", str(weights), "--max-size", "32", "--iterations", str(iterations), "--iterations-next", "1",
-        "--device", "cpu", "--segment-frames", "2", "--cuts", "off", "--quiet",
+        "--tolerance", "0", "--device", "cpu", "--segment-frames", "2", "--cuts", "off", "--quiet",
     ]  # fmt: skip
 
 

@@ -23,10 +23,24 @@ Faults: a worker that dies (killed, out of memory, its node gone) loses only
 the unfinished frames of the chain it was running. The chain is run again on
 another worker, and being resumable (pipeline/chain.py), it goes on after
 its last finished frame. A replacement worker is started for the dead one. A
-stop (Ctrl-C) asks every worker to abandon its frame, waits for them, and
-the state stays on disk for ``vidstyle resume``, with any worker count. The
-cluster this module started is shut down on every way out, so no Ray process
-outlives the run.
+stop (Ctrl-C) asks every worker to abandon its frame (a running encoder is
+killed), waits a few seconds for them, then kills them, and the state stays
+on disk for ``vidstyle resume``, with any worker count. The cluster this
+module started is shut down on every way out, so no Ray process outlives the
+run.
+
+A lost cluster ends the run instead of hanging it. When the raylet of this
+machine's node dies, Ray neither fails the driver's pending results nor
+places the replacement workers: the driver would wait forever. So a
+:class:`ClusterWatch` thread asks the node's raylet and the cluster's GCS
+whether they still answer (a TCP connection to their ports), and the driver
+gives up in one line, with the resume command, once the raylet refuses or
+either has been silent for ``_SILENT_S``.
+
+Network exposure: the local cluster started for ``--workers`` listens on
+127.0.0.1 only (every Ray server: GCS, raylet, object manager, workers; no
+dashboard), so nothing on the network can reach it (tested). A cluster given
+with ``--ray-address`` is the user's to secure (README "Workers").
 """
 
 from __future__ import annotations
@@ -39,23 +53,34 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from vidstyle.config import DeviceChoice, ScaleConfig, Settings
 from vidstyle.errors import UsageError, VidstyleError, WorkerError
 from vidstyle.faults import FaultAction, Faults
+from vidstyle.invocation import resume_command
 from vidstyle.methods.base import MethodFactory
 from vidstyle.pipeline.chain import ChainJob, ChainOutcome, StopToken, run_chain
 from vidstyle.pipeline.events import ChainEvent, ChainEventHandler, FrameStylized, Notice, SegmentEncoded, StepDone
 from vidstyle.pipeline.executor import Execution
+from vidstyle.video.ffmpeg import stop_encoders_when
 
 INSTALL_HINT = 'install it with `uv sync --extra ray` or `pip install "vidstyle[ray]"`'
 # A local cluster only carries small records: its object store can be tiny (Ray's minimum is 75 MiB).
 _OBJECT_STORE_BYTES = 100 * 1024 * 1024
 _POLL_S = 0.25  # how often the driver collects the workers' progress
-_STOP_WAIT_S = 60.0  # how long a stop waits for the workers to abandon their frames before killing them
+# How long a stop waits for the workers to abandon their frames (one optimizer step) before killing
+# them: a killed worker loses only its frame in progress, all its writes being atomic.
+_STOP_WAIT_S = 3.0
+_WATCH_S = 0.5  # how often the ClusterWatch asks the raylet and the GCS whether they answer
+_PROBE_S = 2.0  # how long one such question may take
+_SILENT_S = 10.0  # a raylet or GCS silent (no answer, not refused) this long counts as gone
+# Ray binds a local node's servers to the machine's network address unless Ray clusters are off for the
+# process (Ray's switch for Windows and macOS, read when Ray is imported): then the node is 127.0.0.1 and
+# every server listens on loopback only. A local cluster for one run needs no other machine.
+_LOOPBACK_ONLY = ("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 
 def import_ray() -> Any:
@@ -75,6 +100,7 @@ class Cluster:
     threads: int  # torch/OpenCV threads per worker
     address: str | None  # the joined cluster; None: a local cluster started for this run (or one already connected)
     started: bool  # this run started the cluster, so it shuts it down
+    watch: ClusterWatch | None = field(default=None, compare=False)  # whether the cluster is still there
 
     def describe(self) -> str:
         kind = "GPU" if self.gpus else "CPU"
@@ -122,6 +148,7 @@ def connect(scale: ScaleConfig, settings: Settings, *, on_notice: Callable[[str]
         # A local cluster runs this very interpreter: no need for Ray's `uv run` wrapper around every
         # worker (it is what Ray does when the driver runs under `uv run`), which costs seconds per worker.
         os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+        os.environ[_LOOPBACK_ONLY[0]] = _LOOPBACK_ONLY[1]  # before Ray is imported (see _LOOPBACK_ONLY)
     ray = import_ray()
     started = False
     # The run's Ctrl-C/SIGTERM handlers (pipeline/interrupt.py) stay in charge, whatever ray.init installs.
@@ -133,13 +160,20 @@ def connect(scale: ScaleConfig, settings: Settings, *, on_notice: Callable[[str]
             if handler is not None and threading.current_thread() is threading.main_thread():
                 signal.signal(sig, handler)
     on_notice(f"Stylizing with {cluster.describe()}.")
+    if started:
+        gcs = ray.get_runtime_context().gcs_address
+        if not _is_loopback(gcs.rpartition(":")[0]):
+            on_notice(f"The local Ray cluster listens on {gcs}, not on 127.0.0.1 only (Ray was imported before vidstyle could set it up).")
+    watch = ClusterWatch(ray, track_processes=started)
+    cluster = replace(cluster, watch=watch)
     try:
         yield cluster
     finally:
+        watch.close()
         if started or scale.ray_address is not None:
-            ours = _ray_descendants() if started else []
             ray.shutdown()
-            _reap(ours)
+            if started:
+                _reap(watch.processes())
 
 
 def _ray_descendants() -> list[int]:
@@ -162,32 +196,137 @@ def _ray_descendants() -> list[int]:
     return sorted(mine)
 
 
-def _reap(pids: list[int], *, wait_s: float = 10.0) -> None:
+def _reap(processes: dict[int, str], *, wait_s: float = 10.0) -> None:
     """After ray.shutdown(): give the cluster's processes a moment to exit, then end those that did not.
 
-    A worker still starting when the cluster went down (Ray starts it
-    through a wrapper) can outlive the raylet by seconds; no Ray process may
-    outlive the run.
+    ``processes``: pid -> start time (/proc stat field 22), so that a pid
+    reused since by another process is left alone. A worker still starting
+    when the cluster went down (Ray starts it through a wrapper), or one
+    whose raylet died (it is no longer our descendant), can outlive the
+    raylet by seconds; no Ray process may outlive the run.
     """
     deadline = time.monotonic() + wait_s
-    alive = list(pids)
+    alive = dict(processes)
     while alive and time.monotonic() < deadline:
-        alive = [pid for pid in alive if _alive(pid)]
+        alive = {pid: start for pid, start in alive.items() if _alive(pid, start)}
         if alive:
             time.sleep(0.1)
-    for pid in alive:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
+    for pid, start in alive.items():
+        if _alive(pid, start):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
 
 
-def _alive(pid: int) -> bool:
+def _stat(pid: int) -> list[str] | None:
+    """/proc/PID/stat's fields after the command name (state first), or None when the process is gone."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
+        return None
+
+
+def _alive(pid: int, start: str | None = None) -> bool:
+    fields = _stat(pid)
+    if fields is None or fields[0] == "Z":  # a zombie has exited; its parent reaps it
         return False
-    return state != "Z"  # a zombie has exited; its parent reaps it
+    return start is None or (len(fields) > 19 and fields[19] == start)
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.strip("[]")
+    return host == "localhost" or host.startswith("127.") or host in ("::1", "::ffff:127.0.0.1")
+
+
+def _probe(address: tuple[str, int]) -> str | None:
+    """None when something accepts a TCP connection at ``address``; else "refused" or why not."""
+    try:
+        socket.create_connection(address, timeout=_PROBE_S).close()
+    except ConnectionRefusedError:
+        return "refused"
+    except OSError as error:
+        return error.strerror or type(error).__name__
+    return None
+
+
+class ClusterWatch:
+    """A thread that tells the driver when the cluster is gone, and remembers the local cluster's processes.
+
+    Every ``_WATCH_S`` it connects to the raylet of the driver's node and to
+    the GCS. ``lost`` becomes a reason (for the run's one line) once the
+    raylet refuses, or either has not answered for ``_SILENT_S``. Ray itself
+    notices neither in time: a dead local raylet leaves the driver's pending
+    results pending forever (tested by killing it). With
+    ``track_processes`` it also records this process's descendants (pid and
+    start time) while they are ours: a worker whose raylet died is reparented
+    and can only be found (and ended) from that record.
+    """
+
+    def __init__(self, ray: Any, *, track_processes: bool) -> None:
+        self.lost: str | None = None
+        self._track = track_processes
+        self._processes: dict[int, str] = {}
+        self._silent: dict[str, float] = {}
+        self._targets = _watch_targets(ray)
+        self._done = threading.Event()
+        self._record()
+        self._thread = threading.Thread(target=self._run, name="vidstyle-ray-watch", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._done.wait(_WATCH_S):
+            self._record()
+            if self.lost is None:
+                self.check()
+
+    def check(self) -> str | None:
+        """Ask the raylet and the GCS now; the reason the cluster is lost, or None while it is there."""
+        now = time.monotonic()
+        for what, address in self._targets.items():
+            failure = _probe(address)
+            if failure is None:
+                self._silent.pop(what, None)
+                continue
+            since = self._silent.setdefault(what, now)
+            if what == "raylet" and failure == "refused":
+                self.lost = f"the Ray node on this machine stopped: its raylet at {address[0]}:{address[1]} refuses connections"
+            elif now - since >= _SILENT_S:
+                self.lost = f"the {what} at {address[0]}:{address[1]} has not answered for {now - since:.0f} s ({failure})"
+        return self.lost
+
+    def _record(self) -> None:
+        if self._track:
+            for pid in _ray_descendants():
+                fields = _stat(pid)
+                if fields is not None and len(fields) > 19:
+                    self._processes.setdefault(pid, fields[19])
+
+    def processes(self) -> dict[int, str]:
+        """The cluster's processes seen (pid -> start time), those still descending from this process included."""
+        self._record()
+        return dict(self._processes)
+
+    def close(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+
+def _watch_targets(ray: Any) -> dict[str, tuple[str, int]]:
+    """Where the driver's raylet and the cluster's GCS listen; what cannot be found is not watched (Ray Client)."""
+    targets: dict[str, tuple[str, int]] = {}
+    try:
+        context = ray.get_runtime_context()
+        host, _, port = str(context.gcs_address).rpartition(":")
+        if host and port.isdigit():
+            targets["GCS"] = (host.strip("[]"), int(port))
+        node = context.get_node_id()
+        for entry in ray.nodes():
+            if entry.get("NodeID") == node and entry.get("Alive"):
+                targets["raylet"] = (str(entry["NodeManagerAddress"]), int(entry["NodeManagerPort"]))
+    except Exception:  # noqa: BLE001 - a cluster this cannot describe is only not watched
+        pass
+    return targets
 
 
 def _join_or_start(ray: Any, scale: ScaleConfig, settings: Settings) -> tuple[Cluster, bool]:
@@ -225,6 +364,7 @@ def _join_or_start(ray: Any, scale: ScaleConfig, settings: Settings) -> tuple[Cl
             ray.init(
                 num_cpus=workers,
                 num_gpus=gpus,
+                _node_ip_address="127.0.0.1",  # with _LOOPBACK_ONLY: every server on loopback, none on the network
                 include_dashboard=False,
                 object_store_memory=_OBJECT_STORE_BYTES,
                 logging_level="ERROR",
@@ -272,7 +412,8 @@ class Worker:
     def run(self, chain: int, faults: Faults) -> ChainOutcome:
         self.stop.requested = False
         job = replace(self.template, chain=chain, faults=faults)
-        return run_chain(job, method=self.method, stop=self.stop, on_event=self._collect)
+        with stop_encoders_when(lambda: self.stop.requested):  # a stop kills a running encoder (video/ffmpeg.py)
+            return run_chain(job, method=self.method, stop=self.stop, on_event=self._collect)
 
     def _collect(self, event: ChainEvent) -> None:
         with self._lock:
@@ -327,10 +468,12 @@ class RayExecutor:
         running: dict[Any, tuple[Any, int]] = {}  # object ref -> (actor, chain)
         idle = list(actors)
         replacements = len(actors)  # a worker may be replaced this many times in a run
+        work = jobs[0].sink.work
         try:
             while queue or running:
                 if stop.requested:
                     return Execution(tuple(outcomes), stopped=self._stop(ray, running, on_event, outcomes))
+                self._check_cluster(work)
                 while queue and idle:
                     actor, chain = idle.pop(), queue.popleft()
                     running[actor.run.remote(chain, faults.get(chain, Faults()))] = (actor, chain)
@@ -349,10 +492,11 @@ class RayExecutor:
                     except ray.exceptions.RayActorError as error:
                         if stop.requested:
                             continue  # a worker that got the Ctrl-C itself; its chain resumes later
+                        self._check_cluster(work, now=True)  # died with its node: no worker can replace it
                         if replacements == 0:
                             raise WorkerError(
                                 f"Ray workers keep dying ({_first_line(error)}); the finished frames are kept, "
-                                "rerun or resume to go on."
+                                f"resume with: {self._resume(work)}"
                             ) from None
                         replacements -= 1
                         self._note_death(faults, chain)
@@ -375,16 +519,30 @@ class RayExecutor:
                         return Execution(tuple(outcomes), stopped=self._stop(ray, running, on_event, outcomes))
             return Execution(tuple(outcomes), stopped=False)
         except (ray.exceptions.RaySystemError, ray.exceptions.LocalRayletDiedError, ray.exceptions.NodeDiedError, ConnectionError) as error:
-            raise WorkerError(
-                f"Lost the Ray cluster ({_first_line(error)}); the finished frames are kept: restart the cluster, "
-                "then rerun or resume to go on."
-            ) from None
+            raise self._lost(_first_line(error), work) from None
         finally:
             for actor in actors:
                 try:
                     ray.kill(actor)
                 except Exception:  # noqa: BLE001 - already gone with its node
                     pass
+
+    def _check_cluster(self, work: Path | None, *, now: bool = False) -> None:
+        """Raise WorkerError when the ClusterWatch found the cluster gone (``now``: ask it again first)."""
+        watch = self.cluster.watch
+        if watch is None:
+            return
+        reason = watch.check() if now else watch.lost
+        if reason is not None:
+            raise self._lost(reason, work)
+
+    def _lost(self, reason: str, work: Path | None) -> WorkerError:
+        again = "" if self.cluster.started else "start the Ray cluster again, then "
+        return WorkerError(f"Lost the Ray cluster ({reason}); the finished frames are kept: {again}resume with: {self._resume(work)}")
+
+    @staticmethod
+    def _resume(work: Path | None) -> str:
+        return resume_command(work) if work is not None else "the same command"
 
     def _note_death(self, faults: dict[int, Faults], chain: int) -> None:
         """A chain whose worker died runs again without its injected kill: that fault has acted."""
@@ -393,7 +551,7 @@ class RayExecutor:
             self.fault_spent = True
         faults[chain] = Faults()
 
-    def _forward(self, ray: Any, actors: list[Any], on_event: ChainEventHandler, *, wait: bool = False) -> None:
+    def _forward(self, ray: Any, actors: list[Any], on_event: ChainEventHandler, *, wait: bool = False, wait_s: float = 30.0) -> None:
         """Pass the workers' events on (frames, segments, the latest step), in the order each worker made them.
 
         One collection per worker is in flight at a time; without ``wait``
@@ -406,7 +564,7 @@ class RayExecutor:
         refs = [self._drains[actor] for actor in actors]
         if not refs:
             return
-        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=30 if wait else 0)
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=wait_s if wait else 0)
         answered = set(ready)
         for actor in actors:
             ref = self._drains[actor]
@@ -421,13 +579,17 @@ class RayExecutor:
                 if isinstance(event, (FrameStylized, SegmentEncoded, StepDone, Notice)):  # Notice: a frame redone
                     on_event(event)
 
-    def _flush(self, ray: Any, actors: list[Any], on_event: ChainEventHandler) -> None:
+    def _flush(self, ray: Any, actors: list[Any], on_event: ChainEventHandler, *, wait_s: float = 30.0) -> None:
         """Every event of these (now idle) workers: the collection in flight, then one more after their chains' last event."""
-        self._forward(ray, actors, on_event, wait=True)
-        self._forward(ray, actors, on_event, wait=True)
+        self._forward(ray, actors, on_event, wait=True, wait_s=wait_s)
+        self._forward(ray, actors, on_event, wait=True, wait_s=wait_s)
 
     def _stop(self, ray: Any, running: dict[Any, tuple[Any, int]], on_event: ChainEventHandler, outcomes: list[ChainOutcome]) -> bool:
-        """Ask every busy worker to abandon its frame and wait for them (their frames so far stay on disk)."""
+        """Ask every busy worker to abandon its frame and wait a few seconds for them (their frames so far stay on disk).
+
+        Those still busy then (a node gone, a worker stuck) are killed with
+        the others when run() ends: a stop never waits longer.
+        """
         busy = [actor for actor, _ in running.values()]
         for actor in busy:
             actor.request_stop.remote()
@@ -440,5 +602,5 @@ class RayExecutor:
                     outcomes.append(ray.get(ref))
                 except ray.exceptions.RayError:
                     pass  # a worker that died on the signal: its written frames are complete files
-        self._flush(ray, busy, on_event)
+        self._flush(ray, [actor for actor in busy if actor not in {a for a, _ in running.values()}], on_event, wait_s=1.0)
         return True
