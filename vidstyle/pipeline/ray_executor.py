@@ -159,21 +159,23 @@ def connect(scale: ScaleConfig, settings: Settings, *, on_notice: Callable[[str]
         for sig, handler in handlers.items():
             if handler is not None and threading.current_thread() is threading.main_thread():
                 signal.signal(sig, handler)
-    on_notice(f"Stylizing with {cluster.describe()}.")
-    if started:
-        gcs = ray.get_runtime_context().gcs_address
-        if not _is_loopback(gcs.rpartition(":")[0]):
-            on_notice(f"The local Ray cluster listens on {gcs}, not on 127.0.0.1 only (Ray was imported before vidstyle could set it up).")
-    watch = ClusterWatch(ray, track_processes=started)
-    cluster = replace(cluster, watch=watch)
+    watch: ClusterWatch | None = None
     try:
-        yield cluster
+        on_notice(f"Stylizing with {cluster.describe()}.")
+        if started:
+            gcs = ray.get_runtime_context().gcs_address
+            if not _is_loopback(gcs.rpartition(":")[0]):
+                on_notice(f"The local Ray cluster listens on {gcs}, not on 127.0.0.1 only (Ray was imported before vidstyle could set it up).")
+        watch = ClusterWatch(ray, track_processes=started)
+        yield replace(cluster, watch=watch)
     finally:
-        watch.close()
+        processes = watch.processes() if watch is not None else {}
+        if watch is not None:
+            watch.close()
         if started or scale.ray_address is not None:
+            processes = {**_start_times(_ray_descendants()), **processes} if started else {}
             ray.shutdown()
-            if started:
-                _reap(watch.processes())
+            _reap(processes)
 
 
 def _ray_descendants() -> list[int]:
@@ -217,6 +219,16 @@ def _reap(processes: dict[int, str], *, wait_s: float = 10.0) -> None:
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
+
+
+def _start_times(pids: list[int]) -> dict[int, str]:
+    """pid -> start time (/proc stat field 22) of those of ``pids`` still there."""
+    found = {}
+    for pid in pids:
+        fields = _stat(pid)
+        if fields is not None and len(fields) > 19:
+            found[pid] = fields[19]
+    return found
 
 
 def _stat(pid: int) -> list[str] | None:
@@ -297,10 +309,8 @@ class ClusterWatch:
 
     def _record(self) -> None:
         if self._track:
-            for pid in _ray_descendants():
-                fields = _stat(pid)
-                if fields is not None and len(fields) > 19:
-                    self._processes.setdefault(pid, fields[19])
+            for pid, start in _start_times(_ray_descendants()).items():
+                self._processes.setdefault(pid, start)
 
     def processes(self) -> dict[int, str]:
         """The cluster's processes seen (pid -> start time), those still descending from this process included."""
