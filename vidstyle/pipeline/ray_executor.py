@@ -76,7 +76,7 @@ _POLL_S = 0.25  # how often the driver collects the workers' progress
 _STOP_WAIT_S = 3.0
 _WATCH_S = 0.5  # how often the ClusterWatch asks the raylet and the GCS whether they answer
 _PROBE_S = 2.0  # how long one such question may take
-_SILENT_S = 10.0  # a raylet or GCS silent (no answer, not refused) this long counts as gone
+_SILENT_S = 10.0  # a GCS (or raylet) that has not answered this long counts as gone; a refusing raylet at once
 # Ray binds a local node's servers to the machine's network address unless Ray clusters are off for the
 # process (Ray's switch for Windows and macOS, read when Ray is imported): then the node is 127.0.0.1 and
 # every server listens on loopback only. A local cluster for one run needs no other machine.
@@ -304,7 +304,7 @@ class ClusterWatch:
             if what == "raylet" and failure == "refused":
                 self.lost = f"the Ray node on this machine stopped: its raylet at {address[0]}:{address[1]} refuses connections"
             elif now - since >= _SILENT_S:
-                self.lost = f"the {what} at {address[0]}:{address[1]} has not answered for {now - since:.0f} s ({failure})"
+                self.lost = f"the {what} at {address[0]}:{address[1]} has not answered for {now - since:.0f} s: {failure}"
         return self.lost
 
     def _record(self) -> None:
