@@ -7,7 +7,8 @@
   workers are busy. Ray then neither fails the pending results nor starts
   replacement workers; the run must still end within 30 s with one line that
   says the cluster was lost and how to resume (exit 1), and no Ray process
-  may outlive it.
+  may outlive it. The same when the cluster's GCS dies (the cluster becomes
+  unreachable).
 * Ctrl-C while the driver waits on Ray: one SIGINT to the driver alone (the
   workers do not get it) ends the run within seconds, exit 130, one line with
   the resume command, state kept, no Ray process left.
@@ -157,19 +158,28 @@ def _our_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("error:")]
 
 
-def test_a_dead_raylet_ends_the_run_in_one_line_and_the_cluster_listened_on_loopback_only(media, random_weights, tmp_path: Path) -> None:  # noqa: ANN001
+@pytest.mark.parametrize(
+    ("victim", "reason"),
+    [
+        ("raylet", "the Ray node on this machine stopped: its raylet at 127.0.0.1:"),  # the node dies
+        ("gcs_server", "the cluster's head stopped: its GCS at 127.0.0.1:"),  # the cluster becomes unreachable
+    ],
+)
+def test_a_dead_node_ends_the_run_in_one_line_and_the_cluster_listened_on_loopback_only(
+    victim: str, reason: str, media, random_weights, tmp_path: Path  # noqa: ANN001
+) -> None:
     proc, mark, work = _start(media, random_weights, tmp_path)
     try:
         processes = _wait_until_both_workers_stylize(proc, mark, work)
         sockets = _listening(list(processes))
-        raylets = [pid for pid, command in processes.items() if command.split(" ", 1)[0].endswith("/raylet")]
-        assert len(raylets) == 1, processes
-        os.kill(raylets[0], signal.SIGKILL)
+        victims = [pid for pid, command in processes.items() if command.split(" ", 1)[0].endswith(f"/{victim}")]
+        assert len(victims) == 1, processes
+        os.kill(victims[0], signal.SIGKILL)
         stdout, stderr, took = _end(proc, timeout=LOST_WITHIN_S + 30)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    print(f"ended {took:.1f} s after the raylet was killed")
+    print(f"ended {took:.1f} s after the {victim} was killed")
 
     assert sockets, "the run's cluster listens somewhere"
     exposed = [(pid, processes.get(pid, "?")[:80], address, port) for pid, address, port in sockets if not _is_loopback(address)]
@@ -179,7 +189,7 @@ def test_a_dead_raylet_ends_the_run_in_one_line_and_the_cluster_listened_on_loop
     assert took < LOST_WITHIN_S, f"the run took {took:.1f} s to notice its dead node"
     lines = _our_lines(stderr)
     assert len(lines) == 1 and "Traceback" not in stderr, stderr
-    assert lines[0].startswith("error: Lost the Ray cluster (the Ray node on this machine stopped"), lines[0]
+    assert lines[0].startswith(f"error: Lost the Ray cluster ({reason}"), lines[0]
     assert lines[0].endswith(f"resume with: {lines[0].rsplit('resume with: ', 1)[1]}") and lines[0].endswith(f"resume {work}")
     assert "A worker died" not in stderr + stdout
     assert (work / "manifest.json").is_file()

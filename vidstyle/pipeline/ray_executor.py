@@ -166,7 +166,7 @@ def connect(scale: ScaleConfig, settings: Settings, *, on_notice: Callable[[str]
             gcs = ray.get_runtime_context().gcs_address
             if not _is_loopback(gcs.rpartition(":")[0]):
                 on_notice(f"The local Ray cluster listens on {gcs}, not on 127.0.0.1 only (Ray was imported before vidstyle could set it up).")
-        watch = ClusterWatch(ray, track_processes=started)
+        watch = ClusterWatch(ray, ours=started)
         yield replace(cluster, watch=watch)
     finally:
         processes = watch.processes() if watch is not None else {}
@@ -175,7 +175,7 @@ def connect(scale: ScaleConfig, settings: Settings, *, on_notice: Callable[[str]
         if started or scale.ray_address is not None:
             processes = {**_start_times(_ray_descendants()), **processes} if started else {}
             ray.shutdown()
-            _reap(processes)
+            _reap(processes, wait_s=1.0 if watch is not None and watch.lost else 10.0)  # a lost cluster's processes are not coming back
 
 
 def _ray_descendants() -> list[int]:
@@ -269,15 +269,19 @@ class ClusterWatch:
     the GCS. ``lost`` becomes a reason (for the run's one line) once the
     raylet refuses, or either has not answered for ``_SILENT_S``. Ray itself
     notices neither in time: a dead local raylet leaves the driver's pending
-    results pending forever (tested by killing it). With
-    ``track_processes`` it also records this process's descendants (pid and
-    start time) while they are ours: a worker whose raylet died is reparented
-    and can only be found (and ended) from that record.
+    results pending forever (tested by killing it).
+
+    ``ours``: the local cluster this run started. Its GCS refusing counts at
+    once too (it has no fault tolerance to come back with, unlike a
+    cluster's GCS backed by Redis), and the watch records this process's
+    descendants (pid and start time) while they are ours: a worker whose
+    raylet died is reparented and can only be found (and ended) from that
+    record.
     """
 
-    def __init__(self, ray: Any, *, track_processes: bool) -> None:
+    def __init__(self, ray: Any, *, ours: bool) -> None:
         self.lost: str | None = None
-        self._track = track_processes
+        self._track = ours
         self._processes: dict[int, str] = {}
         self._silent: dict[str, float] = {}
         self._targets = _watch_targets(ray)
@@ -301,8 +305,9 @@ class ClusterWatch:
                 self._silent.pop(what, None)
                 continue
             since = self._silent.setdefault(what, now)
-            if what == "raylet" and failure == "refused":
-                self.lost = f"the Ray node on this machine stopped: its raylet at {address[0]}:{address[1]} refuses connections"
+            if failure == "refused" and (what == "raylet" or self._track):
+                node = "the Ray node on this machine stopped" if what == "raylet" else "the cluster's head stopped"
+                self.lost = f"{node}: its {what} at {address[0]}:{address[1]} refuses connections"
             elif now - since >= _SILENT_S:
                 self.lost = f"the {what} at {address[0]}:{address[1]} has not answered for {now - since:.0f} s: {failure}"
         return self.lost
