@@ -360,7 +360,7 @@ def test_video_to_folder_keeps_count_and_order(tmp_path: Path, style_image: Path
     out = tmp_path / "out"
     result = stylize(clip, out, settings=settings_for(style_image), method_factory=copy_core())
     names = sorted(p.name for p in out.iterdir())
-    assert names == [f"frame_{k:06d}.png" for k in range(1, 13)]
+    assert names == [".vidstyle-output.json"] + [f"frame_{k:06d}.png" for k in range(1, 13)]  # the frames and their record
     assert result.frames == 12
     assert folder_numbers(out) == list(range(12))
 
