@@ -564,8 +564,10 @@ def test_existing_output_is_refused_unless_overwrite(tmp_path: Path, style_image
     folder = tmp_path / "frames"
     folder.mkdir()
     (folder / "keep.txt").write_text("mine")
-    with pytest.raises(OutputError, match="already exists"):
-        stylize(clip, folder, settings=settings_for(style_image), method_factory=copy_core())
+    # A folder vidstyle did not write is refused whatever the flags (tests/test_data_safety.py has every case).
+    for run in (RunConfig(), RunConfig(overwrite=True)):
+        with pytest.raises(OutputError, match="did not write"):
+            stylize(clip, folder, settings=settings_for(style_image, run=run), method_factory=copy_core())
     assert (folder / "keep.txt").read_text() == "mine"
 
 
