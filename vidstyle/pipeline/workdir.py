@@ -157,6 +157,17 @@ class FrameLog:
         return str(position) in self._chunk(self.chunk_of(position))
 
 
+def _is_our_lock(path: Path) -> bool:
+    """A run.lock as WorkLock leaves it: empty (just made) or naming its holder; a user's file of that name is not."""
+    if path.is_symlink() or not path.is_file():
+        return False
+    try:
+        text = path.read_bytes()[:4096]
+        return not text or "pid" in json.loads(text)
+    except (OSError, ValueError, TypeError):
+        return False
+
+
 def _read_chunk(path: Path) -> dict[str, dict[str, object]]:
     if not path.is_file():
         return {}
@@ -229,8 +240,8 @@ class WorkDir:
             self.check_links()
             return
         for folder, dirs, files in os.walk(root):
-            if folder == str(root):
-                files = [f for f in files if f != LOCK]  # ours, made just now by hold() (or by a run killed before its marker)
+            if folder == str(root) and _is_our_lock(root / LOCK):
+                files = [f for f in files if f != LOCK]  # made just now by hold() (or by a run killed before its marker)
             if files or any(os.path.islink(os.path.join(folder, d)) for d in dirs):
                 raise NotOurs(
                     f"{root} holds files vidstyle did not make, so it cannot be a work dir; "
@@ -266,9 +277,8 @@ class WorkDir:
         try:
             lock.acquire()
         except BaseException:
-            if made:
+            if made:  # only if still empty: a run.lock here may be the live run's, which must not be unlinked
                 with contextlib.suppress(OSError):
-                    (self.root / LOCK).unlink(missing_ok=True)
                     self.root.rmdir()
             raise
         try:
@@ -280,8 +290,8 @@ class WorkDir:
             self._let_go(lock)
 
     def _let_go(self, lock: WorkLock) -> None:
-        if self.exists():
-            lock.release()  # resumable, or kept with --keep-work: the marker stays with it
+        if self.exists() or not self.is_ours():
+            lock.release()  # resumable, or kept with --keep-work (the marker stays with it); or not ours to tidy
             return
         marker = self.marker() or {}
         for name in _OUR_FOLDERS:  # empty ones only (a removal already took their files)
