@@ -392,3 +392,21 @@ def test_a_written_path_in_the_settings_is_fingerprinted() -> None:
     old = {"settings": {"method": {"kind": "fast", "save_model": "/work/net.pt"}}}
     new = {"settings": {"method": {"kind": "fast", "save_model": "/home/someone/.bashrc"}}}
     assert differences(old, new) == ["method.save_model: '/work/net.pt' -> '/home/someone/.bashrc'"]
+
+
+def test_restart_removes_only_what_the_run_wrote_and_a_moved_work_dir_needs_its_output(runner: CliRunner, media: Media) -> None:
+    """A folder run with its work dir elsewhere, killed after frame 0; the user adds a file to the output folder."""
+    out, work = media.root / "out", media.root / "state"
+    killed = _start(media, media.clip, "-o", out, "--work-dir", work, fault="frame:0")
+    _, stderr = killed.communicate(timeout=300)
+    assert killed.returncode == -signal.SIGKILL, stderr
+    (out / "notes.txt").write_text("mine")
+    before = snapshot(media.root)
+    # The work dir is not beside the output: its manifest alone does not decide where to write.
+    line = one_line_error(invoke(runner, "resume", work, "--restart"), 1)
+    assert f"--output {out}" in line and snapshot(media.root) == before
+    done = invoke(runner, "resume", work, "--output", out, "--restart")
+    assert done.exit_code == 0, done.stderr
+    assert (out / "notes.txt").read_text() == "mine", "--restart removed a file the run did not write"
+    assert sorted(p.name for p in out.glob("frame_*.png")) == [f"frame_{k:06d}.png" for k in (1, 2, 3)]
+    assert not work.exists(), "the work dir vidstyle made is gone after the run"

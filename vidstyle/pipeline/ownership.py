@@ -182,9 +182,12 @@ def settle_existing(output: Output, work: WorkDir | None, run: RunConfig, *, not
     if output.kind is OutputKind.FOLDER and output.exists() and not output.is_ours():
         raise NotOurs(f"{output.path} holds files vidstyle did not write; choose a new or empty folder as --output.")
     if run.restart and work.exists():
-        if output.kind is OutputKind.FOLDER:
-            output.remove()  # the interrupted run's frames, as its record lists them
         work.remove()
+        if output.kind is OutputKind.FOLDER:
+            # The interrupted run's frames, as the folder's record lists them; what else is there
+            # (a file the user put in vidstyle's folder) stays, and the run starts over beside it.
+            output.remove()
+            return
     interrupted = work.exists() and not work.is_finished()
     if not output.exists():
         return
