@@ -162,7 +162,7 @@ REFUSALS = {
         lambda m: m.stylize(m.frames, "-o", m.root / "out.mp4", "--work-dir", m.frames, "--restart"), 2, ("is the input",), lambda m: m.frames
     ),
     "work dir inside the input folder": Refusal(
-        lambda m: m.stylize(m.frames, "-o", m.root / "out.mp4", "--work-dir", m.frames / "state"), 2, ("inside its folder",)
+        lambda m: m.stylize(m.frames, "-o", m.root / "out.mp4", "--work-dir", m.frames / "state"), 2, ("inside the input folder",)
     ),
     "work dir is the folder output": Refusal(
         lambda m: m.stylize(m.clip, "-o", m.root / "out", "--work-dir", m.root / "out"), 2, ("is the output",), lambda m: m.root / "out"

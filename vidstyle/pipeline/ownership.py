@@ -122,8 +122,10 @@ def check_layout(output: Output, work: Path | None, guarded: Guarded) -> None:
         raise UsageError(f"--output {out} is inside the work dir {work}; choose an --output outside it.")
     if output.kind is OutputKind.FOLDER and _within(work, out):
         raise UsageError(f"The work dir {work} is inside the output folder {out}; pass a --work-dir outside it.")
-    if _is_input(work, guarded) or (guarded.input_folder is not None and _within(work, guarded.input_folder)):
-        raise UsageError(f"The work dir {work} is the input or inside its folder; pass another --work-dir.")
+    if _is_input(work, guarded):
+        raise UsageError(f"The work dir {work} is the input; pass another --work-dir.")
+    if guarded.input_folder is not None and _within(work, guarded.input_folder):
+        raise UsageError(f"The work dir {work} is inside the input folder {guarded.input_folder}; pass a --work-dir outside it.")
     if _within(guarded.input, work) or any(_within(f, work) for f in guarded.input_files):
         raise UsageError(f"The input {guarded.input} is inside the work dir {work}; pass another --work-dir.")
     for what, path in guarded.reads:
@@ -148,8 +150,10 @@ def check_target(
     """
     path = _absolute(path)
     if guarded is not None:
-        if _is_input(path, guarded) or (guarded.input_folder is not None and _within(path, guarded.input_folder)):
-            raise UsageError(f"{option} {path} is the input or inside its folder; choose another path.")
+        if _is_input(path, guarded):
+            raise UsageError(f"{option} {path} is the input; choose another path.")
+        if guarded.input_folder is not None and _within(path, guarded.input_folder):
+            raise UsageError(f"{option} {path} is inside the input folder {guarded.input_folder}; choose a path outside it.")
         for what, read in guarded.reads:
             if _same(path, read):
                 raise UsageError(f"{option} {path} is {what}; choose another path.")
