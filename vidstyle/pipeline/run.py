@@ -11,8 +11,8 @@ pipeline/chain.py through an executor (pipeline/executor.py) with a method
 (methods/), they go into a sink (video/sinks.py) and are assembled by
 video/mux.py. An image output is a one-frame run through the same machinery,
 without a work dir. What it may write and remove is pipeline/ownership.py's
-call; the work dir is locked for the whole run (pipeline/worklock.py). It never prints and never exits; progress goes out as
-typed events.
+call; the work dir is locked for the whole run (pipeline/worklock.py). It
+never prints and never exits; progress goes out as typed events.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import numpy as np
 from vidstyle.config import CutsMode, MethodKind, Settings, TemporalMode
 from vidstyle.errors import EncodeError, InputChanged, Interrupted, NumericalError, OutOfSpace, OutputError, ResumeError, UsageError
 from vidstyle.faults import FaultPoint, Faults
+from vidstyle.files import file_sha256
 from vidstyle.methods.base import Method, MethodFactory
 from vidstyle.methods.optimize import check_init_image, optimize_method
 from vidstyle.pipeline.chain import ChainJob, finished_positions
@@ -48,7 +49,6 @@ from vidstyle.pipeline.events import (
 )
 from vidstyle.pipeline.eta import EtaEstimator, WorkLeft
 from vidstyle.pipeline.executor import executor_for
-from vidstyle.files import file_sha256
 from vidstyle.pipeline.fast import FAST_DIR, MODEL_NAME, check_fast_settings, fast_model_method, keyframer_settings, prepare_fast_method
 from vidstyle.invocation import resume_command
 from vidstyle.pipeline.fingerprint import FILE_KEYS, changed_files, differences, run_fingerprint
