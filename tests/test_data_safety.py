@@ -304,7 +304,7 @@ def test_a_second_run_is_refused_and_the_first_finishes(runner: CliRunner, media
     out = media.root / "out.mp4"
     work = media.root / "out.mp4.vidstyle"
     # More steps than elsewhere, so the first run is still stylizing when it is paused.
-    first = _start(media, media.clip, "-o", out, "--iterations", "40", "--iterations-next", "40")
+    first = _start(media, media.clip, "-o", out, "--iterations", "150", "--iterations-next", "150")
     try:
         deadline = time.monotonic() + 120
         # Locked, and its manifest written (so `resume` reads it): the run is stylizing.
