@@ -154,6 +154,11 @@ REFUSALS = {
         1, ("did not make",), lambda m: m.root / "mine.mp4.vidstyle",
         setup=lambda m: shutil.copytree(m.mine, m.root / "mine.mp4.vidstyle"),
     ),  # fmt: skip
+    "a manifest without the marker, --restart": Refusal(
+        lambda m: m.stylize(m.clip, "-o", m.root / "out.mp4", "--work-dir", m.mine, "--restart"),
+        1, ("no vidstyle owner marker", "neither uses nor empties it"), lambda m: m.mine,
+        setup=lambda m: (m.mine / "manifest.json").write_text('{"schema": 2}'),
+    ),  # fmt: skip
     "work dir is a link": Refusal(
         lambda m: m.stylize(m.clip, "-o", m.root / "out.mp4"), 1, ("symbolic link",), lambda m: m.root / "out.mp4.vidstyle",
         setup=_linked_default_work_dir,

@@ -239,6 +239,11 @@ class WorkDir:
         if self.is_ours():
             self.check_links()
             return
+        if self.manifest_path.is_file():  # a manifest is no mark of ownership: anyone can write one
+            raise NotOurs(
+                f"{root} holds a manifest but no vidstyle owner marker (made by an older vidstyle, or not by vidstyle), so "
+                "vidstyle neither uses nor empties it; finish it with the version that made it, or choose a new or empty folder as --work-dir."
+            )
         for folder, dirs, files in os.walk(root):
             if folder == str(root) and _is_our_lock(root / LOCK):
                 files = [f for f in files if f != LOCK]  # made just now by hold() (or by a run killed before its marker)
