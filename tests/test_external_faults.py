@@ -134,7 +134,8 @@ def test_disk_full_mid_run_is_clear_and_resumes(style: Path, tmp_path: Path) -> 
     assert "The 5 finished frames are kept; free some space, then resume with: " in line
     work = WorkDir(tmp_path / "out.vidstyle")
     assert [r["position"] for r in work.records()] == [0, 1, 2, 3, 4]
-    assert not [p for p in output.iterdir() if p.name.startswith(".")], "no temporary file is left"
+    assert not [p for p in output.iterdir() if p.name.endswith(".tmp")], "no temporary file is left"
+    assert (output / ".vidstyle-output.json").is_file(), "the folder's record of what vidstyle writes there"
 
     resumed = resume(work.root, method_factory=fake_method())
     assert resumed.stylized == 3

@@ -382,8 +382,8 @@ def stylize(
     segment_frames: Annotated[int, typer.Option(help="Frames per encoded segment (bounds the PNGs kept on disk).")] = _R.segment_frames,
     keep_frames: Annotated[bool, typer.Option("--keep-frames", help="Keep every stylized PNG (and the work dir) after the run.")] = False,
     keep_work: Annotated[bool, typer.Option("--keep-work", help="Keep the work dir after success (manifest, per-frame log).")] = False,
-    restart: Annotated[bool, typer.Option("--restart", help="Discard an interrupted run's work and start over.")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
+    restart: Annotated[bool, typer.Option("--restart", help="Discard an interrupted run's work (only what vidstyle wrote) and start over.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output file (of a folder, only the frames vidstyle wrote there).")] = False,
     device: Annotated[DeviceChoice, typer.Option(help="auto picks cuda, then mps, then cpu.")] = _M.device,
     precision: Annotated[Precision, typer.Option(help="Network arithmetic: auto (bf16 on a CUDA GPU that has it, else fp32; fast-mode training and keyframes also on a CPU with native bf16), fp32 or bf16. Losses stay fp32.")] = _M.precision,
     batch_chains: Annotated[int, typer.Option(help="Stylize this many chains together, one frame of each per network pass (fills a GPU); in fast mode, frames per network pass.")] = _M.batch_chains,
@@ -410,7 +410,7 @@ def stylize(
     try:
         settings = _settings(options)
         if preview is not None:
-            check_sheet_path(preview)  # before the run, not after hours of it
+            check_sheet_path(preview, input=input, settings=settings, output=output)  # before the run, not after hours of it
     except VidstyleError as error:
         raise _fail(error, error.exit_code) from None
     restart_command = _typed_command(ctx, "--restart")
@@ -490,13 +490,14 @@ def _settings(options: dict[str, Any]) -> Settings:
 
 
 # Options of stylize that cannot change a preview (how frames are tied together,
-# the output and its work dir); preview takes every other option of stylize,
+# the output and its work dir); preview takes every other option of stylize
+# (--overwrite included: every command that writes a file replaces one only with it),
 # with the same help and default, so a stylize command line becomes a preview
 # by changing the command word and dropping these.
 _NOT_IN_PREVIEW = {
     "ctx", "input", "output", "preview", "iterations_next", "temporal", "temporal_weight", "flow_preset", "soft_mask",
     "cuts", "cut_threshold", "output_size", "crf", "no_audio", "work_dir", "segment_frames", "keep_frames",
-    "keep_work", "restart", "overwrite", "workers", "ray_address", "chain_frames", "overlap", "worker_threads",
+    "keep_work", "restart", "workers", "ray_address", "chain_frames", "overlap", "worker_threads",
     "method", "keyframes", "train_steps", "model", "save_model", "batch_chains",
 }  # fmt: skip
 _OPTION_DEFAULTS = {
@@ -528,7 +529,7 @@ def _shares_options_of(command: Any, *, skip: set[str]) -> Any:
 def preview_command(
     ctx: typer.Context,
     input: Annotated[str, typer.Argument(help="Video file, folder of frames, pattern or one image.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="The sheet: an image file (.png, .jpg, .webp); replaced if it exists.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The sheet: an image file (.png, .jpg, .webp); an existing file is replaced only with --overwrite.")],
     frames: Annotated[int, typer.Option(help="Frames spread over the clip, each stylized as a run's first frame (an image gives one).")] = _P.frames,
     **options: Any,
 ) -> None:
@@ -551,6 +552,7 @@ def preview_command(
 def resume(
     ctx: typer.Context,
     work_dir: Annotated[Path, typer.Argument(help="The work directory of an interrupted run (<output>.vidstyle).")],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="The run's output, when its work dir is not <output>.vidstyle beside it (a work dir alone never says where to write).")] = None,
     device: Annotated[Optional[DeviceChoice], typer.Option(help="Override the device.")] = None,
     workers: Annotated[Optional[int], typer.Option(help="Go on with N local Ray workers (any number; the chain plan stays the stored one).")] = None,
     ray_address: Annotated[Optional[str], typer.Option(help="Go on on this Ray cluster.")] = None,
@@ -580,7 +582,7 @@ def resume(
         return settings
 
     _run(
-        lambda on_event: run_resume(work_dir, on_event=on_event, overrides=overrides, restart=restart),
+        lambda on_event: run_resume(work_dir, output=output, on_event=on_event, overrides=overrides, restart=restart),
         quiet,
         restart=_typed_command(ctx, "--restart"),
     )

@@ -44,6 +44,17 @@ class ResumeError(VidstyleError):
     """The work directory cannot be resumed (corrupt, or made with other settings)."""
 
 
+class NotOurs(OutputError):
+    """A path vidstyle would write or remove holds something it did not make (a user's folder, the input, a style).
+
+    Its message never offers a flag that would remove it: vidstyle deletes only what it wrote.
+    """
+
+
+class WorkDirBusy(ResumeError):
+    """Another live vidstyle run holds the work dir's lock; this run leaves it alone."""
+
+
 class ModelError(VidstyleError):
     """A saved fast-mode network cannot be used (missing, damaged, foreign or carrying pickled code)."""
 

@@ -360,7 +360,7 @@ def test_video_to_folder_keeps_count_and_order(tmp_path: Path, style_image: Path
     out = tmp_path / "out"
     result = stylize(clip, out, settings=settings_for(style_image), method_factory=copy_core())
     names = sorted(p.name for p in out.iterdir())
-    assert names == [f"frame_{k:06d}.png" for k in range(1, 13)]
+    assert names == [".vidstyle-output.json"] + [f"frame_{k:06d}.png" for k in range(1, 13)]  # the frames and their record
     assert result.frames == 12
     assert folder_numbers(out) == list(range(12))
 
@@ -564,8 +564,10 @@ def test_existing_output_is_refused_unless_overwrite(tmp_path: Path, style_image
     folder = tmp_path / "frames"
     folder.mkdir()
     (folder / "keep.txt").write_text("mine")
-    with pytest.raises(OutputError, match="already exists"):
-        stylize(clip, folder, settings=settings_for(style_image), method_factory=copy_core())
+    # A folder vidstyle did not write is refused whatever the flags (tests/test_data_safety.py has every case).
+    for run in (RunConfig(), RunConfig(overwrite=True)):
+        with pytest.raises(OutputError, match="did not write"):
+            stylize(clip, folder, settings=settings_for(style_image, run=run), method_factory=copy_core())
     assert (folder / "keep.txt").read_text() == "mine"
 
 

@@ -28,7 +28,7 @@ from vidstyle import __version__
 from vidstyle.config import MethodKind, Precision, Settings, TemporalMode, settings_to_json
 from vidstyle.errors import Interrupted, ModelError, NumericalError, UsageError
 from vidstyle.faults import FaultPoint, Faults
-from vidstyle.files import file_sha256, png_is_complete, write_image_atomic
+from vidstyle.files import file_sha256, png_is_complete, write_bytes_atomic, write_image_atomic
 from vidstyle.invocation import resume_command
 from vidstyle.methods.base import FrameTask, Method
 from vidstyle.methods.feedforward import (
@@ -187,13 +187,16 @@ def prepare_fast_method(
     faults: Faults,
     stop: Callable[[], bool],
     on_event: EventHandler,
+    resume: str | None = None,
 ) -> FastMethod:
     """Keyframes, training and the trained network of a fast-mode run, each taken from the work dir when done before.
 
     ``keyframer`` is the optimizer method (methods/optimize.py): it stylizes
     the keyframes, and its feature network and style targets are the
-    training's losses.
+    training's losses. ``resume`` is the command that continues the run
+    (default: ``vidstyle resume WORK_ROOT``).
     """
+    resume = resume or resume_command(work_root)
     folder = work_root / FAST_DIR
     model_path = folder / MODEL_NAME
     core = getattr(keyframer, "core", None)
@@ -207,13 +210,13 @@ def prepare_fast_method(
             loaded = None  # torn by a kill: train again (the checkpoint makes that quick)
         if loaded is not None:
             on_event(Notice("Using the network this run trained before it was interrupted."))
-            _save_copy(settings, loaded.net, loaded.settings)
+            _save_copy(settings, model_path)
             return FastMethod(loaded.net, identity=keyframer.identity, device=core.device)
 
     keys = plan_keyframes([(shot.start, shot.stop) for shot in plan.shots], every=settings.method.keyframes)
     positions = training_positions(plan, keys)
     frames = _read_frames(plan, source, positions)
-    keyframes = _stylize_keyframes(plan, keys, frames, keyframer, folder / "keyframes", stop=stop, on_event=on_event)
+    keyframes = _stylize_keyframes(plan, keys, frames, keyframer, folder / "keyframes", stop=stop, on_event=on_event, resume=resume)
     index = {position: i for i, position in enumerate(positions)}
     clip = TrainingClip(
         frames=[frames[p] for p in positions],
@@ -248,20 +251,25 @@ def prepare_fast_method(
     except TrainingStopped as stopped:
         raise Interrupted(
             f"Stopped while training the fast network at step {stopped.step} (checkpoint saved). "
-            f"Resume with: {resume_command(work_root)}"
+            f"Resume with: {resume}"
         ) from None
     saved = model_settings(settings, plan, config, result.steps)
     save_model(model_path, result.net, saved)
     (folder / CHECKPOINT_NAME).unlink(missing_ok=True)  # model.pt holds the result now
-    _save_copy(settings, result.net, saved)
+    _save_copy(settings, model_path)
     early = " (stopped early: the held-out loss had stopped improving)" if result.stopped_early else ""
     on_event(Notice(f"Trained the fast network in {result.steps} steps{early}."))
     return FastMethod(result.net, identity=keyframer.identity, device=core.device)
 
 
-def _save_copy(settings: Settings, net: object, saved: dict[str, object]) -> None:
+def _save_copy(settings: Settings, model_path: Path) -> None:
+    """--save-model: a byte copy of the run's fast/model.pt, so a resume recognises (and may rewrite) its own copy.
+
+    The run checked the path before it began (pipeline/run.py: not a file the
+    run reads, not in the work dir, not an existing file unless --overwrite).
+    """
     if settings.method.save_model is not None:
-        save_model(Path(settings.method.save_model), net, saved)  # type: ignore[arg-type]
+        write_bytes_atomic(Path(settings.method.save_model), model_path.read_bytes())
 
 
 def _read_frames(plan: RunPlan, source: SourceSpec, positions: Sequence[int]) -> dict[int, np.ndarray]:
@@ -284,6 +292,7 @@ def _stylize_keyframes(
     *,
     stop: Callable[[], bool],
     on_event: EventHandler,
+    resume: str,
 ) -> dict[int, np.ndarray]:
     """The optimizer's cold start of every keyframe; each is stored as it is done, so a resumed run skips it."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -300,7 +309,7 @@ def _stylize_keyframes(
             if stop():  # Ctrl-C: the keyframe in progress is dropped, the stored ones are kept
                 raise Interrupted(
                     f"Stopped while stylizing keyframes ({finished} of {len(keys)} done). "
-                    f"Resume with: {resume_command(folder.parent.parent)}"
+                    f"Resume with: {resume}"
                 )
 
         started = time.perf_counter()

@@ -19,7 +19,10 @@ from vidstyle.model.style import read_style_image
 from vidstyle.video.sources import SourceInfo
 
 # Settings that do not change a single output pixel or frame; they may differ
-# between the interrupted run and the resumed one.
+# between the interrupted run and the resumed one. A path the run *writes* is
+# never among them (method.save_model is compared): a manifest edited to
+# point it elsewhere is refused, not followed. Paths it only reads are
+# compared by content (weights, model) or are where the run is (work_dir).
 FREE_SETTINGS = {
     "run.work_dir",
     "run.keep_frames",
@@ -35,7 +38,6 @@ FREE_SETTINGS = {
     "scale.workers",
     "scale.ray_address",
     "scale.threads",
-    "method.save_model",  # a copy of the network, written wherever asked
     "method.model",  # the saved network's content hash is compared instead of its path (as "weights")
 }
 

@@ -33,6 +33,7 @@ from vidstyle.errors import InputError, OutputError, UsageError
 from vidstyle.files import write_image_atomic
 from vidstyle.methods.base import FrameTask, MethodFactory
 from vidstyle.methods.optimize import check_init_image, optimize_method
+from vidstyle.pipeline.ownership import check_target, guarded_for, guarded_paths
 from vidstyle.pipeline.events import EventHandler, FrameRecord, FrameStylized, RunFinished, RunProgress, RunStarted, StepDone, ignore
 from vidstyle.pipeline.plan import FramePlan, input_times, make_plan
 from vidstyle.pipeline.shots import format_time
@@ -120,8 +121,16 @@ def describe_settings(settings: Settings, *, working_size: tuple[int, int]) -> s
     return "; ".join(parts)
 
 
-def check_sheet_path(sheet: Path) -> Path:
-    """``sheet`` made absolute-ready; UsageError/OutputError unless it names an image in an existing folder."""
+def check_sheet_path(
+    sheet: Path, *, input: str | Path | None = None, settings: Settings | None = None, output: Path | None = None
+) -> Path:
+    """``sheet`` made absolute-ready; UsageError/OutputError unless it names an image in an existing folder.
+
+    Given the run's ``input`` and ``settings`` (and ``output`` for a run's
+    --preview), it also refuses, before any work, a sheet that would replace
+    the input, a style image, the output, a file in the work dir, or any
+    existing file without --overwrite (pipeline/ownership.py).
+    """
     sheet = Path(sheet).expanduser()
     try:
         kind = output_kind(sheet)
@@ -131,6 +140,18 @@ def check_sheet_path(sheet: Path) -> Path:
         raise UsageError(f"The preview sheet {sheet.name} needs an image extension; use .png, .jpg or .webp.")
     if not sheet.parent.is_dir():
         raise OutputError(f"The folder {sheet.parent} does not exist; create it first or choose another preview path.")
+    if input is not None and settings is not None:
+        from vidstyle.pipeline.workdir import default_work_dir
+        from vidstyle.video.sinks import Output
+
+        out = Output(output_kind(output), output.expanduser().absolute()) if output is not None else None
+        work = None
+        if out is not None and out.kind is not OutputKind.IMAGE:
+            work = Path(settings.run.work_dir or default_work_dir(out.path)).expanduser().absolute()
+        check_target(
+            sheet, option="--preview" if output is not None else "--output", guarded=guarded_for(input, settings),
+            overwrite=settings.run.overwrite, output=out, work=work,
+        )  # fmt: skip
     return sheet
 
 
@@ -194,7 +215,8 @@ def preview(
     Every frame is a cold start with the first-frame budget (see the module
     docstring); the temporal settings play no part. Progress goes out as the
     run's events: RunStarted, StepDone, FrameDone (with an ETA), RunFinished.
-    An existing sheet is replaced: trying settings one after another is the point.
+    An existing sheet is replaced only with ``settings.run.overwrite`` (--overwrite),
+    and never when it is the input or a style image.
     """
     started = time.perf_counter()
     sheet = check_sheet_path(Path(sheet))
@@ -202,6 +224,7 @@ def preview(
     # Each frame as the first frame of a run: from cold, the first-frame budget.
     cold = settings.replace(temporal=replace(settings.temporal, mode=TemporalMode.NONE))
     with open_source(input) as source:
+        check_target(sheet, option="--output", guarded=guarded_paths(source.info, settings), overwrite=settings.run.overwrite)
         plan = make_plan(source.info, settings.select)
         positions = pick_positions(plan.frame_count, config.frames)
         times = _times(source, settings, plan)

@@ -2,15 +2,17 @@
 
     stylize(input, output, settings=...)   validate, plan, fingerprint, open the work dir,
                                            run the chains, assemble, publish, clean up
-    resume(work_dir)                        the same, with everything read from the manifest
+    resume(work_dir)                        the same, with the settings read from the manifest and the
+                                           output taken from where the work dir is
 
 This module only orchestrates: the plan is pipeline/plan.py (frames) and
 pipeline/chains.py (shots, chains, segments), the frames are stylized by
 pipeline/chain.py through an executor (pipeline/executor.py) with a method
 (methods/), they go into a sink (video/sinks.py) and are assembled by
 video/mux.py. An image output is a one-frame run through the same machinery,
-without a work dir. It never prints and never exits; progress goes out as
-typed events.
+without a work dir. What it may write and remove is pipeline/ownership.py's
+call; the work dir is locked for the whole run (pipeline/worklock.py). It
+never prints and never exits; progress goes out as typed events.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import numpy as np
 from vidstyle.config import CutsMode, MethodKind, Settings, TemporalMode
 from vidstyle.errors import EncodeError, InputChanged, Interrupted, NumericalError, OutOfSpace, OutputError, ResumeError, UsageError
 from vidstyle.faults import FaultPoint, Faults
+from vidstyle.files import file_sha256
 from vidstyle.methods.base import Method, MethodFactory
 from vidstyle.methods.optimize import check_init_image, optimize_method
 from vidstyle.pipeline.chain import ChainJob, finished_positions
@@ -46,13 +49,14 @@ from vidstyle.pipeline.events import (
 )
 from vidstyle.pipeline.eta import EtaEstimator, WorkLeft
 from vidstyle.pipeline.executor import executor_for
-from vidstyle.pipeline.fast import check_fast_settings, fast_model_method, keyframer_settings, prepare_fast_method
+from vidstyle.pipeline.fast import FAST_DIR, MODEL_NAME, check_fast_settings, fast_model_method, keyframer_settings, prepare_fast_method
 from vidstyle.invocation import resume_command
 from vidstyle.pipeline.fingerprint import FILE_KEYS, changed_files, differences, run_fingerprint
 from vidstyle.pipeline.interrupt import StopFlag, stop_on_signals
 from vidstyle.pipeline.plan import FramePlan, input_times, make_plan
 from vidstyle.pipeline.shots import describe_shots, find_cuts
-from vidstyle.pipeline.workdir import Manifest, WorkDir, default_work_dir
+from vidstyle.pipeline.ownership import Guarded, check_layout, check_target, guarded_paths, settle_existing
+from vidstyle.pipeline.workdir import Manifest, WorkDir, default_work_dir, output_beside, resume_command_for
 from vidstyle.video.mux import assemble
 from vidstyle.video.probe import count_video_frames
 from vidstyle.video.sinks import Output, OutputKind, SinkSpec, open_sink, output_kind, segment_path
@@ -114,6 +118,7 @@ def stylize(
 def resume(
     work_dir: str | Path,
     *,
+    output: str | Path | None = None,
     on_event: EventHandler = ignore,
     overrides: Callable[[Settings], Settings] | None = None,
     method_factory: MethodFactory = optimize_method,
@@ -121,18 +126,41 @@ def resume(
 ) -> RunResult:
     """Continue the run whose manifest is in ``work_dir``, with the settings stored there.
 
-    ``restart``: discard its finished frames and run it again from its first
-    frame, with the same stored settings (the way on when its input changed).
+    A work dir is data, not instructions: the output is where the work dir
+    says (``x.mp4`` for ``x.mp4.vidstyle``) or ``output``, never the
+    manifest's word alone, and every other path it holds is checked as a
+    command line's would be (pipeline/ownership.py). ``restart``: discard its
+    finished frames and run it again from its first frame, with the same
+    stored settings (the way on when its input changed).
     """
     root = Path(work_dir).expanduser().resolve()
     manifest = WorkDir.read_manifest(root)
+    target = _resume_output(root, manifest, output)
     # Resuming never discards anything unless asked: whatever --restart/--overwrite
     # the original command had, they were acted on when it started.
     run = replace(manifest.settings.run, work_dir=root, restart=restart, overwrite=False)
     settings = manifest.settings.replace(run=run)
     if overrides is not None:
         settings = overrides(settings)
-    return stylize(manifest.input, manifest.output, settings=settings, on_event=on_event, method_factory=method_factory)
+    return stylize(manifest.input, target, settings=settings, on_event=on_event, method_factory=method_factory)
+
+
+def _resume_output(root: Path, manifest: Manifest, output: str | Path | None) -> Path:
+    """Where a resume writes: ``output`` when given, else the output the work dir sits beside.
+
+    A manifest naming another output is refused rather than followed: an
+    edited (or planted) manifest must not make vidstyle write elsewhere. A
+    given ``output`` that is not the stored run's is refused by the fingerprint.
+    """
+    if output is not None:
+        return Path(output).expanduser().resolve()
+    beside = output_beside(root)
+    if beside is not None and str(beside) == manifest.output:
+        return beside
+    raise ResumeError(
+        f"{root} is not beside the output its manifest names ({manifest.output}), and vidstyle does not write where a "
+        f"work dir alone says; if that is this run's output, resume with: {resume_command_for(root, Path(manifest.output))}"
+    )
 
 
 def work_left(
@@ -244,33 +272,71 @@ class _Run:
         self.fault_spent = False  # the injected fault killed a worker (pipeline/ray_executor.py)
         self.cluster: Cluster | None = None  # the Ray cluster, when the chains run on workers
         self.work: WorkDir | None = None
+        self.run_id = ""  # the work dir's (its marker's), once held
         if output.kind is not OutputKind.IMAGE:
             self.work = WorkDir(self.settings.run.work_dir or default_work_dir(output.path))
 
     def run(self) -> RunResult:
         started = time.perf_counter()
         self._check_output_parent()
-        self._handle_existing_output()
-        frames = make_plan(self.source.info, self.settings.select)
+        # Before anything is touched: no path the run writes or removes is one it must keep.
+        guarded = guarded_paths(self.source.info, self.settings)
+        check_layout(self.output, self.work.root if self.work is not None else None, guarded)
+        self._check_save_model(guarded)
         if self.work is None:  # an image: one frame, one shot, nothing to resume
+            settle_existing(self.output, None, self.settings.run, notice=self._notice)
+            frames = make_plan(self.source.info, self.settings.select)
             if self.settings.method.kind is MethodKind.FAST:  # with --model (check_fast_settings)
                 method: Method = fast_model_method(self.settings)
             else:
                 method = self.method_factory(self.settings, frames.working_size)
             plan = make_run_plan(frames, segment_frames=self.settings.run.segment_frames)
             return self._execute(plan, self.source.spec, method, started)
-        fingerprint = run_fingerprint(self.source.info, self.settings, output=self.output.path, frame_count=frames.frame_count)
-        # Damaged manifests and changed settings are refused before the (slow)
-        # method is built; the weights' identity is known only after.
-        old = self._read_old_manifest(fingerprint)
-        with contextlib.ExitStack() as stack:
-            if self.settings.scale.parallel:
-                # Imported only here: a run without workers never imports Ray.
-                from vidstyle.pipeline import ray_executor
+        # The work dir is this run's alone from here to the end (a second run is
+        # refused and touches nothing), Ray workers' time included.
+        with self.work.hold() as self.run_id:
+            settle_existing(self.output, self.work, self.settings.run, notice=self._notice)
+            frames = make_plan(self.source.info, self.settings.select)
+            fingerprint = run_fingerprint(self.source.info, self.settings, output=self.output.path, frame_count=frames.frame_count)
+            # Damaged manifests and changed settings are refused before the (slow)
+            # method is built; the weights' identity is known only after.
+            old = self._read_old_manifest(fingerprint)
+            with contextlib.ExitStack() as stack:
+                if self.settings.scale.parallel:
+                    # Imported only here: a run without workers never imports Ray.
+                    from vidstyle.pipeline import ray_executor
 
-                notice = lambda text: self.on_event(Notice(text))  # noqa: E731
-                self.cluster = stack.enter_context(ray_executor.connect(self.settings.scale, self.settings, on_notice=notice))
-            return self._run_chains(frames, fingerprint, old, started)
+                    self.cluster = stack.enter_context(ray_executor.connect(self.settings.scale, self.settings, on_notice=self._notice))
+                return self._run_chains(frames, fingerprint, old, started)
+
+    def _notice(self, text: str) -> None:
+        self.on_event(Notice(text))
+
+    def _resume_command(self) -> str:
+        assert self.work is not None
+        return resume_command_for(self.work.root, self.output.path)
+
+    def _check_save_model(self, guarded: Guarded) -> None:
+        """--save-model never clobbers: not a file the run reads, not in the work dir, not an existing file unless --overwrite.
+
+        The copy an interrupted run of this work dir already wrote (the same
+        bytes as its fast/model.pt) is written again by its resume.
+        """
+        target = self.settings.method.save_model
+        if target is None:
+            return
+        work = self.work.root if self.work is not None else None
+        trained = work / FAST_DIR / MODEL_NAME if work is not None else None
+
+        def written_by_this_run(path: Path) -> bool:
+            if trained is None or trained.is_symlink() or not trained.is_file() or not path.is_file():
+                return False
+            return path.stat().st_size == trained.stat().st_size and file_sha256(path) == file_sha256(trained)
+
+        check_target(
+            Path(target), option="--save-model", guarded=guarded, overwrite=self.settings.run.overwrite,
+            output=self.output, work=work, replaceable=written_by_this_run,
+        )  # fmt: skip
 
     def _run_chains(self, frames: FramePlan, fingerprint: dict[str, object], old: Manifest | None, started: float) -> RunResult:
         assert self.work is not None
@@ -288,6 +354,7 @@ class _Run:
             self.work.prepare_existing()
             self.work.clear_finished()  # repairing a finished folder output may be interrupted too
             manifest = old
+            self.output.prepare(run_id=self.run_id, frames=manifest.plan.frame_count)  # in case a kill beat its record
             self._announce_shots(manifest.plan, detected=False, seconds=0.0)  # found when the run began
         else:
             manifest = self._create_work_dir(self._plan_shots(frames), fingerprint)
@@ -298,6 +365,7 @@ class _Run:
                 plan=manifest.plan,
                 source=manifest.source,
                 work_root=self.work.root,
+                resume=self._resume_command(),
                 keyframer=method,
                 faults=self.faults,
                 stop=lambda: self.stop.requested,
@@ -318,40 +386,6 @@ class _Run:
             blocker = _file_in_the_way(self.work.root)
             if blocker is not None:
                 raise OutputError(f"{blocker} is a file, so the work dir {self.work.root} cannot be made there; pass another --work-dir.")
-
-    def _handle_existing_output(self) -> None:
-        """Refuse to clobber a finished output; --overwrite and --restart discard old work.
-
-        --restart discards an interrupted run (its work dir, and for a folder
-        output the frames it wrote there). --overwrite replaces a finished
-        output only: rerunning the very command that was interrupted, --overwrite
-        included, must resume, not throw the progress away.
-        """
-        run, work, output = self.settings.run, self.work, self.output
-        if work is None:
-            if output.exists() and not run.overwrite:
-                raise OutputError(f"{output.path} already exists; pass --overwrite to replace it, or choose another --output.")
-            return
-        if run.restart and work.root.exists():
-            if output.kind is OutputKind.FOLDER:
-                output.remove()  # the interrupted run's frames
-            work.remove()
-        interrupted = work.exists() and not work.is_finished()
-        if not output.exists():
-            return
-        if output.kind is OutputKind.FOLDER and work.exists():
-            # The output folder is the result: an interrupted run resumes into
-            # it; a finished one kept with --keep-work has torn or deleted
-            # frames redone, unless --overwrite asks to redo everything.
-            if interrupted or not run.overwrite:
-                if interrupted and run.overwrite:
-                    self.on_event(Notice("Resuming the interrupted run into the output folder; pass --restart to start over."))
-                return
-        if run.overwrite:
-            work.remove()
-            output.remove()
-            return
-        raise OutputError(f"{output.path} already exists; pass --overwrite to redo it, or choose another --output.")
 
     def _times(self, plan: FramePlan) -> list[float]:
         """Input time (seconds) of every planned frame."""
@@ -416,10 +450,8 @@ class _Run:
             # The weights' identity is not known yet: compare it after the method is built.
             self._refuse_changes(old.fingerprint, {**fingerprint, "weights": old.fingerprint.get("weights")})
             return old
-        if not self.work.holds_nothing():
-            raise ResumeError(
-                f"{self.work.root} exists but holds no manifest; remove it, pass --restart, or choose --work-dir."
-            )
+        # Held and marked, without a manifest: new, or a run killed before it wrote one; what that left is ours.
+        self.work.remove()
         return None
 
     def _refuse_changes(self, old: dict[str, object], new: dict[str, object]) -> None:
@@ -439,7 +471,7 @@ class _Run:
         raise ResumeError(
             f"{self.work.root} holds an interrupted run made with other settings: "
             + "; ".join(changed)
-            + f". Either rerun with the same settings ({resume_command(self.work.root)}), "
+            + f". Either rerun with the same settings ({self._resume_command()}), "
             "or pass --restart to discard the old work and start over."
         )
 
@@ -454,9 +486,10 @@ class _Run:
             plan=plan,
             source=self.source.spec,
             output_kind=self.output.kind.value,
+            run_id=self.run_id,
         )
         self.work.create(manifest)
-        self.output.prepare()
+        self.output.prepare(run_id=self.run_id, frames=plan.frame_count)
         return manifest
 
     # -- the frames -----------------------------------------------------------
@@ -537,7 +570,7 @@ class _Run:
             if self.work is None or not self.work.exists():
                 raise
             kept = f"The {progress.done} finished frames are kept" if progress.done else "The run's plan is kept"
-            command = resume_command(self.work.root)
+            command = self._resume_command()
             if isinstance(error, NumericalError):
                 how = (
                     f"resume with: {command} (a passing fault, such as a failing GPU, then goes away); if the frame "
@@ -606,5 +639,5 @@ class _Run:
         if self.work is None:
             return Interrupted(f"Stopped before {self.output.path.name} was written; rerun the command to start again.")
         return Interrupted(
-            f"Stopped after {done} of {total} frames (state saved). Resume with: {resume_command(self.work.root)}"
+            f"Stopped after {done} of {total} frames (state saved). Resume with: {self._resume_command()}"
         )

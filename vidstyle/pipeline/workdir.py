@@ -9,6 +9,8 @@ Layout (``<output>.vidstyle/`` by default)::
     segments/00000.mp4   encoded segments (video outputs)
     scaled/00000/        output-size copies of a segment's frames while it is encoded (--output-size source)
     finished.json        written once the output is complete (kept only with --keep-work)
+    owner.json           the marker: vidstyle made (or took empty) this folder, for the run it names
+    run.lock             flock'ed by the live run (pipeline/worklock.py): one run per work dir
 
 Every file is written atomically (vidstyle/files.py). A frame is done when
 its file is complete and its record is in the log, or when its segment is
@@ -16,31 +18,64 @@ encoded (video/sinks.py decides per output kind). The manifest is written
 before the first frame; a later run compares its own fingerprint with the
 stored one and refuses to mix settings. Every segment, and so every log file,
 belongs to one chain: chains can write side by side.
+
+A work dir is data, never instructions, and it is vidstyle's only when it
+carries the marker: nothing is removed from a folder without it, and then only
+the names listed here (design rule 16). Links inside are never followed: a
+run that finds one refuses, naming it, before it reads or removes anything.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from vidstyle import __version__
 from vidstyle.config import Settings, json_adapter, settings_from_json, settings_to_json
-from vidstyle.errors import ResumeError, VidstyleError
+from vidstyle.errors import NotOurs, OutputError, ResumeError, VidstyleError
 from vidstyle.files import remove_files, sweep_temporaries, write_json_atomic
+from vidstyle.invocation import resume_command, shell_command
 from vidstyle.pipeline.chains import RunPlan
+from vidstyle.pipeline.worklock import LOCK, WorkLock
 from vidstyle.video.sources import SourceSpec
 
 SCHEMA_VERSION = 2  # 2: the plan holds shots, chains and segments; the manifest holds the source spec
 MANIFEST = "manifest.json"
 FINISHED = "finished.json"
+MARKER = "owner.json"
+SUFFIX = ".vidstyle"
+# Every name vidstyle makes at a work dir's top, and so the only ones it removes
+# there (fast/ is pipeline/fast.py's; run.lock and the marker go last, in WorkDir.hold).
+_OUR_FILES = (MANIFEST, FINISHED)
+_OUR_FOLDERS = ("frames", "log", "segments", "scaled", "fast")
 _DAMAGED = "rerun the stylize command with --restart to start over."
 
 
 def default_work_dir(output: Path) -> Path:
-    return output.with_name(output.name.rstrip("/") + ".vidstyle")
+    return output.with_name(output.name.rstrip("/") + SUFFIX)
+
+
+def output_beside(root: Path) -> Path | None:
+    """The output whose default work dir ``root`` is (``x.mp4`` for ``x.mp4.vidstyle``); None for another name."""
+    name = root.name
+    return root.with_name(name[: -len(SUFFIX)]) if name.endswith(SUFFIX) and len(name) > len(SUFFIX) else None
+
+
+def resume_command_for(root: Path, output: Path) -> str:
+    """The command that continues the run in ``root``: with ``--output`` where the work dir is not beside the output.
+
+    `vidstyle resume` takes the output from where the work dir is, never from
+    its manifest alone (pipeline/run.py resume), so elsewhere it must be told.
+    """
+    if default_work_dir(output) == root:
+        return resume_command(root)
+    return shell_command("resume", root, "--output", output)
 
 
 @dataclass(frozen=True)
@@ -52,6 +87,7 @@ class Manifest:
     plan: RunPlan
     source: SourceSpec  # how to reopen the input without scanning it again
     output_kind: str  # "video" or "folder"
+    run_id: str = ""  # the work dir's marker's; a folder output's record carries it too
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -60,6 +96,7 @@ class Manifest:
             "input": self.input,
             "output": self.output,
             "output_kind": self.output_kind,
+            "run_id": self.run_id,
             "settings": settings_to_json(self.settings),
             "fingerprint": self.fingerprint,
             "plan": self.plan.to_json(),
@@ -80,6 +117,7 @@ class Manifest:
                 input=str(data["input"]),
                 output=str(data["output"]),
                 output_kind=str(data["output_kind"]),
+                run_id=str(data.get("run_id", "")),
                 settings=settings_from_json(data["settings"]),  # type: ignore[arg-type]
                 fingerprint=dict(data["fingerprint"]),  # type: ignore[call-overload]
                 plan=RunPlan.from_json(data["plan"]),
@@ -119,6 +157,17 @@ class FrameLog:
         return str(position) in self._chunk(self.chunk_of(position))
 
 
+def _is_our_lock(path: Path) -> bool:
+    """A run.lock as WorkLock leaves it: empty (just made) or naming its holder; a user's file of that name is not."""
+    if path.is_symlink() or not path.is_file():
+        return False
+    try:
+        text = path.read_bytes()[:4096]
+        return not text or "pid" in json.loads(text)
+    except (OSError, ValueError, TypeError):
+        return False
+
+
 def _read_chunk(path: Path) -> dict[str, dict[str, object]]:
     if not path.is_file():
         return {}
@@ -147,13 +196,117 @@ class WorkDir:
     def exists(self) -> bool:
         return self.manifest_path.is_file()
 
-    def holds_nothing(self) -> bool:
-        """True when the folder is absent or holds no file but temporaries (a run killed before its manifest)."""
-        if not self.root.exists():
-            return True
-        return self.root.is_dir() and all(
-            path.is_dir() or (path.name.startswith(".") and path.name.endswith(".tmp")) for path in self.root.rglob("*")
-        )
+    # -- ownership ----------------------------------------------------------
+    @property
+    def marker_path(self) -> Path:
+        return self.root / MARKER
+
+    def marker(self) -> dict[str, object] | None:
+        """The marker's content when the folder is vidstyle's, else None (a link or a foreign file is not a marker)."""
+        path = self.marker_path
+        if path.is_symlink() or not path.is_file():
+            return None
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return None
+        return data if isinstance(data, dict) and data.get("tool") == "vidstyle" else None
+
+    def is_ours(self) -> bool:
+        return self.marker() is not None
+
+    @property
+    def run_id(self) -> str:
+        marker = self.marker()
+        return str(marker.get("run_id", "")) if marker is not None else ""
+
+    def check_usable(self) -> None:
+        """Refuse, before anything is touched, a work dir that is not vidstyle's or that holds a link.
+
+        An absent folder, an empty one (empty subfolders allowed) or one with
+        the marker is usable; anything else is someone's data.
+        """
+        root = self.root
+        if root.is_symlink():
+            raise NotOurs(
+                f"The work dir {root} is a symbolic link; vidstyle never follows links in a work dir, "
+                "so pass the folder it points to as --work-dir."
+            )
+        if not root.exists():
+            return
+        if not root.is_dir():
+            raise OutputError(f"{root} is a file, so it cannot be the work dir; pass another --work-dir.")
+        if self.is_ours():
+            self.check_links()
+            return
+        if self.manifest_path.is_file():  # a manifest is no mark of ownership: anyone can write one
+            raise NotOurs(
+                f"{root} holds a manifest but no vidstyle owner marker (made by an older vidstyle, or not by vidstyle), so "
+                "vidstyle neither uses nor empties it; finish it with the version that made it, or choose a new or empty folder as --work-dir."
+            )
+        for folder, dirs, files in os.walk(root):
+            if folder == str(root) and _is_our_lock(root / LOCK):
+                files = [f for f in files if f != LOCK]  # made just now by hold() (or by a run killed before its marker)
+            if files or any(os.path.islink(os.path.join(folder, d)) for d in dirs):
+                raise NotOurs(
+                    f"{root} holds files vidstyle did not make, so it cannot be a work dir; "
+                    "choose a new or empty folder as --work-dir."
+                )
+
+    def check_links(self) -> None:
+        """Refuse a work dir with a symbolic link anywhere inside: writes and removals there would land elsewhere."""
+        for folder, dirs, files in os.walk(self.root):  # os.walk does not descend into linked folders
+            for name in (*dirs, *files):
+                path = Path(folder) / name
+                if path.is_symlink():
+                    raise NotOurs(
+                        f"{path} is a symbolic link; vidstyle never follows links inside a work dir ({self.root}). "
+                        "To keep the work on another disk, pass --work-dir there instead."
+                    )
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[str]:
+        """Use this work dir for one run: refuse it unless usable, lock it, mark it; yield the run id.
+
+        On the way out a run that left nothing to resume (no manifest: refused
+        early, or finished and cleaned up) takes its marker and lock file back,
+        and the folder too when this run made it; anything else stays as it is.
+        """
+        self.check_usable()
+        made = not self.root.exists()
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise OutputError(f"Cannot make the work dir {self.root} ({error.strerror or error}); pass another --work-dir.") from error
+        lock = WorkLock(self.root)
+        try:
+            lock.acquire()
+        except BaseException:
+            if made:  # only if still empty: a run.lock here may be the live run's, which must not be unlinked
+                with contextlib.suppress(OSError):
+                    self.root.rmdir()
+            raise
+        try:
+            if not self.is_ours():
+                self.check_usable()  # again, now that no other run can be making it
+                write_json_atomic(self.marker_path, {"tool": "vidstyle", "run_id": uuid.uuid4().hex, "made_folder": made})
+            yield self.run_id
+        finally:
+            self._let_go(lock)
+
+    def _let_go(self, lock: WorkLock) -> None:
+        if self.exists() or not self.is_ours():
+            lock.release()  # resumable, or kept with --keep-work (the marker stays with it); or not ours to tidy
+            return
+        marker = self.marker() or {}
+        for name in _OUR_FOLDERS:  # empty ones only (a removal already took their files)
+            with contextlib.suppress(OSError):
+                (self.root / name).rmdir()
+        self.marker_path.unlink(missing_ok=True)
+        lock.release(remove=True)
+        if marker.get("made_folder"):
+            with contextlib.suppress(OSError):  # not empty: someone put a file there; it stays
+                self.root.rmdir()
 
     # A marker written after the output is complete. It tells a finished run
     # kept with --keep-work from an interrupted one, which --overwrite must not discard.
@@ -167,12 +320,14 @@ class WorkDir:
         (self.root / FINISHED).unlink(missing_ok=True)
 
     def create(self, manifest: Manifest) -> None:
-        for folder in (self.root, self.frames, self.log_dir, self.segments):
+        """Write the manifest; call inside :meth:`hold` (the folder is locked and marked)."""
+        for folder in (self.frames, self.log_dir, self.segments):
             folder.mkdir(parents=True, exist_ok=True)
         write_json_atomic(self.manifest_path, manifest.to_json())
 
     def prepare_existing(self) -> None:
-        """Sweep what a killed run left; call before any chain of this run starts."""
+        """Sweep what a killed run left; call inside :meth:`hold`, before any chain of this run starts."""
+        self.check_links()
         for folder in (self.frames, self.log_dir, self.segments):
             folder.mkdir(parents=True, exist_ok=True)
         for folder in (self.root, self.frames, self.log_dir):
@@ -187,7 +342,19 @@ class WorkDir:
         shutil.rmtree(self.scaled, ignore_errors=True)
 
     def remove(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
+        """Remove what vidstyle wrote here (the names above), nothing else; the marker and lock stay until :meth:`hold` ends.
+
+        A folder without the marker is left alone, whatever the caller wants.
+        """
+        if not self.is_ours():
+            return
+        self.check_links()
+        for name in _OUR_FOLDERS:
+            folder = self.root / name
+            if folder.is_dir() and not folder.is_symlink():
+                shutil.rmtree(folder, ignore_errors=True)  # removes links inside without following them
+        remove_files(self.root / name for name in _OUR_FILES)
+        sweep_temporaries(self.root)
 
     @staticmethod
     def read_manifest(root: Path) -> Manifest:

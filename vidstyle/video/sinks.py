@@ -1,7 +1,9 @@
 """Where stylized frames go: a video, a folder of numbered PNGs, or one image.
 
 :func:`output_kind` reads the kind from the output name; :class:`Output`
-handles the output as a whole (exists? remove, sweep what a killed run left);
+handles the output as a whole (exists? remove, sweep what a killed run left;
+a folder's own record of the frames vidstyle wrote there, so that it never
+removes a frame it did not write);
 a *sink* takes the frames of one chain (pipeline/chain.py) and says which of
 them an earlier run already finished:
 
@@ -27,6 +29,7 @@ sit where those steps happen.
 from __future__ import annotations
 
 import glob
+import json
 import shutil
 import time
 from dataclasses import dataclass
@@ -82,6 +85,13 @@ def segment_path(segments: Path, index: int) -> Path:
     return segments / f"{index:05d}.mp4"
 
 
+# A folder output's own record, inside it: which run wrote it and how many
+# frames (frame_000001.png up to frame_N). It outlives the work dir, so a later
+# --overwrite or --restart knows what vidstyle may remove; a dot-file, so folder
+# sources (video/sources.py) and frame patterns do not see it.
+OUTPUT_RECORD = ".vidstyle-output.json"
+
+
 @dataclass(frozen=True)
 class Output:
     """The output as a whole: a video file, a folder of frames or an image file."""
@@ -96,18 +106,50 @@ class Output:
     def exists(self) -> bool:
         if self.kind is OutputKind.FOLDER:
             return self.path.is_dir() and any(self.path.iterdir())
-        return self.path.exists()
+        return self.path.exists() or self.path.is_symlink()
+
+    @property
+    def record_path(self) -> Path:
+        return self.path / OUTPUT_RECORD
+
+    def record(self) -> dict[str, object] | None:
+        """A folder output's record (see OUTPUT_RECORD); None when it has none (or it is a link or not ours)."""
+        path = self.record_path
+        if self.kind is not OutputKind.FOLDER or path.is_symlink() or not path.is_file():
+            return None
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            return None
+        if not isinstance(data, dict) or data.get("tool") != "vidstyle" or not isinstance(data.get("frames"), int):
+            return None
+        return data
+
+    def is_ours(self) -> bool:
+        """A folder output vidstyle made its record in (other outputs are files the user named)."""
+        return self.record() is not None
 
     def remove(self) -> None:
+        """Remove the output: a file; of a folder, only the frames its record says vidstyle wrote (and the record)."""
         if self.kind is OutputKind.FOLDER:
-            if self.path.is_dir():
-                remove_files(self.path.glob("frame_*.png"))
+            record = self.record()
+            if record is None:
+                return  # not ours: nothing in it is removed, whatever the flag
+            frames = int(record["frames"])  # type: ignore[call-overload]
+            remove_files(self.path / output_frame_name(i) for i in range(frames))  # a link is unlinked, not followed
+            self.record_path.unlink(missing_ok=True)
         else:
             self.path.unlink(missing_ok=True)
 
-    def prepare(self) -> None:
+    def prepare(self, *, run_id: str, frames: int) -> None:
+        """Before the first frame: make a folder output and its record (a file output is written at the end)."""
         if self.kind is OutputKind.FOLDER:
             self.path.mkdir(exist_ok=True)
+            if self.record() != {"tool": "vidstyle", "run_id": run_id, "frames": frames}:
+                write_bytes_atomic(
+                    self.record_path,
+                    (json.dumps({"tool": "vidstyle", "run_id": run_id, "frames": frames}, sort_keys=True) + "\n").encode(),
+                )
 
     def sweep_leftovers(self) -> None:
         """Remove what a killed run left beside the output.
