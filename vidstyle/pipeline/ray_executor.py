@@ -60,11 +60,11 @@ from typing import Any
 from vidstyle.config import DeviceChoice, ScaleConfig, Settings
 from vidstyle.errors import UsageError, VidstyleError, WorkerError
 from vidstyle.faults import FaultAction, Faults
-from vidstyle.invocation import resume_command
 from vidstyle.methods.base import MethodFactory
 from vidstyle.pipeline.chain import ChainJob, ChainOutcome, StopToken, run_chain
 from vidstyle.pipeline.events import ChainEvent, ChainEventHandler, FrameStylized, Notice, SegmentEncoded, StepDone
 from vidstyle.pipeline.executor import Execution
+from vidstyle.pipeline.workdir import resume_command_for
 from vidstyle.video.ffmpeg import stop_encoders_when
 
 INSTALL_HINT = 'install it with `uv sync --extra ray` or `pip install "vidstyle[ray]"`'
@@ -454,6 +454,7 @@ class RayExecutor:
         self.method_factory = method_factory
         self.settings = settings
         self.working_size = working_size
+        self._output: Path | None = None  # the run's output, once run() starts (for the resume command)
         self.fault_spent = False  # a worker died while the run carried a kill fault (it was that fault)
         self._drains: dict[Any, Any] = {}  # actor -> its event collection in flight
 
@@ -484,6 +485,7 @@ class RayExecutor:
         idle = list(actors)
         replacements = len(actors)  # a worker may be replaced this many times in a run
         work = jobs[0].sink.work
+        self._output = jobs[0].sink.output
         try:
             while queue or running:
                 if stop.requested:
@@ -555,9 +557,9 @@ class RayExecutor:
         again = "" if self.cluster.started else "start the Ray cluster again, then "
         return WorkerError(f"Lost the Ray cluster ({reason}); the finished frames are kept: {again}resume with: {self._resume(work)}")
 
-    @staticmethod
-    def _resume(work: Path | None) -> str:
-        return resume_command(work) if work is not None else "the same command"
+    def _resume(self, work: Path | None) -> str:
+        # With --output where the work dir is not beside the output (vidstyle resume takes the output from there).
+        return resume_command_for(work, self._output) if work is not None and self._output is not None else "the same command"
 
     def _note_death(self, faults: dict[int, Faults], chain: int) -> None:
         """A chain whose worker died runs again without its injected kill: that fault has acted."""
