@@ -8,6 +8,7 @@ real --weights path), small images, CPU.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -16,13 +17,14 @@ import numpy as np
 import pytest
 import torch
 
-from vidstyle.config import ModelConfig, OptimizeConfig, StyleConfig
+from vidstyle.config import ModelConfig, OptimizeConfig, Precision, StyleConfig
 from vidstyle.model.build import load_extractor
 from vidstyle.model.features import FeatureExtractor
 from vidstyle.model.losses import gram_matrix
 from vidstyle.model.objective import Content, Objective, PixelL1, Style, Temporal, Term, TotalVariation, blend_grams
 from vidstyle.model.style import build_style_targets
-from vidstyle.model.stylizer import Stylizer, TemporalTarget
+from vidstyle.model.runtime import Runtime
+from vidstyle.model.stylizer import FrameProblem, Stylizer, TemporalTarget
 
 CPU = torch.device("cpu")
 CONTENT = ("relu2_2",)
@@ -200,3 +202,38 @@ def test_the_optimizer_losses_are_the_objective(extractor: FeatureExtractor, mod
         for k in range(2):
             alone = stylizer.losses(images[k : k + 1], stylizer.content_targets(contents[k : k + 1]), TemporalTarget(previous[k : k + 1], mask[k : k + 1], 3.0))
             torch.testing.assert_close(got["total"][k : k + 1], alone["total"], rtol=BATCH_RTOL, atol=0)
+
+
+@pytest.mark.parametrize("compile", [False, pytest.param(True, marks=pytest.mark.skipif(
+    shutil.which("cc") is None and shutil.which("gcc") is None, reason="torch.compile on the CPU needs a C compiler"))])
+def test_a_batch_of_frames_starts_each_at_the_loss_it_has_alone(
+    extractor: FeatureExtractor, model: ModelConfig, tmp_path: Path, compile: bool
+) -> None:
+    """--batch-chains (and --compile): the terms the optimizer records for each frame of a batch are its own.
+
+    The first step's terms (StylizeResult.initial) are the objective at the
+    starting image: no trajectory, so no rounding fork across CPUs.
+    """
+    style_path = tmp_path / "style.png"
+    cv2.imwrite(str(style_path), cv2.GaussianBlur(np.random.default_rng(6).integers(0, 256, (32, 40, 3), dtype=np.uint8), (0, 0), 1.0))
+    style = build_style_targets(
+        extractor, StyleConfig(images=(style_path,)), model, content_size=(40, 32), weights_identity="x", device=CPU, cache_dir=None
+    )
+    runtime = Runtime(device=CPU, precision=Precision.FP32, channels_last=False, compile=compile)
+    stylizer = Stylizer(extractor, style, model=model, optimize=OptimizeConfig(), runtime=runtime)
+    mask = torch.ones(1, 1, 32, 40)
+    problems = [
+        lambda: FrameProblem(content=smooth(20), init=smooth(21), budget=1),
+        lambda: FrameProblem(content=smooth(22), init=smooth(23), budget=1, temporal=TemporalTarget(smooth(24), mask, 5.0)),
+    ]
+    batch = stylizer.batch(2, (40, 32))
+    for make in problems:
+        batch.add(make())
+    together = dict(batch.step())
+    for slot, make in enumerate(problems):
+        problem = make()
+        alone = stylizer.stylize(problem.content, init=problem.init, budget=1, temporal=problem.temporal)
+        for name in ("content", "style", "tv", "temporal", "total"):
+            got, want = getattr(together[slot].initial, name), getattr(alone.initial, name)
+            assert got == pytest.approx(want, rel=BATCH_RTOL, abs=1e-12), (slot, name)
+    assert together[1].initial.temporal > 0 and together[0].initial.temporal == 0
