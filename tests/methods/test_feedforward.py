@@ -10,18 +10,22 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
 from vidstyle.errors import ModelError, NumericalError, UsageError
-from vidstyle.methods.fastnet import Architecture, NetSpec, Norm, build_network
+from vidstyle.methods.fastnet import Architecture, NetSpec, Norm, build_network, run_network
+from vidstyle.model.objective import Content
 from vidstyle.methods.feedforward import (
     CHECKPOINT_NAME,
     CheckpointSaved,
     TrainingClip,
+    LossWeights,
     TrainingFinished,
+    TrainingObjective,
     TrainingStarted,
     TrainingStep,
     TrainingStopped,
@@ -88,6 +92,38 @@ def test_training_loss_falls_and_reports_progress(core) -> None:
     assert np.mean(result.history[-10:]) < 0.5 * np.mean(result.history[:10])
     l1 = [e.terms["l1"] for e in steps]
     assert np.mean(l1[-10:]) < 0.8 * np.mean(l1[:10])
+
+
+def test_training_terms_are_the_optimizers_per_crop(core) -> None:
+    """Fast mode's content term is the optimizer's, normalised per crop: a crop's loss does not depend on the others.
+
+    (Before the one objective it was normalised over the whole batch of crops.)
+    The total is the weighted sum of the terms' means over their crops.
+    """
+    extractor, targets, model = core
+    weights = LossWeights(l1=0.0, perceptual=0.0, style=3.0, content=2.0, tv=0.5, temporal=0.0)
+    objective = TrainingObjective(extractor, targets, content_layers=model.content_layers, weights=weights)
+    net = new_network(TINY.net, seed=0)
+    frames = panning_frames(2)
+    # Two crops of very different contrast: batch-wide normalisation would weigh them unequally.
+    crops = torch.stack([torch.from_numpy(f[:24, :24]).permute(2, 0, 1).float() / 255 for f in frames])
+    crops[1] = 0.5 + 0.1 * (crops[1] - 0.5)
+
+    def terms_of(framed: torch.Tensor) -> dict[str, float]:
+        batch = SimpleNamespace(keyed=None, framed=framed, temporal=None)
+        with torch.no_grad():
+            return {k: float(v) for k, v in objective(net, batch).items()}  # type: ignore[arg-type]
+
+    both, first, second = terms_of(crops), terms_of(crops[:1]), terms_of(crops[1:])
+    for name in ("content", "style", "tv"):
+        assert both[name] == pytest.approx((first[name] + second[name]) / 2, rel=1e-5), name
+    assert both["total"] == pytest.approx(2.0 * both["content"] + 3.0 * both["style"] + 0.5 * both["tv"], rel=1e-6)
+    # The content term is the optimizer's Content term of each crop against its input's features.
+    layers = tuple(model.content_layers)
+    with torch.no_grad():
+        out = run_network(net, crops[:1])
+        expected = Content(extractor(crops[:1], layers), weight=1.0).value(out, extractor(out, layers))
+    assert first["content"] == pytest.approx(float(expected), rel=1e-5)
 
 
 def test_training_is_deterministic_for_a_seed_and_differs_across_seeds(core) -> None:

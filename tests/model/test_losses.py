@@ -14,7 +14,8 @@ from vidstyle.model.build import load_extractor
 from vidstyle.model.features import FeatureExtractor
 from vidstyle.model.losses import content_loss, gram_matrix, normalised_mse, style_loss, total_variation
 from vidstyle.model.style import build_style_targets
-from vidstyle.model.stylizer import Stylizer, TemporalTarget, temporal_loss
+from vidstyle.model.stylizer import Stylizer, TemporalTarget
+from vidstyle.temporal.loss import temporal_loss
 
 CPU = torch.device("cpu")
 LAYERS = ("relu1_1", "relu2_1", "relu3_1")

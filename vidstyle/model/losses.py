@@ -10,6 +10,10 @@ content and by c^4 for Grams), and a term of 1.0 always means "as far from the
 target as the target is from zero". This is a deviation from the paper and is
 listed in README.md.
 
+These functions are the arithmetic of the terms; vidstyle.model.objective
+holds them as objects with their targets and weights and composes them into
+the one objective of the optimizer, fast-mode training and the preview.
+
 Every term is computed per image of a batch and returned as a (B,) tensor:
 several frames (of several chains) can be optimized as one batch, and no
 term may mix them. Gram matrices in particular are one per image; a Gram of
@@ -34,27 +38,26 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     return gram_matrices(features)[0]
 
 
-def normalised_mse(value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """mean((value - target)^2) / mean(target^2), over whole tensors (a scalar).
+def _per_image_mean(values: torch.Tensor) -> torch.Tensor:
+    return values.flatten(1).mean(1)
+
+
+def normalised_mse_per_image(value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """mean((value - target)^2) / mean(target^2) for each image of a batch: (B, ...) against (B, ...) or one shared (1, ...) -> (B,).
 
     An all-zero target (a black frame through ReLUs) is divided by 1 instead of
     0. The guard is not an added epsilon: with small activations (random
     weights give mean Gram squares around 1e-8 at relu5_1) any fixed epsilon
     would shrink that layer's term and break the scale invariance above.
     """
-    scale = target.pow(2).mean()
-    return (value - target).pow(2).mean() / torch.where(scale > 0, scale, torch.ones_like(scale))
-
-
-def _per_image_mean(values: torch.Tensor) -> torch.Tensor:
-    return values.flatten(1).mean(1)
-
-
-def normalised_mse_per_image(value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """:func:`normalised_mse` for each image of a batch: (B, ...) against (B, ...) or one shared (1, ...) -> (B,)."""
     scale = _per_image_mean(target.pow(2))
     error = _per_image_mean((value - target).pow(2))
     return error / torch.where(scale > 0, scale, torch.ones_like(scale))
+
+
+def normalised_mse(value: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """:func:`normalised_mse_per_image` of two whole tensors taken as one image (a scalar)."""
+    return normalised_mse_per_image(value.unsqueeze(0), target.unsqueeze(0))[0]
 
 
 def content_loss(features: Mapping[str, torch.Tensor], targets: Mapping[str, torch.Tensor]) -> torch.Tensor:

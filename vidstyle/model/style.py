@@ -29,6 +29,7 @@ from vidstyle.files import file_sha256, publish, temporary_for
 from vidstyle.model.color import grey, luminance
 from vidstyle.model.features import FeatureExtractor
 from vidstyle.model.losses import gram_matrix
+from vidstyle.model.objective import blend_grams
 from vidstyle.model.vgg import architecture
 from vidstyle.video.pixels import bgr_to_tensor, resize
 from vidstyle.video.sources import decode_image_strictly
@@ -149,17 +150,16 @@ def build_style_targets(
     luminance_only = style.preserve_colors
     if cached is not None:
         return StyleTargets(grams=cached, layer_weights=layer_weights, key=key, from_cache=True, luminance_only=luminance_only)
-    grams: dict[str, torch.Tensor] = {}
+    per_style: list[dict[str, torch.Tensor]] = []
     with torch.no_grad(), _one_cpu_thread(device):
-        for image, blend in zip(images, style.normalized_blend()):
+        for image in images:
             size = style_working_size(image.shape, content_size, style.scale)
             tensor = bgr_to_tensor(resize(image, size), device=device)
             if luminance_only:
                 tensor = grey(luminance(tensor))
             features = extractor(tensor, layers)
-            for name in layers:
-                gram = gram_matrix(features[name]) * blend
-                grams[name] = grams[name] + gram if name in grams else gram
+            per_style.append({name: gram_matrix(features[name]) for name in layers})
+        grams = blend_grams(per_style, style.normalized_blend())
     _store_cached(cache_dir, key, grams)
     return StyleTargets(grams=grams, layer_weights=layer_weights, key=key, from_cache=False, luminance_only=luminance_only)
 

@@ -44,12 +44,11 @@ import torch.nn.functional as F
 from vidstyle.config import ModelConfig, OptimizeConfig, Optimizer
 from vidstyle.model.color import chroma, combine_in_gamut, grey, luminance
 from vidstyle.model.features import FeatureExtractor
-from vidstyle.model.losses import content_loss, style_loss, total_variation
+from vidstyle.model.objective import Content, Objective, Style, Temporal, Term, TotalVariation
 from vidstyle.model.optimizers import BatchAdam, BatchLBFGS
 from vidstyle.model.runtime import Runtime, default_runtime
 from vidstyle.model.style import StyleTargets
 from vidstyle.model.vgg import architecture
-from vidstyle.temporal.loss import temporal_loss
 
 # Coarse-to-fine: the fractions of the working size a cold start passes through
 # before the full size, and the shortest side a coarse size may have (at 32 px
@@ -167,6 +166,32 @@ class Stylizer:
             features = self._features(self._space(content), self.content_layers)
         return {name: features[name].detach() for name in self.content_layers}
 
+    def objective(
+        self,
+        content_targets: dict[str, torch.Tensor],
+        *,
+        grams: dict[str, torch.Tensor] | None = None,
+        warped: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
+        temporal_weights: torch.Tensor | float | None = None,
+    ) -> Objective:
+        """The objective a frame (a batch of them) is optimized against: content, style, tv, and temporal when given.
+
+        ``content_targets``: (B, ...) per layer; ``grams``: the style targets
+        (default: the run's; a coarse stage passes those of its size);
+        ``warped`` and ``mask``: (B, C, H, W) and (B, 1, H, W) in the loss
+        space, with a temporal weight per image.
+        """
+        opts = self.optimize
+        terms: list[Term] = [
+            Content(content_targets, weight=opts.content_weight),
+            Style(self.style.grams if grams is None else grams, self.style.layer_weights, weight=opts.style_weight),
+            TotalVariation(weight=opts.tv_weight),
+        ]
+        if warped is not None and mask is not None and temporal_weights is not None:
+            terms.append(Temporal(warped, mask, weight=temporal_weights))
+        return Objective(terms)
+
     def _terms(
         self,
         image: torch.Tensor,
@@ -176,21 +201,17 @@ class Stylizer:
         mask: torch.Tensor | None,
         temporal_weights: torch.Tensor | None,
     ) -> dict[str, torch.Tensor]:
-        """Every term per image of the batch, (B,) each; ``image`` is already in the loss space."""
-        opts = self.optimize
-        features = self._features(image, self._all_layers)
-        terms = {
-            "content": content_loss(features, content_targets),
-            "style": style_loss(features, grams, self.style.layer_weights),
-            "tv": total_variation(image),
-        }
-        if warped is not None and mask is not None and temporal_weights is not None:
-            terms["temporal"] = temporal_loss(image, warped, mask)
-            weighted = temporal_weights * terms["temporal"]
-        else:
+        """Every term per image of the batch, (B,) each, and the total; ``image`` is already in the loss space.
+
+        Tensors in, tensors out, so ``--compile`` compiles it whole (the term
+        objects are built inside it).
+        """
+        objective = self.objective(content_targets, grams=grams, warped=warped, mask=mask, temporal_weights=temporal_weights)
+        losses = objective(image, self._features(image, self._all_layers))
+        terms = dict(losses.terms)
+        if "temporal" not in terms:
             terms["temporal"] = torch.zeros(image.shape[0], device=image.device)
-            weighted = 0.0
-        terms["total"] = opts.content_weight * terms["content"] + opts.style_weight * terms["style"] + opts.tv_weight * terms["tv"] + weighted
+        terms["total"] = losses.total
         return terms
 
     def losses(
@@ -199,7 +220,7 @@ class Stylizer:
         content_targets: dict[str, torch.Tensor],
         temporal: TemporalTarget | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Each weighted term and the total, per image, as (B,) tensors (differentiable in ``image``).
+        """Each term (unweighted) and the weighted total, per image, as (B,) tensors (differentiable in ``image``).
 
         ``image`` is RGB (B, 3, H, W), or with --preserve-colors also the
         luminance (B, 1, H, W) the optimizer moves; RGB is reduced to it.
