@@ -28,6 +28,7 @@ from vidstyle.invocation import command_prefix
 from vidstyle.pipeline.events import FrameDone
 from vidstyle.pipeline.fingerprint import differences, input_fingerprint
 from vidstyle.pipeline.run import resume, stylize
+from vidstyle.pipeline.worklock import LOCK
 
 MIB = 1 << 20
 
@@ -63,7 +64,12 @@ def _stop_after_first_frame(event: object) -> None:
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    """Every file of the work dir but its lock, which names the last process that held it (pipeline/worklock.py)."""
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != LOCK
+    }
 
 
 def _edit_middle(path: Path) -> None:
