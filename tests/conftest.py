@@ -16,7 +16,7 @@ import torch
 import torchvision
 from typer.testing import CliRunner
 
-from tests.mediatools import frame_image
+from tests.mediatools import frame_image, shared_data
 
 
 @pytest.fixture(scope="session")
@@ -73,3 +73,11 @@ def style(tmp_path: Path) -> Path:
     path = tmp_path / "style.png"
     assert cv2.imwrite(str(path), frame_image(7, (40, 40)))
     return path
+
+
+@pytest.fixture
+def marple8() -> Path:
+    """The shared marple8 frames and their DeepFlow references (a skip without them, a failure under VIDSTYLE_REQUIRE_SHARED=1)."""
+    shared_data("frames", "marple8", "marple8_05.ppm")
+    shared_data("frames", "marple8", "deepflow", "forward_1_2.flo")
+    return shared_data("frames", "marple8")

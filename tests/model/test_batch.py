@@ -289,7 +289,7 @@ def test_channels_last_gives_the_same_losses(model, style_path, loaded) -> None:
 
 
 def compiled_twin(plain: Stylizer, model: ModelConfig) -> Stylizer:
-    optional_tool(shutil.which("cc") is not None or shutil.which("gcc") is not None, "a C compiler (cc): torch.compile on the CPU builds C++")
+    optional_tool(any(shutil.which(c) for c in ("g++", "c++", "clang++")), "a C++ compiler (g++): torch.compile on the CPU builds C++")
     return Stylizer(
         plain.extractor, plain.style, model=model, optimize=plain.optimize,
         runtime=Runtime(device=CPU, precision=Precision.FP32, channels_last=plain.runtime.channels_last, compile=True),
