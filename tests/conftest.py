@@ -7,6 +7,7 @@ naming, truncation, losses and optimization.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import torch
 import torchvision
 from typer.testing import CliRunner
 
-from tests.mediatools import frame_image
+from tests.mediatools import frame_image, shared_data
 
 
 @pytest.fixture(scope="session")
@@ -53,9 +54,12 @@ def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(autouse=True)
 def _one_torch_thread() -> Iterator[None]:
-    """Every test runs torch on one thread: tiny convolutions gain nothing from threads, and on a busy 2-core runner they lose a lot."""
+    """Every test runs torch on one thread: tiny convolutions gain nothing from threads, and on a busy 2-core runner they lose a lot.
+
+    VIDSTYLE_TEST_THREADS=N runs them on N threads instead, to check that no test depends on the thread count's rounding.
+    """
     before = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(int(os.environ.get("VIDSTYLE_TEST_THREADS", "1")))
     yield
     torch.set_num_threads(before)
 
@@ -73,3 +77,11 @@ def style(tmp_path: Path) -> Path:
     path = tmp_path / "style.png"
     assert cv2.imwrite(str(path), frame_image(7, (40, 40)))
     return path
+
+
+@pytest.fixture
+def marple8() -> Path:
+    """The shared marple8 frames and their DeepFlow references (a skip without them, a failure under VIDSTYLE_REQUIRE_SHARED=1)."""
+    shared_data("frames", "marple8", "marple8_05.ppm")
+    shared_data("frames", "marple8", "deepflow", "forward_1_2.flo")
+    return shared_data("frames", "marple8")

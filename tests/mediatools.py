@@ -9,6 +9,7 @@ argv lists, never shell strings.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,23 +36,48 @@ __all__ = [
     "frame_number",
     "make_clip",
     "make_frames_folder",
+    "optional_tool",
     "shared_data",
     "stream_facts",
     "vfr_timestamps",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = (REPO_ROOT.parent / "shared" / "data").resolve()
+# The shared real media and weights: ../shared/data beside the repository, or VIDSTYLE_SHARED_DATA
+# (the benchmarks read the same variable). Every test that needs them goes through shared_data(),
+# so the rule for a missing file (skip here, fail in CI) is in one place.
+SHARED_DATA = Path(os.environ.get("VIDSTYLE_SHARED_DATA") or REPO_ROOT.parent / "shared" / "data").resolve()
+REQUIRE_SHARED = "VIDSTYLE_REQUIRE_SHARED"
+REQUIRE_TOOLS = "VIDSTYLE_REQUIRE_TOOLS"
+
+
+def _required(variable: str) -> bool:
+    return os.environ.get(variable, "").strip() not in ("", "0")
 
 
 def shared_data(*parts: str) -> Path:
-    """Path under ../shared/data; calls pytest.skip when it is absent."""
+    """Path under the shared data folder; skips the test when it is absent, or fails it under VIDSTYLE_REQUIRE_SHARED=1."""
     path = SHARED_DATA.joinpath(*parts)
     if not path.exists():
         import pytest
 
-        pytest.skip(f"shared test data not available: {path}")
+        message = f"shared test data not available: {path}"
+        if _required(REQUIRE_SHARED):
+            pytest.fail(f"{message} ({REQUIRE_SHARED}=1: CI must have ../shared/data or VIDSTYLE_SHARED_DATA)", pytrace=False)
+        pytest.skip(f"{message} (set VIDSTYLE_SHARED_DATA, or {REQUIRE_SHARED}=1 to make this a failure)")
     return path
+
+
+def optional_tool(available: bool, reason: str, *, module: bool = False) -> None:
+    """Skip the test (or the module), saying which optional tool is missing; fail instead under VIDSTYLE_REQUIRE_TOOLS=1, as .ci/run sets."""
+    if available:
+        return
+    import pytest
+
+    message = f"optional tool missing: {reason}"
+    if _required(REQUIRE_TOOLS):
+        pytest.fail(f"{message} ({REQUIRE_TOOLS}=1: .ci/run installs it)", pytrace=False)
+    pytest.skip(message, allow_module_level=module)
 
 
 def ffmpeg_exe() -> str:

@@ -15,12 +15,15 @@ from importlib import metadata
 import cv2
 import pytest
 
-from tests.mediatools import REPO_ROOT
+from tests.mediatools import REPO_ROOT, optional_tool
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
-    tomllib = pytest.importorskip("tomli")
+    try:
+        import tomli as tomllib
+    except ImportError:
+        optional_tool(False, "tomli (Python 3.10 has no tomllib)", module=True)
 
 GUI_BUILDS = ("opencv-python", "opencv-contrib-python", "scenedetect")
 

@@ -22,7 +22,7 @@ import cv2
 import pytest
 from typer.testing import CliRunner
 
-from tests.mediatools import REPO_ROOT, count_video_frames, frame_image, make_clip, make_frames_folder
+from tests.mediatools import REPO_ROOT, count_video_frames, frame_image, make_clip, make_frames_folder, optional_tool
 from tests.pipeline.resume_worker import fake_method, make_settings
 from vidstyle.cli import app
 from vidstyle.errors import InputChanged
@@ -69,8 +69,8 @@ def test_printed_resume_command_runs_as_printed(launch: str, tmp_path: Path, ran
     env = _user_env(tmp_path)
     if launch == "uv run vidstyle":
         uv = _uv()
-        if uv is None:
-            pytest.skip("uv is not installed here")
+        optional_tool(uv is not None, "uv is not on PATH (pip install uv)")
+        assert uv is not None
         env["PATH"] = f"{Path(uv).parent}{os.pathsep}{env['PATH']}"
         env.update(UV_OFFLINE="1", UV_NO_PROGRESS="1")
     start = shlex.split(launch)

@@ -129,7 +129,15 @@ def test_batch_chains_puts_several_chains_through_one_pass_with_the_same_frames(
     plan = WorkDir.read_manifest(out.with_name("batched.vidstyle")).plan
     assert [(c.start, c.stop) for c in plan.chains] == [(0, 4), (4, 8), (8, 12)]
     assert passes == [3, 3, 3, 3]  # 12 frames in 4 passes
-    assert all(np.array_equal(a, b) for a, b in zip(read_frames(reference["out"]), read_frames(out), strict=True))
+    # The same frames. Bit-identical where measured (AMD EPYC with AVX-512 on one thread, natively and with
+    # ATEN_CPU_CAPABILITY=avx2: the exact assertion this replaces passed; on 2 threads within this bound), but a
+    # convolution library may block a batch of 3 otherwise than a batch of 1 and round the last bit differently,
+    # which moves a pixel sitting on a rounding edge by one level: allowed, for at most 0.1% of the values.
+    # A frame from the wrong chain or position differs almost everywhere.
+    ours, theirs = np.stack(read_frames(out)).astype(int), np.stack(read_frames(reference["out"])).astype(int)
+    assert ours.shape == theirs.shape
+    difference = np.abs(ours - theirs)
+    assert difference.max() <= 1 and np.count_nonzero(difference) <= 1e-3 * difference.size
 
 
 def test_training_uses_the_runs_loss_weights(reference: dict[str, Path], clip: Path, random_weights: Path, runner: CliRunner, tmp_path: Path) -> None:

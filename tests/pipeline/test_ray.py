@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.mediatools import REPO_ROOT, count_video_frames, decode_all, make_clip, stream_facts
+from tests.mediatools import REPO_ROOT, count_video_frames, decode_all, make_clip, optional_tool, stream_facts
 from tests.pipeline.resume_worker import make_settings
 from vidstyle.cli import app
 from vidstyle.config import ScaleConfig, Settings
@@ -35,7 +35,10 @@ from vidstyle.faults import ENV as FAULT_ENV
 from vidstyle.pipeline.events import FrameDone, Notice
 from vidstyle.pipeline.run import resume, stylize
 
-ray = pytest.importorskip("ray")
+try:
+    import ray
+except ImportError:
+    optional_tool(False, "Ray is not installed (the dev group has it; uv sync --extra ray)", module=True)
 
 pytestmark = pytest.mark.slow
 

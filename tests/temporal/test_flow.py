@@ -6,13 +6,13 @@ Real-data tests read the marple8 frames and DeepFlow reference flows from
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
 
+from tests.mediatools import SHARED_DATA
 from vidstyle.temporal import (
     FlowEstimator,
     FlowPreset,
@@ -24,11 +24,8 @@ from vidstyle.temporal import (
     write_flo,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-MARPLE = REPO_ROOT.parent / "shared" / "data" / "frames" / "marple8"
-needs_marple = pytest.mark.skipif(
-    not (MARPLE / "deepflow" / "forward_1_2.flo").is_file(), reason="shared marple8 data not available"
-)
+MARPLE = SHARED_DATA / "frames" / "marple8"
+needs_marple = pytest.mark.usefixtures("marple8")  # conftest: skipped, or failed in CI, without the shared data
 PAIRS = [(1, 2), (2, 3), (3, 4), (4, 5)]
 
 

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
 from vidstyle.errors import InputError
+from tests.mediatools import SHARED_DATA
 from vidstyle.temporal import FlowEstimator, WarpingErrorResult, warping_error
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-MARPLE = REPO_ROOT.parent / "shared" / "data" / "frames" / "marple8"
-needs_marple = pytest.mark.skipif(not (MARPLE / "marple8_05.ppm").is_file(), reason="shared marple8 data not available")
+MARPLE = SHARED_DATA / "frames" / "marple8"
+needs_marple = pytest.mark.usefixtures("marple8")  # conftest: skipped, or failed in CI, without the shared data
 
 
 def marple_frames() -> list[np.ndarray]:

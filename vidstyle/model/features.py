@@ -80,7 +80,7 @@ class FeatureExtractor(nn.Module):
     def forward(self, image: torch.Tensor, layers: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
         """Responses of ``layers`` (default: all configured) for an RGB [0, 1] batch."""
         wanted = set(self.layers if layers is None else (self.architecture.canonical(n) for n in layers))
-        self.passes += image.shape[0]
+        self._count(image.shape[0])
         x = (image - self.mean) / self.std
         out: dict[str, torch.Tensor] = {}
         for name, module in self.net.named_children():
@@ -90,6 +90,12 @@ class FeatureExtractor(nn.Module):
                 if len(out) == len(wanted):
                     break
         return out
+
+    @torch.compiler.disable
+    def _count(self, images: int) -> None:
+        # Outside torch.compile's graph: traced, the counter is a constant the graph is guarded on, so every
+        # pass recompiled until dynamo's recompile limit (8) and --compile silently fell back to eager.
+        self.passes += images
 
     def train(self, mode: bool = True) -> "FeatureExtractor":
         # The network is frozen: keep it in eval mode whatever callers ask.
