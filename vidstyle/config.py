@@ -449,6 +449,36 @@ class Settings:
     def replace(self, **changes: object) -> "Settings":
         return dataclasses.replace(self, **changes)
 
+    def with_absolute_paths(self) -> "Settings":
+        """These settings with every path made absolute.
+
+        The manifest stores them, and `vidstyle resume` may run from another
+        folder; fingerprints then do not depend on the current folder either.
+        """
+        optimize = self.optimize
+        if optimize.init not in ("content", "noise"):
+            optimize = dataclasses.replace(optimize, init=str(_absolute(optimize.init)))
+        shots = self.shots
+        if shots.scene_list is not None:
+            shots = dataclasses.replace(shots, cuts=str(shots.scene_list.resolve()))
+        method = self.method
+        return self.replace(
+            method=dataclasses.replace(
+                method,
+                model=_absolute(method.model) if method.model is not None else None,
+                save_model=_absolute(method.save_model) if method.save_model is not None else None,
+            ),
+            model=dataclasses.replace(self.model, weights=_absolute(self.model.weights) if self.model.weights is not None else None),
+            shots=shots,
+            style=dataclasses.replace(self.style, images=tuple(_absolute(p) for p in self.style.images)),
+            optimize=optimize,
+            run=dataclasses.replace(self.run, work_dir=_absolute(self.run.work_dir) if self.run.work_dir is not None else None),
+        )
+
+
+def _absolute(path: str | Path) -> Path:
+    return Path(path).expanduser().resolve()
+
 
 # --------------------------------------------------------------- serialisation
 # The manifest of a resumable run stores the full Settings as JSON, so that
