@@ -58,7 +58,7 @@ def peak_rss_mib() -> float:
 def vgg_step_flops(network: "Network", size: tuple[int, int], deepest: str) -> float:
     """FLOPs of one optimizer step from the layer shapes: 2 x the multiply-adds of every convolution up to
     ``deepest`` (forward), times 2 for the input-gradient backward, which costs the same; ``size`` is (w, h)."""
-    from vidstyle.model.vgg import CHANNELS, architecture
+    from vidstyle.networks import CHANNELS, architecture
 
     vgg = architecture(network)
     width, height = size

@@ -15,19 +15,14 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from vidstyle.cutlist import parse_cut_list
 from vidstyle.errors import UsageError
+from vidstyle.networks import Network, architecture
 
 
 class Optimizer(str, Enum):
     LBFGS = "lbfgs"
     ADAM = "adam"
-
-
-class Network(str, Enum):
-    """The feature network (Simonyan & Zisserman 2015): configuration E (16 convs) or D (13 convs)."""
-
-    VGG19 = "vgg19"  # Gatys et al.'s network
-    VGG16 = "vgg16"  # about 20% fewer FLOPs per step at the default layers
 
 
 class Pooling(str, Enum):
@@ -130,11 +125,7 @@ class ModelConfig:
             if any(w < 0 for w in self.style_layer_weights) or sum(self.style_layer_weights) <= 0:
                 raise UsageError("Style layer weights must be >= 0 and not all zero.")
         # Layer names are checked here, against the chosen network, so a typo
-        # (or relu5_4 with VGG16) fails before any work starts. The layer
-        # tables live in model/vgg.py, which needs no torch; imported here
-        # because vgg.py itself imports this module.
-        from vidstyle.model.vgg import architecture
-
+        # (or relu5_4 with VGG16) fails before any work starts (the tables: networks.py).
         vgg = architecture(self.network)
         for option, names in (("--content-layer", self.content_layers), ("--style-layers", self.style_layers)):
             canonical = [vgg.canonical(name) for name in names]
@@ -277,8 +268,6 @@ class ShotsConfig:
             raise UsageError("The minimum reliable fraction must be between 0 and 1 (0 turns photometric cuts off).")
         if self.mode is None and self.scene_list is None:
             # Refuse a malformed LIST now, not after the run has started.
-            from vidstyle.pipeline.shots import parse_cut_list
-
             parse_cut_list(self.cuts)
 
     @property
@@ -459,6 +448,36 @@ class Settings:
 
     def replace(self, **changes: object) -> "Settings":
         return dataclasses.replace(self, **changes)
+
+    def with_absolute_paths(self) -> "Settings":
+        """These settings with every path made absolute.
+
+        The manifest stores them, and `vidstyle resume` may run from another
+        folder; fingerprints then do not depend on the current folder either.
+        """
+        optimize = self.optimize
+        if optimize.init not in ("content", "noise"):
+            optimize = dataclasses.replace(optimize, init=str(_absolute(optimize.init)))
+        shots = self.shots
+        if shots.scene_list is not None:
+            shots = dataclasses.replace(shots, cuts=str(shots.scene_list.resolve()))
+        method = self.method
+        return self.replace(
+            method=dataclasses.replace(
+                method,
+                model=_absolute(method.model) if method.model is not None else None,
+                save_model=_absolute(method.save_model) if method.save_model is not None else None,
+            ),
+            model=dataclasses.replace(self.model, weights=_absolute(self.model.weights) if self.model.weights is not None else None),
+            shots=shots,
+            style=dataclasses.replace(self.style, images=tuple(_absolute(p) for p in self.style.images)),
+            optimize=optimize,
+            run=dataclasses.replace(self.run, work_dir=_absolute(self.run.work_dir) if self.run.work_dir is not None else None),
+        )
+
+
+def _absolute(path: str | Path) -> Path:
+    return Path(path).expanduser().resolve()
 
 
 # --------------------------------------------------------------- serialisation

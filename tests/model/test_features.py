@@ -15,7 +15,7 @@ from torch import nn
 from vidstyle.config import Network, Padding, Pooling
 from vidstyle.errors import UsageError
 from vidstyle.model.features import IMAGENET_MEAN, IMAGENET_STD, FeatureExtractor
-from vidstyle.model.vgg import architecture
+from vidstyle.networks import architecture
 
 VGG19 = architecture(Network.VGG19)
 LAYER_NAMES = VGG19.names

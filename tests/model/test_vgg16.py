@@ -21,7 +21,7 @@ from vidstyle.config import ModelConfig, Network, OptimizeConfig, Pooling, Style
 from vidstyle.errors import UsageError, WeightsError
 from vidstyle.model.build import build_core, load_extractor
 from vidstyle.model.features import IMAGENET_MEAN, IMAGENET_STD, FeatureExtractor
-from vidstyle.model.vgg import architecture
+from vidstyle.networks import architecture
 from vidstyle.model.weights import WEIGHTS_ENV, default_cache_path, imagenet_weights, load_weights
 
 VGG16, VGG19 = Network.VGG16, Network.VGG19

@@ -11,7 +11,7 @@ import torch
 
 from vidstyle.config import Network
 from vidstyle.errors import WeightsError
-from vidstyle.model.vgg import architecture
+from vidstyle.networks import architecture
 from vidstyle.model.weights import (
     WEIGHTS_ENV,
     default_cache_path,

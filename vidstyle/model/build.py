@@ -13,7 +13,7 @@ from vidstyle.model.features import FeatureExtractor
 from vidstyle.model.runtime import resolve_runtime
 from vidstyle.model.style import StyleTargets, build_style_targets
 from vidstyle.model.stylizer import Stylizer
-from vidstyle.model.vgg import architecture
+from vidstyle.networks import architecture
 from vidstyle.model.weights import LoadedWeights, load_weights
 
 

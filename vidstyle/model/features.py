@@ -1,7 +1,7 @@
 """The feature extractor: a frozen, truncated VGG19 or VGG16 whose responses are named as in the paper.
 
 torchvision's ``features`` Sequential is rebuilt under the names the
-literature uses (conv1_1, relu1_1, pool1, ...; see model/vgg.py), truncated
+literature uses (conv1_1, relu1_1, pool1, ...; see networks.py), truncated
 right after the deepest layer any loss reads, and frozen. Inputs are RGB in
 [0, 1]; the ImageNet normalisation the weights were trained with happens here.
 """
@@ -16,7 +16,7 @@ from torch import nn
 
 from vidstyle.config import Network, Padding, Pooling
 from vidstyle.errors import UsageError
-from vidstyle.model.vgg import CHANNELS, VggArchitecture, architecture
+from vidstyle.networks import CHANNELS, VggArchitecture, architecture
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

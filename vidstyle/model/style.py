@@ -30,7 +30,7 @@ from vidstyle.model.color import grey, luminance
 from vidstyle.model.features import FeatureExtractor
 from vidstyle.model.losses import gram_matrix
 from vidstyle.model.objective import blend_grams
-from vidstyle.model.vgg import architecture
+from vidstyle.networks import architecture
 from vidstyle.video.pixels import bgr_to_tensor, resize
 from vidstyle.video.sources import decode_image_strictly
 

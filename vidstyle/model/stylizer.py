@@ -48,7 +48,7 @@ from vidstyle.model.objective import Content, Objective, Style, Temporal, Term, 
 from vidstyle.model.optimizers import BatchAdam, BatchLBFGS
 from vidstyle.model.runtime import Runtime, default_runtime
 from vidstyle.model.style import StyleTargets
-from vidstyle.model.vgg import architecture
+from vidstyle.networks import architecture
 
 # Coarse-to-fine: the fractions of the working size a cold start passes through
 # before the full size, and the shortest side a coarse size may have (at 32 px

@@ -24,7 +24,7 @@ from torchvision.models import VGG16_Weights, VGG19_Weights
 from vidstyle.config import Network
 from vidstyle.errors import WeightsError
 from vidstyle.files import file_sha256
-from vidstyle.model.vgg import VggArchitecture, architecture
+from vidstyle.networks import VggArchitecture, architecture
 
 WEIGHTS_ENV = "VIDSTYLE_WEIGHTS"
 

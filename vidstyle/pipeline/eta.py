@@ -24,6 +24,10 @@ Pure bookkeeping over numbers, so it is tested with recorded cost profiles.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from vidstyle.pipeline.chains import RunPlan
 
 
 @dataclass(frozen=True)
@@ -82,3 +86,40 @@ def format_duration(seconds: float) -> str:
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+def work_left(
+    plan: RunPlan, done_by_chain: dict[int, set[int]], *, uses_previous: bool
+) -> tuple[WorkLeft, dict[int, WorkLeft], dict[int, int]]:
+    """Frames left to stylize by kind; each fresh chain's warmup (stylized before its first output frame, never
+    reported); and the output frames each chain has left.
+
+    A chain not begun yet costs one cold start (its first frame, or the first
+    of its warmup) and warm frames after it; a chain resumed in the middle
+    goes on warm from its stored frame. A method that uses no previous frame
+    (``--temporal none``) makes every frame a cold start.
+    """
+    cold = warm = 0
+    warmups: dict[int, WorkLeft] = {}
+    todo_by_chain: dict[int, int] = {}
+    for chain in plan.chains:
+        done = done_by_chain.get(chain.index, set())
+        todo = sum(1 for p in chain.positions if p not in done)
+        if not todo:
+            continue
+        todo_by_chain[chain.index] = todo
+        fresh = chain.start not in done
+        extra = len(chain.warmup) if fresh else 0
+        if not uses_previous:
+            cold += todo + extra
+            if extra:
+                warmups[chain.index] = WorkLeft(cold=extra, warm=0)
+        elif fresh:
+            cold += 1
+            warm += todo - 1 + extra
+            if extra:
+                # The warmup's first frame is the cold start; the chain's first output frame is warm.
+                warmups[chain.index] = WorkLeft(cold=1, warm=extra - 1)
+        else:
+            warm += todo
+    return WorkLeft(cold=cold, warm=warm, chains=len(todo_by_chain)), warmups, todo_by_chain

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vidstyle.pipeline.eta import EtaEstimator, WorkLeft
+from vidstyle.video.sinks import SegmentEncoded  # the video layer's event, passed on with the run's
 
 
 @dataclass(frozen=True)
@@ -95,13 +96,6 @@ class FrameDone:
     seconds: float
     frames_per_second: float  # over the frames stylized by this process
     eta_seconds: float | None  # cold starts and warm frames left, each at its observed cost (pipeline/eta.py)
-
-
-@dataclass(frozen=True)
-class SegmentEncoded:
-    segment: int
-    frames: int
-    seconds: float = 0.0  # the encode's wall time
 
 
 @dataclass(frozen=True)

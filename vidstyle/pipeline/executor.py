@@ -30,6 +30,7 @@ from vidstyle.video.sources import FrameReader, SourceSpec, open_reader
 class Execution:
     outcomes: tuple[ChainOutcome, ...]  # one per chain that ran, in the order they ended
     stopped: bool  # the stop token ended the execution before every chain was complete
+    fault_spent: bool = False  # an injected kill fault ended a Ray worker (pipeline/workers.py)
 
 
 class Executor(Protocol):

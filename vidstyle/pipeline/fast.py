@@ -1,8 +1,10 @@
 """Fast mode in a run: keyframes by the optimizer, a network trained on the clip, then the network as the method.
 
-run.py calls :func:`prepare_fast_method` once the plan (shots) is known and
-the work dir holds the manifest, and hands the method it returns to the
-executor: the frames then go through the same chains, sinks, segments and
+run.py asks :func:`choose_method` for the run's method once (the optimizer, a
+saved network, or fast mode's keyframer), and calls :meth:`RunMethod.ready`
+once the plan (shots) is known and the work dir holds the manifest; in fast
+mode that runs :func:`prepare_fast_method`, and the executor gets the
+network it returns: the frames then go through the same chains, sinks, segments and
 resume as the optimizer's. Every stage is resumable from the work dir::
 
     fast/keyframes/000123.png   the optimizer's cold-start stylization of plan position 123
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +32,7 @@ from vidstyle.errors import Interrupted, ModelError, NumericalError, UsageError
 from vidstyle.faults import FaultPoint, Faults
 from vidstyle.files import file_sha256, png_is_complete, write_bytes_atomic, write_image_atomic
 from vidstyle.invocation import resume_command
-from vidstyle.methods.base import FrameTask, Method
+from vidstyle.methods.base import FrameTask, Method, MethodFactory
 from vidstyle.methods.feedforward import (
     CHECKPOINT_NAME,
     STYLE_EMPHASIS,
@@ -50,6 +52,8 @@ from vidstyle.model.device import resolve_device
 from vidstyle.model.runtime import native_bf16
 from vidstyle.pipeline.chains import RunPlan
 from vidstyle.pipeline.events import EventHandler, KeyframeDone, Notice, TrainingProgress
+from vidstyle.pipeline.ownership import Guarded, check_target
+from vidstyle.video.sinks import Output
 from vidstyle.video.pixels import resize
 from vidstyle.video.sources import SourceSpec, open_reader, read_image
 
@@ -85,6 +89,79 @@ def fast_model_method(settings: Settings) -> FastMethod:
     device = resolve_device(settings.model.device)
     loaded = load_model(path, device=device)
     return FastMethod(loaded.net, identity="fast-model:" + file_sha256(path), device=device)
+
+
+@dataclass(frozen=True)
+class RunMethod:
+    """The method a run chose: ``method`` stylizes the frames, unless the run trains a network first."""
+
+    method: Method  # the optimizer, or the saved network of --model; in training runs, the keyframer
+    trains: bool  # fast mode without --model: keyframes, training, then the trained network (ready())
+    # Fast mode (trained or --model) stylizes every frame on its own: no chain depends on another's frames.
+    independent: bool = False
+
+    @property
+    def identity(self) -> str:
+        """What the output depends on besides settings and inputs (the run's fingerprint)."""
+        return self.method.identity
+
+    def ready(
+        self,
+        *,
+        settings: Settings,
+        plan: RunPlan,
+        source: SourceSpec,
+        work_root: Path,
+        resume: str,
+        faults: Faults,
+        stop: Callable[[], bool],
+        on_event: EventHandler,
+    ) -> Method:
+        """The method the chains use: ``method``, or the network this run trains (or trained before a kill)."""
+        if not self.trains:
+            return self.method
+        return prepare_fast_method(
+            settings=settings, plan=plan, source=source, work_root=work_root, resume=resume,
+            keyframer=self.method, faults=faults, stop=stop, on_event=on_event,
+        )  # fmt: skip
+
+
+def choose_method(settings: Settings, working_size: tuple[int, int], *, method_factory: MethodFactory) -> RunMethod:
+    """Optimize or fast: the run's method, built once the working size is known.
+
+    ``--method fast --model PATH``: the saved network (read, and a pickled file
+    refused, before the work dir exists). ``--method fast``: ``method_factory``'s
+    optimizer, in bf16 wherever the training is (:func:`keyframer_settings`), to
+    stylize the keyframes and lend the training its losses. Otherwise the
+    optimizer ``method_factory`` builds.
+    """
+    config = settings.method
+    if config.kind is MethodKind.FAST and config.model is not None:
+        return RunMethod(fast_model_method(settings), trains=False, independent=True)
+    trains = config.kind is MethodKind.FAST
+    return RunMethod(method_factory(keyframer_settings(settings) if trains else settings, working_size), trains=trains, independent=trains)
+
+
+def check_save_model(settings: Settings, *, guarded: Guarded, output: Output, work: Path | None) -> None:
+    """--save-model never clobbers: not a file the run reads, not in the work dir, not an existing file unless --overwrite.
+
+    The copy an interrupted run of this work dir already wrote (the same
+    bytes as its fast/model.pt) is written again by its resume.
+    """
+    target = settings.method.save_model
+    if target is None:
+        return
+    trained = work / FAST_DIR / MODEL_NAME if work is not None else None
+
+    def written_by_this_run(path: Path) -> bool:
+        if trained is None or trained.is_symlink() or not trained.is_file() or not path.is_file():
+            return False
+        return path.stat().st_size == trained.stat().st_size and file_sha256(path) == file_sha256(trained)
+
+    check_target(
+        Path(target), option="--save-model", guarded=guarded, overwrite=settings.run.overwrite,
+        output=output, work=work, replaceable=written_by_this_run,
+    )  # fmt: skip
 
 
 def fast_config(settings: Settings) -> FastConfig:
@@ -265,8 +342,8 @@ def prepare_fast_method(
 def _save_copy(settings: Settings, model_path: Path) -> None:
     """--save-model: a byte copy of the run's fast/model.pt, so a resume recognises (and may rewrite) its own copy.
 
-    The run checked the path before it began (pipeline/run.py: not a file the
-    run reads, not in the work dir, not an existing file unless --overwrite).
+    The run checked the path before it began (:func:`check_save_model`: not a
+    file the run reads, not in the work dir, not an existing file unless --overwrite).
     """
     if settings.method.save_model is not None:
         write_bytes_atomic(Path(settings.method.save_model), model_path.read_bytes())

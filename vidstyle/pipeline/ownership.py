@@ -1,7 +1,9 @@
 """What a run may write and remove: never the input, a style or a user's folder; only what vidstyle wrote.
 
-Design rule 16 in one place. Three checks, in the order a run makes them:
+Design rule 16 in one place. Four checks, in the order a run makes them:
 
+    check_output_parent(...) the output's folder exists and is writable, and nothing that is not
+                           a folder stands where the work dir goes
     check_layout(...)      before anything is touched: the output is not the input, not
                            inside the input folder, not the work dir; the work dir is not the
                            input, not inside it, not inside the output
@@ -213,3 +215,26 @@ def settle_existing(output: Output, work: WorkDir | None, run: RunConfig, *, not
             "(only the frames vidstyle wrote there are replaced), or choose another --output."
         )
     raise OutputError(f"{output.path} already exists; pass --overwrite to redo it, or choose another --output.")
+
+
+def check_output_parent(output: Output, work: Path | None) -> None:
+    """The output's folder exists and may be written; the work dir (when there is one) can be made where it goes."""
+    parent = output.path.parent
+    if parent.exists() and not parent.is_dir():
+        raise OutputError(f"{parent} is a file, not a folder; choose an --output inside a folder.")
+    if not parent.is_dir():
+        raise OutputError(f"The folder {parent} does not exist; create it first or choose another --output.")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"Cannot write in {parent} (permission denied); choose another --output.")
+    if work is not None:
+        blocker = _file_in_the_way(work)
+        if blocker is not None:
+            raise OutputError(f"{blocker} is a file, so the work dir {work} cannot be made there; pass another --work-dir.")
+
+
+def _file_in_the_way(folder: Path) -> Path | None:
+    """The first existing path at or above ``folder`` that is not a folder (making ``folder`` would fail there)."""
+    for path in (folder, *folder.parents):
+        if path.exists():
+            return None if path.is_dir() else path
+    return None

@@ -6,10 +6,11 @@
                                            output taken from where the work dir is
 
 This module only orchestrates: the plan is pipeline/plan.py (frames) and
-pipeline/chains.py (shots, chains, segments), the frames are stylized by
-pipeline/chain.py through an executor (pipeline/executor.py) with a method
-(methods/), they go into a sink (video/sinks.py) and are assembled by
-video/mux.py. An image output is a one-frame run through the same machinery,
+pipeline/chains.py (shots, chains, segments); the method is chosen once,
+optimize or fast (pipeline/fast.py choose_method); the frames are stylized by
+pipeline/chain.py on the run's workers, here or on Ray (pipeline/workers.py,
+pipeline/executor.py); they go into a sink (video/sinks.py) and are assembled
+by video/mux.py. An image output is a one-frame run through the same machinery,
 without a work dir. What it may write and remove is pipeline/ownership.py's
 call; the work dir is locked for the whole run (pipeline/worklock.py). It
 never prints and never exits; progress goes out as typed events.
@@ -18,20 +19,17 @@ never prints and never exits; progress goes out as typed events.
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vidstyle.config import CutsMode, MethodKind, Settings, TemporalMode
+from vidstyle.config import CutsMode, Settings, TemporalMode
 from vidstyle.errors import EncodeError, InputChanged, Interrupted, NumericalError, OutOfSpace, OutputError, ResumeError, UsageError
 from vidstyle.faults import FaultPoint, Faults
-from vidstyle.files import file_sha256
 from vidstyle.methods.base import Method, MethodFactory
 from vidstyle.methods.optimize import check_init_image, optimize_method
 from vidstyle.pipeline.chain import ChainJob, finished_positions
@@ -47,23 +45,20 @@ from vidstyle.pipeline.events import (
     ShotsPlanned,
     ignore,
 )
-from vidstyle.pipeline.eta import EtaEstimator, WorkLeft
-from vidstyle.pipeline.executor import executor_for
-from vidstyle.pipeline.fast import FAST_DIR, MODEL_NAME, check_fast_settings, fast_model_method, keyframer_settings, prepare_fast_method
+from vidstyle.pipeline.eta import EtaEstimator, work_left
+from vidstyle.pipeline.fast import check_fast_settings, check_save_model, choose_method
 from vidstyle.invocation import resume_command
 from vidstyle.pipeline.fingerprint import FILE_KEYS, changed_files, differences, run_fingerprint
 from vidstyle.pipeline.interrupt import StopFlag, stop_on_signals
 from vidstyle.pipeline.plan import FramePlan, input_times, make_plan
 from vidstyle.pipeline.shots import describe_shots, find_cuts
-from vidstyle.pipeline.ownership import Guarded, check_layout, check_target, guarded_paths, settle_existing
+from vidstyle.pipeline.ownership import check_layout, check_output_parent, guarded_paths, settle_existing
 from vidstyle.pipeline.workdir import Manifest, WorkDir, default_work_dir, output_beside, resume_command_for
+from vidstyle.pipeline.workers import LOCAL, Workers, open_workers
 from vidstyle.video.mux import assemble
 from vidstyle.video.probe import count_video_frames
 from vidstyle.video.sinks import Output, OutputKind, SinkSpec, open_sink, output_kind, segment_path
 from vidstyle.video.sources import FrameSource, SourceInfo, SourceKind, SourceSpec, open_source
-
-if TYPE_CHECKING:
-    from vidstyle.pipeline.ray_executor import Cluster
 
 __all__ = ["FrameRecord", "OutputKind", "RunResult", "resume", "resume_command", "stylize"]
 
@@ -163,43 +158,6 @@ def _resume_output(root: Path, manifest: Manifest, output: str | Path | None) ->
     )
 
 
-def work_left(
-    plan: RunPlan, done_by_chain: dict[int, set[int]], *, uses_previous: bool
-) -> tuple[WorkLeft, dict[int, WorkLeft], dict[int, int]]:
-    """Frames left to stylize by kind; each fresh chain's warmup (stylized before its first output frame, never
-    reported); and the output frames each chain has left.
-
-    A chain not begun yet costs one cold start (its first frame, or the first
-    of its warmup) and warm frames after it; a chain resumed in the middle
-    goes on warm from its stored frame. A method that uses no previous frame
-    (``--temporal none``) makes every frame a cold start.
-    """
-    cold = warm = 0
-    warmups: dict[int, WorkLeft] = {}
-    todo_by_chain: dict[int, int] = {}
-    for chain in plan.chains:
-        done = done_by_chain.get(chain.index, set())
-        todo = sum(1 for p in chain.positions if p not in done)
-        if not todo:
-            continue
-        todo_by_chain[chain.index] = todo
-        fresh = chain.start not in done
-        extra = len(chain.warmup) if fresh else 0
-        if not uses_previous:
-            cold += todo + extra
-            if extra:
-                warmups[chain.index] = WorkLeft(cold=extra, warm=0)
-        elif fresh:
-            cold += 1
-            warm += todo - 1 + extra
-            if extra:
-                # The warmup's first frame is the cold start; the chain's first output frame is warm.
-                warmups[chain.index] = WorkLeft(cold=1, warm=extra - 1)
-        else:
-            warm += todo
-    return WorkLeft(cold=cold, warm=warm, chains=len(todo_by_chain)), warmups, todo_by_chain
-
-
 def _check_kinds(info: SourceInfo, kind: OutputKind, output: Path) -> None:
     if kind is OutputKind.IMAGE and info.kind is not SourceKind.IMAGE:
         raise UsageError(
@@ -207,45 +165,6 @@ def _check_kinds(info: SourceInfo, kind: OutputKind, output: Path) -> None:
         )
     if info.kind is SourceKind.IMAGE and kind is OutputKind.VIDEO:
         raise UsageError("A single image cannot make a video; pass an image file as --output.")
-
-
-def _absolute_paths(settings: Settings) -> Settings:
-    """The settings with every path made absolute.
-
-    The manifest stores them, and `vidstyle resume` may run from another
-    folder; fingerprints then do not depend on the current folder either.
-    """
-    optimize = settings.optimize
-    if optimize.init not in ("content", "noise"):
-        optimize = replace(optimize, init=str(Path(optimize.init).expanduser().resolve()))
-    weights = settings.model.weights
-    shots = settings.shots
-    if shots.scene_list is not None:
-        shots = replace(shots, cuts=str(shots.scene_list.resolve()))
-    method = settings.method
-    return settings.replace(
-        method=replace(
-            method,
-            model=Path(method.model).expanduser().resolve() if method.model is not None else None,
-            save_model=Path(method.save_model).expanduser().resolve() if method.save_model is not None else None,
-        ),
-        model=replace(settings.model, weights=Path(weights).expanduser().resolve() if weights is not None else None),
-        shots=shots,
-        style=replace(settings.style, images=tuple(Path(p).expanduser().resolve() for p in settings.style.images)),
-        optimize=optimize,
-        run=replace(
-            settings.run,
-            work_dir=Path(settings.run.work_dir).expanduser().resolve() if settings.run.work_dir is not None else None,
-        ),
-    )
-
-
-def _file_in_the_way(folder: Path) -> Path | None:
-    """The first existing path at or above ``folder`` that is not a folder (making ``folder`` would fail there)."""
-    for path in (folder, *folder.parents):
-        if path.exists():
-            return None if path.is_dir() else path
-    return None
 
 
 class _Run:
@@ -263,14 +182,14 @@ class _Run:
     ) -> None:
         self.source = source
         self.output = output
-        self.settings = _absolute_paths(settings)
+        self.settings = settings.with_absolute_paths()
         self.on_event = on_event
         self.method_factory = method_factory
         self.stop = stop
         self.faults = faults
         self.shots = ""  # the shots in a line, once planned
         self.fault_spent = False  # the injected fault killed a worker (pipeline/ray_executor.py)
-        self.cluster: Cluster | None = None  # the Ray cluster, when the chains run on workers
+        self.workers: Workers = LOCAL  # where the chains run (pipeline/workers.py); Ray's once a run with workers holds them
         self.work: WorkDir | None = None
         self.run_id = ""  # the work dir's (its marker's), once held
         if output.kind is not OutputKind.IMAGE:
@@ -278,18 +197,17 @@ class _Run:
 
     def run(self) -> RunResult:
         started = time.perf_counter()
-        self._check_output_parent()
+        work_root = self.work.root if self.work is not None else None
+        check_output_parent(self.output, work_root)
         # Before anything is touched: no path the run writes or removes is one it must keep.
         guarded = guarded_paths(self.source.info, self.settings)
-        check_layout(self.output, self.work.root if self.work is not None else None, guarded)
-        self._check_save_model(guarded)
+        check_layout(self.output, work_root, guarded)
+        check_save_model(self.settings, guarded=guarded, output=self.output, work=work_root)
         if self.work is None:  # an image: one frame, one shot, nothing to resume
             settle_existing(self.output, None, self.settings.run, notice=self._notice)
             frames = make_plan(self.source.info, self.settings.select)
-            if self.settings.method.kind is MethodKind.FAST:  # with --model (check_fast_settings)
-                method: Method = fast_model_method(self.settings)
-            else:
-                method = self.method_factory(self.settings, frames.working_size)
+            # Fast mode makes an image only with --model (check_fast_settings): no training.
+            method = choose_method(self.settings, frames.working_size, method_factory=self.method_factory).method
             plan = make_run_plan(frames, segment_frames=self.settings.run.segment_frames)
             return self._execute(plan, self.source.spec, method, started)
         # The work dir is this run's alone from here to the end (a second run is
@@ -301,12 +219,7 @@ class _Run:
             # Damaged manifests and changed settings are refused before the (slow)
             # method is built; the weights' identity is known only after.
             old = self._read_old_manifest(fingerprint)
-            with contextlib.ExitStack() as stack:
-                if self.settings.scale.parallel:
-                    # Imported only here: a run without workers never imports Ray.
-                    from vidstyle.pipeline import ray_executor
-
-                    self.cluster = stack.enter_context(ray_executor.connect(self.settings.scale, self.settings, on_notice=self._notice))
+            with open_workers(self.settings, on_notice=self._notice) as self.workers:
                 return self._run_chains(frames, fingerprint, old, started)
 
     def _notice(self, text: str) -> None:
@@ -316,39 +229,10 @@ class _Run:
         assert self.work is not None
         return resume_command_for(self.work.root, self.output.path)
 
-    def _check_save_model(self, guarded: Guarded) -> None:
-        """--save-model never clobbers: not a file the run reads, not in the work dir, not an existing file unless --overwrite.
-
-        The copy an interrupted run of this work dir already wrote (the same
-        bytes as its fast/model.pt) is written again by its resume.
-        """
-        target = self.settings.method.save_model
-        if target is None:
-            return
-        work = self.work.root if self.work is not None else None
-        trained = work / FAST_DIR / MODEL_NAME if work is not None else None
-
-        def written_by_this_run(path: Path) -> bool:
-            if trained is None or trained.is_symlink() or not trained.is_file() or not path.is_file():
-                return False
-            return path.stat().st_size == trained.stat().st_size and file_sha256(path) == file_sha256(trained)
-
-        check_target(
-            Path(target), option="--save-model", guarded=guarded, overwrite=self.settings.run.overwrite,
-            output=self.output, work=work, replaceable=written_by_this_run,
-        )  # fmt: skip
-
     def _run_chains(self, frames: FramePlan, fingerprint: dict[str, object], old: Manifest | None, started: float) -> RunResult:
         assert self.work is not None
-        config = self.settings.method
-        trains = config.kind is MethodKind.FAST and config.model is None
-        if config.kind is MethodKind.FAST and config.model is not None:
-            # A saved network: read (and a pickled file refused) before the work dir exists.
-            method: Method = fast_model_method(self.settings)
-        else:
-            # Fast mode: this optimizer stylizes the keyframes (in bf16 where the training is; fast.keyframer_settings).
-            method = self.method_factory(keyframer_settings(self.settings) if trains else self.settings, frames.working_size)
-        fingerprint["weights"] = method.identity
+        chosen = choose_method(self.settings, frames.working_size, method_factory=self.method_factory)
+        fingerprint["weights"] = chosen.identity
         if old is not None:
             self._refuse_changes(old.fingerprint, fingerprint)
             self.work.prepare_existing()
@@ -357,42 +241,27 @@ class _Run:
             self.output.prepare(run_id=self.run_id, frames=manifest.plan.frame_count)  # in case a kill beat its record
             self._announce_shots(manifest.plan, detected=False, seconds=0.0)  # found when the run began
         else:
-            manifest = self._create_work_dir(self._plan_shots(frames), fingerprint)
+            manifest = self._create_work_dir(self._plan_shots(frames, independent=chosen.independent), fingerprint)
         self.output.sweep_leftovers()
-        if trains:
-            method = prepare_fast_method(
-                settings=self.settings,
-                plan=manifest.plan,
-                source=manifest.source,
-                work_root=self.work.root,
-                resume=self._resume_command(),
-                keyframer=method,
-                faults=self.faults,
-                stop=lambda: self.stop.requested,
-                on_event=self.on_event,
-            )
+        method = chosen.ready(
+            settings=self.settings,
+            plan=manifest.plan,
+            source=manifest.source,
+            work_root=self.work.root,
+            resume=self._resume_command(),
+            faults=self.faults,
+            stop=lambda: self.stop.requested,
+            on_event=self.on_event,
+        )
         return self._execute(manifest.plan, manifest.source, method, started)
 
     # -- before any frame -------------------------------------------------------
-    def _check_output_parent(self) -> None:
-        parent = self.output.path.parent
-        if parent.exists() and not parent.is_dir():
-            raise OutputError(f"{parent} is a file, not a folder; choose an --output inside a folder.")
-        if not parent.is_dir():
-            raise OutputError(f"The folder {parent} does not exist; create it first or choose another --output.")
-        if not os.access(parent, os.W_OK | os.X_OK):
-            raise OutputError(f"Cannot write in {parent} (permission denied); choose another --output.")
-        if self.work is not None:
-            blocker = _file_in_the_way(self.work.root)
-            if blocker is not None:
-                raise OutputError(f"{blocker} is a file, so the work dir {self.work.root} cannot be made there; pass another --work-dir.")
-
     def _times(self, plan: FramePlan) -> list[float]:
         """Input time (seconds) of every planned frame."""
         stamps = input_times(self.source.info, self.settings.select)
         return [stamps[i] for i in plan.source_indices]
 
-    def _plan_shots(self, frames: FramePlan) -> RunPlan:
+    def _plan_shots(self, frames: FramePlan, *, independent: bool) -> RunPlan:
         """Find the cuts (one pass over the selected frames when --cuts auto) and plan shots and chains."""
         config = self.settings.shots
         detecting = config.mode is CutsMode.AUTO
@@ -405,15 +274,13 @@ class _Run:
             flow_preset=self.settings.temporal.flow_preset,
         )
         scale = self.settings.scale
-        workers = self.cluster.workers if self.cluster is not None else 1
-        fast = self.settings.method.kind is MethodKind.FAST
-        if fast:
-            # Its frames are independent, so a shot splits into chains at no cost to the
-            # picture: --batch-chains K then has K chains to put through each network pass.
+        workers = self.workers.count
+        if independent:
+            # Fast mode: a shot splits into chains at no cost to the picture,
+            # so --batch-chains K then has K chains to put through each network pass.
             workers = max(workers, self.settings.model.batch_chains)
         # A chain inside a shot is warmed up and cross-faded; frames that are not tied together need neither.
-        # Fast mode stylizes every frame on its own: no chain depends on another's frames.
-        tied = self.settings.temporal.mode is not TemporalMode.NONE and not fast
+        tied = self.settings.temporal.mode is not TemporalMode.NONE and not independent
         overlap = scale.overlap if tied else 0
         plan = make_run_plan(
             frames,
@@ -521,20 +388,16 @@ class _Run:
         jobs = [ChainJob(plan=plan, chain=chain.index, source=source, sink=spec, faults=self.faults) for chain in plan.chains]
         left, warmups, todo_by_chain = work_left(plan, done_by_chain, uses_previous=method.uses_previous)
         optimize = self.settings.optimize
-        workers = self.cluster.workers if self.cluster is not None and self.work is not None else 1
-        estimator = EtaEstimator(cold_budget=optimize.iterations, warm_budget=optimize.iterations_next, workers=workers)
+        estimator = EtaEstimator(cold_budget=optimize.iterations, warm_budget=optimize.iterations_next, workers=self.workers.count)
         progress = RunProgress(
             total, done, self.on_event, left=left, estimator=estimator, warmups=warmups, todo_by_chain=todo_by_chain
         )
         with self._resumable(progress):
-            if self.cluster is not None and self.work is not None:
-                from vidstyle.pipeline.ray_executor import RayExecutor
-
-                executor = RayExecutor(self.cluster, method_factory=self.method_factory, settings=self.settings, working_size=plan.working_size)
-                execution = executor.run(jobs, stop=self.stop, on_event=progress)
-                self.fault_spent = executor.fault_spent
-            else:
-                execution = executor_for(method, batch_chains=self.settings.model.batch_chains).run(jobs, stop=self.stop, on_event=progress)
+            execution = self.workers.run(
+                jobs, method=method, method_factory=self.method_factory, settings=self.settings,
+                working_size=plan.working_size, stop=self.stop, on_event=progress,
+            )  # fmt: skip
+            self.fault_spent = execution.fault_spent
             if execution.stopped:
                 raise self._interrupted(progress.done, total)
             records = sorted((r for outcome in execution.outcomes for r in outcome.records), key=lambda r: r.position)

@@ -24,6 +24,11 @@ Writes are atomic and ordered so that a kill anywhere is safe: a record is
 logged only for a complete file, and a PNG is removed only once nothing
 needs it. The fault points ``torn``, ``record`` and ``encode`` (vidstyle/faults.py)
 sit where those steps happen.
+
+The video layer does not import the pipeline: a sink reads the plan, its
+chains and segments through the small read-only shapes below (pipeline/chains.py's
+RunPlan, Chain and Segment have them), and reports an encoded segment with
+:class:`SegmentEncoded`, which pipeline/events.py passes on with the run's events.
 """
 
 from __future__ import annotations
@@ -32,8 +37,10 @@ import glob
 import json
 import shutil
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from fractions import Fraction
 from pathlib import Path
 from typing import Protocol
 
@@ -50,11 +57,80 @@ from vidstyle.files import (
     write_bytes_atomic,
     write_image_atomic,
 )
-from vidstyle.pipeline.chains import Chain, RunPlan, Segment
-from vidstyle.pipeline.events import ChainEventHandler, SegmentEncoded
 from vidstyle.video.encode import VIDEO_OUTPUT_EXTENSIONS, VideoContainer, container_for, encode_segment
 from vidstyle.video.pixels import resize
 from vidstyle.video.sources import IMAGE_EXTENSIONS, read_image
+
+
+@dataclass(frozen=True)
+class SegmentEncoded:
+    segment: int
+    frames: int
+    seconds: float = 0.0  # the encode's wall time
+
+
+class SegmentSpan(Protocol):
+    """What a sink reads of a segment (pipeline/chains.py Segment)."""
+
+    @property
+    def index(self) -> int: ...
+
+    @property
+    def start(self) -> int: ...
+
+    @property
+    def stop(self) -> int: ...
+
+    @property
+    def positions(self) -> range: ...
+
+
+class ChainSpan(Protocol):
+    """What a sink reads of a chain (pipeline/chains.py Chain)."""
+
+    @property
+    def start(self) -> int: ...
+
+    @property
+    def stop(self) -> int: ...
+
+    @property
+    def positions(self) -> range: ...
+
+    @property
+    def segments(self) -> Sequence[SegmentSpan]: ...
+
+    def segment_at(self, position: int) -> SegmentSpan: ...
+
+
+class FrameTiming(Protocol):
+    """What a sink reads of the frame plan (pipeline/plan.py FramePlan): the output's timing."""
+
+    @property
+    def fps(self) -> Fraction: ...
+
+    @property
+    def durations(self) -> tuple[float, ...] | None: ...
+
+
+class SinkPlan(Protocol):
+    """What a sink reads of the run's plan (pipeline/chains.py RunPlan)."""
+
+    @property
+    def frames(self) -> FrameTiming: ...
+
+    @property
+    def frame_count(self) -> int: ...
+
+    @property
+    def working_size(self) -> tuple[int, int]: ...
+
+    @property
+    def output_size(self) -> tuple[int, int]: ...
+
+
+# Receives the sink's SegmentEncoded (a chain's event handler does).
+EncodedHandler = Callable[[SegmentEncoded], None]
 
 
 class OutputKind(str, Enum):
@@ -163,7 +239,7 @@ class Output:
         elif self.kind is OutputKind.FOLDER:
             sweep_temporaries(self.path, "frame_*.png")
 
-    def missing_frames(self, plan: RunPlan) -> list[int]:
+    def missing_frames(self, plan: SinkPlan) -> list[int]:
         """Folder outputs: positions whose frame file is absent or incomplete."""
         return [p for p in range(plan.frame_count) if not png_is_complete(self.path / output_frame_name(p), plan.output_size)]
 
@@ -188,7 +264,7 @@ class Ledger(Protocol):
 
 
 class Sink(Protocol):
-    def done(self, chain: Chain) -> set[int]:
+    def done(self, chain: ChainSpan) -> set[int]:
         """Positions of ``chain`` an earlier run finished."""
         ...
 
@@ -196,7 +272,7 @@ class Sink(Protocol):
         """The stored working-size frame at ``position`` (a warm frame after it starts from it)."""
         ...
 
-    def settle(self, chain: Chain, first: int) -> None:
+    def settle(self, chain: ChainSpan, first: int) -> None:
         """Before ``chain`` goes on at ``first``: finish what a killed run left (segments to encode, PNGs to drop)."""
         ...
 
@@ -204,13 +280,13 @@ class Sink(Protocol):
         """Store a stylized working-size frame, then its record."""
         ...
 
-    def advance(self, chain: Chain, position: int) -> None:
+    def advance(self, chain: ChainSpan, position: int) -> None:
         """After ``position`` is done: drop PNGs nothing needs any more, encode a completed segment."""
         ...
 
 
 def open_sink(
-    spec: SinkSpec, plan: RunPlan, *, ledger: Ledger | None, faults: Faults, on_event: ChainEventHandler
+    spec: SinkSpec, plan: SinkPlan, *, ledger: Ledger | None, faults: Faults, on_event: EncodedHandler
 ) -> Sink:
     if spec.kind is OutputKind.IMAGE:
         return ImageSink(spec, plan)
@@ -224,7 +300,7 @@ def open_sink(
 class _WorkFrames:
     """Working-size PNGs in the work dir's frames/."""
 
-    def __init__(self, spec: SinkSpec, plan: RunPlan, ledger: Ledger, faults: Faults) -> None:
+    def __init__(self, spec: SinkSpec, plan: SinkPlan, ledger: Ledger, faults: Faults) -> None:
         assert spec.work is not None
         self.spec = spec
         self.plan = plan
@@ -251,7 +327,7 @@ class _WorkFrames:
 
 
 class VideoSink(_WorkFrames):
-    def __init__(self, spec: SinkSpec, plan: RunPlan, *, ledger: Ledger, faults: Faults, on_event: ChainEventHandler) -> None:
+    def __init__(self, spec: SinkSpec, plan: SinkPlan, *, ledger: Ledger, faults: Faults, on_event: EncodedHandler) -> None:
         super().__init__(spec, plan, ledger, faults)
         assert spec.work is not None
         self.segments = spec.work / "segments"
@@ -260,10 +336,10 @@ class VideoSink(_WorkFrames):
         self.container = container_for(spec.output)
         self.on_event = on_event
 
-    def encoded(self, segment: Segment) -> bool:
+    def encoded(self, segment: SegmentSpan) -> bool:
         return segment_path(self.segments, segment.index).is_file()
 
-    def done(self, chain: Chain) -> set[int]:
+    def done(self, chain: ChainSpan) -> set[int]:
         done: set[int] = set()
         for segment in chain.segments:
             if self.encoded(segment):
@@ -281,7 +357,7 @@ class VideoSink(_WorkFrames):
             raise ResumeError(f"{path} is needed to continue but is missing; pass --restart to start over.")
         return read_image(path)
 
-    def settle(self, chain: Chain, first: int) -> None:
+    def settle(self, chain: ChainSpan, first: int) -> None:
         # A kill can land between a segment's last frame and its encode, during
         # the encode, or between the encode and the removal of its PNGs. Frame
         # ``first - 1`` stays when the chain goes on: the next frame starts from it.
@@ -298,7 +374,7 @@ class VideoSink(_WorkFrames):
         self.faults.at(FaultPoint.RECORD, position)
         self.ledger.record(position, record)
 
-    def advance(self, chain: Chain, position: int) -> None:
+    def advance(self, chain: ChainSpan, position: int) -> None:
         segment = chain.segment_at(position)
         if position == segment.start and position > chain.start:
             self.drop([position - 1])  # the previous segment's last frame was kept only to start this one
@@ -307,7 +383,7 @@ class VideoSink(_WorkFrames):
             last_of_chain = position == chain.stop - 1
             self.drop(segment.positions if last_of_chain else range(segment.start, segment.stop - 1))
 
-    def _encode(self, segment: Segment) -> None:
+    def _encode(self, segment: SegmentSpan) -> None:
         frames = [self.frame_path(p) for p in segment.positions]
         durations = self.plan.frames.durations
         scaled_dir: Path | None = None
@@ -340,13 +416,13 @@ class VideoSink(_WorkFrames):
 
 
 class FolderSink(_WorkFrames):
-    def __init__(self, spec: SinkSpec, plan: RunPlan, *, ledger: Ledger, faults: Faults) -> None:
+    def __init__(self, spec: SinkSpec, plan: SinkPlan, *, ledger: Ledger, faults: Faults) -> None:
         super().__init__(spec, plan, ledger, faults)
 
     def output_frame(self, position: int) -> Path:
         return self.spec.output / output_frame_name(position)
 
-    def done(self, chain: Chain) -> set[int]:
+    def done(self, chain: ChainSpan) -> set[int]:
         return {
             p
             for p in chain.positions
@@ -361,7 +437,7 @@ class FolderSink(_WorkFrames):
         # --output-size source resized it).
         return resize(read_image(self.output_frame(position)), self.plan.working_size)
 
-    def settle(self, chain: Chain, first: int) -> None:
+    def settle(self, chain: ChainSpan, first: int) -> None:
         pass  # every frame file stands alone; the run swept the temporaries
 
     def write(self, position: int, image: np.ndarray, record: dict[str, object]) -> None:
@@ -370,7 +446,7 @@ class FolderSink(_WorkFrames):
         self.faults.at(FaultPoint.RECORD, position)
         self.ledger.record(position, record)
 
-    def advance(self, chain: Chain, position: int) -> None:
+    def advance(self, chain: ChainSpan, position: int) -> None:
         # The output frames are the result; the working copy is kept only for
         # the latest frame of the chain, which the next one starts from.
         if position > chain.start:
@@ -382,21 +458,21 @@ class FolderSink(_WorkFrames):
 class ImageSink:
     """One image file, written when its one frame is done."""
 
-    def __init__(self, spec: SinkSpec, plan: RunPlan) -> None:
+    def __init__(self, spec: SinkSpec, plan: SinkPlan) -> None:
         self.spec = spec
         self.plan = plan
 
-    def done(self, chain: Chain) -> set[int]:
+    def done(self, chain: ChainSpan) -> set[int]:
         return set()  # an image is not resumed; an existing one was refused or --overwrite given
 
     def stored(self, position: int) -> np.ndarray:
         raise OutputError("An image output keeps no frames to continue from.")
 
-    def settle(self, chain: Chain, first: int) -> None:
+    def settle(self, chain: ChainSpan, first: int) -> None:
         pass
 
     def write(self, position: int, image: np.ndarray, record: dict[str, object]) -> None:
         write_image_atomic(self.spec.output, resize(image, self.plan.output_size))
 
-    def advance(self, chain: Chain, position: int) -> None:
+    def advance(self, chain: ChainSpan, position: int) -> None:
         pass
