@@ -44,9 +44,10 @@ def random_vgg16_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(autouse=True)
 def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Each test gets its own style cache and torch hub dir, so no test sees another's state or the user's."""
+    """Each test gets its own style cache, ledger of written files and torch hub dir, so no test sees another's state or the user's."""
     cache = tmp_path / "vidstyle-cache"
     monkeypatch.setenv("VIDSTYLE_CACHE_DIR", str(cache))
+    monkeypatch.setenv("VIDSTYLE_STATE_DIR", str(tmp_path / "vidstyle-written"))  # vidstyle/written.py
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
     monkeypatch.delenv("VIDSTYLE_WEIGHTS", raising=False)
     return cache

@@ -311,7 +311,7 @@ FAILS = [
     pytest.param(_huge_for_memory, 2, ["8000x6000", "GB of memory", "use --max-size"], id="frames too large for memory"),
     pytest.param(_mixed_sizes, 1, ["frame00004.png is 32x26", "frame00000.png is 32x24", "share one size"], id="frames of different sizes"),
     pytest.param(_output_parent_is_file, 1, ["renders is a file, not a folder", "--output"], id="output parent is a file"),
-    pytest.param(_output_exists, 1, ["already exists", "--overwrite"], id="output exists"),
+    pytest.param(_output_exists, 1, ["already exists", "vidstyle did not write it"], id="output exists"),
     pytest.param(lambda m: Row(m.clip(), output="out.xyz"), 2, ["out.xyz", ".mp4"], id="unknown output extension"),
     pytest.param(_weights_text, 1, ["Could not read", "as a VGG19 state dict", "torch.save"], id="weights not a tensor file"),
     pytest.param(_weights_pickle_with_code, 1, ["pickled Python objects", "it calls posix.system", "never loads", "state dict"], id="weights pickle with code"),

@@ -297,7 +297,8 @@ def test_existing_output_needs_overwrite(runner: CliRunner, tmp_path: Path, clip
     out = tmp_path / "taken.mp4"
     out.write_bytes(b"someone's video")
     result = invoke(runner, "stylize", clip, "-s", style, "-o", out)
-    assert_one_line_error(result, 1, "taken.mp4", "--overwrite")
+    assert_one_line_error(result, 1, "taken.mp4", "vidstyle did not write it")
+    assert "--overwrite" not in result.output, "no flag replaces a file vidstyle did not write"
     assert out.read_bytes() == b"someone's video"
 
 

@@ -35,7 +35,7 @@ QUICK = ["--max-size", "32", "--iterations", "1", "--iterations-next", "1", "--d
 # Names a refusal must never offer: each would discard something.
 DESTRUCTIVE_FLAGS = ("--restart", "--overwrite")
 # Files the test run itself makes (the isolated style cache and torch home, tests/conftest.py).
-_NOT_USER_DATA = {"vidstyle-cache", "torch-home"}
+_NOT_USER_DATA = {"vidstyle-cache", "vidstyle-written", "torch-home"}
 
 
 def snapshot(root: Path) -> dict[str, str]:
@@ -130,6 +130,7 @@ class Refusal:
 def _existing_file(media: Media) -> None:
     (media.root / "net.pt").write_bytes(b"my model")
     (media.root / "sheet.png").write_bytes(b"my picture")
+    (media.root / "theirs.mp4").write_bytes(b"my video")
 
 
 def _linked_default_work_dir(media: Media) -> None:
@@ -193,7 +194,15 @@ REFUSALS = {
     ),
     "--save-model onto an existing file": Refusal(
         lambda m: m.stylize(m.clip, "-o", m.root / "out.mp4", "--method", "fast", "--save-model", m.root / "net.pt"),
-        1, ("already exists", "--overwrite to replace that file"), lambda m: m.root / "net.pt", setup=_existing_file,
+        1, ("already exists", "vidstyle did not write it"), lambda m: m.root / "net.pt", setup=_existing_file,
+    ),  # fmt: skip
+    "--save-model onto an existing file, --overwrite": Refusal(
+        lambda m: m.stylize(m.clip, "-o", m.root / "out.mp4", "--method", "fast", "--save-model", m.root / "net.pt", "--overwrite"),
+        1, ("already exists", "vidstyle did not write it"), lambda m: m.root / "net.pt", setup=_existing_file,
+    ),  # fmt: skip
+    "--output onto a user's video, --overwrite": Refusal(
+        lambda m: m.stylize(m.clip, "-o", m.root / "theirs.mp4", "--overwrite"),
+        1, ("already exists", "vidstyle did not write it"), lambda m: m.root / "theirs.mp4", setup=_existing_file,
     ),  # fmt: skip
     "--save-model onto the input, --overwrite": Refusal(
         lambda m: m.stylize(m.clip, "-o", m.root / "out.mp4", "--method", "fast", "--save-model", m.clip, "--overwrite"),
@@ -204,7 +213,11 @@ REFUSALS = {
         2, ("a style image",), lambda m: m.style,
     ),  # fmt: skip
     "preview --output onto an existing file": Refusal(
-        lambda m: m.preview(m.clip, "-o", m.root / "sheet.png"), 1, ("already exists", "--overwrite to replace that file"),
+        lambda m: m.preview(m.clip, "-o", m.root / "sheet.png"), 1, ("already exists", "vidstyle did not write it"),
+        lambda m: m.root / "sheet.png", setup=_existing_file,
+    ),  # fmt: skip
+    "preview --output onto an existing file, --overwrite": Refusal(
+        lambda m: m.preview(m.clip, "-o", m.root / "sheet.png", "--overwrite"), 1, ("already exists", "vidstyle did not write it"),
         lambda m: m.root / "sheet.png", setup=_existing_file,
     ),  # fmt: skip
     "preview --output onto the style, --overwrite": Refusal(
@@ -230,7 +243,7 @@ def test_refused_before_anything_is_touched(runner: CliRunner, media: Media, cas
         assert fragment in line, (fragment, line)
     if case.names is not None:
         assert str(case.names(media)) in line, line
-    offered = [flag for flag in DESTRUCTIVE_FLAGS if flag in line and "replace that file" not in line]
+    offered = [flag for flag in DESTRUCTIVE_FLAGS if flag in line]
     assert not offered, f"the refusal offers {offered}: {line}"
 
 
@@ -256,6 +269,24 @@ def test_overwrite_of_our_folder_output_replaces_only_our_frames(runner: CliRunn
     assert_kept(theirs, after)
     assert sorted(p.name for p in out.glob("frame_*.png")) == [f"frame_{k:06d}.png" for k in (1, 2, 3, 9)]
     assert not (media.root / "out.vidstyle").exists()
+
+
+def test_overwrite_replaces_a_file_only_while_it_is_the_one_vidstyle_wrote(runner: CliRunner, media: Media) -> None:
+    """vidstyle/written.py: a video output and a preview sheet vidstyle wrote are replaced with --overwrite; once edited, never."""
+    out, sheet = media.root / "ours.mp4", media.root / "ours.png"
+    for command in (media.stylize(media.clip, "-o", out), media.preview(media.clip, "-o", sheet)):
+        first = invoke(runner, *command)
+        assert first.exit_code == 0, first.output
+        again = invoke(runner, *command, "--overwrite")
+        assert again.exit_code == 0, again.output
+    for path, command in ((out, media.stylize(media.clip, "-o", out)), (sheet, media.preview(media.clip, "-o", sheet))):
+        with path.open("ab") as handle:
+            handle.write(b"the user's edit")  # no longer the bytes vidstyle wrote
+        before = path.read_bytes()
+        refused = invoke(runner, *command, "--overwrite")
+        assert refused.exit_code == 1, refused.output
+        assert "vidstyle did not write it" in refused.output and "--overwrite" not in refused.output, refused.output
+        assert path.read_bytes() == before
 
 
 def test_an_empty_folder_given_as_work_dir_is_used_and_kept(runner: CliRunner, media: Media) -> None:

@@ -27,6 +27,7 @@ PACKAGE = REPO_ROOT / "vidstyle"
 LAYERS = {
     "errors": 0,
     "files": 0,
+    "written": 0,
     "faults": 0,
     "invocation": 0,
     "cutlist": 0,

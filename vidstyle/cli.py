@@ -383,7 +383,7 @@ def stylize(
     keep_frames: Annotated[bool, typer.Option("--keep-frames", help="Keep every stylized PNG (and the work dir) after the run.")] = False,
     keep_work: Annotated[bool, typer.Option("--keep-work", help="Keep the work dir after success (manifest, per-frame log).")] = False,
     restart: Annotated[bool, typer.Option("--restart", help="Discard an interrupted run's work (only what vidstyle wrote) and start over.")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output file (of a folder, only the frames vidstyle wrote there).")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output file that vidstyle wrote (of a folder, only the frames vidstyle wrote there); a file of yours is never replaced.")] = False,
     device: Annotated[DeviceChoice, typer.Option(help="auto picks cuda, then mps, then cpu.")] = _M.device,
     precision: Annotated[Precision, typer.Option(help="Network arithmetic: auto (bf16 on a CUDA GPU that has it, else fp32; fast-mode training and keyframes also on a CPU with native bf16), fp32 or bf16. Losses stay fp32.")] = _M.precision,
     batch_chains: Annotated[int, typer.Option(help="Stylize this many chains together, one frame of each per network pass (fills a GPU); in fast mode, frames per network pass.")] = _M.batch_chains,
@@ -529,7 +529,7 @@ def _shares_options_of(command: Any, *, skip: set[str]) -> Any:
 def preview_command(
     ctx: typer.Context,
     input: Annotated[str, typer.Argument(help="Video file, folder of frames, pattern or one image.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="The sheet: an image file (.png, .jpg, .webp); an existing file is replaced only with --overwrite.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The sheet: an image file (.png, .jpg, .webp); an existing sheet vidstyle wrote is replaced only with --overwrite.")],
     frames: Annotated[int, typer.Option(help="Frames spread over the clip, each stylized as a run's first frame (an image gives one).")] = _P.frames,
     **options: Any,
 ) -> None:

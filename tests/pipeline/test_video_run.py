@@ -553,10 +553,16 @@ def test_existing_output_is_refused_unless_overwrite(tmp_path: Path, style_image
     clip = make_clip(tmp_path / "in.mp4", frames=6)
     out = tmp_path / "out.mp4"
     out.write_bytes(b"precious")
-    with pytest.raises(OutputError, match="already exists"):
-        stylize(clip, out, settings=settings_for(style_image), method_factory=copy_core())
+    # A file vidstyle did not write is refused whatever the flags (vidstyle/written.py).
+    for run in (RunConfig(), RunConfig(overwrite=True)):
+        with pytest.raises(OutputError, match="vidstyle did not write it"):
+            stylize(clip, out, settings=settings_for(style_image, run=run), method_factory=copy_core())
     assert out.read_bytes() == b"precious"
 
+    out.unlink()
+    stylize(clip, out, settings=settings_for(style_image), method_factory=copy_core())
+    with pytest.raises(OutputError, match="pass --overwrite"):  # vidstyle's own output: --overwrite may replace it
+        stylize(clip, out, settings=settings_for(style_image), method_factory=copy_core())
     settings = settings_for(style_image, run=RunConfig(overwrite=True))
     stylize(clip, out, settings=settings, method_factory=copy_core())
     assert count_video_frames(out) == 6

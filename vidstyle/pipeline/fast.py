@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from vidstyle import __version__
+from vidstyle import written as written_files
 from vidstyle.config import MethodKind, Precision, Settings, TemporalMode, settings_to_json
 from vidstyle.errors import Interrupted, ModelError, NumericalError, UsageError
 from vidstyle.faults import FaultPoint, Faults
@@ -347,6 +348,7 @@ def _save_copy(settings: Settings, model_path: Path) -> None:
     """
     if settings.method.save_model is not None:
         write_bytes_atomic(Path(settings.method.save_model), model_path.read_bytes())
+        written_files.record(Path(settings.method.save_model))  # so a later --overwrite may replace it
 
 
 def _read_frames(plan: RunPlan, source: SourceSpec, positions: Sequence[int]) -> dict[int, np.ndarray]:

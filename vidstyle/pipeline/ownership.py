@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from vidstyle import written as written_files
 from vidstyle.config import RunConfig, Settings
 from vidstyle.errors import NotOurs, OutputError, UsageError
 from vidstyle.pipeline.workdir import WorkDir
@@ -165,7 +166,20 @@ def check_target(
         raise UsageError(f"{option} {path} is inside the work dir {work}; choose another path.")
     if path.is_dir():
         raise OutputError(f"{option} {path} is a folder; name a file.")
-    if (path.exists() or path.is_symlink()) and not overwrite and not replaceable(path):
+    if (path.exists() or path.is_symlink()) and not replaceable(path):
+        _check_replaceable(path, option=option, overwrite=overwrite)
+
+
+def _check_replaceable(path: Path, *, option: str, overwrite: bool) -> None:
+    """An existing file the user named is replaced only with --overwrite, and only when vidstyle wrote it.
+
+    vidstyle/written.py keeps the ledger: a file another program wrote (or
+    that was edited since vidstyle wrote it) is refused whatever the flags,
+    with a message that offers none.
+    """
+    if not written_files.is_ours(path):
+        raise NotOurs(f"{path} already exists and vidstyle did not write it, so it will not replace it; choose another {option}.")
+    if not overwrite:
         raise OutputError(f"{path} already exists; pass --overwrite to replace that file, or choose another {option}.")
 
 
@@ -182,8 +196,8 @@ def settle_existing(output: Output, work: WorkDir | None, run: RunConfig, *, not
     record) is refused whatever the flags.
     """
     if work is None:
-        if output.exists() and not run.overwrite:
-            raise OutputError(f"{output.path} already exists; pass --overwrite to replace it, or choose another --output.")
+        if output.exists():
+            _check_replaceable(output.path, option="--output", overwrite=run.overwrite)
         return
     if output.kind is OutputKind.FOLDER and output.exists() and not output.is_ours():
         raise NotOurs(f"{output.path} holds files vidstyle did not write; choose a new or empty folder as --output.")
@@ -205,6 +219,10 @@ def settle_existing(output: Output, work: WorkDir | None, run: RunConfig, *, not
             if interrupted and run.overwrite:
                 notice("Resuming the interrupted run into the output folder; pass --restart to start over.")
             return
+    if output.kind is not OutputKind.FOLDER and not written_files.is_ours(output.path):
+        raise NotOurs(
+            f"{output.path} already exists and vidstyle did not write it, so it will not replace it; choose another --output."
+        )
     if run.overwrite:
         work.remove()
         output.remove()

@@ -30,6 +30,7 @@ import numpy as np
 
 from vidstyle.config import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, ModelConfig, PreviewConfig, Settings, TemporalMode
 from vidstyle.errors import InputError, OutputError, UsageError
+from vidstyle import written as written_files
 from vidstyle.files import write_image_atomic
 from vidstyle.methods.base import FrameTask, MethodFactory
 from vidstyle.methods.optimize import check_init_image, optimize_method
@@ -188,6 +189,7 @@ def _write_sheet(
         rows.append([Tile(results[i], result_labels[i]) for i in block])
     composed = compose(rows, caption=caption)
     write_image_atomic(sheet, composed.image)
+    written_files.record(sheet)  # so a later --overwrite may replace it (vidstyle/written.py)
     input_cells = [cell for r in range(0, len(rows), 2) for cell in composed.cells[r] if cell is not None]
     result_cells = [cell for r in range(1, len(rows), 2) for cell in composed.cells[r] if cell is not None]
     assert composed.caption is not None

@@ -29,6 +29,7 @@ import numpy as np
 
 from vidstyle.config import CutsMode, Settings, TemporalMode
 from vidstyle.errors import EncodeError, InputChanged, Interrupted, NumericalError, OutOfSpace, OutputError, ResumeError, UsageError
+from vidstyle import written as written_files
 from vidstyle.faults import FaultPoint, Faults
 from vidstyle.methods.base import Method, MethodFactory
 from vidstyle.methods.optimize import check_init_image, optimize_method
@@ -452,6 +453,7 @@ class _Run:
         if self.work is None:
             if not self.output.path.is_file():
                 raise OutputError(f"{self.output.path} was not written; rerun the command.")
+            written_files.record(self.output.path)  # so a later --overwrite may replace it (vidstyle/written.py)
             return
         log = self.work.log(plan)
         unrecorded = [p for p in range(total) if not log.is_recorded(p)]
@@ -491,6 +493,7 @@ class _Run:
                 f"The encoder wrote {written} frames but {total} were planned; kept as {bad.name}. "
                 "Please report this with the input file's details."
             )
+        written_files.record(self.output.path)  # so a later --overwrite may replace it (vidstyle/written.py)
 
     def _cleanup(self) -> None:
         run = self.settings.run
