@@ -488,6 +488,10 @@ class _Run:
         written = count_video_frames(self.output.path)
         if written != total:
             bad = self.output.path.with_name(self.output.path.name + ".incomplete")
+            number = 1
+            while bad.exists() or bad.is_symlink():  # never over a file already there (a user's, or an earlier one)
+                bad = self.output.path.with_name(f"{self.output.path.name}.incomplete-{number}")
+                number += 1
             self.output.path.replace(bad)
             raise EncodeError(
                 f"The encoder wrote {written} frames but {total} were planned; kept as {bad.name}. "
