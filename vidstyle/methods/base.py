@@ -14,8 +14,8 @@ chain that worker runs; it holds no state from one frame to the next.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, fields, replace
 from typing import Protocol
 
 import numpy as np
@@ -35,18 +35,107 @@ class FrameTask:
     faults: Faults = Faults()  # the run's injected fault (vidstyle/faults.py): the ``nan`` point poisons a frame
 
 
+class Terms(Mapping[str, float]):
+    """Each term of a frame's objective, unweighted, by the objective's names (model/objective.py): read-only.
+
+    A small mapping of its own rather than ``types.MappingProxyType``, which
+    cannot be pickled (records travel back from Ray actors).
+    """
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Mapping[str, float] | None = None) -> None:
+        self._values = {str(name): float(value) for name, value in (values or {}).items()}
+
+    def __getitem__(self, name: str) -> float:
+        return self._values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"Terms({self._values!r})"
+
+    def __getstate__(self) -> dict[str, float]:
+        return self._values
+
+    def __setstate__(self, values: dict[str, float]) -> None:
+        self._values = values
+
+
 @dataclass(frozen=True)
-class FrameResult:
-    image: np.ndarray  # BGR uint8 at the working size
+class FrameOutcome:
+    """What one frame came to and cost: made once by the method, carried unchanged by the events, the log and RunResult.
+
+    The chain adds what only it knows (:meth:`placed`): the frame's index in
+    the input, its time on the chain's critical path, its decode time, and
+    whether it started cold. The work dir's per-frame log is :meth:`to_json`.
+    """
+
+    position: int  # in the plan
     steps: int
     stopped_early: bool
-    loss: float
-    content_loss: float
-    style_loss: float
-    temporal_loss: float
-    flow_seconds: float  # spent on optical flow for this frame (ahead of it, when the method prepares frames)
-    optimize_seconds: float = 0.0  # spent in the optimizer itself
+    loss: float  # the objective's weighted total at the returned image
+    terms: Terms = field(default_factory=Terms)  # each term unweighted, by name: content, style, tv, temporal (empty: no objective)
+    flow_seconds: float = 0.0  # optical flow (computed ahead, beside the previous frame's optimization)
+    optimize_seconds: float = 0.0  # in the optimizer (network passes and steps)
     redone: str = ""  # why and how the frame was redone after a numerical fault ("" when it was not)
+    # Set by the chain (placed):
+    source_index: int = -1
+    seconds: float = 0.0  # on the chain's critical path: from asking for the frame to its result
+    decode_seconds: float = 0.0  # decoding and resizing the input frame (read ahead, on another thread)
+    cold: bool = False  # a cold start: no previous frame to start from, the first-frame budget
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.terms, Terms):
+            object.__setattr__(self, "terms", Terms(self.terms))
+
+    def placed(self, *, source_index: int, seconds: float, decode_seconds: float, cold: bool) -> FrameOutcome:
+        return replace(self, source_index=source_index, seconds=seconds, decode_seconds=decode_seconds, cold=cold)
+
+    @property
+    def content_loss(self) -> float:
+        return self.terms.get("content", 0.0)
+
+    @property
+    def style_loss(self) -> float:
+        return self.terms.get("style", 0.0)
+
+    @property
+    def tv_loss(self) -> float:
+        return self.terms.get("tv", 0.0)
+
+    @property
+    def temporal_loss(self) -> float:
+        return self.terms.get("temporal", 0.0)
+
+    def to_json(self) -> dict[str, object]:
+        """One flat row of the per-frame log: the fields, and each term as ``<name>_loss`` (the log's shape before terms)."""
+        row: dict[str, object] = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "terms"}
+        row.update({f"{name}_loss": value for name, value in self.terms.items()})
+        return row
+
+    @classmethod
+    def from_json(cls, row: Mapping[str, object]) -> FrameOutcome:
+        """A log row back; rows written before the tv term was logged read with the terms they have."""
+        known = {f.name for f in fields(cls)} - {"terms"}
+        terms = {key.removesuffix("_loss"): float(value) for key, value in row.items() if key.endswith("_loss")}  # type: ignore[arg-type]
+        return cls(terms=terms, **{key: value for key, value in row.items() if key in known})  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """A method's answer for one frame: the pixels, and the frame's record."""
+
+    image: np.ndarray  # BGR uint8 at the working size
+    outcome: FrameOutcome
+
+    @property
+    def redone(self) -> str:
+        return self.outcome.redone
 
 
 # (step, budget, loss) after every step; may raise to abandon the frame.

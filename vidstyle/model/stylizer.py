@@ -75,6 +75,11 @@ class LossBreakdown:
     temporal: float
     total: float
 
+    @property
+    def terms(self) -> dict[str, float]:
+        """Each term by the objective's name (model/objective.py), without the total: a frame record's ``terms``."""
+        return {name: getattr(self, name) for name in _TERMS if name != "total"}
+
 
 @dataclass(frozen=True)
 class StepReport:
