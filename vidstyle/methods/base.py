@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -141,12 +141,7 @@ class FrameResult:
 # (step, budget, loss) after every step; may raise to abandon the frame.
 StepCallback = Callable[[int, int, float], None]
 
-# A method may also offer ``prepare(position, previous_content, content)``: the
-# part of a frame's work that needs only the input frames (optical flow). A
-# chain calls it on its read-ahead thread, in frame order, as soon as a frame
-# is decoded, while the frame before is still being optimized; ``stylize``
-# then finds the result ready. ``previous_content`` is None for the first
-# frame a chain reads. It must be safe to run beside ``stylize``.
+# ``Preparing.prepare(position, previous_content, content)``: see Preparing.
 Prepare = Callable[[int, "np.ndarray | None", np.ndarray], None]
 
 
@@ -161,7 +156,7 @@ class Method(Protocol):
 class MethodBatch(Protocol):
     """Frames of several chains stylized together, one network pass for all (``--batch-chains``).
 
-    A method that can batch offers ``open_batch(capacity) -> MethodBatch | None``.
+    A method that can batch is :class:`Batching`.
     Each frame keeps its own losses, early stop and optimizer state, so a
     frame comes out as :meth:`Method.stylize` would make it (up to rounding).
     """
@@ -176,6 +171,36 @@ class MethodBatch(Protocol):
     def step(self) -> list[tuple[int, FrameResult]]:
         """One step of every frame in the batch; the frames that finished, by slot (their slots are free again)."""
         ...
+
+
+@runtime_checkable
+class Preparing(Protocol):
+    """An optional ability: the part of a frame's work that needs only the input frames (optical flow), done ahead.
+
+    A chain calls ``prepare`` on its read-ahead thread, in frame order, as soon
+    as a frame is decoded, while the frame before is still being optimized;
+    ``stylize`` then finds the result ready. ``previous_content`` is None for
+    the first frame a chain reads. It must be safe to run beside ``stylize``.
+    """
+
+    def prepare(self, position: int, previous_content: np.ndarray | None, content: np.ndarray) -> None: ...
+
+
+@runtime_checkable
+class Batching(Protocol):
+    """An optional ability: frames of several chains stylized together (``--batch-chains``)."""
+
+    def open_batch(self, capacity: int) -> MethodBatch | None:
+        """A batch of ``capacity`` slots, or None when this method cannot batch after all (the chains then run one by one)."""
+        ...
+
+
+@runtime_checkable
+class SharingCore(Protocol):
+    """An optional ability: the built feature network and style targets, shared with fast mode's training (pipeline/fast.py)."""
+
+    @property
+    def core(self) -> Any: ...
 
 
 # (settings, working size) -> a method ready to stylize frames of that size.

@@ -46,9 +46,10 @@ import numpy as np
 from vidstyle.errors import EncodeError, VidstyleError
 from vidstyle.faults import FaultPoint, Faults
 from vidstyle.files import png_is_complete, remove_files, write_image_atomic
-from vidstyle.methods.base import FrameOutcome, FrameResult, FrameTask, Method, Prepare, StepCallback
+from vidstyle.methods.base import FrameOutcome, FrameResult, FrameTask, Method, Prepare, Preparing, StepCallback
 from vidstyle.pipeline.chains import Chain, RunPlan, fade_weight
 from vidstyle.pipeline.events import ChainEventHandler, FrameStylized, Notice, StepDone
+from vidstyle.pipeline.interrupt import FrameAbandoned
 from vidstyle.pipeline.overlap import ReadAhead, WriteBehind
 from vidstyle.pipeline.workdir import WorkDir
 from vidstyle.video.pixels import resize
@@ -398,10 +399,6 @@ class ChainRun:
         return ChainOutcome(chain=self.chain.index, records=tuple(self.records), stopped=stopped)
 
 
-class _Abandoned(Exception):
-    """Raised from the step callback when a stop was requested: the frame in progress is dropped."""
-
-
 def run_chain(
     job: ChainJob,
     *,
@@ -416,15 +413,15 @@ def run_chain(
     chains one after another passes the same one, so a video is not decoded
     again from its start for every chain); by default the chain opens its own.
     """
-    prepare = getattr(method, "prepare", None)
+    prepare = method.prepare if isinstance(method, Preparing) else None
     with ChainRun(job, uses_previous=method.uses_previous, on_event=on_event, reader=reader, prepare=prepare) as run:
         try:
             run.settle()
             asked = time.perf_counter()
             while (task := run.next_task()) is not None:
                 try:
-                    result = method.stylize(task, on_step=_step_reporter(task.position, stop, job.faults, on_event, run.flush))
-                except _Abandoned:
+                    result = method.stylize(task, on_step=step_reporter(task.position, stop, job.faults, on_event, run.flush))
+                except FrameAbandoned:
                     run.flush()
                     return run.outcome(True)
                 # The frame's time on the chain's critical path: from asking for it
@@ -442,12 +439,14 @@ def run_chain(
         return run.outcome(False)
 
 
-def _step_reporter(
+def step_reporter(
     position: int, stop: StopToken, faults: Faults, on_event: ChainEventHandler, flush: Callable[[], None]
 ) -> StepCallback:
+    """A frame's step callback: reports each step, raises FrameAbandoned once a stop is requested, hits the step fault point."""
+
     def on_step(step: int, budget: int, loss: float) -> None:
         if stop.requested:
-            raise _Abandoned
+            raise FrameAbandoned
         on_event(StepDone(frame=position, step=step, budget=budget, loss=loss))
         if faults.hit(FaultPoint.STEP, position, step):
             flush()  # a kill during a frame finds every frame before it written, as without write-behind

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vidstyle.methods.base import FrameOutcome
+from vidstyle.methods.feedforward import TrainingStep
 from vidstyle.pipeline.eta import EtaEstimator, WorkLeft
 
 
@@ -132,15 +133,9 @@ class KeyframeDone:
     seconds: float  # this keyframe's time (0 when it was found done)
 
 
-@dataclass(frozen=True)
-class TrainingProgress:
-    """Fast mode: one training step of the network done."""
-
-    step: int  # 1-based, counting the steps of an earlier, interrupted run
-    budget: int
-    loss: float  # this step's total loss (noisy: every step draws other crops)
-    eta_seconds: float | None  # for the rest of the budget at this process's pace (an early stop may end it sooner)
-    validation: float | None = None  # loss on the fixed held-out crops, when this step checked it
+# Fast mode: one training step of the network done. The one training-progress record is
+# the trainer's own (methods/feedforward.py TrainingStep, with every term by name), passed on unchanged.
+TrainingProgress = TrainingStep
 
 
 @dataclass(frozen=True)

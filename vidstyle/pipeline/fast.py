@@ -30,7 +30,7 @@ from vidstyle.errors import Interrupted, ModelError, NumericalError, UsageError
 from vidstyle.faults import FaultPoint, Faults
 from vidstyle.files import file_sha256, png_is_complete, write_bytes_atomic, write_image_atomic
 from vidstyle.invocation import resume_command
-from vidstyle.methods.base import FrameTask, Method
+from vidstyle.methods.base import FrameTask, Method, SharingCore
 from vidstyle.methods.feedforward import (
     CHECKPOINT_NAME,
     STYLE_EMPHASIS,
@@ -49,7 +49,7 @@ from vidstyle.methods.feedforward import (
 from vidstyle.model.device import resolve_device
 from vidstyle.model.runtime import native_bf16
 from vidstyle.pipeline.chains import RunPlan
-from vidstyle.pipeline.events import EventHandler, KeyframeDone, Notice, TrainingProgress
+from vidstyle.pipeline.events import EventHandler, KeyframeDone, Notice
 from vidstyle.video.pixels import resize
 from vidstyle.video.sources import SourceSpec, open_reader, read_image
 
@@ -199,7 +199,7 @@ def prepare_fast_method(
     resume = resume or resume_command(work_root)
     folder = work_root / FAST_DIR
     model_path = folder / MODEL_NAME
-    core = getattr(keyframer, "core", None)
+    core = keyframer.core if isinstance(keyframer, SharingCore) else None
     if core is None:
         raise UsageError("--method fast needs the optimizer's feature network to train with; use the default method factory.")
     config = fast_config(settings)
@@ -226,7 +226,7 @@ def prepare_fast_method(
 
     def relay(event: TrainingEvent) -> None:
         if isinstance(event, TrainingStep):
-            on_event(TrainingProgress(event.step, event.budget, event.loss, event.eta_seconds, event.validation))
+            on_event(event)  # the one training-progress record (pipeline/events.py TrainingProgress)
 
     on_event(Notice(f"Training the fast network on {len(positions)} frames and {len(keys)} keyframe(s), up to {config.steps} steps."))
     try:
