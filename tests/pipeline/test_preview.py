@@ -38,7 +38,7 @@ class _Invert:
     def stylize(self, task: FrameTask, *, on_step: StepCallback) -> FrameResult:
         assert task.cold and task.previous_stylized is None
         self.tasks.append(task)
-        on_step(1, 1, 0.5)
+        on_step(StepDone(frame=task.position, step=1, budget=1, loss=0.5))
         return FrameResult(255 - task.content, FrameOutcome(task.position, 1, False, 0.5, {"content": 0.1, "style": 0.4, "temporal": 0.0}))
 
 

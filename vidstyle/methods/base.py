@@ -22,6 +22,7 @@ import numpy as np
 
 from vidstyle.config import Settings
 from vidstyle.faults import Faults
+from vidstyle.model.stylizer import StepReport
 
 
 @dataclass(frozen=True)
@@ -138,8 +139,8 @@ class FrameResult:
         return self.outcome.redone
 
 
-# (step, budget, loss) after every step; may raise to abandon the frame.
-StepCallback = Callable[[int, int, float], None]
+# Called with each step's StepReport (its ``frame`` set); may raise to abandon the frame.
+StepCallback = Callable[[StepReport], None]
 
 # ``Preparing.prepare(position, previous_content, content)``: see Preparing.
 Prepare = Callable[[int, "np.ndarray | None", np.ndarray], None]

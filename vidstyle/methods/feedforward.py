@@ -84,6 +84,7 @@ from vidstyle.methods.fastnet import STRIDE, Architecture, NetSpec, Norm, build_
 from vidstyle.model.objective import Content, Objective, PixelL1, Style, Temporal, Term, TotalVariation
 from vidstyle.model.runtime import Runtime
 from vidstyle.model.style import StyleTargets
+from vidstyle.model.stylizer import StepReport
 from vidstyle.temporal.flow import FlowEstimator
 from vidstyle.temporal.masks import reliability_mask
 from vidstyle.temporal.warp import warp_tensor
@@ -916,7 +917,7 @@ class FastMethod:
         # One frame per call: a chain hands out one frame at a time. --batch-chains
         # puts a frame of several chains through one pass instead (open_batch).
         image = next(apply_network(self.net, [task.content], batch_size=1, device=self.device))
-        on_step(1, 1, 0.0)  # a stop requested meanwhile abandons the frame here, as with the optimizer
+        on_step(StepReport(step=1, budget=1, loss=0.0, frame=task.position))  # a stop requested meanwhile abandons the frame here, as with the optimizer
         return _applied(task, image)
 
     def open_batch(self, capacity: int) -> "FastBatch":
@@ -961,7 +962,7 @@ class FastBatch:
         done = []
         for slot, image in zip(slots, images):
             task, on_step = self._slots.pop(slot)
-            on_step(1, 1, 0.0)  # may abandon the run (a stop): the executor then drops every frame in flight
+            on_step(StepReport(step=1, budget=1, loss=0.0, frame=task.position))  # may abandon the run (a stop): the executor then drops every frame in flight
             done.append((slot, _applied(task, image)))
         return done
 

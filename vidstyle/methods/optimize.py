@@ -263,7 +263,7 @@ class OptimizeMethod:
             init=begin.init,
             budget=begin.budget,
             temporal=begin.temporal,
-            on_step=lambda report: on_step(report.step, report.budget, report.loss),
+            on_step=lambda report: on_step(replace(report, frame=task.position)),
             cold=begin.cold,
         )
 
@@ -359,7 +359,7 @@ class OptimizeBatch:
             init=begin.init,
             budget=begin.budget,
             temporal=begin.temporal,
-            on_step=lambda report: on_step(report.step, report.budget, report.loss),
+            on_step=lambda report: on_step(replace(report, frame=task.position)),
         )
         try:
             if begin.cold:

@@ -83,9 +83,17 @@ class LossBreakdown:
 
 @dataclass(frozen=True)
 class StepReport:
+    """One optimizer step done: the one step-progress shape, from the optimizer to a method, a chain and the run's events.
+
+    The stylizer does not know which frame it optimizes; the method, which
+    does, sets ``frame``, and the record then travels unchanged as the
+    ``StepDone`` event (pipeline/events.py).
+    """
+
     step: int  # 1-based
     budget: int
     loss: float
+    frame: int = 0  # the frame's position in the plan
 
 
 class NonFinite(ArithmeticError):

@@ -444,11 +444,11 @@ def step_reporter(
 ) -> StepCallback:
     """A frame's step callback: reports each step, raises FrameAbandoned once a stop is requested, hits the step fault point."""
 
-    def on_step(step: int, budget: int, loss: float) -> None:
+    def on_step(report: StepDone) -> None:
         if stop.requested:
             raise FrameAbandoned
-        on_event(StepDone(frame=position, step=step, budget=budget, loss=loss))
-        if faults.hit(FaultPoint.STEP, position, step):
+        on_event(report)
+        if faults.hit(FaultPoint.STEP, position, report.step):
             flush()  # a kill during a frame finds every frame before it written, as without write-behind
             faults.trigger()
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from vidstyle.methods.base import FrameOutcome
 from vidstyle.methods.feedforward import TrainingStep
+from vidstyle.model.stylizer import StepReport
 from vidstyle.pipeline.eta import EtaEstimator, WorkLeft
 
 
@@ -45,12 +46,8 @@ class ShotsPlanned:
     seconds: float  # spent looking for them (0 when read back or listed)
 
 
-@dataclass(frozen=True)
-class StepDone:
-    frame: int  # 0-based position in the plan
-    step: int
-    budget: int
-    loss: float
+# One optimizer step of a frame: the optimizer's own record (model/stylizer.py), its frame set by the method.
+StepDone = StepReport
 
 
 # The run's per-frame record is the method's own (methods/base.py), passed on unchanged;

@@ -305,7 +305,7 @@ def _stylize_keyframes(
             on_event(KeyframeDone(done=count, total=len(keys), position=position, seconds=0.0))
             continue
 
-        def on_step(step: int, budget: int, loss: float, finished: int = count - 1) -> None:
+        def on_step(_report: object, finished: int = count - 1) -> None:
             if stop():  # Ctrl-C: the keyframe in progress is dropped, the stored ones are kept
                 raise Interrupted(
                     f"Stopped while stylizing keyframes ({finished} of {len(keys)} done). "

@@ -238,8 +238,8 @@ def preview(
             content = resize(contents[index], plan.working_size)
             frame_started = time.perf_counter()
 
-            def on_step(step: int, budget: int, loss: float, position: int = position) -> None:
-                on_event(StepDone(frame=position, step=step, budget=budget, loss=loss))
+            def on_step(report: StepDone) -> None:
+                on_event(report)
 
             task = FrameTask(position=position, shot_offset=0, content=content, cold=True, previous_content=None, previous_stylized=None)
             result = method.stylize(task, on_step=on_step)
