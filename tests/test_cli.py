@@ -228,6 +228,7 @@ def test_performance_options_reach_the_run(runner: CliRunner, tmp_path: Path, cl
     ("extra", "fragment"),
     [
         (["--batch-chains", "0"], "--batch-chains"),
+        (["--batch-chains", "2", "--workers", "2"], "--batch-chains"),
         (["--every", "0"], "--every"),
         (["--max-frames", "0"], "--max-frames"),
         (["--fps", "fast"], "--fps"),

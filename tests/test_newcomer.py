@@ -351,9 +351,10 @@ def test_readme_library_snippet_filters_events(capsys: pytest.CaptureFixture[str
     namespace: dict[str, object] = {}
     exec(compile(setup, "README.md", "exec"), namespace)  # noqa: S102 - our own README
     show = namespace["show"]
+    from vidstyle.methods.base import FrameOutcome
     from vidstyle.pipeline.events import StepDone
 
     show(StepDone(frame=0, step=1, budget=300, loss=1.0))  # type: ignore[operator]
-    show(FrameDone(frame=0, total_frames=24, frames_done=1, steps=144, stopped_early=True, loss=0.5,  # type: ignore[operator]
-                   style_loss=0.1, content_loss=0.1, seconds=60.0, frames_per_second=0.02, eta_seconds=190.0))  # fmt: skip
+    record = FrameOutcome(position=0, steps=144, stopped_early=True, loss=0.5, terms={"style": 0.1, "content": 0.1}, seconds=60.0)
+    show(FrameDone(record=record, total_frames=24, frames_done=1, frames_per_second=0.02, eta_seconds=190.0))  # type: ignore[operator]
     assert capsys.readouterr().out == "frame 1/24, loss 0.5, ETA 190 s\n", "one line per frame, none per step"

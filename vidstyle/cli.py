@@ -7,16 +7,19 @@ Exit codes: 0 done, 1 a problem the user can fix (the message says how),
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 import inspect
 from typing import Annotated, Any, Optional
 
+import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -127,6 +130,27 @@ _SC = ScaleConfig()
 _MC = MethodConfig()
 # StyleConfig cannot be built without a style image; its defaults are read from its fields.
 _S = {f.name: f.default for f in dataclasses.fields(StyleConfig)}
+
+
+@contextlib.contextmanager
+def _exit_codes(*, restart: str = "") -> Iterator[None]:
+    """The one place errors become exit codes: a VidstyleError its own (1, or 130 when interrupted),
+    Ctrl-C twice 130, anything else a bug (1, one line; the traceback only with VIDSTYLE_DEBUG=1).
+
+    ``restart``: the command that starts the run over, named when the input changed under a run.
+    """
+    try:
+        yield
+    except InputChanged as error:
+        raise _fail(VidstyleError(error.with_command(restart)) if restart else error, error.exit_code) from None
+    except VidstyleError as error:
+        raise _fail(error, error.exit_code) from None
+    except KeyboardInterrupt:
+        raise _fail(KeyboardInterrupt("Stopped at once; files already written are intact. Rerun the same command to resume."), 130) from None
+    except (typer.Exit, typer.Abort, click.exceptions.ClickException):
+        raise
+    except Exception as error:  # a bug: one line, the traceback only with VIDSTYLE_DEBUG=1
+        raise _fail(_InternalError(error), 1) from None
 
 
 def _fail(error: BaseException, code: int) -> typer.Exit:
@@ -253,21 +277,8 @@ def _line(event: Notice | ShotsPlanned) -> str:
 
 def _run(action, quiet: bool, *, restart: str):  # noqa: ANN001, ANN202 - a thunk returning RunResult
     """Run ``action(on_event)``, drawing its events; ``restart`` is the command that starts the run over."""
-    from vidstyle.errors import Interrupted
-
-    try:
-        with _Renderer(quiet) as renderer:
-            result = action(renderer)
-    except Interrupted as error:
-        raise _fail(error, error.exit_code) from None
-    except InputChanged as error:
-        raise _fail(VidstyleError(error.with_command(restart)), error.exit_code) from None
-    except VidstyleError as error:
-        raise _fail(error, error.exit_code) from None
-    except KeyboardInterrupt:
-        raise _fail(KeyboardInterrupt("Stopped at once; files already written are intact. Rerun the same command to resume."), 130) from None
-    except Exception as error:  # a bug: one line, the traceback only with VIDSTYLE_DEBUG=1
-        raise _fail(_InternalError(error), 1) from None
+    with _exit_codes(restart=restart), _Renderer(quiet) as renderer:
+        result = action(renderer)
     if quiet:
         typer.echo(str(result.output))
     return result
@@ -407,18 +418,32 @@ def stylize(
     from vidstyle.pipeline.preview import check_sheet_path, preview_run
     from vidstyle.pipeline.run import stylize as run_stylize
 
-    try:
+    with _exit_codes():
         settings = _settings(options)
+        _refuse_batch_on_workers(settings, stored=False)
         if preview is not None:
             check_sheet_path(preview, input=input, settings=settings, output=output)  # before the run, not after hours of it
-    except VidstyleError as error:
-        raise _fail(error, error.exit_code) from None
     restart_command = _typed_command(ctx, "--restart")
     result = _run(lambda on_event: run_stylize(input, output, settings=settings, on_event=on_event), quiet, restart=restart_command)
     if preview is not None:
         sheet = _run(lambda _: preview_run(input, result.output, preview, settings=settings), quiet, restart=restart_command)
         if not quiet:
             stderr.print(f"Wrote the preview sheet {sheet.sheet}", highlight=False)
+
+
+def _refuse_batch_on_workers(settings: Settings, *, stored: bool) -> None:
+    """--batch-chains batches chains inside this process; Ray workers run one chain each, so the two are not combined."""
+    if settings.model.batch_chains > 1 and (settings.scale.workers is not None or settings.scale.ray_address is not None):
+        where = "--workers or --ray-address"
+        if stored:
+            raise UsageError(
+                f"This run was started with --batch-chains {settings.model.batch_chains}, which batches chains in one process; "
+                f"resume it without {where} (Ray workers run one chain each)."
+            )
+        raise UsageError(
+            f"--batch-chains batches chains in one process and cannot be combined with {where} (Ray workers run one chain each); "
+            "drop one of them."
+        )
 
 
 def _settings(options: dict[str, Any]) -> Settings:
@@ -536,11 +561,9 @@ def preview_command(
     """Stylize a few frames spread over the input at these settings and write them, under their inputs, on one sheet."""
     from vidstyle.pipeline.preview import preview as run_preview
 
-    try:
+    with _exit_codes():
         settings = _settings(options)
         config = PreviewConfig(frames=frames)
-    except VidstyleError as error:
-        raise _fail(error, error.exit_code) from None
     _run(
         lambda on_event: run_preview(input, output, settings=settings, config=config, on_event=on_event),
         options["quiet"],
@@ -564,11 +587,9 @@ def resume(
     """Continue an interrupted run from its manifest, without repeating its options."""
     from vidstyle.pipeline.run import resume as run_resume
 
-    try:
+    with _exit_codes():
         if workers is not None or ray_address is not None or worker_threads is not None:
             ScaleConfig(workers=workers, ray_address=ray_address, threads=worker_threads)  # refuse --workers 0 at once
-    except UsageError as error:
-        raise _fail(error, error.exit_code) from None
 
     def overrides(settings: Settings) -> Settings:
         if device is not None:
@@ -579,6 +600,7 @@ def resume(
             settings = settings.replace(
                 scale=replace(settings.scale, workers=workers, ray_address=ray_address, threads=worker_threads or settings.scale.threads)
             )
+            _refuse_batch_on_workers(settings, stored=True)
         return settings
 
     _run(
@@ -598,12 +620,8 @@ def metrics(
     """Temporal warping error (Lai et al. 2018) of a stylized sequence: lower = less flicker."""
     from vidstyle.pipeline.measure import measure_warping_error
 
-    try:
+    with _exit_codes():
         result = measure_warping_error(input, stylized, flow_preset=flow_preset)
-    except VidstyleError as error:
-        raise _fail(error, error.exit_code) from None
-    except Exception as error:
-        raise _fail(_InternalError(error), 1) from None
     if as_json:
         typer.echo(json.dumps({"warping_error": result.value, "frames": result.frame_count, "per_pair": list(result.per_pair)}))
     else:

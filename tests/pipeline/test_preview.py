@@ -18,7 +18,7 @@ from tests.mediatools import decode_all, frame_number, make_clip, make_frames_fo
 from vidstyle.cli import app
 from vidstyle.config import ModelConfig, OptimizeConfig, PreviewConfig, SelectConfig, Settings, StyleConfig
 from vidstyle.errors import UsageError
-from vidstyle.methods.base import FrameResult, FrameTask, StepCallback
+from vidstyle.methods.base import FrameOutcome, FrameResult, FrameTask, StepCallback
 from vidstyle.pipeline.events import FrameDone, RunFinished, RunStarted, StepDone
 from vidstyle.pipeline.preview import pick_positions, preview
 from vidstyle.video.pixels import resize
@@ -38,8 +38,8 @@ class _Invert:
     def stylize(self, task: FrameTask, *, on_step: StepCallback) -> FrameResult:
         assert task.cold and task.previous_stylized is None
         self.tasks.append(task)
-        on_step(1, 1, 0.5)
-        return FrameResult(255 - task.content, 1, False, 0.5, 0.1, 0.4, 0.0, 0.0)
+        on_step(StepDone(frame=task.position, step=1, budget=1, loss=0.5))
+        return FrameResult(255 - task.content, FrameOutcome(task.position, 1, False, 0.5, {"content": 0.1, "style": 0.4, "temporal": 0.0}))
 
 
 def _factory(method: _Invert):  # noqa: ANN202

@@ -14,14 +14,15 @@ chain that worker runs; it holds no state from one frame to the next.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from vidstyle.config import Settings
 from vidstyle.faults import Faults
+from vidstyle.model.stylizer import StepReport
 
 
 @dataclass(frozen=True)
@@ -35,29 +36,113 @@ class FrameTask:
     faults: Faults = Faults()  # the run's injected fault (vidstyle/faults.py): the ``nan`` point poisons a frame
 
 
+class Terms(Mapping[str, float]):
+    """Each term of a frame's objective, unweighted, by the objective's names (model/objective.py): read-only.
+
+    A small mapping of its own rather than ``types.MappingProxyType``, which
+    cannot be pickled (records travel back from Ray actors).
+    """
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Mapping[str, float] | None = None) -> None:
+        self._values = {str(name): float(value) for name, value in (values or {}).items()}
+
+    def __getitem__(self, name: str) -> float:
+        return self._values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"Terms({self._values!r})"
+
+    def __getstate__(self) -> dict[str, float]:
+        return self._values
+
+    def __setstate__(self, values: dict[str, float]) -> None:
+        self._values = values
+
+
 @dataclass(frozen=True)
-class FrameResult:
-    image: np.ndarray  # BGR uint8 at the working size
+class FrameOutcome:
+    """What one frame came to and cost: made once by the method, carried unchanged by the events, the log and RunResult.
+
+    The chain adds what only it knows (:meth:`placed`): the frame's index in
+    the input, its time on the chain's critical path, its decode time, and
+    whether it started cold. The work dir's per-frame log is :meth:`to_json`.
+    """
+
+    position: int  # in the plan
     steps: int
     stopped_early: bool
-    loss: float
-    content_loss: float
-    style_loss: float
-    temporal_loss: float
-    flow_seconds: float  # spent on optical flow for this frame (ahead of it, when the method prepares frames)
-    optimize_seconds: float = 0.0  # spent in the optimizer itself
+    loss: float  # the objective's weighted total at the returned image
+    terms: Terms = field(default_factory=Terms)  # each term unweighted, by name: content, style, tv, temporal (empty: no objective)
+    flow_seconds: float = 0.0  # optical flow (computed ahead, beside the previous frame's optimization)
+    optimize_seconds: float = 0.0  # in the optimizer (network passes and steps)
     redone: str = ""  # why and how the frame was redone after a numerical fault ("" when it was not)
+    # Set by the chain (placed):
+    source_index: int = -1
+    seconds: float = 0.0  # on the chain's critical path: from asking for the frame to its result
+    decode_seconds: float = 0.0  # decoding and resizing the input frame (read ahead, on another thread)
+    cold: bool = False  # a cold start: no previous frame to start from, the first-frame budget
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.terms, Terms):
+            object.__setattr__(self, "terms", Terms(self.terms))
+
+    def placed(self, *, source_index: int, seconds: float, decode_seconds: float, cold: bool) -> FrameOutcome:
+        return replace(self, source_index=source_index, seconds=seconds, decode_seconds=decode_seconds, cold=cold)
+
+    @property
+    def content_loss(self) -> float:
+        return self.terms.get("content", 0.0)
+
+    @property
+    def style_loss(self) -> float:
+        return self.terms.get("style", 0.0)
+
+    @property
+    def tv_loss(self) -> float:
+        return self.terms.get("tv", 0.0)
+
+    @property
+    def temporal_loss(self) -> float:
+        return self.terms.get("temporal", 0.0)
+
+    def to_json(self) -> dict[str, object]:
+        """One flat row of the per-frame log: the fields, and each term as ``<name>_loss`` (the log's shape before terms)."""
+        row: dict[str, object] = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "terms"}
+        row.update({f"{name}_loss": value for name, value in self.terms.items()})
+        return row
+
+    @classmethod
+    def from_json(cls, row: Mapping[str, object]) -> FrameOutcome:
+        """A log row back; rows written before the tv term was logged read with the terms they have."""
+        known = {f.name for f in fields(cls)} - {"terms"}
+        terms = {key.removesuffix("_loss"): float(value) for key, value in row.items() if key.endswith("_loss")}  # type: ignore[arg-type]
+        return cls(terms=terms, **{key: value for key, value in row.items() if key in known})  # type: ignore[arg-type]
 
 
-# (step, budget, loss) after every step; may raise to abandon the frame.
-StepCallback = Callable[[int, int, float], None]
+@dataclass(frozen=True)
+class FrameResult:
+    """A method's answer for one frame: the pixels, and the frame's record."""
 
-# A method may also offer ``prepare(position, previous_content, content)``: the
-# part of a frame's work that needs only the input frames (optical flow). A
-# chain calls it on its read-ahead thread, in frame order, as soon as a frame
-# is decoded, while the frame before is still being optimized; ``stylize``
-# then finds the result ready. ``previous_content`` is None for the first
-# frame a chain reads. It must be safe to run beside ``stylize``.
+    image: np.ndarray  # BGR uint8 at the working size
+    outcome: FrameOutcome
+
+    @property
+    def redone(self) -> str:
+        return self.outcome.redone
+
+
+# Called with each step's StepReport (its ``frame`` set); may raise to abandon the frame.
+StepCallback = Callable[[StepReport], None]
+
+# ``Preparing.prepare(position, previous_content, content)``: see Preparing.
 Prepare = Callable[[int, "np.ndarray | None", np.ndarray], None]
 
 
@@ -72,7 +157,7 @@ class Method(Protocol):
 class MethodBatch(Protocol):
     """Frames of several chains stylized together, one network pass for all (``--batch-chains``).
 
-    A method that can batch offers ``open_batch(capacity) -> MethodBatch | None``.
+    A method that can batch is :class:`Batching`.
     Each frame keeps its own losses, early stop and optimizer state, so a
     frame comes out as :meth:`Method.stylize` would make it (up to rounding).
     """
@@ -87,6 +172,36 @@ class MethodBatch(Protocol):
     def step(self) -> list[tuple[int, FrameResult]]:
         """One step of every frame in the batch; the frames that finished, by slot (their slots are free again)."""
         ...
+
+
+@runtime_checkable
+class Preparing(Protocol):
+    """An optional ability: the part of a frame's work that needs only the input frames (optical flow), done ahead.
+
+    A chain calls ``prepare`` on its read-ahead thread, in frame order, as soon
+    as a frame is decoded, while the frame before is still being optimized;
+    ``stylize`` then finds the result ready. ``previous_content`` is None for
+    the first frame a chain reads. It must be safe to run beside ``stylize``.
+    """
+
+    def prepare(self, position: int, previous_content: np.ndarray | None, content: np.ndarray) -> None: ...
+
+
+@runtime_checkable
+class Batching(Protocol):
+    """An optional ability: frames of several chains stylized together (``--batch-chains``)."""
+
+    def open_batch(self, capacity: int) -> MethodBatch | None:
+        """A batch of ``capacity`` slots, or None when this method cannot batch after all (the chains then run one by one)."""
+        ...
+
+
+@runtime_checkable
+class SharingCore(Protocol):
+    """An optional ability: the built feature network and style targets, shared with fast mode's training (pipeline/fast.py)."""
+
+    @property
+    def core(self) -> Any: ...
 
 
 # (settings, working size) -> a method ready to stylize frames of that size.

@@ -79,11 +79,12 @@ from torch import nn
 from vidstyle.config import FlowPreset, OptimizeConfig, Precision, TemporalConfig
 from vidstyle.errors import ModelError, NumericalError, UsageError
 from vidstyle.files import write_bytes_atomic
-from vidstyle.methods.base import FrameResult, FrameTask, StepCallback
+from vidstyle.methods.base import FrameOutcome, FrameResult, FrameTask, StepCallback
 from vidstyle.methods.fastnet import STRIDE, Architecture, NetSpec, Norm, build_network, run_network
 from vidstyle.model.objective import Content, Objective, PixelL1, Style, Temporal, Term, TotalVariation
 from vidstyle.model.runtime import Runtime
 from vidstyle.model.style import StyleTargets
+from vidstyle.model.stylizer import StepReport
 from vidstyle.temporal.flow import FlowEstimator
 from vidstyle.temporal.masks import reliability_mask
 from vidstyle.temporal.warp import warp_tensor
@@ -916,19 +917,17 @@ class FastMethod:
         # One frame per call: a chain hands out one frame at a time. --batch-chains
         # puts a frame of several chains through one pass instead (open_batch).
         image = next(apply_network(self.net, [task.content], batch_size=1, device=self.device))
-        on_step(1, 1, 0.0)  # a stop requested meanwhile abandons the frame here, as with the optimizer
-        return _applied(image)
+        on_step(StepReport(step=1, budget=1, loss=0.0, frame=task.position))  # a stop requested meanwhile abandons the frame here, as with the optimizer
+        return _applied(task, image)
 
     def open_batch(self, capacity: int) -> "FastBatch":
         """``capacity`` frames (one from each of as many chains) through one network pass (``--batch-chains``)."""
         return FastBatch(self, capacity)
 
 
-def _applied(image: np.ndarray) -> FrameResult:
-    return FrameResult(
-        image=image, steps=1, stopped_early=False, loss=0.0, content_loss=0.0, style_loss=0.0, temporal_loss=0.0,
-        flow_seconds=0.0,
-    )
+def _applied(task: FrameTask, image: np.ndarray) -> FrameResult:
+    """One network pass: no objective at apply time, so the record has no terms and a loss of 0."""
+    return FrameResult(image=image, outcome=FrameOutcome(position=task.position, steps=1, stopped_early=False, loss=0.0))
 
 
 class FastBatch:
@@ -962,9 +961,9 @@ class FastBatch:
         images = list(apply_network(self.method.net, frames, batch_size=len(frames), device=self.method.device))
         done = []
         for slot, image in zip(slots, images):
-            _, on_step = self._slots.pop(slot)
-            on_step(1, 1, 0.0)  # may abandon the run (a stop): the executor then drops every frame in flight
-            done.append((slot, _applied(image)))
+            task, on_step = self._slots.pop(slot)
+            on_step(StepReport(step=1, budget=1, loss=0.0, frame=task.position))  # may abandon the run (a stop): the executor then drops every frame in flight
+            done.append((slot, _applied(task, image)))
         return done
 
 

@@ -31,7 +31,7 @@ import torch
 
 from vidstyle.config import CutsMode, OptimizeConfig, Optimizer, Settings, ShotsConfig, TemporalConfig, TemporalMode
 from vidstyle.errors import NumericalError, UsageError
-from vidstyle.methods.base import FrameResult, FrameTask, StepCallback
+from vidstyle.methods.base import FrameOutcome, FrameResult, FrameTask, StepCallback
 from vidstyle.model.build import Core, build_core
 from vidstyle.model.device import resolve_device
 from vidstyle.model.style import default_cache_dir
@@ -263,7 +263,7 @@ class OptimizeMethod:
             init=begin.init,
             budget=begin.budget,
             temporal=begin.temporal,
-            on_step=lambda report: on_step(report.step, report.budget, report.loss),
+            on_step=lambda report: on_step(replace(report, frame=task.position)),
             cold=begin.cold,
         )
 
@@ -280,7 +280,7 @@ class OptimizeMethod:
             result = self._attempt(self.stylizer, task, begin, on_step, 0)
         except NonFinite as fault:
             return self.redo(task, begin, on_step, fault, started)
-        return frame_result(result, begin, time.perf_counter() - started)
+        return frame_result(task, result, begin, time.perf_counter() - started)
 
     def redo(self, task: FrameTask, begin: FrameStart, on_step: StepCallback, fault: NonFinite, started: float) -> FrameResult:
         """A frame that went NaN or infinite, redone from its start with the fallback optimizer; NumericalError if it cannot be."""
@@ -296,7 +296,7 @@ class OptimizeMethod:
                 f"({again}); nothing of it was written."
             ) from None
         redone = f"{first}; redone from its start with {safer}"
-        return frame_result(result, begin, time.perf_counter() - started, redone=redone)
+        return frame_result(task, result, begin, time.perf_counter() - started, redone=redone)
 
     def open_batch(self, capacity: int) -> OptimizeBatch | None:
         """A batch of ``capacity`` frames stylized together (``--batch-chains``); None if the stylizer cannot batch."""
@@ -305,19 +305,18 @@ class OptimizeMethod:
         return OptimizeBatch(self, self.stylizer, capacity)
 
 
-def frame_result(result: StylizeResult, begin: FrameStart, seconds: float, *, redone: str = "") -> FrameResult:
-    return FrameResult(
-        image=tensor_to_bgr(result.image),
+def frame_result(task: FrameTask, result: StylizeResult, begin: FrameStart, seconds: float, *, redone: str = "") -> FrameResult:
+    outcome = FrameOutcome(
+        position=task.position,
         steps=result.steps,
         stopped_early=result.stopped_early,
         loss=result.final.total,
-        content_loss=result.final.content,
-        style_loss=result.final.style,
-        temporal_loss=result.final.temporal,
+        terms=result.final.terms,
         flow_seconds=begin.flow_seconds,
         optimize_seconds=seconds,
         redone=redone,
     )
+    return FrameResult(image=tensor_to_bgr(result.image), outcome=outcome)
 
 
 @dataclass
@@ -360,7 +359,7 @@ class OptimizeBatch:
             init=begin.init,
             budget=begin.budget,
             temporal=begin.temporal,
-            on_step=lambda report: on_step(report.step, report.budget, report.loss),
+            on_step=lambda report: on_step(replace(report, frame=task.position)),
         )
         try:
             if begin.cold:
@@ -388,7 +387,7 @@ class OptimizeBatch:
             if result.failed is not None:
                 finished.append((slot, self.method.redo(entry.task, entry.begin, entry.on_step, result.failed, entry.started)))
             else:
-                finished.append((slot, frame_result(result, entry.begin, time.perf_counter() - entry.started)))
+                finished.append((slot, frame_result(entry.task, result, entry.begin, time.perf_counter() - entry.started)))
         return finished
 
 

@@ -75,12 +75,25 @@ class LossBreakdown:
     temporal: float
     total: float
 
+    @property
+    def terms(self) -> dict[str, float]:
+        """Each term by the objective's name (model/objective.py), without the total: a frame record's ``terms``."""
+        return {name: getattr(self, name) for name in _TERMS if name != "total"}
+
 
 @dataclass(frozen=True)
 class StepReport:
+    """One optimizer step done: the one step-progress shape, from the optimizer to a method, a chain and the run's events.
+
+    The stylizer does not know which frame it optimizes; the method, which
+    does, sets ``frame``, and the record then travels unchanged as the
+    ``StepDone`` event (pipeline/events.py).
+    """
+
     step: int  # 1-based
     budget: int
     loss: float
+    frame: int = 0  # the frame's position in the plan
 
 
 class NonFinite(ArithmeticError):

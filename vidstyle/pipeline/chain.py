@@ -46,9 +46,10 @@ import numpy as np
 from vidstyle.errors import EncodeError, VidstyleError
 from vidstyle.faults import FaultPoint, Faults
 from vidstyle.files import png_is_complete, remove_files, write_image_atomic
-from vidstyle.methods.base import FrameResult, FrameTask, Method, Prepare, StepCallback
+from vidstyle.methods.base import FrameOutcome, FrameResult, FrameTask, Method, Prepare, Preparing, StepCallback
 from vidstyle.pipeline.chains import Chain, RunPlan, fade_weight
-from vidstyle.pipeline.events import ChainEventHandler, FrameRecord, FrameStylized, Notice, StepDone
+from vidstyle.pipeline.events import ChainEventHandler, FrameStylized, Notice, StepDone
+from vidstyle.pipeline.interrupt import FrameAbandoned
 from vidstyle.pipeline.overlap import ReadAhead, WriteBehind
 from vidstyle.pipeline.workdir import WorkDir
 from vidstyle.video.pixels import resize
@@ -75,7 +76,7 @@ class ChainJob:
 @dataclass(frozen=True)
 class ChainOutcome:
     chain: int
-    records: tuple[FrameRecord, ...]  # frames this call stylized, in order
+    records: tuple[FrameOutcome, ...]  # frames this call stylized, in order
     stopped: bool  # stopped by the stop token before the chain was complete
 
 
@@ -133,7 +134,7 @@ class ChainRun:
         self.fade = self.plan.fade_of(self.chain)
         self.uses_previous = uses_previous
         self.on_event = on_event
-        self.records: list[FrameRecord] = []
+        self.records: list[FrameOutcome] = []
         ledger = WorkDir(job.sink.work).log(self.plan) if job.sink.work is not None else None
         self.sink = open_sink(job.sink, self.plan, ledger=ledger, faults=job.faults, on_event=on_event)
         self.done = finished_positions(self.plan, self.chain, self.sink)
@@ -358,11 +359,9 @@ class ChainRun:
             image = _blend(result.image, self._blend_with[position], fade_weight(self.fade, position))
         # Cold: started without a previous frame (every frame when the method uses none), so given the first-frame budget.
         cold = task.cold or not self.uses_previous
-        record = _record(
-            position,
-            self.plan.frames.source_indices[position],
-            result,
-            seconds,
+        record = result.outcome.placed(
+            source_index=self.plan.frames.source_indices[position],
+            seconds=seconds,
             cold=cold,
             decode_seconds=self._decode_seconds.pop(position, 0.0),
         )
@@ -374,7 +373,7 @@ class ChainRun:
         else:
             self._output(position, image, record, result.redone)
 
-    def _output(self, position: int, image: np.ndarray, record: FrameRecord, redone: str) -> None:
+    def _output(self, position: int, image: np.ndarray, record: FrameOutcome, redone: str) -> None:
         """Write a finished frame and its record, report it, encode its segment (on the write-behind thread)."""
         if redone:
             self.on_event(Notice(f"Frame {position + 1} of {self.plan.frame_count} was redone: {redone}."))
@@ -400,10 +399,6 @@ class ChainRun:
         return ChainOutcome(chain=self.chain.index, records=tuple(self.records), stopped=stopped)
 
 
-class _Abandoned(Exception):
-    """Raised from the step callback when a stop was requested: the frame in progress is dropped."""
-
-
 def run_chain(
     job: ChainJob,
     *,
@@ -418,15 +413,15 @@ def run_chain(
     chains one after another passes the same one, so a video is not decoded
     again from its start for every chain); by default the chain opens its own.
     """
-    prepare = getattr(method, "prepare", None)
+    prepare = method.prepare if isinstance(method, Preparing) else None
     with ChainRun(job, uses_previous=method.uses_previous, on_event=on_event, reader=reader, prepare=prepare) as run:
         try:
             run.settle()
             asked = time.perf_counter()
             while (task := run.next_task()) is not None:
                 try:
-                    result = method.stylize(task, on_step=_step_reporter(task.position, stop, job.faults, on_event, run.flush))
-                except _Abandoned:
+                    result = method.stylize(task, on_step=step_reporter(task.position, stop, job.faults, on_event, run.flush))
+                except FrameAbandoned:
                     run.flush()
                     return run.outcome(True)
                 # The frame's time on the chain's critical path: from asking for it
@@ -444,34 +439,18 @@ def run_chain(
         return run.outcome(False)
 
 
-def _step_reporter(
+def step_reporter(
     position: int, stop: StopToken, faults: Faults, on_event: ChainEventHandler, flush: Callable[[], None]
 ) -> StepCallback:
-    def on_step(step: int, budget: int, loss: float) -> None:
+    """A frame's step callback: reports each step, raises FrameAbandoned once a stop is requested, hits the step fault point."""
+
+    def on_step(report: StepDone) -> None:
         if stop.requested:
-            raise _Abandoned
-        on_event(StepDone(frame=position, step=step, budget=budget, loss=loss))
-        if faults.hit(FaultPoint.STEP, position, step):
+            raise FrameAbandoned
+        on_event(report)
+        if faults.hit(FaultPoint.STEP, position, report.step):
             flush()  # a kill during a frame finds every frame before it written, as without write-behind
             faults.trigger()
 
     return on_step
 
-
-def _record(position: int, source_index: int, result: FrameResult, seconds: float, *, cold: bool, decode_seconds: float = 0.0) -> FrameRecord:
-    return FrameRecord(
-        position=position,
-        source_index=source_index,
-        steps=result.steps,
-        stopped_early=result.stopped_early,
-        loss=result.loss,
-        content_loss=result.content_loss,
-        style_loss=result.style_loss,
-        temporal_loss=result.temporal_loss,
-        seconds=seconds,
-        flow_seconds=result.flow_seconds,
-        optimize_seconds=result.optimize_seconds,
-        decode_seconds=decode_seconds,
-        cold=cold,
-        redone=result.redone,
-    )

@@ -8,10 +8,13 @@ FrameDone with run-wide counts, rate and ETA.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from vidstyle.methods.base import FrameOutcome
+from vidstyle.methods.feedforward import TrainingStep
+from vidstyle.model.stylizer import StepReport
 from vidstyle.pipeline.eta import EtaEstimator, WorkLeft
 from vidstyle.video.sinks import SegmentEncoded  # the video layer's event, passed on with the run's
 
@@ -44,35 +47,13 @@ class ShotsPlanned:
     seconds: float  # spent looking for them (0 when read back or listed)
 
 
-@dataclass(frozen=True)
-class StepDone:
-    frame: int  # 0-based position in the plan
-    step: int
-    budget: int
-    loss: float
+# One optimizer step of a frame: the optimizer's own record (model/stylizer.py), its frame set by the method.
+StepDone = StepReport
 
 
-@dataclass(frozen=True)
-class FrameRecord:
-    """What one frame cost: written to the work dir's per-frame log and returned in RunResult.records."""
-
-    position: int
-    source_index: int
-    steps: int
-    stopped_early: bool
-    loss: float
-    content_loss: float
-    style_loss: float
-    temporal_loss: float
-    seconds: float  # on the chain's critical path: from asking for the frame to its result
-    flow_seconds: float  # optical flow (computed ahead, beside the previous frame's optimization)
-    optimize_seconds: float = 0.0  # in the optimizer (network passes and steps)
-    decode_seconds: float = 0.0  # decoding and resizing the input frame (read ahead, on another thread)
-    cold: bool = False  # a cold start: no previous frame to start from, the first-frame budget
-    redone: str = ""  # why and how the frame was redone after a numerical fault ("" when it was not)
-
-    def to_json(self) -> dict[str, object]:
-        return dict(self.__dict__)
+# The run's per-frame record is the method's own (methods/base.py), passed on unchanged;
+# FrameRecord is its earlier name, kept for ``vidstyle.pipeline.run``'s export.
+FrameRecord = FrameOutcome
 
 
 @dataclass(frozen=True)
@@ -80,22 +61,50 @@ class FrameStylized:
     """A chain finished a frame (chain-level; the run turns it into FrameDone)."""
 
     chain: int
-    record: FrameRecord
+    record: FrameOutcome
 
 
 @dataclass(frozen=True)
 class FrameDone:
-    frame: int
+    """A frame of the run finished: its record as the method made it, with the run-wide counts, rate and ETA."""
+
+    record: FrameOutcome
     total_frames: int
     frames_done: int  # frames of the run finished so far, by this process or earlier ones
-    steps: int
-    stopped_early: bool
-    loss: float
-    style_loss: float
-    content_loss: float
-    seconds: float
     frames_per_second: float  # over the frames stylized by this process
     eta_seconds: float | None  # cold starts and warm frames left, each at its observed cost (pipeline/eta.py)
+
+    @property
+    def frame(self) -> int:
+        return self.record.position
+
+    @property
+    def steps(self) -> int:
+        return self.record.steps
+
+    @property
+    def stopped_early(self) -> bool:
+        return self.record.stopped_early
+
+    @property
+    def loss(self) -> float:
+        return self.record.loss
+
+    @property
+    def terms(self) -> Mapping[str, float]:
+        return self.record.terms
+
+    @property
+    def style_loss(self) -> float:
+        return self.record.style_loss
+
+    @property
+    def content_loss(self) -> float:
+        return self.record.content_loss
+
+    @property
+    def seconds(self) -> float:
+        return self.record.seconds
 
 
 @dataclass(frozen=True)
@@ -115,15 +124,9 @@ class KeyframeDone:
     seconds: float  # this keyframe's time (0 when it was found done)
 
 
-@dataclass(frozen=True)
-class TrainingProgress:
-    """Fast mode: one training step of the network done."""
-
-    step: int  # 1-based, counting the steps of an earlier, interrupted run
-    budget: int
-    loss: float  # this step's total loss (noisy: every step draws other crops)
-    eta_seconds: float | None  # for the rest of the budget at this process's pace (an early stop may end it sooner)
-    validation: float | None = None  # loss on the fixed held-out crops, when this step checked it
+# Fast mode: one training step of the network done. The one training-progress record is
+# the trainer's own (methods/feedforward.py TrainingStep, with every term by name), passed on unchanged.
+TrainingProgress = TrainingStep
 
 
 @dataclass(frozen=True)
@@ -178,7 +181,7 @@ class RunProgress:
         self.warmups = dict(warmups or {})
         self.todo_by_chain = dict(todo_by_chain or {})
 
-    def _eta(self, record: FrameRecord, chain: int, rate: float) -> float | None:
+    def _eta(self, record: FrameOutcome, chain: int, rate: float) -> float | None:
         if self.left is None or self.estimator is None:
             remaining = self.total - self.done
             return remaining / rate if rate > 0 else None
@@ -203,15 +206,9 @@ class RunProgress:
         rate = self.stylized / elapsed if elapsed > 0 else 0.0
         self.on_event(
             FrameDone(
-                frame=record.position,
+                record=record,
                 total_frames=self.total,
                 frames_done=self.done,
-                steps=record.steps,
-                stopped_early=record.stopped_early,
-                loss=record.loss,
-                style_loss=record.style_loss,
-                content_loss=record.content_loss,
-                seconds=record.seconds,
                 frames_per_second=rate,
                 eta_seconds=self._eta(record, event.chain, rate),
             )

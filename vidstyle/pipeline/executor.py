@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from vidstyle.errors import EncodeError
-from vidstyle.methods.base import FrameTask, Method, MethodBatch
-from vidstyle.pipeline.chain import ChainJob, ChainOutcome, ChainRun, StopToken, _Abandoned, _step_reporter, run_chain
+from vidstyle.methods.base import Batching, FrameTask, Method, MethodBatch, Preparing
+from vidstyle.pipeline.chain import ChainJob, ChainOutcome, ChainRun, StopToken, run_chain, step_reporter
+from vidstyle.pipeline.interrupt import FrameAbandoned
 from vidstyle.pipeline.events import ChainEvent, ChainEventHandler
 from vidstyle.video.sources import FrameReader, SourceSpec, open_reader
 
@@ -84,8 +85,7 @@ class BatchedExecutor:
         self.chains = chains
 
     def run(self, jobs: Sequence[ChainJob], *, stop: StopToken, on_event: ChainEventHandler) -> Execution:
-        open_batch = getattr(self.method, "open_batch", None)
-        batch: MethodBatch | None = open_batch(self.chains) if open_batch is not None else None
+        batch: MethodBatch | None = self.method.open_batch(self.chains) if isinstance(self.method, Batching) else None
         if batch is None:
             return LocalExecutor(self.method).run(jobs, stop=stop, on_event=on_event)
         on_event = _serialized(on_event)  # several chains' write-behind threads report at once
@@ -93,7 +93,7 @@ class BatchedExecutor:
         outcomes: list[ChainOutcome] = []
         open_lanes: list[_Lane] = []  # chains started and not complete
         in_batch: dict[int, _Lane] = {}  # slot -> the chain whose frame is in it
-        prepare = getattr(self.method, "prepare", None)
+        prepare = self.method.prepare if isinstance(self.method, Preparing) else None
 
         def start(lane: _Lane) -> None:
             """Put the lane's next frame in the batch, or close the lane when its chain is complete."""
@@ -104,7 +104,7 @@ class BatchedExecutor:
                 open_lanes.remove(lane)
                 return
             lane.task, lane.asked = task, time.perf_counter()
-            on_step = _step_reporter(task.position, stop, lane.run.job.faults, on_event, lane.run.flush)
+            on_step = step_reporter(task.position, stop, lane.run.job.faults, on_event, lane.run.flush)
             in_batch[batch.add(task, on_step=on_step)] = lane
 
         def stopped() -> Execution:
@@ -131,7 +131,7 @@ class BatchedExecutor:
                             return stopped()  # this frame is dropped, and the others in flight
                         lane.run.finish(lane.task, result, now - lane.asked)
                         start(lane)
-            except _Abandoned:
+            except FrameAbandoned:
                 return stopped()
             except EncodeError:
                 if stop.requested:

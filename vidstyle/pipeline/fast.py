@@ -33,7 +33,7 @@ from vidstyle.errors import Interrupted, ModelError, NumericalError, UsageError
 from vidstyle.faults import FaultPoint, Faults
 from vidstyle.files import file_sha256, png_is_complete, write_bytes_atomic, write_image_atomic
 from vidstyle.invocation import resume_command
-from vidstyle.methods.base import FrameTask, Method, MethodFactory
+from vidstyle.methods.base import FrameTask, Method, MethodFactory, SharingCore
 from vidstyle.methods.feedforward import (
     CHECKPOINT_NAME,
     STYLE_EMPHASIS,
@@ -52,7 +52,7 @@ from vidstyle.methods.feedforward import (
 from vidstyle.model.device import resolve_device
 from vidstyle.model.runtime import native_bf16
 from vidstyle.pipeline.chains import RunPlan
-from vidstyle.pipeline.events import EventHandler, KeyframeDone, Notice, TrainingProgress
+from vidstyle.pipeline.events import EventHandler, KeyframeDone, Notice
 from vidstyle.pipeline.ownership import Guarded, check_target
 from vidstyle.video.sinks import Output
 from vidstyle.video.pixels import resize
@@ -277,7 +277,7 @@ def prepare_fast_method(
     resume = resume or resume_command(work_root)
     folder = work_root / FAST_DIR
     model_path = folder / MODEL_NAME
-    core = getattr(keyframer, "core", None)
+    core = keyframer.core if isinstance(keyframer, SharingCore) else None
     if core is None:
         raise UsageError("--method fast needs the optimizer's feature network to train with; use the default method factory.")
     config = fast_config(settings)
@@ -304,7 +304,7 @@ def prepare_fast_method(
 
     def relay(event: TrainingEvent) -> None:
         if isinstance(event, TrainingStep):
-            on_event(TrainingProgress(event.step, event.budget, event.loss, event.eta_seconds, event.validation))
+            on_event(event)  # the one training-progress record (pipeline/events.py TrainingProgress)
 
     on_event(Notice(f"Training the fast network on {len(positions)} frames and {len(keys)} keyframe(s), up to {config.steps} steps."))
     try:
@@ -384,7 +384,7 @@ def _stylize_keyframes(
             on_event(KeyframeDone(done=count, total=len(keys), position=position, seconds=0.0))
             continue
 
-        def on_step(step: int, budget: int, loss: float, finished: int = count - 1) -> None:
+        def on_step(_report: object, finished: int = count - 1) -> None:
             if stop():  # Ctrl-C: the keyframe in progress is dropped, the stored ones are kept
                 raise Interrupted(
                     f"Stopped while stylizing keyframes ({finished} of {len(keys)} done). "

@@ -25,9 +25,14 @@ from vidstyle.video.ffmpeg import stop_encoders_when
 
 
 class StopFlag:
+    """The one stop token (pipeline/chain.py StopToken): set by a signal here, by the driver in a Ray worker."""
+
     def __init__(self) -> None:
         self.requested = False
         self.signal_name = ""
+
+    def request(self) -> None:
+        self.requested = True
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
         if self.requested:
@@ -37,7 +42,7 @@ class StopFlag:
 
 
 class FrameAbandoned(Exception):
-    """Raised inside the optimizer loop when a stop was requested."""
+    """Raised from a frame's step callback when a stop was requested: the frame in progress is dropped."""
 
 
 @contextmanager

@@ -35,7 +35,7 @@ from vidstyle.files import write_image_atomic
 from vidstyle.methods.base import FrameTask, MethodFactory
 from vidstyle.methods.optimize import check_init_image, optimize_method
 from vidstyle.pipeline.ownership import check_target, guarded_for, guarded_paths
-from vidstyle.pipeline.events import EventHandler, FrameRecord, FrameStylized, RunFinished, RunProgress, RunStarted, StepDone, ignore
+from vidstyle.pipeline.events import EventHandler, FrameStylized, RunFinished, RunProgress, RunStarted, StepDone, ignore
 from vidstyle.pipeline.plan import FramePlan, input_times, make_plan
 from vidstyle.pipeline.shots import format_time
 from vidstyle.video.pixels import resize
@@ -240,22 +240,18 @@ def preview(
             content = resize(contents[index], plan.working_size)
             frame_started = time.perf_counter()
 
-            def on_step(step: int, budget: int, loss: float, position: int = position) -> None:
-                on_event(StepDone(frame=position, step=step, budget=budget, loss=loss))
+            def on_step(report: StepDone) -> None:
+                on_event(report)
 
             task = FrameTask(position=position, shot_offset=0, content=content, cold=True, previous_content=None, previous_stylized=None)
             result = method.stylize(task, on_step=on_step)
             seconds = time.perf_counter() - frame_started
             inputs.append(content)
             results.append(result.image)
+            record = result.outcome.placed(source_index=index, seconds=seconds, decode_seconds=0.0, cold=True)
             frames.append(
-                PreviewFrame(position, index, times[position], result.steps, seconds, result.style_loss, result.content_loss)
+                PreviewFrame(position, index, times[position], record.steps, seconds, record.style_loss, record.content_loss)
             )
-            record = FrameRecord(
-                position=position, source_index=index, steps=result.steps, stopped_early=result.stopped_early,
-                loss=result.loss, content_loss=result.content_loss, style_loss=result.style_loss,
-                temporal_loss=result.temporal_loss, seconds=seconds, flow_seconds=result.flow_seconds,
-            )  # fmt: skip
             progress(FrameStylized(chain=0, record=record))
         labels = [_label(f.time, f.source_index, source) for f in frames]
     caption = describe_settings(settings, working_size=plan.working_size)

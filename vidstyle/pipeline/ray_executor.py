@@ -64,6 +64,7 @@ from vidstyle.methods.base import MethodFactory
 from vidstyle.pipeline.chain import ChainJob, ChainOutcome, StopToken, run_chain
 from vidstyle.pipeline.events import ChainEvent, ChainEventHandler, FrameStylized, Notice, SegmentEncoded, StepDone
 from vidstyle.pipeline.executor import Execution
+from vidstyle.pipeline.interrupt import StopFlag
 from vidstyle.pipeline.workdir import resume_command_for
 from vidstyle.video.ffmpeg import stop_encoders_when
 
@@ -395,13 +396,6 @@ def _first_line(error: BaseException) -> str:
     return text[0] if text else type(error).__name__
 
 
-class _ActorStop:
-    """The stop token inside a worker: set by the driver through Worker.request_stop."""
-
-    def __init__(self) -> None:
-        self.requested = False
-
-
 class Worker:
     """One actor (made with ray.remote in :class:`RayExecutor`): a method, built once, that stylizes whole chains.
 
@@ -417,7 +411,7 @@ class Worker:
         cv2.setNumThreads(threads)
         self.method = factory(settings, working_size)
         self.template = template
-        self.stop = _ActorStop()
+        self.stop = StopFlag()  # the one stop token, set by the driver through Worker.request_stop
         self._events: list[ChainEvent] = []
         self._lock = threading.Lock()
 
@@ -443,7 +437,7 @@ class Worker:
         return kept + steps[-1:]
 
     def request_stop(self) -> None:
-        self.stop.requested = True
+        self.stop.request()
 
 
 class RayExecutor:

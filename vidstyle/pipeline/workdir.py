@@ -373,8 +373,6 @@ class WorkDir:
     def log(self, plan: RunPlan) -> FrameLog:
         return FrameLog(self.log_dir, lambda position: plan.segment_of(position).index)
 
-    def png_count(self) -> int:
-        return sum(1 for _ in self.frames.glob("*.png")) if self.frames.is_dir() else 0
 
     def records(self) -> list[dict[str, object]]:
         """Every per-frame record, in frame order."""
