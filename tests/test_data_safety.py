@@ -289,6 +289,15 @@ def test_overwrite_replaces_a_file_only_while_it_is_the_one_vidstyle_wrote(runne
         assert path.read_bytes() == before
 
 
+def test_a_finished_run_of_warmed_up_chains_leaves_no_work_dir(runner: CliRunner, media: Media) -> None:
+    """Chains split inside a shot store warmup frames in the work dir (pipeline/chain.py): vidstyle's names, removed at the end."""
+    clip = make_clip(media.root / "ten.mp4", width=32, height=24, frames=10)
+    out = media.root / "chained.mp4"
+    result = invoke(runner, *media.stylize(clip, "-o", out, "--chain-frames", "4", "--overlap", "2"))  # 3 chains, 2 warmed up
+    assert result.exit_code == 0, result.output
+    assert out.is_file() and not (media.root / "chained.mp4.vidstyle").exists()
+
+
 def test_an_empty_folder_given_as_work_dir_is_used_and_kept(runner: CliRunner, media: Media) -> None:
     work = media.root / "state"
     (work / "sub").mkdir(parents=True)

@@ -53,7 +53,7 @@ SUFFIX = ".vidstyle"
 # Every name vidstyle makes at a work dir's top, and so the only ones it removes
 # there (fast/ is pipeline/fast.py's; run.lock and the marker go last, in WorkDir.hold).
 _OUR_FILES = (MANIFEST, FINISHED)
-_OUR_FOLDERS = ("frames", "log", "segments", "scaled", "fast")
+_OUR_FOLDERS = ("frames", "log", "segments", "scaled", "fast", "warmup")  # warmup: pipeline/chain.py's stored warmup frames
 _DAMAGED = "rerun the stylize command with --restart to start over."
 
 
