@@ -395,6 +395,23 @@ def test_a_killed_runs_lock_does_not_block_its_resume(runner: CliRunner, media: 
     assert count_video_frames(out) == 3 and not work.exists()
 
 
+def test_a_work_dir_from_before_the_marker_resumes_and_a_foreign_file_makes_it_someones(runner: CliRunner, media: Media) -> None:
+    """A run interrupted under an older vidstyle (no owner.json) resumes when every name in it is vidstyle's."""
+    out = media.root / "out.mp4"
+    work = _killed_run(media, out)
+    (work / "owner.json").unlink()  # as an older vidstyle left it
+    stray = work / "log" / "notes.txt"
+    stray.write_text("mine")
+    before = snapshot(work)
+    refused = invoke(runner, "resume", work)
+    assert refused.exit_code == 1 and "no vidstyle owner marker" in refused.output, refused.output
+    assert snapshot(work) == before
+    stray.unlink()
+    done = invoke(runner, "resume", work)
+    assert done.exit_code == 0, done.output
+    assert count_video_frames(out) == 3 and not work.exists()
+
+
 # --------------------------------------------------------------------------- a work dir is data, not instructions
 
 

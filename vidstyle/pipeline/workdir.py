@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
@@ -53,6 +54,10 @@ SUFFIX = ".vidstyle"
 # Every name vidstyle makes at a work dir's top, and so the only ones it removes
 # there (fast/ is pipeline/fast.py's; run.lock and the marker go last, in WorkDir.hold).
 _OUR_FILES = (MANIFEST, FINISHED)
+# The names vidstyle gives files inside its folders: numbered frames, log chunks and segments; fast mode's network
+# and checkpoint (pipeline/fast.py, methods/feedforward.py). Only for telling an older vidstyle's work dir apart.
+_OUR_FILE_NAME = re.compile(r"^\d+\.(png|json|mp4|mkv|mov|webm|avi)$")
+_OUR_FAST_FILES = ("model.pt", "fast-checkpoint.pt")
 _OUR_FOLDERS = ("frames", "log", "segments", "scaled", "fast", "warmup")  # warmup: pipeline/chain.py's stored warmup frames
 _DAMAGED = "rerun the stylize command with --restart to start over."
 
@@ -187,6 +192,7 @@ class WorkDir:
         self.log_dir = root / "log"
         self.segments = root / "segments"
         self.scaled = root / "scaled"
+        self._adopted = False  # an unmarked work dir an older vidstyle made (check_usable)
 
     # -- manifest ---------------------------------------------------------
     @property
@@ -239,7 +245,11 @@ class WorkDir:
         if self.is_ours():
             self.check_links()
             return
-        if self.manifest_path.is_file():  # a manifest is no mark of ownership: anyone can write one
+        if self.manifest_path.is_file():  # a manifest alone is no mark of ownership: anyone can write one
+            if self._is_unmarked_vidstyle_run():
+                self.check_links()
+                self._adopted = True  # hold() marks it as a folder vidstyle made, and it resumes
+                return
             raise NotOurs(
                 f"{root} holds a manifest but no vidstyle owner marker (made by an older vidstyle, or not by vidstyle), so "
                 "vidstyle neither uses nor empties it; finish it with the version that made it, or choose a new or empty folder as --work-dir."
@@ -252,6 +262,35 @@ class WorkDir:
                     f"{root} holds files vidstyle did not make, so it cannot be a work dir; "
                     "choose a new or empty folder as --work-dir."
                 )
+
+    def _is_unmarked_vidstyle_run(self) -> bool:
+        """A work dir an older vidstyle made (before owner markers): its manifest reads, and every name in it is one vidstyle makes.
+
+        Runs interrupted before the upgrade then resume. The test is strict on
+        purpose: a single file of another name anywhere inside (or a link)
+        makes the folder someone's, never emptied or used.
+        """
+        try:
+            WorkDir.read_manifest(self.root)
+        except VidstyleError:
+            return False
+        for folder, dirs, files in os.walk(self.root):
+            here = Path(folder)
+            top = here == self.root
+            for name in dirs:
+                if (here / name).is_symlink() or (top and name not in _OUR_FOLDERS):
+                    return False
+            for name in files:
+                if (here / name).is_symlink():
+                    return False
+                if top and (name in _OUR_FILES or name == LOCK):
+                    continue
+                if not top and (_OUR_FILE_NAME.match(name) or name in _OUR_FAST_FILES):
+                    continue
+                if name.startswith("."):  # a killed run's temporary (files.py, the encoder's leftovers)
+                    continue
+                return False
+        return True
 
     def check_links(self) -> None:
         """Refuse a work dir with a symbolic link anywhere inside: writes and removals there would land elsewhere."""
@@ -289,7 +328,8 @@ class WorkDir:
         try:
             if not self.is_ours():
                 self.check_usable()  # again, now that no other run can be making it
-                write_json_atomic(self.marker_path, {"tool": "vidstyle", "run_id": uuid.uuid4().hex, "made_folder": made})
+                made_folder = made or self._adopted  # an older vidstyle's work dir was made by vidstyle too
+                write_json_atomic(self.marker_path, {"tool": "vidstyle", "run_id": uuid.uuid4().hex, "made_folder": made_folder})
             yield self.run_id
         finally:
             self._let_go(lock)
