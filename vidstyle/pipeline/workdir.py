@@ -251,8 +251,8 @@ class WorkDir:
                 self._adopted = True  # hold() marks it as a folder vidstyle made, and it resumes
                 return
             raise NotOurs(
-                f"{root} holds a manifest but no vidstyle owner marker (made by an older vidstyle, or not by vidstyle), so "
-                "vidstyle neither uses nor empties it; finish it with the version that made it, or choose a new or empty folder as --work-dir."
+                f"{root} holds a manifest but no vidstyle owner marker, and files vidstyle does not make, so "
+                "vidstyle neither uses nor empties it; choose a new or empty folder as --work-dir."
             )
         for folder, dirs, files in os.walk(root):
             if folder == str(root) and _is_our_lock(root / LOCK):
