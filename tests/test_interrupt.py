@@ -67,6 +67,15 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
+def _wait_for(path: Path, proc: subprocess.Popen[str], missing: str) -> None:
+    """Until ``path`` exists, with the run still alive; at most 240 s (a loaded 2-core runner)."""
+    deadline = time.monotonic() + 240
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, f"{missing} after 240 s"
+        time.sleep(0.02)
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -97,11 +106,7 @@ def test_ctrl_c_while_ffmpeg_hangs_stops_at_once(tmp_path: Path, style: Path, ra
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 240
-        while not mark.exists():
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "no segment encode after 240 s"
-            time.sleep(0.02)
+        _wait_for(mark, proc, "no segment encode")
         signalled = time.monotonic()
         _, stderr = proc.communicate(timeout=60)
         took = time.monotonic() - signalled
@@ -125,11 +130,7 @@ def test_ctrl_c_during_an_endless_frame_stops_at_once(tmp_path: Path, style: Pat
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 240
-        while not (work / "manifest.json").is_file():
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "no work dir after 240 s"
-            time.sleep(0.02)
+        _wait_for(work / "manifest.json", proc, "no work dir")
         time.sleep(1.0)  # into the first frame's optimization (anywhere before it must stop as fast)
         os.kill(proc.pid, 2)  # SIGINT, once
         signalled = time.monotonic()

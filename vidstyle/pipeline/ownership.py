@@ -107,16 +107,24 @@ def _is_input(path: Path, guarded: Guarded) -> bool:
     return _same(path, guarded.input) or any(_same(path, f) for f in guarded.input_files)
 
 
+def _refuse_what_the_run_reads(path: Path, guarded: Guarded, *, option: str, name: str, somewhere: str) -> None:
+    """UsageError when ``path`` (given as ``option``) is the input, inside the input folder, or a file the run reads.
+
+    ``name`` and ``somewhere`` word the advice: "choose another {name}", "choose {somewhere} outside it".
+    """
+    if _is_input(path, guarded):
+        raise UsageError(f"{option} {path} is the input; choose another {name}.")
+    if guarded.input_folder is not None and _within(path, guarded.input_folder):
+        raise UsageError(f"{option} {path} is inside the input folder {guarded.input_folder}; choose {somewhere} outside it.")
+    for what, read in guarded.reads:
+        if _same(path, read):
+            raise UsageError(f"{option} {path} is {what}; choose another {name}.")
+
+
 def check_layout(output: Output, work: Path | None, guarded: Guarded) -> None:
     """Refuse an output or work dir that would write over, or remove, the input or each other (UsageError, exit 2)."""
     out = output.path
-    if _is_input(out, guarded):
-        raise UsageError(f"--output {out} is the input; choose another --output.")
-    if guarded.input_folder is not None and _within(out, guarded.input_folder):
-        raise UsageError(f"--output {out} is inside the input folder {guarded.input_folder}; choose an --output outside it.")
-    for what, path in guarded.reads:
-        if _same(out, path):
-            raise UsageError(f"--output {out} is {what}; choose another --output.")
+    _refuse_what_the_run_reads(out, guarded, option="--output", name="--output", somewhere="an --output")
     if work is None:
         return
     if _same(work, out):
@@ -153,13 +161,7 @@ def check_target(
     """
     path = _absolute(path)
     if guarded is not None:
-        if _is_input(path, guarded):
-            raise UsageError(f"{option} {path} is the input; choose another path.")
-        if guarded.input_folder is not None and _within(path, guarded.input_folder):
-            raise UsageError(f"{option} {path} is inside the input folder {guarded.input_folder}; choose a path outside it.")
-        for what, read in guarded.reads:
-            if _same(path, read):
-                raise UsageError(f"{option} {path} is {what}; choose another path.")
+        _refuse_what_the_run_reads(path, guarded, option=option, name="path", somewhere="a path")
     if output is not None and (_same(path, output.path) or (output.kind is OutputKind.FOLDER and _within(path, output.path))):
         raise UsageError(f"{option} {path} is the run's output or inside it; choose another path.")
     if work is not None and _within(path, work):
