@@ -19,6 +19,7 @@ import torch
 from vidstyle.errors import ModelError, NumericalError, UsageError
 from vidstyle.methods.fastnet import Architecture, NetSpec, Norm, build_network, run_network
 from vidstyle.model.objective import Content
+from vidstyle.pipeline.interrupt import StopFlag
 from vidstyle.methods.feedforward import (
     CHECKPOINT_NAME,
     CheckpointSaved,
@@ -191,13 +192,13 @@ def test_stop_then_resume_gives_the_same_weights(core, tmp_path: Path) -> None:
     clip = make_clip()
     reference = train(core, clip)
     seen = []
-
-    def stop() -> bool:
-        return len(seen) >= 6
+    stop = StopFlag()  # the run's one stop token, requested here as Ctrl-C would after step 6
 
     def count(event) -> None:
         if isinstance(event, TrainingStep):
             seen.append(event.step)
+            if len(seen) >= 6:
+                stop.request()
 
     with pytest.raises(TrainingStopped) as stopped:
         train(core, clip, checkpoint_dir=tmp_path, on_event=count, stop=stop)

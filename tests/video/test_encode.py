@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -13,14 +14,52 @@ import pytest
 
 from tests.mediatools import packets
 from vidstyle.errors import EncodeError, OutputError
-from vidstyle.video.encode import VIDEO_OUTPUT_EXTENSIONS, VideoContainer, container_for, encode_segment, segment_suffix
+from vidstyle.video.encode import (
+    VIDEO_OUTPUT_EXTENSIONS,
+    VideoContainer,
+    container_for,
+    encode_segment,
+    segment_suffix,
+    temp_path,
+    unlink_quietly,
+)
 from vidstyle.video.ffmpeg import ffmpeg_exe
-from vidstyle.video.mux import assemble, encode_frames_to_video
+from vidstyle.video.mux import assemble
 
 NTSC = Fraction(30000, 1001)
 
 
 # --------------------------------------------------------------------------- local helpers
+
+
+def encode_frames_to_video(
+    frames: Sequence[Path],
+    output: Path,
+    *,
+    fps: Fraction,
+    durations: Sequence[float] | None = None,
+    crf: int = 18,
+    audio_from: Path | None = None,
+    audio_start: float = 0.0,
+    audio_duration: float | None = None,
+) -> None:
+    """The product's path for a short run: one segment (encode_segment), then assemble; the container follows the suffix."""
+    output = Path(output)
+    container = container_for(output)
+    segment = temp_path(output, "segment").with_suffix(segment_suffix(container))
+    try:
+        encode_segment(frames, segment, fps=fps, durations=durations, crf=crf, container=container)
+        assemble(
+            [segment],
+            output,
+            audio_from=audio_from,
+            audio_start=audio_start,
+            audio_duration=audio_duration,
+            container=container,
+        )
+    finally:
+        unlink_quietly(segment)
+
 
 
 def _ffmpeg(*args: str) -> subprocess.CompletedProcess:

@@ -25,6 +25,18 @@ from vidstyle.faults import Faults
 from vidstyle.model.stylizer import StepReport
 
 
+class StopToken(Protocol):
+    """The one stop token: set when the run should stop (Ctrl-C, SIGTERM). pipeline/interrupt.py StopFlag is it;
+    a chain, the keyframes and fast mode's training all poll the same object."""
+
+    @property
+    def requested(self) -> bool: ...
+
+
+class FrameAbandoned(Exception):
+    """Raised from a frame's step callback once a stop is requested: the frame in progress is dropped, nothing written."""
+
+
 @dataclass(frozen=True)
 class FrameTask:
     position: int  # in the plan

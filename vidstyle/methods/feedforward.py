@@ -79,7 +79,7 @@ from torch import nn
 from vidstyle.config import FlowPreset, OptimizeConfig, Precision, TemporalConfig
 from vidstyle.errors import ModelError, NumericalError, UsageError
 from vidstyle.files import write_bytes_atomic
-from vidstyle.methods.base import FrameOutcome, FrameResult, FrameTask, StepCallback
+from vidstyle.methods.base import FrameOutcome, FrameResult, FrameTask, StepCallback, StopToken
 from vidstyle.methods.fastnet import STRIDE, Architecture, NetSpec, Norm, build_network, run_network
 from vidstyle.model.objective import Content, Objective, PixelL1, Style, Temporal, Term, TotalVariation
 from vidstyle.model.runtime import Runtime
@@ -360,7 +360,7 @@ TrainingEvent = TrainingStarted | TrainingStep | CheckpointSaved | TrainingFinis
 
 
 class TrainingStopped(Exception):
-    """Raised when ``stop()`` said so: the state up to ``step`` is in the checkpoint (if a folder was given)."""
+    """Raised when the stop token was requested: the state up to ``step`` is in the checkpoint (if a folder was given)."""
 
     def __init__(self, step: int, checkpoint: Path | None) -> None:
         super().__init__(f"training stopped at step {step}")
@@ -715,7 +715,7 @@ def train_network(
     config: FastConfig = FastConfig(),
     checkpoint_dir: Path | None = None,
     on_event: Callable[[TrainingEvent], None] | None = None,
-    stop: Callable[[], bool] | None = None,
+    stop: StopToken | None = None,
     after_step: Callable[[int], None] | None = None,
     poisoned: Callable[[int, int], bool] | None = None,
     device: torch.device | str = "cpu",
@@ -724,8 +724,8 @@ def train_network(
 
     ``features`` and ``style`` are the feature network and style targets the
     optimizer uses (vidstyle.model.build.build_core gives both), so the
-    network learns the same objective. ``stop`` is polled before every step;
-    when it returns True the state is checkpointed and TrainingStopped is
+    network learns the same objective. ``stop`` (the run's stop token) is polled
+    before every step; once it is requested the state is checkpointed and TrainingStopped is
     raised. ``after_step(step)`` is called once a step and the checkpoint
     due at it are done (the pipeline's fault point). Deterministic on CPU for
     a given ``config.seed`` and thread count.
@@ -789,7 +789,7 @@ def train_network(
     bad_in_a_row = 0
     stopped_early = _stalled(validation, config)
     while step < config.steps and not stopped_early:
-        if stop is not None and stop():
+        if stop is not None and stop.requested:
             raise TrainingStopped(step, checkpoint())
         for group in optimizer.param_groups:
             group["lr"] = learning_rate_at(step, config)

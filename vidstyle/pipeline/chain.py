@@ -39,29 +39,30 @@ import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
 from vidstyle.errors import EncodeError, VidstyleError
 from vidstyle.faults import FaultPoint, Faults
 from vidstyle.files import png_is_complete, remove_files, write_image_atomic
-from vidstyle.methods.base import FrameOutcome, FrameResult, FrameTask, Method, Prepare, Preparing, StepCallback
+from vidstyle.methods.base import (
+    FrameAbandoned,
+    FrameOutcome,
+    FrameResult,
+    FrameTask,
+    Method,
+    Prepare,
+    Preparing,
+    StepCallback,
+    StopToken,
+)
 from vidstyle.pipeline.chains import Chain, RunPlan, fade_weight
 from vidstyle.pipeline.events import ChainEventHandler, FrameStylized, Notice, StepDone
-from vidstyle.pipeline.interrupt import FrameAbandoned
 from vidstyle.pipeline.overlap import ReadAhead, WriteBehind
 from vidstyle.pipeline.workdir import WorkDir
 from vidstyle.video.pixels import resize
 from vidstyle.video.sinks import Sink, SinkSpec, open_sink
 from vidstyle.video.sources import FrameReader, SourceSpec, open_reader, read_image
-
-
-class StopToken(Protocol):
-    """Set when the run should stop (Ctrl-C, SIGTERM): pipeline/interrupt.py StopFlag."""
-
-    @property
-    def requested(self) -> bool: ...
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from vidstyle.errors import EncodeError
-from vidstyle.methods.base import Batching, FrameTask, Method, MethodBatch, Preparing
-from vidstyle.pipeline.chain import ChainJob, ChainOutcome, ChainRun, StopToken, run_chain, step_reporter
-from vidstyle.pipeline.interrupt import FrameAbandoned
+from vidstyle.methods.base import Batching, FrameAbandoned, FrameTask, Method, MethodBatch, Preparing, StopToken
+from vidstyle.pipeline.chain import ChainJob, ChainOutcome, ChainRun, run_chain, step_reporter
 from vidstyle.pipeline.events import ChainEvent, ChainEventHandler
 from vidstyle.video.sources import FrameReader, SourceSpec, open_reader
 

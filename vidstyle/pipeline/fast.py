@@ -20,7 +20,7 @@ With ``--model`` none of this happens: the saved network is the method.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -33,7 +33,7 @@ from vidstyle.errors import Interrupted, ModelError, NumericalError, UsageError
 from vidstyle.faults import FaultPoint, Faults
 from vidstyle.files import file_sha256, png_is_complete, write_bytes_atomic, write_image_atomic
 from vidstyle.invocation import resume_command
-from vidstyle.methods.base import FrameTask, Method, MethodFactory, SharingCore
+from vidstyle.methods.base import FrameAbandoned, FrameTask, Method, MethodFactory, SharingCore, StopToken
 from vidstyle.methods.feedforward import (
     CHECKPOINT_NAME,
     STYLE_EMPHASIS,
@@ -115,7 +115,7 @@ class RunMethod:
         work_root: Path,
         resume: str,
         faults: Faults,
-        stop: Callable[[], bool],
+        stop: StopToken,
         on_event: EventHandler,
     ) -> Method:
         """The method the chains use: ``method``, or the network this run trains (or trained before a kill)."""
@@ -263,7 +263,7 @@ def prepare_fast_method(
     work_root: Path,
     keyframer: Method,
     faults: Faults,
-    stop: Callable[[], bool],
+    stop: StopToken,
     on_event: EventHandler,
     resume: str | None = None,
 ) -> FastMethod:
@@ -369,7 +369,7 @@ def _stylize_keyframes(
     keyframer: Method,
     folder: Path,
     *,
-    stop: Callable[[], bool],
+    stop: StopToken,
     on_event: EventHandler,
     resume: str,
 ) -> dict[int, np.ndarray]:
@@ -384,12 +384,9 @@ def _stylize_keyframes(
             on_event(KeyframeDone(done=count, total=len(keys), position=position, seconds=0.0))
             continue
 
-        def on_step(_report: object, finished: int = count - 1) -> None:
-            if stop():  # Ctrl-C: the keyframe in progress is dropped, the stored ones are kept
-                raise Interrupted(
-                    f"Stopped while stylizing keyframes ({finished} of {len(keys)} done). "
-                    f"Resume with: {resume}"
-                )
+        def on_step(_report: object) -> None:
+            if stop.requested:  # Ctrl-C: the keyframe in progress is dropped, the stored ones are kept
+                raise FrameAbandoned
 
         started = time.perf_counter()
         task = FrameTask(
@@ -400,7 +397,12 @@ def _stylize_keyframes(
             previous_content=None,
             previous_stylized=None,
         )
-        result = keyframer.stylize(task, on_step=on_step)
+        try:
+            result = keyframer.stylize(task, on_step=on_step)
+        except FrameAbandoned:
+            raise Interrupted(
+                f"Stopped while stylizing keyframes ({count - 1} of {len(keys)} done). Resume with: {resume}"
+            ) from None
         write_image_atomic(path, result.image)
         done[position] = result.image
         on_event(KeyframeDone(done=count, total=len(keys), position=position, seconds=time.perf_counter() - started))

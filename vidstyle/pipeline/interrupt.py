@@ -41,10 +41,6 @@ class StopFlag:
         self.signal_name = signal.Signals(signum).name
 
 
-class FrameAbandoned(Exception):
-    """Raised from a frame's step callback when a stop was requested: the frame in progress is dropped."""
-
-
 @contextmanager
 def stop_on_signals() -> Iterator[StopFlag]:
     """Install SIGINT/SIGTERM handlers for the duration of a run (main thread only)."""

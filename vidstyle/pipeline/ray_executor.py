@@ -60,8 +60,8 @@ from typing import Any
 from vidstyle.config import DeviceChoice, ScaleConfig, Settings
 from vidstyle.errors import UsageError, VidstyleError, WorkerError
 from vidstyle.faults import FaultAction, Faults
-from vidstyle.methods.base import MethodFactory
-from vidstyle.pipeline.chain import ChainJob, ChainOutcome, StopToken, run_chain
+from vidstyle.methods.base import MethodFactory, StopToken
+from vidstyle.pipeline.chain import ChainJob, ChainOutcome, run_chain
 from vidstyle.pipeline.events import ChainEvent, ChainEventHandler, FrameStylized, Notice, SegmentEncoded, StepDone
 from vidstyle.pipeline.executor import Execution
 from vidstyle.pipeline.interrupt import StopFlag

@@ -251,7 +251,7 @@ class _Run:
             work_root=self.work.root,
             resume=self._resume_command(),
             faults=self.faults,
-            stop=lambda: self.stop.requested,
+            stop=self.stop,
             on_event=self.on_event,
         )
         return self._execute(manifest.plan, manifest.source, method, started)

@@ -18,8 +18,8 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from vidstyle.config import Settings
-from vidstyle.methods.base import Method, MethodFactory
-from vidstyle.pipeline.chain import ChainJob, StopToken
+from vidstyle.methods.base import Method, MethodFactory, StopToken
+from vidstyle.pipeline.chain import ChainJob
 from vidstyle.pipeline.events import ChainEventHandler
 from vidstyle.pipeline.executor import Execution, executor_for
 

@@ -29,7 +29,7 @@ from vidstyle.video.encode import (
 )
 from vidstyle.video.ffmpeg import FfmpegError, last_error_line, run_ffmpeg
 
-__all__ = ["assemble", "encode_frames_to_video"]
+__all__ = ["assemble"]
 
 # ffmpeg muxer name per output container.
 _MUXERS = {
@@ -168,32 +168,3 @@ def assemble(
         unlink_quietly(listing)
         if not success:
             unlink_quietly(temp)
-
-
-def encode_frames_to_video(
-    frames: Sequence[Path],
-    output: Path,
-    *,
-    fps: Fraction,
-    durations: Sequence[float] | None = None,
-    crf: int = 18,
-    audio_from: Path | None = None,
-    audio_start: float = 0.0,
-    audio_duration: float | None = None,
-) -> None:
-    """One segment + :func:`assemble`, for short runs; the container follows ``output``'s suffix."""
-    output = Path(output)
-    container = container_for(output)
-    segment = temp_path(output, "segment").with_suffix(segment_suffix(container))
-    try:
-        encode_segment(frames, segment, fps=fps, durations=durations, crf=crf, container=container)
-        assemble(
-            [segment],
-            output,
-            audio_from=audio_from,
-            audio_start=audio_start,
-            audio_duration=audio_duration,
-            container=container,
-        )
-    finally:
-        unlink_quietly(segment)
