@@ -1,4 +1,4 @@
-"""Every default checked against real ImageNet features: numbers for the README "Defaults" table, and pictures.
+"""Every default checked against real ImageNet features: numbers for the table of docs/defaults.md, and pictures.
 
 Uses the shared VGG16 ImageNet weights (../shared/data/weights), the shared
 styles (The Starry Night, The Scream, The Shipwreck) and real frames (marple8,

@@ -39,7 +39,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a throwaway local cluster (README "Workers")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a throwaway local cluster (docs/workers.md)
 
 import torch  # noqa: E402
 

@@ -16,7 +16,7 @@ they fit and fails if they cannot. It needs ../shared/data (the VGG16 weights, t
 the photo; see ../shared/data/README.md for where they come from). The working size is 128 px by
 default, not the product's 256, because the committed pictures were made on a 2-core CPU shared with
 other work, where even that took most of an hour; on an idle 2-core machine 256 px should take about
-20 minutes (an estimate from the single-frame timings in README "Performance", not measured).
+20 minutes (an estimate from the single-frame timings in docs/performance.md, not measured).
 Everything goes through vidstyle's public API (`vidstyle.stylize`).
 """
 

@@ -4,7 +4,8 @@
 * the ETA after the first frame is near the truth (cold starts and warm frames priced apart);
 * a changed input says so and gives the one command that starts over, and that command works;
 * messages name where a bad value came from (VIDSTYLE_WEIGHTS, a misspelled input);
-* --help shows no ``<bool>`` on flags, and the README lists every option of every command.
+* --help shows no ``<bool>`` on flags, docs/cli.md lists every option of every command, and the README
+  stays short, agrees with it and links only to files that exist.
 """
 
 from __future__ import annotations
@@ -289,7 +290,7 @@ def test_misspelled_input_says_what_is_nearby(runner: CliRunner, tmp_path: Path,
     assert "the folder nowhere does not exist" in gone and "a folder of frames or a pattern" in gone
 
 
-# ------------------------------------------------------------------ 5. help and README
+# ------------------------------------------------------------------ 5. help, README and docs
 
 
 COMMANDS = ("stylize", "preview", "resume", "metrics")
@@ -322,34 +323,85 @@ def _command_options(command: str) -> set[str]:
     return names
 
 
-def _readme_options(command: str) -> set[str]:
-    text = (REPO_ROOT / "README.md").read_text()
-    section = re.search(rf"^### `vidstyle {command}[^\n]*\n(.*?)(?=^#)", text, flags=re.M | re.S)
-    assert section, f"README has no section for vidstyle {command}"
-    rows = [line for line in section.group(1).splitlines() if line.startswith("| `")]
+CLI_DOC = REPO_ROOT / "docs" / "cli.md"  # the one place the option tables live
+README = REPO_ROOT / "README.md"
+
+
+def _option_rows(text: str) -> dict[str, str]:
+    """First cell -> default cell of every option row (``| `--x N` | default | ... |``) in ``text``."""
+    rows = {}
+    for line in text.splitlines():
+        if line.startswith("| `"):
+            cells = [cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
+            rows[cells[0]] = cells[1]
+    return rows
+
+
+def _command_section(text: str, command: str) -> str:
+    section = re.search(rf"^#+ `vidstyle {command}[^\n]*\n(.*?)(?=^#|\Z)", text, flags=re.M | re.S)
+    assert section, f"docs/cli.md has no section for vidstyle {command}"
+    return section.group(1)
+
+
+def _documented_options(command: str) -> set[str]:
     found = set()
-    for row in rows:
-        first_cell = row.split(" | ")[0]
+    for first_cell in _option_rows(_command_section(CLI_DOC.read_text(), command)):
         found.update(re.findall(r"--[a-z][a-z0-9-]*", first_cell))
     return found
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-def test_readme_lists_every_option_of_every_command(command: str) -> None:
-    options, listed = _command_options(command), _readme_options(command)
-    assert options - listed == set(), f"vidstyle {command} options missing from the README table"
-    assert listed - options == set(), f"README lists options vidstyle {command} does not have"
+def test_docs_cli_lists_every_option_of_every_command(command: str) -> None:
+    options, listed = _command_options(command), _documented_options(command)
+    assert options - listed == set(), f"vidstyle {command} options missing from the docs/cli.md table"
+    assert listed - options == set(), f"docs/cli.md lists options vidstyle {command} does not have"
 
 
-def test_readme_library_snippet_filters_events(capsys: pytest.CaptureFixture[str]) -> None:
-    text = (REPO_ROOT / "README.md").read_text()
-    snippet = re.search(r"## Library\n\n```python\n(.*?)```", text, flags=re.S)
-    assert snippet, "README has no Library snippet"
+def test_readme_options_exist_and_match_the_defaults_in_docs_cli() -> None:
+    import typer.main
+
+    group = typer.main.get_command(app)
+    real = {opt for command in COMMANDS for param in group.commands[command].params for opt in (*param.opts, *param.secondary_opts)}  # type: ignore[attr-defined]
+    readme = README.read_text()
+    everyday = re.search(r"^## Everyday use\n(.*?)(?=^## )", readme, flags=re.M | re.S)
+    assert everyday, "README has no Everyday use section"
+    mentioned = set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", everyday.group(1)))
+    assert mentioned - real == set(), "README's Everyday use names options vidstyle does not have"
+    documented = _option_rows(_command_section(CLI_DOC.read_text(), "stylize"))  # the README's table is stylize's
+    rows = _option_rows(everyday.group(1))
+    assert len(rows) >= 10, "README's table of everyday options is gone"
+    for first_cell, default in rows.items():
+        assert first_cell in documented, f"README row {first_cell} has no row of the same name in docs/cli.md"
+        assert default == documented[first_cell], f"README says {first_cell} defaults to {default}, docs/cli.md {documented[first_cell]}"
+
+
+def test_readme_reads_in_five_minutes() -> None:
+    lines = len(README.read_text().splitlines())
+    assert lines < 250, f"README.md has {lines} lines; move the detail to a page under docs/"
+
+
+def test_every_relative_link_of_the_readme_and_docs_points_to_a_file() -> None:
+    pages = [README, *sorted((REPO_ROOT / "docs").glob("*.md"))]
+    assert len(pages) > 10, pages
+    broken = []
+    for page in pages:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if re.match(r"[a-z]+:", target) or target.startswith("#"):
+                continue  # a web address or an anchor on the same page
+            if not (page.parent / target.split("#")[0]).exists():
+                broken.append(f"{page.relative_to(REPO_ROOT)}: {target}")
+    assert broken == []
+
+
+def test_library_snippet_filters_events(capsys: pytest.CaptureFixture[str]) -> None:
+    text = (REPO_ROOT / "docs" / "library.md").read_text()
+    snippet = re.search(r"^# Library\n\n```python\n(.*?)```", text, flags=re.S | re.M)
+    assert snippet, "docs/library.md has no Library snippet"
     code = snippet.group(1)
     assert "ModelConfig(" in code and "weights=" in code and "on_event=print" not in code
     setup = code.split("result = stylize(")[0]  # everything but the run itself
     namespace: dict[str, object] = {}
-    exec(compile(setup, "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    exec(compile(setup, "docs/library.md", "exec"), namespace)  # noqa: S102 - our own docs
     show = namespace["show"]
     from vidstyle.methods.base import FrameOutcome
     from vidstyle.pipeline.events import StepDone

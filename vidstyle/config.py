@@ -93,7 +93,7 @@ class ModelConfig:
     network: Network = Network.VGG19
     weights: Path | None = None  # None: torchvision's ImageNet weights of `network` through the torch hub cache
     pooling: Pooling = Pooling.AVG  # Gatys et al. replace max pooling by average pooling
-    padding: Padding = Padding.ZERO  # replicate-first helps flat edges, but breaks --compile and batched runs: README "Defaults"
+    padding: Padding = Padding.ZERO  # replicate-first helps flat edges, but breaks --compile and batched runs: docs/defaults.md
     content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
     style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
     style_layer_weights: tuple[float, ...] | None = None  # None: equal weights
@@ -170,7 +170,7 @@ class OptimizeConfig:
 
     The loss terms are normalised by the magnitude of their targets (see
     model/losses.py), so these weights mean the same with any feature scale.
-    Defaults were chosen by measurement; README.md ("Defaults") gives the
+    Defaults were chosen by measurement; docs/defaults.md gives the
     numbers and the published settings they were checked against.
     """
 
@@ -189,7 +189,7 @@ class OptimizeConfig:
     # optimized at 1/4 and 1/2 size first, then finished at full size
     # (model/stylizer.py). Off: measured with the ImageNet VGG16 at 256 px, it
     # took 2.1x the single-scale time to reach the single-scale loss, and
-    # the issue's bar was 0.6x (README "Performance").
+    # the issue's bar was 0.6x (docs/performance.md).
     coarse_to_fine: bool = False
 
     def __post_init__(self) -> None:
@@ -237,8 +237,8 @@ class TemporalConfig:
             raise UsageError("--temporal-weight must be >= 0.")
 
 
-# Shot defaults, measured at <= 256 px with benchmarks/shots.py (README
-# "Shots"). cut_threshold is PySceneDetect's AdaptiveDetector ratio (a
+# Shot defaults, measured at <= 256 px with benchmarks/shots.py (docs/shots.md).
+# cut_threshold is PySceneDetect's AdaptiveDetector ratio (a
 # frame's HSV change over the mean change of its 2 neighbours on each side;
 # a frame must also change by 15/255, PySceneDetect's min_content_val): the
 # hard cuts of issue-134-rotate.mp4 and of a clip assembled from the shared
@@ -341,8 +341,8 @@ class RunConfig:
 # chain a cold start plus `overlap` warm frames (about 15 + overlap frames'
 # work at the default budgets), so shots are split only as far as the workers
 # need, and never into chains shorter than MIN_CHAIN_FRAMES.
-# overlap: measured with real VGG16 features (benchmarks/seams.py, README
-# "Workers"): the cross-fade over K frames divides the seam's jump by about
+# overlap: measured with real VGG16 features (benchmarks/seams.py, docs/workers.md):
+# the cross-fade over K frames divides the seam's jump by about
 # (K+1)^2; on a near-static shot, the hardest case, the seam pair reaches 1.5x
 # the median pair only from about 32 frames.
 MIN_CHAIN_FRAMES = 240  # a split costs about 47 frames (cold start + 32-frame warmup): at most ~20% of a chain
@@ -390,7 +390,7 @@ class MethodKind(str, Enum):
     FAST = "fast"  # optimize a few keyframes, train a small network on the clip, run it on every frame
 
 
-# Fast-mode defaults: the evidence is in methods/feedforward.py (FastConfig) and README "Fast mode".
+# Fast-mode defaults: the evidence is in methods/feedforward.py (FastConfig) and docs/fast-mode.md.
 @dataclass(frozen=True)
 class MethodConfig:
     """Which method stylizes the frames, and the fast method's keyframes, training budget and model files."""

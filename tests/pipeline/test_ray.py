@@ -8,7 +8,7 @@ Starting the cluster takes about 5 s and 600 MB, so the tests here are few.
 
 Ray 2.59+ turns token authentication on for a local ``ray.init()`` and then
 writes a token to ~/.ray/auth_token; these throwaway clusters run with
-``RAY_AUTH_MODE=disabled`` instead (README "Workers").
+``RAY_AUTH_MODE=disabled`` instead (docs/workers.md).
 """
 
 from __future__ import annotations

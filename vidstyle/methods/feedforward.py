@@ -109,7 +109,7 @@ DEFAULT_NET = NetSpec(architecture=Architecture.JOHNSON, width=16, blocks=5, nor
 #     x2     style 1.32x  content 2.03x  warping error 0.57x
 # x1.75 is the lightest weighting measured that brings the strokes to the
 # optimizer's (style loss at most 1.5x its, just), and the picture holds: in
-# the README's strip the tractor and the screen's frame stay, though the
+# the strip of docs/fast-mode.md the tractor and the screen's frame stay, though the
 # screen's text goes; x2 dissolves more of the tractor. (x1.5 and x1.75 differ
 # by about what a run's noise moves.)
 # These figures predate the one objective (OBJECTIVE_VERSION 2), whose content
@@ -195,7 +195,7 @@ class FastConfig:
     seed: int = 0
     flow_preset: FlowPreset = FlowPreset.MEDIUM
     # The loss network (VGG) in bf16 autocast while training; the fast network, Grams and losses stay fp32.
-    # On a CPU with native bf16 (AMX) training took 0.46x the time at the same losses (README "Fast mode").
+    # On a CPU with native bf16 (AMX) training took 0.46x the time at the same losses (docs/fast-mode.md).
     bf16_losses: bool = False
 
     def __post_init__(self) -> None:

@@ -8,7 +8,7 @@ square of its own target instead. Multiplying all features by a constant c then
 leaves every term unchanged (numerator and denominator both scale by c^2 for
 content and by c^4 for Grams), and a term of 1.0 always means "as far from the
 target as the target is from zero". This is a deviation from the paper and is
-listed in README.md.
+listed in docs/papers.md.
 
 These functions are the arithmetic of the terms; vidstyle.model.objective
 holds them as objects with their targets and weights and composes them into

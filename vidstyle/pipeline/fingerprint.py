@@ -31,7 +31,7 @@ FREE_SETTINGS = {
     "run.overwrite",
     "model.device",
     "model.compile",  # the same frames to rounding
-    "model.batch_chains",  # the same frames to rounding (README "Performance")
+    "model.batch_chains",  # the same frames to rounding (docs/performance.md)
     "model.weights",  # the weights' content hash is compared instead of their path
     # Where the chains run. The chain plan (shots, chains, overlaps) is in the
     # manifest and a resumed run follows it, with any number of workers.

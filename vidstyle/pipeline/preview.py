@@ -10,8 +10,8 @@ frame of a run (or of a shot) is: from cold, at the run's working size, with
 the first-frame budget and its early stop, and independently of the others
 (no flow, no temporal term, nothing to carry from one to the next). The
 run's later frames start from their predecessors and stay close to such a
-frame (README "Preview" gives the measured cost: about a first frame's time
-per sheet frame). A smaller --max-size or --iterations makes it quicker still;
+frame. So a sheet frame costs about what a run's first frame does (the
+first-frame rows of docs/performance.md). A smaller --max-size or --iterations makes it quicker still;
 the sheet's caption says what it was made with.
 
 The sheet: blocks of at most ``columns`` frames, the input frames in one row

@@ -40,7 +40,7 @@ either has been silent for ``_SILENT_S``.
 Network exposure: the local cluster started for ``--workers`` listens on
 127.0.0.1 only (every Ray server: GCS, raylet, object manager, workers; no
 dashboard), so nothing on the network can reach it (tested). A cluster given
-with ``--ray-address`` is the user's to secure (README "Workers").
+with ``--ray-address`` is the user's to secure (docs/workers.md).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from vidstyle.errors import OutputError, WorkDirBusy
 
-try:  # POSIX; where it is missing (Windows) runs are not locked, and the README says so
+try:  # POSIX; where it is missing (Windows) runs are not locked, and docs/data-safety.md says so
     import fcntl
 except ImportError:  # pragma: no cover - not on the platforms vidstyle is tested on
     fcntl = None  # type: ignore[assignment]

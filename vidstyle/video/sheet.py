@@ -1,7 +1,7 @@
 """Contact sheets: pictures in a grid, each with a one-line label above it, and a caption below.
 
 The preview sheet (pipeline/preview.py) puts a clip's input frames in one
-row and their stylized versions in the row below; the benchmark and README
+row and their stylized versions in the row below; the benchmark and the README
 picture scripts use the same grid for their comparisons. Labels are drawn
 with OpenCV's built-in Hershey font, so only ASCII is drawn (anything else
 becomes '?'), and no font file or extra dependency is needed.
