@@ -420,7 +420,6 @@ def stylize(
 
     with _exit_codes():
         settings = _settings(options)
-        _refuse_batch_on_workers(settings, stored=False)
         if preview is not None:
             check_sheet_path(preview, input=input, settings=settings, output=output)  # before the run, not after hours of it
     restart_command = _typed_command(ctx, "--restart")
@@ -429,21 +428,6 @@ def stylize(
         sheet = _run(lambda _: preview_run(input, result.output, preview, settings=settings), quiet, restart=restart_command)
         if not quiet:
             stderr.print(f"Wrote the preview sheet {sheet.sheet}", highlight=False)
-
-
-def _refuse_batch_on_workers(settings: Settings, *, stored: bool) -> None:
-    """--batch-chains batches chains inside this process; Ray workers run one chain each, so the two are not combined."""
-    if settings.model.batch_chains > 1 and (settings.scale.workers is not None or settings.scale.ray_address is not None):
-        where = "--workers or --ray-address"
-        if stored:
-            raise UsageError(
-                f"This run was started with --batch-chains {settings.model.batch_chains}, which batches chains in one process; "
-                f"resume it without {where} (Ray workers run one chain each)."
-            )
-        raise UsageError(
-            f"--batch-chains batches chains in one process and cannot be combined with {where} (Ray workers run one chain each); "
-            "drop one of them."
-        )
 
 
 def _settings(options: dict[str, Any]) -> Settings:
@@ -597,10 +581,14 @@ def resume(
         if sequential:
             settings = settings.replace(scale=replace(settings.scale, workers=None, ray_address=None))
         elif workers is not None or ray_address is not None:
+            if settings.model.batch_chains > 1:  # Settings refuses it too, in stylize's words; this says how to resume
+                raise UsageError(
+                    f"This run was started with --batch-chains {settings.model.batch_chains}, which batches chains in one "
+                    "process; resume it without --workers or --ray-address (Ray workers run one chain each)."
+                )
             settings = settings.replace(
                 scale=replace(settings.scale, workers=workers, ray_address=ray_address, threads=worker_threads or settings.scale.threads)
             )
-            _refuse_batch_on_workers(settings, stored=True)
         return settings
 
     _run(

@@ -446,6 +446,14 @@ class Settings:
     scale: ScaleConfig = field(default_factory=ScaleConfig)
     method: MethodConfig = field(default_factory=MethodConfig)
 
+    def __post_init__(self) -> None:
+        # Here, not in the CLI, so a library caller (or an edited manifest) gets the same refusal.
+        if self.model.batch_chains > 1 and self.scale.parallel:
+            raise UsageError(
+                "--batch-chains batches chains in one process and cannot be combined with --workers or --ray-address "
+                "(Ray workers run one chain each); drop one of them."
+            )
+
     def replace(self, **changes: object) -> "Settings":
         return dataclasses.replace(self, **changes)
 
