@@ -210,7 +210,7 @@ def test_performance_options_reach_the_run(runner: CliRunner, tmp_path: Path, cl
     out = tmp_path / "styled"
     result = invoke(
         runner, "stylize", clip, "-s", style, "-o", out, "--weights", random_weights, *FAST, "--keep-work",
-        "--precision", "bf16", "--batch-chains", "2", "--coarse-to-fine", "--cuts", "3",
+        "--precision", "bf16", "--batch-chains", "2", "--coarse-to-fine", "--cuts", "3f",
     )  # fmt: skip
     assert result.exit_code == 0, (result.stderr, result.exception)
     assert len(list(out.glob("frame_*.png"))) == 6
@@ -233,6 +233,7 @@ def test_performance_options_reach_the_run(runner: CliRunner, tmp_path: Path, cl
         (["--max-frames", "0"], "--max-frames"),
         (["--fps", "fast"], "--fps"),
         (["--start", "soon"], "--start"),
+        (["--cuts", "12.5,48"], "--cuts 48: a bare number is now seconds"),
         (["--max-size", "4"], "--max-size"),
         (["--crf", "99"], "--crf"),
     ],

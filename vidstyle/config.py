@@ -19,6 +19,7 @@ from typing import Any
 from vidstyle.cutlist import parse_cut_list
 from vidstyle.errors import UsageError
 from vidstyle.networks import Network, architecture
+from vidstyle.timecode import parse_input_point
 
 
 class Optimizer(str, Enum):
@@ -74,7 +75,7 @@ class FlowPreset(str, Enum):
 
 
 class CutsMode(str, Enum):
-    """--cuts keywords; any other value is a LIST of cuts or a scene-list CSV (see ShotsConfig)."""
+    """--cuts keywords; any other value is a LIST of cuts (timecode.py reads each) or a scene-list CSV (see ShotsConfig)."""
 
     AUTO = "auto"  # detect hard cuts and fades to black, plus the photometric check
     OFF = "off"  # one shot, no photometric check: today's frames, bit for bit
@@ -270,7 +271,7 @@ class TemporalConfig:
 class ShotsConfig:
     """Where the chain of warm-started frames breaks: scene cuts, listed or detected."""
 
-    cuts: str = setting(CutsMode.AUTO.value, option="--cuts")  # "auto", "off", a LIST ("48,120", "0:02.5,#300") or a scene-list .csv
+    cuts: str = setting(CutsMode.AUTO.value, option="--cuts")  # "auto", "off", a LIST ("48f,120f", "0:02.5,12") or a scene-list .csv
     cut_threshold: float = setting(3.0, option="--cut-threshold")  # AdaptiveDetector ratio a frame must reach to be a cut
     photometric_threshold: float = setting(0.1)  # |input_t - warp(input_t-1)| above this: pixel unreliable
     min_reliable_fraction: float = setting(0.5)  # a frame with less of it reliable starts a new shot
@@ -305,7 +306,7 @@ class ShotsConfig:
 class SelectConfig:
     """Which frames of the input are stylized, and at what size."""
 
-    start: str | None = setting(None, option="--start")  # seconds ("1.5", "2s") or a frame index ("#48", "48f")
+    start: str | None = setting(None, option="--start")  # seconds ("1.5", "2s", "1:02.5") or a frame index ("#48", "48f"): timecode.py
     end: str | None = setting(None, option="--end")
     max_frames: int | None = setting(None, option="--max-frames")
     every: int = setting(1, option="--every")
@@ -314,6 +315,9 @@ class SelectConfig:
     output_size: OutputSize = setting(OutputSize.WORKING, option="--output-size")
 
     def __post_init__(self) -> None:
+        for option, text in (("--start", self.start), ("--end", self.end)):
+            if text is not None:
+                parse_input_point(text, option=option)  # refuse a malformed time now, not once the input is open
         if self.every < 1:
             raise UsageError("--every must be at least 1.")
         if self.max_frames is not None and self.max_frames < 1:
