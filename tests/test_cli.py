@@ -22,6 +22,7 @@ from vidstyle import __version__
 from vidstyle.cli import app
 from vidstyle.config import EncodeConfig, SelectConfig, Settings, StyleConfig, TemporalConfig, TemporalMode, settings_to_json
 from vidstyle.errors import InputError
+from vidstyle.faults import ENV as FAULT_ENV
 from vidstyle.model.stylizer import LossBreakdown, StylizeResult
 from vidstyle.methods.optimize import OptimizeMethod
 from vidstyle.pipeline.run import stylize
@@ -315,19 +316,16 @@ def test_debug_env_lets_the_exception_through(runner: CliRunner, tmp_path: Path,
 
 
 def test_unexpected_exception_is_one_line_unless_debugging(
-    runner: CliRunner, tmp_path: Path, clip: Path, style: Path, monkeypatch: pytest.MonkeyPatch
+    runner: CliRunner, tmp_path: Path, clip: Path, style: Path, random_weights: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import vidstyle.pipeline.run as run_module
+    # A bug inside the run, through the fault seam (faults.py: the "bug" action raises a plain RuntimeError).
+    monkeypatch.setenv(FAULT_ENV, "frame:0:bug")
+    args = ["stylize", clip, "-s", style, "-o", tmp_path / "out.mp4", "--weights", random_weights, *FAST, "--quiet"]
+    result = invoke(runner, *args)
+    assert_one_line_error(result, 1, "RuntimeError", "failure injected by VIDSTYLE_FAULT=frame:0:bug", "VIDSTYLE_DEBUG=1")
 
-    def crash(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        raise RuntimeError("something inside broke")
-
-    monkeypatch.setattr(run_module, "stylize", crash)
-    result = invoke(runner, "stylize", clip, "-s", style, "-o", tmp_path / "out.mp4")
-    assert_one_line_error(result, 1, "RuntimeError", "something inside broke", "VIDSTYLE_DEBUG=1")
-
-    debug = runner.invoke(app, ["stylize", str(clip), "-s", str(style), "-o", str(tmp_path / "out.mp4")], env={"VIDSTYLE_DEBUG": "1"})
-    assert isinstance(debug.exception, RuntimeError)
+    debug = runner.invoke(app, [str(a) for a in [*args, "--restart"]], env={"VIDSTYLE_DEBUG": "1"})
+    assert isinstance(debug.exception, RuntimeError), debug.exception
 
 
 # --------------------------------------------------------------------------- metrics
