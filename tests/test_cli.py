@@ -225,6 +225,16 @@ def test_performance_options_reach_the_run(runner: CliRunner, tmp_path: Path, cl
         assert option in help_text
 
 
+def test_a_batched_run_resumed_on_workers_is_told_how_to_resume(
+    runner: CliRunner, tmp_path: Path, clip: Path, style: Path, random_weights: Path
+) -> None:
+    out = tmp_path / "out.mp4"
+    done = invoke(runner, "stylize", clip, "-s", style, "-o", out, "--weights", random_weights, *FAST, "--batch-chains", "2", "--keep-work")
+    assert done.exit_code == 0, (done.stderr, done.exception)
+    refused = invoke(runner, "resume", tmp_path / "out.mp4.vidstyle", "--workers", "2")
+    assert_one_line_error(refused, 2, "started with --batch-chains 2", "resume it without --workers or --ray-address")
+
+
 @pytest.mark.parametrize(
     ("extra", "fragment"),
     [
