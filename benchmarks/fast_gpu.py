@@ -108,7 +108,7 @@ def training_time(device: torch.device, steps: int) -> tuple[float, int]:
         device=device, cache_dir=None,
     )
     clip = synthetic_clip()
-    config = FastConfig(steps=steps, tolerance=0.0)  # the whole budget, no early stop
+    config = FastConfig(train_steps=steps, tolerance=0.0)  # the whole budget, no early stop
     began = time.perf_counter()
     result = train_network(
         clip, features=features, style=targets, content_layers=model.content_layers, config=config, device=device
@@ -119,7 +119,7 @@ def training_time(device: torch.device, steps: int) -> tuple[float, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=FastConfig().steps, help="training steps to time (0: apply only)")
+    parser.add_argument("--steps", type=int, default=FastConfig().train_steps, help="training steps to time (0: apply only)")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         raise SystemExit("no CUDA device")

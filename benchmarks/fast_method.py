@@ -256,9 +256,9 @@ def main() -> None:
     parser.add_argument("--max-size", type=int, default=256)
     parser.add_argument("--pan-frames", type=int, default=80)
     parser.add_argument("--style", type=Path, default=STYLE)
-    parser.add_argument("--steps", type=int, default=FastConfig().steps, help="training step budget")
+    parser.add_argument("--steps", type=int, default=FastConfig().train_steps, help="training step budget")
     parser.add_argument("--seconds", type=float, default=None, help="stop training after this many seconds instead")
-    parser.add_argument("--keyframes-every", type=int, default=FastConfig().keyframe_every, help="one keyframe per this many frames of a shot")
+    parser.add_argument("--keyframes-every", type=int, default=FastConfig().keyframes, help="one keyframe per this many frames of a shot")
     parser.add_argument("--windows", default="16@60,16@180,16@296", help="optimizer windows COUNT@START,...")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--smoke", action="store_true", help="a few optimizer steps per frame: checks the script, measures nothing")
@@ -320,7 +320,7 @@ def main() -> None:
 
     overrides = json.loads(args.config)
     # As a run on this device: bf16 training where it is native (vidstyle.pipeline.fast.bf16_training's auto).
-    config = FastConfig(steps=args.steps, bf16_losses=native_bf16(DEVICE))
+    config = FastConfig(train_steps=args.steps, bf16_losses=native_bf16(DEVICE))
     if "weights" in overrides:
         overrides["weights"] = replace(config.weights, **overrides["weights"])
     if "net" in overrides:
@@ -540,7 +540,7 @@ def compare_architectures(args, core, clip, config, windows, reference) -> None:
             run_network(net, torch.rand(1, 3, size[1], size[0]))
         flops = counter.get_total_flops() / 1e9
         stop_at = time.perf_counter() + seconds
-        trained = _train_for(clip, core, replace(config, net=spec, steps=100000), lambda e: None, stop_at)
+        trained = _train_for(clip, core, replace(config, net=spec, train_steps=100000), lambda e: None, stop_at)
         out = list(apply_network(trained.net, frames))
         style, content = frame_losses(core, inputs, [im for b, e in windows for im in out[b:e]])
         warp = float(np.mean([warping_error(frames[b:e], out[b:e]).value for b, e in windows]))

@@ -151,7 +151,7 @@ def main() -> None:
     frames = args.shots * args.shot_frames
     clip = make_clip(tmp / "clip.mp4", frames=frames, width=160, height=96, fps=24)
     style = ROOT / "samples" / "style_swirls.jpg"
-    cuts = ",".join(str(args.shot_frames * k) for k in range(1, args.shots))
+    cuts = ",".join(f"{args.shot_frames * k}f" for k in range(1, args.shots))  # frames: a bare number is seconds
     base = Settings(
         model=ModelConfig(weights=random_weights(tmp), device=DeviceChoice.CPU),
         style=StyleConfig(images=(style,)),

@@ -22,6 +22,7 @@ from vidstyle import __version__
 from vidstyle.cli import app
 from vidstyle.config import EncodeConfig, SelectConfig, Settings, StyleConfig, TemporalConfig, TemporalMode, settings_to_json
 from vidstyle.errors import InputError
+from vidstyle.faults import ENV as FAULT_ENV
 from vidstyle.model.stylizer import LossBreakdown, StylizeResult
 from vidstyle.methods.optimize import OptimizeMethod
 from vidstyle.pipeline.run import stylize
@@ -210,7 +211,7 @@ def test_performance_options_reach_the_run(runner: CliRunner, tmp_path: Path, cl
     out = tmp_path / "styled"
     result = invoke(
         runner, "stylize", clip, "-s", style, "-o", out, "--weights", random_weights, *FAST, "--keep-work",
-        "--precision", "bf16", "--batch-chains", "2", "--coarse-to-fine", "--cuts", "3",
+        "--precision", "bf16", "--batch-chains", "2", "--coarse-to-fine", "--cuts", "3f",
     )  # fmt: skip
     assert result.exit_code == 0, (result.stderr, result.exception)
     assert len(list(out.glob("frame_*.png"))) == 6
@@ -224,6 +225,16 @@ def test_performance_options_reach_the_run(runner: CliRunner, tmp_path: Path, cl
         assert option in help_text
 
 
+def test_a_batched_run_resumed_on_workers_is_told_how_to_resume(
+    runner: CliRunner, tmp_path: Path, clip: Path, style: Path, random_weights: Path
+) -> None:
+    out = tmp_path / "out.mp4"
+    done = invoke(runner, "stylize", clip, "-s", style, "-o", out, "--weights", random_weights, *FAST, "--batch-chains", "2", "--keep-work")
+    assert done.exit_code == 0, (done.stderr, done.exception)
+    refused = invoke(runner, "resume", tmp_path / "out.mp4.vidstyle", "--workers", "2")
+    assert_one_line_error(refused, 2, "started with --batch-chains 2", "resume it without --workers or --ray-address")
+
+
 @pytest.mark.parametrize(
     ("extra", "fragment"),
     [
@@ -233,6 +244,7 @@ def test_performance_options_reach_the_run(runner: CliRunner, tmp_path: Path, cl
         (["--max-frames", "0"], "--max-frames"),
         (["--fps", "fast"], "--fps"),
         (["--start", "soon"], "--start"),
+        (["--cuts", "12.5,48"], "--cuts 48: a bare number is now seconds"),
         (["--max-size", "4"], "--max-size"),
         (["--crf", "99"], "--crf"),
     ],
@@ -314,19 +326,16 @@ def test_debug_env_lets_the_exception_through(runner: CliRunner, tmp_path: Path,
 
 
 def test_unexpected_exception_is_one_line_unless_debugging(
-    runner: CliRunner, tmp_path: Path, clip: Path, style: Path, monkeypatch: pytest.MonkeyPatch
+    runner: CliRunner, tmp_path: Path, clip: Path, style: Path, random_weights: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import vidstyle.pipeline.run as run_module
+    # A bug inside the run, through the fault seam (faults.py: the "bug" action raises a plain RuntimeError).
+    monkeypatch.setenv(FAULT_ENV, "frame:0:bug")
+    args = ["stylize", clip, "-s", style, "-o", tmp_path / "out.mp4", "--weights", random_weights, *FAST, "--quiet"]
+    result = invoke(runner, *args)
+    assert_one_line_error(result, 1, "RuntimeError", "failure injected by VIDSTYLE_FAULT=frame:0:bug", "VIDSTYLE_DEBUG=1")
 
-    def crash(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        raise RuntimeError("something inside broke")
-
-    monkeypatch.setattr(run_module, "stylize", crash)
-    result = invoke(runner, "stylize", clip, "-s", style, "-o", tmp_path / "out.mp4")
-    assert_one_line_error(result, 1, "RuntimeError", "something inside broke", "VIDSTYLE_DEBUG=1")
-
-    debug = runner.invoke(app, ["stylize", str(clip), "-s", str(style), "-o", str(tmp_path / "out.mp4")], env={"VIDSTYLE_DEBUG": "1"})
-    assert isinstance(debug.exception, RuntimeError)
+    debug = runner.invoke(app, [str(a) for a in [*args, "--restart"]], env={"VIDSTYLE_DEBUG": "1"})
+    assert isinstance(debug.exception, RuntimeError), debug.exception
 
 
 # --------------------------------------------------------------------------- metrics

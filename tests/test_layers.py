@@ -5,7 +5,7 @@ makes counts: at the top, inside functions and under ``TYPE_CHECKING``
 alike, since a lazy import that runs back up is still an arrow the wrong
 way. The layers, lowest first (design.md, "Shape of the package"):
 
-    0  errors, files, faults, invocation, cutlist, networks, config
+    0  errors, files, faults, invocation, timecode, cutlist, networks, config
     1  model, temporal, video
     2  methods
     3  pipeline
@@ -31,6 +31,7 @@ LAYERS = {
     "faults": 0,
     "invocation": 0,
     "cutlist": 0,
+    "timecode": 0,
     "networks": 0,
     "config": 0,
     "model": 1,

@@ -162,7 +162,7 @@ def test_eta_of_a_real_run_with_slow_cold_starts(style: Path, tmp_path: Path) ->
     # Fake steps that sleep: a cold start costs 12 steps, a warm frame 2, two shots of 6 frames.
     frames = tmp_path / "frames"
     make_frames_folder(frames, 12, size=(32, 24))
-    settings = make_settings(style=style, max_size=None, iterations=12, iterations_next=2, cuts="6")
+    settings = make_settings(style=style, max_size=None, iterations=12, iterations_next=2, cuts="6f")
     seen: list[tuple[float, FrameDone]] = []
     finished: list[float] = []
 

@@ -17,6 +17,7 @@ from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 import inspect
+import typing
 from typing import Annotated, Any, Optional
 
 import click
@@ -29,28 +30,21 @@ from typer.core import TyperCommand, TyperGroup
 from vidstyle import __version__
 from vidstyle.config import (
     DeviceChoice,
-    EncodeConfig,
     FlowPreset,
-    MethodConfig,
     MethodKind,
     ModelConfig,
     Network,
-    OptimizeConfig,
     Optimizer,
     OutputSize,
     Pooling,
     Precision,
     PreviewConfig,
-    RunConfig,
     ScaleConfig,
-    SelectConfig,
     Settings,
-    ShotsConfig,
-    StyleConfig,
     TemporalConfig,
     TemporalMode,
 )
-from vidstyle.config import MIN_CHAIN_FRAMES
+from vidstyle.config import MIN_CHAIN_FRAMES, setting_fields
 from vidstyle.errors import InputChanged, UsageError, VidstyleError
 from vidstyle.invocation import shell_command
 from vidstyle.pipeline.eta import format_duration
@@ -124,12 +118,7 @@ app = typer.Typer(
 )
 stderr = Console(stderr=True)
 
-_M, _O, _T, _SEL, _E, _R = ModelConfig(), OptimizeConfig(), TemporalConfig(), SelectConfig(), EncodeConfig(), RunConfig()
-_SH, _P = ShotsConfig(), PreviewConfig()
-_SC = ScaleConfig()
-_MC = MethodConfig()
-# StyleConfig cannot be built without a style image; its defaults are read from its fields.
-_S = {f.name: f.default for f in dataclasses.fields(StyleConfig)}
+_M, _T, _P = ModelConfig(), TemporalConfig(), PreviewConfig()
 
 
 @contextlib.contextmanager
@@ -349,67 +338,118 @@ def _parse_fps(text: str | None) -> Fraction | None:
     return value
 
 
+def _parameter(option: str) -> str:
+    """The parameter of stylize that an option fills: --tv-weight -> tv_weight."""
+    return option.removeprefix("--").replace("-", "_")
+
+
+def _floats_text(values: tuple[float, ...] | None) -> str | None:
+    return None if values is None else ",".join(f"{value:g}" for value in values)
+
+
+_REQUIRED = object()
+_AS_IS = (lambda value: value, lambda value: value)
+# Settings whose option is written otherwise than the field's value, as
+# (field default -> option default, option value -> field value).
+_OPTION_FORMS: dict[str, tuple[Any, Any]] = {
+    "style.images": (lambda _: _REQUIRED, tuple),  # --style is required, repeated
+    "style.blend": (_floats_text, lambda text: _parse_floats(text, "--style-blend")),
+    # No default shown: the help names it, and a given --content-layer replaces it rather than adding to it.
+    "model.content_layers": (lambda _: None, lambda given: _parse_layers(given, _M.content_layers)),
+    "model.style_layers": (",".join, lambda text: _parse_layers([text], _M.style_layers)),
+    "model.style_layer_weights": (_floats_text, lambda text: _parse_floats(text, "--style-layer-weights")),
+    "select.fps": (lambda fps: None if fps is None else str(fps), _parse_fps),
+    "encode.audio": (lambda audio: not audio, lambda no_audio: not no_audio),  # --no-audio
+}
+# Settings with no option of their own, and why (tests/test_config.py holds every other field to an option).
+SETTINGS_WITHOUT_OPTION = {
+    "model.padding": "replicate padding breaks --compile and batched runs (README 'Defaults'); for library callers and benchmarks",
+    "optimize.window": "the early stop's window is part of what --tolerance means (its help says 10 steps)",
+    "shots.photometric_threshold": "measured for every clip (config.py); a library caller may tune it",
+    "shots.min_reliable_fraction": "measured for every clip (config.py); a library caller may tune it",
+}
+
+
+def _defaults_from_settings(function: Any) -> Any:
+    """Give every option of ``function`` that sets a field of the settings that field's default (config.py has one per setting)."""
+    signature = inspect.signature(function, eval_str=True)
+    defaults = {}
+    for path, field in setting_fields():
+        if field.metadata["option"] is not None:
+            default = _OPTION_FORMS.get(path, _AS_IS)[0](field.default)
+            if default is not _REQUIRED:
+                defaults[_parameter(field.metadata["option"])] = default
+    parameters = [
+        p.replace(default=defaults[p.name]) if p.name in defaults and p.default is inspect.Parameter.empty else p
+        for p in signature.parameters.values()
+    ]
+    function.__signature__ = signature.replace(parameters=parameters)
+    return function
+
+
 @app.command(cls=_Command)
+@_defaults_from_settings
 def stylize(
     ctx: typer.Context,
+    *,
     input: Annotated[str, typer.Argument(help="Video file, folder of frames, pattern (frames/%05d.png, shots/*.jpg) or one image.")],
     style: Annotated[list[Path], typer.Option("--style", "-s", metavar="<path>", help="Style image; repeat to blend several.")],
     output: Annotated[Path, typer.Option("--output", "-o", help=".mp4/.mkv/.mov/.webm = video, folder = PNG frames, image extension = image.")],
-    style_blend: Annotated[Optional[str], typer.Option(help="Blend weights for several --style images, e.g. 0.7,0.3.")] = None,
-    style_scale: Annotated[float, typer.Option(help="Style image size relative to the working size.")] = _S["scale"],
-    preserve_colors: Annotated[bool, typer.Option("--preserve-colors/--no-preserve-colors", help="Luminance-only transfer: keep the input's colours, take the style's texture in luminance.")] = _S["preserve_colors"],
-    network: Annotated[Network, typer.Option(help="Feature network: vgg19 (Gatys et al.) or vgg16 (about 20% fewer FLOPs per step).")] = _M.network,
-    weights: Annotated[Optional[Path], typer.Option(help="State dict (.pth) of the --network; default: its torchvision ImageNet weights, downloaded once (530-550 MB). Also VIDSTYLE_WEIGHTS.")] = None,
-    content_layer: Annotated[Optional[list[str]], typer.Option("--content-layer", metavar="<layer>", help=f"Layer whose response is the content; repeat it or give a comma list (default {','.join(_M.content_layers)}).")] = None,
-    style_layers: Annotated[str, typer.Option(help="Comma list of layers whose Gram matrices are the style.")] = ",".join(_M.style_layers),
-    style_layer_weights: Annotated[Optional[str], typer.Option(help="One weight per --style-layers entry, e.g. 1,1,1,1,1 (default: equal).")] = None,
-    max_size: Annotated[int, typer.Option(help="Long side of the working resolution in pixels.")] = _SEL.max_size or 0,
-    iterations: Annotated[int, typer.Option(help="Steps for the first frame (and every frame with --temporal none).")] = _O.iterations,
-    iterations_next: Annotated[int, typer.Option(help="Steps for each later frame, which starts from the previous one.")] = _O.iterations_next,
-    content_weight: Annotated[float, typer.Option(help="Weight of the content term.")] = _O.content_weight,
-    style_weight: Annotated[float, typer.Option(help="Weight of the style term.")] = _O.style_weight,
-    tv_weight: Annotated[float, typer.Option(help="Weight of the total-variation (smoothness) term.")] = _O.tv_weight,
-    optimizer: Annotated[Optimizer, typer.Option(help="L-BFGS (Gatys) or Adam.")] = _O.optimizer,
-    learning_rate: Annotated[Optional[float], typer.Option(help="Step size; default 1.0 for L-BFGS, 0.02 for Adam.")] = None,
-    tolerance: Annotated[float, typer.Option(help="Early stop: relative loss improvement over 10 steps below this ends the frame (0 = never).")] = _O.tolerance,
-    init: Annotated[str, typer.Option(help="First-frame start: content, noise, or an image path.")] = _O.init,
-    seed: Annotated[int, typer.Option(help="Seed for noise init; same seed and settings give the same output on CPU.")] = _O.seed,
-    pooling: Annotated[Pooling, typer.Option(help="Pooling in the network: avg (Gatys et al.) or max.")] = _M.pooling,
-    temporal: Annotated[TemporalMode, typer.Option(help="none: frames independent; prev: start from previous result; flow: warp it along optical flow + temporal loss.")] = _T.mode,
-    temporal_weight: Annotated[float, typer.Option(help="Weight of the temporal loss (flow mode).")] = _T.weight,
-    flow_preset: Annotated[FlowPreset, typer.Option(help="DIS optical flow preset.")] = _T.flow_preset,
-    soft_mask: Annotated[bool, typer.Option("--soft-mask", help="Soften the flow reliability mask.")] = False,
-    cuts: Annotated[str, typer.Option(help="Where shots break: auto (detect), off (one shot), or a LIST of input frames/times (48,120 or 0:02.5,12.5s) or a PySceneDetect scene-list .csv.")] = _SH.cuts,
-    cut_threshold: Annotated[float, typer.Option(help="Cut detector ratio a frame must reach to be a cut (higher finds fewer).")] = _SH.cut_threshold,
-    start: Annotated[Optional[str], typer.Option(help="Start at seconds (12.5, 1:02.5) or a frame (#48).")] = None,
-    end: Annotated[Optional[str], typer.Option(help="Stop before seconds or a frame (#96).")] = None,
-    max_frames: Annotated[Optional[int], typer.Option(help="Stylize at most this many frames.")] = None,
-    every: Annotated[int, typer.Option(help="Take every Nth frame (output rate divided by N).")] = 1,
-    fps: Annotated[Optional[str], typer.Option(help="Videos: lower output rate (e.g. 12); folders: rate of the frames (default 24). 29.97, 23.976 etc. mean 30000/1001, 24000/1001.")] = None,
-    output_size: Annotated[OutputSize, typer.Option(help="working: output at the working size; source: scaled back to the input's size.")] = _SEL.output_size,
-    crf: Annotated[int, typer.Option(help="Video quality (H.264/VP9 CRF; lower = better, bigger).")] = _E.crf,
-    no_audio: Annotated[bool, typer.Option("--no-audio", help="Drop the audio tracks.")] = False,
-    work_dir: Annotated[Optional[Path], typer.Option(help="Where to keep resumable state (default: <output>.vidstyle beside the output).")] = None,
-    segment_frames: Annotated[int, typer.Option(help="Frames per encoded segment (bounds the PNGs kept on disk).")] = _R.segment_frames,
-    keep_frames: Annotated[bool, typer.Option("--keep-frames", help="Keep every stylized PNG (and the work dir) after the run.")] = False,
-    keep_work: Annotated[bool, typer.Option("--keep-work", help="Keep the work dir after success (manifest, per-frame log).")] = False,
-    restart: Annotated[bool, typer.Option("--restart", help="Discard an interrupted run's work (only what vidstyle wrote) and start over.")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output file that vidstyle wrote (of a folder, only the frames vidstyle wrote there); a file of yours is never replaced.")] = False,
-    device: Annotated[DeviceChoice, typer.Option(help="auto picks cuda, then mps, then cpu.")] = _M.device,
-    precision: Annotated[Precision, typer.Option(help="Network arithmetic: auto (bf16 on a CUDA GPU that has it, else fp32; fast-mode training and keyframes also on a CPU with native bf16), fp32 or bf16. Losses stay fp32.")] = _M.precision,
-    batch_chains: Annotated[int, typer.Option(help="Stylize this many chains together, one frame of each per network pass (fills a GPU); in fast mode, frames per network pass.")] = _M.batch_chains,
-    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the loss pass (first frame slower; unmeasured on GPUs).")] = _M.compile,
-    coarse_to_fine: Annotated[bool, typer.Option("--coarse-to-fine/--no-coarse-to-fine", help="Optimize cold starts at 1/4 and 1/2 size first, then at full size.")] = _O.coarse_to_fine,
-    workers: Annotated[Optional[int], typer.Option(help="Stylize chains in parallel on N workers of a local Ray cluster started for the run (needs Ray: uv sync --extra ray).")] = _SC.workers,
-    ray_address: Annotated[Optional[str], typer.Option(help="Join this Ray cluster (auto, HOST:PORT) with one worker per GPU; the work dir must be on a filesystem every node sees.")] = _SC.ray_address,
-    chain_frames: Annotated[Optional[int], typer.Option(help=f"Split shots longer than this into chains (default: as far as the workers need, chains of at least {MIN_CHAIN_FRAMES}).")] = _SC.chain_frames,
-    overlap: Annotated[int, typer.Option(help="Frames a chain inside a shot starts before its first; the chain before it cross-fades into them.")] = _SC.overlap,
-    worker_threads: Annotated[Optional[int], typer.Option(help="torch/OpenCV threads per worker (default: the cores shared out among the workers).")] = _SC.threads,
-    method: Annotated[MethodKind, typer.Option(help="optimize: the optimizer on every frame (best quality); fast: optimize keyframes, train a small network on the clip, run it on every frame (milliseconds a frame).")] = _MC.kind,
-    keyframes: Annotated[int, typer.Option(help="Fast: one keyframe per this many frames of a shot (at least one per shot), each stylized by the optimizer.")] = _MC.keyframes,
-    train_steps: Annotated[int, typer.Option(help="Fast: training step budget (an early stop may end sooner).")] = _MC.train_steps,
-    model: Annotated[Optional[Path], typer.Option(help="Fast: apply this network saved by --save-model; no keyframes, no training.")] = _MC.model,
-    save_model: Annotated[Optional[Path], typer.Option(help="Fast: also write the trained network here (weights only, plus a JSON of its settings).")] = _MC.save_model,
+    style_blend: Annotated[Optional[str], typer.Option(help="Blend weights for several --style images, e.g. 0.7,0.3.")],
+    style_scale: Annotated[float, typer.Option(help="Style image size relative to the working size.")],
+    preserve_colors: Annotated[bool, typer.Option("--preserve-colors/--no-preserve-colors", help="Luminance-only transfer: keep the input's colours, take the style's texture in luminance.")],
+    network: Annotated[Network, typer.Option(help="Feature network: vgg19 (Gatys et al.) or vgg16 (about 20% fewer FLOPs per step).")],
+    weights: Annotated[Optional[Path], typer.Option(help="State dict (.pth) of the --network; default: its torchvision ImageNet weights, downloaded once (530-550 MB). Also VIDSTYLE_WEIGHTS.")],
+    content_layer: Annotated[Optional[list[str]], typer.Option("--content-layer", metavar="<layer>", help=f"Layer whose response is the content; repeat it or give a comma list (default {','.join(_M.content_layers)}).")],
+    style_layers: Annotated[str, typer.Option(help="Comma list of layers whose Gram matrices are the style.")],
+    style_layer_weights: Annotated[Optional[str], typer.Option(help="One weight per --style-layers entry, e.g. 1,1,1,1,1 (default: equal).")],
+    max_size: Annotated[int, typer.Option(help="Long side of the working resolution in pixels.")],
+    iterations: Annotated[int, typer.Option(help="Steps for the first frame (and every frame with --temporal none).")],
+    iterations_next: Annotated[int, typer.Option(help="Steps for each later frame, which starts from the previous one.")],
+    content_weight: Annotated[float, typer.Option(help="Weight of the content term.")],
+    style_weight: Annotated[float, typer.Option(help="Weight of the style term.")],
+    tv_weight: Annotated[float, typer.Option(help="Weight of the total-variation (smoothness) term.")],
+    optimizer: Annotated[Optimizer, typer.Option(help="L-BFGS (Gatys) or Adam.")],
+    learning_rate: Annotated[Optional[float], typer.Option(help="Step size; default 1.0 for L-BFGS, 0.02 for Adam.")],
+    tolerance: Annotated[float, typer.Option(help="Early stop: relative loss improvement over 10 steps below this ends the frame (0 = never).")],
+    init: Annotated[str, typer.Option(help="First-frame start: content, noise, or an image path.")],
+    seed: Annotated[int, typer.Option(help="Seed for noise init; same seed and settings give the same output on CPU.")],
+    pooling: Annotated[Pooling, typer.Option(help="Pooling in the network: avg (Gatys et al.) or max.")],
+    temporal: Annotated[TemporalMode, typer.Option(help="none: frames independent; prev: start from previous result; flow: warp it along optical flow + temporal loss.")],
+    temporal_weight: Annotated[float, typer.Option(help="Weight of the temporal loss (flow mode).")],
+    flow_preset: Annotated[FlowPreset, typer.Option(help="DIS optical flow preset.")],
+    soft_mask: Annotated[bool, typer.Option("--soft-mask", help="Soften the flow reliability mask.")],
+    cuts: Annotated[str, typer.Option(help="Where shots break: auto (detect), off (one shot), or a LIST of input frames/times (48f,120f or 0:02.5,12.5; a bare number is seconds) or a PySceneDetect scene-list .csv.")],
+    cut_threshold: Annotated[float, typer.Option(help="Cut detector ratio a frame must reach to be a cut (higher finds fewer).")],
+    start: Annotated[Optional[str], typer.Option(help="Start at seconds (12.5, 1:02.5) or a frame (#48, 48f).")],
+    end: Annotated[Optional[str], typer.Option(help="Stop before seconds or a frame (#96).")],
+    max_frames: Annotated[Optional[int], typer.Option(help="Stylize at most this many frames.")],
+    every: Annotated[int, typer.Option(help="Take every Nth frame (output rate divided by N).")],
+    fps: Annotated[Optional[str], typer.Option(help="Videos: lower output rate (e.g. 12); folders: rate of the frames (default 24). 29.97, 23.976 etc. mean 30000/1001, 24000/1001.")],
+    output_size: Annotated[OutputSize, typer.Option(help="working: output at the working size; source: scaled back to the input's size.")],
+    crf: Annotated[int, typer.Option(help="Video quality (H.264/VP9 CRF; lower = better, bigger).")],
+    no_audio: Annotated[bool, typer.Option("--no-audio", help="Drop the audio tracks.")],
+    work_dir: Annotated[Optional[Path], typer.Option(help="Where to keep resumable state (default: <output>.vidstyle beside the output).")],
+    segment_frames: Annotated[int, typer.Option(help="Frames per encoded segment (bounds the PNGs kept on disk).")],
+    keep_frames: Annotated[bool, typer.Option("--keep-frames", help="Keep every stylized PNG (and the work dir) after the run.")],
+    keep_work: Annotated[bool, typer.Option("--keep-work", help="Keep the work dir after success (manifest, per-frame log).")],
+    restart: Annotated[bool, typer.Option("--restart", help="Discard an interrupted run's work (only what vidstyle wrote) and start over.")],
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output file that vidstyle wrote (of a folder, only the frames vidstyle wrote there); a file of yours is never replaced.")],
+    device: Annotated[DeviceChoice, typer.Option(help="auto picks cuda, then mps, then cpu.")],
+    precision: Annotated[Precision, typer.Option(help="Network arithmetic: auto (bf16 on a CUDA GPU that has it, else fp32; fast-mode training and keyframes also on a CPU with native bf16), fp32 or bf16. Losses stay fp32.")],
+    batch_chains: Annotated[int, typer.Option(help="Stylize this many chains together, one frame of each per network pass (fills a GPU); in fast mode, frames per network pass.")],
+    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the loss pass (first frame slower; unmeasured on GPUs).")],
+    coarse_to_fine: Annotated[bool, typer.Option("--coarse-to-fine/--no-coarse-to-fine", help="Optimize cold starts at 1/4 and 1/2 size first, then at full size.")],
+    workers: Annotated[Optional[int], typer.Option(help="Stylize chains in parallel on N workers of a local Ray cluster started for the run (needs Ray: uv sync --extra ray).")],
+    ray_address: Annotated[Optional[str], typer.Option(help="Join this Ray cluster (auto, HOST:PORT) with one worker per GPU; the work dir must be on a filesystem every node sees.")],
+    chain_frames: Annotated[Optional[int], typer.Option(help=f"Split shots longer than this into chains (default: as far as the workers need, chains of at least {MIN_CHAIN_FRAMES}).")],
+    overlap: Annotated[int, typer.Option(help="Frames a chain inside a shot starts before its first; the chain before it cross-fades into them.")],
+    worker_threads: Annotated[Optional[int], typer.Option(help="torch/OpenCV threads per worker (default: the cores shared out among the workers).")],
+    method: Annotated[MethodKind, typer.Option(help="optimize: the optimizer on every frame (best quality); fast: optimize keyframes, train a small network on the clip, run it on every frame (milliseconds a frame).")],
+    keyframes: Annotated[int, typer.Option(help="Fast: one keyframe per this many frames of a shot (at least one per shot), each stylized by the optimizer.")],
+    train_steps: Annotated[int, typer.Option(help="Fast: training step budget (an early stop may end sooner).")],
+    model: Annotated[Optional[Path], typer.Option(help="Fast: apply this network saved by --save-model; no keyframes, no training.")],
+    save_model: Annotated[Optional[Path], typer.Option(help="Fast: also write the trained network here (weights only, plus a JSON of its settings).")],
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress; print only the output path.")] = False,
     preview: Annotated[Optional[Path], typer.Option(help="After the run, write a preview sheet (a few input frames above their stylized frames) to this image.")] = None,
 ) -> None:
@@ -419,8 +459,7 @@ def stylize(
     from vidstyle.pipeline.run import stylize as run_stylize
 
     with _exit_codes():
-        settings = _settings(options)
-        _refuse_batch_on_workers(settings, stored=False)
+        settings = settings_from_options(options)
         if preview is not None:
             check_sheet_path(preview, input=input, settings=settings, output=output)  # before the run, not after hours of it
     restart_command = _typed_command(ctx, "--restart")
@@ -431,87 +470,21 @@ def stylize(
             stderr.print(f"Wrote the preview sheet {sheet.sheet}", highlight=False)
 
 
-def _refuse_batch_on_workers(settings: Settings, *, stored: bool) -> None:
-    """--batch-chains batches chains inside this process; Ray workers run one chain each, so the two are not combined."""
-    if settings.model.batch_chains > 1 and (settings.scale.workers is not None or settings.scale.ray_address is not None):
-        where = "--workers or --ray-address"
-        if stored:
-            raise UsageError(
-                f"This run was started with --batch-chains {settings.model.batch_chains}, which batches chains in one process; "
-                f"resume it without {where} (Ray workers run one chain each)."
-            )
-        raise UsageError(
-            f"--batch-chains batches chains in one process and cannot be combined with {where} (Ray workers run one chain each); "
-            "drop one of them."
-        )
+def settings_from_options(options: dict[str, Any]) -> Settings:
+    """Settings from the options of stylize (or of the commands that share its options: preview).
 
-
-def _settings(options: dict[str, Any]) -> Settings:
-    """Settings from the options of stylize (or of the commands that share its options: preview)."""
-    o = {**_OPTION_DEFAULTS, **options}
-    return Settings(
-        model=ModelConfig(
-            network=o["network"],
-            weights=o["weights"],
-            pooling=o["pooling"],
-            content_layers=_parse_layers(o["content_layer"], _M.content_layers),
-            style_layers=_parse_layers([o["style_layers"]], _M.style_layers),
-            style_layer_weights=_parse_floats(o["style_layer_weights"], "--style-layer-weights"),
-            device=o["device"],
-            precision=o["precision"],
-            compile=o["compile"],
-            batch_chains=o["batch_chains"],
-        ),
-        style=StyleConfig(
-            images=tuple(o["style"]),
-            blend=_parse_floats(o["style_blend"], "--style-blend"),
-            scale=o["style_scale"],
-            preserve_colors=o["preserve_colors"],
-        ),
-        optimize=OptimizeConfig(
-            iterations=o["iterations"],
-            iterations_next=o["iterations_next"],
-            content_weight=o["content_weight"],
-            style_weight=o["style_weight"],
-            tv_weight=o["tv_weight"],
-            optimizer=o["optimizer"],
-            learning_rate=o["learning_rate"],
-            tolerance=o["tolerance"],
-            init=o["init"],
-            seed=o["seed"],
-            coarse_to_fine=o["coarse_to_fine"],
-        ),
-        temporal=TemporalConfig(mode=o["temporal"], weight=o["temporal_weight"], flow_preset=o["flow_preset"], soft_mask=o["soft_mask"]),
-        shots=ShotsConfig(cuts=o["cuts"], cut_threshold=o["cut_threshold"]),
-        select=SelectConfig(
-            start=o["start"],
-            end=o["end"],
-            max_frames=o["max_frames"],
-            every=o["every"],
-            fps=_parse_fps(o["fps"]),
-            max_size=o["max_size"],
-            output_size=o["output_size"],
-        ),
-        encode=EncodeConfig(crf=o["crf"], audio=not o["no_audio"]),
-        run=RunConfig(
-            work_dir=o["work_dir"],
-            segment_frames=o["segment_frames"],
-            keep_frames=o["keep_frames"],
-            keep_work=o["keep_work"],
-            restart=o["restart"],
-            overwrite=o["overwrite"],
-        ),
-        scale=ScaleConfig(
-            workers=o["workers"],
-            ray_address=o["ray_address"],
-            chain_frames=o["chain_frames"],
-            overlap=o["overlap"],
-            threads=o["worker_threads"],
-        ),
-        method=MethodConfig(
-            kind=o["method"], keyframes=o["keyframes"], train_steps=o["train_steps"], model=o["model"], save_model=o["save_model"]
-        ),
-    )
+    Every field with an ``option`` in config.py is read from its option, through
+    _OPTION_FORMS where the two are written differently; the others keep their default.
+    """
+    given = {**_OPTION_DEFAULTS, **options}
+    sections = typing.get_type_hints(Settings)
+    values: dict[str, dict[str, Any]] = {section.name: {} for section in dataclasses.fields(Settings)}
+    for path, field in setting_fields():
+        option = field.metadata["option"]
+        if option is not None:
+            section, name = path.split(".")
+            values[section][name] = _OPTION_FORMS.get(path, _AS_IS)[1](given[_parameter(option)])
+    return Settings(**{section: sections[section](**fields) for section, fields in values.items()})
 
 
 # Options of stylize that cannot change a preview (how frames are tied together,
@@ -562,7 +535,7 @@ def preview_command(
     from vidstyle.pipeline.preview import preview as run_preview
 
     with _exit_codes():
-        settings = _settings(options)
+        settings = settings_from_options(options)
         config = PreviewConfig(frames=frames)
     _run(
         lambda on_event: run_preview(input, output, settings=settings, config=config, on_event=on_event),
@@ -597,10 +570,14 @@ def resume(
         if sequential:
             settings = settings.replace(scale=replace(settings.scale, workers=None, ray_address=None))
         elif workers is not None or ray_address is not None:
+            if settings.model.batch_chains > 1:  # Settings refuses it too, in stylize's words; this says how to resume
+                raise UsageError(
+                    f"This run was started with --batch-chains {settings.model.batch_chains}, which batches chains in one "
+                    "process; resume it without --workers or --ray-address (Ray workers run one chain each)."
+                )
             settings = settings.replace(
                 scale=replace(settings.scale, workers=workers, ray_address=ray_address, threads=worker_threads or settings.scale.threads)
             )
-            _refuse_batch_on_workers(settings, stored=True)
         return settings
 
     _run(

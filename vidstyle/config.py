@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import typing
 from dataclasses import dataclass, field
 from enum import Enum
 from fractions import Fraction
@@ -18,6 +19,7 @@ from typing import Any
 from vidstyle.cutlist import parse_cut_list
 from vidstyle.errors import UsageError
 from vidstyle.networks import Network, architecture
+from vidstyle.timecode import parse_input_point
 
 
 class Optimizer(str, Enum):
@@ -73,10 +75,25 @@ class FlowPreset(str, Enum):
 
 
 class CutsMode(str, Enum):
-    """--cuts keywords; any other value is a LIST of cuts or a scene-list CSV (see ShotsConfig)."""
+    """--cuts keywords; any other value is a LIST of cuts (timecode.py reads each) or a scene-list CSV (see ShotsConfig)."""
 
     AUTO = "auto"  # detect hard cuts and fades to black, plus the photometric check
     OFF = "off"  # one shot, no photometric check: today's frames, bit for bit
+
+
+def setting(
+    default: Any = dataclasses.MISSING, *, option: str | None = None, pixels: bool = True, hashed: bool = False
+) -> Any:
+    """A field of the settings, with what the command line and a resumed run read from it.
+
+    ``option``: the ``vidstyle stylize`` option that sets it; its default is
+    this field's (the CLI reads it from here; cli.py lists the fields that have
+    no option, and why). ``pixels=False``: it changes no output pixel or frame,
+    so it may differ when a run is resumed (``free_settings``). ``hashed``: a
+    path whose file's content hash the fingerprint compares instead of the path,
+    so the path may differ too.
+    """
+    return field(default=default, metadata={"option": option, "pixels": pixels, "hashed": hashed})
 
 
 # Layer names follow the paper. Gatys et al. ran Caffe, whose ReLUs work in
@@ -90,20 +107,20 @@ DEFAULT_STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4
 class ModelConfig:
     """The feature network: which network and weights, which layers, which pooling."""
 
-    network: Network = Network.VGG19
-    weights: Path | None = None  # None: torchvision's ImageNet weights of `network` through the torch hub cache
-    pooling: Pooling = Pooling.AVG  # Gatys et al. replace max pooling by average pooling
-    padding: Padding = Padding.ZERO  # replicate-first helps flat edges, but breaks --compile and batched runs: docs/defaults.md
-    content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
-    style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
-    style_layer_weights: tuple[float, ...] | None = None  # None: equal weights
-    device: DeviceChoice = DeviceChoice.AUTO
+    network: Network = setting(Network.VGG19, option="--network")
+    weights: Path | None = setting(None, option="--weights", hashed=True)  # None: torchvision's ImageNet weights of `network` through the torch hub cache
+    pooling: Pooling = setting(Pooling.AVG, option="--pooling")  # Gatys et al. replace max pooling by average pooling
+    padding: Padding = setting(Padding.ZERO)  # replicate-first helps flat edges, but breaks --compile and batched runs: docs/defaults.md
+    content_layers: tuple[str, ...] = setting(DEFAULT_CONTENT_LAYERS, option="--content-layer")
+    style_layers: tuple[str, ...] = setting(DEFAULT_STYLE_LAYERS, option="--style-layers")
+    style_layer_weights: tuple[float, ...] | None = setting(None, option="--style-layer-weights")  # None: equal weights
+    device: DeviceChoice = setting(DeviceChoice.AUTO, option="--device", pixels=False)
     # How the network runs (model/runtime.py, benchmarks/bench.py). precision
     # changes pixels and is in the fingerprint; compile and batch_chains give
-    # the same frames to rounding and may change on resume (FREE_SETTINGS).
-    precision: Precision = Precision.AUTO
-    compile: bool = False  # torch.compile the loss pass
-    batch_chains: int = 1  # chains stylized together, one frame of each per network pass
+    # the same frames to rounding and may change on resume (pixels=False).
+    precision: Precision = setting(Precision.AUTO, option="--precision")
+    compile: bool = setting(False, option="--compile", pixels=False)  # torch.compile the loss pass
+    batch_chains: int = setting(1, option="--batch-chains", pixels=False)  # chains stylized together, one frame of each per network pass
 
     def __post_init__(self) -> None:
         try:  # library callers may pass "vgg16"
@@ -138,12 +155,12 @@ class ModelConfig:
 class StyleConfig:
     """One or more style images and how they are blended."""
 
-    images: tuple[Path, ...] = ()
-    blend: tuple[float, ...] | None = None  # None: equal blend
-    scale: float = 1.0  # style image long side = scale * working long side
+    images: tuple[Path, ...] = setting((), option="--style")
+    blend: tuple[float, ...] | None = setting(None, option="--style-blend")  # None: equal blend
+    scale: float = setting(1.0, option="--style-scale")  # style image long side = scale * working long side
     # Luminance-only transfer (Gatys et al. 2017; neural-style's -original_colors):
     # the output keeps each frame's chroma; see model/color.py for how and why.
-    preserve_colors: bool = False
+    preserve_colors: bool = setting(False, option="--preserve-colors")
 
     def __post_init__(self) -> None:
         if not self.images:
@@ -174,23 +191,23 @@ class OptimizeConfig:
     numbers and the published settings they were checked against.
     """
 
-    iterations: int = 300  # steps (loss+gradient evaluations) for the first frame
-    iterations_next: int = 20  # steps for every later frame, which starts warm
-    content_weight: float = 1.0
-    style_weight: float = 3.0
-    tv_weight: float = 1.0
-    optimizer: Optimizer = Optimizer.LBFGS
-    learning_rate: float | None = None  # None: 1.0 for L-BFGS, 0.02 for Adam
-    tolerance: float = 1e-3  # stop when the loss improved less than this fraction over `window` steps
-    window: int = 10
-    init: str = "content"  # "content", "noise" or the path of an image
-    seed: int = 0
+    iterations: int = setting(300, option="--iterations")  # steps (loss+gradient evaluations) for the first frame
+    iterations_next: int = setting(20, option="--iterations-next")  # steps for every later frame, which starts warm
+    content_weight: float = setting(1.0, option="--content-weight")
+    style_weight: float = setting(3.0, option="--style-weight")
+    tv_weight: float = setting(1.0, option="--tv-weight")
+    optimizer: Optimizer = setting(Optimizer.LBFGS, option="--optimizer")
+    learning_rate: float | None = setting(None, option="--learning-rate")  # None: 1.0 for L-BFGS, 0.02 for Adam
+    tolerance: float = setting(1e-3, option="--tolerance")  # stop when the loss improved less than this fraction over `window` steps
+    window: int = setting(10)
+    init: str = setting("content", option="--init")  # "content", "noise" or the path of an image
+    seed: int = setting(0, option="--seed")
     # Cold starts (a chain's first frame, every frame with --temporal none)
     # optimized at 1/4 and 1/2 size first, then finished at full size
     # (model/stylizer.py). Off: measured with the ImageNet VGG16 at 256 px, it
     # took 2.1x the single-scale time to reach the single-scale loss, and
     # the issue's bar was 0.6x (docs/performance.md).
-    coarse_to_fine: bool = False
+    coarse_to_fine: bool = setting(False, option="--coarse-to-fine")
 
     def __post_init__(self) -> None:
         if self.iterations < 1 or self.iterations_next < 1:
@@ -227,10 +244,10 @@ class OptimizeConfig:
 class TemporalConfig:
     """How consecutive frames are tied together (Ruder et al. 2016)."""
 
-    mode: TemporalMode = TemporalMode.FLOW
-    weight: float = 500.0  # measured, see above
-    flow_preset: FlowPreset = FlowPreset.MEDIUM
-    soft_mask: bool = False
+    mode: TemporalMode = setting(TemporalMode.FLOW, option="--temporal")
+    weight: float = setting(500.0, option="--temporal-weight")  # measured, see above
+    flow_preset: FlowPreset = setting(FlowPreset.MEDIUM, option="--flow-preset")
+    soft_mask: bool = setting(False, option="--soft-mask")
 
     def __post_init__(self) -> None:
         if self.weight < 0:
@@ -254,10 +271,10 @@ class TemporalConfig:
 class ShotsConfig:
     """Where the chain of warm-started frames breaks: scene cuts, listed or detected."""
 
-    cuts: str = CutsMode.AUTO.value  # "auto", "off", a LIST ("48,120", "0:02.5,#300") or a scene-list .csv
-    cut_threshold: float = 3.0  # AdaptiveDetector ratio a frame must reach to be a cut
-    photometric_threshold: float = 0.1  # |input_t - warp(input_t-1)| above this: pixel unreliable
-    min_reliable_fraction: float = 0.5  # a frame with less of it reliable starts a new shot
+    cuts: str = setting(CutsMode.AUTO.value, option="--cuts")  # "auto", "off", a LIST ("48f,120f", "0:02.5,12") or a scene-list .csv
+    cut_threshold: float = setting(3.0, option="--cut-threshold")  # AdaptiveDetector ratio a frame must reach to be a cut
+    photometric_threshold: float = setting(0.1)  # |input_t - warp(input_t-1)| above this: pixel unreliable
+    min_reliable_fraction: float = setting(0.5)  # a frame with less of it reliable starts a new shot
 
     def __post_init__(self) -> None:
         if not self.cut_threshold > 0:
@@ -289,15 +306,18 @@ class ShotsConfig:
 class SelectConfig:
     """Which frames of the input are stylized, and at what size."""
 
-    start: str | None = None  # seconds ("1.5", "2s") or a frame index ("#48", "48f")
-    end: str | None = None
-    max_frames: int | None = None
-    every: int = 1
-    fps: Fraction | None = None  # videos: lower output rate; folders: the rate of the frames
-    max_size: int | None = 256  # long side of the working resolution
-    output_size: OutputSize = OutputSize.WORKING
+    start: str | None = setting(None, option="--start")  # seconds ("1.5", "2s", "1:02.5") or a frame index ("#48", "48f"): timecode.py
+    end: str | None = setting(None, option="--end")
+    max_frames: int | None = setting(None, option="--max-frames")
+    every: int = setting(1, option="--every")
+    fps: Fraction | None = setting(None, option="--fps")  # videos: lower output rate; folders: the rate of the frames
+    max_size: int | None = setting(256, option="--max-size")  # long side of the working resolution
+    output_size: OutputSize = setting(OutputSize.WORKING, option="--output-size")
 
     def __post_init__(self) -> None:
+        for option, text in (("--start", self.start), ("--end", self.end)):
+            if text is not None:
+                parse_input_point(text, option=option)  # refuse a malformed time now, not once the input is open
         if self.every < 1:
             raise UsageError("--every must be at least 1.")
         if self.max_frames is not None and self.max_frames < 1:
@@ -313,8 +333,8 @@ DEFAULT_FOLDER_FPS = Fraction(24)
 
 @dataclass(frozen=True)
 class EncodeConfig:
-    crf: int = 18
-    audio: bool = True
+    crf: int = setting(18, option="--crf")
+    audio: bool = setting(True, option="--no-audio")
 
     def __post_init__(self) -> None:
         if not 0 <= self.crf <= 51:
@@ -325,12 +345,12 @@ class EncodeConfig:
 class RunConfig:
     """Where the run keeps its state, and what it keeps afterwards."""
 
-    work_dir: Path | None = None  # None: <output>.vidstyle beside the output
-    segment_frames: int = 240
-    keep_frames: bool = False
-    keep_work: bool = False
-    restart: bool = False
-    overwrite: bool = False
+    work_dir: Path | None = setting(None, option="--work-dir", pixels=False)  # None: <output>.vidstyle beside the output
+    segment_frames: int = setting(240, option="--segment-frames")
+    keep_frames: bool = setting(False, option="--keep-frames", pixels=False)
+    keep_work: bool = setting(False, option="--keep-work", pixels=False)
+    restart: bool = setting(False, option="--restart", pixels=False)
+    overwrite: bool = setting(False, option="--overwrite", pixels=False)
 
     def __post_init__(self) -> None:
         if self.segment_frames < 1:
@@ -353,11 +373,11 @@ DEFAULT_OVERLAP = 32
 class ScaleConfig:
     """Chains in parallel: how many workers, where, and how long shots are split into chains."""
 
-    workers: int | None = None  # None: one process, no Ray; N: a local Ray cluster of N workers for the run
-    ray_address: str | None = None  # join this Ray cluster ("auto", "HOST:6379"), one worker per GPU it offers
-    chain_frames: int | None = None  # None: split shots only as far as the workers need (see chain_frames_for)
-    overlap: int = DEFAULT_OVERLAP  # frames a chain inside a shot starts before its first, cross-faded over
-    threads: int | None = None  # torch/OpenCV threads per worker; None: the machine's cores shared out among the workers
+    workers: int | None = setting(None, option="--workers", pixels=False)  # None: one process, no Ray; N: a local Ray cluster of N workers for the run
+    ray_address: str | None = setting(None, option="--ray-address", pixels=False)  # join this Ray cluster ("auto", "HOST:6379"), one worker per GPU it offers
+    chain_frames: int | None = setting(None, option="--chain-frames")  # None: split shots only as far as the workers need (see chain_frames_for)
+    overlap: int = setting(DEFAULT_OVERLAP, option="--overlap")  # frames a chain inside a shot starts before its first, cross-faded over
+    threads: int | None = setting(None, option="--worker-threads", pixels=False)  # torch/OpenCV threads per worker; None: the machine's cores shared out among the workers
 
     def __post_init__(self) -> None:
         if self.workers is not None and self.workers < 1:
@@ -395,11 +415,11 @@ class MethodKind(str, Enum):
 class MethodConfig:
     """Which method stylizes the frames, and the fast method's keyframes, training budget and model files."""
 
-    kind: MethodKind = MethodKind.OPTIMIZE
-    keyframes: int = 100  # fast: one keyframe per this many frames of a shot, at least one per shot
-    train_steps: int = 1500  # fast: training step budget (an early stop may end it sooner)
-    model: Path | None = None  # fast: apply this saved network; no keyframes, no training
-    save_model: Path | None = None  # fast: also write the trained network here
+    kind: MethodKind = setting(MethodKind.OPTIMIZE, option="--method")
+    keyframes: int = setting(100, option="--keyframes")  # fast: one keyframe per this many frames of a shot, at least one per shot
+    train_steps: int = setting(1500, option="--train-steps")  # fast: training step budget (an early stop may end it sooner)
+    model: Path | None = setting(None, option="--model", hashed=True)  # fast: apply this saved network; no keyframes, no training
+    save_model: Path | None = setting(None, option="--save-model")  # fast: also write the trained network here
 
     def __post_init__(self) -> None:
         try:  # library callers may pass "fast"
@@ -446,6 +466,14 @@ class Settings:
     scale: ScaleConfig = field(default_factory=ScaleConfig)
     method: MethodConfig = field(default_factory=MethodConfig)
 
+    def __post_init__(self) -> None:
+        # Here, not in the CLI, so a library caller (or an edited manifest) gets the same refusal.
+        if self.model.batch_chains > 1 and self.scale.parallel:
+            raise UsageError(
+                "--batch-chains batches chains in one process and cannot be combined with --workers or --ray-address "
+                "(Ray workers run one chain each); drop one of them."
+            )
+
     def replace(self, **changes: object) -> "Settings":
         return dataclasses.replace(self, **changes)
 
@@ -474,6 +502,24 @@ class Settings:
             optimize=optimize,
             run=dataclasses.replace(self.run, work_dir=_absolute(self.run.work_dir) if self.run.work_dir is not None else None),
         )
+
+
+def setting_fields() -> list[tuple[str, dataclasses.Field]]:
+    """Every field of the settings as ("section.name", field), in the order of Settings and its sections."""
+    sections = typing.get_type_hints(Settings)
+    return [
+        (f"{section.name}.{inner.name}", inner)
+        for section in dataclasses.fields(Settings)
+        for inner in dataclasses.fields(sections[section.name])
+    ]
+
+
+@functools.cache
+def free_settings() -> frozenset[str]:
+    """The settings a resumed run may change ("run.work_dir", ...): those that change no pixel, and paths compared by content."""
+    return frozenset(
+        path for path, inner in setting_fields() if not inner.metadata["pixels"] or inner.metadata["hashed"]
+    )
 
 
 def _absolute(path: str | Path) -> Path:

@@ -30,6 +30,8 @@ Actions:
                 (ffmpeg is killed and its partial file removed), the others raise InjectedFault
     interrupt   send this process SIGINT, as a Ctrl-C in its terminal would: the run
                 stops cleanly at the next frame boundary and prints its resume command
+    bug         raise a RuntimeError, as a bug in vidstyle would (not a VidstyleError):
+                the CLI's one-line report of an unexpected exception
 
 For ``nan`` the actions mean: ``kill`` (the default) poisons only the first
 attempt at the frame, so the redone frame succeeds; ``fail`` poisons every
@@ -74,6 +76,7 @@ class FaultAction(str, Enum):
     KILL = "kill"
     FAIL = "fail"
     INTERRUPT = "interrupt"
+    BUG = "bug"
 
 
 # How many numbers locate each point.
@@ -121,7 +124,7 @@ class Faults:
             point = FaultPoint(parts[0])
             where = tuple(int(part) for part in parts[1:])
         except (ValueError, IndexError):
-            raise UsageError(f"{ENV}={text!r} is not a fault; use POINT[:N[:M]][:kill|fail] with POINT one of {points}.") from None
+            raise UsageError(f"{ENV}={text!r} is not a fault; use POINT[:N[:M]][:kill|fail|interrupt|bug] with POINT one of {points}.") from None
         if len(where) != _ARITY[point]:
             raise UsageError(f"{ENV}={text!r}: {point.value} takes {_ARITY[point]} number(s).")
         return cls(point=point, where=where, action=action)
@@ -192,6 +195,8 @@ class Faults:
             os.kill(os.getpid(), signal.SIGKILL)
             time.sleep(60)  # never reached: SIGKILL cannot be caught
         message = f"failure injected by {ENV}={self.describe()}"
+        if self.action is FaultAction.BUG:
+            raise RuntimeError(message)
         if self.point in _FFMPEG_POINTS:
             raise EncodeError(f"ffmpeg failed: {message}")
         raise InjectedFault(message)

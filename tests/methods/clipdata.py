@@ -18,7 +18,7 @@ from vidstyle.model.style import StyleTargets, build_style_targets
 WIDTH, HEIGHT, FRAMES = 40, 32, 8
 
 # Small enough that a training step takes milliseconds, big enough to learn something.
-TINY = FastConfig(net=NetSpec(width=4, blocks=1), steps=12, crop=24, window=4, checkpoint_every=4)
+TINY = FastConfig(net=NetSpec(width=4, blocks=1), train_steps=12, crop=24, window=4, checkpoint_every=4)
 
 
 def textured(seed: int, height: int, width: int, blur: float = 1.5) -> np.ndarray:

@@ -16,6 +16,16 @@ import numpy as np
 import pytest
 import torch
 
+from vidstyle.config import (
+    DeviceChoice,
+    MethodConfig,
+    MethodKind,
+    ModelConfig,
+    OptimizeConfig,
+    Precision,
+    Settings,
+    json_adapter,
+)
 from vidstyle.errors import ModelError, NumericalError, UsageError
 from vidstyle.methods.fastnet import Architecture, NetSpec, Norm, build_network, run_network
 from vidstyle.model.objective import Content
@@ -23,6 +33,7 @@ from vidstyle.pipeline.interrupt import StopFlag
 from vidstyle.methods.feedforward import (
     CHECKPOINT_NAME,
     CheckpointSaved,
+    FastConfig,
     TrainingClip,
     LossWeights,
     TrainingFinished,
@@ -39,6 +50,7 @@ from vidstyle.methods.feedforward import (
     save_model,
     train_network,
 )
+from vidstyle.pipeline.fast import fast_config
 from tests.methods.clipdata import HEIGHT, TINY, WIDTH, fake_stylization, make_clip, make_core, panning_frames
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -80,7 +92,7 @@ def assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
 
 def test_training_loss_falls_and_reports_progress(core) -> None:
     events: list[object] = []
-    config = replace(TINY, steps=60, tolerance=0.0)
+    config = replace(TINY, train_steps=60, tolerance=0.0)
     result = train(core, make_clip(), config, on_event=events.append)
     steps = [e for e in events if isinstance(e, TrainingStep)]
     assert [e.step for e in steps] == list(range(1, 61))
@@ -139,7 +151,7 @@ def test_training_is_deterministic_for_a_seed_and_differs_across_seeds(core) -> 
 def test_a_nan_batch_is_skipped_and_a_diverged_network_gives_up(core) -> None:
     """One NaN batch must not reach the weights (nor, through a checkpoint, every resume); NaN that persists is an error."""
     clip = make_clip()
-    config = replace(TINY, steps=8)
+    config = replace(TINY, train_steps=8)
     events: list[object] = []
     result = train(core, clip, config, on_event=events.append, poisoned=lambda step, attempt: step == 3 and attempt == 0)
     assert result.steps == 8 and [e.step for e in events if isinstance(e, TrainingStep)] == list(range(1, 9))
@@ -153,7 +165,7 @@ def test_a_nan_batch_is_skipped_and_a_diverged_network_gives_up(core) -> None:
 def test_bf16_losses_train_deterministically_and_close_to_fp32(core) -> None:
     """The loss network in bf16 autocast (fast_config's choice on bf16 hardware): same weights run to run, losses near fp32's."""
     clip = make_clip()
-    config = replace(TINY, steps=30, tolerance=0.0)
+    config = replace(TINY, train_steps=30, tolerance=0.0)
     first, second = train(core, clip, replace(config, bf16_losses=True)), train(core, clip, replace(config, bf16_losses=True))
     assert_same_weights(first.net, second.net)
     fp32 = train(core, clip, config)
@@ -163,7 +175,7 @@ def test_bf16_losses_train_deterministically_and_close_to_fp32(core) -> None:
 
 def test_early_stop_ends_a_stalled_training(core) -> None:
     # A learning rate this small leaves the loss flat: the validation test must stop it.
-    config = replace(TINY, steps=200, learning_rate=1e-9, window=5, patience=3, tolerance=0.01)
+    config = replace(TINY, train_steps=200, learning_rate=1e-9, window=5, patience=3, tolerance=0.01)
     events: list[object] = []
     result = train(core, make_clip(), config, on_event=events.append)
     assert result.stopped_early
@@ -174,7 +186,7 @@ def test_early_stop_ends_a_stalled_training(core) -> None:
 
 
 def test_the_learning_rate_decays_along_the_budget() -> None:
-    config = replace(TINY, steps=100, learning_rate=1e-3, final_lr=0.1)
+    config = replace(TINY, train_steps=100, learning_rate=1e-3, final_lr=0.1)
     rates = [learning_rate_at(step, config) for step in range(0, 101, 25)]
     assert rates[0] == pytest.approx(1e-3) and rates[-1] == pytest.approx(1e-4)
     assert all(a > b for a, b in zip(rates, rates[1:]))
@@ -254,9 +266,9 @@ def test_a_checkpoint_of_another_clip_or_setting_is_not_resumed(core, tmp_path: 
     train(core, make_clip(), replace(TINY, learning_rate=2e-3), checkpoint_dir=tmp_path, on_event=events.append)
     assert events[0].resumed_at == 0
     # The checkpoint interval changes nothing the weights depend on: that checkpoint is kept.
-    train(core, make_clip(), replace(TINY, learning_rate=2e-3, steps=20), checkpoint_dir=tmp_path)
+    train(core, make_clip(), replace(TINY, learning_rate=2e-3, train_steps=20), checkpoint_dir=tmp_path)
     events.clear()
-    train(core, make_clip(), replace(TINY, learning_rate=2e-3, steps=20, checkpoint_every=5), checkpoint_dir=tmp_path, on_event=events.append)
+    train(core, make_clip(), replace(TINY, learning_rate=2e-3, train_steps=20, checkpoint_every=5), checkpoint_dir=tmp_path, on_event=events.append)
     assert events[0].resumed_at == 20
 
 
@@ -443,3 +455,18 @@ def test_files_that_are_not_models_are_refused_with_one_line(core, tmp_path: Pat
 def test_frames_are_the_working_size_convention() -> None:
     frames = panning_frames()
     assert frames[0].shape == (HEIGHT, WIDTH, 3)
+
+
+def test_the_fast_settings_are_the_runs_under_the_same_names() -> None:
+    """One source: FastConfig's keyframes and budget default to MethodConfig's, fast_config copies a run's, JSON round-trips."""
+    assert (FastConfig().keyframes, FastConfig().train_steps) == (MethodConfig().keyframes, MethodConfig().train_steps)
+    run = Settings(
+        method=MethodConfig(kind=MethodKind.FAST, keyframes=7, train_steps=9),
+        optimize=OptimizeConfig(seed=3, tv_weight=2.0),
+        model=ModelConfig(device=DeviceChoice.CPU, precision=Precision.FP32),
+    )
+    config = fast_config(run)
+    assert (config.keyframes, config.train_steps, config.seed, config.weights.tv) == (7, 9, 3, 2.0)
+    assert json_adapter(FastConfig).validate_python(config.to_json()) == config
+    with pytest.raises(UsageError, match="--keyframes must be at least 1"):
+        FastConfig(keyframes=0)

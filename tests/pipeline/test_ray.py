@@ -43,7 +43,7 @@ except ImportError:
 pytestmark = pytest.mark.slow
 
 # The run's plan: 3 shots of 10 frames, each split into 2 chains of 5 that cross-fade over 2 frames.
-CUTS, CHAIN_FRAMES, OVERLAP, ITERATIONS, ITERATIONS_NEXT, SIZE = "10,20", 5, 2, 8, 4, 48
+CUTS, CHAIN_FRAMES, OVERLAP, ITERATIONS, ITERATIONS_NEXT, SIZE = "10f,20f", 5, 2, 8, 4, 48
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ from vidstyle.model.build import build_core
 from vidstyle.model.stylizer import TemporalTarget
 from vidstyle.pipeline.events import CutScan, FrameDone, ShotsPlanned
 from vidstyle.pipeline.run import resume, stylize
-from vidstyle.pipeline.workdir import WorkDir
+from vidstyle.pipeline.workdir import Manifest, WorkDir
 from vidstyle.temporal.flow import FlowEstimator
 from vidstyle.temporal.masks import reliability_mask
 from vidstyle.temporal.warp import warp_image
@@ -187,16 +187,21 @@ def test_cli_lists_cuts_shows_the_shots_and_refuses_bad_ones(shots, random_weigh
     common = ["--weights", str(random_weights), "--iterations", "2", "--iterations-next", "1", "--device", "cpu", "--max-size", "40"]
     done = runner.invoke(
         app,
-        ["stylize", str(shots["clip"]), "-s", str(shots["style"]), "-o", str(output), *common, "--cuts", "3,#7", "--cut-threshold", "5", "--keep-work"],
+        ["stylize", str(shots["clip"]), "-s", str(shots["style"]), "-o", str(output), *common, "--cuts", "3f,#7", "--cut-threshold", "5", "--keep-work"],
     )
     assert done.exit_code == 0, (done.stderr, done.exception)
     assert "3 shots; cuts at 0:00.1, 0:00.3" in done.stderr
     assert "Wrote " in done.stderr and "; 3 shots; cuts at 0:00.1, 0:00.3)" in done.stderr  # the closing line
     manifest = json.loads((tmp_path / "out.mp4.vidstyle" / "manifest.json").read_text())
-    assert manifest["settings"]["shots"]["cuts"] == "3,#7" and manifest["settings"]["shots"]["cut_threshold"] == 5.0
+    assert manifest["settings"]["shots"]["cuts"] == "3f,#7" and manifest["settings"]["shots"]["cut_threshold"] == 5.0
     assert [(s["start"], s["reason"]) for s in manifest["plan"]["shots"]] == [(0, None), (3, "listed"), (7, "listed")]
+    # A manifest of an earlier version, whose --cuts read a bare "3" as frame 3, still loads, with the same cuts and
+    # a fingerprint that still matches its settings (its run resumes; "3" alone would now be refused as ambiguous).
+    manifest["settings"]["shots"]["cuts"] = manifest["fingerprint"]["settings"]["shots"]["cuts"] = "3,#7"
+    older = Manifest.from_json(manifest, where=tmp_path / "out.mp4.vidstyle" / "manifest.json")
+    assert older.settings.shots.cuts == "3f,#7" == older.fingerprint["settings"]["shots"]["cuts"]  # type: ignore[index]
 
-    for bad, fragment in ((["--cuts", "3,soon"], "is not a frame or a time"), (["--cut-threshold", "0"], "--cut-threshold must be > 0")):
+    for bad, fragment in ((["--cuts", "3f,soon"], "is not a frame or a time"), (["--cut-threshold", "0"], "--cut-threshold must be > 0")):
         refused = runner.invoke(app, ["stylize", str(shots["clip"]), "-s", str(shots["style"]), "-o", str(tmp_path / "x.mp4"), *common, *bad])
         assert refused.exit_code == 2 and fragment in refused.stderr and "Traceback" not in refused.stderr
         assert not (tmp_path / "x.mp4").exists() and not (tmp_path / "x.mp4.vidstyle").exists()

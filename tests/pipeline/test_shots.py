@@ -226,15 +226,15 @@ def test_listed_frames_and_times_map_to_plan_positions():
         assert all(c.reason is CutReason.LISTED and math.isnan(c.score) for c in found)
         return [c.position for c in found]
 
-    assert positions("20,35") == [2, 5]  # input frames 20 and 35 are selected
+    assert positions("20f,35f") == [2, 5]  # input frames 20 and 35 are selected
     assert positions("#22, 23f") == [3]  # between 20 and 25: the next selected frame; duplicates merge
     assert positions("0:01.0,2.2s,1.6") == [3, 6, 9]  # seconds: 1.0 -> frame 25, 1.6 -> 40, 2.2 -> 55; sorted
-    assert positions("5,10,0:00.2,97,120,9:00") == []  # before, at the start of, and after the selection
-    assert positions("96") == []  # after the last selected frame (95): nothing follows it
+    assert positions("5f,10f,0:00.2,97f,120f,9:00") == []  # before, at the start of, and after the selection
+    assert positions("96f") == []  # after the last selected frame (95): nothing follows it
 
 
 def test_listed_cuts_come_back_sorted_and_unique():
-    found = find_cuts(Untouchable(), config=ShotsConfig(cuts="60,20,#20,0:00.8"), source_indices=range(100), times=times_of(100))
+    found = find_cuts(Untouchable(), config=ShotsConfig(cuts="60f,20f,#20,0:00.8"), source_indices=range(100), times=times_of(100))
     assert [c.position for c in found] == [20, 60]
 
 
@@ -263,9 +263,9 @@ def test_a_scene_list_by_time_is_read_in_seconds(tmp_path: Path):
     assert [c.position for c in found] == [30, 50]
 
 
-@pytest.mark.parametrize("cuts", ["abc", "48,,120", "1:2:3:4", "-5", "48;120", "12.5.3", "0x10"])
+@pytest.mark.parametrize("cuts", ["abc", "48f,,120f", "1:2:3:4", "-5", "48;120", "12.5.3", "0x10"])
 def test_garbage_lists_are_refused_with_an_example(cuts: str):
-    with pytest.raises(UsageError, match=r"48,120") as error:
+    with pytest.raises(UsageError, match=r"48f,120f") as error:
         ShotsConfig(cuts=cuts)
     assert "\n" not in str(error.value)
     with pytest.raises(UsageError):
@@ -300,9 +300,9 @@ def test_shots_config_refuses_impossible_values(field: str, value: float):
 
 
 def test_settings_keep_the_shots_through_the_manifest_json():
-    settings = Settings().replace(shots=ShotsConfig(cuts="48,0:02.5", cut_threshold=5.0, min_reliable_fraction=0.25))
+    settings = Settings().replace(shots=ShotsConfig(cuts="48f,0:02.5", cut_threshold=5.0, min_reliable_fraction=0.25))
     data = settings_to_json(settings)
-    assert data["shots"]["cuts"] == "48,0:02.5"
+    assert data["shots"]["cuts"] == "48f,0:02.5"
     assert settings_from_json(data) == settings
 
 
@@ -351,4 +351,4 @@ def test_the_photometric_check_frees_changed_pixels_and_starts_them_from_content
     # On an ordinary pan the check changes next to nothing.
     still = pan(2)
     plain = start_of(ShotsConfig(cuts="off"), still[0], still[1], stylized).temporal.mask.mean()
-    assert start_of(ShotsConfig(cuts="48"), still[0], still[1], stylized).temporal.mask.mean() > plain - 0.01
+    assert start_of(ShotsConfig(cuts="48f"), still[0], still[1], stylized).temporal.mask.mean() > plain - 0.01

@@ -76,7 +76,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vidstyle.config import FlowPreset, OptimizeConfig, Precision, TemporalConfig
+from vidstyle.config import FlowPreset, MethodConfig, MethodKind, OptimizeConfig, Precision, TemporalConfig, json_adapter
 from vidstyle.errors import ModelError, NumericalError, UsageError
 from vidstyle.files import write_bytes_atomic
 from vidstyle.methods.base import FrameOutcome, FrameResult, FrameTask, StepCallback, StopToken
@@ -150,7 +150,7 @@ class FastConfig:
     The Starry Night, the 320-frame benchmark clip at 108x256; ratios to the
     optimizer's flow mode on the same frames):
 
-    * steps 1500: the style loss is 5.4x the optimizer's after 250 steps, 4.3x
+    * train_steps 1500: the style loss is 5.4x the optimizer's after 250 steps, 4.3x
       after 500, 2.9x after 1,000, 2.2x after 2,000 and flat (2.1-2.3x) up to
       5,000. 1,500 steps cost about 1,500 x 2.7 optimizer steps of CPU (a step
       here is four 108x108 crops through VGG16 and back, plus their targets).
@@ -171,15 +171,17 @@ class FastConfig:
       (1.05x) but the picture dissolved (content 2.60x). (The figures above
       this one were measured at the old defaults, style 10 and tv 1e-3, for
       both methods.)
-    * keyframe_every 100: one cold start per 100 frames of a shot (at least one
+    * keyframes 100: one cold start per 100 frames of a shot (at least one
       per shot) costs what the optimizer spends on cold starts at cuts; in bf16
       (where the training is, vidstyle.pipeline.fast.keyframer_settings) about
       half that.
     """
 
     net: NetSpec = DEFAULT_NET
-    keyframe_every: int = 100  # one keyframe per this many frames of a shot, at least one per shot
-    steps: int = 1500  # step budget; one step = one Adam update on one batch of crops
+    # The run's own settings (config.py holds their defaults and CLI options;
+    # pipeline/fast.py's fast_config copies a run's values in), under the same names.
+    keyframes: int = MethodConfig.keyframes  # one keyframe per this many frames of a shot, at least one per shot
+    train_steps: int = MethodConfig.train_steps  # step budget; one step = one Adam update on one batch of crops
     crop: int = 128  # side of the square training crops (px, at the working size)
     keyframe_crops: int = 2  # distillation crops per step
     frame_crops: int = 2  # style/content crops of other frames per step
@@ -192,17 +194,14 @@ class FastConfig:
     tolerance: float = 0.01  # early stop: the best validation loss improved less than this fraction ...
     patience: int = 3  # ... over the last `patience` validations
     checkpoint_every: int = 50  # steps between checkpoints
-    seed: int = 0
-    flow_preset: FlowPreset = FlowPreset.MEDIUM
+    seed: int = OptimizeConfig.seed
+    flow_preset: FlowPreset = TemporalConfig.flow_preset
     # The loss network (VGG) in bf16 autocast while training; the fast network, Grams and losses stay fp32.
     # On a CPU with native bf16 (AMX) training took 0.46x the time at the same losses (docs/fast-mode.md).
     bf16_losses: bool = False
 
     def __post_init__(self) -> None:
-        if self.steps < 1:
-            raise UsageError("The fast-mode step budget must be at least 1.")
-        if self.keyframe_every < 1:
-            raise UsageError("--keyframes must be at least 1 (frames of a shot per keyframe).")
+        MethodConfig(kind=MethodKind.FAST, keyframes=self.keyframes, train_steps=self.train_steps)  # its checks, its messages
         if self.crop < 16:
             raise UsageError("Fast-mode training crops must be at least 16 px.")
         if min(self.keyframe_crops, self.frame_crops, self.temporal_pairs) < 0:
@@ -217,22 +216,8 @@ class FastConfig:
             raise UsageError("The fast-mode final learning-rate fraction must be in (0, 1].")
 
     def to_json(self) -> dict[str, object]:
-        return {
-            "net": self.net.to_json(),
-            "keyframe_every": self.keyframe_every,
-            **{k: getattr(self, k) for k in ("steps", "crop", "keyframe_crops", "frame_crops", "temporal_pairs")},
-            "learning_rate": self.learning_rate,
-            "final_lr": self.final_lr,
-            "weights": asdict(self.weights),
-            "window": self.window,
-            "validation_batches": self.validation_batches,
-            "tolerance": self.tolerance,
-            "patience": self.patience,
-            "checkpoint_every": self.checkpoint_every,
-            "seed": self.seed,
-            "flow_preset": self.flow_preset.value,
-            "bf16_losses": self.bf16_losses,
-        }
+        """The settings as JSON (pydantic, as config.py's): the checkpoint's fingerprint and the saved network's record."""
+        return json_adapter(FastConfig).dump_python(self, mode="json")
 
 
 def keyframe_positions(length: int, count: int) -> tuple[int, ...]:
@@ -701,7 +686,7 @@ MAX_NONFINITE_STEPS = 10
 
 def learning_rate_at(step: int, config: FastConfig) -> float:
     """Cosine decay from ``learning_rate`` to ``final_lr`` times it over the step budget (a function of the step: resumable)."""
-    progress = min(1.0, step / config.steps)
+    progress = min(1.0, step / config.train_steps)
     scale = config.final_lr + (1.0 - config.final_lr) * 0.5 * (1.0 + math.cos(math.pi * progress))
     return config.learning_rate * scale
 
@@ -768,7 +753,7 @@ def train_network(
     held_out = _Sampler(clip, config, torch.Generator().manual_seed(config.seed + 1), device)
     held_out._flows = sampler._flows  # one flow cache for both
     checks = [_Batch.draw(held_out, config) for _ in range(config.validation_batches)]
-    emit(TrainingStarted(budget=config.steps, resumed_at=step, parameters=sum(p.numel() for p in net.parameters())))
+    emit(TrainingStarted(budget=config.train_steps, resumed_at=step, parameters=sum(p.numel() for p in net.parameters())))
 
     def validate() -> float:
         with torch.no_grad():
@@ -788,7 +773,7 @@ def train_network(
     first_step = step
     bad_in_a_row = 0
     stopped_early = _stalled(validation, config)
-    while step < config.steps and not stopped_early:
+    while step < config.train_steps and not stopped_early:
         if stop is not None and stop.requested:
             raise TrainingStopped(step, checkpoint())
         for group in optimizer.param_groups:
@@ -823,14 +808,14 @@ def train_network(
         emit(
             TrainingStep(
                 step=step,
-                budget=config.steps,
+                budget=config.train_steps,
                 loss=history[-1],
                 terms={name: float(value.detach()) for name, value in terms.items() if name != "total"},
-                eta_seconds=pace * (config.steps - step),
+                eta_seconds=pace * (config.train_steps - step),
                 validation=checked,
             )
         )
-        if step % config.checkpoint_every == 0 or stopped_early or step == config.steps:
+        if step % config.checkpoint_every == 0 or stopped_early or step == config.train_steps:
             checkpoint()
         if after_step is not None:
             after_step(step)

@@ -172,8 +172,8 @@ def fast_config(settings: Settings) -> FastConfig:
     """
     steps = settings.method.train_steps
     return FastConfig(
-        keyframe_every=settings.method.keyframes,
-        steps=steps,
+        keyframes=settings.method.keyframes,
+        train_steps=steps,
         seed=settings.optimize.seed,
         flow_preset=settings.temporal.flow_preset,
         weights=LossWeights(
@@ -306,7 +306,7 @@ def prepare_fast_method(
         if isinstance(event, TrainingStep):
             on_event(event)  # the one training-progress record (pipeline/events.py TrainingProgress)
 
-    on_event(Notice(f"Training the fast network on {len(positions)} frames and {len(keys)} keyframe(s), up to {config.steps} steps."))
+    on_event(Notice(f"Training the fast network on {len(positions)} frames and {len(keys)} keyframe(s), up to {config.train_steps} steps."))
     try:
         result = train_network(
             clip,

@@ -13,33 +13,18 @@ from pathlib import Path
 
 import xxhash
 
-from vidstyle.config import MethodKind, Settings, settings_to_json
+from vidstyle.config import MethodKind, Settings, free_settings, settings_to_json
 from vidstyle.files import file_sha256
 from vidstyle.model.style import read_style_image
 from vidstyle.video.sources import SourceInfo
 
-# Settings that do not change a single output pixel or frame; they may differ
-# between the interrupted run and the resumed one. A path the run *writes* is
+# Settings that do not change a single output pixel or frame may differ
+# between the interrupted run and the resumed one; each field says so where it
+# is defined (config.setting: pixels=False, or hashed for a path whose file's
+# content is compared instead: weights, model). A path the run *writes* is
 # never among them (method.save_model is compared): a manifest edited to
-# point it elsewhere is refused, not followed. Paths it only reads are
-# compared by content (weights, model) or are where the run is (work_dir).
-FREE_SETTINGS = {
-    "run.work_dir",
-    "run.keep_frames",
-    "run.keep_work",
-    "run.restart",
-    "run.overwrite",
-    "model.device",
-    "model.compile",  # the same frames to rounding
-    "model.batch_chains",  # the same frames to rounding (docs/performance.md)
-    "model.weights",  # the weights' content hash is compared instead of their path
-    # Where the chains run. The chain plan (shots, chains, overlaps) is in the
-    # manifest and a resumed run follows it, with any number of workers.
-    "scale.workers",
-    "scale.ray_address",
-    "scale.threads",
-    "method.model",  # the saved network's content hash is compared instead of its path (as "weights")
-}
+# point it elsewhere is refused, not followed.
+FREE_SETTINGS = free_settings()
 
 
 def input_fingerprint(files: list[Path]) -> dict[str, object]:

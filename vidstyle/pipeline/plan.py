@@ -8,12 +8,12 @@ run follows exactly the same plan.
 from __future__ import annotations
 
 import bisect
-import re
 from dataclasses import dataclass
 from fractions import Fraction
 
 from vidstyle.config import DEFAULT_FOLDER_FPS, OutputSize, SelectConfig
 from vidstyle.errors import InputError, UsageError
+from vidstyle.timecode import InputPoint, parse_input_point
 from vidstyle.video.pixels import working_size
 from vidstyle.video.sources import SourceInfo, SourceKind
 
@@ -37,36 +37,6 @@ class FramePlan:
         return len(self.source_indices)
 
 
-@dataclass(frozen=True)
-class Position:
-    """A point in the input given as seconds or as a frame index."""
-
-    seconds: float | None = None
-    frame: int | None = None
-
-
-_TIMECODE = re.compile(r"^(?:(\d+):)?(\d+):(\d+(?:\.\d*)?)$")
-
-
-def parse_position(text: str, *, option: str) -> Position:
-    """'12.5', '12.5s' and '1:02.5' are seconds; '#48' and '48f' are frame indices."""
-    raw = text.strip().lower()
-    try:
-        if raw.startswith("#"):
-            return Position(frame=int(raw[1:]))
-        if raw.endswith("f"):
-            return Position(frame=int(raw[:-1]))
-        match = _TIMECODE.match(raw)
-        if match:
-            hours, minutes, seconds = match.groups()
-            return Position(seconds=int(hours or 0) * 3600 + int(minutes) * 60 + float(seconds))
-        return Position(seconds=float(raw[:-1] if raw.endswith("s") else raw))
-    except ValueError:
-        raise UsageError(
-            f"{option} {text!r} is not a time or frame; use seconds (12.5, 12.5s, 1:02.5) or a frame index (#48, 48f)."
-        ) from None
-
-
 def _input_rate(info: SourceInfo, select: SelectConfig) -> Fraction:
     if info.kind is SourceKind.VIDEO:
         if info.fps is None:
@@ -86,7 +56,7 @@ def input_times(info: SourceInfo, select: SelectConfig) -> list[float]:
     return _timestamps(info, _input_rate(info, select))
 
 
-def _index_of(position: Position | None, stamps: list[float], default: int, option: str) -> int:
+def _index_of(position: InputPoint | None, stamps: list[float], default: int, option: str) -> int:
     if position is None:
         return default
     if position.frame is not None:
@@ -103,8 +73,8 @@ def make_plan(info: SourceInfo, select: SelectConfig) -> FramePlan:
     """Select frames and compute their timing; raises UsageError for an empty or impossible selection."""
     rate = _input_rate(info, select)
     stamps = _timestamps(info, rate)
-    start = _index_of(parse_position(select.start, option="--start") if select.start else None, stamps, 0, "--start")
-    end = _index_of(parse_position(select.end, option="--end") if select.end else None, stamps, len(stamps), "--end")
+    start = _index_of(parse_input_point(select.start, option="--start") if select.start else None, stamps, 0, "--start")
+    end = _index_of(parse_input_point(select.end, option="--end") if select.end else None, stamps, len(stamps), "--end")
     if start >= end:
         # Name only the options given: "--end None" would read as a value the user typed.
         chosen = " ".join(f"{name} {value}" for name, value in (("--start", select.start), ("--end", select.end)) if value)

@@ -38,7 +38,8 @@ from scenedetect import FrameTimecode, StatsManager
 from scenedetect.detectors import AdaptiveDetector, ThresholdDetector
 
 from vidstyle.config import CutsMode, FlowPreset, ShotsConfig
-from vidstyle.cutlist import ListedCut, parse_cut_list, read_scene_list
+from vidstyle.cutlist import parse_cut_list, read_scene_list
+from vidstyle.timecode import InputPoint
 from vidstyle.temporal.flow import FlowEstimator
 from vidstyle.temporal.masks import photometric_mask, reliability_mask, reliable_fraction
 from vidstyle.video.pixels import resize, working_size
@@ -87,7 +88,7 @@ class Cut:
     score: float
 
 
-def map_listed_cuts(listed: Iterable[ListedCut], *, source_indices: Sequence[int], times: Sequence[float]) -> list[int]:
+def map_listed_cuts(listed: Iterable[InputPoint], *, source_indices: Sequence[int], times: Sequence[float]) -> list[int]:
     """Plan positions of listed cuts: sorted, unique, never 0.
 
     A cut between two selected frames goes to the next selected frame (with

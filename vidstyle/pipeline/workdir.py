@@ -39,6 +39,7 @@ from pathlib import Path
 
 from vidstyle import __version__
 from vidstyle.config import Settings, json_adapter, settings_from_json, settings_to_json
+from vidstyle.cutlist import mark_bare_frames
 from vidstyle.errors import NotOurs, OutputError, ResumeError, VidstyleError
 from vidstyle.files import remove_files, sweep_temporaries, write_json_atomic
 from vidstyle.invocation import resume_command, shell_command
@@ -118,6 +119,7 @@ class Manifest:
                 f"this one reads {SCHEMA_VERSION}); {_DAMAGED}"
             )
         try:
+            _mark_bare_frames_in_cuts(data)
             return cls(
                 input=str(data["input"]),
                 output=str(data["output"]),
@@ -133,6 +135,14 @@ class Manifest:
             raise ResumeError(f"{where} is damaged ({type(error).__name__}: {reason}); {_DAMAGED}") from error
         except VidstyleError as error:  # stored settings that no longer validate
             raise ResumeError(f"{where} holds settings this version rejects ({error}); {_DAMAGED}") from error
+
+
+def _mark_bare_frames_in_cuts(data: dict[str, object]) -> None:
+    """An earlier version's --cuts LIST read "48" as frame 48; rewrite it "48f", in the settings and in the fingerprint alike."""
+    for holder in (data.get("settings"), (data.get("fingerprint") or {}).get("settings")):  # type: ignore[union-attr]
+        shots = holder.get("shots") if isinstance(holder, dict) else None
+        if isinstance(shots, dict) and isinstance(shots.get("cuts"), str):
+            shots["cuts"] = mark_bare_frames(shots["cuts"])
 
 
 class FrameLog:
