@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vidstyle.errors import ResumeError
 from vidstyle.pipeline.workdir import WorkDir, default_work_dir, output_beside
 from vidstyle.pipeline.worklock import LOCK
 
@@ -54,6 +55,9 @@ class Live:
     shots: str = ""
     thumb: int = 0  # frames shown so far: the thumbnail's version
     preview: list[dict[str, Any]] = field(default_factory=list)
+    # The worker's last word (done, interrupted, failed), shown once its process has ended: until then
+    # the work dir is still locked, and a Resume would be refused as busy.
+    final: tuple[str, str] | None = None
     notices: list[str] = field(default_factory=list)
 
 
@@ -89,6 +93,8 @@ def _on_disk(job: Job, state: str, done: int, total: int, message: str) -> tuple
     facts = work_dir_state(job.work_dir, Path(job.output)) if job.work_dir else None
     if facts is None:
         return state, done, total, message
+    if facts["state"] == "done" and not facts["total"]:  # the work dir is gone with its counts: the worker's own stand
+        return "done", done, total, ""
     return facts["state"], facts["done"], facts["total"], message or facts["message"]
 
 
@@ -180,7 +186,7 @@ class Jobs:
     def resume_run(self, jid: str) -> Job:
         job = self.jobs[jid]
         if job.live.process is not None and job.live.process.poll() is None:
-            return job
+            raise ResumeError("This run is still going (or still saving its state after Stop); resume it once it says interrupted.")
         job.live = Live()
         self._spawn(job, {"mode": "resume", "work_dir": str(job.work_dir), "output": job.output})
         return job
@@ -235,10 +241,19 @@ class Jobs:
             self._apply(job, event)
         code = process.wait()
         live = job.live
-        if live.state == "running":  # died without a word (killed): the work dir says where it is
+        if live.final is not None:
+            live.state, live.message = live.final
+        else:  # died without a word (killed): the work dir says where it is
             live.state = "failed" if job.kind == "preview" or code not in (0, 130, -signal.SIGINT) else "interrupted"
             live.message = live.message or f"the worker ended with code {code}"
+        if live.state == "failed" and job.work_dir is not None and not WorkDir(job.work_dir).exists():
+            self._forget(job)  # refused before it started: nothing to list after a restart
         self._changed(job)
+
+    def _forget(self, job: Job) -> None:
+        with self.lock:
+            job.kind = "refused"  # still answers its event stream, no longer listed
+            self._write_registry()
 
     def _apply(self, job: Job, event: dict[str, Any]) -> None:
         live, kind = job.live, event.get("type")
@@ -255,15 +270,15 @@ class Jobs:
         elif kind == "notice":
             live.notices.append(event["message"])
         elif kind == "done":
-            live.state, live.message = "done", ""
+            live.final = ("done", "")
             live.done = live.total = event["frames"]
             live.shots = event.get("shots") or live.shots
         elif kind == "preview":
-            live.preview, live.state = event["frames"], "done"
+            live.preview, live.final = event["frames"], ("done", "")
         elif kind == "interrupted":
-            live.state, live.message = "interrupted", event["message"]
+            live.final = ("interrupted", event["message"])
         elif kind == "error":
-            live.state, live.message = "failed", event["message"]
+            live.final = ("failed", event["message"])
         self._changed(job)
 
     def _changed(self, job: Job) -> None:
@@ -277,6 +292,8 @@ class Jobs:
         process = job.live.process
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGINT)
+            job.live.state = "stopping"
+            self._changed(job)
         return job
 
     def scan(self, folder: Path) -> list[Job]:

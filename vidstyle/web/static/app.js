@@ -170,8 +170,8 @@ function showRun(state) {
     $("thumb").hidden = false;
     $("thumb").src = withToken(`/api/jobs/${state.id}/thumb?v=${state.thumb}`);
   }
-  const running = state.state === "running" || state.state === "starting";
-  $("stop-btn").disabled = !running;
+  const running = ["running", "starting", "stopping"].includes(state.state);
+  $("stop-btn").disabled = !running || state.state === "stopping";
   $("resume-btn").disabled = state.state !== "interrupted";
   $("start-btn").disabled = running;
   if (state.state === "failed") say(state.message, true);
