@@ -117,3 +117,49 @@ def test_jobs_outlive_the_server_and_resume_from_the_list(tmp_path: Path, random
     assert done["state"] == "done" and done["done"] == 5 and output.is_file()
     video = other.get(f"/api/jobs/{found['id']}/video")
     assert video.status_code == 200 and video.content == output.read_bytes()
+
+
+def test_serve_prints_a_url_whose_token_opens_the_page_and_refuses_a_busy_port(tmp_path: Path):
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+
+    from tests.web.conftest import free_port
+
+    port = free_port()
+    env = {**os.environ, "VIDSTYLE_CACHE_DIR": str(tmp_path / "cache")}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "vidstyle", "serve", "--port", str(port), "--folder", str(tmp_path)],
+        stderr=subprocess.PIPE, text=True, env=env, cwd=REPO_ROOT,
+    )  # fmt: skip
+    try:
+        assert server.stderr is not None
+        line = server.stderr.readline()
+        url = re.search(rf"http://127\.0\.0\.1:{port}/\?token=\S+", line)
+        assert url, line
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                page = urllib.request.urlopen(url.group(0), timeout=5).read().decode()
+                break
+            except urllib.error.URLError:
+                assert time.monotonic() < deadline, "the server did not answer"
+                time.sleep(0.2)
+        assert 'id="start-btn"' in page and f'data-folder="{tmp_path}"' in page
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5)
+        assert refused.value.code == 403
+
+        # A second server on the same port: one line that says what to do, exit code 1.
+        second = subprocess.run(
+            [sys.executable, "-m", "vidstyle", "serve", "--port", str(port)], capture_output=True, text=True, env=env, timeout=120,
+        )  # fmt: skip
+        assert second.returncode == 1
+        assert second.stderr.strip() == f"error: Port {port} is in use; pass --port with another number."
+    finally:
+        server.send_signal(signal.SIGINT)
+        assert server.wait(30) == 0
