@@ -9,7 +9,6 @@ as it goes, stops cleanly, resumes, and its video plays in the page.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -99,9 +98,3 @@ def test_find_a_look_run_stop_resume_and_play(server, browser, tmp_path: Path, r
     page.evaluate("document.querySelector('#video').play()")
     page.wait_for_function("document.querySelector('#video').currentTime > 0", timeout=10_000)
 
-    if os.environ.get("VIDSTYLE_SERVE_SCREENSHOT"):  # docs/img/serve.png is taken by this walk with real settings
-        page.fill("#style-folder", str(STYLE.parent))
-        page.click("#load-styles")
-        expect(page.locator("#style-list img.chosen")).to_have_count(1)
-        page.set_viewport_size({"width": 1280, "height": 900})
-        page.screenshot(path=os.environ["VIDSTYLE_SERVE_SCREENSHOT"], full_page=True)
