@@ -70,7 +70,11 @@ def main() -> int:
             page.fill("#output", str(work / "clip_starry.mp4"))
             page.click("#start-btn")
             expect(page.locator("#state")).to_have_text("done", timeout=SLOW)
-            page.wait_for_function("document.querySelector('#video').readyState >= 2", timeout=30_000)
+            # A frame of the video on screen, not the player's loading spinner.
+            page.wait_for_function("document.querySelector('#video').duration > 0", timeout=30_000)
+            page.evaluate("document.querySelector('#video').currentTime = 0.25")
+            page.wait_for_function("document.querySelector('#video').readyState >= 3 && !document.querySelector('#video').seeking", timeout=30_000)
+            page.wait_for_timeout(1000)
             page.screenshot(path=str(OUT), full_page=True)
             browser.close()
     finally:
