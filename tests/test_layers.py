@@ -9,7 +9,7 @@ way. The layers, lowest first (design.md, "Shape of the package"):
     1  model, temporal, video
     2  methods
     3  pipeline
-    4  cli, __main__
+    4  cli, __main__, web
 
 A module may import its own layer and the ones below. Within a layer any
 import is allowed, as long as no circle forms anywhere in the package.
@@ -40,6 +40,7 @@ LAYERS = {
     "methods": 2,
     "pipeline": 3,
     "cli": 4,
+    "web": 4,  # the page's server: the CLI's peer, a front end over the pipeline
     "__main__": 4,
 }
 

@@ -293,7 +293,7 @@ def test_misspelled_input_says_what_is_nearby(runner: CliRunner, tmp_path: Path,
 # ------------------------------------------------------------------ 5. help, README and docs
 
 
-COMMANDS = ("stylize", "preview", "resume", "metrics")
+COMMANDS = ("stylize", "preview", "resume", "metrics", "serve")
 
 
 def test_help_shows_no_bool_metavar(runner: CliRunner) -> None:

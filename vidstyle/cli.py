@@ -624,3 +624,17 @@ def main() -> None:
     except VidstyleError as error:  # raised outside a command (should not happen), still one line
         stderr.print(f"error: {error}")
         sys.exit(error.exit_code)
+
+
+@app.command(cls=_Command)
+def serve(
+    port: Annotated[int, typer.Option(help="Port of the page on this machine.")] = 8765,
+    open_browser: Annotated[bool, typer.Option("--open", help="Open the page in the default browser.")] = False,
+    host: Annotated[str, typer.Option(help="Address to listen on; the default lets only this machine in (the page still needs the URL's token).")] = "127.0.0.1",
+    folder: Annotated[Optional[Path], typer.Option(help="Folder the page looks in first for style images and work dirs (default: the current folder).")] = None,
+) -> None:
+    """A local web page to find a look (preview), run it, watch it, stop and resume it (needs: uv sync --extra web)."""
+    from vidstyle.web.server import serve as run_server
+
+    with _exit_codes():
+        run_server(port=port, host=host, open_browser=open_browser, folder=(folder or Path.cwd()).resolve(), say=lambda text: stderr.print(text, highlight=False, soft_wrap=True))
