@@ -295,7 +295,7 @@ class SelectConfig:
     every: int = 1
     fps: Fraction | None = None  # videos: lower output rate; folders: the rate of the frames
     max_size: int | None = 256  # long side of the working resolution
-    output_size: OutputSize = OutputSize.WORKING
+    output_size: OutputSize = OutputSize.SOURCE  # guided by the source frame (video/upsample.py)
 
     def __post_init__(self) -> None:
         if self.every < 1:
