@@ -259,7 +259,7 @@ def test_other_containers(tmp_path: Path, style_image: Path) -> None:
 def test_rotated_phone_clip_with_audio(tmp_path: Path, style_image: Path) -> None:
     source = shared_data("videos", "issue-134-rotate.mp4")
     out = tmp_path / "rot.mp4"
-    select = SelectConfig(max_frames=48, max_size=64)
+    select = SelectConfig(max_frames=48, max_size=64, output_size=OutputSize.WORKING)  # about rotation and sync, not size
     result = stylize(source, out, settings=settings_for(style_image, select=select), method_factory=copy_core())
     assert result.frames == 48 and count_video_frames(out) == 48
     facts = stream_facts(out)
@@ -320,7 +320,7 @@ def test_fade_to_black_gives_finite_output(tmp_path: Path, style_image: Path, ra
         method.stylizer = Checked()
         return method
 
-    select = SelectConfig(start=f"#{first}", max_frames=frames_wanted, max_size=32)
+    select = SelectConfig(start=f"#{first}", max_frames=frames_wanted, max_size=32, output_size=OutputSize.WORKING)
     settings = settings_for(
         style_image, select=select, weights=random_weights, temporal=TemporalMode.FLOW, iterations=3, iterations_next=2
     )
