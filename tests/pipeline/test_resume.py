@@ -598,7 +598,7 @@ def test_source_size_output_resumes_to_identical_bytes(media, tmp_path: Path) ->
     output = tmp_path / "out.mp4"
     work = tmp_path / "out.mp4.vidstyle"
     spec = fake_spec(media, output, **settings)
-    killed = run_worker(tmp_path, spec, cache=media["cache"], fault="encode:1")
+    killed = run_worker(tmp_path, spec, cache=media["cache"], fault="encode:0")  # the first segment's encode
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     killed = run_worker(tmp_path, spec, cache=media["cache"], fault="record:13")
     assert killed.returncode == -signal.SIGKILL, killed.stderr
