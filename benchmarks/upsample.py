@@ -102,6 +102,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=100, help="first frame's steps (the default 300 costs minutes on a CPU)")
     parser.add_argument("--iterations-next", type=int, default=20)
     parser.add_argument("--crop", type=Path, help="write a 100%% crop sheet (source | bicubic | guided) here")
+    parser.add_argument("--crop-at", default="40,300", help="x,y of the crop's top left in the source frame (the glasses)")
     args = parser.parse_args()
     if not args.weights.is_file():
         sys.exit(f"{args.weights} not found: these measurements need the shared VGG19 ImageNet weights (see ../shared/data/README.md).")
@@ -174,8 +175,8 @@ def main() -> None:
 
     if args.crop:
         index = len(sources) // 2
-        h, w = 320, 360
-        y, x = (size[1] - h) // 2, (size[0] - w) // 2
+        h, w = 300, 360
+        x, y = (int(v) for v in args.crop_at.split(","))
         tiles = [frames[index][y : y + h, x : x + w] for frames in (sources, outputs["bicubic (before)"], default)]
         sheet = np.concatenate([np.pad(t, ((0, 0), (0, 6), (0, 0)), constant_values=255) for t in tiles], axis=1)[:, :-6]
         args.crop.parent.mkdir(parents=True, exist_ok=True)
