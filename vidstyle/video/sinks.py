@@ -56,7 +56,6 @@ import numpy as np
 from vidstyle.config import DeviceChoice
 from vidstyle.errors import OutputError, ResumeError, UsageError
 from vidstyle.faults import FaultPoint, Faults
-from vidstyle.model.device import resolve_device
 from vidstyle.files import (
     encode_image,
     png_is_complete,
@@ -66,6 +65,7 @@ from vidstyle.files import (
     write_bytes_atomic,
     write_image_atomic,
 )
+from vidstyle.model.device import resolve_device
 from vidstyle.video.encode import VIDEO_OUTPUT_EXTENSIONS, VideoContainer, container_for, encode_segment
 from vidstyle.video.pixels import resize
 from vidstyle.video.sources import IMAGE_EXTENSIONS, SourceSpec, open_reader, read_image
