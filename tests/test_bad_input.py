@@ -183,7 +183,7 @@ def _sane_image(size: tuple[int, int]) -> Callable[[Path, Result], None]:
 
 def _style_works(make: Callable[[Media], np.ndarray], name: str) -> Callable[[Media], Row]:
     def build(m: Media) -> Row:
-        return Row(m.photo(), output="out.png", style=[m.style_file(name, make(m))], check=_sane_image((32, 20)))
+        return Row(m.photo(), output="out.png", style=[m.style_file(name, make(m))], check=_sane_image((48, 32)))  # the photo's size (the default output size)
 
     return build
 

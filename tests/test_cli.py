@@ -66,7 +66,9 @@ def test_image_to_image_at_working_and_source_size(
     runner: CliRunner, tmp_path: Path, image: Path, style: Path, random_weights: Path
 ) -> None:
     out = tmp_path / "styled.png"
-    result = invoke(runner, "stylize", image, "-s", style, "-o", out, "--weights", random_weights, *FAST, "--max-size", "48")
+    result = invoke(
+        runner, "stylize", image, "-s", style, "-o", out, "--weights", random_weights, *FAST, "--max-size", "48", "--output-size", "working"
+    )
     assert result.exit_code == 0, (result.stderr, result.exception)
     written = cv2.imread(str(out))
     assert written is not None and written.shape[:2] == (36, 48)
@@ -74,9 +76,7 @@ def test_image_to_image_at_working_and_source_size(
     assert not list(tmp_path.glob("*.vidstyle")), "an image keeps no work dir"
 
     full = tmp_path / "full.jpg"
-    result = invoke(
-        runner, "stylize", image, "-s", style, "-o", full, "--weights", random_weights, *FAST, "--output-size", "source"
-    )
+    result = invoke(runner, "stylize", image, "-s", style, "-o", full, "--weights", random_weights, *FAST)  # source size by default
     assert result.exit_code == 0, (result.stderr, result.exception)
     written = cv2.imread(str(full))
     assert written is not None and written.shape[:2] == (48, 64)

@@ -426,7 +426,7 @@ def stylize(
     max_frames: Annotated[Optional[int], typer.Option(help="Stylize at most this many frames.")],
     every: Annotated[int, typer.Option(help="Take every Nth frame (output rate divided by N).")],
     fps: Annotated[Optional[str], typer.Option(help="Videos: lower output rate (e.g. 12); folders: rate of the frames (default 24). 29.97, 23.976 etc. mean 30000/1001, 24000/1001.")],
-    output_size: Annotated[OutputSize, typer.Option(help="working: output at the working size; source: scaled back to the input's size.")],
+    output_size: Annotated[OutputSize, typer.Option(help="source: the input's size, upsampled guided by the input frame; working: the working size (--max-size).")],
     crf: Annotated[int, typer.Option(help="Video quality (H.264/VP9 CRF; lower = better, bigger).")],
     no_audio: Annotated[bool, typer.Option("--no-audio", help="Drop the audio tracks.")],
     work_dir: Annotated[Optional[Path], typer.Option(help="Where to keep resumable state (default: <output>.vidstyle beside the output).")],

@@ -312,7 +312,7 @@ class SelectConfig:
     every: int = setting(1, option="--every")
     fps: Fraction | None = setting(None, option="--fps")  # videos: lower output rate; folders: the rate of the frames
     max_size: int | None = setting(256, option="--max-size")  # long side of the working resolution
-    output_size: OutputSize = setting(OutputSize.WORKING, option="--output-size")
+    output_size: OutputSize = setting(OutputSize.SOURCE, option="--output-size")  # guided by the source frame (video/upsample.py)
 
     def __post_init__(self) -> None:
         for option, text in (("--start", self.start), ("--end", self.end)):

@@ -584,3 +584,28 @@ def _audio_packets(path: Path) -> list[str]:
         capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
     return [line for line in done.stdout.splitlines() if not line.startswith("#")]
+
+
+def test_source_size_output_resumes_to_identical_bytes(media, tmp_path: Path) -> None:
+    """At the default output size (the source's, guided upsampling), a run killed mid-segment and during an
+    encode, its output-size copies then lost, resumes to the bytes of an uninterrupted run."""
+    settings = {"max_size": 32, "max_frames": 16}  # 48x32 in, 32x20 working, 48x32 out
+    reference = tmp_path / "reference.mp4"
+    done = run_worker(tmp_path, fake_spec(media, reference, **settings), cache=media["cache"])
+    assert done.returncode == 0, done.stderr
+    assert stream_facts(reference).display_size == (48, 32)
+
+    output = tmp_path / "out.mp4"
+    work = tmp_path / "out.mp4.vidstyle"
+    spec = fake_spec(media, output, **settings)
+    killed = run_worker(tmp_path, spec, cache=media["cache"], fault="encode:0")  # the first segment's encode
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    killed = run_worker(tmp_path, spec, cache=media["cache"], fault="record:13")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    copies = sorted(p.name for p in (work / "scaled").glob("*.png"))
+    assert copies and len(copies) <= SEGMENT, copies
+    for copy in (work / "scaled").glob("*.png"):  # as if lost: made again from the frames and the source
+        copy.unlink()
+    final = run_worker(tmp_path, spec, cache=media["cache"])
+    assert final.returncode == 0, final.stderr
+    assert output.read_bytes() == reference.read_bytes()

@@ -26,9 +26,11 @@ from tests.mediatools import (
     make_clip,
     make_frames_folder,
     packets,
+    read_frames,
     shared_data,
     stream_facts,
     vfr_timestamps,
+    write_frames,
 )
 from vidstyle.config import (
     DeviceChoice,
@@ -50,6 +52,7 @@ from vidstyle.methods.base import MethodFactory
 from vidstyle.methods.optimize import OptimizeMethod, optimize_method
 from vidstyle.pipeline.events import RunStarted
 from vidstyle.pipeline.run import RunResult, stylize
+from vidstyle.video.pixels import resize
 from vidstyle.video.sources import open_source
 
 # --------------------------------------------------------------------------- helpers
@@ -256,7 +259,7 @@ def test_other_containers(tmp_path: Path, style_image: Path) -> None:
 def test_rotated_phone_clip_with_audio(tmp_path: Path, style_image: Path) -> None:
     source = shared_data("videos", "issue-134-rotate.mp4")
     out = tmp_path / "rot.mp4"
-    select = SelectConfig(max_frames=48, max_size=64)
+    select = SelectConfig(max_frames=48, max_size=64, output_size=OutputSize.WORKING)  # about rotation and sync, not size
     result = stylize(source, out, settings=settings_for(style_image, select=select), method_factory=copy_core())
     assert result.frames == 48 and count_video_frames(out) == 48
     facts = stream_facts(out)
@@ -317,7 +320,7 @@ def test_fade_to_black_gives_finite_output(tmp_path: Path, style_image: Path, ra
         method.stylizer = Checked()
         return method
 
-    select = SelectConfig(start=f"#{first}", max_frames=frames_wanted, max_size=32)
+    select = SelectConfig(start=f"#{first}", max_frames=frames_wanted, max_size=32, output_size=OutputSize.WORKING)
     settings = settings_for(
         style_image, select=select, weights=random_weights, temporal=TemporalMode.FLOW, iterations=3, iterations_next=2
     )
@@ -456,11 +459,11 @@ def test_empty_or_impossible_selection_is_a_usage_error(tmp_path: Path, style_im
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
-def test_source_output_size_scales_back_up(tmp_path: Path, style_image: Path) -> None:
-    clip = make_clip(tmp_path / "in.mp4", width=64, height=48, frames=6)
+def test_default_output_size_is_the_sources(tmp_path: Path, style_image: Path) -> None:
+    clip = make_clip(tmp_path / "in.mp4", width=65, height=47, frames=4, audio=False)  # odd sizes
     stand_in = CopyStylizer()
     started: list[RunStarted] = []
-    select = SelectConfig(max_size=32, output_size=OutputSize.SOURCE)
+    select = SelectConfig(max_size=32)  # output size left at its default
 
     out = tmp_path / "out.mp4"
     stylize(
@@ -470,19 +473,46 @@ def test_source_output_size_scales_back_up(tmp_path: Path, style_image: Path) ->
         method_factory=copy_core(stand_in),
         on_event=lambda e: started.append(e) if isinstance(e, RunStarted) else None,
     )
-    assert started[0].working_size == (32, 24)
-    assert set(stand_in.sizes) == {(32, 24)}, "the optimization runs at the working size"
-    assert stream_facts(out).display_size == (64, 48)
-    assert count_video_frames(out) == 6
+    assert started[0].working_size == (32, 22)
+    assert set(stand_in.sizes) == {(32, 22)}, "the optimization runs at the working size"
+    assert stream_facts(out).display_size == (66, 48), "the source's size, padded to even for yuv420p as without scaling"
+    assert count_video_frames(out) == 4
 
     folder = tmp_path / "frames"
     stylize(clip, folder, settings=settings_for(style_image, select=select), method_factory=copy_core())
-    sizes = {cv2.imread(str(p)).shape[:2] for p in folder.glob("frame_*.png")}
-    assert sizes == {(48, 64)}
+    assert {cv2.imread(str(p)).shape[:2] for p in folder.glob("frame_*.png")} == {(47, 65)}
+
+    image = tmp_path / "still.png"
+    cv2.imwrite(str(image), decode_all(clip)[0])
+    stylize(image, tmp_path / "still-out.png", settings=settings_for(style_image, select=select), method_factory=copy_core())
+    assert cv2.imread(str(tmp_path / "still-out.png")).shape[:2] == (47, 65)
 
     working = tmp_path / "small.mp4"
-    stylize(clip, working, settings=settings_for(style_image, select=SelectConfig(max_size=32)), method_factory=copy_core())
-    assert stream_facts(working).display_size == (32, 24)
+    select = SelectConfig(max_size=32, output_size=OutputSize.WORKING)
+    stylize(clip, working, settings=settings_for(style_image, select=select), method_factory=copy_core())
+    assert stream_facts(working).display_size == (32, 22)
+
+
+def test_source_size_frames_take_the_sources_edges(tmp_path: Path, style_image: Path) -> None:
+    """An identity 'stylization' at a quarter of the size comes back near the source, far nearer than bicubic."""
+    y, x = np.mgrid[0:96, 0:128]
+    frames = []
+    for k in range(3):
+        frame = np.zeros((96, 128, 3), np.uint8)
+        frame[:, :, 0] = np.where((x - 40 - 4 * k) ** 2 + (y - 48) ** 2 < 600, 220, 40)
+        frame[:, :, 1] = (128 + 100 * np.sin(y / 3.0)).astype(np.uint8)
+        frame[:, :, 2] = np.where((x > 90 + k) & (x < 100 + k), 250, 30)
+        frames.append(frame)
+    source = write_frames(tmp_path / "src", frames)
+    out = tmp_path / "out"
+    stylize(source, out, settings=settings_for(style_image, select=SelectConfig(max_size=32)), method_factory=copy_core())
+    written = read_frames(out)
+    assert len(written) == 3
+    for frame, result in zip(frames, written):
+        bicubic = resize(resize(frame, (32, 24)), (128, 96))
+        guided_error = np.abs(result.astype(int) - frame.astype(int)).mean()
+        bicubic_error = np.abs(bicubic.astype(int) - frame.astype(int)).mean()
+        assert guided_error < 0.5 * bicubic_error, (guided_error, bicubic_error)
 
 
 # --------------------------------------------------------------------------- the network

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import threading
 import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
@@ -156,6 +157,13 @@ class ChainRun:
         self._for_next = False  # the task handed out belongs to the next chain's warmup
         self._next_result: np.ndarray | None = None
         self._previous_needs: bool | None = None  # the previous chain still needs this chain's warmup frames
+        # Full-size source frames of positions decoded and not yet written, kept
+        # when the output is larger than the working size: the sink upsamples
+        # guided by them. At most the read-ahead, a fade and the frames waiting
+        # to be written (a handful, even at 4K).
+        self._keep_sources = self.plan.output_size != self.plan.working_size
+        self._sources: dict[int, np.ndarray] = {}
+        self._sources_lock = threading.Lock()
 
     def __enter__(self) -> ChainRun:
         return self
@@ -220,6 +228,9 @@ class ChainRun:
             if item is None:
                 return
             content = resize(item[1], self.plan.working_size)
+            if self._keep_sources:
+                with self._sources_lock:
+                    self._sources[position] = item[1]
             self._decode_seconds[position] = time.perf_counter() - started
             if self._prepare is not None:
                 self._prepare(position, previous, content)
@@ -367,18 +378,30 @@ class ChainRun:
             decode_seconds=self._decode_seconds.pop(position, 0.0),
         )
         self._last_output = position
+        source = self._take_source(position)
         if self._overlap:
             if self._writer is None:
                 self._writer = WriteBehind()
-            self._writer.submit(lambda: self._output(position, image, record, result.redone))
+            self._writer.submit(lambda: self._output(position, image, record, result.redone, source))
         else:
-            self._output(position, image, record, result.redone)
+            self._output(position, image, record, result.redone, source)
 
-    def _output(self, position: int, image: np.ndarray, record: FrameOutcome, redone: str) -> None:
+    def _take_source(self, position: int) -> np.ndarray | None:
+        """The full-size source frame of ``position``; those before it (warmup, done) are no longer needed."""
+        if not self._keep_sources:
+            return None
+        with self._sources_lock:
+            for earlier in [p for p in self._sources if p < position]:
+                del self._sources[earlier]
+            return self._sources.pop(position, None)
+
+    def _output(
+        self, position: int, image: np.ndarray, record: FrameOutcome, redone: str, source: np.ndarray | None = None
+    ) -> None:
         """Write a finished frame and its record, report it, encode its segment (on the write-behind thread)."""
         if redone:
             self.on_event(Notice(f"Frame {position + 1} of {self.plan.frame_count} was redone: {redone}."))
-        self.sink.write(position, image, record.to_json())
+        self.sink.write(position, image, record.to_json(), source)
         self.records.append(record)
         self.on_event(FrameStylized(chain=self.chain.index, record=record))
         self.job.faults.at(FaultPoint.FRAME, position)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import xxhash
 
-from vidstyle.config import MethodKind, Settings, free_settings, settings_to_json
+from vidstyle.config import MethodKind, OutputSize, Settings, free_settings, settings_to_json
 from vidstyle.files import file_sha256
 from vidstyle.model.style import read_style_image
 from vidstyle.video.sources import SourceInfo
@@ -25,6 +25,9 @@ from vidstyle.video.sources import SourceInfo
 # never among them (method.save_model is compared): a manifest edited to
 # point it elsewhere is refused, not followed.
 FREE_SETTINGS = free_settings()
+
+
+UPSAMPLE_VERSION = "guided-1"  # video/upsample.py; change it when its output changes
 
 
 def input_fingerprint(files: list[Path]) -> dict[str, object]:
@@ -92,6 +95,10 @@ def run_fingerprint(info: SourceInfo, settings: Settings, *, output: Path, frame
         "frames": frame_count,
         "settings": settings_json,
     }
+    if settings.select.output_size is OutputSize.SOURCE:
+        # How frames reach the source size: a run begun when it was bicubic
+        # (no entry) must not be finished with guided frames mixed in.
+        fingerprint["upsample"] = UPSAMPLE_VERSION
     scene_list = settings.shots.scene_list
     if scene_list is not None and scene_list.is_file():
         fingerprint["scene_list"] = file_sha256(scene_list)  # an edited list changes the shots

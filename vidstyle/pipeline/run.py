@@ -368,6 +368,8 @@ class _Run:
             work=self.work.root if self.work is not None else None,
             crf=self.settings.encode.crf,
             keep_frames=self.settings.run.keep_frames,
+            source=self.source.spec,
+            device=self.settings.model.device.value,
         )
 
     def _done_by_chain(self, plan: RunPlan, spec: SinkSpec) -> dict[int, set[int]]:

@@ -7,7 +7,7 @@ Layout (``<output>.vidstyle/`` by default)::
     frames/000123.png    stylized frames at working size (at most one segment of them per running chain)
     log/00000.json       per-frame records (steps, losses, seconds), one file per segment
     segments/00000.mp4   encoded segments (video outputs)
-    scaled/00000/        output-size copies of a segment's frames while it is encoded (--output-size source)
+    scaled/000123.png    output-size copy of a frame until its segment is encoded (--output-size source)
     finished.json        written once the output is complete (kept only with --keep-work)
     owner.json           the marker: vidstyle made (or took empty) this folder, for the run it names
     run.lock             flock'ed by the live run (pipeline/worklock.py): one run per work dir
@@ -388,8 +388,9 @@ class WorkDir:
         # may still be writing there: it keeps writing into the unlinked file
         # while the new encode creates a fresh one under the same name.
         remove_files(self.segments.glob(".*"))
-        # Output-size copies of a segment's frames, made only while it is encoded.
-        shutil.rmtree(self.scaled, ignore_errors=True)
+        # Output-size copies of frames whose segment is not encoded yet: a
+        # complete one is kept (its frame is done), a torn one is remade.
+        sweep_temporaries(self.scaled)
 
     def remove(self) -> None:
         """Remove what vidstyle wrote here (the names above), nothing else; the marker and lock stay until :meth:`hold` ends.

@@ -20,6 +20,14 @@ them an earlier run already finished:
   or torn one is redone, the others are kept.
 * **image**: one file, written at the end; nothing to resume.
 
+When the output size is not the working size, each frame is brought to it
+guided by its full-size source frame (video/upsample.py) when it is written:
+the chain hands the source frame along. The stylized working-size frames stay
+what the work dir stores and what the next frame starts from; the
+output-size copies of a video's segment wait in the work dir's scaled/ until
+the segment is encoded. A frame whose copy is missing there (a run killed
+between the two writes) is made again from the source, read once more.
+
 Writes are atomic and ordered so that a kill anywhere is safe: a record is
 logged only for a complete file, and a PNG is removed only once nothing
 needs it. The fault points ``torn``, ``record`` and ``encode`` (vidstyle/faults.py)
@@ -35,7 +43,6 @@ from __future__ import annotations
 
 import glob
 import json
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -46,6 +53,7 @@ from typing import Protocol
 
 import numpy as np
 
+from vidstyle.config import DeviceChoice
 from vidstyle.errors import OutputError, ResumeError, UsageError
 from vidstyle.faults import FaultPoint, Faults
 from vidstyle.files import (
@@ -57,9 +65,11 @@ from vidstyle.files import (
     write_bytes_atomic,
     write_image_atomic,
 )
+from vidstyle.model.device import resolve_device
 from vidstyle.video.encode import VIDEO_OUTPUT_EXTENSIONS, VideoContainer, container_for, encode_segment
 from vidstyle.video.pixels import resize
-from vidstyle.video.sources import IMAGE_EXTENSIONS, read_image
+from vidstyle.video.sources import IMAGE_EXTENSIONS, SourceSpec, open_reader, read_image
+from vidstyle.video.upsample import upsample_to_source
 
 
 @dataclass(frozen=True)
@@ -111,6 +121,9 @@ class FrameTiming(Protocol):
 
     @property
     def durations(self) -> tuple[float, ...] | None: ...
+
+    @property
+    def source_indices(self) -> tuple[int, ...]: ...
 
 
 class SinkPlan(Protocol):
@@ -253,6 +266,8 @@ class SinkSpec:
     work: Path | None  # the work dir (video and folder outputs); the sink uses its frames/, segments/, scaled/
     crf: int
     keep_frames: bool
+    source: SourceSpec | None = None  # to read a source frame again (a video segment's missing output-size copy)
+    device: str = DeviceChoice.CPU.value  # where frames are upsampled to the output size: the run's --device
 
 
 class Ledger(Protocol):
@@ -276,8 +291,8 @@ class Sink(Protocol):
         """Before ``chain`` goes on at ``first``: finish what a killed run left (segments to encode, PNGs to drop)."""
         ...
 
-    def write(self, position: int, image: np.ndarray, record: dict[str, object]) -> None:
-        """Store a stylized working-size frame, then its record."""
+    def write(self, position: int, image: np.ndarray, record: dict[str, object], source: np.ndarray | None = None) -> None:
+        """Store a stylized working-size frame, then its record; ``source``: its input frame at full size."""
         ...
 
     def advance(self, chain: ChainSpan, position: int) -> None:
@@ -326,6 +341,26 @@ class _WorkFrames:
             remove_files(self.frame_path(p) for p in positions)
 
 
+def to_output_size(spec: SinkSpec, plan: SinkPlan, image: np.ndarray, source: np.ndarray | None) -> np.ndarray:
+    """A stylized working-size frame at the output size: guided by its source frame when it has one."""
+    if plan.output_size == plan.working_size:
+        return image
+    if source is None:
+        return resize(image, plan.output_size)
+    if (source.shape[1], source.shape[0]) != plan.output_size:
+        source = resize(source, plan.output_size)
+    return upsample_to_source(image, source, device=resolve_device(DeviceChoice(spec.device)))
+
+
+def read_sources(spec: SinkSpec, plan: SinkPlan, positions: Sequence[int]) -> dict[int, np.ndarray]:
+    """The full-size source frames at ``positions`` (increasing), read again; empty when the sink has no source."""
+    if spec.source is None or not positions:
+        return {}
+    by_index = {plan.frames.source_indices[p]: p for p in positions}
+    with open_reader(spec.source) as reader:
+        return {by_index[index]: frame for index, frame in reader.read(sorted(by_index))}
+
+
 class VideoSink(_WorkFrames):
     def __init__(self, spec: SinkSpec, plan: SinkPlan, *, ledger: Ledger, faults: Faults, on_event: EncodedHandler) -> None:
         super().__init__(spec, plan, ledger, faults)
@@ -369,7 +404,14 @@ class VideoSink(_WorkFrames):
                 self._encode(segment)
             self.drop([p for p in segment.positions if p != keep])
 
-    def write(self, position: int, image: np.ndarray, record: dict[str, object]) -> None:
+    def scaled_path(self, position: int) -> Path:
+        return self.scaled / f"{position:06d}.png"
+
+    def write(self, position: int, image: np.ndarray, record: dict[str, object], source: np.ndarray | None = None) -> None:
+        if self.plan.output_size != self.plan.working_size and source is not None:
+            # The output-size copy first: a frame that counts as done always has it.
+            self.scaled.mkdir(parents=True, exist_ok=True)
+            write_image_atomic(self.scaled_path(position), to_output_size(self.spec, self.plan, image, source))
         self.write_frame(position, image)
         self.faults.at(FaultPoint.RECORD, position)
         self.ledger.record(position, record)
@@ -386,17 +428,18 @@ class VideoSink(_WorkFrames):
     def _encode(self, segment: SegmentSpan) -> None:
         frames = [self.frame_path(p) for p in segment.positions]
         durations = self.plan.frames.durations
-        scaled_dir: Path | None = None
+        scaled: list[Path] = []
         if self.plan.output_size != self.plan.working_size:
-            # The encoder takes files: the output-size copies live only while
-            # this segment is encoded (a resumed run re-makes them from frames/).
-            scaled_dir = self.scaled / f"{segment.index:05d}"
-            scaled_dir.mkdir(parents=True, exist_ok=True)
-            scaled = []
-            for path in frames:
-                target = scaled_dir / path.name
-                write_image_atomic(target, resize(read_image(path), self.plan.output_size))
-                scaled.append(target)
+            # The encoder takes files: the output-size copies made by write()
+            # live until this segment is encoded; one a kill left unmade is
+            # made here from frames/ and the source.
+            self.scaled.mkdir(parents=True, exist_ok=True)
+            scaled = [self.scaled_path(p) for p in segment.positions]
+            missing = [p for p, path in zip(segment.positions, scaled) if not png_is_complete(path, self.plan.output_size)]
+            sources = read_sources(self.spec, self.plan, missing)
+            for p in missing:
+                image = read_image(self.frame_path(p))
+                write_image_atomic(self.scaled_path(p), to_output_size(self.spec, self.plan, image, sources.get(p)))
             frames = scaled
         started = time.perf_counter()
         try:
@@ -410,8 +453,7 @@ class VideoSink(_WorkFrames):
                 while_running=self.faults.watch(FaultPoint.ENCODE, segment.index),
             )
         finally:
-            if scaled_dir is not None:
-                shutil.rmtree(scaled_dir, ignore_errors=True)
+            remove_files(scaled)
         self.on_event(SegmentEncoded(segment=segment.index, frames=len(frames), seconds=time.perf_counter() - started))
 
 
@@ -434,15 +476,17 @@ class FolderSink(_WorkFrames):
             return read_image(self.frame_path(position))
         # Only the latest working copy is kept; a frame redone in the middle
         # starts from the output frame instead (the same pixels unless
-        # --output-size source resized it).
+        # --output-size source upsampled it; then shrunk back, nearly so).
         return resize(read_image(self.output_frame(position)), self.plan.working_size)
 
     def settle(self, chain: ChainSpan, first: int) -> None:
         pass  # every frame file stands alone; the run swept the temporaries
 
-    def write(self, position: int, image: np.ndarray, record: dict[str, object]) -> None:
+    def write(self, position: int, image: np.ndarray, record: dict[str, object], source: np.ndarray | None = None) -> None:
         self.write_frame(position, image)
-        write_image_atomic(self.output_frame(position), resize(image, self.plan.output_size))
+        if source is None and self.plan.output_size != self.plan.working_size:
+            source = read_sources(self.spec, self.plan, [position]).get(position)
+        write_image_atomic(self.output_frame(position), to_output_size(self.spec, self.plan, image, source))
         self.faults.at(FaultPoint.RECORD, position)
         self.ledger.record(position, record)
 
@@ -471,8 +515,10 @@ class ImageSink:
     def settle(self, chain: ChainSpan, first: int) -> None:
         pass
 
-    def write(self, position: int, image: np.ndarray, record: dict[str, object]) -> None:
-        write_image_atomic(self.spec.output, resize(image, self.plan.output_size))
+    def write(self, position: int, image: np.ndarray, record: dict[str, object], source: np.ndarray | None = None) -> None:
+        if source is None and self.plan.output_size != self.plan.working_size:
+            source = read_sources(self.spec, self.plan, [position]).get(position)
+        write_image_atomic(self.spec.output, to_output_size(self.spec, self.plan, image, source))
 
     def advance(self, chain: ChainSpan, position: int) -> None:
         pass
