@@ -36,6 +36,8 @@ class Padding(str, Enum):
     ZERO = "zero"  # torchvision's VGG: every conv pads with zeros
     REPLICATE_FIRST = "replicate-first"  # conv1_1 repeats the edge pixels, the rest pad with zeros
     REPLICATE = "replicate"  # every conv repeats its input's edge
+    REFLECT_FIRST = "reflect-first"  # conv1_1 mirrors the image past its edge, the rest pad with zeros
+    REFLECT = "reflect"  # every conv mirrors its input past its edge
 
 
 class DeviceChoice(str, Enum):
@@ -93,7 +95,7 @@ class ModelConfig:
     network: Network = Network.VGG19
     weights: Path | None = None  # None: torchvision's ImageNet weights of `network` through the torch hub cache
     pooling: Pooling = Pooling.AVG  # Gatys et al. replace max pooling by average pooling
-    padding: Padding = Padding.ZERO  # replicate-first helps flat edges, but breaks --compile and batched runs: README "Defaults"
+    padding: Padding = Padding.ZERO  # replicate-first helps flat edges: README "Defaults"
     content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
     style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
     style_layer_weights: tuple[float, ...] | None = None  # None: equal weights
