@@ -95,7 +95,7 @@ class ModelConfig:
     network: Network = Network.VGG19
     weights: Path | None = None  # None: torchvision's ImageNet weights of `network` through the torch hub cache
     pooling: Pooling = Pooling.AVG  # Gatys et al. replace max pooling by average pooling
-    padding: Padding = Padding.ZERO  # replicate-first helps flat edges: README "Defaults"
+    padding: Padding = Padding.ZERO  # no padding removes the line along the border on real footage: README "Defaults"
     content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
     style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
     style_layer_weights: tuple[float, ...] | None = None  # None: equal weights
