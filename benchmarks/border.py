@@ -48,7 +48,9 @@ median). Seconds per frame are unreliable here (the CPU was shared):
 | reflect | 63.9 (4.45x) | 21.9 (1.52x) | 33.6 (2.50x) | 63.2 (4.71x) | 4.71x | 0.1118 | 0.390 |
 | zero+frames8 | 17.4 (1.14x) | 5.9 (0.38x) | 12.2 (0.86x) | 14.2 (1.00x) | 1.14x | 0.0772 | 0.290 |
 
-Only the larger canvas carried through the run meets the 1.5x bar. A margin
+VGG16 (real weights, 6 frames): zero 3.97x at worst (2.94x, 1.57x, 1.74x,
+3.97x), zero+frames8 1.21x (style 0.105 against 0.114, content 0.379
+against 0.386). Only the larger canvas carried through the run meets the 1.5x bar. A margin
 made afresh for every frame (each frame optimized on its own canvas of 4 or
 8 edge pixels, cropped before the next frame is warped from it; tried inside
 the optimizer, not kept) left 3.85x and 2.94x: the line forms over the warm
