@@ -32,10 +32,10 @@ def pad_edges(x: torch.Tensor, edge: str) -> torch.Tensor:
     """``x`` (B, C, H, W) one pixel larger on every side: its edge rows and columns repeated, or mirrored past them.
 
     Built from slices and a concatenation rather than F.pad: torch.compile's
-    inductor checks replication_pad2d_backward's output against a meta kernel
-    whose strides are wrong (channels-last where the CPU kernel gives NCHW), so
-    --compile failed with an assertion; slices and cat differentiate and compile
-    like any other op, in either memory layout. The values are F.pad's
+    inductor checks replication_pad2d_backward's output against its meta
+    kernel, and on the CPU the kernel returned channels-last strides where the
+    meta kernel promised NCHW, so --compile failed with an assertion; slices
+    and cat differentiate and compile like any other op, in either layout. The values are F.pad's
     ("replicate" / "reflect"), corners included.
     """
     if edge == "replicate":
