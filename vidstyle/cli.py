@@ -36,6 +36,7 @@ from vidstyle.config import (
     Network,
     Optimizer,
     OutputSize,
+    Padding,
     Pooling,
     Precision,
     PreviewConfig,
@@ -363,7 +364,6 @@ _OPTION_FORMS: dict[str, tuple[Any, Any]] = {
 }
 # Settings with no option of their own, and why (tests/test_config.py holds every other field to an option).
 SETTINGS_WITHOUT_OPTION = {
-    "model.padding": "replicate padding breaks --compile and batched runs (README 'Defaults'); for library callers and benchmarks",
     "optimize.window": "the early stop's window is part of what --tolerance means (its help says 10 steps)",
     "shots.photometric_threshold": "measured for every clip (config.py); a library caller may tune it",
     "shots.min_reliable_fraction": "measured for every clip (config.py); a library caller may tune it",
@@ -415,6 +415,7 @@ def stylize(
     init: Annotated[str, typer.Option(help="First-frame start: content, noise, or an image path.")],
     seed: Annotated[int, typer.Option(help="Seed for noise init; same seed and settings give the same output on CPU.")],
     pooling: Annotated[Pooling, typer.Option(help="Pooling in the network: avg (Gatys et al.) or max.")],
+    padding: Annotated[Padding, typer.Option(help="What the network's convolutions see past the frame's edge: zero, or the edge repeated or mirrored in conv1_1 (-first) or every convolution.")],
     temporal: Annotated[TemporalMode, typer.Option(help="none: frames independent; prev: start from previous result; flow: warp it along optical flow + temporal loss.")],
     temporal_weight: Annotated[float, typer.Option(help="Weight of the temporal loss (flow mode).")],
     flow_preset: Annotated[FlowPreset, typer.Option(help="DIS optical flow preset.")],

@@ -38,6 +38,8 @@ class Padding(str, Enum):
     ZERO = "zero"  # torchvision's VGG: every conv pads with zeros
     REPLICATE_FIRST = "replicate-first"  # conv1_1 repeats the edge pixels, the rest pad with zeros
     REPLICATE = "replicate"  # every conv repeats its input's edge
+    REFLECT_FIRST = "reflect-first"  # conv1_1 mirrors the image past its edge, the rest pad with zeros
+    REFLECT = "reflect"  # every conv mirrors its input past its edge
 
 
 class DeviceChoice(str, Enum):
@@ -110,7 +112,7 @@ class ModelConfig:
     network: Network = setting(Network.VGG19, option="--network")
     weights: Path | None = setting(None, option="--weights", hashed=True)  # None: torchvision's ImageNet weights of `network` through the torch hub cache
     pooling: Pooling = setting(Pooling.AVG, option="--pooling")  # Gatys et al. replace max pooling by average pooling
-    padding: Padding = setting(Padding.ZERO)  # replicate-first helps flat edges, but breaks --compile and batched runs: docs/defaults.md
+    padding: Padding = setting(Padding.ZERO, option="--padding")  # no padding removes the line along the border on real footage: docs/defaults.md
     content_layers: tuple[str, ...] = setting(DEFAULT_CONTENT_LAYERS, option="--content-layer")
     style_layers: tuple[str, ...] = setting(DEFAULT_STYLE_LAYERS, option="--style-layers")
     style_layer_weights: tuple[float, ...] | None = setting(None, option="--style-layer-weights")  # None: equal weights

@@ -19,7 +19,7 @@ import torch
 from torch._dynamo.utils import counters  # torch.compile's own statistics
 
 from tests.mediatools import optional_tool
-from vidstyle.config import ModelConfig, OptimizeConfig, Optimizer, Precision, StyleConfig
+from vidstyle.config import ModelConfig, OptimizeConfig, Optimizer, Padding, Precision, StyleConfig
 from vidstyle.model.build import build_core, load_extractor
 from vidstyle.model.losses import content_loss, gram_matrices, gram_matrix, style_loss, total_variation
 from vidstyle.model.optimizers import BatchAdam, BatchLBFGS
@@ -330,3 +330,17 @@ def test_compiled_run_reaches_the_eager_runs_loss(model, style_path, loaded) -> 
     # measured, and a run that does not optimize at all fails the second check.
     assert ours.final.total == pytest.approx(reference.final.total, rel=1e-2)
     assert ours.final.total < 0.5 * ours.initial.total
+
+
+def test_compiled_pass_with_edge_padding_equals_the_eager_pass(random_weights: Path, style_path: Path) -> None:
+    """--compile with replicate (or reflect) padding: inductor used to reject replication_pad2d_backward's strides.
+
+    The conv pads by slices and a concatenation now (model/features.py); the compiled run is the eager run.
+    """
+    for padding in (Padding.REPLICATE_FIRST, Padding.REFLECT):
+        model = ModelConfig(weights=random_weights, device="cpu", padding=padding)
+        plain = make_stylizer(model, style_path, load_extractor(model, device=CPU), tolerance=0)
+        compiled = compiled_twin(plain, model)
+        content = frame(3)
+        ours, reference = compiled.stylize(content, init=content, budget=2), plain.stylize(content, init=content, budget=2)
+        np.testing.assert_allclose(ours.history, reference.history, rtol=1e-5)

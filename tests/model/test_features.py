@@ -14,7 +14,7 @@ from torch import nn
 
 from vidstyle.config import Network, Padding, Pooling
 from vidstyle.errors import UsageError
-from vidstyle.model.features import IMAGENET_MEAN, IMAGENET_STD, FeatureExtractor
+from vidstyle.model.features import IMAGENET_MEAN, IMAGENET_STD, FeatureExtractor, pad_edges
 from vidstyle.networks import architecture
 
 VGG19 = architecture(Network.VGG19)
@@ -242,3 +242,11 @@ def test_replicate_padding_on_the_first_conv_sees_no_edge(state: dict[str, torch
     # Away from the border the three agree: only the edge treatment differs.
     inner = responses[Padding.ZERO]["conv1_1"][:, :, 1:-1, 1:-1]
     torch.testing.assert_close(responses[Padding.REPLICATE_FIRST]["conv1_1"][:, :, 1:-1, 1:-1], inner)
+
+
+@pytest.mark.parametrize("edge", ["replicate", "reflect"])
+def test_edge_padding_is_torchs_padding_in_either_memory_layout(edge: str) -> None:
+    image = torch.rand(2, 3, 5, 7, generator=torch.Generator().manual_seed(0))
+    expected = nn.functional.pad(image, (1, 1, 1, 1), mode=edge)
+    assert torch.equal(pad_edges(image, edge), expected)
+    assert torch.equal(pad_edges(image.contiguous(memory_format=torch.channels_last), edge), expected)

@@ -22,6 +22,47 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+# What a conv sees past the edge under each padding ("zeros", "replicate" or "reflect"); the *_FIRST ones only in conv1_1.
+_EDGE = {Padding.ZERO: "zeros", Padding.REPLICATE_FIRST: "replicate", Padding.REPLICATE: "replicate",
+         Padding.REFLECT_FIRST: "reflect", Padding.REFLECT: "reflect"}  # fmt: skip
+_EVERY_CONV = (Padding.REPLICATE, Padding.REFLECT)
+
+
+def pad_edges(x: torch.Tensor, edge: str) -> torch.Tensor:
+    """``x`` (B, C, H, W) one pixel larger on every side: its edge rows and columns repeated, or mirrored past them.
+
+    Built from slices and a concatenation rather than F.pad: torch.compile's
+    inductor checks replication_pad2d_backward's output against its meta
+    kernel, and on the CPU the kernel returned channels-last strides where the
+    meta kernel promised NCHW, so --compile failed with an assertion; slices
+    and cat differentiate and compile like any other op, in either layout. The values are F.pad's
+    ("replicate" / "reflect"), corners included.
+    """
+    if edge == "replicate":
+        rows, cols = (slice(0, 1), slice(-1, None)), (slice(0, 1), slice(-1, None))
+    else:
+        rows, cols = (slice(1, 2), slice(-2, -1)), (slice(1, 2), slice(-2, -1))
+    x = torch.cat([x[..., rows[0], :], x, x[..., rows[1], :]], dim=-2)
+    return torch.cat([x[..., cols[0]], x, x[..., cols[1]]], dim=-1)
+
+
+class EdgeConv2d(nn.Conv2d):
+    """A 3x3 convolution that pads its input by :func:`pad_edges` instead of zeros."""
+
+    def __init__(self, in_channels: int, out_channels: int, *, edge: str) -> None:
+        super().__init__(in_channels, out_channels, kernel_size=3, padding=0)
+        self.edge = edge
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(pad_edges(x, self.edge))
+
+
+def _conv(in_channels: int, out_channels: int, *, edge: str) -> nn.Conv2d:
+    if edge == "zeros":
+        return nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)
+    return EdgeConv2d(in_channels, out_channels, edge=edge)
+
+
 class FeatureExtractor(nn.Module):
     """Frozen, truncated VGG returning the named responses it is asked for.
 
@@ -53,10 +94,8 @@ class FeatureExtractor(nn.Module):
         for name, index in vgg.plan:
             if name.startswith("conv"):
                 out_channels = CHANNELS[int(name[4]) - 1]
-                replicate = padding is Padding.REPLICATE or (padding is Padding.REPLICATE_FIRST and name == "conv1_1")
-                conv = nn.Conv2d(
-                    in_channels, out_channels, kernel_size=3, padding=1, padding_mode="replicate" if replicate else "zeros"
-                )
+                edge = _EDGE[padding] if name == "conv1_1" or padding in _EVERY_CONV else "zeros"
+                conv = _conv(in_channels, out_channels, edge=edge)
                 conv.weight.data.copy_(state[f"features.{index}.weight"])
                 conv.bias.data.copy_(state[f"features.{index}.bias"])
                 modules[name] = conv
