@@ -15,7 +15,7 @@ computed the same way for every picture:
   layers relu1_1 ... relu5_1.
 * **content distance**: ``|F - P| / |P|`` at relu4_2, F the picture's
   features and P the photo's: 0 is the photo, 1 as far as a black picture.
-* **ripple** (:func:`ripple`): fine-scale energy where the photo is flat,
+* **ripple** (:func:`ripple`): how much less the texture flows than the painting's (structure-tensor coherence at stroke scale, where the photo is flat),
   against the same measure on the painting, so a tool that paints the
   painting's own strokes into the sky is not flagged, and one that fills it
   with a finer periodic texture than the painting has is.
@@ -136,56 +136,55 @@ def distances(judge: Judge, picture: np.ndarray, photo: np.ndarray, painting: np
 
 # --------------------------------------------------------------------------- ripple
 
-# The bands of ripple(): fine is periods of about 2-6 px (difference of Gaussians
-# sigma 0.6 and 1.5), the scale of the rings; coarse is about 6-20 px (sigma
-# 1.5 and 5), the scale of a brush stroke at 256 px.
-_FINE = (0.6, 1.5)
-_COARSE = (1.5, 5.0)
-FLAT_LEVELS = 6.0  # a photo pixel is "flat" where its 9x9 neighbourhood's grey standard deviation is under this (of 255)
+STROKE_SIGMA = 8.0  # px: the window (Gaussian sigma) over which a brush stroke keeps one direction at 192-256 px
 
 
-def _band(image: np.ndarray, sigmas: tuple[float, float]) -> np.ndarray:
-    """Per-pixel energy (summed over the colour channels) of the difference of two Gaussian blurs of ``image``."""
-    pixels = image.astype(np.float32)
-    band = cv2.GaussianBlur(pixels, (0, 0), sigmas[0]) - cv2.GaussianBlur(pixels, (0, 0), sigmas[1])
-    return (band**2).sum(axis=2)
+def coherence(image: np.ndarray, sigma: float = STROKE_SIGMA, mask: np.ndarray | None = None) -> float:
+    """How much the picture's texture runs one way within ``sigma`` px: the structure tensor's coherence, in [0, 1].
 
-
-def flat_mask(photo: np.ndarray) -> np.ndarray:
-    """Where the photo is flat (bool, H x W): a 9x9 grey standard deviation under FLAT_LEVELS, eroded off edges.
-
-    When less than 5% of the photo is that flat, its flattest 5% instead, so
-    every photo gets a region to judge.
+    (l1 - l2) / (l1 + l2) of the grey gradient's structure tensor smoothed
+    over ``sigma``, averaged with the gradient energy as weight (over ``mask``
+    if given): 1 where every stroke in a window runs the same way, near 0
+    for small rings, whorls and speckle, whose gradients point every way.
     """
-    grey = cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY).astype(np.float32)
-    mean = cv2.blur(grey, (9, 9))
-    std = np.sqrt(np.maximum(cv2.blur(grey * grey, (9, 9)) - mean * mean, 0))
-    border = np.zeros_like(std, dtype=bool)
-    border[8:-8, 8:-8] = True  # the outermost pixels are a padding question (another measure's), not ripple
-    threshold = max(FLAT_LEVELS, float(np.quantile(std[border], 0.05)))
-    return (std < threshold) & border
-
-
-def fine_share(image: np.ndarray, mask: np.ndarray | None = None) -> float:
-    """fine-band energy / coarse-band energy of a BGR picture, over ``mask`` (everywhere without one)."""
-    fine, coarse = _band(image, _FINE), _band(image, _COARSE)
-    if mask is not None:
-        fine, coarse = fine[mask], coarse[mask]
-    return float(fine.mean() / max(coarse.mean(), 1e-12))
+    grey = cv2.GaussianBlur(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32), (0, 0), 0.7)
+    gx, gy = cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1)
+    jxx, jyy, jxy = (cv2.GaussianBlur(v, (0, 0), sigma) for v in (gx * gx, gy * gy, gx * gy))
+    trace = jxx + jyy
+    spread = np.sqrt((jxx - jyy) ** 2 + 4 * jxy**2)
+    weight = trace if mask is None else trace * mask
+    return float((spread / np.maximum(trace, 1e-6) * weight).sum() / max(float(weight.sum()), 1e-12))
 
 
 def ripple(picture: np.ndarray, photo: np.ndarray, painting: np.ndarray) -> float:
-    """How much finer the picture's texture is where the photo is flat than the painting's texture is: 1 = as fine as the painting.
+    """How much less the picture's texture flows than the painting's: (1 - its coherence) / (1 - the painting's); 1 = as the painting.
 
-    The ratio of fine (2-6 px) to coarse (6-20 px) energy is taken over the
-    photo's flat regions of the picture and over the whole painting (resized
-    to the picture's long side, as the style targets are), and the first is
-    divided by the second. Brush strokes copied from the painting keep the
-    painting's ratio whatever their strength; a fine periodic ripple with
-    colour fringes puts its energy in the fine band and raises it.
+    Both at STROKE_SIGMA, the painting resized to the picture's long side (as
+    the style targets are). Van Gogh's long strokes keep a direction over
+    many pixels; a fine ring-and-ripple texture turns within a few, so it
+    raises the picture's incoherence above the painting's. ``photo`` is
+    accepted for symmetry with :func:`distances` and to weigh its own flat
+    regions: where it is flat, everything in the picture was painted, so
+    the measure is taken there when the photo has enough of them (a
+    tenth of the picture), and over the whole picture otherwise.
     """
     height, width = picture.shape[:2]
     if photo.shape[:2] != (height, width):
         photo = cv2.resize(photo, (width, height), interpolation=cv2.INTER_AREA)
     mask = flat_mask(photo)
-    return fine_share(picture, mask) / max(fine_share(resize_long_side(painting, max(height, width))), 1e-12)
+    own = coherence(picture, mask=mask if mask.mean() >= 0.1 else None)
+    reference = coherence(resize_long_side(painting, max(height, width)))
+    return (1 - own) / max(1 - reference, 1e-6)
+
+
+FLAT_LEVELS = 6.0  # a photo pixel is "flat" where its 9x9 neighbourhood's grey standard deviation is under this (of 255)
+
+
+def flat_mask(photo: np.ndarray) -> np.ndarray:
+    """Where the photo is flat (bool, H x W): a 9x9 grey standard deviation under FLAT_LEVELS, away from the border."""
+    grey = cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    mean = cv2.blur(grey, (9, 9))
+    std = np.sqrt(np.maximum(cv2.blur(grey * grey, (9, 9)) - mean * mean, 0))
+    inner = np.zeros_like(std, dtype=bool)
+    inner[8:-8, 8:-8] = True  # the outermost pixels are a padding question (another measure's), not ripple
+    return (std < FLAT_LEVELS) & inner
