@@ -58,6 +58,11 @@ VARIANTS: dict[str, dict[str, object]] = {
     "max": {"pooling": "max"},
     "ns-weights": {"ns_weighting": True},
     "deep-weights": {"style_layer_weights": (0.05, 0.05, 0.2, 1.0, 0.2)},
+    # neural-style's relative layer weights as ns_weighting() computes them for The Starry Night at 192-256 px
+    # (relu1_1 0.009, relu2_1 0.38, relu3_1 0.05, relu4_1 0.56, relu5_1 under 1e-4), with vidstyle's style weight 3:
+    "ns-layers": {"style_layer_weights": (0.009, 0.38, 0.05, 0.56, 0.0)},
+    "no-relu5_1": {"style_layer_weights": (1.0, 1.0, 1.0, 1.0, 0.0)},
+    "no-relu1_1": {"style_layer_weights": (0.0, 1.0, 1.0, 1.0, 1.0)},
     "no-content": {"content_weight": 0.0},
     "content-relu5_2": {"content_layers": ("relu5_2",)},
     "tv0": {"tv_weight": 0.0},
