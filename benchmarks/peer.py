@@ -245,9 +245,10 @@ def flattest_window(photo: np.ndarray, side: int) -> tuple[int, int]:
     energy = cv2.Sobel(grey, cv2.CV_32F, 1, 0) ** 2 + cv2.Sobel(grey, cv2.CV_32F, 0, 1) ** 2
     summed = cv2.boxFilter(energy, -1, (side, side), normalize=True, borderType=cv2.BORDER_REFLECT)
     h, w = grey.shape
-    inner = summed[side // 2 : h - side // 2, side // 2 : w - side // 2]
+    margin = min(8, (h - side) // 2, (w - side) // 2)  # keep off the border: edge lines are the padding's question
+    inner = summed[side // 2 + margin : h - side // 2 - margin + 1, side // 2 + margin : w - side // 2 - margin + 1]
     y, x = np.unravel_index(np.argmin(inner), inner.shape)
-    return int(x), int(y)
+    return int(x) + margin, int(y) + margin
 
 
 def sheet(rows: list[tuple[str, np.ndarray]], photo: np.ndarray, path: Path, caption: str, crop: int = 64) -> None:
@@ -285,7 +286,7 @@ def run_compare(args: argparse.Namespace) -> list[dict]:
 
     judge = Judge.load(WEIGHTS["vgg16"])
     out, records = [], []
-    lines = [HEADER, "|" + "---|" * 13]
+    lines = [HEADER, "|" + "---|" * 12]
     for pair in args.pairs:
         photo_name, style_name = pair.split(":")
         photo_path = prepared_photo(photo_name, args.size, Path(args.cache))
