@@ -151,7 +151,7 @@ def run_cached(args: argparse.Namespace, tool: str, photo: Path, style: Path, va
     return cv2.imread(str(png)), json.loads(record.read_text())
 
 
-def ns_weighting(stylizer, content_targets: dict, grams: dict) -> tuple[float, float, dict[str, float]]:
+def ns_weighting(content_targets: dict, grams: dict) -> tuple[float, float, dict[str, float]]:
     """neural-style's weights in vidstyle's normalised terms: (content weight, style weight, relative layer weights).
 
     neural-style: 5 * mean((F - P)^2) + 100 * sum over layers of mean((G' - A')^2),
@@ -163,7 +163,7 @@ def ns_weighting(stylizer, content_targets: dict, grams: dict) -> tuple[float, f
     content weight is 1. The tv terms are left out (neural-style's is under a
     thousandth of its total at these sizes).
     """
-    (layer, target), = content_targets.items()
+    (target,) = content_targets.values()
     content = 5.0 * float(target.pow(2).mean())
     layers = {name: 100.0 * float(gram.pow(2).mean()) / gram.shape[0] ** 2 for name, gram in grams.items()}
     return 1.0, sum(layers.values()) / content, layers
@@ -227,9 +227,8 @@ def one_run(argv: list[str]) -> None:
     core = build_core(model, style, optimize, content_size=work, cache_dir=None, device=torch.device("cpu"), loaded=loaded)
     content = bgr_to_tensor(photo)
     if ns:
-        cw, sw, layers = ns_weighting(core.stylizer, core.stylizer.content_targets(content), core.style.grams)
-        names = [vgg_name for vgg_name in model.style_layers]
-        model = replace(model, style_layer_weights=tuple(layers[n] for n in names))
+        cw, sw, layers = ns_weighting(core.stylizer.content_targets(content), core.style.grams)
+        model = replace(model, style_layer_weights=tuple(layers[n] for n in model.style_layers))
         optimize = replace(optimize, content_weight=cw, style_weight=sw, tv_weight=0.0)
         core = build_core(model, style, optimize, content_size=work, cache_dir=None, device=torch.device("cpu"), loaded=loaded)
         print("ns weights: style", f"{sw:.4g}", {n: round(w / sum(layers.values()), 5) for n, w in layers.items()}, flush=True)
@@ -287,7 +286,7 @@ def run_compare(args: argparse.Namespace) -> list[dict]:
     from vidstyle.model.measure import Judge
 
     judge = Judge.load(WEIGHTS["vgg16"])
-    out, records = [], []
+    records = []
     lines = [HEADER, "|" + "---|" * 12]
     for pair in args.pairs:
         photo_name, style_name = pair.split(":")
@@ -308,7 +307,6 @@ def run_compare(args: argparse.Namespace) -> list[dict]:
             records.append({"pair": pair, "run": name, **m, **record})
         sheet(rows, photo, Path(args.out) / f"{args.command}_{photo_name}_{style_name}_{args.size}.png",
               f"{args.command} {pair} {args.size}px {args.steps} steps {args.network}")  # fmt: skip
-        out.append(rows)
     print("\n" + "\n".join(lines))
     if args.json:
         Path(args.json).write_text(json.dumps(records, indent=1))
