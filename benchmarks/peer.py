@@ -64,6 +64,7 @@ VARIANTS: dict[str, dict[str, object]] = {
     "no-relu5_1": {"style_layer_weights": (1.0, 1.0, 1.0, 1.0, 0.0)},
     "no-relu1_1": {"style_layer_weights": (0.0, 1.0, 1.0, 1.0, 1.0)},
     "style30": {"style_weight": 30.0},  # neural-style's style/content balance (15-36 in these terms), equal layers
+    "no-relu1_1+style30": {"style_layer_weights": (0.0, 1.0, 1.0, 1.0, 1.0), "style_weight": 30.0},
     "ns-layers+style30": {"style_layer_weights": (0.009, 0.38, 0.05, 0.56, 0.0), "style_weight": 30.0},
     "no-content": {"content_weight": 0.0},
     "content-relu5_2": {"content_layers": ("relu5_2",)},
