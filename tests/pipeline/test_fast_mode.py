@@ -103,7 +103,7 @@ def test_a_saved_network_applied_with_model_gives_identical_frames(
     reference: dict[str, Path], clip: Path, random_weights: Path, runner: CliRunner, tmp_path: Path
 ) -> None:
     loaded = load_model(reference["model"])
-    assert loaded.settings["training"]["steps"] == STEPS and loaded.settings["working_size"] == [48, 32]  # type: ignore[index]
+    assert loaded.settings["training"]["train_steps"] == STEPS and loaded.settings["working_size"] == [48, 32]  # type: ignore[index]
     args = fast_args(clip, tmp_path / "again", reference["style"], random_weights, "--model", str(reference["model"]))
     invoke(runner, args)
     assert all(np.array_equal(a, b) for a, b in zip(read_frames(reference["out"]), read_frames(tmp_path / "again"), strict=True))
