@@ -48,6 +48,7 @@ from vidstyle.methods.base import FrameTask, MethodFactory
 from vidstyle.methods.optimize import check_init_image, optimize_method
 from vidstyle.pipeline.ownership import check_target, guarded_for, guarded_paths
 from vidstyle.pipeline.events import (
+    CutScan,
     EventHandler,
     FrameStylized,
     RunFinished,
@@ -262,8 +263,9 @@ def _find_shots(
     stamps = [t for t in times if t is not None]  # every one, for a clip
     started = time.perf_counter()
     found = scan_for_cuts(
-        source, plan, stamps, config=settings.shots, flow_preset=settings.temporal.flow_preset, on_event=on_event
-    )
+        source, plan, stamps, config=settings.shots, flow_preset=settings.temporal.flow_preset,
+        on_progress=lambda done, total: on_event(CutScan(frames_done=done, total_frames=total)),
+    )  # fmt: skip
     detected = settings.shots.mode is CutsMode.AUTO
     seconds = time.perf_counter() - started if detected else 0.0
     cuts = tuple(cut.position for cut in found)

@@ -34,6 +34,7 @@ from vidstyle.methods.optimize import check_init_image, optimize_method
 from vidstyle.pipeline.chain import ChainJob, finished_positions
 from vidstyle.pipeline.chains import RunPlan, make_run_plan
 from vidstyle.pipeline.events import (
+    CutScan,
     EventHandler,
     FrameRecord,
     Notice,
@@ -270,7 +271,7 @@ class _Run:
             self._times(frames),
             config=config,
             flow_preset=self.settings.temporal.flow_preset,
-            on_event=self.on_event,
+            on_progress=lambda done, total: self.on_event(CutScan(frames_done=done, total_frames=total)),
             before_frame=self._stop_scan,
         )
         scale = self.settings.scale

@@ -43,7 +43,6 @@ from scenedetect.detectors import AdaptiveDetector, ThresholdDetector
 
 from vidstyle.config import CutsMode, FlowPreset, ShotsConfig
 from vidstyle.cutlist import parse_cut_list, read_scene_list
-from vidstyle.pipeline.events import CutScan, EventHandler, ignore
 from vidstyle.pipeline.plan import FramePlan
 from vidstyle.timecode import InputPoint
 from vidstyle.temporal.flow import FlowEstimator
@@ -265,15 +264,16 @@ def scan_for_cuts(
     *,
     config: ShotsConfig,
     flow_preset: FlowPreset = FlowPreset.MEDIUM,
-    on_event: EventHandler = ignore,
+    on_progress: Callable[[int, int], None] | None = None,
     before_frame: Callable[[], None] | None = None,
 ) -> list[Cut]:
     """``find_cuts`` over the selected frames of ``source`` (``plan``), decoding them only with ``cuts="auto"``.
 
     ``times[i]`` is the input time of plan position i. The detection pass
-    sends CutScan progress (about a hundred events, and one at the end);
-    ``before_frame`` is called before each frame it reads, so a caller can
-    stop the pass by raising (a run's Interrupted).
+    calls ``on_progress(frames_done, total)`` about a hundred times and once
+    at the end (the callers' CutScan events; this module stays below the
+    events); ``before_frame`` is called before each frame it hands on, so a
+    caller can stop the pass by raising (a run's Interrupted).
     """
 
     def frames() -> Iterator[np.ndarray]:
@@ -282,10 +282,11 @@ def scan_for_cuts(
         for done, (_, frame) in enumerate(source.read(plan.source_indices)):
             if before_frame is not None:
                 before_frame()
-            if done % every == 0:
-                on_event(CutScan(frames_done=done, total_frames=total))
+            if on_progress is not None and done % every == 0:
+                on_progress(done, total)
             yield frame
-        on_event(CutScan(frames_done=total, total_frames=total))
+        if on_progress is not None:
+            on_progress(total, total)
 
     return find_cuts(frames(), config=config, source_indices=plan.source_indices, times=times, flow_preset=flow_preset)
 
