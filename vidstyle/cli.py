@@ -530,7 +530,7 @@ def preview_command(
     ctx: typer.Context,
     input: Annotated[str, typer.Argument(help="Video file, folder of frames, pattern or one image.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="The sheet: an image file (.png, .jpg, .webp); an existing sheet vidstyle wrote is replaced only with --overwrite.")],
-    frames: Annotated[int, typer.Option(help="Frames spread over the clip, each stylized as a run's first frame (an image gives one).")] = _P.frames,
+    frames: Annotated[int, typer.Option(help="Frames spread over the shots of the clip (one per shot when there are enough), each stylized as a run's first frame (an image gives one).")] = _P.frames,
     **options: Any,
 ) -> None:
     """Stylize a few frames spread over the input at these settings and write them, under their inputs, on one sheet."""
