@@ -533,7 +533,7 @@ def preview_command(
     frames: Annotated[int, typer.Option(help="Frames spread over the shots of the clip (one per shot when there are enough), each stylized as a run's first frame (an image gives one).")] = _P.frames,
     **options: Any,
 ) -> None:
-    """Stylize a few frames spread over the input at these settings and write them, under their inputs, on one sheet."""
+    """Find the shots as a run would, stylize a few frames spread over them at these settings and write them, under their inputs, on one sheet."""
     from vidstyle.pipeline.preview import preview as run_preview
 
     with _exit_codes():
