@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from tests.mediatools import REPO_ROOT, decode_all, frame_number, make_clip, make_frames_folder, panning, write_frames
+from tests.mediatools import decode_all, frame_number, hard_cut_folder, make_clip, make_frames_folder
 from vidstyle.cli import app
 from vidstyle.config import ModelConfig, OptimizeConfig, PreviewConfig, SelectConfig, Settings, ShotsConfig, StyleConfig
 from vidstyle.errors import UsageError
@@ -168,14 +168,8 @@ def test_a_sheet_path_without_an_image_extension_is_refused_before_any_work(tmp_
 # ------------------------------------------------------------------ shots
 
 
-def _two_shots(folder: Path, length: int = 16) -> Path:
-    """A 24 fps frame folder: ``length`` frames panning over one painting, then ``length`` over another (a hard cut)."""
-    first, second = (cv2.imread(str(REPO_ROOT / "samples" / name)) for name in ("style_swirls.jpg", "style_mosaic.jpg"))
-    return write_frames(folder, panning(first, length, (64, 48), 1) + panning(second, length, (64, 48), 1))
-
-
 def test_a_clip_with_a_hard_cut_shows_its_two_shots_one_frame_each(tmp_path: Path, style: Path) -> None:
-    clip = _two_shots(tmp_path / "clip")
+    clip = hard_cut_folder(tmp_path / "clip")
     method = _Invert()
     events: list[object] = []
     result = preview(
@@ -199,7 +193,7 @@ def test_a_clip_with_a_hard_cut_shows_its_two_shots_one_frame_each(tmp_path: Pat
 
 
 def test_cuts_off_or_listed_cuts_decide_the_shots_as_in_a_run(tmp_path: Path, style: Path) -> None:
-    clip = _two_shots(tmp_path / "clip")
+    clip = hard_cut_folder(tmp_path / "clip")
 
     def shots(cuts: str) -> tuple[object, list[object]]:
         events: list[object] = []
