@@ -173,6 +173,15 @@ def write_frames(folder: Path | str, frames: Sequence[np.ndarray]) -> Path:
     return folder
 
 
+def hard_cut_folder(folder: Path | str, length: int = 16, size: tuple[int, int] = (64, 48)) -> Path:
+    """A 24 fps frame folder with one hard cut at frame ``length``: a slow pan over each of the two sample paintings.
+
+    Real pictures moving 1 px a frame, so the cut detector and the photometric check see one cut and nothing else.
+    """
+    first, second = (cv2.imread(str(REPO_ROOT / "samples" / name)) for name in ("style_swirls.jpg", "style_mosaic.jpg"))
+    return write_frames(folder, panning(first, length, size, 1) + panning(second, length, size, 1))
+
+
 def read_frames(folder: Path | str) -> list[np.ndarray]:
     """The frames of a folder output (frame_000001.png, ...), in order."""
     return [cv2.imread(str(path), cv2.IMREAD_COLOR) for path in sorted(Path(folder).glob("frame_*.png"))]

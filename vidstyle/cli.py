@@ -466,7 +466,7 @@ def stylize(
     restart_command = _typed_command(ctx, "--restart")
     result = _run(lambda on_event: run_stylize(input, output, settings=settings, on_event=on_event), quiet, restart=restart_command)
     if preview is not None:
-        sheet = _run(lambda _: preview_run(input, result.output, preview, settings=settings), quiet, restart=restart_command)
+        sheet = _run(lambda _: preview_run(input, result.output, preview, settings=settings, cuts=result.cuts), quiet, restart=restart_command)
         if not quiet:
             stderr.print(f"Wrote the preview sheet {sheet.sheet}", highlight=False)
 
@@ -490,12 +490,13 @@ def settings_from_options(options: dict[str, Any]) -> Settings:
 
 # Options of stylize that cannot change a preview (how frames are tied together,
 # the output and its work dir); preview takes every other option of stylize
-# (--overwrite included: every command that writes a file replaces one only with it),
+# (--overwrite included: every command that writes a file replaces one only with it;
+# --cuts and --cut-threshold too, since a preview finds and shows the run's shots),
 # with the same help and default, so a stylize command line becomes a preview
 # by changing the command word and dropping these.
 _NOT_IN_PREVIEW = {
     "ctx", "input", "output", "preview", "iterations_next", "temporal", "temporal_weight", "flow_preset", "soft_mask",
-    "cuts", "cut_threshold", "output_size", "crf", "no_audio", "work_dir", "segment_frames", "keep_frames",
+    "output_size", "crf", "no_audio", "work_dir", "segment_frames", "keep_frames",
     "keep_work", "restart", "workers", "ray_address", "chain_frames", "overlap", "worker_threads",
     "method", "keyframes", "train_steps", "model", "save_model", "batch_chains",
 }  # fmt: skip
@@ -529,10 +530,10 @@ def preview_command(
     ctx: typer.Context,
     input: Annotated[str, typer.Argument(help="Video file, folder of frames, pattern or one image.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="The sheet: an image file (.png, .jpg, .webp); an existing sheet vidstyle wrote is replaced only with --overwrite.")],
-    frames: Annotated[int, typer.Option(help="Frames spread over the clip, each stylized as a run's first frame (an image gives one).")] = _P.frames,
+    frames: Annotated[int, typer.Option(help="Frames spread over the shots of the clip (one per shot when there are enough), each stylized as a run's first frame (an image gives one).")] = _P.frames,
     **options: Any,
 ) -> None:
-    """Stylize a few frames spread over the input at these settings and write them, under their inputs, on one sheet."""
+    """Find the shots as a run would, stylize a few frames spread over them at these settings and write them, under their inputs, on one sheet."""
     from vidstyle.pipeline.preview import preview as run_preview
 
     with _exit_codes():

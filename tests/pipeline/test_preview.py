@@ -1,4 +1,4 @@
-"""Preview sheets: N frames spread over the input, inputs above their stylized frames, labels and a caption.
+"""Preview sheets: N frames spread over the input's shots, inputs above their stylized frames, labels and a caption.
 
 The layout tests use a stand-in method that inverts each frame, so every
 result tile can be checked pixel for pixel against its input tile; the CLI
@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from tests.mediatools import decode_all, frame_number, make_clip, make_frames_folder
+from tests.mediatools import decode_all, frame_number, hard_cut_folder, make_clip, make_frames_folder
 from vidstyle.cli import app
-from vidstyle.config import ModelConfig, OptimizeConfig, PreviewConfig, SelectConfig, Settings, StyleConfig
+from vidstyle.config import ModelConfig, OptimizeConfig, PreviewConfig, SelectConfig, Settings, ShotsConfig, StyleConfig
 from vidstyle.errors import UsageError
 from vidstyle.methods.base import FrameOutcome, FrameResult, FrameTask, StepCallback
-from vidstyle.pipeline.events import FrameDone, RunFinished, RunStarted, StepDone
+from vidstyle.pipeline.events import CutScan, FrameDone, RunFinished, RunStarted, ShotsPlanned, StepDone
 from vidstyle.pipeline.preview import pick_positions, preview
 from vidstyle.video.pixels import resize
 from vidstyle.video.sheet import BACKGROUND, Box
@@ -50,8 +50,10 @@ def _factory(method: _Invert):  # noqa: ANN202
     return factory
 
 
-def _settings(style: Path, max_size: int | None = 48) -> Settings:
-    return Settings(style=StyleConfig(images=(style,)), select=SelectConfig(max_size=max_size))
+def _settings(style: Path, max_size: int | None = 48, cuts: str = "off") -> Settings:
+    # The layout tests' frames (frame_image: a texture jumping 5 px a frame, wrapping around) fail the
+    # photometric check frame after frame, as no real footage does: they are one shot by --cuts off.
+    return Settings(style=StyleConfig(images=(style,)), select=SelectConfig(max_size=max_size), shots=ShotsConfig(cuts=cuts))
 
 
 def _has_text(image: np.ndarray, box: Box) -> bool:
@@ -68,6 +70,18 @@ def test_positions_are_the_middles_of_equal_parts() -> None:
     assert pick_positions(100, 4) == [12, 37, 62, 87]
     assert pick_positions(3, 8) == [0, 1, 2]  # never more frames than there are
     assert pick_positions(1, 4) == [0]
+    assert pick_positions(12, 3, cuts=[]) == [2, 6, 10]
+
+
+def test_positions_are_spread_over_the_shots() -> None:
+    # Shots [0, 10) and [10, 30): one frame each, in its shot's middle.
+    assert pick_positions(30, 2, cuts=[10]) == [5, 20]
+    # More frames than shots: the extra ones go to the longer shot.
+    assert pick_positions(30, 4, cuts=[10]) == [5, 13, 20, 26]
+    # Fewer frames than shots: the longest shots, a 2-frame flash is skipped.
+    assert pick_positions(30, 2, cuts=[10, 12]) == [5, 21]
+    assert pick_positions(30, 3, cuts=[10, 12]) == [5, 11, 21]
+    assert pick_positions(4, 8, cuts=[2]) == [0, 1, 2, 3]  # never more frames than there are
 
 
 def test_folder_sheet_has_inputs_above_results_with_labels(tmp_path: Path, style: Path) -> None:
@@ -103,7 +117,9 @@ def test_folder_sheet_has_inputs_above_results_with_labels(tmp_path: Path, style
     gap = Box(result.inputs[0].x + 48, result.inputs[0].y, result.inputs[1].x - result.inputs[0].x - 48, 36)
     assert gap.width > 0 and _is_background(sheet, gap)
     kinds = [type(e) for e in events]
-    assert kinds[0] is RunStarted and kinds[-1] is RunFinished
+    assert kinds[:2] == [ShotsPlanned, RunStarted] and kinds[-1] is RunFinished
+    assert events[0].summary == "1 shot"  # --cuts off: one shot, and no frame looked at for cuts
+    assert CutScan not in kinds
     assert kinds.count(FrameDone) == 3 and kinds.count(StepDone) == 3
     assert [e.frames_done for e in events if isinstance(e, FrameDone)] == [1, 2, 3]
 
@@ -149,6 +165,52 @@ def test_a_sheet_path_without_an_image_extension_is_refused_before_any_work(tmp_
     assert method.tasks == []
 
 
+# ------------------------------------------------------------------ shots
+
+
+def test_a_clip_with_a_hard_cut_shows_its_two_shots_one_frame_each(tmp_path: Path, style: Path) -> None:
+    clip = hard_cut_folder(tmp_path / "clip")
+    method = _Invert()
+    events: list[object] = []
+    result = preview(
+        clip, tmp_path / "sheet.png", settings=_settings(style, cuts="auto"), config=PreviewConfig(frames=2),
+        on_event=events.append, method_factory=_factory(method),
+    )  # fmt: skip
+    # The run's detection, on the same frames: the cut at frame 16, 16/24 s in.
+    assert result.cuts == (16,)
+    assert result.shots == "2 shots; cuts at 0:00.7"
+    planned = [e for e in events if isinstance(e, ShotsPlanned)]
+    assert [(e.shots, e.cuts, e.summary, e.detected) for e in planned] == [(2, (16,), "2 shots; cuts at 0:00.7", True)]
+    scans = [e for e in events if isinstance(e, CutScan)]
+    assert scans[-1].frames_done == scans[-1].total_frames == 32
+    # The shots come before the first frame is stylized; one frame from the middle of each shot.
+    assert events.index(planned[0]) < next(i for i, e in enumerate(events) if isinstance(e, RunStarted))
+    assert [(f.position, f.shot) for f in result.frames] == [(8, 0), (24, 1)]
+    sheet = cv2.imread(str(result.sheet))
+    frames = sorted((tmp_path / "clip").glob("*.png"))
+    for position, box in zip((8, 24), result.inputs):
+        assert np.array_equal(box.crop(sheet), resize(cv2.imread(str(frames[position])), (48, 36)))
+
+
+def test_cuts_off_or_listed_cuts_decide_the_shots_as_in_a_run(tmp_path: Path, style: Path) -> None:
+    clip = hard_cut_folder(tmp_path / "clip")
+
+    def shots(cuts: str) -> tuple[object, list[object]]:
+        events: list[object] = []
+        settings = _settings(style, cuts=cuts)
+        result = preview(clip, tmp_path / f"sheet-{cuts}.png", settings=settings, config=PreviewConfig(frames=2),
+                         on_event=events.append, method_factory=_factory(_Invert()))  # fmt: skip
+        return result, events
+
+    result, events = shots("off")
+    assert (result.shots, result.cuts) == ("1 shot", ())
+    assert not any(isinstance(e, CutScan) for e in events)  # no frame looked at
+    assert [f.position for f in result.frames] == [8, 24]
+    result, events = shots("10f")
+    assert (result.shots, result.cuts) == ("2 shots; cuts at 0:00.4", (10,))
+    assert [(f.position, f.shot) for f in result.frames] == [(5, 0), (21, 1)]
+
+
 # ------------------------------------------------------------------ CLI, real optimizer (random weights)
 
 
@@ -169,6 +231,16 @@ def test_cli_preview_of_a_video(tmp_path: Path, style: Path, random_weights: Pat
     # Two 32x24 tiles side by side, two rows of them, and a caption naming the settings.
     assert image.shape[1] == 8 + 2 * (32 + 8)
     assert image.shape[0] > 2 * (18 + 24 + 8)
+
+
+def test_cli_preview_prints_the_shots(tmp_path: Path, style: Path, random_weights: Path) -> None:
+    clip = make_clip(tmp_path / "clip.mp4", width=64, height=48, frames=16, audio=False)
+    result = _invoke(
+        "preview", clip, "--style", style, "--output", tmp_path / "sheet.png", "--frames", 2, "--weights", random_weights,
+        "--max-size", 32, "--iterations", 1, "--cuts", "0.5",
+    )  # fmt: skip
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert "2 shots; cuts at 0:00.5" in result.stderr
 
 
 def test_cli_preview_refuses_bad_options_in_one_line(tmp_path: Path, style: Path) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.mediatools import REPO_ROOT, make_clip
+from tests.mediatools import REPO_ROOT, hard_cut_folder, make_clip
 
 from fastapi.testclient import TestClient  # noqa: E402 - after tests.web.conftest has skipped without the web extra
 
@@ -117,6 +117,18 @@ def test_jobs_outlive_the_server_and_resume_from_the_list(tmp_path: Path, random
     assert done["state"] == "done" and done["done"] == 5 and output.is_file()
     video = other.get(f"/api/jobs/{found['id']}/video")
     assert video.status_code == 200 and video.content == output.read_bytes()
+
+
+def test_a_preview_shows_the_shots_of_the_clip_and_a_frame_of_each(tmp_path: Path, random_weights: Path):
+    clip = hard_cut_folder(tmp_path / "clip")  # one hard cut at frame 16 of 32, 24 fps
+    client = _client(tmp_path / "state", **{"X-Vidstyle-Token": "secret"})
+    jid = client.post("/api/preview", json={"input": str(clip), "form": {**_form(random_weights), "frames": 2}}).json()["id"]
+    state = _wait(client, jid, _ended)
+    assert state["state"] == "done", state["message"]
+    assert state["shots"] == "2 shots; cuts at 0:00.7"  # the run's words for the same clip
+    assert [(f["source_index"], f["shot"]) for f in state["preview"]] == [(8, 0), (24, 1)]
+    assert state["cuts"] == [32, 32]  # the detection pass looked at every frame
+    assert client.get(f"/api/jobs/{jid}/preview/{state['preview'][1]['input']}").status_code == 200
 
 
 def test_serve_prints_a_url_whose_token_opens_the_page_and_refuses_a_busy_port(tmp_path: Path):

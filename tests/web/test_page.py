@@ -3,7 +3,7 @@
 One walk through what a user does, in the order they do it (each step's
 state is the next one's start, and a run is the slow part): a request without
 the token is refused; a bad input shows the CLI's message and writes nothing;
-a preview shows stylized frames beside their inputs; a run shows its progress
+a preview shows the clip's shots and stylized frames beside their inputs; a run shows its progress
 as it goes, stops cleanly, resumes, and its video plays in the page.
 """
 
@@ -76,6 +76,7 @@ def test_find_a_look_run_stop_resume_and_play(server, browser, tmp_path: Path, r
     expect(page.locator("img.preview-in")).to_have_count(1)
     page.wait_for_function("document.querySelector('img.preview-out').naturalWidth > 0", timeout=10_000)
     assert page.evaluate("document.querySelector('img.preview-out').naturalWidth") == 32  # --max-size 32: the working size's long side
+    expect(page.locator("#preview-shots")).to_have_text("1 shot")  # found as the run will find them
 
     # Start: progress arrives frame by frame, with the latest frame; Stop interrupts it resumably.
     page.click("#start-btn")

@@ -1,7 +1,8 @@
 """Preview sheets: see what the settings do before a long run, or a finished run at a glance.
 
-    preview(input, sheet, settings=...)               stylize a few frames spread over the
-                                                     clip and put them under their inputs
+    preview(input, sheet, settings=...)               find the clip's shots as a run does, stylize
+                                                     a few frames spread over them and put them
+                                                     under their inputs
     preview_run(input, stylized, sheet, settings=...)  the same sheet from a finished run's output
 
 A preview has to be quick enough to try one setting after another, and it has
@@ -14,6 +15,17 @@ frame. So a sheet frame costs about what a run's first frame does (the
 first-frame rows of docs/performance.md). A smaller --max-size or --iterations makes it quicker still;
 the sheet's caption says what it was made with.
 
+A preview of a clip also finds its shots with the run's cut detection and
+settings (--cuts; pipeline/shots.py scan_for_cuts), says them in a ShotsPlanned
+event and on the caption, and spreads its frames over the shots: one per shot
+when there are as many frames as shots, so every shot's look is on the sheet.
+That pass decodes every selected frame and costs 15-20 ms a frame on the CPU
+(decode, PySceneDetect and the flow of the photometric check at 256 px; 15 ms
+measured on the shared 480x320 and 544x1280 clips, more to decode 1080p):
+nothing for a clip, but a minute of 30 fps capture adds about 30 s before the
+first frame, and an hour of it half an hour. ``--cuts off`` skips it (and
+--start/--end or --every shorten it); the run itself pays the same pass once.
+
 The sheet: blocks of at most ``columns`` frames, the input frames in one row
 (each labelled with its time in the input) and the stylized ones in the row
 below, and a caption with the settings that decide the look.
@@ -21,23 +33,34 @@ below, and a caption with the settings that decide the look.
 
 from __future__ import annotations
 
+import bisect
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from vidstyle.config import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, ModelConfig, PreviewConfig, Settings, TemporalMode
+from vidstyle.config import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, CutsMode, ModelConfig, PreviewConfig, Settings, TemporalMode
 from vidstyle.errors import InputError, OutputError, UsageError
 from vidstyle import written as written_files
 from vidstyle.files import write_image_atomic
 from vidstyle.methods.base import FrameTask, MethodFactory
 from vidstyle.methods.optimize import check_init_image, optimize_method
 from vidstyle.pipeline.ownership import check_target, guarded_for, guarded_paths
-from vidstyle.pipeline.events import EventHandler, FrameStylized, RunFinished, RunProgress, RunStarted, StepDone, ignore
+from vidstyle.pipeline.events import (
+    CutScan,
+    EventHandler,
+    FrameStylized,
+    RunFinished,
+    RunProgress,
+    RunStarted,
+    ShotsPlanned,
+    StepDone,
+    ignore,
+)
 from vidstyle.pipeline.plan import FramePlan, input_times, make_plan
-from vidstyle.pipeline.shots import format_time
+from vidstyle.pipeline.shots import describe_shots, format_time, scan_for_cuts
 from vidstyle.video.pixels import resize
 from vidstyle.video.sheet import Box, Tile, compose
 from vidstyle.video.sinks import OutputKind, output_kind
@@ -55,6 +78,7 @@ class PreviewFrame:
     seconds: float | None
     style_loss: float | None
     content_loss: float | None
+    shot: int = 0  # the shot (0-based) the frame belongs to
 
 
 @dataclass(frozen=True)
@@ -68,22 +92,50 @@ class PreviewResult:
     labels: tuple[Box, ...]  # the label band above each input frame (the time)
     caption: Box
     seconds: float
+    shots: str = ""  # "2 shots; cuts at 0:00.5", as a run says it; empty for an image
+    cuts: tuple[int, ...] = ()  # plan positions where shots after the first begin
 
     @property
     def output(self) -> Path:
         return self.sheet
 
 
-def pick_positions(count: int, frames: int) -> list[int]:
+def pick_positions(count: int, frames: int, cuts: Sequence[int] = ()) -> list[int]:
     """``frames`` positions spread over ``count`` frames: the middle of each of ``frames`` equal parts.
 
     Middles, not ends: a clip's first and last frames are often a fade or a
     black frame, which say nothing about the style.
+
+    With ``cuts`` (plan positions where shots after the first begin) the frames
+    are spread over the shots: each shot gets one while there are frames for
+    every shot, and the rest go where the frames per shot length are fewest,
+    so a long shot gets more than a short one; with fewer frames than shots,
+    the longest shots get one each. Within a shot they are its equal parts'
+    middles, as above.
     """
     if count <= 0:
         return []
-    frames = min(frames, count)
-    return sorted({min(count - 1, int((k + 0.5) * count / frames)) for k in range(frames)})
+    edges = [0, *sorted({c for c in cuts if 0 < c < count}), count]
+    lengths = [stop - start for start, stop in zip(edges, edges[1:])]
+    if len(lengths) == 1:
+        frames = min(frames, count)
+        return sorted({min(count - 1, int((k + 0.5) * count / frames)) for k in range(frames)})
+    if frames < len(lengths):
+        longest = sorted(range(len(lengths)), key=lambda shot: -lengths[shot])[: max(frames, 0)]
+        given = [1 if shot in longest else 0 for shot in range(len(lengths))]
+    else:
+        given = [1] * len(lengths)
+        for _ in range(frames - len(lengths)):
+            open_shots = [shot for shot in range(len(lengths)) if given[shot] < lengths[shot]]
+            if not open_shots:
+                break
+            given[max(open_shots, key=lambda shot: lengths[shot] / (given[shot] + 1))] += 1
+    return [edges[shot] + p for shot, n in enumerate(given) for p in pick_positions(lengths[shot], n)]
+
+
+def shot_of(position: int, cuts: Sequence[int]) -> int:
+    """The 0-based shot a plan position is in, given the cuts' positions (sorted)."""
+    return bisect.bisect_right(cuts, position)
 
 
 def describe_settings(settings: Settings, *, working_size: tuple[int, int]) -> str:
@@ -203,6 +255,26 @@ def _write_sheet(
     )
 
 
+def _find_shots(
+    source: FrameSource, settings: Settings, plan: FramePlan, times: list[float | None], on_event: EventHandler
+) -> tuple[tuple[int, ...], str]:
+    """The cuts' positions and the shots in a line, found as a run finds them (ShotsPlanned says them); none for an image."""
+    if source.info.kind is SourceKind.IMAGE:
+        return (), ""
+    stamps = [t for t in times if t is not None]  # every one, for a clip
+    started = time.perf_counter()
+    found = scan_for_cuts(
+        source, plan, stamps, config=settings.shots, flow_preset=settings.temporal.flow_preset,
+        on_progress=lambda done, total: on_event(CutScan(frames_done=done, total_frames=total)),
+    )  # fmt: skip
+    detected = settings.shots.mode is CutsMode.AUTO
+    seconds = time.perf_counter() - started if detected else 0.0
+    cuts = tuple(cut.position for cut in found)
+    summary = describe_shots(found, stamps, plan.frame_count)
+    on_event(ShotsPlanned(shots=len(cuts) + 1, cuts=cuts, summary=summary, detected=detected, seconds=seconds))
+    return cuts, summary
+
+
 def preview(
     input: str | Path,
     sheet: str | Path,
@@ -216,7 +288,9 @@ def preview(
 
     Every frame is a cold start with the first-frame budget (see the module
     docstring); the temporal settings play no part. Progress goes out as the
-    run's events: RunStarted, StepDone, FrameDone (with an ETA), RunFinished.
+    run's events: for a clip CutScan and ShotsPlanned (its shots, found with
+    ``settings.shots`` as a run finds them), then RunStarted, StepDone,
+    FrameDone (with an ETA), RunFinished.
     An existing sheet is replaced only with ``settings.run.overwrite`` (--overwrite),
     and never when it is the input or a style image.
     """
@@ -228,8 +302,9 @@ def preview(
     with open_source(input) as source:
         check_target(sheet, option="--output", guarded=guarded_paths(source.info, settings), overwrite=settings.run.overwrite)
         plan = make_plan(source.info, settings.select)
-        positions = pick_positions(plan.frame_count, config.frames)
         times = _times(source, settings, plan)
+        cuts, shots = _find_shots(source, settings, plan, times, on_event)
+        positions = pick_positions(plan.frame_count, config.frames, cuts)
         contents = _read(source, (plan.source_indices[p] for p in positions))
         method = method_factory(cold, plan.working_size)
         on_event(RunStarted(total_frames=len(positions), already_done=0, working_size=plan.working_size, output=sheet, work_dir=None))
@@ -250,12 +325,17 @@ def preview(
             results.append(result.image)
             record = result.outcome.placed(source_index=index, seconds=seconds, decode_seconds=0.0, cold=True)
             frames.append(
-                PreviewFrame(position, index, times[position], record.steps, seconds, record.style_loss, record.content_loss)
+                PreviewFrame(
+                    position, index, times[position], record.steps, seconds, record.style_loss, record.content_loss,
+                    shot=shot_of(position, cuts),
+                )  # fmt: skip
             )
             progress(FrameStylized(chain=0, record=record))
         labels = [_label(f.time, f.source_index, source) for f in frames]
     caption = describe_settings(settings, working_size=plan.working_size)
     caption += f". Each frame stylized from cold, as a run's first frame; {time.perf_counter() - started:.0f} s."
+    if shots:
+        caption += f" {shots}."
     result_labels = [f"{f.steps} steps, {f.seconds:.0f} s" for f in frames]
     size, input_boxes, result_boxes, label_boxes, caption_box = _write_sheet(
         sheet, inputs, results, labels, result_labels, caption, config.columns
@@ -264,7 +344,7 @@ def preview(
     on_event(RunFinished(output=sheet, frames=len(frames), seconds=seconds))
     return PreviewResult(
         sheet=sheet, size=size, tile_size=plan.working_size, frames=tuple(frames), inputs=input_boxes,
-        results=result_boxes, labels=label_boxes, caption=caption_box, seconds=seconds,
+        results=result_boxes, labels=label_boxes, caption=caption_box, seconds=seconds, shots=shots, cuts=cuts,
     )  # fmt: skip
 
 
@@ -275,11 +355,13 @@ def preview_run(
     *,
     settings: Settings,
     config: PreviewConfig = PreviewConfig(),
+    cuts: Sequence[int] = (),
 ) -> PreviewResult:
     """The preview sheet of a finished run: ``config.frames`` of its output frames under their inputs.
 
     ``stylized`` is the run's output (video, folder or image), ``settings``
-    the run's; the output must hold one frame per planned frame.
+    the run's; the output must hold one frame per planned frame. ``cuts``
+    (the run's, RunResult.cuts) spread the frames over its shots.
     """
     started = time.perf_counter()
     sheet = check_sheet_path(Path(sheet))
@@ -290,7 +372,8 @@ def preview_run(
                 f"{output.info.path} holds {output.info.frame_count} frames but the run planned {plan.frame_count}; "
                 "pass the output of this very run."
             )
-        positions = pick_positions(plan.frame_count, config.frames)
+        cuts = tuple(sorted(cuts))
+        positions = pick_positions(plan.frame_count, config.frames, cuts)
         times = _times(source, settings, plan)
         contents = _read(source, (plan.source_indices[p] for p in positions))
         outputs = _read(output, positions)
@@ -299,7 +382,7 @@ def preview_run(
         tile = plan.working_size if written[0] * written[1] > plan.working_size[0] * plan.working_size[1] else written
         inputs = [resize(contents[plan.source_indices[p]], tile) for p in positions]
         results = [resize(outputs[p], tile) for p in positions]
-        frames = [PreviewFrame(p, plan.source_indices[p], times[p], None, None, None, None) for p in positions]
+        frames = [PreviewFrame(p, plan.source_indices[p], times[p], None, None, None, None, shot_of(p, cuts)) for p in positions]
         labels = [_label(f.time, f.source_index, source) for f in frames]
     caption = describe_settings(settings, working_size=plan.working_size)
     caption += f". From the finished run {Path(stylized).name}."
@@ -309,5 +392,5 @@ def preview_run(
     )
     return PreviewResult(
         sheet=sheet, size=size, tile_size=tile, frames=tuple(frames), inputs=input_boxes, results=result_boxes,
-        labels=label_boxes, caption=caption_box, seconds=time.perf_counter() - started,
+        labels=label_boxes, caption=caption_box, seconds=time.perf_counter() - started, cuts=cuts,
     )  # fmt: skip

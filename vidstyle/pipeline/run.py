@@ -25,8 +25,6 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
-import numpy as np
-
 from vidstyle.config import CutsMode, Settings, TemporalMode
 from vidstyle.errors import EncodeError, InputChanged, Interrupted, NumericalError, OutOfSpace, OutputError, ResumeError, UsageError
 from vidstyle import written as written_files
@@ -52,7 +50,7 @@ from vidstyle.invocation import resume_command
 from vidstyle.pipeline.fingerprint import FILE_KEYS, changed_files, differences, run_fingerprint
 from vidstyle.pipeline.interrupt import StopFlag, stop_on_signals
 from vidstyle.pipeline.plan import FramePlan, input_times, make_plan
-from vidstyle.pipeline.shots import describe_shots, find_cuts
+from vidstyle.pipeline.shots import describe_shots, scan_for_cuts
 from vidstyle.pipeline.ownership import check_layout, check_output_parent, guarded_paths, settle_existing
 from vidstyle.pipeline.workdir import Manifest, WorkDir, default_work_dir, output_beside, resume_command_for
 from vidstyle.pipeline.workers import LOCAL, Workers, open_workers
@@ -267,12 +265,14 @@ class _Run:
         config = self.settings.shots
         detecting = config.mode is CutsMode.AUTO
         started = time.perf_counter()
-        cuts = find_cuts(
-            self._scan(frames),
+        cuts = scan_for_cuts(
+            self.source,
+            frames,
+            self._times(frames),
             config=config,
-            source_indices=frames.source_indices,
-            times=self._times(frames),
             flow_preset=self.settings.temporal.flow_preset,
+            on_progress=lambda done, total: self.on_event(CutScan(frames_done=done, total_frames=total)),
+            before_frame=self._stop_scan,
         )
         scale = self.settings.scale
         workers = self.workers.count
@@ -293,17 +293,10 @@ class _Run:
         self._announce_shots(plan, detected=detecting, seconds=time.perf_counter() - started if detecting else 0.0)
         return plan
 
-    def _scan(self, frames: FramePlan) -> Iterator[np.ndarray]:
-        """The selected frames for the cut detector (it shrinks them), with progress; a stop ends the pass."""
-        total = frames.frame_count
-        every = max(1, total // 100)
-        for done, (_, frame) in enumerate(self.source.read(frames.source_indices)):
-            if self.stop.requested:
-                raise Interrupted("Stopped while looking for cuts, before any frame was stylized; rerun the command to start again.")
-            if done % every == 0:
-                self.on_event(CutScan(frames_done=done, total_frames=total))
-            yield frame
-        self.on_event(CutScan(frames_done=total, total_frames=total))
+    def _stop_scan(self) -> None:
+        """A stop during the cut-detection pass ends it (nothing is stylized yet)."""
+        if self.stop.requested:
+            raise Interrupted("Stopped while looking for cuts, before any frame was stylized; rerun the command to start again.")
 
     def _announce_shots(self, plan: RunPlan, *, detected: bool, seconds: float) -> None:
         self.shots = describe_shots(plan.cuts, self._times(plan.frames), plan.frame_count)

@@ -23,13 +23,17 @@ indices into the run's selected frames):
 * ``cuts="off"``: no cuts; the frames are not even looked at.
 * a LIST ("48,120", "0:02.5,#300,12.5s") or the path of a PySceneDetect
   scene-list CSV (``*.csv``): the given cuts, mapped to plan positions.
+
+``scan_for_cuts`` is that pass over a source's selected frames, with its
+progress events: what a run (pipeline/run.py) and a preview
+(pipeline/preview.py) both call, so a preview finds the run's shots.
 """
 
 from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
@@ -39,10 +43,12 @@ from scenedetect.detectors import AdaptiveDetector, ThresholdDetector
 
 from vidstyle.config import CutsMode, FlowPreset, ShotsConfig
 from vidstyle.cutlist import parse_cut_list, read_scene_list
+from vidstyle.pipeline.plan import FramePlan
 from vidstyle.timecode import InputPoint
 from vidstyle.temporal.flow import FlowEstimator
 from vidstyle.temporal.masks import photometric_mask, reliability_mask, reliable_fraction
 from vidstyle.video.pixels import resize, working_size
+from vidstyle.video.sources import FrameSource
 
 # Long side of the frames the detection pass looks at. PySceneDetect itself
 # shrinks frames to about 256 px wide before detecting; the flow for the
@@ -249,6 +255,40 @@ def find_cuts(
     cuts = {cut.position: cut for cut in _ends_of_runs(unreliable)}
     cuts.update({cut.position: cut for cut in detectors.finish()})
     return [cuts[position] for position in sorted(cuts)]
+
+
+def scan_for_cuts(
+    source: FrameSource,
+    plan: FramePlan,
+    times: Sequence[float],
+    *,
+    config: ShotsConfig,
+    flow_preset: FlowPreset = FlowPreset.MEDIUM,
+    on_progress: Callable[[int, int], None] | None = None,
+    before_frame: Callable[[], None] | None = None,
+) -> list[Cut]:
+    """``find_cuts`` over the selected frames of ``source`` (``plan``), decoding them only with ``cuts="auto"``.
+
+    ``times[i]`` is the input time of plan position i. The detection pass
+    calls ``on_progress(frames_done, total)`` about a hundred times and once
+    at the end (the callers' CutScan events; this module stays below the
+    events); ``before_frame`` is called before each frame it hands on, so a
+    caller can stop the pass by raising (a run's Interrupted).
+    """
+
+    def frames() -> Iterator[np.ndarray]:
+        total = plan.frame_count
+        every = max(1, total // 100)
+        for done, (_, frame) in enumerate(source.read(plan.source_indices)):
+            if before_frame is not None:
+                before_frame()
+            if on_progress is not None and done % every == 0:
+                on_progress(done, total)
+            yield frame
+        if on_progress is not None:
+            on_progress(total, total)
+
+    return find_cuts(frames(), config=config, source_indices=plan.source_indices, times=times, flow_preset=flow_preset)
 
 
 def _ends_of_runs(unreliable: list[Cut]) -> list[Cut]:

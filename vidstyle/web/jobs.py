@@ -53,6 +53,7 @@ class Live:
     step: int | None = None
     budget: int | None = None
     shots: str = ""
+    cuts: tuple[int, int] | None = None  # frames looked at for cuts, of how many (the pass before the first frame)
     thumb: int = 0  # frames shown so far: the thumbnail's version
     preview: list[dict[str, Any]] = field(default_factory=list)
     # The worker's last word (done, interrupted, failed), shown once its process has ended: until then
@@ -83,7 +84,8 @@ class Job:
             "output_folder": str(Path(self.output).parent) if self.output else None,
             "state": state, "message": message, "done": done, "total": total, "frame": live.frame,
             "fps": live.fps, "eta": live.eta, "loss": live.loss, "step": live.step, "budget": live.budget,
-            "shots": live.shots, "thumb": live.thumb, "preview": live.preview, "notices": live.notices[-5:],
+            "shots": live.shots, "cuts": list(live.cuts) if live.cuts else None, "thumb": live.thumb,
+            "preview": live.preview, "notices": live.notices[-5:],
             "version": self.version,
         }  # fmt: skip
 
@@ -259,6 +261,8 @@ class Jobs:
         live, kind = job.live, event.get("type")
         if kind == "started":
             live.total, live.done = event["total"], event["done"]
+        elif kind == "cuts":
+            live.cuts = (event["done"], event["total"])
         elif kind == "shots":
             live.shots = event["summary"]
         elif kind == "step":
@@ -275,6 +279,7 @@ class Jobs:
             live.shots = event.get("shots") or live.shots
         elif kind == "preview":
             live.preview, live.final = event["frames"], ("done", "")
+            live.shots = event.get("shots") or live.shots
         elif kind == "interrupted":
             live.final = ("interrupted", event["message"])
         elif kind == "error":

@@ -193,7 +193,7 @@ def _run(spec: dict[str, Any], channel: _Channel) -> None:
             write_image(folder / f"in{index}.png", box_in.crop(picture))
             write_image(folder / f"out{index}.png", box_out.crop(picture))
             frames.append({**asdict(frame), "input": f"in{index}.png", "output": f"out{index}.png"})
-        channel.send("preview", frames=frames, seconds=result.seconds)
+        channel.send("preview", frames=frames, seconds=result.seconds, shots=result.shots)
     else:  # pragma: no cover - the server writes the spec
         raise ValueError(f"unknown mode {mode!r}")
 

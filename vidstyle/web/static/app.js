@@ -124,12 +124,16 @@ function follow(job, onState) {
 $("preview-btn").onclick = async () => {
   $("preview-status").textContent = "starting…";
   $("preview-grid").textContent = "";
+  $("preview-shots").textContent = "";
   try {
     const job = await api("POST", "/api/preview", { input: $("input").value, form: form() });
     follow(job, (state) => {
       if (state.state === "failed") { $("preview-status").textContent = ""; say(state.message, true); return; }
+      $("preview-shots").textContent = state.shots || "";
       if (state.state !== "done") {
-        $("preview-status").textContent = `frame ${state.done} of ${state.total || "?"}` + (state.loss != null ? `, loss ${state.loss.toPrecision(4)}` : "");
+        $("preview-status").textContent = !state.total && state.cuts
+          ? `looking for cuts, frame ${state.cuts[0]} of ${state.cuts[1]}`
+          : `frame ${state.done} of ${state.total || "?"}` + (state.loss != null ? `, loss ${state.loss.toPrecision(4)}` : "");
         return;
       }
       $("preview-status").textContent = "done";
@@ -143,10 +147,10 @@ $("preview-btn").onclick = async () => {
         input.className = "preview-in"; input.src = withToken(`/api/jobs/${state.id}/preview/${frame.input}`);
         const output = document.createElement("img");
         output.className = "preview-out"; output.src = withToken(`/api/jobs/${state.id}/preview/${frame.output}`);
-        pair.append(`frame ${frame.source_index} (${time})`, input, output, `${frame.steps} steps, ${frame.seconds.toFixed(1)} s`);
+        const shot = state.shots && state.shots !== "1 shot" ? `shot ${frame.shot + 1}, ` : "";
+        pair.append(`${shot}frame ${frame.source_index} (${time})`, input, output, `${frame.steps} steps, ${frame.seconds.toFixed(1)} s`);
         grid.append(pair);
       }
-      $("preview-shots").textContent = state.shots || "";
     });
   } catch (error) { $("preview-status").textContent = ""; say(error.message, true); }
 };
