@@ -505,7 +505,9 @@ class FolderSink(_WorkFrames):
             return read_image(self.frame_path(position))
         # Only the latest working copy is kept; a frame redone in the middle
         # starts from the output frame instead (the same pixels unless
-        # --output-size source upsampled it; then shrunk back, nearly so).
+        # --output-size source upsampled it; then shrunk back, nearly so). With
+        # --mask its masked-out part is the source's: that one frame starts from
+        # a blend there, and what it writes is masked again all the same.
         return resize(read_image(self.output_frame(position)), self.plan.working_size)
 
     def settle(self, chain: ChainSpan, first: int) -> None:
