@@ -1,8 +1,10 @@
 """Does the edge of a --mask flicker? Warping error in a band along the edge vs the whole frame's.
 
+    uv run python benchmarks/mask_edge.py --weights ../shared/data/weights/vgg16_imagenet_features.pth
     uv run python benchmarks/mask_edge.py --weights ../shared/data/weights/vgg16_imagenet_features.pth \
-        [--input ../shared/data/videos/issue-134-rotate.mp4 --start 2 --max-size 192] \
-        --network vgg16 --max-size 128 --frames 10
+        --input ../shared/data/videos/issue-134-rotate.mp4 --start 2 --max-size 192
+
+(marple8's 5 frames by default; VGG16, 100/20 steps, 128 px, feather 8.)
 
 The same frames of a real clip are stylized (folder output, working size)
 without a mask, and with a mask whose left half is black, hard and feathered.
