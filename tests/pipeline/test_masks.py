@@ -266,9 +266,20 @@ def test_a_resume_with_another_mask_is_refused(tmp_path: Path, style: Path) -> N
     assert result.frames == 4
 
 
-def test_settings_keep_a_dataclass_shape() -> None:
+def test_mask_settings_round_trip_through_the_manifest() -> None:
     # The mask's settings sit with the frame selection and round-trip through the manifest's JSON.
     from vidstyle.config import settings_from_json, settings_to_json
 
     settings = dataclasses.replace(Settings(), select=SelectConfig(mask=Path("/m.png"), mask_feather=3, mask_invert=True))
     assert settings_from_json(settings_to_json(settings)) == settings
+
+
+def test_an_image_input_and_output(tmp_path: Path, style: Path) -> None:
+    frame = scene(1)[0]
+    source = write_mask(tmp_path / "in.png", frame)
+    mask = write_mask(tmp_path / "mask.png", half_black(SIZE))
+    out = tmp_path / "out.png"
+    stylize(source, out, settings=settings_for(style, mask), method_factory=negative())
+    result = cv2.imread(str(out))
+    assert np.array_equal(result[:, :24], frame[:, :24])
+    assert np.abs(result[:, 24:].astype(int) - frame[:, 24:].astype(int)).mean() > 40
