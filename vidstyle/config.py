@@ -315,6 +315,11 @@ class SelectConfig:
     fps: Fraction | None = setting(None, option="--fps")  # videos: lower output rate; folders: the rate of the frames
     max_size: int | None = setting(256, option="--max-size")  # long side of the working resolution
     output_size: OutputSize = setting(OutputSize.SOURCE, option="--output-size")  # guided by the source frame (video/upsample.py)
+    # Which pixels are stylized (video/masks.py): white stylizes, black keeps the source. An image, a folder,
+    # a pattern or a video; compared by content on resume (fingerprint.py), so the path may move.
+    mask: Path | None = setting(None, option="--mask", hashed=True)
+    mask_feather: int = setting(0, option="--mask-feather")  # pixels of Gaussian softening of the mask's edge, at the output size
+    mask_invert: bool = setting(False, option="--mask-invert")
 
     def __post_init__(self) -> None:
         for option, text in (("--start", self.start), ("--end", self.end)):
@@ -328,6 +333,8 @@ class SelectConfig:
             raise UsageError("--fps must be > 0.")
         if self.max_size is not None and self.max_size < 16:
             raise UsageError("--max-size must be at least 16 pixels.")
+        if self.mask_feather < 0:
+            raise UsageError("--mask-feather must be 0 or more pixels.")
 
 
 DEFAULT_FOLDER_FPS = Fraction(24)
@@ -500,6 +507,7 @@ class Settings:
             ),
             model=dataclasses.replace(self.model, weights=_absolute(self.model.weights) if self.model.weights is not None else None),
             shots=shots,
+            select=dataclasses.replace(self.select, mask=_absolute(self.select.mask) if self.select.mask is not None else None),
             style=dataclasses.replace(self.style, images=tuple(_absolute(p) for p in self.style.images)),
             optimize=optimize,
             run=dataclasses.replace(self.run, work_dir=_absolute(self.run.work_dir) if self.run.work_dir is not None else None),

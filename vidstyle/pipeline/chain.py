@@ -161,7 +161,7 @@ class ChainRun:
         # when the output is larger than the working size: the sink upsamples
         # guided by them. At most the read-ahead, a fade and the frames waiting
         # to be written (a handful, even at 4K).
-        self._keep_sources = self.plan.output_size != self.plan.working_size
+        self._keep_sources = job.sink.needs_source(self.plan)
         self._sources: dict[int, np.ndarray] = {}
         self._sources_lock = threading.Lock()
 

@@ -16,6 +16,7 @@ import xxhash
 from vidstyle.config import MethodKind, OutputSize, Settings, free_settings, settings_to_json
 from vidstyle.files import file_sha256
 from vidstyle.model.style import read_style_image
+from vidstyle.video.masks import open_mask
 from vidstyle.video.sources import SourceInfo
 
 # Settings that do not change a single output pixel or frame may differ
@@ -99,6 +100,9 @@ def run_fingerprint(info: SourceInfo, settings: Settings, *, output: Path, frame
         # How frames reach the source size: a run begun when it was bicubic
         # (no entry) must not be finished with guided frames mixed in.
         fingerprint["upsample"] = UPSAMPLE_VERSION
+    if settings.select.mask is not None:
+        settings_json["select"]["mask"] = "(compared by content)"
+        fingerprint["mask"] = input_fingerprint(list(open_mask(settings.select.mask).files))  # every byte, like the input's
     scene_list = settings.shots.scene_list
     if scene_list is not None and scene_list.is_file():
         fingerprint["scene_list"] = file_sha256(scene_list)  # an edited list changes the shots
@@ -108,7 +112,7 @@ def run_fingerprint(info: SourceInfo, settings: Settings, *, output: Path, frame
 # Fingerprint entries that hash files a run reads. When one of them differs,
 # the stored run cannot be continued at all (a resume would read the same
 # changed file), unlike a differing setting, which `vidstyle resume` avoids.
-FILE_KEYS = {"input", "styles", "weights", "scene_list"}
+FILE_KEYS = {"input", "styles", "weights", "scene_list", "mask"}
 
 
 def _size(count: object, total: object) -> str:
@@ -142,10 +146,15 @@ def changed_files(
         parts.append("the weights file")
     if old.get("scene_list") != new.get("scene_list"):
         parts.append("the scene list")
+    if old.get("mask") != new.get("mask"):
+        parts.append("the mask")
     if not parts:
         return ""
     text = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
     return text[0].upper() + text[1:]
+
+
+_MASK_DEFAULTS = {"settings.select.mask": None, "settings.select.mask_feather": 0, "settings.select.mask_invert": False}
 
 
 def flatten(prefix: str, value: object, into: dict[str, object]) -> dict[str, object]:
@@ -169,6 +178,8 @@ def differences(old: dict[str, object], new: dict[str, object]) -> list[str]:
             continue  # a manifest older than scale-out: its one-process run had no split shots
         if before == "(unset)" and key == "settings.method.kind" and after == MethodKind.OPTIMIZE.value:
             continue  # a manifest older than fast mode: its run used the optimizer
+        if before == "(unset)" and key in _MASK_DEFAULTS and after == _MASK_DEFAULTS[key]:
+            continue  # a manifest older than --mask: its run had none
         if before == "(unset)" and key == "input.xxh3_128":
             continue  # a manifest older than whole-file hashing: its input is checked as then (input.sha256, input_fingerprint)
         if before != after:

@@ -82,6 +82,8 @@ def _reads(settings: Settings) -> tuple[tuple[str, Path], ...]:
         reads.append(("the --model network", _absolute(settings.method.model)))
     if settings.shots.scene_list is not None:
         reads.append(("the scene list", _absolute(settings.shots.scene_list)))
+    if settings.select.mask is not None:
+        reads.append(("the --mask", _absolute(settings.select.mask)))
     return tuple(reads)
 
 

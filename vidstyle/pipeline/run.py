@@ -56,6 +56,7 @@ from vidstyle.pipeline.workdir import Manifest, WorkDir, default_work_dir, outpu
 from vidstyle.pipeline.workers import LOCAL, Workers, open_workers
 from vidstyle.video.mux import assemble
 from vidstyle.video.probe import count_video_frames
+from vidstyle.video.masks import MaskSpec, open_mask
 from vidstyle.video.sinks import Output, OutputKind, SinkSpec, open_sink, output_kind, segment_path
 from vidstyle.video.sources import FrameSource, SourceInfo, SourceKind, SourceSpec, open_source
 
@@ -190,6 +191,7 @@ class _Run:
         self.fault_spent = False  # the injected fault killed a worker (pipeline/ray_executor.py)
         self.workers: Workers = LOCAL  # where the chains run (pipeline/workers.py); Ray's once a run with workers holds them
         self.work: WorkDir | None = None
+        self.mask: MaskSpec | None = None  # --mask, checked by run()
         self.run_id = ""  # the work dir's (its marker's), once held
         if output.kind is not OutputKind.IMAGE:
             self.work = WorkDir(self.settings.run.work_dir or default_work_dir(output.path))
@@ -202,6 +204,7 @@ class _Run:
         guarded = guarded_paths(self.source.info, self.settings)
         check_layout(self.output, work_root, guarded)
         check_save_model(self.settings, guarded=guarded, output=self.output, work=work_root)
+        self.mask = self._open_mask()  # a mask that cannot serve is refused before the work dir is touched
         if self.work is None:  # an image: one frame, one shot, nothing to resume
             settle_existing(self.output, None, self.settings.run, notice=self._notice)
             frames = make_plan(self.source.info, self.settings.select)
@@ -220,6 +223,13 @@ class _Run:
             old = self._read_old_manifest(fingerprint)
             with open_workers(self.settings, on_notice=self._notice) as self.workers:
                 return self._run_chains(frames, fingerprint, old, started)
+
+    def _open_mask(self) -> MaskSpec | None:
+        select = self.settings.select
+        if select.mask is None:
+            return None
+        frames = make_plan(self.source.info, select)
+        return open_mask(select.mask, feather=select.mask_feather, invert=select.mask_invert, source_indices=frames.source_indices)
 
     def _notice(self, text: str) -> None:
         self.on_event(Notice(text))
@@ -363,6 +373,7 @@ class _Run:
             keep_frames=self.settings.run.keep_frames,
             source=self.source.spec,
             device=self.settings.model.device.value,
+            mask=self.mask,
         )
 
     def _done_by_chain(self, plan: RunPlan, spec: SinkSpec) -> dict[int, set[int]]:

@@ -28,6 +28,11 @@ output-size copies of a video's segment wait in the work dir's scaled/ until
 the segment is encoded. A frame whose copy is missing there (a run killed
 between the two writes) is made again from the source, read once more.
 
+With --mask (video/masks.py), each frame is then blended with its source by
+the mask as it is written, so a masked-out pixel is the source's; the work dir
+still keeps the unmasked working-size frame, which the next frame starts from.
+A video's frames are then encoded from copies in scaled/ at any output size.
+
 Writes are atomic and ordered so that a kill anywhere is safe: a record is
 logged only for a complete file, and a PNG is removed only once nothing
 needs it. The fault points ``torn``, ``record`` and ``encode`` (vidstyle/faults.py)
@@ -67,6 +72,7 @@ from vidstyle.files import (
 )
 from vidstyle.model.device import resolve_device
 from vidstyle.video.encode import VIDEO_OUTPUT_EXTENSIONS, VideoContainer, container_for, encode_segment
+from vidstyle.video.masks import MaskReader, MaskSpec, composite
 from vidstyle.video.pixels import resize
 from vidstyle.video.sources import IMAGE_EXTENSIONS, SourceSpec, open_reader, read_image
 from vidstyle.video.upsample import upsample_to_source
@@ -268,6 +274,11 @@ class SinkSpec:
     keep_frames: bool
     source: SourceSpec | None = None  # to read a source frame again (a video segment's missing output-size copy)
     device: str = DeviceChoice.CPU.value  # where frames are upsampled to the output size: the run's --device
+    mask: MaskSpec | None = None  # --mask: each written frame is blended with its source by it (video/masks.py)
+
+    def needs_source(self, plan: SinkPlan) -> bool:
+        """Whether a written frame is made with its full-size source frame (upsampling guided by it, or a mask)."""
+        return plan.output_size != plan.working_size or self.mask is not None
 
 
 class Ledger(Protocol):
@@ -341,15 +352,26 @@ class _WorkFrames:
             remove_files(self.frame_path(p) for p in positions)
 
 
-def to_output_size(spec: SinkSpec, plan: SinkPlan, image: np.ndarray, source: np.ndarray | None) -> np.ndarray:
-    """A stylized working-size frame at the output size: guided by its source frame when it has one."""
-    if plan.output_size == plan.working_size:
-        return image
-    if source is None:
-        return resize(image, plan.output_size)
-    if (source.shape[1], source.shape[0]) != plan.output_size:
+def to_output_size(
+    spec: SinkSpec, plan: SinkPlan, image: np.ndarray, source: np.ndarray | None, *, position: int = 0, masks: MaskReader | None = None
+) -> np.ndarray:
+    """A stylized working-size frame as it is written: at the output size, guided by its source frame when it
+    has one, then blended with that source by the mask (``masks``: the sink's reader of ``spec.mask``)."""
+    if source is not None and (source.shape[1], source.shape[0]) != plan.output_size:
         source = resize(source, plan.output_size)
-    return upsample_to_source(image, source, device=resolve_device(DeviceChoice(spec.device)))
+    if plan.output_size == plan.working_size:
+        scaled = image
+    elif source is None:
+        scaled = resize(image, plan.output_size)
+    else:
+        scaled = upsample_to_source(image, source, device=resolve_device(DeviceChoice(spec.device)))
+    if masks is None or source is None:
+        return scaled
+    return composite(scaled, source, masks.weights(plan.frames.source_indices[position], plan.output_size))
+
+
+def open_masks(spec: SinkSpec) -> MaskReader | None:
+    return MaskReader(spec.mask) if spec.mask is not None else None
 
 
 def read_sources(spec: SinkSpec, plan: SinkPlan, positions: Sequence[int]) -> dict[int, np.ndarray]:
@@ -370,6 +392,9 @@ class VideoSink(_WorkFrames):
         self.scaled = spec.work / "scaled"
         self.container = container_for(spec.output)
         self.on_event = on_event
+        # Frames are encoded from output-size copies when they differ from the working-size ones.
+        self.copies = spec.needs_source(plan)
+        self.masks = open_masks(spec)
 
     def encoded(self, segment: SegmentSpan) -> bool:
         return segment_path(self.segments, segment.index).is_file()
@@ -408,10 +433,10 @@ class VideoSink(_WorkFrames):
         return self.scaled / f"{position:06d}.png"
 
     def write(self, position: int, image: np.ndarray, record: dict[str, object], source: np.ndarray | None = None) -> None:
-        if self.plan.output_size != self.plan.working_size and source is not None:
+        if self.copies and source is not None:
             # The output-size copy first: a frame that counts as done always has it.
             self.scaled.mkdir(parents=True, exist_ok=True)
-            write_image_atomic(self.scaled_path(position), to_output_size(self.spec, self.plan, image, source))
+            write_image_atomic(self.scaled_path(position), self._copy(position, image, source))
         self.write_frame(position, image)
         self.faults.at(FaultPoint.RECORD, position)
         self.ledger.record(position, record)
@@ -429,7 +454,7 @@ class VideoSink(_WorkFrames):
         frames = [self.frame_path(p) for p in segment.positions]
         durations = self.plan.frames.durations
         scaled: list[Path] = []
-        if self.plan.output_size != self.plan.working_size:
+        if self.copies:
             # The encoder takes files: the output-size copies made by write()
             # live until this segment is encoded; one a kill left unmade is
             # made here from frames/ and the source.
@@ -439,7 +464,7 @@ class VideoSink(_WorkFrames):
             sources = read_sources(self.spec, self.plan, missing)
             for p in missing:
                 image = read_image(self.frame_path(p))
-                write_image_atomic(self.scaled_path(p), to_output_size(self.spec, self.plan, image, sources.get(p)))
+                write_image_atomic(self.scaled_path(p), self._copy(p, image, sources.get(p)))
             frames = scaled
         started = time.perf_counter()
         try:
@@ -456,10 +481,14 @@ class VideoSink(_WorkFrames):
             remove_files(scaled)
         self.on_event(SegmentEncoded(segment=segment.index, frames=len(frames), seconds=time.perf_counter() - started))
 
+    def _copy(self, position: int, image: np.ndarray, source: np.ndarray | None) -> np.ndarray:
+        return to_output_size(self.spec, self.plan, image, source, position=position, masks=self.masks)
+
 
 class FolderSink(_WorkFrames):
     def __init__(self, spec: SinkSpec, plan: SinkPlan, *, ledger: Ledger, faults: Faults) -> None:
         super().__init__(spec, plan, ledger, faults)
+        self.masks = open_masks(spec)
 
     def output_frame(self, position: int) -> Path:
         return self.spec.output / output_frame_name(position)
@@ -476,7 +505,9 @@ class FolderSink(_WorkFrames):
             return read_image(self.frame_path(position))
         # Only the latest working copy is kept; a frame redone in the middle
         # starts from the output frame instead (the same pixels unless
-        # --output-size source upsampled it; then shrunk back, nearly so).
+        # --output-size source upsampled it; then shrunk back, nearly so). With
+        # --mask its masked-out part is the source's: that one frame starts from
+        # a blend there, and what it writes is masked again all the same.
         return resize(read_image(self.output_frame(position)), self.plan.working_size)
 
     def settle(self, chain: ChainSpan, first: int) -> None:
@@ -484,9 +515,10 @@ class FolderSink(_WorkFrames):
 
     def write(self, position: int, image: np.ndarray, record: dict[str, object], source: np.ndarray | None = None) -> None:
         self.write_frame(position, image)
-        if source is None and self.plan.output_size != self.plan.working_size:
+        if source is None and self.spec.needs_source(self.plan):
             source = read_sources(self.spec, self.plan, [position]).get(position)
-        write_image_atomic(self.output_frame(position), to_output_size(self.spec, self.plan, image, source))
+        written = to_output_size(self.spec, self.plan, image, source, position=position, masks=self.masks)
+        write_image_atomic(self.output_frame(position), written)
         self.faults.at(FaultPoint.RECORD, position)
         self.ledger.record(position, record)
 
@@ -505,6 +537,7 @@ class ImageSink:
     def __init__(self, spec: SinkSpec, plan: SinkPlan) -> None:
         self.spec = spec
         self.plan = plan
+        self.masks = open_masks(spec)
 
     def done(self, chain: ChainSpan) -> set[int]:
         return set()  # an image is not resumed; an existing one was refused or --overwrite given
@@ -516,9 +549,9 @@ class ImageSink:
         pass
 
     def write(self, position: int, image: np.ndarray, record: dict[str, object], source: np.ndarray | None = None) -> None:
-        if source is None and self.plan.output_size != self.plan.working_size:
+        if source is None and self.spec.needs_source(self.plan):
             source = read_sources(self.spec, self.plan, [position]).get(position)
-        write_image_atomic(self.spec.output, to_output_size(self.spec, self.plan, image, source))
+        write_image_atomic(self.spec.output, to_output_size(self.spec, self.plan, image, source, position=position, masks=self.masks))
 
     def advance(self, chain: ChainSpan, position: int) -> None:
         pass
