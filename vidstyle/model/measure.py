@@ -34,6 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vidstyle.model.losses import gram_matrix
 from vidstyle.networks import Network, architecture
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -91,12 +92,6 @@ class Judge(torch.nn.Module):
         return out
 
 
-def _gram(features: torch.Tensor) -> torch.Tensor:
-    _, channels, height, width = features.shape
-    flat = features.reshape(channels, height * width)
-    return flat @ flat.T / (height * width)
-
-
 def resize_long_side(image: np.ndarray, long_side: int) -> np.ndarray:
     """The picture with its long side ``long_side`` pixels (area filter when shrinking), aspect kept."""
     height, width = image.shape[:2]
@@ -127,8 +122,8 @@ def distances(judge: Judge, picture: np.ndarray, photo: np.ndarray, painting: np
     mine, theirs, source = judge.features(picture), judge.features(painting), judge.features(photo)
     style = {}
     for name in STYLE_LAYERS:
-        target = _gram(theirs[name])
-        style[name] = float(((_gram(mine[name]) - target) ** 2).mean() / (target**2).mean().clamp_min(1e-30))
+        target = gram_matrix(theirs[name])
+        style[name] = float(((gram_matrix(mine[name]) - target) ** 2).mean() / (target**2).mean().clamp_min(1e-30))
     p = source[CONTENT_LAYER]
     content = float((mine[CONTENT_LAYER] - p).norm() / p.norm().clamp_min(1e-30))
     return Distances(style=style, content=content)
