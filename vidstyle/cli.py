@@ -2,7 +2,8 @@
 
 Nothing here stylizes anything; see vidstyle/pipeline/run.py for the work.
 Exit codes: 0 done, 1 a problem the user can fix (the message says how),
-2 bad usage, 130 stopped by Ctrl-C/SIGTERM with its state saved.
+2 bad usage, 3 several clips of which some failed and the others were
+written (pipeline/batch.py PARTLY_FAILED), 130 stopped by Ctrl-C/SIGTERM with its state saved.
 """
 
 from __future__ import annotations
@@ -170,9 +171,9 @@ class _Renderer:
     estimate (pipeline/eta.py) prices cold starts and warm frames apart.
     """
 
-    def __init__(self, quiet: bool) -> None:
+    def __init__(self, quiet: bool, progress: Progress | None = None) -> None:
         self.quiet = quiet
-        self.progress: Progress | None = None
+        self.progress: Progress | None = progress  # given: a display shared with the clips' bar (_ClipsRenderer)
         self.frames_task: int | None = None
         self.steps_task: int | None = None
         self.cuts_task: int | None = None
@@ -259,6 +260,17 @@ class _Renderer:
             )
 
 
+    def clear(self) -> None:
+        """Take this run's bars off a shared display (the next clip of a batch draws its own)."""
+        if self.progress is None:
+            return
+        for name in ("frames_task", "steps_task", "cuts_task", "keyframes_task", "training_task"):
+            task = getattr(self, name)
+            if task is not None:
+                self.progress.remove_task(task)
+                setattr(self, name, None)
+
+
 def _line(event: Notice | ShotsPlanned) -> str:
     if isinstance(event, ShotsPlanned):
         return event.summary + (f" (found in {event.seconds:.1f} s)" if event.detected else "")
@@ -272,6 +284,106 @@ def _run(action, quiet: bool, *, restart: str):  # noqa: ANN001, ANN202 - a thun
     if quiet:
         typer.echo(str(result.output))
     return result
+
+
+def _debug() -> bool:
+    return os.environ.get("VIDSTYLE_DEBUG") == "1"
+
+
+class _ClipsRenderer:
+    """Draws a batch of clips: one bar over all clips' frames (clip i of n, overall ETA) above the current clip's bars.
+
+    A clip that fails is one line (``clip 2 of 3 b.mp4 failed: why``); the
+    table at the end lists every clip (pipeline/batch.py has the events).
+    """
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            console=stderr,
+            transient=False,
+        )
+        self.started = False
+        self.clips_task: int | None = None
+        self.clip: _Renderer | None = None
+        self.name = ""
+
+    def __enter__(self) -> _ClipsRenderer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.started:
+            self.progress.stop()
+
+    def _say(self, text: str) -> None:
+        (self.progress.console if self.started else stderr).print(text, highlight=False, soft_wrap=True)
+
+    def __call__(self, event: object) -> None:
+        from vidstyle.pipeline.batch import BatchProgress, ClipFinished, ClipStarted, ClipStatus
+
+        if isinstance(event, ClipFinished):
+            if event.status is ClipStatus.FAILED:  # shown even with --quiet: it is an error line
+                self._say(f"[bold red]error:[/] clip {event.index} of {event.count} {escape(event.input.name)} failed: {escape(event.message)}")
+            elif event.status is ClipStatus.DONE_BEFORE and not self.quiet:
+                self._say(f"clip {event.index} of {event.count} {escape(event.input.name)}: done before ({escape(event.output.name)}), left as it is")
+            return
+        if self.quiet:
+            return
+        if isinstance(event, ClipStarted):
+            if not self.started:
+                self.progress.start()
+                self.started = True
+            if self.clip is not None:
+                self.clip.clear()
+            self.name = f"clip {event.index} of {event.count} {event.input.name}"
+            self._say(f"[bold]{escape(self.name)}[/] -> {escape(str(event.output))}")
+            self.clip = _Renderer(self.quiet, progress=self.progress)
+        elif isinstance(event, BatchProgress):
+            eta = f", ETA {format_duration(event.eta_seconds)}" if event.eta_seconds is not None else ""
+            info = f"clip {event.clip} of {event.count}{eta}"
+            if self.clips_task is None:
+                self.clips_task = self.progress.add_task("all clips", total=max(event.frames_total, 1), completed=event.frames_done, info=info)
+            else:
+                self.progress.update(self.clips_task, completed=event.frames_done, info=info)
+        elif self.clip is not None:
+            self.clip(event)  # type: ignore[arg-type]
+
+
+def _run_clips(action, quiet: bool) -> None:  # noqa: ANN001 - a thunk returning BatchResult
+    """Run a batch of clips, draw it, print its table, and exit with its code (0 all done, 3 some failed, 1 all failed, 130 stopped)."""
+    from rich.table import Table
+
+    from vidstyle.pipeline.batch import ClipStatus
+
+    with _exit_codes(), _ClipsRenderer(quiet) as renderer:
+        result = action(renderer)
+    if quiet:
+        for clip in result.clips:
+            if clip.status in (ClipStatus.DONE, ClipStatus.DONE_BEFORE):
+                typer.echo(str(clip.output))
+    else:
+        table = Table(title=f"{len(result.clips)} clip(s) into {result.folder}", title_justify="left")
+        for column in ("clip", "output", "frames", "time", "result"):
+            table.add_column(column, justify="right" if column in ("frames", "time") else "left")
+        for clip in result.clips:
+            style = {ClipStatus.FAILED: "red", ClipStatus.STOPPED: "yellow", ClipStatus.NOT_STARTED: "yellow"}.get(clip.status, "")
+            table.add_row(
+                escape(clip.input.name), escape(clip.output.name), str(clip.frames) if clip.frames else "-",
+                f"{clip.seconds:.1f} s" if clip.seconds else "-", f"[{style}]{clip.status.value}[/]" if style else clip.status.value,
+            )  # fmt: skip
+        stderr.print(table)
+    if result.stopped is not None:
+        raise _fail(VidstyleError(result.stopped), result.exit_code)
+    failed = result.failed
+    if failed:
+        done = len(result.clips) - len(failed)
+        stderr.print(f"[bold red]error:[/] {len(failed)} of {len(result.clips)} clip(s) failed ({escape(', '.join(c.input.name for c in failed))}); {done} written.", highlight=False, soft_wrap=True)
+    raise typer.Exit(result.exit_code)
 
 
 def _typed_command(ctx: typer.Context, *extra: str) -> str:
@@ -392,7 +504,7 @@ def _defaults_from_settings(function: Any) -> Any:
 def stylize(
     ctx: typer.Context,
     *,
-    input: Annotated[str, typer.Argument(help="Video file, folder of frames, pattern (frames/%05d.png, shots/*.jpg) or one image.")],
+    input: Annotated[list[str], typer.Argument(help="Video file, folder of frames, pattern (frames/%05d.png, shots/*.jpg) or one image; or several clips: videos, a folder of videos or a quoted glob of videos ('captures/*.mp4'), with a folder as --output.")],
     style: Annotated[list[Path], typer.Option("--style", "-s", metavar="<path>", help="Style image; repeat to blend several.")],
     output: Annotated[Path, typer.Option("--output", "-o", help=".mp4/.mkv/.mov/.webm = video, folder = PNG frames, image extension = image.")],
     style_blend: Annotated[Optional[str], typer.Option(help="Blend weights for several --style images, e.g. 0.7,0.3.")],
@@ -457,13 +569,22 @@ def stylize(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress; print only the output path.")] = False,
     preview: Annotated[Optional[Path], typer.Option(help="After the run, write a preview sheet (a few input frames above their stylized frames) to this image.")] = None,
 ) -> None:
-    """Stylize a video, a folder of frames, a pattern or an image."""
+    """Stylize a video, a folder of frames, a pattern or an image; or many clips, one output each in a folder."""
     options = dict(locals())
+    from vidstyle.pipeline.batch import clip_inputs, stylize_clips
     from vidstyle.pipeline.preview import check_sheet_path, preview_run
     from vidstyle.pipeline.run import stylize as run_stylize
 
     with _exit_codes():
         settings = settings_from_options(options)
+        clips = clip_inputs(input)
+        if clips is not None and preview is not None:
+            raise UsageError("--preview writes one sheet; with several clips make a sheet per clip with vidstyle preview.")
+    if clips is not None:
+        _run_clips(lambda on_event: stylize_clips(clips, output, settings=settings, on_event=on_event, reraise_bugs=_debug()), quiet)
+        return
+    input = input[0]
+    with _exit_codes():
         if preview is not None:
             check_sheet_path(preview, input=input, settings=settings, output=output)  # before the run, not after hours of it
     restart_command = _typed_command(ctx, "--restart")
@@ -553,7 +674,7 @@ def preview_command(
 @app.command(cls=_Command)
 def resume(
     ctx: typer.Context,
-    work_dir: Annotated[Path, typer.Argument(help="The work directory of an interrupted run (<output>.vidstyle).")],
+    work_dir: Annotated[Path, typer.Argument(help="The work directory of an interrupted run (<output>.vidstyle), or the output folder of several clips (goes on with every clip not done).")],
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="The run's output, when its work dir is not <output>.vidstyle beside it (a work dir alone never says where to write).")] = None,
     device: Annotated[Optional[DeviceChoice], typer.Option(help="Override the device.")] = None,
     workers: Annotated[Optional[int], typer.Option(help="Go on with N local Ray workers (any number; the chain plan stays the stored one).")] = None,
@@ -564,11 +685,15 @@ def resume(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress; print only the output path.")] = False,
 ) -> None:
     """Continue an interrupted run from its manifest, without repeating its options."""
+    from vidstyle.pipeline.batch import is_batch_folder, resume_clips
     from vidstyle.pipeline.run import resume as run_resume
 
     with _exit_codes():
         if workers is not None or ray_address is not None or worker_threads is not None:
             ScaleConfig(workers=workers, ray_address=ray_address, threads=worker_threads)  # refuse --workers 0 at once
+        batch = is_batch_folder(work_dir.expanduser())
+        if batch and output is not None:
+            raise UsageError(f"{work_dir} is the output folder of several clips, each written beside its work dir; leave --output out.")
 
     def overrides(settings: Settings) -> Settings:
         if device is not None:
@@ -586,6 +711,12 @@ def resume(
             )
         return settings
 
+    if batch:
+        _run_clips(
+            lambda on_event: resume_clips(work_dir, on_event=on_event, overrides=overrides, restart=restart, reraise_bugs=_debug()),
+            quiet,
+        )
+        return
     _run(
         lambda on_event: run_resume(work_dir, output=output, on_event=on_event, overrides=overrides, restart=restart),
         quiet,
