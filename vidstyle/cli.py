@@ -575,6 +575,13 @@ def stylize(
     from vidstyle.pipeline.preview import check_sheet_path, preview_run
     from vidstyle.pipeline.run import stylize as run_stylize
 
+    # A stray word (a value given to a flag: --soft-mask true) lands among several inputs: bad usage, named.
+    missing = [w for w in input if not Path(w).expanduser().exists() and not any(m in w for m in "*?[")] if len(input) > 1 else []
+    if missing:
+        raise typer.BadParameter(
+            f"no such file or folder ({'), ('.join(missing)}); several inputs must each be a video, a folder of videos or a quoted glob",
+            ctx=ctx, param_hint="INPUT...",
+        )  # fmt: skip
     with _exit_codes():
         settings = settings_from_options(options)
         clips = clip_inputs(input)
