@@ -20,7 +20,7 @@ from tests.mediatools import count_video_frames, decode_all, make_clip, make_fra
 from tests.pipeline.resume_worker import make_settings
 from vidstyle.cli import app
 from vidstyle.errors import UsageError
-from vidstyle.pipeline.batch import BATCH_RECORD, PARTLY_FAILED, ClipStatus, clip_inputs, stylize_clips
+from vidstyle.pipeline.batch import BATCH_RECORD, PARTLY_FAILED, BatchProgress, ClipStatus, clip_inputs, stylize_clips
 from vidstyle.pipeline.events import FrameDone
 from vidstyle.pipeline.run import stylize
 
@@ -77,6 +77,20 @@ def test_a_folder_of_clips_gives_one_output_each_and_a_bad_clip_is_reported(
     table = result.stderr[result.stderr.index("4 clip(s) into") :]
     for row in (("a.mp4", "3", "done"), ("b.mkv", "4", "done"), ("c.avi", "c.mp4", "2", "done"), ("d.mp4", "failed")):
         assert any(all(cell in line for cell in row) for line in table.splitlines()), (row, table)
+    written = {name: (out / name).read_bytes() for name in ("a.mp4", "b.mkv", "c.mp4")}
+
+    # The same command again: the done clips are left as they are, the bad one is tried again.
+    again = runner.invoke(app, _args([str(captures)], style, out, random_weights))
+    assert again.exit_code == 3, again.stderr
+    assert again.stderr.count(": done before (") == 3 and "clip 4 of 4 d.mp4 failed:" in again.stderr
+    assert {name: (out / name).read_bytes() for name in written} == written
+
+    # An edited style image: the outputs were made from the old one, so they are redone only with --overwrite.
+    style.write_bytes(style.read_bytes() + b"\0")
+    edited = runner.invoke(app, _args([str(captures)], style, out, random_weights))
+    assert edited.exit_code == 1, edited.stderr
+    assert "a.mp4, b.mkv, c.mp4 already exist in" in edited.stderr and "pass --overwrite to redo them" in edited.stderr
+    assert {name: (out / name).read_bytes() for name in written} == written
 
 
 def test_a_stopped_batch_resumes_the_clips_not_done_with_the_frames_of_an_uninterrupted_run(
@@ -91,8 +105,11 @@ def test_a_stopped_batch_resumes_the_clips_not_done_with_the_frames_of_an_uninte
     assert clips is not None and [c.name for c in clips] == ["one.mp4", "three.mp4", "two.mp4"]
     clips = [captures / "one.mp4", captures / "two.mp4", captures / "three.mp4"]
     seen: list[int] = []
+    progress: list[BatchProgress] = []
 
     def ctrl_c_in_the_second_clip(event: object) -> None:
+        if isinstance(event, BatchProgress):
+            progress.append(event)
         if isinstance(event, FrameDone):
             seen.append(event.record.position)
             if len(seen) == 3:  # the second clip's first frame: Ctrl-C, as from a terminal
@@ -103,6 +120,9 @@ def test_a_stopped_batch_resumes_the_clips_not_done_with_the_frames_of_an_uninte
     assert stopped.exit_code == 130 and stopped.stopped is not None
     assert "Stopped during clip 2 of 3 (two.mp4)" in stopped.stopped and f"resume {out}" in stopped.stopped
     assert [c.status for c in stopped.clips] == [ClipStatus.DONE, ClipStatus.STOPPED, ClipStatus.NOT_STARTED]
+    assert {(p.count, p.frames_total) for p in progress} == {(3, 8)}
+    assert [(p.clip, p.frames_done) for p in progress] == [(1, 0), (1, 1), (1, 2), (2, 2), (2, 3)]
+    assert progress[1].eta_seconds is not None and progress[1].eta_seconds > 0  # the clips after it are counted
     first = (out / "one.mp4").read_bytes()
     assert not (out / "two.mp4").exists() and (out / "two.mp4.vidstyle").is_dir() and not (out / "three.mp4").exists()
 

@@ -52,6 +52,7 @@ from vidstyle.methods.base import MethodFactory
 from vidstyle.methods.optimize import check_init_image, optimize_method
 from vidstyle.pipeline.events import FrameDone, ignore
 from vidstyle.pipeline.fast import check_fast_settings
+from vidstyle.pipeline.ownership import guarded_for
 from vidstyle.pipeline.plan import make_plan
 from vidstyle.pipeline.run import stylize
 from vidstyle.pipeline.workdir import WorkDir, default_work_dir
@@ -288,8 +289,27 @@ def _look(settings: Settings) -> dict[str, object]:
     }
 
 
+def _reads(settings: Settings) -> dict[str, object]:
+    """Size and modification time of every file the settings make a run read (styles, weights, mask ...), by path.
+
+    Part of what the record compares: a style image edited since a clip was
+    done makes that clip not done (its output was made from the old one).
+    """
+    stamps: dict[str, object] = {}
+    for _, path in guarded_for(".", settings).reads:
+        try:
+            stamps[f"file {path}"] = _input_stamp(path)
+        except OSError:
+            stamps[f"file {path}"] = None
+    return stamps
+
+
 def _differences(old: dict[str, object], new: dict[str, object]) -> list[str]:
-    return [f"{key}: {old.get(key)!r} -> {new.get(key)!r}" for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
+    return [
+        f"{key.removeprefix('file ')} changed" if key.startswith("file ") else f"{key}: {old.get(key)!r} -> {new.get(key)!r}"
+        for key in sorted(set(old) | set(new))
+        if old.get(key) != new.get(key)
+    ]
 
 
 def _input_stamp(path: Path) -> list[int]:
@@ -304,6 +324,7 @@ class _Record:
     path: Path
     settings: Settings | None
     clips: dict[str, dict[str, object]]
+    reads: dict[str, object]  # _reads of the settings the clips were done with
 
     @classmethod
     def read(cls, folder: Path) -> _Record | None:
@@ -321,15 +342,16 @@ class _Record:
                 raise ValueError(f"version {data.get('version')!r}")
             settings = settings_from_json(data["settings"])
             clips = {str(name): dict(entry) for name, entry in data["clips"].items()}
+            reads = dict(data["reads"])
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
             raise OutputError(f"{path} cannot be read ({error}); move it away to start the batch afresh.") from None
-        return cls(path=path, settings=settings, clips=clips)
+        return cls(path=path, settings=settings, clips=clips, reads=reads)
 
     def write(self) -> None:
         assert self.settings is not None
         write_json_atomic(
             self.path,
-            {"tool": "vidstyle", "version": _RECORD_VERSION, "settings": settings_to_json(self.settings), "clips": self.clips},
+            {"tool": "vidstyle", "version": _RECORD_VERSION, "settings": settings_to_json(self.settings), "reads": self.reads, "clips": self.clips},
         )
         written_files.record(self.path)
 
@@ -450,11 +472,11 @@ def _settle_record(record: _Record | None, folder: Path, settings: Settings, *, 
     """
     path = folder / BATCH_RECORD
     if record is None or record.settings is None:
-        return _Record(path=path, settings=settings, clips={}), False
+        return _Record(path=path, settings=settings, clips={}, reads=_reads(settings)), False
     if resuming:
         record.settings = settings  # the stored settings, with the resume's overrides (device, workers)
         return record, True
-    changed = _differences(_look(record.settings), _look(settings))
+    changed = _differences({**_look(record.settings), **record.reads}, {**_look(settings), **_reads(settings)})
     if not changed:
         record.settings = settings
         return record, bool(record.unfinished())
@@ -465,7 +487,7 @@ def _settle_record(record: _Record | None, folder: Path, settings: Settings, *, 
             f"other settings: {'; '.join(changed[:4])}. Finish it with: {shell_command('resume', folder)}; or pass --restart "
             "to start this batch over it (only the unfinished clips' work is discarded); or choose another --output folder."
         )
-    return _Record(path=path, settings=settings, clips={}), False
+    return _Record(path=path, settings=settings, clips={}, reads=_reads(settings)), False
 
 
 def _check_outputs(batch: list[_Clip], record: _Record, settings: Settings, *, keep_done: bool) -> None:
