@@ -130,6 +130,7 @@ def test_a_stopped_batch_resumes_the_clips_not_done_with_the_frames_of_an_uninte
 
     assert resumed.exit_code == 0, (resumed.stderr, resumed.exception)
     assert "clip 1 of 3 one.mp4: done before" in resumed.stderr
+    assert "clip 2 of 3 two.mp4 ->" in resumed.stderr and "clip 3 of 3 three.mp4 ->" in resumed.stderr  # the batch's order
     assert "Resuming: 1 of 4 frames were already done." in resumed.stderr
     assert (out / "one.mp4").read_bytes() == first  # not redone
     assert [count_video_frames(out / f"{n}.mp4") for n in ("one", "two", "three")] == [2, 4, 2]

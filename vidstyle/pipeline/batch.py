@@ -341,7 +341,7 @@ class _Record:
             if data.get("version") != _RECORD_VERSION:
                 raise ValueError(f"version {data.get('version')!r}")
             settings = settings_from_json(data["settings"])
-            clips = {str(name): dict(entry) for name, entry in data["clips"].items()}
+            clips = {str(entry["output"]): {k: v for k, v in entry.items() if k != "output"} for entry in data["clips"]}
             reads = dict(data["reads"])
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
             raise OutputError(f"{path} cannot be read ({error}); move it away to start the batch afresh.") from None
@@ -351,7 +351,8 @@ class _Record:
         assert self.settings is not None
         write_json_atomic(
             self.path,
-            {"tool": "vidstyle", "version": _RECORD_VERSION, "settings": settings_to_json(self.settings), "reads": self.reads, "clips": self.clips},
+            {"tool": "vidstyle", "version": _RECORD_VERSION, "settings": settings_to_json(self.settings), "reads": self.reads,
+             "clips": [{"output": name, **entry} for name, entry in self.clips.items()]},  # a list: the batch's order
         )
         written_files.record(self.path)
 
