@@ -153,6 +153,11 @@ def test_two_clips_with_one_stem_are_refused_before_any_work(runner: CliRunner, 
     assert len(lines) == 1 and "a/x.mp4 and " in lines[0] and "b/x.mkv would both be written as x" in lines[0], result.stderr
     assert not out.exists()
 
+    # Outputs among the clips would be taken for clips by the next run: refused too.
+    beside = runner.invoke(app, _args([str(tmp_path / "a")], style, tmp_path / "a", random_weights))
+    assert beside.exit_code == 2 and "holds clips of this batch (x.mp4); choose another folder" in beside.stderr, beside.stderr
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["x.mp4"]
+
 
 def test_an_output_vidstyle_did_not_write_refuses_the_batch_before_any_work(
     runner: CliRunner, tmp_path: Path, style: Path, random_weights: Path

@@ -501,6 +501,10 @@ def _check_outputs(batch: list[_Clip], record: _Record, settings: Settings, *, k
     only with --overwrite (as one run's output is).
     """
     inputs = {os.path.realpath(clip.input) for clip in batch}
+    folder = os.path.realpath(batch[0].output.parent)
+    among = [clip.input for clip in batch if os.path.realpath(clip.input.parent) == folder]
+    if among:  # the outputs would be taken for clips by the next run of the same command
+        raise UsageError(f"--output {folder} holds clips of this batch ({among[0].name}); choose another folder for their outputs.")
     foreign: list[str] = []
     existing: list[str] = []
     for clip in batch:
@@ -508,7 +512,10 @@ def _check_outputs(batch: list[_Clip], record: _Record, settings: Settings, *, k
         if os.path.realpath(output) in inputs:
             raise UsageError(f"{output} is one of the inputs; choose another --output folder.")
         work = WorkDir(default_work_dir(output))
-        work.check_usable()
+        try:
+            work.check_usable()
+        except OutputError as error:  # worded for --work-dir, which a batch does not take
+            raise type(error)(f"{str(error).split('; ')[0]}; move it away or choose another --output folder.") from None
         if not (output.exists() or output.is_symlink()):
             continue
         if output.is_dir() or not written_files.is_ours(output):
