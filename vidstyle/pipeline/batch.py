@@ -415,6 +415,7 @@ def stylize_clips(
         raise UsageError("No clips to stylize.")
     _check_folder(folder)
     _check_settings(settings)
+    settings = settings.with_absolute_paths()  # the record's: `vidstyle resume OUT` may run from another folder
     clips = [Path(clip).expanduser().resolve() for clip in clips]
     _check_stems(clips)
     batch = [_Clip(input=clip, output=output_for(clip, folder)) for clip in clips]
