@@ -178,3 +178,30 @@ def test_an_output_vidstyle_did_not_write_refuses_the_batch_before_any_work(
     assert "nothing was stylized" in lines[0] and "--overwrite" not in lines[0]
     assert mine.read_bytes() == b"my own edit"
     assert sorted(p.name for p in out.iterdir()) == ["b.mp4"]  # not even a.mp4 was started
+
+
+def test_a_clip_finished_outside_the_batch_counts_as_done(runner: CliRunner, tmp_path: Path, style: Path, random_weights: Path) -> None:
+    """A batch killed between a clip's end and its record's, or a clip's work dir resumed on its own: the clip is done."""
+    captures = tmp_path / "captures"
+    for name in ("first", "second"):
+        make_clip(captures / f"{name}.mp4", width=32, height=24, frames=2, audio=False)
+    out = tmp_path / "out"
+    settings = make_settings(style=style, weights=random_weights, max_size=32, iterations=2, iterations_next=1, cuts="off")
+
+    def ctrl_c_at_the_first_frame(event: object) -> None:
+        if isinstance(event, FrameDone):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    stopped = stylize_clips([captures / "first.mp4", captures / "second.mp4"], out, settings=settings, on_event=ctrl_c_at_the_first_frame)
+    assert [c.status for c in stopped.clips] == [ClipStatus.STOPPED, ClipStatus.NOT_STARTED]
+
+    alone = runner.invoke(app, ["resume", str(out / "first.mp4.vidstyle")])
+    assert alone.exit_code == 0, alone.stderr
+    first = (out / "first.mp4").read_bytes()
+
+    rest = runner.invoke(app, ["resume", str(out)])
+
+    assert rest.exit_code == 0, rest.stderr
+    assert "clip 1 of 2 first.mp4: done before" in rest.stderr and "clip 2 of 2 second.mp4 ->" in rest.stderr
+    assert (out / "first.mp4").read_bytes() == first
+    assert count_video_frames(out / "second.mp4") == 2

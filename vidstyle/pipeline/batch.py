@@ -317,6 +317,13 @@ def _input_stamp(path: Path) -> list[int]:
     return [stat.st_size, stat.st_mtime_ns]
 
 
+def _stamp_or_none(path: Path) -> list[int] | None:
+    return _input_stamp(path) if path.exists() else None
+
+
+_STARTED = "started"  # a clip's status in the record from its start to its end
+
+
 @dataclass
 class _Record:
     """The batch record of an output folder: settings, and per output name its input, status and input stamp."""
@@ -357,11 +364,20 @@ class _Record:
         written_files.record(self.path)
 
     def is_done(self, output: Path, clip: Path) -> bool:
+        """The record's clip ``output`` was made from ``clip`` as it is now, and is as vidstyle wrote it.
+
+        A clip the record has as started is done too when its output appeared
+        (or changed) since it started and vidstyle wrote it: the batch was
+        killed between the clip's end and the record's, or the clip's own
+        work dir was resumed on its own.
+        """
         entry = self.clips.get(output.name)
-        if entry is None or entry.get("status") != ClipStatus.DONE.value or entry.get("input") != str(clip.resolve()):
+        if entry is None or entry.get("input") != str(clip.resolve()) or entry.get("status") not in (_STARTED, ClipStatus.DONE.value):
             return False
         try:
             unchanged = entry.get("stamp") == _input_stamp(clip)
+            if entry.get("status") == _STARTED and entry.get("before") == _stamp_or_none(output):
+                return False
         except OSError:
             return False
         work = WorkDir(default_work_dir(output))
@@ -636,6 +652,8 @@ class _Batch:
                 self.on_event(BatchProgress(index, self.count, self.done_frames + event.frames_done, self.total, eta))
 
         entry = self.record.clips[clip.output.name]
+        entry.update(status=_STARTED, before=_stamp_or_none(clip.output), stamp=_input_stamp(clip.input))
+        self.record.write()
         stop: str | None = None
         try:
             result = stylize(clip.input, clip.output, settings=self.settings, on_event=forward, method_factory=self.method_factory)
@@ -645,9 +663,7 @@ class _Batch:
                 f"Stopped during clip {index} of {self.count} ({clip.input.name}); its state is saved. "
                 f"Resume the clips not done with: {shell_command('resume', self.folder)}"
             )
-        except KeyboardInterrupt:
-            entry.update(status="pending", message="")
-            self.record.write()
+        except KeyboardInterrupt:  # the second Ctrl-C: the record already says started
             raise
         except VidstyleError as error:
             status, message = ClipStatus.FAILED, str(error)
@@ -660,9 +676,7 @@ class _Batch:
             clip.frames = result.frames
         seconds = time.perf_counter() - begun
         self.done_frames += clip.frames
-        entry.update(status="pending" if status is ClipStatus.STOPPED else status.value, message=message, frames=clip.frames)
-        if status is ClipStatus.DONE:
-            entry["stamp"] = _input_stamp(clip.input)
+        entry.update(status=_STARTED if status is ClipStatus.STOPPED else status.value, message=message, frames=clip.frames)
         self.record.write()
         self.on_event(ClipFinished(index, self.count, clip.input, clip.output, status, clip.frames, seconds, message))
         return ClipResult(clip.input, clip.output, status, clip.frames, seconds, message), stop
