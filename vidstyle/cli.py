@@ -259,7 +259,6 @@ class _Renderer:
                 f"Wrote {event.output} ({event.frames} frame(s) in {event.seconds:.1f} s{shots})", highlight=False
             )
 
-
     def clear(self) -> None:
         """Take this run's bars off a shared display (the next clip of a batch draws its own)."""
         if self.progress is None:
@@ -506,7 +505,7 @@ def stylize(
     *,
     input: Annotated[list[str], typer.Argument(help="Video file, folder of frames, pattern (frames/%05d.png, shots/*.jpg) or one image; or several clips: videos, a folder of videos or a quoted glob of videos ('captures/*.mp4'), with a folder as --output.")],
     style: Annotated[list[Path], typer.Option("--style", "-s", metavar="<path>", help="Style image; repeat to blend several.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help=".mp4/.mkv/.mov/.webm = video, folder = PNG frames, image extension = image.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help=".mp4/.mkv/.mov/.webm = video, folder = PNG frames, image extension = image; several clips: the folder of their videos.")],
     style_blend: Annotated[Optional[str], typer.Option(help="Blend weights for several --style images, e.g. 0.7,0.3.")],
     style_scale: Annotated[float, typer.Option(help="Style image size relative to the working size.")],
     preserve_colors: Annotated[bool, typer.Option("--preserve-colors/--no-preserve-colors", help="Luminance-only transfer: keep the input's colours, take the style's texture in luminance.")],
