@@ -337,8 +337,12 @@ def _draw_hud(frame: np.ndarray, width: int, height: int) -> None:
     cv2.line(frame, (x0 + 4, cy + int(8 * u)), (x1 - 4, cy - int(6 * u)), (110, 140, 160), 1)
 
 
-def render_hud_frames(width: int = 320, height: int = 180, frames: int = HUD_FRAMES) -> tuple[list[np.ndarray], np.ndarray]:
-    """The HUD clip's frames (BGR uint8) and its HUD mask (uint8, 255 inside every HUD element's box)."""
+def render_hud_frames(
+    width: int = 320, height: int = 180, frames: int = HUD_FRAMES, *, hud: bool = True
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """The HUD clip's frames (BGR uint8) and its HUD mask (uint8, 255 inside every HUD element's box).
+
+    ``hud=False``: the same scrolling world with no HUD (a camera pan with no overlay)."""
     rng = np.random.default_rng(20261207)
     u = width / 320
     dx, dy = HUD_SPEED[0] * u, HUD_SPEED[1] * u
@@ -348,7 +352,8 @@ def render_hud_frames(width: int = 320, height: int = 180, frames: int = HUD_FRA
         m = np.float32([[1, 0, -dx * i], [0, 1, -dy * i]])
         f = cv2.warpAffine(world, m, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         f = np.ascontiguousarray(np.clip(f, 0, 255).astype(np.uint8))
-        _draw_hud(f, width, height)
+        if hud:
+            _draw_hud(f, width, height)
         out.append(f)
     truth = np.zeros((height, width), np.uint8)
     for x0, y0, x1, y1 in hud_boxes(width, height).values():

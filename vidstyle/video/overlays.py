@@ -28,7 +28,8 @@ the pixels that stay still while their surroundings move:
    tells a HUD from a horizon under a pan (a horizontal edge panned
    sideways does not change): along a horizon the ring is the sky and the
    rest of the ridge, which change little.
-5. The kept blobs, their holes filled, are grown by ``MARGIN`` pixels (a
+5. The kept blobs, each filled to its convex hull (a word's letters and
+   the gaps between them, a bar whole), are grown by ``MARGIN`` pixels (a
    glyph's anti-aliased halo and the codec's ringing around it). When they
    add up to more than ``MAX_TOTAL`` of the frame the shot protects nothing:
    that much stillness is a static scene, not a HUD.
@@ -43,8 +44,10 @@ in the run's fingerprint.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import cv2
@@ -163,7 +166,11 @@ def detect_overlays(frames: Sequence[np.ndarray]) -> OverlayDetection:
         ring = (cv2.dilate(around, ring_kernel) > 0) & (around == 0)
         if not ring.any() or float(moving_pixels[y0:y1, x0:x1][ring].mean()) < MIN_RING_MOVING:
             continue
-        kept[y : y + h, x : x + w] |= blob
+        # Its convex hull: a word's letters and the gaps between them, a bar whole.
+        points = cv2.findNonZero(blob)
+        hull = np.zeros_like(blob)
+        cv2.fillConvexPoly(hull, cv2.convexHull(points), 1)
+        kept[y : y + h, x : x + w] |= hull
         kept_count += 1
     if kept_count == 0:
         return _nothing(size, moving, f"{moving:.0%} of the textured frame moves; no still element stands out")
@@ -209,3 +216,37 @@ def detect_in_shots(
         height, width = frame.shape[:2]
         small[index] = cv2.resize(frame, analysis_size(width, height), interpolation=cv2.INTER_AREA)
     return [detect_overlays([small[i] for i in indices]) for indices in samples]
+
+
+# ------------------------------------------------------------------ in a run's work dir
+
+OVERLAYS_FOLDER = "overlays"  # in the work dir: shot-NNN.png per shot, and shots.json
+
+
+@dataclass(frozen=True)
+class OverlaySpec:
+    """A run's detected overlay masks, picklable (a Ray worker's sink reads them too).
+
+    ``starts[k]`` is the plan position where shot k begins; ``files[k]`` its
+    mask PNG in --mask's convention (white stylizes, black keeps the source),
+    or None when nothing was found in that shot.
+    """
+
+    starts: tuple[int, ...]
+    files: tuple[Path | None, ...]
+
+    def file_at(self, position: int) -> Path | None:
+        return self.files[bisect.bisect_right(self.starts, position) - 1]
+
+    @property
+    def any(self) -> bool:
+        return any(file is not None for file in self.files)
+
+
+def shot_mask_path(folder: Path, shot: int) -> Path:
+    return folder / f"shot-{shot:03d}.png"
+
+
+def to_mask_image(detection: OverlayDetection) -> np.ndarray:
+    """The detection as a --mask image: white (255) stylizes, black (0) keeps the source."""
+    return np.uint8(255) - detection.mask
