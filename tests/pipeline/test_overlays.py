@@ -237,3 +237,20 @@ def test_the_preview_sheet_outlines_the_hud(tmp_path: Path, style: Path, protect
         tile = stylized.crop(sheet)
         strokes = boxes["text"] & (frames[frame.source_index].min(axis=2) > 200)
         assert (tile[strokes].min(axis=1) > 200).mean() > 0.9, "the text stays white, not its negative"
+
+
+def test_a_work_dir_from_before_the_option_resumes(tmp_path: Path, style: Path) -> None:
+    """A manifest written before --protect-overlays existed has no such setting: its run had none."""
+    source = write_frames(tmp_path / "in", hud_scene(count=4)[0])
+    off = settings_for(style, protect=OverlayMode.OFF)
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError, match="stands in for a crash"):
+        stylize(source, out, settings=off, on_event=_crash_after_first_frame, method_factory=negative())
+    manifest_path = tmp_path / "out.vidstyle" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    text = json.dumps(manifest)
+    assert text.count('"protect_overlays": "off"') == 2  # the settings, and their copy in the fingerprint
+    manifest_path.write_text(text.replace('"protect_overlays": "off", ', "").replace(', "protect_overlays": "off"', ""))
+    assert "protect_overlays" not in manifest_path.read_text()
+    result = resume(tmp_path / "out.vidstyle", method_factory=negative())
+    assert result.frames == 4

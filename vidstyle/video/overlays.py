@@ -34,8 +34,8 @@ the pixels that stay still while their surroundings move:
    add up to more than ``MAX_TOTAL`` of the frame the shot protects nothing:
    that much stillness is a static scene, not a HUD.
 
-Everything is integer-free numpy and OpenCV on fixed sample positions, so the
-same shot gives the same mask, byte for byte, in a resumed run. The mask is
+Everything is plain numpy and OpenCV on fixed sample positions, with no
+randomness, so the same shot gives the same mask, byte for byte, again. The mask is
 at the analysis size, 255 where the source is kept; the run (pipeline/run.py)
 writes it as a PNG in the work dir and the sinks blend with it like a --mask
 (video/masks.py). Change ``DETECTOR_VERSION`` when its output changes: it is
