@@ -153,3 +153,29 @@ def test_a_spec_finds_the_shot_of_a_position() -> None:
     spec = OverlaySpec(starts=(0, 10, 20), files=(None, Path("a.png"), None))
     assert [spec.file_at(p) for p in (0, 9, 10, 19, 20, 99)] == [None, None, Path("a.png"), Path("a.png"), None, None]
     assert spec.any and not OverlaySpec(starts=(0,), files=(None,)).any
+
+
+class Frames:
+    """A source: read() yields (index, frame) for increasing indices, as video/sources.py's readers do."""
+
+    def __init__(self, frames: list[np.ndarray]) -> None:
+        self.frames = frames
+        self.read_indices: list[int] = []
+
+    def read(self, indices):  # noqa: ANN001, ANN201
+        for index in indices:
+            self.read_indices.append(index)
+            yield index, self.frames[index]
+
+
+def test_each_shot_is_looked_at_on_its_own() -> None:
+    from vidstyle.video.overlays import detect_in_shots
+
+    still, _ = hud_scene(count=8, step=(0, 0))
+    moving, boxes = hud_scene(count=40)
+    source = Frames(still + moving)
+    found = detect_in_shots(source, list(range(48)), [(0, 8), (8, 48)])
+    assert [f.found for f in found] == [False, True]
+    assert iou(found[1].mask > 0, boxes["text"] | boxes["bar"]) >= 0.6
+    assert source.read_indices == sorted(set(source.read_indices)), "one forward pass"
+    assert len(source.read_indices) == 8 + 24, "every frame of the short shot, 24 of the long one"

@@ -53,6 +53,8 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from vidstyle.errors import InputError
+
 DETECTOR_VERSION = "overlays-1"
 
 SAMPLES = 24  # frames looked at per shot, spread evenly over it
@@ -199,23 +201,29 @@ class _Frames(Protocol):
 def detect_in_shots(
     source: _Frames, source_indices: Sequence[int], shots: Sequence[tuple[int, int]], *, before_frame: Callable[[], None] | None = None
 ) -> list[OverlayDetection]:
-    """:func:`detect_overlays` for each shot, given as (start, stop) plan positions; ``source_indices[p]``
-    is the input frame of plan position p. The sampled frames are decoded in one forward pass
-    (``before_frame`` is called before each, so a caller can stop the pass by raising)."""
-    wanted: dict[int, list[int]] = {}
-    samples: list[list[int]] = []
-    for number, (start, stop) in enumerate(shots):
-        indices = [source_indices[p] for p in sample_positions(start, stop)]
-        samples.append(indices)
-        for index in indices:
-            wanted.setdefault(index, []).append(number)
+    """:func:`detect_overlays` for each shot, given as (start, stop) plan positions in order; ``source_indices[p]``
+    is the input frame of plan position p. The sampled frames are decoded in one forward pass and each
+    shot is looked at as soon as its last sample is in, so only one shot's small grey frames are held
+    (``before_frame`` is called before each frame, so a caller can stop the pass by raising)."""
+    samples = [[source_indices[p] for p in sample_positions(start, stop)] for start, stop in shots]
+    wanted = sorted({index for indices in samples for index in indices})
     small: dict[int, np.ndarray] = {}
-    for index, frame in source.read(sorted(wanted)):
+    found: list[OverlayDetection] = []
+    for index, frame in source.read(wanted):
         if before_frame is not None:
             before_frame()
         height, width = frame.shape[:2]
-        small[index] = cv2.resize(frame, analysis_size(width, height), interpolation=cv2.INTER_AREA)
-    return [detect_overlays([small[i] for i in indices]) for indices in samples]
+        shrunk = cv2.resize(frame, analysis_size(width, height), interpolation=cv2.INTER_AREA)
+        small[index] = cv2.cvtColor(shrunk, cv2.COLOR_BGR2GRAY) if shrunk.ndim == 3 else shrunk
+        while len(found) < len(samples) and all(i in small for i in samples[len(found)]):
+            indices = samples[len(found)]
+            found.append(detect_overlays([small[i] for i in indices]))
+            later = {i for rest in samples[len(found) :] for i in rest}
+            for i in [i for i in small if i not in later]:
+                del small[i]
+    if len(found) != len(samples):  # the reader raises for a frame it cannot decode; this is a plan it was not given
+        raise InputError(f"Only {len(found)} of {len(samples)} shots could be read to look for overlays; rerun with --restart.")
+    return found
 
 
 # ------------------------------------------------------------------ in a run's work dir
