@@ -20,7 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.mediatools import decode_all, ffmpeg_exe, read_frames, shared_data, write_frames
-from tests.pipeline.test_masks import _crash_after_first_frame, negative, style  # noqa: F401  (style: a fixture)
+from tests.pipeline.test_masks import _crash_after_first_frame, negative
 from tests.video.test_overlays import hud_scene
 from vidstyle.cli import app
 from vidstyle.config import (
@@ -45,6 +45,14 @@ from vidstyle.pipeline.plan import input_times, make_plan
 from vidstyle.pipeline.run import resume, stylize
 from vidstyle.pipeline.shots import scan_for_cuts
 from vidstyle.video.sources import open_source
+
+
+@pytest.fixture
+def style(tmp_path: Path) -> Path:
+    path = tmp_path / "style.png"
+    y, x = np.mgrid[0:40, 0:40]
+    assert cv2.imwrite(str(path), np.stack([(x * 6) % 256, (y * 6) % 256, ((x + y) * 3) % 256], axis=-1).astype(np.uint8))
+    return path
 
 
 def settings_for(style: Path, *, protect: OverlayMode = OverlayMode.AUTO, mask: Path | None = None, keep_work: bool = True) -> Settings:

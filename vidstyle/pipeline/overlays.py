@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
-import numpy as np
 
 from vidstyle.files import write_image_atomic, write_json_atomic
 from vidstyle.pipeline.chains import RunPlan
@@ -116,9 +115,4 @@ def protect_overlays(
     return _overlays(folder, plan, shots)
 
 
-def mask_overlay(detection: OverlayDetection, size: tuple[int, int]) -> np.ndarray:
-    """The detection's protected area at ``size`` (width, height), bool."""
-    return cv2.resize(detection.mask, size, interpolation=cv2.INTER_NEAREST) > 0
-
-
-__all__ = ["Overlays", "ShotOverlay", "detect_for_plan", "mask_overlay", "protect_overlays"]
+__all__ = ["Overlays", "ShotOverlay", "detect_for_plan", "protect_overlays"]
