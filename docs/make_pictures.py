@@ -1,7 +1,7 @@
 """Make the pictures at the top of README.md, with real ImageNet features (the shared VGG16 weights).
 
-    uv run python docs/make_pictures.py [--threads 2] [--size 128] [--only grid|animation] [--animation-frames N]
-        [--iterations N]
+    uv run python docs/make_pictures.py [--threads 2] [--size 128] [--only grid|animation|hud] [--animation-frames N]
+        [--iterations N] [--hud-frames N]
 
 Writes docs/img/:
     styles.jpg     two of the sample clip's frames and a real photo (first row), each stylized in two
@@ -10,6 +10,10 @@ Writes docs/img/:
     clip.webp      the sample clip (or its first --animation-frames frames) stylized by a whole run
                    (`vidstyle stylize`, default settings, so later frames start from the flow-warped
                    previous one), input and result side by side, looping at the clip's 12 fps
+    hud.jpg        samples/hud.mp4 (a world scrolling under a fixed HUD; its first --hud-frames frames)
+                   stylized by two whole runs, without and with --protect-overlays auto: the last
+                   frame of each beside the input, and the score's corner of each at 2x below
+    hud.webp       the same two runs as an animation, input | without | with
 
 Each still is at most 300 KB and the animation at most 1 MB: the script lowers the quality until
 they fit and fails if they cannot. It needs ../shared/data (the VGG16 weights, the paintings and
@@ -55,6 +59,9 @@ STYLES = {  # file -> how the sheet names it
 }
 CLIP_FRAMES = (2, 21)  # the ball in the air on the left, and on the right
 ANIMATION_STYLE = SHARED / "styles" / "starry_night.jpg"
+HUD_CLIP = REPO / "samples" / "hud.mp4"
+HUD_ANIMATION_LIMIT = 300 * 1024
+HUD_CORNER = (0, 0, 160, 40)  # x, y, width, height of the score's corner in the 320x180 clip
 STILL_LIMIT = 300 * 1024
 ANIMATION_LIMIT = 1024 * 1024
 IMG = DOCS / "img"
@@ -136,10 +143,62 @@ def make_animation(work: Path, size: int, frames: int | None) -> Path:
     raise SystemExit(f"the animation does not fit in {ANIMATION_LIMIT // 1024} KB even at WebP quality 30")
 
 
+def fit_webp(frames: list[np.ndarray], fps: float, target: Path, limit: int = ANIMATION_LIMIT) -> Path:
+    for quality in range(80, 20, -10):
+        buffer = io.BytesIO()
+        iio.imwrite(buffer, np.stack(frames), extension=".webp", duration=round(1000 / fps), loop=0, quality=quality)
+        if buffer.tell() <= limit:
+            target.write_bytes(buffer.getvalue())
+            return target
+    raise SystemExit(f"the animation does not fit in {limit // 1024} KB even at WebP quality 30")
+
+
+def make_hud(work: Path, size: int, frames: int) -> list[Path]:
+    from vidstyle.config import OverlayMode
+
+    outputs = {}
+    for protect in (OverlayMode.OFF, OverlayMode.AUTO):
+        run = settings(ANIMATION_STYLE, size)
+        run = run.replace(select=replace(run.select, max_frames=frames, protect_overlays=protect))
+        folder = work / f"hud_{protect.value}"
+        started = time.perf_counter()
+        result = stylize(HUD_CLIP, folder, settings=run)
+        print(f"  hud.mp4, --protect-overlays {protect.value}: {result.frames} frames, {time.perf_counter() - started:.0f} s", flush=True)
+        outputs[protect] = [cv2.imread(str(p)) for p in sorted(folder.glob("*.png"))]
+    with open_source(HUD_CLIP) as source:
+        originals = [frame for _, frame in source.read(range(frames))]
+        fps = float(source.info.fps or 12)
+    without, with_ = outputs[OverlayMode.OFF], outputs[OverlayMode.AUTO]
+    x, y, w, h = HUD_CORNER
+
+    def corner(image: np.ndarray) -> np.ndarray:
+        return cv2.resize(image[y : y + h, x : x + w], (2 * w, 2 * h), interpolation=cv2.INTER_NEAREST)
+
+    last = frames - 1
+    rows = [
+        [Tile(originals[last], f"samples/hud.mp4 frame {last}"), Tile(without[last], "stylized"),
+         Tile(with_[last], "stylized, --protect-overlays auto")],
+        [Tile(corner(originals[last]), "the score, 2x"), Tile(corner(without[last]), "2x"), Tile(corner(with_[last]), "2x")],
+    ]  # fmt: skip
+    caption = (
+        f"Two whole runs of vidstyle on samples/hud.mp4 (first {frames} frames), VGG16 ImageNet weights, The Starry Night, "
+        f"default settings at {size} px, output at the clip's 320x180; right: the HUD the detector found is the input's."
+    )
+    still = IMG / "hud.jpg"
+    still.write_bytes(fit_jpeg(compose(rows, caption=caption).image, STILL_LIMIT))
+    # Three panels at 3/4 size: the noise-textured world compresses poorly, and the animation stays under 300 KB.
+    animation = [
+        cv2.resize(np.concatenate([a, b, c], axis=1), None, fx=0.75, fy=0.75, interpolation=cv2.INTER_AREA)[:, :, ::-1]
+        for a, b, c in zip(originals, without, with_)
+    ]
+    return [still, fit_webp(animation, fps, IMG / "hud.webp", limit=HUD_ANIMATION_LIMIT)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--only", choices=["grid", "animation"], default=None)
+    parser.add_argument("--only", choices=["grid", "animation", "hud"], default=None)
+    parser.add_argument("--hud-frames", type=int, default=12, help="hud: stylize the HUD clip's first N frames (of 24)")
     parser.add_argument("--animation-frames", type=int, default=None, help="animate only the clip's first N frames (default: all 24)")
     parser.add_argument("--iterations", type=int, default=None, help="grid: first-frame steps (default: the product's)")
     parser.add_argument("--size", type=int, default=128, help="working size (long side, px); keep it modest on a CPU")
@@ -156,8 +215,10 @@ def main() -> None:
             made.append(make_grid(work, args.size, args.iterations))
         if args.only in (None, "animation"):
             made.append(make_animation(work, args.size, args.animation_frames))
+        if args.only in (None, "hud"):
+            made.extend(make_hud(work, args.size, args.hud_frames))
     for path in made:
-        limit = ANIMATION_LIMIT if path.suffix == ".webp" else STILL_LIMIT
+        limit = (HUD_ANIMATION_LIMIT if path.name == "hud.webp" else ANIMATION_LIMIT) if path.suffix == ".webp" else STILL_LIMIT
         size = path.stat().st_size
         assert size <= limit, (path, size)
         print(f"{path.relative_to(REPO)}: {size / 1024:.0f} KB (limit {limit // 1024} KB)")

@@ -7,6 +7,8 @@ downloads and no third-party media. Run from the repository root::
 
 Outputs (next to this script):
     clip.mp4           2 s, 12 fps (24 frames), 320x180, H.264 yuv420p + AAC mono
+    hud.mp4            2 s, 12 fps (24 frames), 320x180, H.264 yuv420p, no audio: a game-capture-like
+                       clip, a top-down world scrolling under a fixed HUD (score, health bar, minimap)
     style_swirls.jpg   flow-field brush-stroke painting (blues / yellows)
     style_mosaic.jpg   stained-glass Voronoi mosaic with bold dark leading
 """
@@ -254,6 +256,128 @@ def write_clip(path: Path) -> None:
 
 
 # --------------------------------------------------------------------------- #
+# Capture-like clip with a HUD (issue 24: --protect-overlays)
+# --------------------------------------------------------------------------- #
+HUD_FRAMES = 24
+HUD_SPEED = (4.0, 1.5)  # px / frame at 320 px wide: the world scrolls right-down-ish under the HUD
+
+
+def _world(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
+    """A top-down game world (water, sand, grass, rock; trees, houses, a road), BGR float32."""
+    h = fractal_noise(height, width, rng, base=5, octaves=6)
+    detail = fractal_noise(height, width, rng, base=40, octaves=3)
+    world = np.zeros((height, width, 3), np.float32)
+    bands = [  # (upper height, BGR low, BGR high)
+        (0.32, (120, 60, 20), (170, 110, 40)),    # deep to shallow water
+        (0.38, (120, 190, 215), (140, 210, 230)),  # sand
+        (0.70, (35, 120, 45), (70, 170, 90)),      # grass
+        (1.01, (95, 100, 105), (170, 175, 180)),   # rock
+    ]
+    low = 0.0
+    for top, c0, c1 in bands:
+        sel = (h >= low) & (h < top)
+        t = np.clip(detail * 0.7 + (h - low) / max(top - low, 1e-6) * 0.3, 0, 1)
+        world[sel] = lerp_color(c0, c1, t)[sel]
+        low = top
+    world = np.ascontiguousarray(world)
+    scale = width / 640
+    # a winding road
+    xs = np.arange(0, width, 4)
+    ys = height * 0.5 + height * 0.25 * np.sin(xs / width * 2 * np.pi * 1.5 + rng.random() * 6)
+    road = np.stack([xs, ys], 1).astype(np.int32).reshape(-1, 1, 2)
+    cv2.polylines(world, [road], False, (60, 85, 110), max(2, int(9 * scale)), lineType=cv2.LINE_AA)
+    for _ in range(int(420 * scale * scale * 4)):
+        x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
+        if 0.40 < h[y, x] < 0.68:  # trees on grass
+            r = max(1, int(rng.integers(3, 7) * scale * 1.6))
+            cv2.circle(world, (x, y), r, (20, 70 + int(rng.integers(0, 40)), 25), -1, lineType=cv2.LINE_AA)
+    for _ in range(int(40 * scale * scale * 4)):
+        x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
+        if 0.40 < h[y, x] < 0.68:  # houses with red roofs
+            s = max(2, int(rng.integers(6, 11) * scale * 1.6))
+            cv2.rectangle(world, (x, y), (x + s, y + s), (40, 50, 170), -1)
+            cv2.line(world, (x, y), (x + s, y + s), (30, 35, 120), 1)
+    return world
+
+
+def hud_boxes(width: int, height: int) -> dict[str, tuple[int, int, int, int]]:
+    """Where the HUD elements are, as (x0, y0, x1, y1) boxes, for a frame of this size."""
+    u = width / 320
+    return {
+        "score": (int(6 * u), int(4 * u), int(118 * u), int(22 * u)),
+        "lives": (width - int(58 * u), int(4 * u), width - int(6 * u), int(22 * u)),
+        "health": (int(8 * u), height - int(18 * u), int(98 * u), height - int(8 * u)),
+        "minimap": (width - int(62 * u), height - int(50 * u), width - int(8 * u), height - int(8 * u)),
+    }
+
+
+def _draw_hud(frame: np.ndarray, width: int, height: int) -> None:
+    u = width / 320
+    boxes = hud_boxes(width, height)
+    font, size = cv2.FONT_HERSHEY_SIMPLEX, 0.5 * u
+    thick = max(1, round(u))
+
+    def text(label: str, box: tuple[int, int, int, int]) -> None:
+        x0, y0, x1, y1 = box
+        origin = (x0 + int(2 * u), y1 - int(4 * u))
+        cv2.putText(frame, label, origin, font, size, (0, 0, 0), thick + 2, cv2.LINE_AA)
+        cv2.putText(frame, label, origin, font, size, (255, 255, 255), thick, cv2.LINE_AA)
+
+    text("SCORE 012450", boxes["score"])
+    text("x3 L4", boxes["lives"])
+    x0, y0, x1, y1 = boxes["health"]
+    cv2.rectangle(frame, (x0, y0), (x1, y1), (20, 20, 20), -1)
+    cv2.rectangle(frame, (x0 + 1, y0 + 1), (x0 + 1 + int((x1 - x0 - 2) * 0.7), y1 - 1), (40, 40, 220), -1)
+    cv2.rectangle(frame, (x0, y0), (x1, y1), (255, 255, 255), 1)
+    x0, y0, x1, y1 = boxes["minimap"]
+    cv2.rectangle(frame, (x0, y0), (x1, y1), (50, 40, 30), -1)
+    cv2.rectangle(frame, (x0, y0), (x1, y1), (230, 230, 230), 1)
+    cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
+    cv2.circle(frame, (cx, cy), max(1, int(2 * u)), (60, 220, 255), -1)
+    cv2.line(frame, (x0 + 4, cy + int(8 * u)), (x1 - 4, cy - int(6 * u)), (110, 140, 160), 1)
+
+
+def render_hud_frames(
+    width: int = 320, height: int = 180, frames: int = HUD_FRAMES, *, hud: bool = True
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """The HUD clip's frames (BGR uint8) and its HUD mask (uint8, 255 inside every HUD element's box).
+
+    ``hud=False``: the same scrolling world with no HUD (a camera pan with no overlay)."""
+    rng = np.random.default_rng(20261207)
+    u = width / 320
+    dx, dy = HUD_SPEED[0] * u, HUD_SPEED[1] * u
+    world = _world(width + int(np.ceil(dx * frames)) + 8, height + int(np.ceil(dy * frames)) + 8, rng)
+    out = []
+    for i in range(frames):
+        m = np.float32([[1, 0, -dx * i], [0, 1, -dy * i]])
+        f = cv2.warpAffine(world, m, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        f = np.ascontiguousarray(np.clip(f, 0, 255).astype(np.uint8))
+        if hud:
+            _draw_hud(f, width, height)
+        out.append(f)
+    truth = np.zeros((height, width), np.uint8)
+    for x0, y0, x1, y1 in hud_boxes(width, height).values():
+        truth[y0 : y1 + 1, x0 : x1 + 1] = 255
+    return out, truth
+
+
+def write_hud_clip(path: Path) -> None:
+    frames, _ = render_hud_frames(W, H, HUD_FRAMES)
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    cmd = [
+        ffmpeg, "-y", "-hide_banner", "-loglevel", "error",
+        "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{W}x{H}", "-r", str(FPS), "-i", "-",
+        "-c:v", "libx264", "-preset", "medium", "-crf", "18", "-pix_fmt", "yuv420p",
+        "-threads", "1", "-x264-params", "threads=1",
+        "-frames:v", str(HUD_FRAMES),
+        "-map_metadata", "-1", "-fflags", "+bitexact", "-flags:v", "+bitexact",
+        "-movflags", "+faststart",
+        str(path),
+    ]
+    subprocess.run(cmd, input=b"".join(f.tobytes() for f in frames), check=True)
+
+
+# --------------------------------------------------------------------------- #
 # Style images
 # --------------------------------------------------------------------------- #
 SW, SH = 512, 384
@@ -392,7 +516,8 @@ def main() -> None:
     style_swirls(OUT_DIR / "style_swirls.jpg")
     style_mosaic(OUT_DIR / "style_mosaic.jpg")
     write_clip(OUT_DIR / "clip.mp4")
-    for name in ("clip.mp4", "style_swirls.jpg", "style_mosaic.jpg"):
+    write_hud_clip(OUT_DIR / "hud.mp4")
+    for name in ("clip.mp4", "hud.mp4", "style_swirls.jpg", "style_mosaic.jpg"):
         p = OUT_DIR / name
         print(f"{p.relative_to(OUT_DIR.parent)}: {p.stat().st_size / 1024:.1f} KiB")
 

@@ -68,6 +68,13 @@ class OutputSize(str, Enum):
     SOURCE = "source"
 
 
+class OverlayMode(str, Enum):
+    """--protect-overlays: find a HUD per shot and keep it from the source (video/overlays.py)."""
+
+    AUTO = "auto"
+    OFF = "off"
+
+
 class FlowPreset(str, Enum):
     """DIS optical-flow speed/accuracy presets (temporal/flow.py maps them to OpenCV's)."""
 
@@ -320,6 +327,9 @@ class SelectConfig:
     mask: Path | None = setting(None, option="--mask", hashed=True)
     mask_feather: int = setting(0, option="--mask-feather")  # pixels of Gaussian softening of the mask's edge, at the output size
     mask_invert: bool = setting(False, option="--mask-invert")
+    # Per shot, the still overlay (HUD) found while the rest moves is kept from the source, through the mask's
+    # blend (video/overlays.py). Off by default: docs/game-captures.md has the false-positive measurement.
+    protect_overlays: OverlayMode = setting(OverlayMode.OFF, option="--protect-overlays")
 
     def __post_init__(self) -> None:
         for option, text in (("--start", self.start), ("--end", self.end)):

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import xxhash
 
-from vidstyle.config import MethodKind, OutputSize, Settings, free_settings, settings_to_json
+from vidstyle.config import MethodKind, OutputSize, OverlayMode, Settings, free_settings, settings_to_json
 from vidstyle.files import file_sha256
 from vidstyle.model.style import read_style_image
 from vidstyle.video.masks import open_mask
+from vidstyle.video.overlays import DETECTOR_VERSION
 from vidstyle.video.sources import SourceInfo
 
 # Settings that do not change a single output pixel or frame may differ
@@ -103,6 +104,8 @@ def run_fingerprint(info: SourceInfo, settings: Settings, *, output: Path, frame
     if settings.select.mask is not None:
         settings_json["select"]["mask"] = "(compared by content)"
         fingerprint["mask"] = input_fingerprint(list(open_mask(settings.select.mask).files))  # every byte, like the input's
+    if settings.select.protect_overlays is OverlayMode.AUTO:
+        fingerprint["overlays"] = DETECTOR_VERSION  # a run begun with another detector must not mix in its masks
     scene_list = settings.shots.scene_list
     if scene_list is not None and scene_list.is_file():
         fingerprint["scene_list"] = file_sha256(scene_list)  # an edited list changes the shots
@@ -154,7 +157,12 @@ def changed_files(
     return text[0].upper() + text[1:]
 
 
-_MASK_DEFAULTS = {"settings.select.mask": None, "settings.select.mask_feather": 0, "settings.select.mask_invert": False}
+_MASK_DEFAULTS = {
+    "settings.select.mask": None,
+    "settings.select.mask_feather": 0,
+    "settings.select.mask_invert": False,
+    "settings.select.protect_overlays": OverlayMode.OFF.value,
+}
 
 
 def flatten(prefix: str, value: object, into: dict[str, object]) -> dict[str, object]:
@@ -179,7 +187,7 @@ def differences(old: dict[str, object], new: dict[str, object]) -> list[str]:
         if before == "(unset)" and key == "settings.method.kind" and after == MethodKind.OPTIMIZE.value:
             continue  # a manifest older than fast mode: its run used the optimizer
         if before == "(unset)" and key in _MASK_DEFAULTS and after == _MASK_DEFAULTS[key]:
-            continue  # a manifest older than --mask: its run had none
+            continue  # a manifest older than --mask (or --protect-overlays): its run had none
         if before == "(unset)" and key == "input.xxh3_128":
             continue  # a manifest older than whole-file hashing: its input is checked as then (input.sha256, input_fingerprint)
         if before != after:

@@ -26,6 +26,11 @@ nothing for a clip, but a minute of 30 fps capture adds about 30 s before the
 first frame, and an hour of it half an hour. ``--cuts off`` skips it (and
 --start/--end or --every shorten it); the run itself pays the same pass once.
 
+With --protect-overlays auto, each shot's overlay is found as a run finds it
+(video/overlays.py, on the same sampled frames) and outlined in magenta on
+the input frames; the stylized frames show it kept from the input, as the
+run will write them, and their label says how much of the frame it is.
+
 The sheet: blocks of at most ``columns`` frames, the input frames in one row
 (each labelled with its time in the input) and the stylized ones in the row
 below, and a caption with the settings that decide the look.
@@ -39,9 +44,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 
-from vidstyle.config import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, CutsMode, ModelConfig, PreviewConfig, Settings, TemporalMode
+from vidstyle.config import (
+    DEFAULT_CONTENT_LAYERS,
+    DEFAULT_STYLE_LAYERS,
+    CutsMode,
+    ModelConfig,
+    OverlayMode,
+    PreviewConfig,
+    Settings,
+    TemporalMode,
+)
 from vidstyle.errors import InputError, OutputError, UsageError
 from vidstyle import written as written_files
 from vidstyle.files import write_image_atomic
@@ -61,6 +76,8 @@ from vidstyle.pipeline.events import (
 )
 from vidstyle.pipeline.plan import FramePlan, input_times, make_plan
 from vidstyle.pipeline.shots import describe_shots, format_time, scan_for_cuts
+from vidstyle.video.masks import composite
+from vidstyle.video.overlays import OverlayDetection, detect_in_shots
 from vidstyle.video.pixels import resize
 from vidstyle.video.sheet import Box, Tile, compose
 from vidstyle.video.sinks import OutputKind, output_kind
@@ -225,6 +242,52 @@ def _times(source: FrameSource, settings: Settings, plan: FramePlan) -> list[flo
     return [stamps[i] for i in plan.source_indices]
 
 
+OUTLINE = (255, 0, 255)  # BGR magenta: the protected overlay's edge on the input frames
+
+
+def _find_overlays(
+    source: FrameSource, settings: Settings, plan: FramePlan, cuts: Sequence[int]
+) -> list[OverlayDetection] | None:
+    """Each shot's overlay with --protect-overlays auto (as a run finds them); None when the option is off or for an image."""
+    if settings.select.protect_overlays is not OverlayMode.AUTO or source.info.kind is SourceKind.IMAGE:
+        return None
+    edges = [0, *sorted(cuts), plan.frame_count]
+    return detect_in_shots(source, plan.source_indices, list(zip(edges, edges[1:])))
+
+
+def _kept(detection: OverlayDetection, size: tuple[int, int]) -> np.ndarray:
+    """The detection's protected area at ``size`` (width, height), uint8 0/1."""
+    return (cv2.resize(detection.mask, size, interpolation=cv2.INTER_NEAREST) > 0).astype(np.uint8)
+
+
+def outline_overlay(tile: np.ndarray, detection: OverlayDetection) -> np.ndarray:
+    """``tile`` with the edge of the detection's protected area drawn on it."""
+    kept = _kept(detection, (tile.shape[1], tile.shape[0]))
+    contours, _ = cv2.findContours(kept, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    drawn = tile.copy()
+    cv2.drawContours(drawn, contours, -1, OUTLINE, 1)
+    return drawn
+
+
+def _show_overlays(
+    found: list[OverlayDetection] | None, frames: Sequence[PreviewFrame], inputs: list[np.ndarray], results: list[np.ndarray],
+    result_labels: list[str], *, keep: bool,
+) -> None:
+    """Outline each frame's shot overlay on its input tile; ``keep``: also keep it from the input in the stylized tile."""
+    if found is None:
+        return
+    for k, frame in enumerate(frames):
+        detection = found[frame.shot]
+        if not detection.found:
+            result_labels[k] += "; no HUD"
+            continue
+        if keep:
+            size = (results[k].shape[1], results[k].shape[0])
+            results[k] = composite(results[k], inputs[k], 1.0 - _kept(detection, size).astype(np.float32))
+        inputs[k] = outline_overlay(inputs[k], detection)
+        result_labels[k] += f"; HUD {detection.protected:.0%} kept"
+
+
 def _write_sheet(
     sheet: Path,
     inputs: list[np.ndarray],
@@ -305,6 +368,7 @@ def preview(
         times = _times(source, settings, plan)
         cuts, shots = _find_shots(source, settings, plan, times, on_event)
         positions = pick_positions(plan.frame_count, config.frames, cuts)
+        overlays = _find_overlays(source, settings, plan, cuts)
         contents = _read(source, (plan.source_indices[p] for p in positions))
         method = method_factory(cold, plan.working_size)
         on_event(RunStarted(total_frames=len(positions), already_done=0, working_size=plan.working_size, output=sheet, work_dir=None))
@@ -337,6 +401,7 @@ def preview(
     if shots:
         caption += f" {shots}."
     result_labels = [f"{f.steps} steps, {f.seconds:.0f} s" for f in frames]
+    _show_overlays(overlays, frames, inputs, results, result_labels, keep=True)
     size, input_boxes, result_boxes, label_boxes, caption_box = _write_sheet(
         sheet, inputs, results, labels, result_labels, caption, config.columns
     )
@@ -384,9 +449,11 @@ def preview_run(
         results = [resize(outputs[p], tile) for p in positions]
         frames = [PreviewFrame(p, plan.source_indices[p], times[p], None, None, None, None, shot_of(p, cuts)) for p in positions]
         labels = [_label(f.time, f.source_index, source) for f in frames]
+        overlays = _find_overlays(source, settings, plan, cuts)
     caption = describe_settings(settings, working_size=plan.working_size)
     caption += f". From the finished run {Path(stylized).name}."
     result_labels = [f"output frame {p}" for p in positions]
+    _show_overlays(overlays, frames, inputs, results, result_labels, keep=False)  # the output has it kept already
     size, input_boxes, result_boxes, label_boxes, caption_box = _write_sheet(
         sheet, inputs, results, labels, result_labels, caption, config.columns
     )

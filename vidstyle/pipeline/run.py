@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
-from vidstyle.config import CutsMode, Settings, TemporalMode
+from vidstyle.config import CutsMode, OverlayMode, Settings, TemporalMode
 from vidstyle.errors import EncodeError, InputChanged, Interrupted, NumericalError, OutOfSpace, OutputError, ResumeError, UsageError
 from vidstyle import written as written_files
 from vidstyle.faults import FaultPoint, Faults
@@ -51,12 +51,14 @@ from vidstyle.pipeline.fingerprint import FILE_KEYS, changed_files, differences,
 from vidstyle.pipeline.interrupt import StopFlag, stop_on_signals
 from vidstyle.pipeline.plan import FramePlan, input_times, make_plan
 from vidstyle.pipeline.shots import describe_shots, scan_for_cuts
+from vidstyle.pipeline.overlays import protect_overlays
 from vidstyle.pipeline.ownership import check_layout, check_output_parent, guarded_paths, settle_existing
 from vidstyle.pipeline.workdir import Manifest, WorkDir, default_work_dir, output_beside, resume_command_for
 from vidstyle.pipeline.workers import LOCAL, Workers, open_workers
 from vidstyle.video.mux import assemble
 from vidstyle.video.probe import count_video_frames
 from vidstyle.video.masks import MaskSpec, open_mask
+from vidstyle.video.overlays import OverlaySpec
 from vidstyle.video.sinks import Output, OutputKind, SinkSpec, open_sink, output_kind, segment_path
 from vidstyle.video.sources import FrameSource, SourceInfo, SourceKind, SourceSpec, open_source
 
@@ -192,6 +194,7 @@ class _Run:
         self.workers: Workers = LOCAL  # where the chains run (pipeline/workers.py); Ray's once a run with workers holds them
         self.work: WorkDir | None = None
         self.mask: MaskSpec | None = None  # --mask, checked by run()
+        self.overlays: OverlaySpec | None = None  # --protect-overlays auto: each shot's detected mask, once planned
         self.run_id = ""  # the work dir's (its marker's), once held
         if output.kind is not OutputKind.IMAGE:
             self.work = WorkDir(self.settings.run.work_dir or default_work_dir(output.path))
@@ -252,6 +255,7 @@ class _Run:
         else:
             manifest = self._create_work_dir(self._plan_shots(frames, independent=chosen.independent), fingerprint)
         self.output.sweep_leftovers()
+        self.overlays = self._protect_overlays(manifest.plan)
         method = chosen.ready(
             settings=self.settings,
             plan=manifest.plan,
@@ -302,6 +306,18 @@ class _Run:
         )
         self._announce_shots(plan, detected=detecting, seconds=time.perf_counter() - started if detecting else 0.0)
         return plan
+
+    def _protect_overlays(self, plan: RunPlan) -> OverlaySpec | None:
+        """--protect-overlays auto: each shot's overlay mask, found once and kept in the work dir (pipeline/overlays.py)."""
+        if self.settings.select.protect_overlays is not OverlayMode.AUTO or self.work is None:
+            return None  # an image output is one frame: nothing moves, nothing to protect
+        found = protect_overlays(self.source, plan, self.work.root, before_frame=self._stop_overlays)
+        self._notice(found.summary())
+        return found.spec
+
+    def _stop_overlays(self) -> None:
+        if self.stop.requested:
+            raise Interrupted(f"Stopped while looking for overlays, before any frame was stylized. Resume with: {self._resume_command()}")
 
     def _stop_scan(self) -> None:
         """A stop during the cut-detection pass ends it (nothing is stylized yet)."""
@@ -374,6 +390,7 @@ class _Run:
             source=self.source.spec,
             device=self.settings.model.device.value,
             mask=self.mask,
+            overlays=self.overlays,
         )
 
     def _done_by_chain(self, plan: RunPlan, spec: SinkSpec) -> dict[int, set[int]]:

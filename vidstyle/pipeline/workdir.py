@@ -59,7 +59,7 @@ _OUR_FILES = (MANIFEST, FINISHED)
 # and checkpoint (pipeline/fast.py, methods/feedforward.py). Only for telling an older vidstyle's work dir apart.
 _OUR_FILE_NAME = re.compile(r"^\d+\.(png|json|mp4|mkv|mov|webm|avi)$")
 _OUR_FAST_FILES = ("model.pt", "fast-checkpoint.pt")
-_OUR_FOLDERS = ("frames", "log", "segments", "scaled", "fast", "warmup")  # warmup: pipeline/chain.py's stored warmup frames
+_OUR_FOLDERS = ("frames", "log", "segments", "scaled", "fast", "warmup", "overlays")  # warmup: pipeline/chain.py's stored warmup frames; overlays: pipeline/overlays.py
 _DAMAGED = "rerun the stylize command with --restart to start over."
 
 

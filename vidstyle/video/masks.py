@@ -11,6 +11,13 @@ The mask is applied where a frame is written (video/sinks.py): output =
 mask * stylized + (1 - mask) * source, at the output size, so a masked-out
 pixel is the source's. The work dir keeps the unmasked stylized frames: the
 next frame warps from them and a resumed run reads them back as they were.
+
+--protect-overlays auto adds a mask per shot (video/overlays.py, written to
+the work dir in this same convention). :class:`FrameMasks` multiplies the
+two: a pixel is stylized only as far as both the user's mask and the shot's
+overlay mask allow, so a detected HUD is kept even where --mask stylizes, and
+--mask's black stays black where no HUD is. --mask-feather and --mask-invert
+act on the user's mask only (a HUD's edge is as fixed as the mask's).
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import cv2
 import numpy as np
 
 from vidstyle.errors import InputError, UsageError
+from vidstyle.video.overlays import OverlaySpec
 from vidstyle.video.sources import SourceKind, SourceSpec, open_reader, open_source
 
 
@@ -119,3 +127,40 @@ def composite(stylized: np.ndarray, source: np.ndarray, weights: np.ndarray) -> 
     w = weights[:, :, None]
     blended = w * stylized.astype(np.float32) + (1.0 - w) * source.astype(np.float32)
     return np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+
+
+class FrameMasks:
+    """The weights each written frame is blended with: the user's --mask times the shot's overlay mask."""
+
+    def __init__(self, mask: MaskSpec | None, overlays: OverlaySpec | None) -> None:
+        self.user = MaskReader(mask) if mask is not None else None
+        self.overlays = overlays if overlays is not None and overlays.any else None
+        self._overlay: tuple[Path, tuple[int, int], np.ndarray] | None = None
+
+    def close(self) -> None:
+        if self.user is not None:
+            self.user.close()
+
+    def _overlay_weights(self, file: Path, size: tuple[int, int]) -> np.ndarray:
+        if self._overlay is None or self._overlay[:2] != (file, tuple(size)):
+            image = cv2.imread(str(file), cv2.IMREAD_COLOR)
+            if image is None:
+                raise InputError(f"The overlay mask {file} cannot be read; resume to detect it again, or pass --restart.")
+            self._overlay = (file, tuple(size), to_weights(image, size, feather=0, invert=False))
+        return self._overlay[2]
+
+    def weights(self, position: int, source_index: int, size: tuple[int, int]) -> np.ndarray | None:
+        """The weights of plan ``position`` (input frame ``source_index``) at ``size``; None: stylize it all."""
+        weights = self.user.weights(source_index, size) if self.user is not None else None
+        file = self.overlays.file_at(position) if self.overlays is not None else None
+        if file is None:
+            return weights
+        overlay = self._overlay_weights(file, size)
+        return overlay if weights is None else weights * overlay
+
+
+def open_frame_masks(mask: MaskSpec | None, overlays: OverlaySpec | None) -> FrameMasks | None:
+    """The sink's masks, or None when every frame is written whole."""
+    if mask is None and (overlays is None or not overlays.any):
+        return None
+    return FrameMasks(mask, overlays)

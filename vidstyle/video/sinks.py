@@ -28,8 +28,8 @@ output-size copies of a video's segment wait in the work dir's scaled/ until
 the segment is encoded. A frame whose copy is missing there (a run killed
 between the two writes) is made again from the source, read once more.
 
-With --mask (video/masks.py), each frame is then blended with its source by
-the mask as it is written, so a masked-out pixel is the source's; the work dir
+With --mask or --protect-overlays (video/masks.py, video/overlays.py), each
+frame is then blended with its source by the mask as it is written, so a masked-out pixel is the source's; the work dir
 still keeps the unmasked working-size frame, which the next frame starts from.
 A video's frames are then encoded from copies in scaled/ at any output size.
 
@@ -72,7 +72,8 @@ from vidstyle.files import (
 )
 from vidstyle.model.device import resolve_device
 from vidstyle.video.encode import VIDEO_OUTPUT_EXTENSIONS, VideoContainer, container_for, encode_segment
-from vidstyle.video.masks import MaskReader, MaskSpec, composite
+from vidstyle.video.masks import FrameMasks, MaskSpec, composite, open_frame_masks
+from vidstyle.video.overlays import OverlaySpec
 from vidstyle.video.pixels import resize
 from vidstyle.video.sources import IMAGE_EXTENSIONS, SourceSpec, open_reader, read_image
 from vidstyle.video.upsample import upsample_to_source
@@ -275,10 +276,15 @@ class SinkSpec:
     source: SourceSpec | None = None  # to read a source frame again (a video segment's missing output-size copy)
     device: str = DeviceChoice.CPU.value  # where frames are upsampled to the output size: the run's --device
     mask: MaskSpec | None = None  # --mask: each written frame is blended with its source by it (video/masks.py)
+    overlays: OverlaySpec | None = None  # --protect-overlays auto: the shots' detected masks, blended the same way
+
+    @property
+    def masked(self) -> bool:
+        return self.mask is not None or (self.overlays is not None and self.overlays.any)
 
     def needs_source(self, plan: SinkPlan) -> bool:
         """Whether a written frame is made with its full-size source frame (upsampling guided by it, or a mask)."""
-        return plan.output_size != plan.working_size or self.mask is not None
+        return plan.output_size != plan.working_size or self.masked
 
 
 class Ledger(Protocol):
@@ -353,10 +359,11 @@ class _WorkFrames:
 
 
 def to_output_size(
-    spec: SinkSpec, plan: SinkPlan, image: np.ndarray, source: np.ndarray | None, *, position: int = 0, masks: MaskReader | None = None
+    spec: SinkSpec, plan: SinkPlan, image: np.ndarray, source: np.ndarray | None, *, position: int = 0, masks: FrameMasks | None = None
 ) -> np.ndarray:
     """A stylized working-size frame as it is written: at the output size, guided by its source frame when it
-    has one, then blended with that source by the mask (``masks``: the sink's reader of ``spec.mask``)."""
+    has one, then blended with that source by the masks (``masks``: the sink's reader of ``spec.mask`` and
+    ``spec.overlays``)."""
     if source is not None and (source.shape[1], source.shape[0]) != plan.output_size:
         source = resize(source, plan.output_size)
     if plan.output_size == plan.working_size:
@@ -367,11 +374,12 @@ def to_output_size(
         scaled = upsample_to_source(image, source, device=resolve_device(DeviceChoice(spec.device)))
     if masks is None or source is None:
         return scaled
-    return composite(scaled, source, masks.weights(plan.frames.source_indices[position], plan.output_size))
+    weights = masks.weights(position, plan.frames.source_indices[position], plan.output_size)
+    return scaled if weights is None else composite(scaled, source, weights)
 
 
-def open_masks(spec: SinkSpec) -> MaskReader | None:
-    return MaskReader(spec.mask) if spec.mask is not None else None
+def open_masks(spec: SinkSpec) -> FrameMasks | None:
+    return open_frame_masks(spec.mask, spec.overlays)
 
 
 def read_sources(spec: SinkSpec, plan: SinkPlan, positions: Sequence[int]) -> dict[int, np.ndarray]:
