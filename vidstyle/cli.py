@@ -576,7 +576,7 @@ def resume(
         if sequential:
             settings = settings.replace(scale=replace(settings.scale, workers=None, ray_address=None))
         elif workers is not None or ray_address is not None:
-            if settings.model.batch_chains > 1:  # Settings refuses it too, in stylize's words; this says how to resume
+            if settings.model.batch_chains > 1 and settings.method.kind is MethodKind.OPTIMIZE:  # Settings refuses it too, in stylize's words; this says how to resume
                 raise UsageError(
                     f"This run was started with --batch-chains {settings.model.batch_chains}, which batches chains in one "
                     "process; resume it without --workers or --ray-address (Ray workers run one chain each)."

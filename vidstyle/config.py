@@ -477,10 +477,11 @@ class Settings:
 
     def __post_init__(self) -> None:
         # Here, not in the CLI, so a library caller (or an edited manifest) gets the same refusal.
-        if self.model.batch_chains > 1 and self.scale.parallel:
+        # Fast mode's workers batch frames of their chains (pipeline/ray_executor.py); the optimizer's run one chain each.
+        if self.model.batch_chains > 1 and self.scale.parallel and self.method.kind is MethodKind.OPTIMIZE:
             raise UsageError(
                 "--batch-chains batches chains in one process and cannot be combined with --workers or --ray-address "
-                "(Ray workers run one chain each); drop one of them."
+                "(Ray workers run one optimizer chain each; fast mode's batch); drop one of them."
             )
 
     def replace(self, **changes: object) -> "Settings":

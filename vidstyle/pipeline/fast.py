@@ -72,8 +72,6 @@ def check_fast_settings(settings: Settings, *, image_output: bool) -> None:
     method = settings.method
     if method.kind is not MethodKind.FAST:
         return
-    if settings.scale.parallel:
-        raise UsageError("--method fast trains one network in one process; leave out --workers and --ray-address.")
     if method.model is None:
         if settings.style.preserve_colors:
             raise UsageError("--preserve-colors does not work with --method fast yet; leave one of them out.")
@@ -93,6 +91,24 @@ def fast_model_method(settings: Settings) -> FastMethod:
 
 
 @dataclass(frozen=True)
+class SavedNetwork:
+    """The method factory of fast mode's Ray workers: the network saved at ``path``, loaded once on each worker.
+
+    A trained run's network is its work dir's fast/model.pt, which every worker
+    sees (the work dir is on a filesystem they share, docs/workers.md), so the
+    network is trained once, on the driver, and crosses to the workers as a
+    file, never through Ray's object store.
+    """
+
+    path: Path
+    identity: str
+
+    def __call__(self, settings: Settings, working_size: tuple[int, int]) -> Method:
+        device = resolve_device(settings.model.device)
+        return FastMethod(load_model(self.path, device=device).net, identity=self.identity, device=device)
+
+
+@dataclass(frozen=True)
 class RunMethod:
     """The method a run chose: ``method`` stylizes the frames, unless the run trains a network first."""
 
@@ -105,6 +121,15 @@ class RunMethod:
     def identity(self) -> str:
         """What the output depends on besides settings and inputs (the run's fingerprint)."""
         return self.method.identity
+
+    def worker_factory(self, settings: Settings, work_root: Path | None, fallback: MethodFactory) -> MethodFactory:
+        """What each Ray worker builds its method with: the saved network in fast mode, else ``fallback`` (the optimizer)."""
+        if not self.independent:
+            return fallback
+        if settings.method.model is not None:
+            return SavedNetwork(Path(settings.method.model), self.identity)
+        assert work_root is not None
+        return SavedNetwork(work_root / FAST_DIR / MODEL_NAME, self.identity)
 
     def ready(
         self,

@@ -262,7 +262,8 @@ class _Run:
             stop=self.stop,
             on_event=self.on_event,
         )
-        return self._execute(manifest.plan, manifest.source, method, started)
+        factory = chosen.worker_factory(self.settings, self.work.root, self.method_factory)
+        return self._execute(manifest.plan, manifest.source, method, started, factory=factory)
 
     # -- before any frame -------------------------------------------------------
     def _times(self, plan: FramePlan) -> list[float]:
@@ -288,8 +289,8 @@ class _Run:
         workers = self.workers.count
         if independent:
             # Fast mode: a shot splits into chains at no cost to the picture,
-            # so --batch-chains K then has K chains to put through each network pass.
-            workers = max(workers, self.settings.model.batch_chains)
+            # so --batch-chains K then has K chains to put through each network pass, on each worker.
+            workers *= self.settings.model.batch_chains
         # A chain inside a shot is warmed up and cross-faded; frames that are not tied together need neither.
         tied = self.settings.temporal.mode is not TemporalMode.NONE and not independent
         overlap = scale.overlap if tied else 0
@@ -381,7 +382,7 @@ class _Run:
         sink = open_sink(spec, plan, ledger=ledger, faults=Faults(), on_event=ignore)
         return {chain.index: finished_positions(plan, chain, sink) for chain in plan.chains}
 
-    def _execute(self, plan: RunPlan, source: SourceSpec, method: Method, started: float) -> RunResult:
+    def _execute(self, plan: RunPlan, source: SourceSpec, method: Method, started: float, *, factory: MethodFactory | None = None) -> RunResult:
         spec = self._sink_spec()
         total = plan.frame_count
         done_by_chain = self._done_by_chain(plan, spec)
@@ -401,7 +402,7 @@ class _Run:
         )
         with self._resumable(progress):
             execution = self.workers.run(
-                jobs, method=method, method_factory=self.method_factory, settings=self.settings,
+                jobs, method=method, method_factory=factory or self.method_factory, settings=self.settings,
                 working_size=plan.working_size, stop=self.stop, on_event=progress,
             )  # fmt: skip
             self.fault_spent = execution.fault_spent
