@@ -864,12 +864,14 @@ def time_training(
         optimizer.zero_grad(set_to_none=True)
         terms["total"].backward()
         optimizer.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)  # a GPU step ends when its kernels do
         marks.append(time.perf_counter())
     net.eval()
     frame = clip.frames[0]
     list(apply_network(net, [frame], batch_size=1, device=device))  # the first pass pays for allocation
     began = time.perf_counter()
-    list(apply_network(net, [frame], batch_size=1, device=device))
+    list(apply_network(net, [frame], batch_size=1, device=device))  # returns numpy: synchronized
     return (marks[-1] - marks[0]) / steps, time.perf_counter() - began
 
 
