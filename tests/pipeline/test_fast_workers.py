@@ -22,7 +22,7 @@ import torch
 
 from tests.mediatools import frame_image, make_frames_folder, optional_tool, read_frames
 from tests.pipeline.resume_worker import make_settings
-from vidstyle.config import MethodConfig, MethodKind, ModelConfig, ScaleConfig, Settings
+from vidstyle.config import MethodConfig, MethodKind, ScaleConfig, Settings
 from vidstyle.faults import ENV as FAULT_ENV
 from vidstyle.pipeline.events import Notice
 from vidstyle.pipeline.fast import FAST_DIR, MODEL_NAME
@@ -126,9 +126,3 @@ def test_a_killed_apply_worker_loses_only_its_chain(media, random_weights, clust
     assert sorted(r.position for r in result.records) == [p for p in range(FRAMES) if p not in (4, 5, 6)]
     assert_like_reference(output, reference)
 
-
-def test_optimize_with_workers_still_refuses_batch_chains() -> None:
-    from vidstyle.errors import UsageError
-
-    with pytest.raises(UsageError, match="--batch-chains"):
-        Settings(model=ModelConfig(batch_chains=2), scale=ScaleConfig(workers=2))
