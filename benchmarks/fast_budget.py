@@ -23,6 +23,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,7 +45,7 @@ from vidstyle.pipeline.budget import BUDGET_NAME, Costs, choose_kind  # noqa: E4
 from vidstyle.pipeline.events import Notice  # noqa: E402
 from vidstyle.pipeline.measure import measure_warping_error  # noqa: E402
 from vidstyle.pipeline.run import stylize  # noqa: E402
-from vidstyle.video.pixels import resize  # noqa: E402
+from vidstyle.video.pixels import resize, working_size  # noqa: E402
 from vidstyle.video.sources import open_source  # noqa: E402
 
 
@@ -61,6 +62,7 @@ def run(kind: MethodKind, folder: Path, args: argparse.Namespace) -> dict[str, o
     print(f"{time.strftime('%H:%M:%S')} {kind.value} ...", flush=True)
     stylize(CLIP, folder / kind.value, settings=settings, on_event=lambda e: notices.append(e.message) if isinstance(e, Notice) else None)
     seconds = time.perf_counter() - began
+    (folder / f"{kind.value}.seconds").write_text(f"{seconds:.1f}\n")
     for line in notices:
         if line.startswith(("Training budget", "Method auto", "Trained")):
             print(f"  [{kind.value}] {line}", flush=True)
@@ -81,22 +83,31 @@ def main() -> None:
     parser.add_argument("--folder", type=Path, default=Path("/tmp/vidstyle-fast-budget"))
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--auto", action="store_true", help="also run --method auto (a third whole run)")
+    parser.add_argument("--measure-only", action="store_true", help="measure the outputs (and NAME.seconds) already in --folder")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     args.folder.mkdir(parents=True, exist_ok=True)
     kinds = (MethodKind.OPTIMIZE, MethodKind.FAST) + ((MethodKind.AUTO,) if args.auto else ())
-    results = {kind.value: run(kind, args.folder, args) for kind in kinds}
+    if args.measure_only:
+        results = {k.value: {"seconds": float((args.folder / f"{k.value}.seconds").read_text())} for k in kinds}
+    else:
+        results = {kind.value: run(kind, args.folder, args) for kind in kinds}
     # What auto would choose from the fast run's recorded costs (the same rule, without a third run).
     record = json.loads((args.folder / "fast.vidstyle" / "fast" / BUDGET_NAME).read_text())
     print(f"  auto on these costs: {choose_kind(Costs(**record['costs']))}", flush=True)
-    outputs = {name: read_folder(args.folder / name) for name in results}
-    inputs = read_folder_inputs(args, outputs["optimize"][0].shape)
+    inputs = read_folder_inputs(args)
+    # Measured at the working size (an output at the source size, guided-upsampled, is brought back by area).
+    outputs = {name: [resize(f, (inputs[0].shape[1], inputs[0].shape[0])) for f in read_folder(args.folder / name)] for name in results}
+    for name, frames in outputs.items():
+        (args.folder / f"{name}-working").mkdir(exist_ok=True)
+        for i, frame in enumerate(frames):
+            cv2.imwrite(str(args.folder / f"{name}-working" / f"{i:06d}.png"), frame)
     size = (inputs[0].shape[1], inputs[0].shape[0])
     core = build_core(size, args.style)
     print(f"{time.strftime('%H:%M:%S')} measuring ...", flush=True)
     for name, frames in outputs.items():
         style, content = frame_losses(core, inputs, frames)
-        warp = measure_warping_error(args.folder / "inputs", args.folder / name).value
+        warp = measure_warping_error(args.folder / "inputs", args.folder / f"{name}-working").value
         results[name].update(style=style, content=content, warping=warp)
     base = results["optimize"]
     print(f"\n{args.frames} frames at {size[0]}x{size[1]}, {args.threads} thread(s)")
@@ -111,16 +122,14 @@ def main() -> None:
         args.json.write_text(json.dumps(results, indent=1, default=str))
 
 
-def read_folder_inputs(args: argparse.Namespace, shape: tuple[int, ...]) -> list:
+def read_folder_inputs(args: argparse.Namespace) -> list:
     """The input frames at the working size, also written as PNGs for the warping error (it compares two sequences)."""
-    import cv2
-
     folder = args.folder / "inputs"
     folder.mkdir(exist_ok=True)
     frames = []
     with open_source(CLIP) as source:
         for index, frame in source.read(range(args.frames)):
-            small = resize(frame, (shape[1], shape[0]))
+            small = resize(frame, working_size(frame.shape[1], frame.shape[0], args.max_size))
             cv2.imwrite(str(folder / f"{index:06d}.png"), small)
             frames.append(small)
     return frames
