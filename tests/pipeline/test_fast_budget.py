@@ -29,7 +29,7 @@ from vidstyle.config import FULL_TRAIN_STEPS, MethodConfig, MethodKind
 from vidstyle.faults import ENV as FAULT_ENV
 from vidstyle.methods.feedforward import load_model
 from vidstyle.pipeline.budget import BUDGET_NAME, FRACTION, MIN_TRAIN_STEPS, Costs, choose_kind, training_steps
-from vidstyle.pipeline.events import TrainingProgress
+from vidstyle.pipeline.events import Notice, TrainingProgress
 from vidstyle.pipeline.fast import FAST_DIR, MODEL_NAME
 from vidstyle.pipeline.run import resume
 from vidstyle.pipeline.workdir import WorkDir
@@ -81,10 +81,10 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"clip": folder / "frames", "style": style}
 
 
-def args(media: dict[str, Path], output: Path, weights: Path, *extra: str, method: str = "fast") -> list[str]:
+def args(media: dict[str, Path], output: Path, weights: Path, *extra: str, method: str = "fast", warm: int = 2) -> list[str]:
     return [
         "stylize", str(media["clip"]), "-s", str(media["style"]), "-o", str(output), "--weights", str(weights), "--method", method,
-        "--keyframes", "6", "--iterations", "4", "--iterations-next", "2", "--cuts", "off", "-q", *extra,
+        "--keyframes", "6", "--iterations", "4", "--iterations-next", str(warm), "--cuts", "off", "-q", *extra,
     ]  # fmt: skip
 
 
@@ -161,3 +161,20 @@ def test_auto_on_a_short_clip_chooses_the_optimizer_and_says_why(
     assert fingerprint["auto"]["kind"] == "optimize"  # type: ignore[index]  # the choice, kept for a resume
     assert fingerprint["settings"]["method"]["kind"] == "auto"  # type: ignore[index]
     assert not (tmp_path / "out.vidstyle" / FAST_DIR).exists() and len(read_frames(tmp_path / "out")) == FRAMES
+
+
+def test_auto_chooses_fast_where_it_pays_off_and_a_resume_reads_the_choice_back(
+    media: dict[str, Path], random_weights: Path, tmp_path: Path
+) -> None:
+    """With --train-steps 1 (the training auto weighs) and 20 optimizer steps a warm frame, fast pays off on 12 frames."""
+    output = tmp_path / "out"
+    killed = _child(args(media, output, random_weights, "--train-steps", "1", method="auto", warm=20), "frame:5")  # killed while applying
+    assert killed.returncode == -9, killed.stderr
+    work = tmp_path / "out.vidstyle"
+    stored = WorkDir.read_manifest(work).fingerprint["auto"]
+    assert stored["kind"] == "fast", stored  # type: ignore[index]
+    events: list[object] = []
+    resume(work, on_event=events.append)
+    said = [e.message for e in events if isinstance(e, Notice) and e.message.startswith("Method auto")]
+    assert said == [f"Method auto: fast. {stored['reason']}."]  # type: ignore[index]  # read back, not measured again
+    assert len(read_frames(output)) == FRAMES
