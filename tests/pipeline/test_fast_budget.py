@@ -2,11 +2,14 @@
 
 The rules are checked on stated costs (a short clip gets a short training, a
 long one the full; auto picks fast only where its full training pays off),
-and through the CLI on a tiny clip with random weights: a 12-frame clip is far
-too short for fast mode to pay off on any machine (its training would need
-about 2,000 frames' worth of optimizer time), so its budget is the floor,
+and through the CLI on a tiny clip with random weights: at 4 optimizer steps
+a cold start and 2 a warm frame, the optimizer's estimate for 12 frames is 26
+steps, half of which cannot pay for even one training step (a batch of crops
+costs more than one frame's step) on any machine, so the budget is the floor,
 MIN_TRAIN_STEPS, wherever it runs; the budget is recorded in the work dir and
-a resume reads it instead of timing again; auto chooses the optimizer.
+a resume reads it instead of timing again; auto chooses the optimizer there,
+and fast where the optimizer's estimate is made large (20 steps a warm frame)
+and the training small (--train-steps 1), its choice read back on resume.
 """
 
 from __future__ import annotations
