@@ -4,8 +4,9 @@ The rules are checked on stated costs (a short clip gets a short training, a
 long one the full; auto picks fast only where its full training pays off),
 and through the CLI on a tiny clip with random weights: at 4 optimizer steps
 a cold start and 2 a warm frame, the optimizer's estimate for 12 frames is 26
-steps, half of which cannot pay for even one training step (a batch of crops
-costs more than one frame's step) on any machine, so the budget is the floor,
+steps; half of that, less two keyframes of 4 steps, leaves room for a few
+training steps at most (a batch of crops costs more than one frame's step),
+far under the floor on any machine, so the budget is the floor,
 MIN_TRAIN_STEPS, wherever it runs; the budget is recorded in the work dir and
 a resume reads it instead of timing again; auto chooses the optimizer there,
 and fast where the optimizer's estimate is made large (20 steps a warm frame)
