@@ -33,6 +33,9 @@ def test_batch_chains_on_workers_is_refused_by_the_library(scale: ScaleConfig) -
         Settings(model=ModelConfig(batch_chains=2), scale=scale)
     assert Settings(model=ModelConfig(batch_chains=2)).model.batch_chains == 2
     assert Settings(scale=scale).scale.parallel
+    # Fast mode's workers batch their chains (pipeline/ray_executor.py).
+    fast = Settings(model=ModelConfig(batch_chains=2), scale=scale, method=MethodConfig(kind=MethodKind.FAST))
+    assert fast.model.batch_chains == 2 and fast.scale.parallel
 
 
 def test_every_setting_has_a_stylize_option_with_its_default_or_a_stated_reason() -> None:

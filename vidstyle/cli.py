@@ -562,9 +562,9 @@ def stylize(
     chain_frames: Annotated[Optional[int], typer.Option(help=f"Split shots longer than this into chains (default: as far as the workers need, chains of at least {MIN_CHAIN_FRAMES}).")],
     overlap: Annotated[int, typer.Option(help="Frames a chain inside a shot starts before its first; the chain before it cross-fades into them.")],
     worker_threads: Annotated[Optional[int], typer.Option(help="torch/OpenCV threads per worker (default: the cores shared out among the workers).")],
-    method: Annotated[MethodKind, typer.Option(help="optimize: the optimizer on every frame (best quality); fast: optimize keyframes, train a small network on the clip, run it on every frame (milliseconds a frame).")],
+    method: Annotated[MethodKind, typer.Option(help="optimize: the optimizer on every frame (best quality); fast: optimize keyframes, train a small network on the clip, run it on every frame (milliseconds a frame); auto: fast where the clip is long enough for it to pay off, else optimize (says which and why).")],
     keyframes: Annotated[int, typer.Option(help="Fast: one keyframe per this many frames of a shot (at least one per shot), each stylized by the optimizer.")],
-    train_steps: Annotated[int, typer.Option(help="Fast: training step budget (an early stop may end sooner).")],
+    train_steps: Annotated[Optional[int], typer.Option(help="Fast: training step budget (an early stop may end sooner); default: follows the clip, up to 1500, so the whole run costs at most half the optimizer's estimated time.")],
     model: Annotated[Optional[Path], typer.Option(help="Fast: apply this network saved by --save-model; no keyframes, no training.")],
     save_model: Annotated[Optional[Path], typer.Option(help="Fast: also write the trained network here (weights only, plus a JSON of its settings).")],
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress; print only the output path.")] = False,
@@ -709,7 +709,7 @@ def resume(
         if sequential:
             settings = settings.replace(scale=replace(settings.scale, workers=None, ray_address=None))
         elif workers is not None or ray_address is not None:
-            if settings.model.batch_chains > 1:  # Settings refuses it too, in stylize's words; this says how to resume
+            if settings.model.batch_chains > 1 and settings.method.kind is MethodKind.OPTIMIZE:  # Settings refuses it too, in stylize's words; this says how to resume
                 raise UsageError(
                     f"This run was started with --batch-chains {settings.model.batch_chains}, which batches chains in one "
                     "process; resume it without --workers or --ray-address (Ray workers run one chain each)."

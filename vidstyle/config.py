@@ -427,6 +427,11 @@ class MethodKind(str, Enum):
 
     OPTIMIZE = "optimize"  # Gatys et al.'s optimization of every frame, tied to the previous one (Ruder et al.)
     FAST = "fast"  # optimize a few keyframes, train a small network on the clip, run it on every frame
+    AUTO = "auto"  # fast where it pays off (a clip long enough for its full training), else optimize (pipeline/budget.py)
+
+
+# Fast mode's full training (steps); without --train-steps a run's budget follows its clip, up to this (pipeline/budget.py).
+FULL_TRAIN_STEPS = 1500
 
 
 # Fast-mode defaults: the evidence is in methods/feedforward.py (FastConfig) and docs/fast-mode.md.
@@ -436,7 +441,8 @@ class MethodConfig:
 
     kind: MethodKind = setting(MethodKind.OPTIMIZE, option="--method")
     keyframes: int = setting(100, option="--keyframes")  # fast: one keyframe per this many frames of a shot, at least one per shot
-    train_steps: int = setting(1500, option="--train-steps")  # fast: training step budget (an early stop may end it sooner)
+    # fast: training step budget (an early stop may end it sooner); None: follow the clip, up to FULL_TRAIN_STEPS (pipeline/budget.py)
+    train_steps: int | None = setting(None, option="--train-steps")
     model: Path | None = setting(None, option="--model", hashed=True)  # fast: apply this saved network; no keyframes, no training
     save_model: Path | None = setting(None, option="--save-model")  # fast: also write the trained network here
 
@@ -444,10 +450,10 @@ class MethodConfig:
         try:  # library callers may pass "fast"
             object.__setattr__(self, "kind", MethodKind(self.kind))
         except ValueError:
-            raise UsageError(f"Unknown method {self.kind!r}; use optimize or fast.") from None
+            raise UsageError(f"Unknown method {self.kind!r}; use optimize, fast or auto.") from None
         if self.keyframes < 1:
             raise UsageError("--keyframes must be at least 1 (frames of a shot per keyframe).")
-        if self.train_steps < 1:
+        if self.train_steps is not None and self.train_steps < 1:
             raise UsageError("--train-steps must be at least 1.")
         fast_only = [name for name, value in (("--model", self.model), ("--save-model", self.save_model)) if value is not None]
         if fast_only and self.kind is not MethodKind.FAST:
@@ -487,10 +493,11 @@ class Settings:
 
     def __post_init__(self) -> None:
         # Here, not in the CLI, so a library caller (or an edited manifest) gets the same refusal.
-        if self.model.batch_chains > 1 and self.scale.parallel:
+        # Fast mode's workers batch frames of their chains (pipeline/ray_executor.py); the optimizer's run one chain each.
+        if self.model.batch_chains > 1 and self.scale.parallel and self.method.kind is MethodKind.OPTIMIZE:
             raise UsageError(
                 "--batch-chains batches chains in one process and cannot be combined with --workers or --ray-address "
-                "(Ray workers run one chain each); drop one of them."
+                "(Ray workers run one optimizer chain each; fast mode's batch); drop one of them."
             )
 
     def replace(self, **changes: object) -> "Settings":

@@ -25,7 +25,9 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
-from vidstyle.config import CutsMode, OverlayMode, Settings, TemporalMode
+import numpy as np
+
+from vidstyle.config import CutsMode, MethodKind, OverlayMode, Settings, TemporalMode
 from vidstyle.errors import EncodeError, InputChanged, Interrupted, NumericalError, OutOfSpace, OutputError, ResumeError, UsageError
 from vidstyle import written as written_files
 from vidstyle.faults import FaultPoint, Faults
@@ -45,12 +47,13 @@ from vidstyle.pipeline.events import (
     ignore,
 )
 from vidstyle.pipeline.eta import EtaEstimator, work_left
-from vidstyle.pipeline.fast import check_fast_settings, check_save_model, choose_method
+from vidstyle.pipeline.budget import Choice
+from vidstyle.pipeline.fast import RunMethod, auto_choice, check_fast_settings, check_save_model, choose_method
 from vidstyle.invocation import resume_command
 from vidstyle.pipeline.fingerprint import FILE_KEYS, changed_files, differences, run_fingerprint
 from vidstyle.pipeline.interrupt import StopFlag, stop_on_signals
 from vidstyle.pipeline.plan import FramePlan, input_times, make_plan
-from vidstyle.pipeline.shots import describe_shots, scan_for_cuts
+from vidstyle.pipeline.shots import Cut, describe_shots, scan_for_cuts
 from vidstyle.pipeline.overlays import protect_overlays
 from vidstyle.pipeline.ownership import check_layout, check_output_parent, guarded_paths, settle_existing
 from vidstyle.pipeline.workdir import Manifest, WorkDir, default_work_dir, output_beside, resume_command_for
@@ -60,7 +63,8 @@ from vidstyle.video.probe import count_video_frames
 from vidstyle.video.masks import MaskSpec, open_mask
 from vidstyle.video.overlays import OverlaySpec
 from vidstyle.video.sinks import Output, OutputKind, SinkSpec, open_sink, output_kind, segment_path
-from vidstyle.video.sources import FrameSource, SourceInfo, SourceKind, SourceSpec, open_source
+from vidstyle.video.pixels import resize
+from vidstyle.video.sources import FrameSource, SourceInfo, SourceKind, SourceSpec, open_reader, open_source
 
 __all__ = ["FrameRecord", "OutputKind", "RunResult", "resume", "resume_command", "stylize"]
 
@@ -160,6 +164,12 @@ def _resume_output(root: Path, manifest: Manifest, output: str | Path | None) ->
     )
 
 
+def _shot_ranges(cuts: list[int], total: int) -> list[tuple[int, int]]:
+    """(first, end) of each shot between the cuts."""
+    bounds = [0, *sorted({c for c in cuts if 0 < c < total}), total]
+    return list(zip(bounds, bounds[1:]))
+
+
 def _check_kinds(info: SourceInfo, kind: OutputKind, output: Path) -> None:
     if kind is OutputKind.IMAGE and info.kind is not SourceKind.IMAGE:
         raise UsageError(
@@ -243,7 +253,28 @@ class _Run:
 
     def _run_chains(self, frames: FramePlan, fingerprint: dict[str, object], old: Manifest | None, started: float) -> RunResult:
         assert self.work is not None
-        chosen = choose_method(self.settings, frames.working_size, method_factory=self.method_factory)
+        settings, scanned, chosen = self.settings, None, None
+        if settings.method.kind is MethodKind.AUTO:
+            # Decided once, from costs measured now, and kept in the fingerprint: a resume does not time again.
+            choice = Choice.from_json(old.fingerprint.get("auto")) if old is not None else None
+            if choice is None:
+                if old is None:
+                    scanned = self._scan_cuts(frames)
+                    shots = _shot_ranges([cut.position for cut in scanned[0]], frames.frame_count)
+                else:
+                    shots = [(shot.start, shot.stop) for shot in old.plan.shots]
+                choice, optimizer = auto_choice(
+                    settings, self._first_frames(frames), shots=shots, frame_count=frames.frame_count,
+                    workers=self.workers.count, working_size=frames.working_size, method_factory=self.method_factory,
+                )  # fmt: skip
+                if choice.kind is MethodKind.OPTIMIZE and optimizer is not None:
+                    chosen = RunMethod(optimizer, trains=False)
+            fingerprint["auto"] = choice.to_json()
+            self.on_event(Notice(f"Method auto: {choice.kind.value}. {choice.reason}."))
+            # The manifest keeps "auto" (a resume reads the choice back); the method is built from the choice.
+            settings = settings.replace(method=replace(settings.method, kind=choice.kind))
+        if chosen is None:
+            chosen = choose_method(settings, frames.working_size, method_factory=self.method_factory)
         fingerprint["weights"] = chosen.identity
         if old is not None:
             self._refuse_changes(old.fingerprint, fingerprint)
@@ -253,11 +284,11 @@ class _Run:
             self.output.prepare(run_id=self.run_id, frames=manifest.plan.frame_count)  # in case a kill beat its record
             self._announce_shots(manifest.plan, detected=False, seconds=0.0)  # found when the run began
         else:
-            manifest = self._create_work_dir(self._plan_shots(frames, independent=chosen.independent), fingerprint)
+            manifest = self._create_work_dir(self._plan_shots(frames, independent=chosen.independent, scanned=scanned), fingerprint)
         self.output.sweep_leftovers()
         self.overlays = self._protect_overlays(manifest.plan)
         method = chosen.ready(
-            settings=self.settings,
+            settings=settings,
             plan=manifest.plan,
             source=manifest.source,
             work_root=self.work.root,
@@ -265,8 +296,10 @@ class _Run:
             faults=self.faults,
             stop=self.stop,
             on_event=self.on_event,
+            workers=self.workers.count,
         )
-        return self._execute(manifest.plan, manifest.source, method, started)
+        factory = chosen.worker_factory(settings, self.work.root, self.method_factory)
+        return self._execute(manifest.plan, manifest.source, method, started, factory=factory)
 
     # -- before any frame -------------------------------------------------------
     def _times(self, plan: FramePlan) -> list[float]:
@@ -274,26 +307,37 @@ class _Run:
         stamps = input_times(self.source.info, self.settings.select)
         return [stamps[i] for i in plan.source_indices]
 
-    def _plan_shots(self, frames: FramePlan, *, independent: bool) -> RunPlan:
-        """Find the cuts (one pass over the selected frames when --cuts auto) and plan shots and chains."""
-        config = self.settings.shots
-        detecting = config.mode is CutsMode.AUTO
+    def _scan_cuts(self, frames: FramePlan) -> tuple[list[Cut], float]:
+        """The cuts (one pass over the selected frames when --cuts auto), and the seconds the pass took."""
         started = time.perf_counter()
         cuts = scan_for_cuts(
             self.source,
             frames,
             self._times(frames),
-            config=config,
+            config=self.settings.shots,
             flow_preset=self.settings.temporal.flow_preset,
             on_progress=lambda done, total: self.on_event(CutScan(frames_done=done, total_frames=total)),
             before_frame=self._stop_scan,
         )
+        return cuts, time.perf_counter() - started
+
+    def _first_frames(self, frames: FramePlan) -> list[np.ndarray]:
+        """The plan's first two frames at the working size (what --method auto times its steps on)."""
+        indices = list(frames.source_indices[:2])
+        with open_reader(self.source.spec) as reader:
+            found = [resize(frame, frames.working_size) for _, frame in reader.read(indices)]
+        return found or [np.zeros((frames.working_size[1], frames.working_size[0], 3), np.uint8)]
+
+    def _plan_shots(self, frames: FramePlan, *, independent: bool, scanned: tuple[list[Cut], float] | None = None) -> RunPlan:
+        """Find the cuts (unless ``scanned`` already holds them) and plan shots and chains."""
+        detecting = self.settings.shots.mode is CutsMode.AUTO
+        cuts, seconds = scanned if scanned is not None else self._scan_cuts(frames)
         scale = self.settings.scale
         workers = self.workers.count
         if independent:
             # Fast mode: a shot splits into chains at no cost to the picture,
-            # so --batch-chains K then has K chains to put through each network pass.
-            workers = max(workers, self.settings.model.batch_chains)
+            # so --batch-chains K then has K chains to put through each network pass, on each worker.
+            workers *= self.settings.model.batch_chains
         # A chain inside a shot is warmed up and cross-faded; frames that are not tied together need neither.
         tied = self.settings.temporal.mode is not TemporalMode.NONE and not independent
         overlap = scale.overlap if tied else 0
@@ -304,7 +348,7 @@ class _Run:
             chain_frames=scale.chain_frames_for(frames.frame_count, workers),
             overlap=overlap,
         )
-        self._announce_shots(plan, detected=detecting, seconds=time.perf_counter() - started if detecting else 0.0)
+        self._announce_shots(plan, detected=detecting, seconds=seconds if detecting else 0.0)
         return plan
 
     def _protect_overlays(self, plan: RunPlan) -> OverlaySpec | None:
@@ -335,7 +379,10 @@ class _Run:
         if self.work.exists():
             old = WorkDir.read_manifest(self.work.root)
             # The weights' identity is not known yet: compare it after the method is built.
-            self._refuse_changes(old.fingerprint, {**fingerprint, "weights": old.fingerprint.get("weights")})
+            known = {"weights": old.fingerprint.get("weights")}
+            if "auto" in old.fingerprint:  # --method auto's choice, made once (read back in _run_chains)
+                known["auto"] = old.fingerprint["auto"]
+            self._refuse_changes(old.fingerprint, {**fingerprint, **known})
             return old
         # Held and marked, without a manifest: new, or a run killed before it wrote one; what that left is ours.
         self.work.remove()
@@ -398,7 +445,7 @@ class _Run:
         sink = open_sink(spec, plan, ledger=ledger, faults=Faults(), on_event=ignore)
         return {chain.index: finished_positions(plan, chain, sink) for chain in plan.chains}
 
-    def _execute(self, plan: RunPlan, source: SourceSpec, method: Method, started: float) -> RunResult:
+    def _execute(self, plan: RunPlan, source: SourceSpec, method: Method, started: float, *, factory: MethodFactory | None = None) -> RunResult:
         spec = self._sink_spec()
         total = plan.frame_count
         done_by_chain = self._done_by_chain(plan, spec)
@@ -418,7 +465,7 @@ class _Run:
         )
         with self._resumable(progress):
             execution = self.workers.run(
-                jobs, method=method, method_factory=self.method_factory, settings=self.settings,
+                jobs, method=method, method_factory=factory or self.method_factory, settings=self.settings,
                 working_size=plan.working_size, stop=self.stop, on_event=progress,
             )  # fmt: skip
             self.fault_spent = execution.fault_spent
