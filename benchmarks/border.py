@@ -16,12 +16,17 @@ every edge within 1.5x its direction's median (rows for top/bottom, columns
 for left/right). The input frames are measured the same way, to show the
 footage itself has no line there.
 
-Candidates are ``PADDING`` (``ModelConfig.padding``: zero, replicate-first,
-replicate, reflect-first, reflect), optionally ``+framesM``: the input frames
-extended by M copies of their own edge pixels on every side before the run
-(so the optimizer, the flow, the temporal term and the next frame's start all
-work on the larger canvas), with the style scaled so its strokes keep their
-size, and the output cropped back. Beside the edge figures the table gives
+Candidates are ``default`` (the product at its defaults: its own
+``--edge-margin``, SelectConfig.edge_margin) and ``PADDING``
+(``ModelConfig.padding``: zero, replicate-first, replicate, reflect-first,
+reflect) run with ``--edge-margin 0`` (the product before the margin),
+optionally ``+marginM`` (the product's ``--edge-margin M``) or ``+framesM``:
+the input frames extended by M copies of their own edge pixels on every side
+before the run (so the optimizer, the flow, the temporal term and the next
+frame's start all work on the larger canvas), with the style scaled so its
+strokes keep their size, and the output cropped back, outside the product
+(how the margin was first measured; ``--edge-margin`` does the same inside
+it). Beside the edge figures the table gives
 the run's mean final style and content loss and steps per frame (every
 candidate should paint as much), the seconds per frame, and "look": the mean
 |difference| of the frame's interior (4 px in from every edge) from the first
@@ -87,25 +92,38 @@ BAR = 1.5
 LOOK_INSET = 4  # px from every edge left out of the "look" difference: the edge is what is meant to change
 
 
+DEFAULT_MARGIN = SelectConfig().edge_margin
+
+
 @dataclass(frozen=True)
 class Candidate:
     padding: Padding
     frames_margin: int  # px of the frame's own edge added to the input frames before the run, cropped after it
+    edge_margin: int  # the product's --edge-margin (0: none, as before it existed)
+    default: bool = False  # the product at its defaults: "default"
 
     @classmethod
     def parse(cls, text: str) -> Candidate:
+        if text == "default":
+            return cls(ModelConfig().padding, 0, DEFAULT_MARGIN, default=True)
         padding, *options = text.split("+")
-        values = {"frames": 0}
+        values = {"frames": 0, "margin": 0}
         for option in options:
             key = option.rstrip("0123456789")
             if key not in values or key == option:
-                raise SystemExit(f"bad candidate {text!r}: PADDING[+framesM]")
+                raise SystemExit(f"bad candidate {text!r}: default, or PADDING[+framesM][+marginM]")
             values[key] = int(option[len(key) :])
-        return cls(Padding(padding), values["frames"])
+        return cls(Padding(padding), values["frames"], values["margin"])
 
     @property
     def name(self) -> str:
-        return self.padding.value + (f"+frames{self.frames_margin}" if self.frames_margin else "")
+        if self.default:
+            return f"default (--edge-margin {self.edge_margin})"
+        return (
+            self.padding.value
+            + (f"+frames{self.frames_margin}" if self.frames_margin else "")
+            + (f"+margin{self.edge_margin}" if self.edge_margin else "")
+        )
 
 
 def edge_figures(frames: list[np.ndarray]) -> dict[str, float]:
@@ -149,7 +167,7 @@ def read_input(path: Path, *, start: int, count: int, size: int) -> list[np.ndar
 
 
 def run_candidate(candidate: Candidate, frames: list[np.ndarray], args: argparse.Namespace, tmp: Path) -> dict[str, object]:
-    folder = tmp / f"in-{candidate.name}"
+    folder = tmp / f"in-{len(list(tmp.iterdir()))}"
     folder.mkdir()
     m = candidate.frames_margin
     for i, frame in enumerate(frames):
@@ -160,9 +178,9 @@ def run_candidate(candidate: Candidate, frames: list[np.ndarray], args: argparse
         model=ModelConfig(network=Network(args.network), weights=args.weights, padding=candidate.padding, device=DeviceChoice(args.device)),
         # The style image is scaled to the working long side; a larger canvas would enlarge its strokes.
         style=StyleConfig(images=(args.style,), scale=max(width, height) / (max(width, height) + 2 * m)),
-        select=SelectConfig(max_size=None),
+        select=SelectConfig(max_size=None, edge_margin=candidate.edge_margin),
     )
-    out = tmp / f"out-{candidate.name}"
+    out = tmp / f"out-{len(list(tmp.iterdir()))}"
     started = time.perf_counter()
     result = stylize(folder, out, settings=settings)
     seconds = time.perf_counter() - started
@@ -195,7 +213,7 @@ def main() -> None:
     parser.add_argument("--network", default=Network.VGG19.value, choices=[n.value for n in Network])
     parser.add_argument("--weights", type=Path, default=None, help="default: the real ImageNet weights in ../shared/data/weights")
     parser.add_argument("--style", type=Path, default=SHARED / "styles" / "starry_night.jpg")
-    parser.add_argument("--candidates", default="zero,replicate-first,reflect-first,replicate,reflect,zero+frames8")
+    parser.add_argument("--candidates", default="zero,default")
     parser.add_argument("--device", default="cpu", choices=[d.value for d in DeviceChoice])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path, default=None, help="write every figure here")

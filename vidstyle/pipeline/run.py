@@ -209,7 +209,7 @@ class _Run:
             settle_existing(self.output, None, self.settings.run, notice=self._notice)
             frames = make_plan(self.source.info, self.settings.select)
             # Fast mode makes an image only with --model (check_fast_settings): no training.
-            method = choose_method(self.settings, frames.working_size, method_factory=self.method_factory).method
+            method = choose_method(self.settings, frames.canvas_size, method_factory=self.method_factory).method
             plan = make_run_plan(frames, segment_frames=self.settings.run.segment_frames)
             return self._execute(plan, self.source.spec, method, started)
         # The work dir is this run's alone from here to the end (a second run is
@@ -240,7 +240,7 @@ class _Run:
 
     def _run_chains(self, frames: FramePlan, fingerprint: dict[str, object], old: Manifest | None, started: float) -> RunResult:
         assert self.work is not None
-        chosen = choose_method(self.settings, frames.working_size, method_factory=self.method_factory)
+        chosen = choose_method(self.settings, frames.canvas_size, method_factory=self.method_factory)
         fingerprint["weights"] = chosen.identity
         if old is not None:
             self._refuse_changes(old.fingerprint, fingerprint)
@@ -402,7 +402,7 @@ class _Run:
         with self._resumable(progress):
             execution = self.workers.run(
                 jobs, method=method, method_factory=self.method_factory, settings=self.settings,
-                working_size=plan.working_size, stop=self.stop, on_event=progress,
+                working_size=plan.canvas_size, stop=self.stop, on_event=progress,
             )  # fmt: skip
             self.fault_spent = execution.fault_spent
             if execution.stopped:
