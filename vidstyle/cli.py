@@ -528,6 +528,7 @@ def stylize(
     seed: Annotated[int, typer.Option(help="Seed for noise init; same seed and settings give the same output on CPU.")],
     pooling: Annotated[Pooling, typer.Option(help="Pooling in the network: avg (Gatys et al.) or max.")],
     padding: Annotated[Padding, typer.Option(help="What the network's convolutions see past the frame's edge: zero, or the edge repeated or mirrored in conv1_1 (-first) or every convolution.")],
+    edge_margin: Annotated[int, typer.Option(help="Pixels of each frame's own edge added on every side for the whole run and cropped from the output, so no line forms along the border (0 = none).")],
     temporal: Annotated[TemporalMode, typer.Option(help="none: frames independent; prev: start from previous result; flow: warp it along optical flow + temporal loss.")],
     temporal_weight: Annotated[float, typer.Option(help="Weight of the temporal loss (flow mode).")],
     flow_preset: Annotated[FlowPreset, typer.Option(help="DIS optical flow preset.")],

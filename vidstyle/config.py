@@ -119,7 +119,7 @@ class ModelConfig:
     network: Network = setting(Network.VGG19, option="--network")
     weights: Path | None = setting(None, option="--weights", hashed=True)  # None: torchvision's ImageNet weights of `network` through the torch hub cache
     pooling: Pooling = setting(Pooling.AVG, option="--pooling")  # Gatys et al. replace max pooling by average pooling
-    padding: Padding = setting(Padding.ZERO, option="--padding")  # no padding removes the line along the border on real footage: docs/defaults.md
+    padding: Padding = setting(Padding.ZERO, option="--padding")  # no padding mode removes the line along the border on real footage; --edge-margin does: docs/defaults.md
     content_layers: tuple[str, ...] = setting(DEFAULT_CONTENT_LAYERS, option="--content-layer")
     style_layers: tuple[str, ...] = setting(DEFAULT_STYLE_LAYERS, option="--style-layers")
     style_layer_weights: tuple[float, ...] | None = setting(None, option="--style-layer-weights")  # None: equal weights
@@ -322,6 +322,10 @@ class SelectConfig:
     fps: Fraction | None = setting(None, option="--fps")  # videos: lower output rate; folders: the rate of the frames
     max_size: int | None = setting(256, option="--max-size")  # long side of the working resolution
     output_size: OutputSize = setting(OutputSize.SOURCE, option="--output-size")  # guided by the source frame (video/upsample.py)
+    # Pixels of each frame's own edge added on every side before the run and cropped where frames are written:
+    # the optimizer, the flow and the next frame's start work on the larger canvas, so no line forms along the
+    # frame's border over a chain's warm frames (issue 22, benchmarks/border.py). 0: no canvas, as before.
+    edge_margin: int = setting(8, option="--edge-margin")
     # Which pixels are stylized (video/masks.py): white stylizes, black keeps the source. An image, a folder,
     # a pattern or a video; compared by content on resume (fingerprint.py), so the path may move.
     mask: Path | None = setting(None, option="--mask", hashed=True)
@@ -345,6 +349,8 @@ class SelectConfig:
             raise UsageError("--max-size must be at least 16 pixels.")
         if self.mask_feather < 0:
             raise UsageError("--mask-feather must be 0 or more pixels.")
+        if not 0 <= self.edge_margin <= 256:
+            raise UsageError("--edge-margin must be between 0 and 256 pixels.")
 
 
 DEFAULT_FOLDER_FPS = Fraction(24)

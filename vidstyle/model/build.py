@@ -48,8 +48,13 @@ def build_core(
     cache_dir: Path | None,
     device: torch.device | None = None,
     loaded: tuple[FeatureExtractor, LoadedWeights] | None = None,
+    style_scale: float | None = None,
 ) -> Core:
-    """Everything needed to stylize frames of ``content_size`` (width, height)."""
+    """Everything needed to stylize frames of ``content_size`` (width, height).
+
+    ``style_scale``: the style image's long side over the frames' (default ``style.scale``); a run whose frames
+    carry a margin (--edge-margin) scales it so the strokes keep their size against the picture inside it.
+    """
     device = device or resolve_device(model.device)
     extractor, weights = loaded or load_extractor(model, device=device)
     runtime = resolve_runtime(model.precision, device, compile=model.compile)
@@ -62,7 +67,8 @@ def build_core(
         """The style targets for frames of ``size``, made once per run (and cached on disk)."""
         if size not in by_size:
             by_size[size] = build_style_targets(
-                extractor, style, model, content_size=size, weights_identity=weights.identity, device=device, cache_dir=cache_dir
+                extractor, style, model, content_size=size, weights_identity=weights.identity, device=device, cache_dir=cache_dir,
+                scale=style_scale,
             )
         return by_size[size]
 

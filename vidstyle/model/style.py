@@ -101,13 +101,13 @@ def style_working_size(style_shape: tuple[int, ...], content_size: tuple[int, in
 
 
 def style_cache_key(
-    style: StyleConfig, model: ModelConfig, *, content_size: tuple[int, int], weights_identity: str
+    style: StyleConfig, model: ModelConfig, *, content_size: tuple[int, int], weights_identity: str, scale: float | None = None
 ) -> str:
     facts = {
         "format": _CACHE_FORMAT,
         "images": [file_sha256(Path(p)) for p in style.images],
         "blend": list(style.normalized_blend()),
-        "scale": style.scale,
+        "scale": style.scale if scale is None else scale,
         "preserve_colors": style.preserve_colors,
         "content_size": list(content_size),
         "network": model.network.value,
@@ -140,10 +140,12 @@ def build_style_targets(
     weights_identity: str,
     device: torch.device,
     cache_dir: Path | None,
+    scale: float | None = None,
 ) -> StyleTargets:
-    """Compute (or load from the disk cache) the blended Gram targets."""
+    """Compute (or load from the disk cache) the blended Gram targets; ``scale``: instead of ``style.scale``."""
     images = [read_style_image(Path(p)) for p in style.images]  # fail early on a bad style path
-    key = style_cache_key(style, model, content_size=content_size, weights_identity=weights_identity)
+    scale = style.scale if scale is None else scale
+    key = style_cache_key(style, model, content_size=content_size, weights_identity=weights_identity, scale=scale)
     layers = _style_layers(model)
     layer_weights = _layer_weights(model)
     cached = _load_cached(cache_dir, key, layers, device)
@@ -153,7 +155,7 @@ def build_style_targets(
     per_style: list[dict[str, torch.Tensor]] = []
     with torch.no_grad(), _one_cpu_thread(device):
         for image in images:
-            size = style_working_size(image.shape, content_size, style.scale)
+            size = style_working_size(image.shape, content_size, scale)
             tensor = bgr_to_tensor(resize(image, size), device=device)
             if luminance_only:
                 tensor = grey(luminance(tensor))

@@ -67,7 +67,7 @@ from vidstyle.pipeline.chains import RunPlan
 from vidstyle.pipeline.events import EventHandler, KeyframeDone, Notice
 from vidstyle.pipeline.ownership import Guarded, check_target
 from vidstyle.video.sinks import Output
-from vidstyle.video.pixels import resize
+from vidstyle.video.pixels import working_frame
 from vidstyle.video.sources import SourceSpec, open_reader, read_image
 
 FAST_DIR = "fast"
@@ -467,13 +467,13 @@ def _save_copy(settings: Settings, model_path: Path) -> None:
 
 
 def _read_frames(plan: RunPlan, source: SourceSpec, positions: Sequence[int]) -> dict[int, np.ndarray]:
-    """The frames at ``positions`` (increasing), at the working size, in one pass over the input."""
+    """The frames at ``positions`` (increasing), as working frames (on their canvas), in one pass over the input."""
     indices = [plan.frames.source_indices[p] for p in positions]
     by_index = dict(zip(indices, positions))
     frames: dict[int, np.ndarray] = {}
     with open_reader(source) as reader:
         for index, frame in reader.read(indices):
-            frames[by_index[index]] = resize(frame, plan.working_size)
+            frames[by_index[index]] = working_frame(frame, plan.working_size, plan.margin)
     return frames
 
 
@@ -500,7 +500,7 @@ def _stylize_keyframes(
     for count, position in enumerate(keys, start=1):
         path = folder / f"{position:06d}.png"
         timing = _read_timing(path.with_suffix(".json"))
-        if timing is not None and png_is_complete(path, plan.working_size):
+        if timing is not None and png_is_complete(path, plan.canvas_size):
             done[position], timings[position] = read_image(path), timing
             on_event(KeyframeDone(done=count, total=len(keys), position=position, seconds=0.0))
             continue

@@ -78,7 +78,7 @@ from vidstyle.pipeline.plan import FramePlan, input_times, make_plan
 from vidstyle.pipeline.shots import describe_shots, format_time, scan_for_cuts
 from vidstyle.video.masks import composite
 from vidstyle.video.overlays import OverlayDetection, detect_in_shots
-from vidstyle.video.pixels import resize
+from vidstyle.video.pixels import add_margin, crop_margin, resize
 from vidstyle.video.sheet import Box, Tile, compose
 from vidstyle.video.sinks import OutputKind, output_kind
 from vidstyle.video.sources import FrameSource, SourceKind, open_source
@@ -370,7 +370,7 @@ def preview(
         positions = pick_positions(plan.frame_count, config.frames, cuts)
         overlays = _find_overlays(source, settings, plan, cuts)
         contents = _read(source, (plan.source_indices[p] for p in positions))
-        method = method_factory(cold, plan.working_size)
+        method = method_factory(cold, plan.canvas_size)  # frames on their canvas, as a run's (--edge-margin)
         on_event(RunStarted(total_frames=len(positions), already_done=0, working_size=plan.working_size, output=sheet, work_dir=None))
         progress = RunProgress(len(positions), 0, on_event)
         inputs, results, frames = [], [], []
@@ -382,11 +382,14 @@ def preview(
             def on_step(report: StepDone) -> None:
                 on_event(report)
 
-            task = FrameTask(position=position, shot_offset=0, content=content, cold=True, previous_content=None, previous_stylized=None)
+            task = FrameTask(
+                position=position, shot_offset=0, content=add_margin(content, plan.margin), cold=True, previous_content=None,
+                previous_stylized=None,
+            )  # fmt: skip
             result = method.stylize(task, on_step=on_step)
             seconds = time.perf_counter() - frame_started
             inputs.append(content)
-            results.append(result.image)
+            results.append(crop_margin(result.image, plan.margin))
             record = result.outcome.placed(source_index=index, seconds=seconds, decode_seconds=0.0, cold=True)
             frames.append(
                 PreviewFrame(

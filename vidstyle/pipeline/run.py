@@ -63,7 +63,7 @@ from vidstyle.video.probe import count_video_frames
 from vidstyle.video.masks import MaskSpec, open_mask
 from vidstyle.video.overlays import OverlaySpec
 from vidstyle.video.sinks import Output, OutputKind, SinkSpec, open_sink, output_kind, segment_path
-from vidstyle.video.pixels import resize
+from vidstyle.video.pixels import add_margin, resize
 from vidstyle.video.sources import FrameSource, SourceInfo, SourceKind, SourceSpec, open_reader, open_source
 
 __all__ = ["FrameRecord", "OutputKind", "RunResult", "resume", "resume_command", "stylize"]
@@ -222,7 +222,7 @@ class _Run:
             settle_existing(self.output, None, self.settings.run, notice=self._notice)
             frames = make_plan(self.source.info, self.settings.select)
             # Fast mode makes an image only with --model (check_fast_settings): no training.
-            method = choose_method(self.settings, frames.working_size, method_factory=self.method_factory).method
+            method = choose_method(self.settings, frames.canvas_size, method_factory=self.method_factory).method
             plan = make_run_plan(frames, segment_frames=self.settings.run.segment_frames)
             return self._execute(plan, self.source.spec, method, started)
         # The work dir is this run's alone from here to the end (a second run is
@@ -265,7 +265,7 @@ class _Run:
                     shots = [(shot.start, shot.stop) for shot in old.plan.shots]
                 choice, optimizer = auto_choice(
                     settings, self._first_frames(frames), shots=shots, frame_count=frames.frame_count,
-                    workers=self.workers.count, working_size=frames.working_size, method_factory=self.method_factory,
+                    workers=self.workers.count, working_size=frames.canvas_size, method_factory=self.method_factory,
                 )  # fmt: skip
                 if choice.kind is MethodKind.OPTIMIZE and optimizer is not None:
                     chosen = RunMethod(optimizer, trains=False)
@@ -274,7 +274,7 @@ class _Run:
             # The manifest keeps "auto" (a resume reads the choice back); the method is built from the choice.
             settings = settings.replace(method=replace(settings.method, kind=choice.kind))
         if chosen is None:
-            chosen = choose_method(settings, frames.working_size, method_factory=self.method_factory)
+            chosen = choose_method(settings, frames.canvas_size, method_factory=self.method_factory)
         fingerprint["weights"] = chosen.identity
         if old is not None:
             self._refuse_changes(old.fingerprint, fingerprint)
@@ -322,11 +322,11 @@ class _Run:
         return cuts, time.perf_counter() - started
 
     def _first_frames(self, frames: FramePlan) -> list[np.ndarray]:
-        """The plan's first two frames at the working size (what --method auto times its steps on)."""
+        """The plan's first two frames on their canvas, as the method sees them (what --method auto times its steps on)."""
         indices = list(frames.source_indices[:2])
         with open_reader(self.source.spec) as reader:
-            found = [resize(frame, frames.working_size) for _, frame in reader.read(indices)]
-        return found or [np.zeros((frames.working_size[1], frames.working_size[0], 3), np.uint8)]
+            found = [add_margin(resize(frame, frames.working_size), frames.margin) for _, frame in reader.read(indices)]
+        return found or [np.zeros((frames.canvas_size[1], frames.canvas_size[0], 3), np.uint8)]
 
     def _plan_shots(self, frames: FramePlan, *, independent: bool, scanned: tuple[list[Cut], float] | None = None) -> RunPlan:
         """Find the cuts (unless ``scanned`` already holds them) and plan shots and chains."""
@@ -466,7 +466,7 @@ class _Run:
         with self._resumable(progress):
             execution = self.workers.run(
                 jobs, method=method, method_factory=factory or self.method_factory, settings=self.settings,
-                working_size=plan.working_size, stop=self.stop, on_event=progress,
+                working_size=plan.canvas_size, stop=self.stop, on_event=progress,
             )  # fmt: skip
             self.fault_spent = execution.fault_spent
             if execution.stopped:

@@ -4,7 +4,9 @@ Layout (``<output>.vidstyle/`` by default)::
 
     manifest.json        schema version, input/output, full settings, fingerprints,
                          the run plan (frames, shots, chains, segments), how to reopen the input
-    frames/000123.png    stylized frames at working size (at most one segment of them per running chain)
+    frames/000123.png    stylized frames at working size, on their canvas (--edge-margin), at most one segment
+                         of them per running chain
+    rings/000123.png     folder outputs with a margin: each frame's canvas ring, its interior black
     log/00000.json       per-frame records (steps, losses, seconds), one file per segment
     segments/00000.mp4   encoded segments (video outputs)
     scaled/000123.png    output-size copy of a frame until its segment is encoded (--output-size source)
@@ -59,7 +61,8 @@ _OUR_FILES = (MANIFEST, FINISHED)
 # and checkpoint (pipeline/fast.py, methods/feedforward.py). Only for telling an older vidstyle's work dir apart.
 _OUR_FILE_NAME = re.compile(r"^\d+\.(png|json|mp4|mkv|mov|webm|avi)$")
 _OUR_FAST_FILES = ("model.pt", "fast-checkpoint.pt")
-_OUR_FOLDERS = ("frames", "log", "segments", "scaled", "fast", "warmup", "overlays")  # warmup: pipeline/chain.py's stored warmup frames; overlays: pipeline/overlays.py
+# warmup: pipeline/chain.py's stored warmup frames; overlays: pipeline/overlays.py; rings: the margins of folder outputs (video/sinks.py)
+_OUR_FOLDERS = ("frames", "log", "segments", "scaled", "fast", "warmup", "overlays", "rings")
 _DAMAGED = "rerun the stylize command with --restart to start over."
 
 
@@ -120,6 +123,7 @@ class Manifest:
             )
         try:
             _mark_bare_frames_in_cuts(data)
+            _no_margin_before_margins(data)
             return cls(
                 input=str(data["input"]),
                 output=str(data["output"]),
@@ -143,6 +147,15 @@ def _mark_bare_frames_in_cuts(data: dict[str, object]) -> None:
         shots = holder.get("shots") if isinstance(holder, dict) else None
         if isinstance(shots, dict) and isinstance(shots.get("cuts"), str):
             shots["cuts"] = mark_bare_frames(shots["cuts"])
+
+
+def _no_margin_before_margins(data: dict[str, object]) -> None:
+    """A run begun before --edge-margin had no margin: say 0 in its settings and fingerprint (not today's default),
+    so `vidstyle resume` finishes it as it began and a new command with a margin is told what differs."""
+    for holder in (data.get("settings"), (data.get("fingerprint") or {}).get("settings")):  # type: ignore[union-attr]
+        select = holder.get("select") if isinstance(holder, dict) else None
+        if isinstance(select, dict):
+            select.setdefault("edge_margin", 0)
 
 
 class FrameLog:
@@ -391,6 +404,7 @@ class WorkDir:
         # Output-size copies of frames whose segment is not encoded yet: a
         # complete one is kept (its frame is done), a torn one is remade.
         sweep_temporaries(self.scaled)
+        sweep_temporaries(self.root / "rings")
 
     def remove(self) -> None:
         """Remove what vidstyle wrote here (the names above), nothing else; the marker and lock stay until :meth:`hold` ends.

@@ -46,6 +46,7 @@ from vidstyle.pipeline.events import (
     ShotsPlanned,
     StepDone,
 )
+from vidstyle.video.pixels import crop_margin
 
 THUMB_SIZE = 320  # long side of the latest-frame thumbnail, in pixels
 
@@ -133,16 +134,17 @@ class _Thumbnailing:
     goes exactly as it would without the page.
     """
 
-    def __init__(self, method: Method, path: Path) -> None:
+    def __init__(self, method: Method, path: Path, *, margin: int = 0) -> None:
         self._method = method
         self._path = path
+        self._margin = margin  # the run's --edge-margin: the thumbnail shows the frame without its canvas
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._method, name)
 
     def stylize(self, task: FrameTask, *, on_step: StepCallback) -> FrameResult:
         result = self._method.stylize(task, on_step=on_step)
-        write_image(self._path, result.image, long_side=THUMB_SIZE)
+        write_image(self._path, crop_margin(result.image, self._margin), long_side=THUMB_SIZE)
         return result
 
 
@@ -166,7 +168,7 @@ def _run(spec: dict[str, Any], channel: _Channel) -> None:
     thumb = Path(spec["thumb"])
 
     def factory(settings: Settings, working_size: tuple[int, int]) -> Method:
-        return _Thumbnailing(optimize_method(settings, working_size), thumb)  # type: ignore[return-value]
+        return _Thumbnailing(optimize_method(settings, working_size), thumb, margin=settings.select.edge_margin)  # type: ignore[return-value]
 
     def on_event(event: Event) -> None:
         described = _describe(event)
