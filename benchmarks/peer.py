@@ -74,6 +74,13 @@ VARIANTS: dict[str, dict[str, object]] = {
     "history100": {"history": 100},
     "replicate": {"padding": "replicate"},
     "ns-weights+max": {"ns_weighting": True, "pooling": "max"},
+    # Candidates for the new default (issue 22 deliverable 5): neural-style's balance, relu5_1's pull reduced.
+    "style20": {"style_weight": 20.0},
+    "style50": {"style_weight": 50.0},
+    "style30+r5half": {"style_layer_weights": (1.0, 1.0, 1.0, 1.0, 0.5), "style_weight": 30.0},
+    "style30+r5q": {"style_layer_weights": (1.0, 1.0, 1.0, 1.0, 0.25), "style_weight": 30.0},
+    "style30+tv3": {"style_weight": 30.0, "tv_weight": 3.0},
+    "style30+r5q+tv3": {"style_layer_weights": (1.0, 1.0, 1.0, 1.0, 0.25), "style_weight": 30.0, "tv_weight": 3.0},
 }
 
 
