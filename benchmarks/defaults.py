@@ -411,14 +411,14 @@ def run_warm(lab: Lab) -> None:
                 n = a.none_frames
                 error = warping_error(frames[:n], outputs[:n]).value  # the pairs none has too
                 whole = warping_error(frames[: len(outputs)], outputs).value
-                later = [r.style_loss for r in records[1:]]
-                ratio = float(np.mean(later)) / records[0].style_loss
+                later = [r.outcome.terms["style"] for r in records[1:]]
+                ratio = float(np.mean(later)) / records[0].outcome.terms["style"]
                 mode, _, rest = name.partition(" ")
                 nxt = rest.split(" ")[0].removeprefix("next=") if rest else "-"
                 weight = rest.split(" ")[1].removeprefix("w=") if rest else "-"
                 print(
                     f"| {content} / {style} | {mode} | {nxt} | {weight} | {error:.5f} ({whole:.5f} all) | {error / base:.2f}x | {ratio:.2f} | "
-                    f"{np.mean([r.content_loss for r in records[1:]]):.3f} | {np.mean(seconds[1:]):.1f} |",
+                    f"{np.mean([r.outcome.terms['content'] for r in records[1:]]):.3f} | {np.mean(seconds[1:]):.1f} |",
                     flush=True,
                 )
                 grid.append([Tile(o, f"{name} #{i}") for i, o in enumerate(outputs[:5])])

@@ -129,7 +129,8 @@ def _key(facts: dict) -> str:
 def run_cached(args: argparse.Namespace, tool: str, photo: Path, style: Path, variant: dict, network: str) -> tuple[np.ndarray, dict]:
     """Stylize in a child process (one thread, timed whole), or reuse a cached result of the same configuration."""
     facts = {"tool": tool, "photo": photo.name, "style": style.name, "size": args.size, "steps": args.steps,
-             "variant": variant, "network": network, "tolerance": args.tolerance, "code": args.code_tag}  # fmt: skip
+             "variant": variant, "network": network, "tolerance": args.tolerance,
+             "code": args.code_tag if tool == "vidstyle" else ""}  # fmt: skip  # the tag marks vidstyle's code, not the peer's
     key = _key(facts)
     cache = Path(args.cache)
     png, record = cache / f"{key}.png", cache / f"{key}.json"

@@ -162,6 +162,7 @@ def main() -> None:
     parser.add_argument("--animation-frames", type=int, default=None, help="animate only the clip's first N frames (default: all 24)")
     parser.add_argument("--iterations", type=int, default=None, help="grid: first-frame steps (default: the product's)")
     parser.add_argument("--size", type=int, default=SelectConfig().max_size, help="working size (long side, px; default: the product's)")
+    parser.add_argument("--keep", type=Path, default=None, help="write the single pictures to this folder and keep them (to measure them)")
     args = parser.parse_args()
     missing = [p for p in (WEIGHTS, PHOTO, *STYLES) if not p.is_file()]
     if missing:
@@ -169,7 +170,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     IMG.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="vidstyle-pictures-") as temporary:
-        work = Path(temporary)
+        work = args.keep or Path(temporary)
+        work.mkdir(parents=True, exist_ok=True)
         made = []
         if args.only in (None, "strip"):
             made.append(make_strip(work, args.size, args.iterations))
