@@ -261,13 +261,19 @@ class OptimizeConfig:
 # from 500 up). 64x48 pan, 12 frames x 20 steps, warping error vs none /
 # style loss vs none: 50 -> 0.07x / +2%, 200 -> 0.07x / +13%, 500 -> 0.08x
 # / +17%, 1000 -> 0.08x / +26% (repeated bilinear warps blur the texture the
-# loss holds on to). 500 is the lowest that keeps a static shot still.
+# loss holds on to). 500 was the lowest that kept a static shot still.
+# With the style weight raised tenfold (3 -> 30, issue 22) the temporal weight
+# rose with it, keeping their ratio: real VGG19 features, 8 frames of
+# issue-134-rotate.mp4 at 128 px, The Starry Night (benchmarks/defaults.py warm):
+# warping error against cold frames 500 -> 0.18x, 2000 -> 0.15x, 5000 -> 0.14x,
+# later frames' style loss 1.03x, 1.04x, 1.04x the first frame's
+# (docs/defaults.md, temporal weight).
 @dataclass(frozen=True)
 class TemporalConfig:
     """How consecutive frames are tied together (Ruder et al. 2016)."""
 
     mode: TemporalMode = setting(TemporalMode.FLOW, option="--temporal")
-    weight: float = setting(500.0, option="--temporal-weight")  # measured, see above
+    weight: float = setting(5000.0, option="--temporal-weight")  # measured, see above
     flow_preset: FlowPreset = setting(FlowPreset.MEDIUM, option="--flow-preset")
     soft_mask: bool = setting(False, option="--soft-mask")
 
