@@ -74,6 +74,13 @@ VARIANTS: dict[str, dict[str, object]] = {
     "history100": {"history": 100},
     "replicate": {"padding": "replicate"},
     "ns-weights+max": {"ns_weighting": True, "pooling": "max"},
+    # Candidates for the new default (issue 22 deliverable 5): neural-style's balance, relu5_1's pull reduced.
+    "style20": {"style_weight": 20.0},
+    "style50": {"style_weight": 50.0},
+    "style30+r5half": {"style_layer_weights": (1.0, 1.0, 1.0, 1.0, 0.5), "style_weight": 30.0},
+    "style30+r5q": {"style_layer_weights": (1.0, 1.0, 1.0, 1.0, 0.25), "style_weight": 30.0},
+    "style30+tv3": {"style_weight": 30.0, "tv_weight": 3.0},
+    "style30+r5q+tv3": {"style_layer_weights": (1.0, 1.0, 1.0, 1.0, 0.25), "style_weight": 30.0, "tv_weight": 3.0},
 }
 
 
@@ -122,7 +129,8 @@ def _key(facts: dict) -> str:
 def run_cached(args: argparse.Namespace, tool: str, photo: Path, style: Path, variant: dict, network: str) -> tuple[np.ndarray, dict]:
     """Stylize in a child process (one thread, timed whole), or reuse a cached result of the same configuration."""
     facts = {"tool": tool, "photo": photo.name, "style": style.name, "size": args.size, "steps": args.steps,
-             "variant": variant, "network": network, "tolerance": args.tolerance, "code": args.code_tag}  # fmt: skip
+             "variant": variant, "network": network, "tolerance": args.tolerance,
+             "code": args.code_tag if tool == "vidstyle" else ""}  # fmt: skip  # the tag marks vidstyle's code, not the peer's
     key = _key(facts)
     cache = Path(args.cache)
     png, record = cache / f"{key}.png", cache / f"{key}.json"

@@ -110,6 +110,12 @@ def setting(
 # we name them by what they are (relu4_2) and accept conv names too.
 DEFAULT_CONTENT_LAYERS: tuple[str, ...] = ("relu4_2",)
 DEFAULT_STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+# Without --style-layer-weights every style layer weighs 1, except the relu5_x
+# layers: they weigh this. relu5_1's normalised term gives the largest and most
+# fine-grained gradient of all five while never being matched, and at full
+# weight it paints a fine ripple texture in flat regions (issue 22;
+# docs/defaults.md, "style layer weights").
+DEEPEST_STYLE_LAYER_WEIGHT = 0.25
 
 
 @dataclass(frozen=True)
@@ -122,7 +128,7 @@ class ModelConfig:
     padding: Padding = setting(Padding.ZERO, option="--padding")  # no padding mode removes the line along the border on real footage; --edge-margin does: docs/defaults.md
     content_layers: tuple[str, ...] = setting(DEFAULT_CONTENT_LAYERS, option="--content-layer")
     style_layers: tuple[str, ...] = setting(DEFAULT_STYLE_LAYERS, option="--style-layers")
-    style_layer_weights: tuple[float, ...] | None = setting(None, option="--style-layer-weights")  # None: equal weights
+    style_layer_weights: tuple[float, ...] | None = setting(None, option="--style-layer-weights")  # None: 1 each, relu5_x DEEPEST_STYLE_LAYER_WEIGHT
     device: DeviceChoice = setting(DeviceChoice.AUTO, option="--device", pixels=False)
     # How the network runs (model/runtime.py, benchmarks/bench.py). precision
     # changes pixels and is in the fingerprint; compile and batch_chains give
@@ -203,7 +209,14 @@ class OptimizeConfig:
     iterations: int = setting(300, option="--iterations")  # steps (loss+gradient evaluations) for the first frame
     iterations_next: int = setting(20, option="--iterations-next")  # steps for every later frame, which starts warm
     content_weight: float = setting(1.0, option="--content-weight")
-    style_weight: float = setting(3.0, option="--style-weight")
+    # neural-style's balance in our normalised terms (15-36 on the shared photos, issue 22): at 3, the old
+    # default, the content term at relu4_2 held the stroke-scale layer (relu4_1) to the photo and the
+    # optimizer painted a fine ripple instead of strokes (docs/defaults.md).
+    style_weight: float = setting(30.0, option="--style-weight")
+    # How heavily the style is painted: multiplies the style weight (0.1 gives the lighter look of the old
+    # default, 2 a heavier one; the measured curve is in docs/defaults.md). A separate knob from
+    # --style-weight so a user can move along it without knowing the weights.
+    strength: float = setting(1.0, option="--strength")
     tv_weight: float = setting(1.0, option="--tv-weight")
     optimizer: Optimizer = setting(Optimizer.LBFGS, option="--optimizer")
     learning_rate: float | None = setting(None, option="--learning-rate")  # None: 1.0 for L-BFGS, 0.02 for Adam
@@ -224,12 +237,19 @@ class OptimizeConfig:
         for name in ("content_weight", "style_weight", "tv_weight"):
             if getattr(self, name) < 0:
                 raise UsageError(f"--{name.replace('_', '-')} must be >= 0.")
+        if self.strength <= 0:
+            raise UsageError("--strength must be > 0 (0.1 paints lightly, 1 is the default, 2 heavily).")
         if self.tolerance < 0:
             raise UsageError("--tolerance must be >= 0 (0 turns the early stop off).")
         if self.window < 1:
             raise UsageError("The early-stop window must be at least 1 step.")
         if self.learning_rate is not None and self.learning_rate <= 0:
             raise UsageError("--learning-rate must be > 0.")
+
+    @property
+    def effective_style_weight(self) -> float:
+        """The style term's weight as the objective uses it: --style-weight times --strength."""
+        return self.style_weight * self.strength
 
     @property
     def lr(self) -> float:
@@ -248,13 +268,19 @@ class OptimizeConfig:
 # from 500 up). 64x48 pan, 12 frames x 20 steps, warping error vs none /
 # style loss vs none: 50 -> 0.07x / +2%, 200 -> 0.07x / +13%, 500 -> 0.08x
 # / +17%, 1000 -> 0.08x / +26% (repeated bilinear warps blur the texture the
-# loss holds on to). 500 is the lowest that keeps a static shot still.
+# loss holds on to). 500 was the lowest that kept a static shot still.
+# With the style weight raised tenfold (3 -> 30, issue 22) the temporal weight
+# rose with it, keeping their ratio: real VGG19 features, 8 frames of
+# issue-134-rotate.mp4 at 128 px, The Starry Night (benchmarks/defaults.py warm):
+# warping error against cold frames 500 -> 0.18x, 2000 -> 0.15x, 5000 -> 0.14x,
+# later frames' style loss 1.03x, 1.04x, 1.04x the first frame's
+# (docs/defaults.md, temporal weight).
 @dataclass(frozen=True)
 class TemporalConfig:
     """How consecutive frames are tied together (Ruder et al. 2016)."""
 
     mode: TemporalMode = setting(TemporalMode.FLOW, option="--temporal")
-    weight: float = setting(500.0, option="--temporal-weight")  # measured, see above
+    weight: float = setting(5000.0, option="--temporal-weight")  # measured, see above
     flow_preset: FlowPreset = setting(FlowPreset.MEDIUM, option="--flow-preset")
     soft_mask: bool = setting(False, option="--soft-mask")
 

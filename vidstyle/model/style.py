@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from vidstyle.config import ModelConfig, StyleConfig
+from vidstyle.config import DEEPEST_STYLE_LAYER_WEIGHT, ModelConfig, StyleConfig
 from vidstyle.errors import StyleError
 from vidstyle.files import file_sha256, publish, temporary_for
 from vidstyle.model.color import grey, luminance
@@ -125,10 +125,16 @@ def _style_layers(model: ModelConfig) -> tuple[str, ...]:
     return tuple(dict.fromkeys(vgg.canonical(name) for name in model.style_layers))
 
 
+def default_layer_weight(canonical_name: str) -> float:
+    """A style layer's weight when --style-layer-weights is not given: 1, the relu5_x layers less (config says why)."""
+    return DEEPEST_STYLE_LAYER_WEIGHT if canonical_name.startswith("relu5_") else 1.0
+
+
 def _layer_weights(model: ModelConfig) -> dict[str, float]:
     vgg = architecture(model.network)
-    weights = model.style_layer_weights or tuple(1.0 for _ in model.style_layers)
-    return {vgg.canonical(name): float(w) for name, w in zip(model.style_layers, weights)}
+    names = [vgg.canonical(name) for name in model.style_layers]
+    weights = model.style_layer_weights or tuple(default_layer_weight(name) for name in names)
+    return {name: float(w) for name, w in zip(names, weights)}
 
 
 def build_style_targets(

@@ -198,7 +198,7 @@ class Stylizer:
         opts = self.optimize
         terms: list[Term] = [
             Content(content_targets, weight=opts.content_weight),
-            Style(self.style.grams if grams is None else grams, self.style.layer_weights, weight=opts.style_weight),
+            Style(self.style.grams if grams is None else grams, self.style.layer_weights, weight=opts.effective_style_weight),
             TotalVariation(weight=opts.tv_weight),
         ]
         if warped is not None and mask is not None and temporal_weights is not None:

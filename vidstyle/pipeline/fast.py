@@ -256,7 +256,7 @@ def fast_config(settings: Settings, *, steps: int | None = None) -> FastConfig:
         seed=settings.optimize.seed,
         flow_preset=settings.temporal.flow_preset,
         weights=LossWeights(
-            style=settings.optimize.style_weight * STYLE_EMPHASIS,
+            style=settings.optimize.effective_style_weight * STYLE_EMPHASIS,
             content=settings.optimize.content_weight,
             tv=settings.optimize.tv_weight,
             # The temporal term is flow-warped, as the optimizer's in flow mode; --temporal none/prev leave it out.

@@ -168,7 +168,8 @@ def describe_settings(settings: Settings, *, working_size: tuple[int, int]) -> s
     parts = [
         f"{model.network.value} {weights_name}",
         f"style {styles}",
-        f"content {optimize.content_weight:g} / style {optimize.style_weight:g} / tv {optimize.tv_weight:g}",
+        f"content {optimize.content_weight:g} / style {optimize.style_weight:g} / tv {optimize.tv_weight:g}"
+        + (f", strength {optimize.strength:g}" if optimize.strength != 1.0 else ""),
         f"{working_size[0]}x{working_size[1]}",
         f"{optimize.iterations} iterations ({optimize.optimizer.value}, early stop {optimize.tolerance:g})",
     ]

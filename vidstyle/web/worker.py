@@ -86,7 +86,7 @@ def settings_from_form(form: dict[str, Any]) -> Settings:
         ),
         optimize=replace(
             optimize,
-            style_weight=number("style_weight", float, optimize.style_weight),
+            strength=number("strength", float, optimize.strength),
             iterations=number("iterations", int, optimize.iterations),
             iterations_next=number("iterations_next", int, optimize.iterations_next),
         ),

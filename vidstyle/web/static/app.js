@@ -99,7 +99,7 @@ function form() {
   return {
     styles: chosen.map((s) => s.path),
     blend: weights.every((w) => w === weights[0]) ? null : weights,
-    style_weight: $("style-weight").value,
+    strength: $("strength").value,
     style_scale: $("style-scale").value,
     preserve_colors: $("preserve-colors").checked,
     network: $("network").value,
