@@ -152,3 +152,16 @@ def test_an_image_input_with_auto_is_256_on_a_cpu(style: Path, random_weights: P
     events: list[object] = []
     stylize(image, tmp_path / "out.png", settings=settings(style, random_weights), on_event=_events(events))
     assert _started(events).size_choice.startswith("256 (auto: a CPU") and cv2.imread(str(tmp_path / "out.png")).shape == (40, 60, 3)
+
+
+def test_the_measuring_path_reads_the_first_frame_and_chooses_among_sizes_up_to_the_source(clip: Path, style: Path, random_weights: Path) -> None:
+    """What a CUDA GPU runs (pipeline/autosize.py measure_max_size), here on the CPU: the 96x64 clip's one candidate is its own size."""
+    import torch
+
+    from vidstyle.video.sources import open_source
+
+    with open_source(clip) as source:
+        choice = autosize.measure_max_size(settings(style, random_weights), source, device=torch.device("cpu"))
+    # Whether a step at 96 px fits the budget depends on this CPU; either way the size is the clip's own and the reason says why.
+    assert choice.max_size == 96
+    assert choice.reason.startswith("96 (auto: a warm frame (1 step) takes") or choice.reason.startswith("96 (auto: the smallest size; 96 would take")

@@ -110,7 +110,7 @@ def choose_size(
 
     ``probes`` smallest first; ``available_bytes``: the device's free memory
     (None: unknown, memory is not a limit). When even the smallest does not
-    fit, CPU_SIZE. The reason says what was chosen, what the warm frame costs
+    fit, the smallest. The reason says what was chosen, what the warm frame costs
     there, and what stopped the next size.
     """
     if not probes:
@@ -124,10 +124,11 @@ def choose_size(
             break
         chosen = probe
     budget = f"{budget_seconds:g} s"
-    if chosen is None:
-        return SizeChoice(CPU_SIZE, f"{CPU_SIZE} (auto: the smallest size; {stopped})")
+    if chosen is None:  # the smallest candidate all the same: a run at it is slow, not wrong
+        smallest = min(p.long_side for p in probes)
+        return SizeChoice(smallest, f"{smallest} (auto: the smallest size; {stopped})")
     assert chosen.step_seconds is not None
-    cost = f"a warm frame ({steps} steps) takes {chosen.step_seconds * steps:.2f} s at {chosen.long_side} on {where}, within {budget}"
+    cost = f"a warm frame ({steps} step{'s' if steps != 1 else ''}) takes {chosen.step_seconds * steps:.2f} s at {chosen.long_side} on {where}, within {budget}"
     if not stopped:
         own = source_long_side is not None and chosen.long_side >= source_long_side
         stopped = f"{chosen.long_side} is " + ("the input's own size" if own else "the largest size auto tries")

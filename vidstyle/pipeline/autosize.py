@@ -24,7 +24,7 @@ from vidstyle.model.memory import available_bytes
 from vidstyle.pipeline.plan import make_plan
 from vidstyle.video.sources import FrameSource
 
-__all__ = ["SizeChoice", "choose_max_size", "settle_max_size"]
+__all__ = ["SizeChoice", "choose_max_size", "measure_max_size", "settle_max_size"]
 
 
 def settle_max_size(
@@ -45,6 +45,11 @@ def choose_max_size(settings: Settings, source: FrameSource) -> SizeChoice:
     device = resolve_device(settings.model.device)
     if device.type != "cuda":
         return without_gpu(device)
+    return measure_max_size(settings, source, device=device)
+
+
+def measure_max_size(settings: Settings, source: FrameSource, *, device: torch.device) -> SizeChoice:
+    """Probe the candidate sizes on ``device`` with the run's first frame and choose (on any device: tests run it on the CPU)."""
     info = source.info
     # The first frame the run stylizes (its size is the source's: the selection does not depend on the working size).
     first = make_plan(info, replace(settings.select, max_size=None)).source_indices[0]
@@ -59,11 +64,13 @@ def choose_max_size(settings: Settings, source: FrameSource) -> SizeChoice:
         temporal_weight=temporal.weight if temporal.mode is TemporalMode.FLOW else None,
         device=device,
     )
-    torch.cuda.empty_cache()
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.cuda.empty_cache()  # the probes' memory back before the free memory is read
     return choose_size(
         probes,
         steps=settings.optimize.iterations_next,
         available_bytes=available_bytes(device),
         source_long_side=max(info.width, info.height),
-        where=torch.cuda.get_device_name(device),
+        where=torch.cuda.get_device_name(device) if cuda else f"the {device.type}",
     )
