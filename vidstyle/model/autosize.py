@@ -179,6 +179,7 @@ def probe_sizes(
         if device.type == "cuda":
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats(device)
+        core = content = temporal = None
         try:
             core = build_core(model, style, timed, content_size=size, cache_dir=default_cache_dir(), device=device, loaded=loaded)
             content = bgr_to_tensor(resize(frame, size), device=device)
@@ -199,6 +200,7 @@ def probe_sizes(
             probes.append(Probe(side, size, None))
             break
         finally:
+            core = content = temporal = None  # this size's tensors go before the next size is measured
             if device.type == "cuda":
                 torch.cuda.empty_cache()
         deltas = [b - a for a, b in zip(stamps, stamps[1:])]
