@@ -230,6 +230,8 @@ class _Renderer:
             progress.update(self.training_task, completed=event.step, info=f"loss {event.loss:.4g}{eta}")
         elif isinstance(event, RunStarted):
             width, height = event.working_size
+            if event.size_choice:
+                progress.console.print(f"Working size {width}x{height}: --max-size {event.size_choice}", highlight=False)
             if event.total_frames > 1:
                 self.frames_task = progress.add_task(
                     "frames", total=event.total_frames, completed=event.already_done, info=f"{width}x{height}"
@@ -515,7 +517,7 @@ def stylize(
     content_layer: Annotated[Optional[list[str]], typer.Option("--content-layer", metavar="<layer>", help=f"Layer whose response is the content; repeat it or give a comma list (default {','.join(_M.content_layers)}).")],
     style_layers: Annotated[str, typer.Option(help="Comma list of layers whose Gram matrices are the style.")],
     style_layer_weights: Annotated[Optional[str], typer.Option(help="One weight per --style-layers entry, e.g. 1,1,1,1,1 (default: 1 each, relu5_x 0.25).")],
-    max_size: Annotated[int, typer.Option(help="Long side of the working resolution in pixels.")],
+    max_size: Annotated[str, typer.Option(metavar="<px|auto>", help="Long side of the working resolution in pixels, or auto: 256 on a CPU; on a CUDA GPU the largest size whose warm frame takes at most 2 s, measured when the run begins and kept for its resume.")],
     iterations: Annotated[int, typer.Option(help="Steps for the first frame (and every frame with --temporal none).")],
     iterations_next: Annotated[int, typer.Option(help="Steps for each later frame, which starts from the previous one.")],
     content_weight: Annotated[float, typer.Option(help="Weight of the content term.")],
@@ -600,6 +602,8 @@ def stylize(
     restart_command = _typed_command(ctx, "--restart")
     result = _run(lambda on_event: run_stylize(input, output, settings=settings, on_event=on_event), quiet, restart=restart_command)
     if preview is not None:
+        if settings.select.auto_size:  # the size the run chose, not a new choice
+            settings = settings.replace(select=replace(settings.select, max_size=result.max_size))
         sheet = _run(lambda _: preview_run(input, result.output, preview, settings=settings, cuts=result.cuts), quiet, restart=restart_command)
         if not quiet:
             stderr.print(f"Wrote the preview sheet {sheet.sheet}", highlight=False)

@@ -346,7 +346,9 @@ class SelectConfig:
     max_frames: int | None = setting(None, option="--max-frames")
     every: int = setting(1, option="--every")
     fps: Fraction | None = setting(None, option="--fps")  # videos: lower output rate; folders: the rate of the frames
-    max_size: int | None = setting(256, option="--max-size")  # long side of the working resolution
+    # Long side of the working resolution: pixels, or "auto" (MAX_SIZE_AUTO): 256 on a CPU, on a CUDA GPU the largest
+    # size whose warm frame fits a time budget, measured once when the run begins and kept in its manifest (model/autosize.py).
+    max_size: int | str | None = setting("auto", option="--max-size")
     output_size: OutputSize = setting(OutputSize.SOURCE, option="--output-size")  # guided by the source frame (video/upsample.py)
     # Pixels of each frame's own edge added on every side before the run and cropped where frames are written:
     # the optimizer, the flow and the next frame's start work on the larger canvas, so no line forms along the
@@ -371,12 +373,35 @@ class SelectConfig:
             raise UsageError("--max-frames must be at least 1.")
         if self.fps is not None and self.fps <= 0:
             raise UsageError("--fps must be > 0.")
-        if self.max_size is not None and self.max_size < 16:
+        object.__setattr__(self, "max_size", _max_size(self.max_size))
+        if isinstance(self.max_size, int) and self.max_size < 16:
             raise UsageError("--max-size must be at least 16 pixels.")
         if self.mask_feather < 0:
             raise UsageError("--mask-feather must be 0 or more pixels.")
         if not 0 <= self.edge_margin <= 256:
             raise UsageError("--edge-margin must be between 0 and 256 pixels.")
+
+
+    @property
+    def auto_size(self) -> bool:
+        """Whether the working size is --max-size auto, chosen when the run begins (pipeline/autosize.py)."""
+        return self.max_size == MAX_SIZE_AUTO
+
+
+MAX_SIZE_AUTO = "auto"
+
+
+def _max_size(value: int | str | None) -> int | str | None:
+    """--max-size as given ("512", 512, "auto", "AUTO") as a number of pixels or MAX_SIZE_AUTO."""
+    if value is None or isinstance(value, int):
+        return value
+    text = str(value).strip().lower()
+    if text == MAX_SIZE_AUTO:
+        return MAX_SIZE_AUTO
+    try:
+        return int(text)
+    except ValueError:
+        raise UsageError(f"--max-size {value!r} is not a size; give a number of pixels (e.g. 512) or auto.") from None
 
 
 DEFAULT_FOLDER_FPS = Fraction(24)

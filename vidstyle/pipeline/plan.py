@@ -79,7 +79,13 @@ def _index_of(position: InputPoint | None, stamps: list[float], default: int, op
 
 
 def make_plan(info: SourceInfo, select: SelectConfig) -> FramePlan:
-    """Select frames and compute their timing; raises UsageError for an empty or impossible selection."""
+    """Select frames and compute their timing; raises UsageError for an empty or impossible selection.
+
+    --max-size auto must be settled first (pipeline/autosize.py settle_max_size); a caller that needs only
+    which frames (not their size) passes ``replace(select, max_size=None)``.
+    """
+    if select.auto_size:
+        raise ValueError("make_plan needs a --max-size in pixels: settle auto first (pipeline/autosize.py settle_max_size)")
     rate = _input_rate(info, select)
     stamps = _timestamps(info, rate)
     start = _index_of(parse_input_point(select.start, option="--start") if select.start else None, stamps, 0, "--start")

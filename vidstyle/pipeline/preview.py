@@ -74,6 +74,7 @@ from vidstyle.pipeline.events import (
     StepDone,
     ignore,
 )
+from vidstyle.pipeline.autosize import settle_max_size
 from vidstyle.pipeline.plan import FramePlan, input_times, make_plan
 from vidstyle.pipeline.shots import describe_shots, format_time, scan_for_cuts
 from vidstyle.video.masks import composite
@@ -365,6 +366,8 @@ def preview(
     cold = settings.replace(temporal=replace(settings.temporal, mode=TemporalMode.NONE))
     with open_source(input) as source:
         check_target(sheet, option="--output", guarded=guarded_paths(source.info, settings), overwrite=settings.run.overwrite)
+        settings, choice = settle_max_size(settings, source)  # --max-size auto chooses as a run would
+        cold = cold.replace(select=settings.select)
         plan = make_plan(source.info, settings.select)
         times = _times(source, settings, plan)
         cuts, shots = _find_shots(source, settings, plan, times, on_event)
@@ -372,7 +375,12 @@ def preview(
         overlays = _find_overlays(source, settings, plan, cuts)
         contents = _read(source, (plan.source_indices[p] for p in positions))
         method = method_factory(cold, plan.canvas_size)  # frames on their canvas, as a run's (--edge-margin)
-        on_event(RunStarted(total_frames=len(positions), already_done=0, working_size=plan.working_size, output=sheet, work_dir=None))
+        on_event(
+            RunStarted(
+                total_frames=len(positions), already_done=0, working_size=plan.working_size, output=sheet, work_dir=None,
+                size_choice=choice.reason if choice is not None else "",
+            )
+        )
         progress = RunProgress(len(positions), 0, on_event)
         inputs, results, frames = [], [], []
         for position in positions:
@@ -430,11 +438,14 @@ def preview_run(
 
     ``stylized`` is the run's output (video, folder or image), ``settings``
     the run's; the output must hold one frame per planned frame. ``cuts``
-    (the run's, RunResult.cuts) spread the frames over its shots.
+    (the run's, RunResult.cuts) spread the frames over its shots. With
+    --max-size auto, give the size the run chose (RunResult.max_size) in
+    ``settings``; otherwise it is chosen again here.
     """
     started = time.perf_counter()
     sheet = check_sheet_path(Path(sheet))
     with open_source(input) as source, open_source(stylized) as output:
+        settings, _ = settle_max_size(settings, source)
         plan = make_plan(source.info, settings.select)
         if output.info.frame_count != plan.frame_count:
             raise InputError(

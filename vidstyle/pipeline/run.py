@@ -50,6 +50,8 @@ from vidstyle.pipeline.eta import EtaEstimator, work_left
 from vidstyle.pipeline.budget import Choice
 from vidstyle.pipeline.fast import RunMethod, auto_choice, check_fast_settings, check_save_model, choose_method
 from vidstyle.invocation import resume_command
+from vidstyle.model.autosize import CPU_SIZE, SizeChoice
+from vidstyle.pipeline.autosize import settle_max_size
 from vidstyle.pipeline.fingerprint import FILE_KEYS, changed_files, differences, run_fingerprint
 from vidstyle.pipeline.interrupt import StopFlag, stop_on_signals
 from vidstyle.pipeline.plan import FramePlan, input_times, make_plan
@@ -83,6 +85,7 @@ class RunResult:
     style_passes: int
     records: tuple[FrameRecord, ...]  # frames stylized by this call, in plan order
     work_dir: Path | None
+    max_size: int | None = None  # --max-size as the run used it: with auto, the size chosen (a preview of the run needs it)
 
 
 # ------------------------------------------------------------------ entry points
@@ -194,7 +197,10 @@ class _Run:
     ) -> None:
         self.source = source
         self.output = output
-        self.settings = settings.with_absolute_paths()
+        # ``given``: as asked, stored in the manifest and fingerprinted (--max-size auto stays "auto");
+        # ``settings``: what the run uses, with auto settled into pixels once the run holds its work dir.
+        self.given = self.settings = settings.with_absolute_paths()
+        self.size_choice: SizeChoice | None = None
         self.on_event = on_event
         self.method_factory = method_factory
         self.stop = stop
@@ -220,6 +226,7 @@ class _Run:
         self.mask = self._open_mask()  # a mask that cannot serve is refused before the work dir is touched
         if self.work is None:  # an image: one frame, one shot, nothing to resume
             settle_existing(self.output, None, self.settings.run, notice=self._notice)
+            self._settle_size(None)
             frames = make_plan(self.source.info, self.settings.select)
             # Fast mode makes an image only with --model (check_fast_settings): no training.
             method = choose_method(self.settings, frames.canvas_size, method_factory=self.method_factory).method
@@ -229,19 +236,31 @@ class _Run:
         # refused and touches nothing), Ray workers' time included.
         with self.work.hold() as self.run_id:
             settle_existing(self.output, self.work, self.settings.run, notice=self._notice)
+            self._settle_size(self.work)
             frames = make_plan(self.source.info, self.settings.select)
-            fingerprint = run_fingerprint(self.source.info, self.settings, output=self.output.path, frame_count=frames.frame_count)
+            fingerprint = run_fingerprint(self.source.info, self.given, output=self.output.path, frame_count=frames.frame_count)
             # Damaged manifests and changed settings are refused before the (slow)
             # method is built; the weights' identity is known only after.
             old = self._read_old_manifest(fingerprint)
             with open_workers(self.settings, on_notice=self._notice) as self.workers:
                 return self._run_chains(frames, fingerprint, old, started)
 
+    def _settle_size(self, work: WorkDir | None) -> None:
+        """--max-size auto: the size an interrupted run in ``work`` chose, else chosen now (once per run; pipeline/autosize.py)."""
+        if not self.given.select.auto_size:
+            return
+        recorded = None
+        if work is not None and work.exists():
+            # A stored run without a choice had a --max-size in pixels: the fingerprint refuses the change; nothing to measure for it.
+            recorded = WorkDir.read_manifest(work.root).size_choice or SizeChoice(CPU_SIZE, f"{CPU_SIZE} (auto: not measured)")
+        self.settings, self.size_choice = settle_max_size(self.given, self.source, recorded=recorded)
+
     def _open_mask(self) -> MaskSpec | None:
         select = self.settings.select
         if select.mask is None:
             return None
-        frames = make_plan(self.source.info, select)
+        # Which frames (not their size) is all the mask needs: --max-size auto is settled later, once the work dir is held.
+        frames = make_plan(self.source.info, replace(select, max_size=None) if select.auto_size else select)
         return open_mask(select.mask, feather=select.mask_feather, invert=select.mask_invert, source_indices=frames.source_indices)
 
     def _notice(self, text: str) -> None:
@@ -415,12 +434,13 @@ class _Run:
         manifest = Manifest(
             input=str(Path(self.source.info.path).resolve()),
             output=str(self.output.path),
-            settings=self.settings,
+            settings=self.given,
             fingerprint=fingerprint,
             plan=plan,
             source=self.source.spec,
             output_kind=self.output.kind.value,
             run_id=self.run_id,
+            size_choice=self.size_choice,
         )
         self.work.create(manifest)
         self.output.prepare(run_id=self.run_id, frames=plan.frame_count)
@@ -452,7 +472,10 @@ class _Run:
         done = sum(len(positions) for positions in done_by_chain.values())
         work_root = self.work.root if self.work is not None else None
         self.on_event(
-            RunStarted(total_frames=total, already_done=done, working_size=plan.working_size, output=self.output.path, work_dir=work_root)
+            RunStarted(
+                total_frames=total, already_done=done, working_size=plan.working_size, output=self.output.path, work_dir=work_root,
+                size_choice=self.size_choice.reason if self.size_choice is not None else "",
+            )
         )
         if done:
             self.on_event(Notice(f"Resuming: {done} of {total} frames were already done."))
@@ -493,6 +516,7 @@ class _Run:
             style_passes=method.style_passes,
             records=tuple(records),
             work_dir=work_root,
+            max_size=self.settings.select.max_size,  # type: ignore[arg-type]  # settled: never "auto" here
         )
 
     @contextlib.contextmanager

@@ -3,7 +3,8 @@
 Layout (``<output>.vidstyle/`` by default)::
 
     manifest.json        schema version, input/output, full settings, fingerprints,
-                         the run plan (frames, shots, chains, segments), how to reopen the input
+                         the run plan (frames, shots, chains, segments), how to reopen the input,
+                         the size --max-size auto chose (and why)
     frames/000123.png    stylized frames at working size, on their canvas (--edge-margin), at most one segment
                          of them per running chain
     rings/000123.png     folder outputs with a margin: each frame's canvas ring, its interior black
@@ -45,6 +46,7 @@ from vidstyle.cutlist import mark_bare_frames
 from vidstyle.errors import NotOurs, OutputError, ResumeError, VidstyleError
 from vidstyle.files import remove_files, sweep_temporaries, write_json_atomic
 from vidstyle.invocation import resume_command, shell_command
+from vidstyle.model.autosize import SizeChoice
 from vidstyle.pipeline.chains import RunPlan
 from vidstyle.pipeline.worklock import LOCK, WorkLock
 from vidstyle.video.sources import SourceSpec
@@ -97,8 +99,11 @@ class Manifest:
     source: SourceSpec  # how to reopen the input without scanning it again
     output_kind: str  # "video" or "folder"
     run_id: str = ""  # the work dir's marker's; a folder output's record carries it too
+    # --max-size auto: the size chosen when the run began (pipeline/autosize.py); a resume takes it from here.
+    size_choice: SizeChoice | None = None
 
     def to_json(self) -> dict[str, object]:
+        choice = {"size_choice": self.size_choice.to_json()} if self.size_choice is not None else {}
         return {
             "schema": SCHEMA_VERSION,
             "vidstyle_version": __version__,
@@ -110,6 +115,7 @@ class Manifest:
             "fingerprint": self.fingerprint,
             "plan": self.plan.to_json(),
             "source": json_adapter(SourceSpec).dump_python(self.source, mode="json"),
+            **choice,
         }
 
     @classmethod
@@ -124,7 +130,7 @@ class Manifest:
         try:
             _mark_bare_frames_in_cuts(data)
             _no_margin_before_margins(data)
-            return cls(
+            manifest = cls(
                 input=str(data["input"]),
                 output=str(data["output"]),
                 output_kind=str(data["output_kind"]),
@@ -133,7 +139,11 @@ class Manifest:
                 fingerprint=dict(data["fingerprint"]),  # type: ignore[call-overload]
                 plan=RunPlan.from_json(data["plan"]),
                 source=json_adapter(SourceSpec).validate_python(data["source"]),
+                size_choice=SizeChoice.from_json(data["size_choice"]) if data.get("size_choice") is not None else None,
             )
+            if manifest.settings.select.auto_size and manifest.size_choice is None:
+                raise ValueError("--max-size auto without the size it chose")  # choosing again could change the size
+            return manifest
         except (KeyError, TypeError, ValueError, AttributeError, ZeroDivisionError) as error:
             reason = str(error).splitlines()[0] if str(error) else ""
             raise ResumeError(f"{where} is damaged ({type(error).__name__}: {reason}); {_DAMAGED}") from error

@@ -90,8 +90,20 @@ def settings_from_form(form: dict[str, Any]) -> Settings:
             iterations=number("iterations", int, optimize.iterations),
             iterations_next=number("iterations_next", int, optimize.iterations_next),
         ),
-        select=replace(select, max_size=number("max_size", int, select.max_size)),
+        select=replace(select, max_size=_max_size(form.get("max_size"), select.max_size)),
     )
+
+
+def _max_size(value: Any, default: int | str | None) -> int | str | None:
+    """The page's working size: pixels, or auto (an empty field: the default, auto)."""
+    if value is None or str(value).strip() == "":
+        return default
+    if str(value).strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"max-size {value!r} is not a number of pixels or auto.") from None
 
 
 class _Channel:
@@ -108,7 +120,9 @@ class _Channel:
 def _describe(event: Event) -> tuple[str, dict[str, Any]] | None:
     """What the page needs of an event (the step events thinned to their loss)."""
     if isinstance(event, RunStarted):
-        return "started", {"total": event.total_frames, "done": event.already_done, "size": list(event.working_size)}
+        return "started", {
+            "total": event.total_frames, "done": event.already_done, "size": list(event.working_size), "size_choice": event.size_choice,
+        }  # fmt: skip
     if isinstance(event, CutScan):
         return "cuts", {"done": event.frames_done, "total": event.total_frames}
     if isinstance(event, ShotsPlanned):

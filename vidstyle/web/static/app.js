@@ -170,6 +170,7 @@ function showRun(state) {
   $("eta").textContent = duration(state.eta);
   $("loss").textContent = state.loss != null ? state.loss.toPrecision(4) : "–";
   $("shots").textContent = state.shots || "";
+  $("size").textContent = state.size || "";
   if (state.thumb > 0) {
     $("thumb").hidden = false;
     $("thumb").src = withToken(`/api/jobs/${state.id}/thumb?v=${state.thumb}`);
