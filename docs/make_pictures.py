@@ -132,7 +132,7 @@ def make_strip(work: Path, size: int, iterations: int | None) -> Path:
         started = time.perf_counter()
         stylize(PHOTO, out, settings=settings(style, size, iterations, strength))
         print(f"  strength {strength:g}: {time.perf_counter() - started:.0f} s", flush=True)
-        label = f"--strength {strength:g}" + (" (default)" if strength == 1.0 else " (the old default)" if strength == 0.1 else "")
+        label = f"--strength {strength:g}" + (" (default)" if strength == 1.0 else " (the old balance, style weight 3)" if strength == 0.1 else "")
         row.append(Tile(cv2.imread(str(out)), label))
     caption = f"marple8 in the style of The Starry Night at {size} px, vidstyle defaults but --strength; each from cold."
     target = IMG / "strength.jpg"
