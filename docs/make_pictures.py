@@ -152,14 +152,7 @@ def make_animation(work: Path, size: int, frames: int | None) -> Path:
         originals = [resize(frame, (stylized[0].shape[1], stylized[0].shape[0])) for _, frame in source.read(range(len(stylized)))]
         fps = float(source.info.fps or 12)
     frames = [np.concatenate([a, b], axis=1)[:, :, ::-1] for a, b in zip(originals, stylized)]  # RGB, side by side
-    target = IMG / "clip.webp"
-    for quality in range(80, 20, -10):
-        buffer = io.BytesIO()
-        iio.imwrite(buffer, np.stack(frames), extension=".webp", duration=round(1000 / fps), loop=0, quality=quality)
-        if buffer.tell() <= ANIMATION_LIMIT:
-            target.write_bytes(buffer.getvalue())
-            return target
-    raise SystemExit(f"the animation does not fit in {ANIMATION_LIMIT // 1024} KB even at WebP quality 30")
+    return fit_webp(frames, fps, IMG / "clip.webp")
 
 
 def fit_webp(frames: list[np.ndarray], fps: float, target: Path, limit: int = ANIMATION_LIMIT) -> Path:

@@ -164,6 +164,19 @@ class _InternalError(Exception):
         self.error = error
 
 
+def _progress_bars() -> Progress:
+    """The bars every display uses: what, bar, done of total, the latest detail, time elapsed (on stderr)."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        console=stderr,
+        transient=False,
+    )
+
+
 class _Renderer:
     """Draws events: a frame bar (done/total, fps, ETA as h:mm:ss, time elapsed) and a step bar with the last loss.
 
@@ -187,15 +200,7 @@ class _Renderer:
     def _start(self) -> Progress:
         """The bars appear with the run, so an error before it (bad input, weights) prints just its line."""
         if self.progress is None:
-            self.progress = Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[info]}"),
-                TimeElapsedColumn(),
-                console=stderr,
-                transient=False,
-            )
+            self.progress = _progress_bars()
             self.progress.start()
         return self.progress
 
@@ -301,15 +306,7 @@ class _ClipsRenderer:
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(),
-            console=stderr,
-            transient=False,
-        )
+        self.progress = _progress_bars()
         self.started = False
         self.clips_task: int | None = None
         self.clip: _Renderer | None = None
