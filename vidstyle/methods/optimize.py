@@ -401,7 +401,7 @@ def optimize_method(settings: Settings, working_size: tuple[int, int]) -> Optimi
     loaded and before the run's work dir exists.
     """
     device = resolve_device(settings.model.device)
-    check_memory(working_size, device=device, max_size=settings.select.max_size)
+    check_memory(working_size, device=device, max_size=settings.select.max_size, margin=settings.select.edge_margin)
     # The frames arrive on their canvas (settings.select.edge_margin px more on every side): --style-scale
     # stays relative to the picture inside it, so the strokes keep their size against the frame.
     long_side = max(working_size)

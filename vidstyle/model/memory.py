@@ -50,7 +50,9 @@ def available_bytes(device: torch.device) -> int | None:
         return None
 
 
-def check_memory(size: tuple[int, int], *, device: torch.device, max_size: int | None, available: int | None = None) -> None:
+def check_memory(
+    size: tuple[int, int], *, device: torch.device, max_size: int | None, available: int | None = None, margin: int = 0
+) -> None:
     """UsageError, naming a --max-size that fits, when a frame of ``size`` clearly needs more memory than ``device`` has."""
     free = available if available is not None else available_bytes(device)
     need = frame_bytes(size)
@@ -60,14 +62,16 @@ def check_memory(size: tuple[int, int], *, device: torch.device, max_size: int |
     where = "GPU" if device.type == "cuda" else "machine"
     aspect = min(width, height) / max(width, height)
     fits = math.sqrt(max(0.0, free - BASE_BYTES) / (BYTES_PER_PIXEL * aspect))
-    fits = int(fits) // 16 * 16
+    fits = int(fits - 2 * margin) // 16 * 16  # the advice is a --max-size: the frame inside its --edge-margin canvas
     advice = (
         f"use --max-size {fits} or less"
         if fits >= 16
         else "free some memory first (close other programs), then use a small --max-size"
     )
     given = f"At --max-size {max_size}" if max_size else "At the input's full size"
+    # The user knows the frame's size; the canvas (--edge-margin px more on every side) is what costs the memory.
+    edge = f" with the {margin} px edge margin" if margin else ""
     raise UsageError(
-        f"{given} the frames are {width}x{height} ({width * height / 1e6:.1f} megapixels): optimizing one needs "
+        f"{given} the frames are {width - 2 * margin}x{height - 2 * margin} ({width * height / 1e6:.1f} megapixels{edge}): optimizing one needs "
         f"about {need / 1e9:.0f} GB of memory, and this {where} has {free / 1e9:.1f} GB free; {advice}."
     )
