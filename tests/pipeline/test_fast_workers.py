@@ -11,7 +11,7 @@ outlive the module (its cluster is shut down by the fixture).
 
 from __future__ import annotations
 
-import os
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,6 +21,7 @@ import pytest
 import torch
 
 from tests.mediatools import frame_image, make_frames_folder, optional_tool, read_frames
+from tests.pipeline.ray_cluster import local_ray_cluster
 from tests.pipeline.resume_worker import make_settings
 from vidstyle.config import MethodConfig, MethodKind, ScaleConfig, Settings
 from vidstyle.faults import ENV as FAULT_ENV
@@ -71,19 +72,9 @@ def reference(media: dict[str, Path], random_weights: Path, tmp_path_factory: py
 
 
 @pytest.fixture(scope="module")
-def cluster() -> object:
+def cluster() -> Iterator[str]:
     """One local Ray cluster for the module's runs (they find it connected and use it)."""
-    before = os.environ.get("RAY_AUTH_MODE")
-    os.environ["RAY_AUTH_MODE"] = "disabled"
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 1024 * 1024, logging_level="ERROR", log_to_driver=False)
-    try:
-        yield ray.get_runtime_context().gcs_address
-    finally:
-        ray.shutdown()
-        if before is None:
-            os.environ.pop("RAY_AUTH_MODE", None)
-        else:
-            os.environ["RAY_AUTH_MODE"] = before
+    yield from local_ray_cluster()
 
 
 def assert_like_reference(output: Path, reference: list[np.ndarray], *, batched: bool = False) -> None:
