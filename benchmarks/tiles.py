@@ -1,0 +1,163 @@
+"""Tiled against whole-frame optimization of one real frame: seams, distance to the untiled result, time, peak memory.
+
+    nice -n 10 uv run python benchmarks/tiles.py \
+        --weights ../shared/data/weights/vgg19_imagenet_features.pth --size 384 --steps 80 --tiles 0,192:32,192:64
+
+Each configuration (``0``: whole; ``T:O``: tiles of T px overlapping by O)
+optimizes the same frame of a real clip from its content, with the same
+settings and budget, in a process of its own (peak RSS is a high-water mark).
+For each tiled result it prints:
+
+* ``seam``: at every tile edge (each tile's first and last row and column
+  inside the frame), the mean absolute difference between the two pixel rows
+  (columns) across it, over the median of that difference for the rows
+  (columns) within 16 px: the worst edge. The issue's bar is 1.5. The same
+  figure for the whole-frame result at the same places says what the picture
+  itself gives there.
+* ``off``: mean |tiled - whole| over mean |whole - content| (how far tiling
+  moves the picture, against how far the optimizer moved it);
+* the judge's style and content distances (vidstyle/model/measure.py, VGG16
+  ImageNet weights) as tiled/whole ratios, the loss, the wall time and peak RSS.
+
+PNGs of every result are written to --out for a look at 100%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._common import peak_rss_mib  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data"
+
+
+def frame(video: Path, index: int, size: int):  # noqa: ANN201
+    import cv2
+
+    from vidstyle.model.measure import resize_long_side
+
+    capture = cv2.VideoCapture(str(video))
+    capture.set(cv2.CAP_PROP_POS_FRAMES, index)
+    ok, image = capture.read()
+    capture.release()
+    if not ok:
+        raise SystemExit(f"cannot read frame {index} of {video}")
+    picture = resize_long_side(image, size)
+    height, width = picture.shape[:2]
+    return picture[: height // 16 * 16, : width // 16 * 16]
+
+
+def one(args: argparse.Namespace, config: str) -> None:
+    import cv2
+    import torch
+
+    from vidstyle.config import ModelConfig, OptimizeConfig, StyleConfig
+    from vidstyle.model.build import build_core
+    from vidstyle.video.pixels import bgr_to_tensor, tensor_to_bgr
+
+    torch.set_num_threads(args.threads)
+    tile, overlap = (None, 0) if config == "0" else tuple(int(v) for v in config.split(":"))
+    photo = frame(args.video, args.frame, args.size)
+    height, width = photo.shape[:2]
+    optimize = OptimizeConfig(iterations=args.steps, tolerance=0)
+    core = build_core(ModelConfig(weights=args.weights), StyleConfig(images=(args.style,)), optimize,
+                      content_size=(width, height), cache_dir=None, device=torch.device("cpu"))  # fmt: skip
+    stylizer = core.stylizer
+    stylizer.tile, stylizer.tile_overlap = tile, overlap
+    content = bgr_to_tensor(photo)
+    started = time.perf_counter()
+    result = stylizer.stylize(content, init=content.clone(), budget=args.steps)
+    seconds = time.perf_counter() - started
+    args.out.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(args.out / f"tiles_{config.replace(':', '_')}.png"), tensor_to_bgr(result.image))
+    cv2.imwrite(str(args.out / "content.png"), photo)
+    edges = []
+    for tile_ in stylizer.tiles((width, height)) or []:
+        edges += [("row", tile_.rows.start), ("row", tile_.rows.stop), ("col", tile_.cols.start), ("col", tile_.cols.stop)]
+    edges = sorted({(axis, at) for axis, at in edges if 0 < at < (height if axis == "row" else width)})
+    print(json.dumps({"config": config, "seconds": seconds, "peak_mib": peak_rss_mib(), "loss": result.final.total,
+                      "edges": edges, "size": [width, height]}))  # fmt: skip
+
+
+def seam(image, edges: list[tuple[str, int]]) -> float:  # noqa: ANN001
+    """The worst tile edge: the step across it over the median step within 16 px (1.0: like its neighbours)."""
+    import numpy as np
+
+    picture = image.astype(np.float64)
+    rows = np.abs(np.diff(picture, axis=0)).mean(axis=(1, 2))  # rows[i]: between row i and i+1
+    cols = np.abs(np.diff(picture, axis=1)).mean(axis=(0, 2))
+    worst = 0.0
+    for axis, at in edges:
+        steps = rows if axis == "row" else cols
+        here = steps[at - 1]  # between the last row before the edge and the first after it
+        around = [steps[i] for i in range(max(0, at - 17), min(len(steps), at + 16)) if i != at - 1]
+        worst = max(worst, here / statistics.median(around))
+    return worst
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--weights", type=Path, default=DATA / "weights" / "vgg19_imagenet_features.pth")
+    parser.add_argument("--judge", type=Path, default=DATA / "weights" / "vgg16_imagenet_features.pth")
+    parser.add_argument("--style", type=Path, default=DATA / "styles" / "starry_night.jpg")
+    parser.add_argument("--video", type=Path, default=DATA / "videos" / "issue-134-rotate.mp4")
+    parser.add_argument("--frame", type=int, default=30)
+    parser.add_argument("--size", type=int, default=384)
+    parser.add_argument("--steps", type=int, default=80)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--tiles", default="0,192:32,192:64", help="comma-separated: 0 (whole) or TILE:OVERLAP")
+    parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "vidstyle-tiles")
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        one(args, args.one)
+        return
+    import cv2
+    import numpy as np
+
+    from vidstyle.model.measure import Judge, distances
+
+    configs = args.tiles.split(",")
+    if configs[0] != "0":
+        configs.insert(0, "0")
+    runs = {}
+    for config in configs:
+        command = [sys.executable, __file__, "--one", config] + [a for a in sys.argv[1:] if a != "--one"]
+        done = subprocess.run(command, capture_output=True, text=True, check=True)
+        runs[config] = json.loads(done.stdout.strip().splitlines()[-1])
+        print(f"ran {config}: {runs[config]['seconds']:.0f} s", file=sys.stderr)
+    judge = Judge.load(args.judge)
+    photo = cv2.imread(str(args.out / "content.png"))
+    painting = cv2.imread(str(args.style))
+    images = {c: cv2.imread(str(args.out / f"tiles_{c.replace(':', '_')}.png")) for c in configs}
+    whole = images["0"]
+    base = distances(judge, whole, photo, painting)
+    moved = np.abs(whole.astype(np.float64) - photo).mean()
+    width, height = runs["0"]["size"]
+    print(f"frame {args.frame} of {args.video.name}, {width}x{height}, {args.steps} L-BFGS steps from the content, style {args.style.name}")
+    print("| run | seam (whole at same edges) | off | style ratio | content ratio | loss | time s | peak RSS MiB |")
+    print("|---|---|---|---|---|---|---|---|")
+    for config in configs:
+        run, image = runs[config], images[config]
+        mine = distances(judge, image, photo, painting)
+        edges = [tuple(e) for e in runs[configs[-1] if config == "0" else config]["edges"]]
+        tiled_seam = seam(image, edges) if edges else float("nan")
+        whole_seam = seam(whole, edges) if edges else float("nan")
+        off = np.abs(image.astype(np.float64) - whole).mean() / moved
+        name = "whole" if config == "0" else f"tiles {config.replace(':', ', overlap ')}"
+        print(f"| {name} | {tiled_seam:.2f} ({whole_seam:.2f}) | {off:.3f} | {mine.style_mean / base.style_mean:.3f} | "
+              f"{mine.content / base.content:.3f} | {run['loss']:.4g} | {run['seconds']:.0f} | {run['peak_mib']:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
