@@ -1,9 +1,11 @@
 """Tiled against whole-frame optimization of one real frame: seams, distance to the untiled result, time, peak memory.
 
-    nice -n 10 uv run python benchmarks/tiles.py \
-        --weights ../shared/data/weights/vgg19_imagenet_features.pth --size 384 --steps 80 --tiles 0,192:32,192:64
+    nice -n 10 uv run python benchmarks/tiles.py --size 512 --steps 50 --tiles 0,0+,128:32,128:64,256:64
+    nice -n 10 uv run python benchmarks/tiles.py --memory --size 1920 --steps 1 --tiles 512:64
 
-Each configuration (``0``: whole; ``T:O``: tiles of T px overlapping by O)
+Each configuration (``0``: whole; ``0+``: whole, from a start nudged by less than a uint8
+level, which says how far L-BFGS wanders on its own; ``T:O``: tiles of T px
+overlapping by O)
 optimizes the same frame of a real clip from its content, with the same
 settings and budget, in a process of its own (peak RSS is a high-water mark).
 For each tiled result it prints:
@@ -66,27 +68,41 @@ def one(args: argparse.Namespace, config: str) -> None:
     from vidstyle.video.pixels import bgr_to_tensor, tensor_to_bgr
 
     torch.set_num_threads(args.threads)
-    tile, overlap = (None, 0) if config == "0" else tuple(int(v) for v in config.split(":"))
+    from vidstyle.model.memory import frame_bytes
+
+    nudged = config.endswith("+")  # the whole frame from an invisibly nudged start: how far L-BFGS itself wanders
+    tile, overlap = (None, 64) if config.rstrip("+") == "0" else tuple(int(v) for v in config.split(":"))
     photo = frame(args.video, args.frame, args.size)
     height, width = photo.shape[:2]
     optimize = OptimizeConfig(iterations=args.steps, tolerance=0)
-    core = build_core(ModelConfig(weights=args.weights), StyleConfig(images=(args.style,)), optimize,
-                      content_size=(width, height), cache_dir=None, device=torch.device("cpu"))  # fmt: skip
+    core = build_core(ModelConfig(weights=args.weights, tile_overlap=overlap), StyleConfig(images=(args.style,)), optimize,
+                      content_size=(width, height), cache_dir=None, device=torch.device("cpu"), tile=tile)  # fmt: skip
     stylizer = core.stylizer
-    stylizer.tile, stylizer.tile_overlap = tile, overlap
     content = bgr_to_tensor(photo)
+    init = content.clone()
+    if nudged:  # +-0.4 of a uint8 level: the same picture once quantised
+        init = (init + (torch.rand(init.shape, generator=torch.Generator().manual_seed(1)) - 0.5) * 0.8 / 255).clamp(0, 1)
     started = time.perf_counter()
-    result = stylizer.stylize(content, init=content.clone(), budget=args.steps)
+    result = stylizer.stylize(content, init=init, budget=args.steps)
     seconds = time.perf_counter() - started
     args.out.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(args.out / f"tiles_{config.replace(':', '_')}.png"), tensor_to_bgr(result.image))
     cv2.imwrite(str(args.out / "content.png"), photo)
+    row = {"config": config, "seconds": seconds, "peak_mib": peak_rss_mib(), "loss": result.final.total,
+           "size": [width, height], "model_mib": frame_bytes((width, height), tile=tile) / 2**20}  # fmt: skip
+    (args.out / f"run_{config.replace(':', '_')}.json").write_text(json.dumps(row))
+    print(json.dumps(row))
+
+
+def tile_edges(config: str, size: tuple[int, int]) -> list[tuple[str, int]]:
+    """Where the tiles of ``config`` begin and end inside a frame of ``size``: ("row" or "col", index)."""
+    from vidstyle.model.tiles import tile_grid
+
+    tile, overlap = (int(v) for v in config.split(":"))
     edges = []
-    for tile_ in stylizer.tiles((width, height)) or []:
-        edges += [("row", tile_.rows.start), ("row", tile_.rows.stop), ("col", tile_.cols.start), ("col", tile_.cols.stop)]
-    edges = sorted({(axis, at) for axis, at in edges if 0 < at < (height if axis == "row" else width)})
-    print(json.dumps({"config": config, "seconds": seconds, "peak_mib": peak_rss_mib(), "loss": result.final.total,
-                      "edges": edges, "size": [width, height]}))  # fmt: skip
+    for part in tile_grid(size, tile=tile, overlap=overlap):
+        edges += [("row", part.rows.start), ("row", part.rows.stop), ("col", part.cols.start), ("col", part.cols.stop)]
+    return sorted({(axis, at) for axis, at in edges if 0 < at < (size[1] if axis == "row" else size[0])})
 
 
 def seam(image, edges: list[tuple[str, int]]) -> float:  # noqa: ANN001
@@ -117,10 +133,19 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--tiles", default="0,192:32,192:64", help="comma-separated: 0 (whole) or TILE:OVERLAP")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "vidstyle-tiles")
+    parser.add_argument("--reuse", action="store_true", help="take the runs already in --out (run_*.json, PNGs) instead of running them again")
+    parser.add_argument("--memory", action="store_true", help="only run --tiles (no whole frame, no judge): peak RSS against the model")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         one(args, args.one)
+        return
+    if args.memory:
+        for config in args.tiles.split(","):
+            command = [sys.executable, __file__, "--one", config] + sys.argv[1:]
+            row = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
+            print(f"{config} at {row['size'][0]}x{row['size'][1]}, {args.steps} steps: peak RSS {row['peak_mib']:.0f} MiB, "
+                  f"model {row['model_mib']:.0f} MiB, {row['seconds']:.0f} s")
         return
     import cv2
     import numpy as np
@@ -132,7 +157,11 @@ def main() -> None:
         configs.insert(0, "0")
     runs = {}
     for config in configs:
-        command = [sys.executable, __file__, "--one", config] + [a for a in sys.argv[1:] if a != "--one"]
+        stored = args.out / f"run_{config.replace(':', '_')}.json"
+        if args.reuse and stored.is_file():
+            runs[config] = json.loads(stored.read_text())
+            continue
+        command = [sys.executable, __file__, "--one", config] + sys.argv[1:]
         done = subprocess.run(command, capture_output=True, text=True, check=True)
         runs[config] = json.loads(done.stdout.strip().splitlines()[-1])
         print(f"ran {config}: {runs[config]['seconds']:.0f} s", file=sys.stderr)
@@ -150,11 +179,12 @@ def main() -> None:
     for config in configs:
         run, image = runs[config], images[config]
         mine = distances(judge, image, photo, painting)
-        edges = [tuple(e) for e in runs[configs[-1] if config == "0" else config]["edges"]]
+        tiled = [c for c in configs if ":" in c]
+        edges = tile_edges(config if ":" in config else tiled[0], (width, height)) if tiled else []
         tiled_seam = seam(image, edges) if edges else float("nan")
         whole_seam = seam(whole, edges) if edges else float("nan")
         off = np.abs(image.astype(np.float64) - whole).mean() / moved
-        name = "whole" if config == "0" else f"tiles {config.replace(':', ', overlap ')}"
+        name = {"0": "whole", "0+": "whole, nudged start"}.get(config, f"tiles {config.replace(':', ', overlap ')}")
         print(f"| {name} | {tiled_seam:.2f} ({whole_seam:.2f}) | {off:.3f} | {mine.style_mean / base.style_mean:.3f} | "
               f"{mine.content / base.content:.3f} | {run['loss']:.4g} | {run['seconds']:.0f} | {run['peak_mib']:.0f} |")
 

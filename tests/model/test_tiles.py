@@ -116,6 +116,27 @@ def test_a_frame_that_fits_one_tile_is_optimized_whole(parts, model, content) ->
     assert torch.equal(whole.image, one.image)
 
 
+def test_tiled_frames_in_one_batch_come_out_as_each_alone(parts, model, content) -> None:  # noqa: ANN001
+    from vidstyle.model.stylizer import FrameProblem
+
+    tiled = stylizer(parts, model, 64)
+    frames = [content, torch.flip(content, dims=[3])]
+
+    def run(chosen: list[torch.Tensor]) -> list[torch.Tensor]:
+        batch = tiled.batch(len(chosen), SIZE)
+        for frame in chosen:
+            batch.add(FrameProblem(content=frame, init=frame, budget=2))
+        done: dict[int, torch.Tensor] = {}
+        while len(done) < len(chosen):
+            done.update((slot, result.image) for slot, result in batch.step())
+        return [done[k] for k in range(len(chosen))]
+
+    together = run(frames)
+    for frame, image in zip(frames, together):
+        # Up to the rounding of batched convolutions, carried by 2 L-BFGS steps.
+        torch.testing.assert_close(image, run([frame])[0], rtol=0, atol=2e-3)
+
+
 # --- the memory check chooses tiles ----------------------------------------------------
 
 

@@ -23,6 +23,13 @@ so a frame is never made of garbage. In a batch only that frame's slot
 fails: each image's loss and gradient are its own, and the optimizers mask
 every update per slot, so the other frames go on untouched.
 
+A frame larger than the device can optimize at once (``tile``, chosen by
+model/memory.py) stays one image for the optimizer, and each step's loss and
+gradient are put together from overlapping tiles, one tile's activations
+alive at a time (:meth:`StylizeBatch._tiled`, model/tiles.py). Tiled
+frames batch like whole ones (every tile pass carries every slot); their
+network passes are not compiled by ``--compile``.
+
 Cold starts (``cold=True``: a chain's first frame) go coarse to fine when
 ``OptimizeConfig.coarse_to_fine`` is set: the frame is optimized at 1/4 and
 1/2 of its size first (against style targets made for those sizes), and
