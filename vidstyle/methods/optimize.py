@@ -406,7 +406,7 @@ def optimize_method(settings: Settings, working_size: tuple[int, int]) -> Optimi
     device = resolve_device(settings.model.device)
     tile = check_memory(
         working_size, device=device, max_size=settings.select.max_size, margin=settings.select.edge_margin,
-        tile_size=settings.model.tile_size, overlap=settings.model.tile_overlap,
+        tile_size=settings.model.tile_size,
     )  # fmt: skip
     # The frames arrive on their canvas (settings.select.edge_margin px more on every side): --style-scale
     # stays relative to the picture inside it, so the strokes keep their size against the frame.

@@ -36,7 +36,6 @@ import torch
 
 from vidstyle.config import TILE_AUTO, TILE_OFF
 from vidstyle.errors import UsageError
-from vidstyle.model.tiles import effective_overlap
 
 BASE_BYTES = 1.0e9
 STATE_BYTES_PER_PIXEL = 1.4e3  # image-sized state: L-BFGS history and the batch's images, per frame pixel
@@ -92,7 +91,6 @@ def check_memory(
     available: int | None = None,
     margin: int = 0,
     tile_size: int | str = TILE_AUTO,
-    overlap: int = 64,
 ) -> int | None:
     """The tile side frames of ``size`` are optimized in (None: whole), or a UsageError naming what fits.
 
@@ -119,7 +117,7 @@ def check_memory(
         _refuse(size, need=need, free=free, device=device, max_size=max_size, margin=margin, tile=None)
     # The model is within about 20% of measured peaks (tests/model/test_memory.py): a tile leaves 15% of the free memory spare.
     tile = largest_tile(size, TILE_FILL * free)
-    if tile >= MIN_AUTO_TILE and tile > 2 * effective_overlap(tile, overlap):
+    if tile >= MIN_AUTO_TILE:
         return tile
     smallest = frame_bytes(size, tile=MIN_AUTO_TILE)
     _refuse(size, need=smallest, free=free, device=device, max_size=max_size, margin=margin, tile=MIN_AUTO_TILE)
