@@ -1,24 +1,24 @@
-"""Overlapping tiles of a frame, and the weights that blend their gradients into one (a partition of unity).
+"""Overlapping tiles of a frame, and the weights that split the frame's loss between them (a partition of unity).
 
 A frame too large for the device to optimize at once (model/memory.py) is
 still optimized as ONE full-size image: the optimizer's variable, its L-BFGS
 history and its early stop stay image-sized, so no tile can drift away from
 its neighbour. Only the loss and its gradient are computed tile by tile
-(model/stylizer.py, ``StylizeBatch``): each tile, its overlap included,
-goes through the network with its own crop of the content, temporal target
-and mask and with the run's *global* style Gram targets, so one tile's
-activations are alive at a time and peak memory follows the tile size.
+(model/stylizer.py, ``StylizeBatch._tiled``): each tile, its overlap
+included, goes through the network with its own crop of the content, and
+the frame's Grams are summed from the tiles and compared with the run's
+style targets; tv and the temporal term are per pixel and taken on the
+whole image. One tile's activations are alive at a time, so peak memory
+follows the tile size.
 
-Each tile's gradient is multiplied by its :class:`Tile` ``weight`` before it
-is added into the image's: the weights fall off linearly across every
-overlap and sum to 1 at every pixel, so the gradient (and so the picture)
-has no edge where a tile ends, and the pixels next to a tile's border, where
-the network sees the border (its zero padding) rather than the picture
-beyond, count least. Measured in benchmarks/tiles.py.
-
-Where we differ from optimizing the whole frame: a tile matches the style's
-Grams on its own (each tile is asked to carry the whole style, not only the
-frame as a whole), and its content term is normalised by its own target.
+Every feature-map position counts once, split between the tiles that see
+it by their :class:`Tile` ``weight`` (pooled to the map's resolution): the
+weights fall off linearly across every overlap and sum to 1 at every pixel,
+so the loss is the whole frame's (its Grams included), nothing jumps where a
+tile ends, and the positions next to a tile's border, where the network sees
+the border (its zero padding) rather than the picture beyond, count least.
+That last part is where a tiled frame differs from a whole one: measured in
+benchmarks/tiles.py (docs/performance.md, "Memory and tiles").
 """
 
 from __future__ import annotations
@@ -35,8 +35,7 @@ class Tile:
     rows: slice
     cols: slice
     weight: torch.Tensor
-    share: float  # sum of the weight over the frame's pixels: the tile's part of the frame's loss
-    area: int  # pixels in the tile (its overlap included)
+    share: float  # the weight's sum over the frame's pixel count: the part of the frame this tile stands for
 
 
 def effective_overlap(tile: int, overlap: int) -> int:
@@ -95,7 +94,6 @@ def tile_grid(size: tuple[int, int], *, tile: int, overlap: int, device: torch.d
                     cols=slice(left, right),
                     weight=weight.float().reshape(1, 1, bottom - top, right - left).to(device),
                     share=float(weight.sum()) / (width * height),
-                    area=(bottom - top) * (right - left),
                 )
             )
     return tiles
