@@ -478,6 +478,7 @@ SETTINGS_WITHOUT_OPTION = {
     "optimize.window": "the early stop's window is part of what --tolerance means (its help says 10 steps)",
     "shots.photometric_threshold": "measured for every clip (config.py); a library caller may tune it",
     "shots.min_reliable_fraction": "measured for every clip (config.py); a library caller may tune it",
+    "model.tile_overlap": "measured (benchmarks/tiles.py) and capped at a quarter of the tile; a library caller may tune it",
 }
 
 
@@ -557,6 +558,7 @@ def stylize(
     precision: Annotated[Precision, typer.Option(help="Network arithmetic: auto (bf16 on a CUDA GPU that has it, else fp32; fast-mode training and keyframes also on a CPU with native bf16), fp32 or bf16. Losses stay fp32.")],
     batch_chains: Annotated[int, typer.Option(help="Stylize this many chains together, one frame of each per network pass (fills a GPU); in fast mode, frames per network pass.")],
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the loss pass (first frame slower; unmeasured on GPUs).")],
+    tile_size: Annotated[str, typer.Option(metavar="<auto|off|px>", help="Optimize frames in overlapping tiles of this many pixels that share the style targets and are blended without seams. auto: only a frame too large for the device's memory, in the largest tile that fits; off: never (such a frame is refused).")],
     coarse_to_fine: Annotated[bool, typer.Option("--coarse-to-fine/--no-coarse-to-fine", help="Optimize cold starts at 1/4 and 1/2 size first, then at full size.")],
     workers: Annotated[Optional[int], typer.Option(help="Stylize chains in parallel on N workers of a local Ray cluster started for the run (needs Ray: uv sync --extra ray).")],
     ray_address: Annotated[Optional[str], typer.Option(help="Join this Ray cluster (auto, HOST:PORT) with one worker per GPU; the work dir must be on a filesystem every node sees.")],

@@ -118,6 +118,25 @@ DEFAULT_STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4
 DEEPEST_STYLE_LAYER_WEIGHT = 0.25
 
 
+TILE_AUTO = "auto"
+TILE_OFF = "off"
+MIN_TILE = 32  # a forced --tile-size below this is refused: at 32 px relu5_1 is 2x2
+
+
+def _tile_size(value: int | str) -> int | str:
+    """--tile-size as given ("auto", "off", "512", 512) as a number of pixels, TILE_AUTO or TILE_OFF."""
+    text = str(value).strip().lower()
+    if text in (TILE_AUTO, TILE_OFF):
+        return text
+    try:
+        size = int(text)
+    except ValueError:
+        raise UsageError(f"--tile-size {value!r} is not a size; give auto, off or a number of pixels (e.g. 512).") from None
+    if size < MIN_TILE:
+        raise UsageError(f"--tile-size must be at least {MIN_TILE} pixels (or auto, or off).")
+    return size
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """The feature network: which network and weights, which layers, which pooling."""
@@ -136,6 +155,12 @@ class ModelConfig:
     precision: Precision = setting(Precision.AUTO, option="--precision")
     compile: bool = setting(False, option="--compile", pixels=False)  # torch.compile the loss pass
     batch_chains: int = setting(1, option="--batch-chains", pixels=False)  # chains stylized together, one frame of each per network pass
+    # A frame larger than the device optimizes at once goes through the network in
+    # overlapping tiles (model/tiles.py): "auto" tiles only such frames (model/memory.py
+    # picks the tile), "off" never tiles (refuses them), N forces tiles of N px.
+    # Tiles change pixels slightly, so the choice is in the fingerprint (auto's resolved one too).
+    tile_size: int | str = setting(TILE_AUTO, option="--tile-size")
+    tile_overlap: int = setting(64)  # px tiles overlap by (at most a quarter of the tile); measured in benchmarks/tiles.py
 
     def __post_init__(self) -> None:
         try:  # library callers may pass "vgg16"
@@ -146,6 +171,9 @@ class ModelConfig:
         object.__setattr__(self, "precision", Precision(self.precision))
         if self.batch_chains < 1:
             raise UsageError("--batch-chains must be at least 1.")
+        object.__setattr__(self, "tile_size", _tile_size(self.tile_size))
+        if self.tile_overlap < 0:
+            raise UsageError("The tile overlap must be 0 or more pixels.")
         if not self.content_layers or not self.style_layers:
             raise UsageError("At least one content layer and one style layer are needed.")
         if self.style_layer_weights is not None:

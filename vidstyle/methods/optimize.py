@@ -227,8 +227,10 @@ class OptimizeMethod:
         style_passes: int = 0,
         fallback: FrameStylizer | None = None,
         core: Core | None = None,
+        tile: int | None = None,
     ) -> None:
         self.stylizer = stylizer
+        self.tile = tile  # the tile side the frames are optimized in (None: whole); in the run's fingerprint
         self.core = core  # the feature network and style targets, which fast mode trains its network with
         self.fallback = fallback
         self.optimize = settings.optimize
@@ -397,11 +399,15 @@ class OptimizeBatch:
 def optimize_method(settings: Settings, working_size: tuple[int, int]) -> OptimizeMethod:
     """The real method: VGG features, the style targets (cached on disk) and the optimizer, on the chosen device.
 
-    A frame that cannot fit in memory is refused here, before the weights are
-    loaded and before the run's work dir exists.
+    A frame that cannot fit in memory is optimized in tiles, or refused (both
+    decided here, model/memory.py), before the weights are loaded and before
+    the run's work dir exists.
     """
     device = resolve_device(settings.model.device)
-    check_memory(working_size, device=device, max_size=settings.select.max_size, margin=settings.select.edge_margin)
+    tile = check_memory(
+        working_size, device=device, max_size=settings.select.max_size, margin=settings.select.edge_margin,
+        tile_size=settings.model.tile_size,
+    )  # fmt: skip
     # The frames arrive on their canvas (settings.select.edge_margin px more on every side): --style-scale
     # stays relative to the picture inside it, so the strokes keep their size against the frame.
     long_side = max(working_size)
@@ -414,6 +420,7 @@ def optimize_method(settings: Settings, working_size: tuple[int, int]) -> Optimi
         cache_dir=default_cache_dir(),
         device=device,
         style_scale=settings.style.scale * picture / long_side if picture != long_side else None,
+        tile=tile,
     )
     stylizer = core.stylizer
     fallback = Stylizer(
@@ -423,6 +430,7 @@ def optimize_method(settings: Settings, working_size: tuple[int, int]) -> Optimi
         optimize=safer_optimize(settings.optimize),
         runtime=stylizer.runtime,
         style_at=stylizer.style_at,
+        tile=tile,
     )
     return OptimizeMethod(
         core.stylizer,
@@ -433,4 +441,5 @@ def optimize_method(settings: Settings, working_size: tuple[int, int]) -> Optimi
         style_passes=0 if core.style.from_cache else core.extractor.passes,
         fallback=fallback,
         core=core,
+        tile=tile,
     )

@@ -134,6 +134,11 @@ class RunMethod:
         """What the output depends on besides settings and inputs (the run's fingerprint)."""
         return self.method.identity
 
+    @property
+    def tile(self) -> int | None:
+        """The tile side the optimizer's frames are optimized in (None: whole); only the optimizer tiles (methods/optimize.py)."""
+        return getattr(self.method, "tile", None)  # test stand-ins and saved networks have none
+
     def worker_factory(self, settings: Settings, work_root: Path | None, fallback: MethodFactory) -> MethodFactory:
         """What each Ray worker builds its method with: the saved network in fast mode, else ``fallback`` (the optimizer)."""
         if not self.independent:

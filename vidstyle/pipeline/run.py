@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidstyle.config import CutsMode, MethodKind, OverlayMode, Settings, TemporalMode
+from vidstyle.config import TILE_AUTO, TILE_OFF, CutsMode, MethodKind, OverlayMode, Settings, TemporalMode
 from vidstyle.errors import EncodeError, InputChanged, Interrupted, NumericalError, OutOfSpace, OutputError, ResumeError, UsageError
 from vidstyle import written as written_files
 from vidstyle.faults import FaultPoint, Faults
@@ -273,6 +273,11 @@ class _Run:
     def _run_chains(self, frames: FramePlan, fingerprint: dict[str, object], old: Manifest | None, started: float) -> RunResult:
         assert self.work is not None
         settings, scanned, chosen = self.settings, None, None
+        if old is not None and settings.model.tile_size == TILE_AUTO:
+            # --tile-size auto's choice was made from the memory free when the run began: keep it, so a
+            # resumed run never mixes tiled and whole frames (a run begun without "tiles" was whole).
+            kept = old.fingerprint.get("tiles", TILE_OFF)
+            settings = settings.replace(model=replace(settings.model, tile_size=kept))  # type: ignore[arg-type]
         if settings.method.kind is MethodKind.AUTO:
             # Decided once, from costs measured now, and kept in the fingerprint: a resume does not time again.
             choice = Choice.from_json(old.fingerprint.get("auto")) if old is not None else None
@@ -295,6 +300,11 @@ class _Run:
         if chosen is None:
             chosen = choose_method(settings, frames.canvas_size, method_factory=self.method_factory)
         fingerprint["weights"] = chosen.identity
+        if chosen.tile is not None:
+            fingerprint["tiles"] = chosen.tile  # tiles change pixels slightly; absent: whole frames
+        if settings.model.tile_size == TILE_AUTO:
+            # Every worker builds its method with the choice made here, not with its own free memory.
+            settings = settings.replace(model=replace(settings.model, tile_size=chosen.tile or TILE_OFF))
         if old is not None:
             self._refuse_changes(old.fingerprint, fingerprint)
             self.work.prepare_existing()
@@ -399,6 +409,8 @@ class _Run:
             old = WorkDir.read_manifest(self.work.root)
             # The weights' identity is not known yet: compare it after the method is built.
             known = {"weights": old.fingerprint.get("weights")}
+            if "tiles" in old.fingerprint:  # --tile-size auto's choice, made once (kept in _run_chains)
+                known["tiles"] = old.fingerprint["tiles"]
             if "auto" in old.fingerprint:  # --method auto's choice, made once (read back in _run_chains)
                 known["auto"] = old.fingerprint["auto"]
             self._refuse_changes(old.fingerprint, {**fingerprint, **known})
