@@ -23,13 +23,21 @@ so a frame is never made of garbage. In a batch only that frame's slot
 fails: each image's loss and gradient are its own, and the optimizers mask
 every update per slot, so the other frames go on untouched.
 
-Cold starts (``cold=True``: a chain's first frame) go coarse to fine when
-``OptimizeConfig.coarse_to_fine`` is set: the frame is optimized at 1/4 and
-1/2 of its size first (against style targets made for those sizes), and
-each result, upsampled, starts the next size. The coarse steps are cheap
-(1/16 and 1/4 of a full step) and settle the layout of the painting, so the
-full-size optimization starts close to its end (crowsonkb's
-style-transfer-pytorch and neural-style's multires scripts do the same).
+Cold starts (``cold=True``: a chain's first frame) go coarse to fine
+(``OptimizeConfig.coarse_to_fine``, :func:`coarse_schedule`): the frame is
+optimized first at a long side of at most 512 px, with the frame's whole
+budget, then at sizes growing by sqrt(2) up to the working size, a few steps
+each, every stage against style targets made for its size (the style image
+scaled with the stage) and started from the previous stage's result,
+upsampled. The network sees strokes in pixels: started at 1024 px, the
+optimizer paints them at the size its receptive fields have there, half
+their size against the frame of a 512-px run. The small stage lays the
+painting out with strokes of the right size for the frame; the bigger ones
+sharpen it (crowsonkb's style-transfer-pytorch and neural-style's multires
+scripts do the same). The L-BFGS state is not carried from one stage to the
+next: its history holds vectors of the stage's pixel count, which have no
+counterpart at another size; each stage starts a fresh history from the
+upsampled image.
 """
 
 from __future__ import annotations
@@ -41,7 +49,7 @@ from dataclasses import dataclass, field, replace
 import torch
 import torch.nn.functional as F
 
-from vidstyle.config import ModelConfig, OptimizeConfig, Optimizer
+from vidstyle.config import CoarseToFine, ModelConfig, OptimizeConfig, Optimizer
 from vidstyle.model.color import chroma, combine_in_gamut, grey, luminance
 from vidstyle.model.features import FeatureExtractor
 from vidstyle.model.objective import Content, Objective, Style, Temporal, Term, TotalVariation
@@ -50,10 +58,14 @@ from vidstyle.model.runtime import Runtime, default_runtime
 from vidstyle.model.style import StyleTargets
 from vidstyle.networks import architecture
 
-# Coarse-to-fine: the fractions of the working size a cold start passes through
-# before the full size, and the shortest side a coarse size may have (at 32 px
-# relu5_1 is 2x2; below that the deepest Grams say little).
-COARSE_SCALES = (0.25, 0.5)
+# Coarse to fine (issue 23): the first stage's long side is at most START_LONG_SIDE; the stages grow by
+# STAGE_FACTOR (twice the pixels a stage) to the working size. Every stage after the first gets
+# LATER_STAGE_SHARE of the frame's budget (at least one step): the first one, cheap, paints; the bigger ones,
+# each twice the cost of the one before, only sharpen (measured in docs/performance.md, "coarse to fine").
+# No stage has a side under MIN_COARSE_SIDE (at 32 px relu5_1 is 2x2; below that the deepest Grams say little).
+START_LONG_SIDE = 512
+STAGE_FACTOR = math.sqrt(2)
+LATER_STAGE_SHARE = 1 / 6
 MIN_COARSE_SIDE = 32
 _TERMS = ("content", "style", "tv", "temporal", "total")
 
@@ -113,7 +125,7 @@ class StylizeResult:
     initial: LossBreakdown  # at the starting image
     final: LossBreakdown  # at the returned image (before clamping)
     history: tuple[float, ...]  # total loss at every step (of the full-size stage)
-    coarse_steps: tuple[int, ...] = ()  # steps spent at each coarse size before the full size (coarse to fine)
+    coarse_steps: tuple[int, ...] = ()  # steps spent at each smaller size before the full size (coarse to fine)
     raw: torch.Tensor | None = field(default=None, repr=False)  # the best iterate as optimized (luminance with --preserve-colors), unclamped
     failed: NonFinite | None = None  # set (and nothing else to be used) when the frame went NaN or infinite
 
@@ -281,37 +293,34 @@ class Stylizer:
                 return result
 
     def coarse_sizes(self, size: tuple[int, int]) -> list[tuple[int, int]]:
-        """The coarse sizes (width, height) a cold start of ``size`` passes through; empty when off."""
-        if not self.optimize.coarse_to_fine or self.style_at is None:
+        """The smaller sizes (width, height) a cold start of ``size`` passes through first; empty when it does not."""
+        if self.style_at is None:
             return []
-        width, height = size
-        sizes = []
-        for scale in COARSE_SCALES:
-            coarse = (max(1, round(width * scale)), max(1, round(height * scale)))
-            if min(coarse) >= MIN_COARSE_SIDE:
-                sizes.append(coarse)
-        return sizes
+        return coarse_schedule(size, self.optimize.coarse_to_fine)
 
     def coarse_start(self, problem: FrameProblem) -> FrameProblem:
-        """Run the coarse stages of a cold start; the problem to finish at full size, started from their result.
+        """Run the smaller stages of a cold start; the problem to finish at full size, started from their result.
 
-        Each stage gets the frame's budget (with the early stop) at its size.
-        Steps are reported as one count across the stages, and the full-size
-        budget is reported with them.
+        The first stage gets the frame's budget, each later one (the full
+        size's included) ``later_stage_budget`` of it, all with the early stop.
+        Steps are reported as one count across the stages, against the sum of
+        the stages' budgets.
         """
         height, width = problem.content.shape[-2:]
         sizes = self.coarse_sizes((width, height))
         if not sizes:
             return problem
         assert self.style_at is not None
-        total_budget = problem.budget * (len(sizes) + 1)
+        later = later_stage_budget(problem.budget)
+        budgets = [problem.budget] + [later] * (len(sizes) - 1)
+        total_budget = sum(budgets) + later
         image = problem.init
         spent: list[int] = []
-        for size in sizes:
+        for size, budget in zip(sizes, budgets):
             stage = FrameProblem(
                 content=_resize(problem.content, size),
                 init=_resize(image, size),
-                budget=problem.budget,
+                budget=budget,
                 on_step=problem.on_step,
                 first_step=sum(spent),
                 total_budget=total_budget,
@@ -330,10 +339,43 @@ class Stylizer:
         return replace(
             problem,
             init=_resize(image, (width, height)).clamp(0.0, 1.0),
+            budget=later,
             first_step=sum(spent),
             total_budget=total_budget,
             coarse=tuple(spent),
         )
+
+
+def coarse_schedule(size: tuple[int, int], mode: CoarseToFine) -> list[tuple[int, int]]:
+    """The sizes (width, height) a cold start of ``size`` is optimized at before ``size`` itself, smallest first.
+
+    They are ``size`` divided by STAGE_FACTOR**k, k = n ... 1, n the fewest
+    divisions that bring the long side to START_LONG_SIDE or under; so the
+    first stage's long side is at most 512 (and never above the working
+    size's) and each stage is upsampled to the next by the same factor.
+    ``off``: none. ``auto``: none when the working long side is 512 or less
+    (n = 0). ``on``: at least one (n >= 1). Sizes with a side under
+    MIN_COARSE_SIDE are left out.
+    """
+    if mode is CoarseToFine.OFF:
+        return []
+    width, height = size
+    stages = 0
+    while max(width, height) / STAGE_FACTOR**stages > START_LONG_SIDE + 1e-6:
+        stages += 1
+    if mode is CoarseToFine.ON:
+        stages = max(stages, 1)
+    sizes = []
+    for k in range(stages, 0, -1):
+        stage = (max(1, round(width / STAGE_FACTOR**k)), max(1, round(height / STAGE_FACTOR**k)))
+        if min(stage) >= MIN_COARSE_SIDE:
+            sizes.append(stage)
+    return sizes
+
+
+def later_stage_budget(budget: int) -> int:
+    """The steps of every coarse-to-fine stage after the first, the full size's included, for a frame budget of ``budget``."""
+    return max(1, math.ceil(budget * LATER_STAGE_SHARE))
 
 
 def _resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
