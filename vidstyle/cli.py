@@ -558,7 +558,7 @@ def stylize(
     precision: Annotated[Precision, typer.Option(help="Network arithmetic: auto (bf16 on a CUDA GPU that has it, else fp32; fast-mode training and keyframes also on a CPU with native bf16), fp32 or bf16. Losses stay fp32.")],
     batch_chains: Annotated[int, typer.Option(help="Stylize this many chains together, one frame of each per network pass (fills a GPU); in fast mode, frames per network pass.")],
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the loss pass (first frame slower; unmeasured on GPUs).")],
-    coarse_to_fine: Annotated[CoarseToFine, typer.Option(help="Cold starts: optimize at a long side of at most 512 first, then at sizes growing by sqrt(2) to the working size, a few steps each (auto: when the working size is above 512).")],
+    coarse_to_fine: Annotated[CoarseToFine, typer.Option(help="Cold starts: optimize at a long side of at most 256 first, then at sizes growing by sqrt(2) to the working size, a few steps each, so strokes keep their size against the frame (auto: when the working size is above about 400).")],
     workers: Annotated[Optional[int], typer.Option(help="Stylize chains in parallel on N workers of a local Ray cluster started for the run (needs Ray: uv sync --extra ray).")],
     ray_address: Annotated[Optional[str], typer.Option(help="Join this Ray cluster (auto, HOST:PORT) with one worker per GPU; the work dir must be on a filesystem every node sees.")],
     chain_frames: Annotated[Optional[int], typer.Option(help=f"Split shots longer than this into chains (default: as far as the workers need, chains of at least {MIN_CHAIN_FRAMES}).")],

@@ -30,8 +30,8 @@ class Optimizer(str, Enum):
 class CoarseToFine(str, Enum):
     """--coarse-to-fine: whether a cold start goes through smaller sizes first (model/stylizer.py coarse_schedule)."""
 
-    AUTO = "auto"  # when the working long side is above the first stage's (512 px): 1024 px keeps 256 px's strokes
-    ON = "on"  # always, at least one smaller stage (from half the pixels at sizes up to 512 px)
+    AUTO = "auto"  # when the working long side is above about 400 px (sqrt(2) x 256, +10%): 1024 px keeps 256 px's look
+    ON = "on"  # always, at least one smaller stage (from half the pixels at 256 px and below)
     OFF = "off"  # every frame at the working size only
 
     @classmethod
@@ -243,10 +243,11 @@ class OptimizeConfig:
     init: str = setting("content", option="--init")  # "content", "noise" or the path of an image
     seed: int = setting(0, option="--seed")
     # Cold starts (a chain's first frame, every frame with --temporal none) optimized at a long side of
-    # at most 512 px first, then at sizes growing by sqrt(2) to the working size, a few steps each
-    # (model/stylizer.py coarse_schedule). auto: only when the working size is above 512 px, where a
-    # single-scale start paints strokes too small for the frame (issue 23, docs/performance.md,
-    # benchmarks/resolution.py); at 512 px and below every frame is as before.
+    # at most 256 px first, then at sizes growing by sqrt(2) to the working size, a few steps each
+    # (model/stylizer.py coarse_schedule). auto: only when the working size is above about 400 px, where a
+    # single-scale start paints strokes too small for the frame (at 1024 px: style distance at 256 px
+    # 2.94x the 256-px run's single-scale, 1.35x coarse to fine; issue 23, docs/performance.md,
+    # benchmarks/resolution.py); at 256 px (the CPU default) every frame is as before.
     coarse_to_fine: CoarseToFine = setting(CoarseToFine.AUTO, option="--coarse-to-fine")
 
     def __post_init__(self) -> None:

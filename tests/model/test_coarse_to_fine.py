@@ -17,7 +17,7 @@ import torch
 from vidstyle.config import CoarseToFine, ModelConfig, OptimizeConfig, StyleConfig
 from vidstyle.model.build import build_core, load_extractor
 from vidstyle.model.features import FeatureExtractor
-from vidstyle.model.stylizer import START_LONG_SIDE, StepReport, coarse_schedule, later_stage_budget
+from vidstyle.model.stylizer import START_LONG_SIDE, START_SLACK, StepReport, coarse_schedule, later_stage_budget
 from vidstyle.video.pixels import bgr_to_tensor
 
 CPU = torch.device("cpu")
@@ -56,24 +56,30 @@ def core(model, style, loaded, cache_dir=None, size=SIZE, **options):  # noqa: A
     return build_core(model, style, OptimizeConfig(**options), content_size=size, cache_dir=cache_dir, device=CPU, loaded=loaded)
 
 
-def test_the_schedule_starts_at_most_at_512_and_grows_by_sqrt2_to_the_working_size() -> None:
+def test_the_schedule_starts_at_256_and_grows_by_sqrt2_to_the_working_size() -> None:
     auto, on, off = CoarseToFine.AUTO, CoarseToFine.ON, CoarseToFine.OFF
-    # 1024 px: 512, 724, then the working size; the stage sizes are the working size over sqrt(2)^k.
-    assert coarse_schedule((1024, 435), auto) == [(512, 217), (724, 308)]
-    assert coarse_schedule((435, 1024), auto) == [(217, 512), (308, 724)]  # portrait alike
-    assert coarse_schedule((1280, 544), auto) == [(453, 192), (640, 272), (905, 385)]
-    assert coarse_schedule((2048, 1152), on) == coarse_schedule((2048, 1152), auto) == [(512, 288), (724, 407), (1024, 576), (1448, 815)]
+    # 1024 px: 256, 362, 512, 724, then the working size; the stages are the working size over sqrt(2)^k.
+    assert coarse_schedule((1024, 435), auto) == [(256, 109), (362, 154), (512, 217), (724, 308)]
+    assert coarse_schedule((435, 1024), auto) == [(109, 256), (154, 362), (217, 512), (308, 724)]  # portrait alike
+    assert coarse_schedule((1280, 544), on) == coarse_schedule((1280, 544), auto) == [(226, 96), (320, 136), (453, 192), (640, 272), (905, 385)]
+    assert coarse_schedule((512, 288), auto) == [(256, 144), (362, 204)]
+    # A frame's canvas (8 px of margin every side) adds no stage: 1024 px on its 1040-px canvas starts at 260.
+    assert coarse_schedule((1040, 451), auto) == [(260, 113), (368, 159), (520, 225), (735, 319)]
     for size in [(600, 400), (1024, 435), (1920, 1080), (3840, 2160)]:
         stages = coarse_schedule(size, auto)
-        assert max(stages[0]) <= START_LONG_SIDE and max(stages[0]) * 2**0.5 > START_LONG_SIDE - 1
-    # auto: nothing changes at 512 px and below (the CPU default, 256, included).
-    assert coarse_schedule((512, 288), auto) == coarse_schedule((256, 144), auto) == []
+        assert max(stages[0]) <= START_LONG_SIDE * START_SLACK and max(stages[0]) * 2**0.5 > START_LONG_SIDE * START_SLACK
+    # auto: nothing changes up to 398 px (sqrt(2) x 256, and the slack): the CPU default, 256 px on its
+    # 272-px canvas, included.
+    assert coarse_schedule((272, 160), auto) == coarse_schedule((256, 144), auto) == coarse_schedule((128, 96), auto) == []
+    assert coarse_schedule((398, 224), auto) == []
+    assert coarse_schedule((400, 225), auto) == [(200, 112), (283, 159)]
     # on: at least one smaller stage, never a side under 32 px.
     assert coarse_schedule((256, 144), on) == [(181, 102)]
-    assert coarse_schedule((512, 288), on) == [(362, 204)]
     assert coarse_schedule((128, 96), on) == [(91, 68)]
     assert coarse_schedule((48, 32), on) == []
     assert coarse_schedule((1024, 435), off) == coarse_schedule((256, 144), off) == []
+    # Another start (benchmarks/resolution.py measures it): at most that long side first.
+    assert coarse_schedule((1024, 435), auto, start=512) == [(512, 217), (724, 308)]
 
 
 def test_later_stages_get_a_few_steps(model, style, loaded) -> None:  # noqa: ANN001

@@ -25,15 +25,15 @@ every update per slot, so the other frames go on untouched.
 
 Cold starts (``cold=True``: a chain's first frame) go coarse to fine
 (``OptimizeConfig.coarse_to_fine``, :func:`coarse_schedule`): the frame is
-optimized first at a long side of at most 512 px, with the frame's whole
+optimized first at a long side of at most 256 px, with the frame's whole
 budget, then at sizes growing by sqrt(2) up to the working size, a few steps
 each, every stage against style targets made for its size (the style image
 scaled with the stage) and started from the previous stage's result,
 upsampled. The network sees strokes in pixels: started at 1024 px, the
-optimizer paints them at the size its receptive fields have there, half
-their size against the frame of a 512-px run. The small stage lays the
-painting out with strokes of the right size for the frame; the bigger ones
-sharpen it (crowsonkb's style-transfer-pytorch and neural-style's multires
+optimizer paints them at the size its receptive fields have there, a
+quarter of their size against the frame of a 256-px run, and a fine ripple
+where the 256-px run has swirls. The small stage lays the painting out as
+the default 256 px would; the bigger ones sharpen it (crowsonkb's style-transfer-pytorch and neural-style's multires
 scripts do the same). The L-BFGS state is not carried from one stage to the
 next: its history holds vectors of the stage's pixel count, which have no
 counterpart at another size; each stage starts a fresh history from the
@@ -61,12 +61,18 @@ from vidstyle.networks import architecture
 # Coarse to fine (issue 23): the first stage's long side is at most START_LONG_SIDE; the stages grow by
 # STAGE_FACTOR (twice the pixels a stage) to the working size. Every stage after the first gets
 # LATER_STAGE_SHARE of the frame's budget (at least one step): the first one, cheap, paints; the bigger ones,
-# each twice the cost of the one before, only sharpen (measured in docs/performance.md, "coarse to fine").
+# each twice the cost of the one before, only sharpen. Measured at 1024 px (docs/performance.md, "coarse to
+# fine at high resolution"): the output's style distance at 256 px was 1.35x the 256-px run's from a 256 start,
+# 1.63x from 512 (which also took 1.5x the time), 2.94x single-scale; so 256, the CPU default's size: the look
+# a user previews there is the look they get at 1024.
 # No stage has a side under MIN_COARSE_SIDE (at 32 px relu5_1 is 2x2; below that the deepest Grams say little).
-START_LONG_SIDE = 512
+START_LONG_SIDE = 256
 STAGE_FACTOR = math.sqrt(2)
 LATER_STAGE_SHARE = 1 / 6
 MIN_COARSE_SIDE = 32
+# A stage may be this much above START_LONG_SIDE: a frame's canvas (--edge-margin, 8 px every side) must not
+# add a stage (1024 px on its 1040-px canvas starts at 260, not 184).
+START_SLACK = 1.1
 _TERMS = ("content", "style", "tv", "temporal", "total")
 
 
@@ -164,6 +170,7 @@ class Stylizer:
         self.runtime = runtime or default_runtime(next(extractor.parameters()).device)
         self.runtime.prepare(extractor)
         self.style_at = style_at
+        self.coarse_start_side = START_LONG_SIDE  # the first coarse-to-fine stage's long side at most
         vgg = architecture(model.network)
         self.content_layers = tuple(vgg.canonical(n) for n in model.content_layers)
         self.style_layers = tuple(vgg.canonical(n) for n in model.style_layers)
@@ -296,7 +303,7 @@ class Stylizer:
         """The smaller sizes (width, height) a cold start of ``size`` passes through first; empty when it does not."""
         if self.style_at is None:
             return []
-        return coarse_schedule(size, self.optimize.coarse_to_fine)
+        return coarse_schedule(size, self.optimize.coarse_to_fine, start=self.coarse_start_side)
 
     def coarse_start(self, problem: FrameProblem) -> FrameProblem:
         """Run the smaller stages of a cold start; the problem to finish at full size, started from their result.
@@ -346,22 +353,29 @@ class Stylizer:
         )
 
 
-def coarse_schedule(size: tuple[int, int], mode: CoarseToFine) -> list[tuple[int, int]]:
+def coarse_schedule(size: tuple[int, int], mode: CoarseToFine, *, start: int | None = None) -> list[tuple[int, int]]:
     """The sizes (width, height) a cold start of ``size`` is optimized at before ``size`` itself, smallest first.
 
     They are ``size`` divided by STAGE_FACTOR**k, k = n ... 1, n the fewest
-    divisions that bring the long side to START_LONG_SIDE or under; so the
-    first stage's long side is at most 512 (and never above the working
-    size's) and each stage is upsampled to the next by the same factor.
-    ``off``: none. ``auto``: none when the working long side is 512 or less
-    (n = 0). ``on``: at least one (n >= 1). Sizes with a side under
-    MIN_COARSE_SIDE are left out.
+    divisions that bring the long side to START_LONG_SIDE (256) or under,
+    with START_SLACK; so the first stage's long side is about 256 at most (and
+    never above the working size's) and each stage is upsampled to the next by
+    the same factor. ``off``: none. ``auto``: none unless the long side is a
+    stage's step above the start (sqrt(2) x 256 x START_SLACK = 398), so the
+    CPU default (256 px, on a canvas 8 px larger every side: 272) is left as
+    it was. ``on``: at least one (n >= 1). Sizes with a side under
+    MIN_COARSE_SIDE are left out. ``start``: another first long side than
+    START_LONG_SIDE (benchmarks/resolution.py measures the choice).
     """
     if mode is CoarseToFine.OFF:
         return []
+    start = START_LONG_SIDE if start is None else start
     width, height = size
+    limit = start * START_SLACK
+    if mode is CoarseToFine.AUTO and max(width, height) <= limit * STAGE_FACTOR:
+        return []
     stages = 0
-    while max(width, height) / STAGE_FACTOR**stages > START_LONG_SIDE + 1e-6:
+    while max(width, height) / STAGE_FACTOR**stages > limit:
         stages += 1
     if mode is CoarseToFine.ON:
         stages = max(stages, 1)
