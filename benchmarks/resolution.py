@@ -88,6 +88,10 @@ def run_one(args: argparse.Namespace) -> None:
         content_size=size,
         cache_dir=None,
     )
+    if args.later_share:
+        import vidstyle.model.stylizer as stylizer_module
+
+        stylizer_module.LATER_STAGE_SHARE = args.later_share  # a measurement knob: the share is a constant of the schedule
     if args.start:
         core.stylizer.coarse_start_side = args.start
         for stage in core.stylizer.coarse_sizes(size):
@@ -117,12 +121,14 @@ def configuration(out: Path, size: int, mode: str, steps: int, args: argparse.Na
     from vidstyle.model.stylizer import START_LONG_SIDE
 
     name = f"{size}_{mode}_{steps}" + (f"_start{args.start or START_LONG_SIDE}" if mode == "on" else "")
+    if mode == "on" and args.later_share:
+        name += f"_share{args.later_share:g}"
     png, facts = out / f"{name}.png", out / f"{name}.json"
     if not (args.reuse and png.is_file() and facts.is_file()):
         command = [
             sys.executable, __file__, "_one", "--size", str(size), "--mode", mode, "--steps", str(steps),
             "--frame", str(args.frame), "--video", str(args.video), "--style", str(args.style), "--weights", str(args.weights),
-            "--threads", str(args.threads), "--start", str(args.start or 0), "--png", str(png), "--json", str(facts),
+            "--threads", str(args.threads), "--start", str(args.start or 0), "--later-share", str(args.later_share or 0), "--png", str(png), "--json", str(facts),
         ]
         print(f"  {name} ...", file=sys.stderr, flush=True)
         subprocess.run(command, check=True)
@@ -228,6 +234,7 @@ def main() -> None:
         p.add_argument("--style", default=str(STYLE))
         p.add_argument("--weights", default=str(WEIGHTS))
         p.add_argument("--threads", type=int, default=1)
+        p.add_argument("--later-share", type=float, help="each later stage's share of the budget (default: the schedule's, 1/6)")
         p.add_argument("--start", type=int, help="the first multi-scale stage's long side at most (default: the schedule's, 256)")
         p.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "vidstyle-resolution"))
         p.add_argument("--reuse", action="store_true", help="read back the outputs of an earlier run in --out instead of running")
@@ -237,6 +244,7 @@ def main() -> None:
     one = sub.add_parser("_one")  # one configuration, in its own process
     for flag in ("--size", "--steps", "--frame", "--threads", "--start"):
         one.add_argument(flag, type=int, required=True)
+    one.add_argument("--later-share", type=float, required=True)
     for flag in ("--mode", "--video", "--style", "--weights", "--png", "--json"):
         one.add_argument(flag, required=True)
     args = parser.parse_args()
