@@ -30,6 +30,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from vidstyle import __version__
 from vidstyle.config import (
+    CoarseToFine,
     DeviceChoice,
     FlowPreset,
     MethodKind,
@@ -559,7 +560,7 @@ def stylize(
     batch_chains: Annotated[int, typer.Option(help="Stylize this many chains together, one frame of each per network pass (fills a GPU); in fast mode, frames per network pass.")],
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the loss pass (first frame slower; unmeasured on GPUs).")],
     tile_size: Annotated[str, typer.Option(metavar="<auto|off|px>", help="Optimize frames in overlapping tiles of this many pixels that share the style targets and are blended without seams. auto: only a frame too large for the device's memory, in the largest tile that fits; off: never (such a frame is refused).")],
-    coarse_to_fine: Annotated[bool, typer.Option("--coarse-to-fine/--no-coarse-to-fine", help="Optimize cold starts at 1/4 and 1/2 size first, then at full size.")],
+    coarse_to_fine: Annotated[CoarseToFine, typer.Option(help="Cold starts: optimize at a long side of at most 256 first, then at sizes growing by sqrt(2) to the working size, a few steps each, so strokes keep their size against the frame (auto: when the working size is above about 400).")],
     workers: Annotated[Optional[int], typer.Option(help="Stylize chains in parallel on N workers of a local Ray cluster started for the run (needs Ray: uv sync --extra ray).")],
     ray_address: Annotated[Optional[str], typer.Option(help="Join this Ray cluster (auto, HOST:PORT) with one worker per GPU; the work dir must be on a filesystem every node sees.")],
     chain_frames: Annotated[Optional[int], typer.Option(help=f"Split shots longer than this into chains (default: as far as the workers need, chains of at least {MIN_CHAIN_FRAMES}).")],

@@ -27,6 +27,24 @@ class Optimizer(str, Enum):
     ADAM = "adam"
 
 
+class CoarseToFine(str, Enum):
+    """--coarse-to-fine: whether a cold start goes through smaller sizes first (model/stylizer.py coarse_schedule)."""
+
+    AUTO = "auto"  # when the working long side is above about 400 px (sqrt(2) x 256, +10%): 1024 px keeps 256 px's look
+    ON = "on"  # always, at least one smaller stage (from half the pixels at 256 px and below)
+    OFF = "off"  # every frame at the working size only
+
+    @classmethod
+    def _missing_(cls, value: object) -> CoarseToFine | None:
+        # Manifests written before the schedule stored a bool; false meant what "off" does now (true meant
+        # the old 1/4-1/2 stages, which "on" no longer makes: fingerprint.py reports that one as changed).
+        if value is False:
+            return cls.OFF
+        if value is True:
+            return cls.ON
+        return None
+
+
 class Pooling(str, Enum):
     AVG = "avg"
     MAX = "max"
@@ -252,12 +270,13 @@ class OptimizeConfig:
     window: int = setting(10)
     init: str = setting("content", option="--init")  # "content", "noise" or the path of an image
     seed: int = setting(0, option="--seed")
-    # Cold starts (a chain's first frame, every frame with --temporal none)
-    # optimized at 1/4 and 1/2 size first, then finished at full size
-    # (model/stylizer.py). Off: measured with the ImageNet VGG16 at 256 px, it
-    # took 2.1x the single-scale time to reach the single-scale loss, and
-    # the issue's bar was 0.6x (docs/performance.md).
-    coarse_to_fine: bool = setting(False, option="--coarse-to-fine")
+    # Cold starts (a chain's first frame, every frame with --temporal none) optimized at a long side of
+    # at most 256 px first, then at sizes growing by sqrt(2) to the working size, a few steps each
+    # (model/stylizer.py coarse_schedule). auto: only when the working size is above about 400 px, where a
+    # single-scale start paints strokes too small for the frame (at 1024 px: style distance at 256 px
+    # 2.94x the 256-px run's single-scale, 1.35x coarse to fine; issue 23, docs/performance.md,
+    # benchmarks/resolution.py); at 256 px (the CPU default) every frame is as before.
+    coarse_to_fine: CoarseToFine = setting(CoarseToFine.AUTO, option="--coarse-to-fine")
 
     def __post_init__(self) -> None:
         if self.iterations < 1 or self.iterations_next < 1:

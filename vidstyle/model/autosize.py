@@ -38,7 +38,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
-from vidstyle.config import ModelConfig, OptimizeConfig, StyleConfig
+from vidstyle.config import CoarseToFine, ModelConfig, OptimizeConfig, StyleConfig
 from vidstyle.model.build import build_core, load_extractor
 from vidstyle.model.memory import frame_bytes
 from vidstyle.model.style import default_cache_dir
@@ -172,7 +172,7 @@ def probe_sizes(
     height, width = frame.shape[:2]
     loaded = load_extractor(model, device=device)
     # No early stop and no coarse stages: every step is timed at full size.
-    timed = replace(optimize, tolerance=0.0, coarse_to_fine=False)
+    timed = replace(optimize, tolerance=0.0, coarse_to_fine=CoarseToFine.OFF)
     probes: list[Probe] = []
     for side in long_sides:
         size = working_size(width, height, side)

@@ -30,13 +30,21 @@ alive at a time (:meth:`StylizeBatch._tiled`, model/tiles.py). Tiled
 frames batch like whole ones (every tile pass carries every slot); their
 network passes are not compiled by ``--compile``.
 
-Cold starts (``cold=True``: a chain's first frame) go coarse to fine when
-``OptimizeConfig.coarse_to_fine`` is set: the frame is optimized at 1/4 and
-1/2 of its size first (against style targets made for those sizes), and
-each result, upsampled, starts the next size. The coarse steps are cheap
-(1/16 and 1/4 of a full step) and settle the layout of the painting, so the
-full-size optimization starts close to its end (crowsonkb's
+Cold starts (``cold=True``: a chain's first frame) go coarse to fine
+(``OptimizeConfig.coarse_to_fine``, :func:`coarse_schedule`): the frame is
+optimized first at a long side of at most 256 px, with the frame's whole
+budget, then at sizes growing by sqrt(2) up to the working size, a few steps
+each, every stage against style targets made for its size (the style image
+scaled with the stage) and started from the previous stage's result,
+upsampled. The network sees strokes in pixels: started at 1024 px, the
+optimizer paints them at the size its receptive fields have there, a
+quarter of their size against the frame of a 256-px run, and a fine ripple
+where the 256-px run has swirls. The small stage lays the painting out as
+the default 256 px would; the bigger ones sharpen it (crowsonkb's
 style-transfer-pytorch and neural-style's multires scripts do the same).
+The L-BFGS state is not carried from one stage to the next: its history holds vectors of the stage's pixel count, which have no
+counterpart at another size; each stage starts a fresh history from the
+upsampled image.
 """
 
 from __future__ import annotations
@@ -48,7 +56,7 @@ from dataclasses import dataclass, field, replace
 import torch
 import torch.nn.functional as F
 
-from vidstyle.config import ModelConfig, OptimizeConfig, Optimizer
+from vidstyle.config import CoarseToFine, ModelConfig, OptimizeConfig, Optimizer
 from vidstyle.model.color import chroma, combine_in_gamut, grey, luminance
 from vidstyle.model.features import FeatureExtractor
 from vidstyle.model.losses import normalised_mse_per_image
@@ -59,11 +67,21 @@ from vidstyle.model.style import StyleTargets
 from vidstyle.model.tiles import Tile, tile_grid
 from vidstyle.networks import architecture
 
-# Coarse-to-fine: the fractions of the working size a cold start passes through
-# before the full size, and the shortest side a coarse size may have (at 32 px
-# relu5_1 is 2x2; below that the deepest Grams say little).
-COARSE_SCALES = (0.25, 0.5)
+# Coarse to fine (issue 23): the first stage's long side is at most START_LONG_SIDE; the stages grow by
+# STAGE_FACTOR (twice the pixels a stage) to the working size. Every stage after the first gets
+# LATER_STAGE_SHARE of the frame's budget (at least one step): the first one, cheap, paints; the bigger ones,
+# each twice the cost of the one before, only sharpen. Measured at 1024 px (docs/performance.md, "coarse to
+# fine at high resolution"): the output's style distance at 256 px was 1.35x the 256-px run's from a 256 start,
+# 1.63x from 512 (which also took 1.5x the time), 2.94x single-scale; so 256, the CPU default's size: the look
+# a user previews there is the look they get at 1024. A share of 0.08 (8 steps a stage there) was worse, 1.87x.
+# No stage has a side under MIN_COARSE_SIDE (at 32 px relu5_1 is 2x2; below that the deepest Grams say little).
+START_LONG_SIDE = 256
+STAGE_FACTOR = math.sqrt(2)
+LATER_STAGE_SHARE = 1 / 6
 MIN_COARSE_SIDE = 32
+# A stage may be this much above START_LONG_SIDE: a frame's canvas (--edge-margin, 8 px every side) must not
+# add a stage (1024 px on its 1040-px canvas starts at 260, not 184).
+START_SLACK = 1.1
 _TERMS = ("content", "style", "tv", "temporal", "total")
 
 
@@ -122,7 +140,7 @@ class StylizeResult:
     initial: LossBreakdown  # at the starting image
     final: LossBreakdown  # at the returned image (before clamping)
     history: tuple[float, ...]  # total loss at every step (of the full-size stage)
-    coarse_steps: tuple[int, ...] = ()  # steps spent at each coarse size before the full size (coarse to fine)
+    coarse_steps: tuple[int, ...] = ()  # steps spent at each smaller size before the full size (coarse to fine)
     raw: torch.Tensor | None = field(default=None, repr=False)  # the best iterate as optimized (luminance with --preserve-colors), unclamped
     failed: NonFinite | None = None  # set (and nothing else to be used) when the frame went NaN or infinite
 
@@ -168,6 +186,7 @@ class Stylizer:
         self.runtime = runtime or default_runtime(next(extractor.parameters()).device)
         self.runtime.prepare(extractor)
         self.style_at = style_at
+        self.coarse_start_side = START_LONG_SIDE  # the first coarse-to-fine stage's long side at most
         vgg = architecture(model.network)
         self.content_layers = tuple(vgg.canonical(n) for n in model.content_layers)
         self.style_layers = tuple(vgg.canonical(n) for n in model.style_layers)
@@ -303,37 +322,34 @@ class Stylizer:
                 return result
 
     def coarse_sizes(self, size: tuple[int, int]) -> list[tuple[int, int]]:
-        """The coarse sizes (width, height) a cold start of ``size`` passes through; empty when off."""
-        if not self.optimize.coarse_to_fine or self.style_at is None:
+        """The smaller sizes (width, height) a cold start of ``size`` passes through first; empty when it does not."""
+        if self.style_at is None:
             return []
-        width, height = size
-        sizes = []
-        for scale in COARSE_SCALES:
-            coarse = (max(1, round(width * scale)), max(1, round(height * scale)))
-            if min(coarse) >= MIN_COARSE_SIDE:
-                sizes.append(coarse)
-        return sizes
+        return coarse_schedule(size, self.optimize.coarse_to_fine, start=self.coarse_start_side)
 
     def coarse_start(self, problem: FrameProblem) -> FrameProblem:
-        """Run the coarse stages of a cold start; the problem to finish at full size, started from their result.
+        """Run the smaller stages of a cold start; the problem to finish at full size, started from their result.
 
-        Each stage gets the frame's budget (with the early stop) at its size.
-        Steps are reported as one count across the stages, and the full-size
-        budget is reported with them.
+        The first stage gets the frame's budget, each later one (the full
+        size's included) ``later_stage_budget`` of it, all with the early stop.
+        Steps are reported as one count across the stages, against the sum of
+        the stages' budgets.
         """
         height, width = problem.content.shape[-2:]
         sizes = self.coarse_sizes((width, height))
         if not sizes:
             return problem
         assert self.style_at is not None
-        total_budget = problem.budget * (len(sizes) + 1)
+        later = later_stage_budget(problem.budget)
+        budgets = [problem.budget] + [later] * (len(sizes) - 1)
+        total_budget = sum(budgets) + later
         image = problem.init
         spent: list[int] = []
-        for size in sizes:
+        for size, budget in zip(sizes, budgets):
             stage = FrameProblem(
                 content=_resize(problem.content, size),
                 init=_resize(image, size),
-                budget=problem.budget,
+                budget=budget,
                 on_step=problem.on_step,
                 first_step=sum(spent),
                 total_budget=total_budget,
@@ -352,10 +368,50 @@ class Stylizer:
         return replace(
             problem,
             init=_resize(image, (width, height)).clamp(0.0, 1.0),
+            budget=later,
             first_step=sum(spent),
             total_budget=total_budget,
             coarse=tuple(spent),
         )
+
+
+def coarse_schedule(size: tuple[int, int], mode: CoarseToFine, *, start: int | None = None) -> list[tuple[int, int]]:
+    """The sizes (width, height) a cold start of ``size`` is optimized at before ``size`` itself, smallest first.
+
+    They are ``size`` divided by STAGE_FACTOR**k, k = n ... 1, n the fewest
+    divisions that bring the long side to START_LONG_SIDE (256) or under,
+    with START_SLACK; so the first stage's long side is about 256 at most (and
+    never above the working size's) and each stage is upsampled to the next by
+    the same factor. ``off``: none. ``auto``: none unless the long side is a
+    stage's step above the start (sqrt(2) x 256 x START_SLACK = 398), so the
+    CPU default (256 px, on a canvas 8 px larger every side: 272) is left as
+    it was. ``on``: at least one (n >= 1). Sizes with a side under
+    MIN_COARSE_SIDE are left out. ``start``: another first long side than
+    START_LONG_SIDE (benchmarks/resolution.py measures the choice).
+    """
+    if mode is CoarseToFine.OFF:
+        return []
+    start = START_LONG_SIDE if start is None else start
+    width, height = size
+    limit = start * START_SLACK
+    if mode is CoarseToFine.AUTO and max(width, height) <= limit * STAGE_FACTOR:
+        return []
+    stages = 0
+    while max(width, height) / STAGE_FACTOR**stages > limit:
+        stages += 1
+    if mode is CoarseToFine.ON:
+        stages = max(stages, 1)
+    sizes = []
+    for k in range(stages, 0, -1):
+        stage = (max(1, round(width / STAGE_FACTOR**k)), max(1, round(height / STAGE_FACTOR**k)))
+        if min(stage) >= MIN_COARSE_SIDE:
+            sizes.append(stage)
+    return sizes
+
+
+def later_stage_budget(budget: int) -> int:
+    """The steps of every coarse-to-fine stage after the first, the full size's included, for a frame budget of ``budget``."""
+    return max(1, math.ceil(budget * LATER_STAGE_SHARE))
 
 
 def _resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -197,6 +197,8 @@ def differences(old: dict[str, object], new: dict[str, object]) -> list[str]:
             continue  # a manifest older than --mask (or --protect-overlays): its run had none
         if before == "(unset)" and key in _TILE_DEFAULTS and after == _TILE_DEFAULTS[key]:
             continue  # a manifest older than --tile-size: its frames were whole ("tiles" absent, which auto keeps)
+        if key == "settings.optimize.coarse_to_fine" and before is False and after == "off":
+            continue  # a manifest older than the multi-scale schedule stored a bool; false made the frames "off" makes
         if before == "(unset)" and key == "input.xxh3_128":
             continue  # a manifest older than whole-file hashing: its input is checked as then (input.sha256, input_fingerprint)
         if before != after:
