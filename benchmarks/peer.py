@@ -39,7 +39,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import REPO, SHARED  # noqa: E402
+from benchmarks._common import REPO, SHARED, video_frame  # noqa: E402
 
 PEER = REPO.parent / "shared" / "tools" / "neural-style-peer"
 PEER_DIR = REPO.parent / ".neural-style-peer"
@@ -89,15 +89,7 @@ VARIANTS: dict[str, dict[str, object]] = {
 
 def read_photo(name: str) -> np.ndarray:
     path, frame = PHOTOS[name]
-    if frame is None:
-        image = cv2.imread(str(path))
-    else:
-        capture = cv2.VideoCapture(str(path))
-        capture.set(cv2.CAP_PROP_POS_FRAMES, frame)
-        ok, image = capture.read()
-        capture.release()
-        if not ok:
-            raise SystemExit(f"could not read frame {frame} of {path}")
+    image = cv2.imread(str(path)) if frame is None else video_frame(path, frame)
     if image is None:
         raise SystemExit(f"could not read {path} (see ../shared/data/README.md)")
     return image

@@ -46,22 +46,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._common import SHARED, peak_rss_mib  # noqa: E402
+from benchmarks._common import SHARED, peak_rss_mib, video_frame  # noqa: E402
 
 WEIGHTS = SHARED / "weights" / "vgg19_imagenet_features.pth"
 JUDGE_WEIGHTS = SHARED / "weights" / "vgg16_imagenet_features.pth"
 VIDEO = SHARED / "videos" / "issue-134-rotate.mp4"
 STYLE = SHARED / "styles" / "starry_night.jpg"
 REFERENCE = 256
-
-
-def read_frame(video: Path, index: int) -> np.ndarray:
-    """Frame ``index`` as vidstyle decodes it (issue-134-rotate.mp4's rotation applied: 544x1280)."""
-    from vidstyle.video.sources import open_source
-
-    for _, frame in open_source(video).read([index]):
-        return frame
-    raise SystemExit(f"could not read frame {index} of {video}")
 
 
 # --------------------------------------------------------------------------- one configuration (a child process)
@@ -76,7 +67,7 @@ def run_one(args: argparse.Namespace) -> None:
     from vidstyle.model.build import build_core
     from vidstyle.video.pixels import bgr_to_tensor, resize, tensor_to_bgr, working_size
 
-    frame = read_frame(Path(args.video), args.frame)
+    frame = video_frame(Path(args.video), args.frame)
     size = working_size(frame.shape[1], frame.shape[0], args.size)
     content = resize(frame, size)
     mode = CoarseToFine(args.mode)
@@ -159,7 +150,7 @@ def multiscale(args: argparse.Namespace) -> None:
         rows.append(configuration(out, size, "off", args.single_steps or equal_cost(multi), args))
     judge = Judge.load(JUDGE_WEIGHTS)
     painting = read_image(Path(args.style))
-    photo = read_frame(Path(args.video), args.frame)
+    photo = video_frame(Path(args.video), args.frame)
     for row in rows:
         small = resize_long_side(cv2.imread(str(row["png"])), REFERENCE)
         measured = distances(judge, small, photo, painting)

@@ -39,23 +39,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import peak_rss_mib  # noqa: E402
+from benchmarks._common import peak_rss_mib, video_frame  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
 
 
 def frame(video: Path, index: int, size: int):  # noqa: ANN201
-    import cv2
-
     from vidstyle.model.measure import resize_long_side
 
-    capture = cv2.VideoCapture(str(video))
-    capture.set(cv2.CAP_PROP_POS_FRAMES, index)
-    ok, image = capture.read()
-    capture.release()
-    if not ok:
-        raise SystemExit(f"cannot read frame {index} of {video}")
+    image = video_frame(video, index)
     picture = resize_long_side(image, size)
     height, width = picture.shape[:2]
     return picture[: height // 16 * 16, : width // 16 * 16]
