@@ -83,6 +83,10 @@ def run_one(args: argparse.Namespace) -> None:
         import vidstyle.model.stylizer as stylizer_module
 
         stylizer_module.LATER_STAGE_SHARE = args.later_share  # a measurement knob: the share is a constant of the schedule
+    if args.coarse_weight >= 0:
+        import vidstyle.model.stylizer as stylizer_module
+
+        stylizer_module.COARSE_WEIGHT = args.coarse_weight  # likewise: the later stages' anchor to the first stage
     if args.start:
         core.stylizer.coarse_start_side = args.start
         for stage in core.stylizer.coarse_sizes(size):
@@ -114,12 +118,17 @@ def configuration(out: Path, size: int, mode: str, steps: int, args: argparse.Na
     name = f"{size}_{mode}_{steps}" + (f"_start{args.start or START_LONG_SIDE}" if mode == "on" else "")
     if mode == "on" and args.later_share:
         name += f"_share{args.later_share:g}"
+    if mode == "on":
+        from vidstyle.model.stylizer import COARSE_WEIGHT
+
+        name += f"_coarse{COARSE_WEIGHT if args.coarse_weight is None else args.coarse_weight:g}"
     png, facts = out / f"{name}.png", out / f"{name}.json"
     if not (args.reuse and png.is_file() and facts.is_file()):
         command = [
             sys.executable, __file__, "_one", "--size", str(size), "--mode", mode, "--steps", str(steps),
             "--frame", str(args.frame), "--video", str(args.video), "--style", str(args.style), "--weights", str(args.weights),
-            "--threads", str(args.threads), "--start", str(args.start or 0), "--later-share", str(args.later_share or 0), "--png", str(png), "--json", str(facts),
+            "--threads", str(args.threads), "--start", str(args.start or 0), "--later-share", str(args.later_share or 0),
+            "--coarse-weight", str(-1 if args.coarse_weight is None else args.coarse_weight), "--png", str(png), "--json", str(facts),
         ]
         print(f"  {name} ...", file=sys.stderr, flush=True)
         subprocess.run(command, check=True)
@@ -147,7 +156,8 @@ def multiscale(args: argparse.Namespace) -> None:
     for size in args.sizes:
         multi = configuration(out, size, "on", args.steps, args)
         rows.append(multi)
-        rows.append(configuration(out, size, "off", args.single_steps or equal_cost(multi), args))
+        if not args.no_single:
+            rows.append(configuration(out, size, "off", args.single_steps or equal_cost(multi), args))
     judge = Judge.load(JUDGE_WEIGHTS)
     painting = read_image(Path(args.style))
     photo = video_frame(Path(args.video), args.frame)
@@ -177,7 +187,7 @@ def multiscale(args: argparse.Namespace) -> None:
         ratio = row["style_256"] / reference  # type: ignore[operator]
         verdict = "" if row["mode"] == "off" else (" (bar: within 1.1x: " + ("met" if ratio <= 1.1 else "missed") + ")")
         print(f"{largest} px {'multi' if row['mode'] == 'on' else 'single'}-scale: {ratio:.2f}x the 256-px run's style distance{verdict}")
-    if args.crop:
+    if args.crop and len(big) == 2:
         crop_sheet(Path(args.crop), rows[0], big, args.crop_box)
 
 
@@ -226,6 +236,9 @@ def main() -> None:
         p.add_argument("--weights", default=str(WEIGHTS))
         p.add_argument("--threads", type=int, default=1)
         p.add_argument("--later-share", type=float, help="each later stage's share of the budget (default: the schedule's, 1/6)")
+        p.add_argument("--coarse-weight", type=float,
+                       help="the later stages' anchor to the first stage's result (default: the schedule's, COARSE_WEIGHT)")
+        p.add_argument("--no-single", action="store_true", help="leave out the single-scale runs (coarse to fine does not change them)")
         p.add_argument("--start", type=int, help="the first multi-scale stage's long side at most (default: the schedule's, 256)")
         p.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "vidstyle-resolution"))
         p.add_argument("--reuse", action="store_true", help="read back the outputs of an earlier run in --out instead of running")
@@ -236,6 +249,7 @@ def main() -> None:
     for flag in ("--size", "--steps", "--frame", "--threads", "--start"):
         one.add_argument(flag, type=int, required=True)
     one.add_argument("--later-share", type=float, required=True)
+    one.add_argument("--coarse-weight", type=float, required=True)
     for flag in ("--mode", "--video", "--style", "--weights", "--png", "--json"):
         one.add_argument(flag, required=True)
     args = parser.parse_args()
