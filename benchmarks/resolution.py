@@ -187,30 +187,30 @@ def multiscale(args: argparse.Namespace) -> None:
         ratio = row["style_256"] / reference  # type: ignore[operator]
         verdict = "" if row["mode"] == "off" else (" (bar: within 1.1x: " + ("met" if ratio <= 1.1 else "missed") + ")")
         print(f"{largest} px {'multi' if row['mode'] == 'on' else 'single'}-scale: {ratio:.2f}x the 256-px run's style distance{verdict}")
-    if args.crop and len(big) == 2:
+    if args.crop:
         crop_sheet(Path(args.crop), rows[0], big, args.crop_box)
 
 
 def crop_sheet(path: Path, reference: dict[str, object], big: list[dict[str, object]], box: list[float]) -> None:
-    """100% crops of one region: 256 px upsampled (bicubic), single-scale, multi-scale, side by side, labelled."""
-    single = next(r for r in big if r["mode"] == "off")
+    """100% crops of one region: 256 px upsampled (bicubic), single-scale (unless --no-single), multi-scale, side by side, labelled."""
+    single = next((r for r in big if r["mode"] == "off"), None)
     multi = next(r for r in big if r["mode"] == "on")
-    full = cv2.imread(str(single["png"]))
+    full = cv2.imread(str(multi["png"]))
     height, width = full.shape[:2]
     x, y, w, h = (round(box[0] * width), round(box[1] * height), round(box[2] * width), round(box[3] * height))
     upsampled = cv2.resize(cv2.imread(str(reference["png"])), (width, height), interpolation=cv2.INTER_CUBIC)
     tiles = []
-    for label, image in (
-        (f"{max(reference['size'])} px, upsampled", upsampled),  # type: ignore[arg-type]
-        (f"{max(width, height)} px single-scale", full),
-        (f"{max(width, height)} px multi-scale", cv2.imread(str(multi["png"]))),
-    ):
+    columns = [(f"{max(reference['size'])} px, upsampled", upsampled)]  # type: ignore[arg-type]
+    if single is not None:
+        columns.append((f"{max(width, height)} px single-scale", cv2.imread(str(single["png"]))))
+    columns.append((f"{max(width, height)} px multi-scale", full))
+    for label, image in columns:
         tile = np.ascontiguousarray(image[y : y + h, x : x + w])
         cv2.rectangle(tile, (0, 0), (w, 22), (0, 0, 0), -1)
         cv2.putText(tile, label, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
         tiles.append(tile)
     gap = np.full((h, 6, 3), 255, np.uint8)
-    sheet = np.hstack([tiles[0], gap, tiles[1], gap, tiles[2]])
+    sheet = np.hstack([part for tile in tiles for part in (gap, tile)][1:])
     path.parent.mkdir(parents=True, exist_ok=True)
     for quality in (90, 85, 80, 75, 70, 60):
         cv2.imwrite(str(path), sheet, [cv2.IMWRITE_JPEG_QUALITY, quality])

@@ -42,6 +42,10 @@ quarter of their size against the frame of a 256-px run, and a fine ripple
 where the 256-px run has swirls. The small stage lays the painting out as
 the default 256 px would; the bigger ones sharpen it (crowsonkb's
 style-transfer-pytorch and neural-style's multires scripts do the same).
+Left to their own style targets, the bigger stages repaint it at their
+scale; so each keeps to the first stage's result (objective.Coarse,
+COARSE_WEIGHT): the image shrunk to the first stage's size is held near
+that result, and the stage is free only in the detail finer than it.
 The L-BFGS state is not carried from one stage to the next: its history holds vectors of the stage's pixel count, which have no
 counterpart at another size; each stage starts a fresh history from the
 upsampled image.
@@ -636,11 +640,11 @@ class StylizeBatch:
         if self.tiles is None:
             x = pick(self.image).detach().clone().requires_grad_(True)
             targets = {name: pick(value) for name, value in self.content_targets.items()}
-            anchored = self.anchor is not None
+            anchor = self.anchor
             terms = stylizer._objective(
                 x, targets, self.style.grams, pick(self.warped) if temporal else None, pick(self.mask) if temporal else None,
-                weights if temporal else None, pick(self.anchor) if anchored else None,  # type: ignore[arg-type]
-                pick(self.anchor_weight) if anchored else None,
+                weights if temporal else None, pick(anchor) if anchor is not None else None,
+                pick(self.anchor_weight) if anchor is not None else None,
             )
             total = terms["total"]
             total.sum().backward()  # each image's gradient is its own loss's: the sum never mixes them
