@@ -1,8 +1,8 @@
 """High-resolution optimization: does the look survive a bigger working size? One section per question.
 
     uv run python benchmarks/resolution.py multiscale                       # 256 reference, 512 and 1024 single- and multi-scale
-    uv run python benchmarks/resolution.py multiscale --sizes 1024 --steps 100 --single-steps 50 --start 256 \
-        --crop docs/img/multiscale.jpg --crop-box 0.2 0.36 0.6 0.3         # docs/performance.md's figures
+    uv run python benchmarks/resolution.py multiscale --sizes 1024 --steps 100 --no-single --start 256 --threads 2 \
+        --crop docs/img/multiscale.jpg --crop-box 0.2 0.36 0.6 0.3         # docs/performance.md's figure
     uv run python benchmarks/resolution.py multiscale --reuse               # the table again from the last run's outputs
 
 Sections (add one as a function in SECTIONS: tiles and fast mode belong here too):

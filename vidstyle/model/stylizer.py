@@ -75,9 +75,14 @@ from vidstyle.networks import architecture
 # STAGE_FACTOR (twice the pixels a stage) to the working size. Every stage after the first gets
 # LATER_STAGE_SHARE of the frame's budget (at least one step): the first one, cheap, paints; the bigger ones,
 # each twice the cost of the one before, only sharpen. Measured at 1024 px (docs/performance.md, "coarse to
-# fine at high resolution"): the output's style distance at 256 px was 1.35x the 256-px run's from a 256 start,
-# 1.63x from 512 (which also took 1.5x the time), 2.94x single-scale; so 256, the CPU default's size: the look
-# a user previews there is the look they get at 1024. A share of 0.08 (8 steps a stage there) was worse, 1.87x.
+# fine at high resolution"), before the anchor: the output's style distance at 256 px was 1.35x the 256-px run's
+# from a 256 start, 1.63x from 512 (which also took 1.5x the time), 2.94x single-scale; so 256, the CPU
+# default's size: the look a user previews there is the look they get at 1024. A share of 0.08 (8 steps a stage
+# there) was worse, 1.87x, and 0.33 too, 1.47x: the gap was in what the big stages aimed at, their own style
+# targets, which repaint at their scale. So every later stage is held to the first stage's result:
+# objective.Coarse at COARSE_WEIGHT on the image shrunk to the first stage's size (1.01x at 1024, 0.99x at 512;
+# a lower later style weight, 1.46x at 512, and smaller style targets, 1.57x, were further; a style term at the
+# first stage's scale overshot, 0.81x with content distance 1.100 against 1.006, for a VGG pass a step).
 # No stage has a side under MIN_COARSE_SIDE (at 32 px relu5_1 is 2x2; below that the deepest Grams say little).
 START_LONG_SIDE = 256
 STAGE_FACTOR = math.sqrt(2)
@@ -86,7 +91,7 @@ MIN_COARSE_SIDE = 32
 # A stage may be this much above START_LONG_SIDE: a frame's canvas (--edge-margin, 8 px every side) must not
 # add a stage (1024 px on its 1040-px canvas starts at 260, not 184).
 START_SLACK = 1.1
-COARSE_WEIGHT = 100.0
+COARSE_WEIGHT = 100.0  # the later stages' anchor to the first stage's result (0: none, the schedule before)
 _TERMS = ("content", "style", "tv", "temporal", "total")
 
 
@@ -162,7 +167,9 @@ class FrameProblem:
     first_step: int = 0  # steps already reported for this frame (the coarse stages of a cold start)
     total_budget: int | None = None  # the budget reported with each step (default: budget)
     coarse: tuple[int, ...] = ()  # steps spent at each coarse size before this stage
-    anchor: torch.Tensor | None = None  # (1, C, h, w): a later coarse-to-fine stage keeps to the first stage's result
+    # (1, C, h, w), in the loss space: a later coarse-to-fine stage keeps to the first stage's result (objective.Coarse;
+    # counted in the total loss, not among the reported terms)
+    anchor: torch.Tensor | None = None
     # Filled in by the batch:
     reported: int = field(default=0, init=False)
 
