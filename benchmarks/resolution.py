@@ -1,8 +1,8 @@
 """High-resolution optimization: does the look survive a bigger working size? One section per question.
 
     uv run python benchmarks/resolution.py multiscale                       # 256 reference, 512 and 1024 single- and multi-scale
-    uv run python benchmarks/resolution.py multiscale --sizes 1024 --steps 100 --single-steps 50 --start 256 \
-        --crop docs/img/multiscale.jpg --crop-box 0.2 0.36 0.6 0.3         # docs/performance.md's figures
+    uv run python benchmarks/resolution.py multiscale --sizes 1024 --steps 100 --no-single --start 256 --threads 2 \
+        --crop docs/img/multiscale.jpg --crop-box 0.2 0.36 0.6 0.3         # docs/performance.md's figure
     uv run python benchmarks/resolution.py multiscale --reuse               # the table again from the last run's outputs
 
 Sections (add one as a function in SECTIONS: tiles and fast mode belong here too):
@@ -83,6 +83,10 @@ def run_one(args: argparse.Namespace) -> None:
         import vidstyle.model.stylizer as stylizer_module
 
         stylizer_module.LATER_STAGE_SHARE = args.later_share  # a measurement knob: the share is a constant of the schedule
+    if args.coarse_weight >= 0:
+        import vidstyle.model.stylizer as stylizer_module
+
+        stylizer_module.COARSE_WEIGHT = args.coarse_weight  # likewise: the later stages' anchor to the first stage
     if args.start:
         core.stylizer.coarse_start_side = args.start
         for stage in core.stylizer.coarse_sizes(size):
@@ -114,12 +118,17 @@ def configuration(out: Path, size: int, mode: str, steps: int, args: argparse.Na
     name = f"{size}_{mode}_{steps}" + (f"_start{args.start or START_LONG_SIDE}" if mode == "on" else "")
     if mode == "on" and args.later_share:
         name += f"_share{args.later_share:g}"
+    if mode == "on":
+        from vidstyle.model.stylizer import COARSE_WEIGHT
+
+        name += f"_coarse{COARSE_WEIGHT if args.coarse_weight is None else args.coarse_weight:g}"
     png, facts = out / f"{name}.png", out / f"{name}.json"
     if not (args.reuse and png.is_file() and facts.is_file()):
         command = [
             sys.executable, __file__, "_one", "--size", str(size), "--mode", mode, "--steps", str(steps),
             "--frame", str(args.frame), "--video", str(args.video), "--style", str(args.style), "--weights", str(args.weights),
-            "--threads", str(args.threads), "--start", str(args.start or 0), "--later-share", str(args.later_share or 0), "--png", str(png), "--json", str(facts),
+            "--threads", str(args.threads), "--start", str(args.start or 0), "--later-share", str(args.later_share or 0),
+            "--coarse-weight", str(-1 if args.coarse_weight is None else args.coarse_weight), "--png", str(png), "--json", str(facts),
         ]
         print(f"  {name} ...", file=sys.stderr, flush=True)
         subprocess.run(command, check=True)
@@ -147,7 +156,8 @@ def multiscale(args: argparse.Namespace) -> None:
     for size in args.sizes:
         multi = configuration(out, size, "on", args.steps, args)
         rows.append(multi)
-        rows.append(configuration(out, size, "off", args.single_steps or equal_cost(multi), args))
+        if not args.no_single:
+            rows.append(configuration(out, size, "off", args.single_steps or equal_cost(multi), args))
     judge = Judge.load(JUDGE_WEIGHTS)
     painting = read_image(Path(args.style))
     photo = video_frame(Path(args.video), args.frame)
@@ -182,25 +192,25 @@ def multiscale(args: argparse.Namespace) -> None:
 
 
 def crop_sheet(path: Path, reference: dict[str, object], big: list[dict[str, object]], box: list[float]) -> None:
-    """100% crops of one region: 256 px upsampled (bicubic), single-scale, multi-scale, side by side, labelled."""
-    single = next(r for r in big if r["mode"] == "off")
+    """100% crops of one region: 256 px upsampled (bicubic), single-scale (unless --no-single), multi-scale, side by side, labelled."""
+    single = next((r for r in big if r["mode"] == "off"), None)
     multi = next(r for r in big if r["mode"] == "on")
-    full = cv2.imread(str(single["png"]))
+    full = cv2.imread(str(multi["png"]))
     height, width = full.shape[:2]
     x, y, w, h = (round(box[0] * width), round(box[1] * height), round(box[2] * width), round(box[3] * height))
     upsampled = cv2.resize(cv2.imread(str(reference["png"])), (width, height), interpolation=cv2.INTER_CUBIC)
     tiles = []
-    for label, image in (
-        (f"{max(reference['size'])} px, upsampled", upsampled),  # type: ignore[arg-type]
-        (f"{max(width, height)} px single-scale", full),
-        (f"{max(width, height)} px multi-scale", cv2.imread(str(multi["png"]))),
-    ):
+    columns = [(f"{max(reference['size'])} px, upsampled", upsampled)]  # type: ignore[arg-type]
+    if single is not None:
+        columns.append((f"{max(width, height)} px single-scale", cv2.imread(str(single["png"]))))
+    columns.append((f"{max(width, height)} px multi-scale", full))
+    for label, image in columns:
         tile = np.ascontiguousarray(image[y : y + h, x : x + w])
         cv2.rectangle(tile, (0, 0), (w, 22), (0, 0, 0), -1)
         cv2.putText(tile, label, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
         tiles.append(tile)
     gap = np.full((h, 6, 3), 255, np.uint8)
-    sheet = np.hstack([tiles[0], gap, tiles[1], gap, tiles[2]])
+    sheet = np.hstack([part for tile in tiles for part in (gap, tile)][1:])
     path.parent.mkdir(parents=True, exist_ok=True)
     for quality in (90, 85, 80, 75, 70, 60):
         cv2.imwrite(str(path), sheet, [cv2.IMWRITE_JPEG_QUALITY, quality])
@@ -226,6 +236,9 @@ def main() -> None:
         p.add_argument("--weights", default=str(WEIGHTS))
         p.add_argument("--threads", type=int, default=1)
         p.add_argument("--later-share", type=float, help="each later stage's share of the budget (default: the schedule's, 1/6)")
+        p.add_argument("--coarse-weight", type=float,
+                       help="the later stages' anchor to the first stage's result (default: the schedule's, COARSE_WEIGHT)")
+        p.add_argument("--no-single", action="store_true", help="leave out the single-scale runs (coarse to fine does not change them)")
         p.add_argument("--start", type=int, help="the first multi-scale stage's long side at most (default: the schedule's, 256)")
         p.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "vidstyle-resolution"))
         p.add_argument("--reuse", action="store_true", help="read back the outputs of an earlier run in --out instead of running")
@@ -236,6 +249,7 @@ def main() -> None:
     for flag in ("--size", "--steps", "--frame", "--threads", "--start"):
         one.add_argument(flag, type=int, required=True)
     one.add_argument("--later-share", type=float, required=True)
+    one.add_argument("--coarse-weight", type=float, required=True)
     for flag in ("--mode", "--video", "--style", "--weights", "--png", "--json"):
         one.add_argument(flag, required=True)
     args = parser.parse_args()

@@ -407,8 +407,9 @@ class SelectConfig:
     mask_feather: int = setting(0, option="--mask-feather")  # pixels of Gaussian softening of the mask's edge, at the output size
     mask_invert: bool = setting(False, option="--mask-invert")
     # Per shot, the still overlay (HUD) found while the rest moves is kept from the source, through the mask's
-    # blend (video/overlays.py). Off by default: docs/game-captures.md has the false-positive measurement.
-    protect_overlays: OverlayMode = setting(OverlayMode.OFF, option="--protect-overlays")
+    # blend (video/overlays.py). On by default: it kept nothing on any shot of ordinary footage we have
+    # (docs/game-captures.md has the measurement); a manifest without the field resumes as off (fingerprint.py).
+    protect_overlays: OverlayMode = setting(OverlayMode.AUTO, option="--protect-overlays")
 
     def __post_init__(self) -> None:
         for option, text in (("--start", self.start), ("--end", self.end)):

@@ -26,8 +26,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
-from vidstyle.model.losses import content_loss, style_loss, total_variation
+from vidstyle.model.losses import content_loss, normalised_mse_per_image, style_loss, total_variation
 from vidstyle.temporal.loss import temporal_loss
 
 Weight = float | torch.Tensor  # one for the batch, or (B,) one per image
@@ -132,6 +133,25 @@ class PixelL1(Term):
 
     def value(self, image: torch.Tensor, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
         return (image - self.target).abs().flatten(1).mean(1)
+
+
+class Coarse(Term):
+    """The image shrunk (area) to a coarse target's size against it: a coarse-to-fine stage keeps the first stage's picture.
+
+    ``target`` (B, C, h, w): the first, smallest stage's result, per image.
+    Normalised like the content term (by the target's mean square). Only
+    what survives the shrinking is held, so the stage is free to sharpen: it
+    adds detail finer than the target's pixels, and cannot repaint the
+    strokes the first stage laid out (model/stylizer.py, coarse to fine).
+    """
+
+    def __init__(self, target: torch.Tensor, *, weight: Weight, name: str = "coarse") -> None:
+        self.target = target
+        self.weight = weight
+        self.name = name
+
+    def value(self, image: torch.Tensor, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        return normalised_mse_per_image(F.interpolate(image, size=self.target.shape[-2:], mode="area"), self.target)
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,8 @@ _OUR_FILES = (MANIFEST, FINISHED)
 # The names vidstyle gives files inside its folders: numbered frames, log chunks and segments; fast mode's network
 # and checkpoint (pipeline/fast.py, methods/feedforward.py). Only for telling an older vidstyle's work dir apart.
 _OUR_FILE_NAME = re.compile(r"^\d+\.(png|json|mp4|mkv|mov|webm|avi)$")
+# --protect-overlays auto's per-shot masks and their summary (pipeline/overlays.py, video/overlays.py shot_mask_path).
+_OUR_OVERLAY_FILE = re.compile(r"^(shot-\d{3,}\.png|shots\.json)$")
 _OUR_FAST_FILES = ("model.pt", "fast-checkpoint.pt")
 # warmup: pipeline/chain.py's stored warmup frames; overlays: pipeline/overlays.py; rings: the margins of folder outputs (video/sinks.py)
 _OUR_FOLDERS = ("frames", "log", "segments", "scaled", "fast", "warmup", "overlays", "rings")
@@ -130,6 +132,7 @@ class Manifest:
         try:
             _mark_bare_frames_in_cuts(data)
             _no_margin_before_margins(data)
+            _no_overlays_before_their_default(data)
             manifest = cls(
                 input=str(data["input"]),
                 output=str(data["output"]),
@@ -166,6 +169,15 @@ def _no_margin_before_margins(data: dict[str, object]) -> None:
         select = holder.get("select") if isinstance(holder, dict) else None
         if isinstance(select, dict):
             select.setdefault("edge_margin", 0)
+
+
+def _no_overlays_before_their_default(data: dict[str, object]) -> None:
+    """A run begun before --protect-overlays was on by default (or existed) protected nothing: say off in its settings
+    and fingerprint, so `vidstyle resume` finishes it without masks and a new command is told what differs."""
+    for holder in (data.get("settings"), (data.get("fingerprint") or {}).get("settings")):  # type: ignore[union-attr]
+        select = holder.get("select") if isinstance(holder, dict) else None
+        if isinstance(select, dict):
+            select.setdefault("protect_overlays", "off")
 
 
 class FrameLog:
@@ -318,7 +330,7 @@ class WorkDir:
                     return False
                 if top and (name in _OUR_FILES or name == LOCK):
                     continue
-                if not top and (_OUR_FILE_NAME.match(name) or name in _OUR_FAST_FILES):
+                if not top and (_OUR_FILE_NAME.match(name) or name in _OUR_FAST_FILES or (here.name == "overlays" and _OUR_OVERLAY_FILE.match(name))):
                     continue
                 if name.startswith("."):  # a killed run's temporary (files.py, the encoder's leftovers)
                     continue
