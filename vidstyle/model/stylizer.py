@@ -676,14 +676,30 @@ class StylizeBatch:
         Grams, so a step takes two passes over the tiles: the first (no
         gradient) sums the weighted Grams, whose error gives d(style)/d(Gram);
         the second backpropagates, per tile, that derivative against the
-        tile's weighted Gram, with the weighted content error. Tv and the
-        temporal term are per pixel and cheap: taken on the whole image.
+        tile's weighted Gram, with the weighted content error. The other
+        terms (tv, temporal, ...) are per pixel and cheap: taken on the whole
+        image. Weights and terms come from :meth:`Stylizer.objective`, as the
+        untiled path's do, so the two cannot disagree.
         """
         assert self.tiles is not None
-        stylizer, opts = self.stylizer, self.stylizer.optimize
+        stylizer = self.stylizer
         style_layers, content_layers = stylizer.style_layers, stylizer.content_layers
         layers = stylizer._all_layers
         batch = x.shape[0]
+        # The whole frame's objective, built where the untiled path builds it (Stylizer.objective): its content
+        # and style terms give the weights (and the Grams) the tiles are put together with, and every other
+        # term, per pixel, is evaluated through it on the whole image. A weight or a term added there reaches
+        # tiled frames too. (The content targets here are per tile, in self.tile_targets: the content term's
+        # own targets stay empty and it is never evaluated as a whole.)
+        objective = stylizer.objective(
+            {}, grams=self.style.grams, warped=pick(self.warped) if temporal else None,
+            mask=pick(self.mask) if temporal else None, temporal_weights=weights if temporal else None,
+        )  # fmt: skip
+        content_term = next(term for term in objective.terms if isinstance(term, Content))
+        style_term = next(term for term in objective.terms if isinstance(term, Style))
+        pixel_terms = Objective(term for term in objective.terms if term is not content_term and term is not style_term)
+        if pixel_terms.layers:
+            raise ValueError(f"a tiled frame takes only pixel terms besides content and style; these read {pixel_terms.layers}")
         # Pass 1: the frame's Grams.
         grams: dict[str, torch.Tensor] = {}
         count = not self._positions  # each layer's positions in the frame (the Gram's divisor), counted on the first step
@@ -701,12 +717,12 @@ class StylizeBatch:
             for name in style_layers:
                 grams[name] /= self._positions[name]
         leaves = {name: gram.requires_grad_(True) for name, gram in grams.items()}
-        layer_total = sum(self.style.layer_weights.values())
+        layer_total = sum(style_term.layer_weights.values())
         style = torch.stack([
-            normalised_mse_per_image(leaves[name], target.unsqueeze(0)) * (self.style.layer_weights[name] / layer_total)
-            for name, target in self.style.grams.items()
+            normalised_mse_per_image(leaves[name], target.unsqueeze(0)) * (style_term.layer_weights[name] / layer_total)
+            for name, target in style_term.grams.items()
         ]).sum(0)  # fmt: skip
-        (style * opts.effective_style_weight).sum().backward()
+        (style * style_term.weight).sum().backward()
         d_grams = {name: leaf.grad for name, leaf in leaves.items()}
         # Pass 2: per tile, the gradient of style (through the tile's part of the Grams) and content.
         grad = torch.zeros_like(x)
@@ -725,26 +741,23 @@ class StylizeBatch:
                 weight = self._pooled(index, (value.shape[-2], value.shape[-1]))
                 errors.append(((value - target).pow(2) * weight).flatten(1).sum(1) / scale[name])
             part_content = torch.stack(errors).mean(0)
-            (surrogate + opts.content_weight * part_content).sum().backward()
+            (surrogate + content_term.weight * part_content).sum().backward()
             with torch.no_grad():
                 assert crop.grad is not None
                 grad[..., tile.rows, tile.cols] += crop.grad
                 content += part_content.detach()
-        # Tv and temporal on the whole image.
+        # The pixel terms (tv, temporal, ...) through the objective, on the whole image.
         whole = x.clone().requires_grad_(True)
-        tv = TotalVariation(weight=opts.tv_weight).value(whole, {})
-        pixel_total = opts.tv_weight * tv
-        if temporal:
-            motion = Temporal(pick(self.warped), pick(self.mask), weight=weights).value(whole, {})
-            pixel_total = pixel_total + weights * motion
-        else:
-            motion = torch.zeros(batch, device=x.device)
-        pixel_total.sum().backward()
+        pixels = pixel_terms(whole)
+        pixels.total.sum().backward()
         with torch.no_grad():
             assert whole.grad is not None
             grad += whole.grad
-            total = opts.content_weight * content + opts.effective_style_weight * style.detach() + pixel_total.detach()
-            values = torch.stack([content, style.detach(), tv.detach(), motion.detach(), total], dim=1)
+            total = content_term.weight * content + style_term.weight * style.detach() + pixels.total.detach()
+            found = {"content": content, "style": style.detach(), "total": total}
+            found.update((name, value.detach()) for name, value in pixels.terms.items())
+            zero = torch.zeros(batch, device=x.device)
+            values = torch.stack([found.get(name, zero) for name in _TERMS], dim=1)
         return values, grad
 
     def _record(self, slots: list[int], pick: Callable[[torch.Tensor], torch.Tensor], index: torch.Tensor | None,
