@@ -60,7 +60,7 @@ from vidstyle.config import CoarseToFine, ModelConfig, OptimizeConfig, Optimizer
 from vidstyle.model.color import chroma, combine_in_gamut, grey, luminance
 from vidstyle.model.features import FeatureExtractor
 from vidstyle.model.losses import normalised_mse_per_image
-from vidstyle.model.objective import Content, Objective, Style, Temporal, Term, TotalVariation
+from vidstyle.model.objective import Content, Gamut, Objective, Style, Temporal, Term, TotalVariation
 from vidstyle.model.optimizers import BatchAdam, BatchLBFGS
 from vidstyle.model.runtime import Runtime, default_runtime
 from vidstyle.model.style import StyleTargets
@@ -82,7 +82,7 @@ MIN_COARSE_SIDE = 32
 # A stage may be this much above START_LONG_SIDE: a frame's canvas (--edge-margin, 8 px every side) must not
 # add a stage (1024 px on its 1040-px canvas starts at 260, not 184).
 START_SLACK = 1.1
-_TERMS = ("content", "style", "tv", "temporal", "total")
+_TERMS = ("content", "style", "tv", "temporal", "gamut", "total")
 
 
 @dataclass(frozen=True)
@@ -101,6 +101,7 @@ class LossBreakdown:
     tv: float
     temporal: float
     total: float
+    gamut: float = 0.0
 
     @property
     def terms(self) -> dict[str, float]:
@@ -238,6 +239,7 @@ class Stylizer:
         ]
         if warped is not None and mask is not None and temporal_weights is not None:
             terms.append(Temporal(warped, mask, weight=temporal_weights))
+        terms.append(Gamut(weight=opts.gamut_weight))
         return Objective(terms)
 
     def _terms(
