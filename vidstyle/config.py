@@ -266,7 +266,7 @@ class OptimizeConfig:
     tv_weight: float = setting(1.0, option="--tv-weight")
     # The soft range penalty (model/objective.py Gamut): keeps the optimizer's pixels inside [0, 1], where the
     # stored frame is, so a warm frame starts at its own optimum and a static shot does not creep (issue 22).
-    gamut_weight: float = setting(1e4, option="--gamut-weight")
+    gamut_weight: float = setting(1e3, option="--gamut-weight")
     optimizer: Optimizer = setting(Optimizer.LBFGS, option="--optimizer")
     learning_rate: float | None = setting(None, option="--learning-rate")  # None: 1.0 for L-BFGS, 0.02 for Adam
     tolerance: float = setting(1e-3, option="--tolerance")  # stop when the loss improved less than this fraction over `window` steps
