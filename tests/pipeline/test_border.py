@@ -168,3 +168,21 @@ def test_a_work_dir_from_before_the_margin_resumes_without_one(tmp_path: Path, s
     new = json.loads(json.dumps(data))
     new["fingerprint"]["settings"]["select"]["edge_margin"] = 8
     assert differences(old.fingerprint, new["fingerprint"]) == ["select.edge_margin: 0 -> 8"]
+
+
+def test_a_work_dir_from_before_the_range_penalty_resumes_without_one(tmp_path: Path, style: Path) -> None:
+    """A manifest written before --gamut-weight holds none: it reads as 0 (the frames it began with), not today's default."""
+    folder = write_frames(tmp_path / "in", [np.full((48, 64, 3), 90, dtype=np.uint8)] * 2)
+    out = tmp_path / "out"
+    stylize(folder, out, settings=_settings(style, margin=0, keep_work=True), method_factory=inverting([], []))
+    work = Path(f"{out}.vidstyle")
+    path = work / MANIFEST
+    data = json.loads(path.read_text())
+    del data["settings"]["optimize"]["gamut_weight"]
+    del data["fingerprint"]["settings"]["optimize"]["gamut_weight"]
+    path.write_text(json.dumps(data))
+    old = WorkDir.read_manifest(work)
+    assert old.settings.optimize.gamut_weight == 0.0
+    new = json.loads(json.dumps(data))
+    new["fingerprint"]["settings"]["optimize"]["gamut_weight"] = 1000.0
+    assert differences(old.fingerprint, new["fingerprint"]) == ["optimize.gamut_weight: 0.0 -> 1000.0"]

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from vidstyle.model.losses import content_loss, normalised_mse_per_image, style_loss, total_variation
+from vidstyle.model.losses import content_loss, normalised_mse_per_image, out_of_gamut, style_loss, total_variation
 from vidstyle.temporal.loss import temporal_loss
 
 Weight = float | torch.Tensor  # one for the batch, or (B,) one per image
@@ -99,6 +99,24 @@ class TotalVariation(Term):
 
     def value(self, image: torch.Tensor, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
         return total_variation(image)
+
+
+class Gamut(Term):
+    """A soft range penalty: how far the pixels lie outside [0, 1] (vidstyle.model.losses.out_of_gamut).
+
+    The optimizer moves unconstrained pixels, and a frame is stored clamped
+    into [0, 1]. Without this term L-BFGS's best iterate leaves the range
+    where the style pulls (a few percent of the values), the clamped frame
+    sits well above its own optimum, and each warm frame started from it
+    climbs back: a static shot creeps (issue 22; docs/defaults.md).
+    """
+
+    def __init__(self, *, weight: Weight, name: str = "gamut") -> None:
+        self.weight = weight
+        self.name = name
+
+    def value(self, image: torch.Tensor, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        return out_of_gamut(image)
 
 
 class Temporal(Term):

@@ -64,7 +64,7 @@ from vidstyle.config import CoarseToFine, ModelConfig, OptimizeConfig, Optimizer
 from vidstyle.model.color import chroma, combine_in_gamut, grey, luminance
 from vidstyle.model.features import FeatureExtractor
 from vidstyle.model.losses import normalised_mse_per_image
-from vidstyle.model.objective import Coarse, Content, Objective, Style, Temporal, Term, TotalVariation
+from vidstyle.model.objective import Coarse, Content, Gamut, Objective, Style, Temporal, Term, TotalVariation
 from vidstyle.model.optimizers import BatchAdam, BatchLBFGS
 from vidstyle.model.runtime import Runtime, default_runtime
 from vidstyle.model.style import StyleTargets
@@ -92,7 +92,7 @@ MIN_COARSE_SIDE = 32
 # add a stage (1024 px on its 1040-px canvas starts at 260, not 184).
 START_SLACK = 1.1
 COARSE_WEIGHT = 100.0  # the later stages' anchor to the first stage's result (0: none, the schedule before)
-_TERMS = ("content", "style", "tv", "temporal", "total")
+_TERMS = ("content", "style", "tv", "temporal", "gamut", "total")
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,7 @@ class LossBreakdown:
     tv: float
     temporal: float
     total: float
+    gamut: float = 0.0
 
     @property
     def terms(self) -> dict[str, float]:
@@ -256,6 +257,7 @@ class Stylizer:
             terms.append(Temporal(warped, mask, weight=temporal_weights))
         if anchor is not None and anchor_weights is not None:
             terms.append(Coarse(anchor, weight=anchor_weights))
+        terms.append(Gamut(weight=opts.gamut_weight))
         return Objective(terms)
 
     def _terms(
@@ -718,14 +720,32 @@ class StylizeBatch:
         Grams, so a step takes two passes over the tiles: the first (no
         gradient) sums the weighted Grams, whose error gives d(style)/d(Gram);
         the second backpropagates, per tile, that derivative against the
-        tile's weighted Gram, with the weighted content error. Tv and the
-        temporal term are per pixel and cheap: taken on the whole image.
+        tile's weighted Gram, with the weighted content error. The other
+        terms (tv, temporal, ...) are per pixel and cheap: taken on the whole
+        image. Weights and terms come from :meth:`Stylizer.objective`, as the
+        untiled path's do, so the two cannot disagree.
         """
         assert self.tiles is not None
-        stylizer, opts = self.stylizer, self.stylizer.optimize
+        stylizer = self.stylizer
         style_layers, content_layers = stylizer.style_layers, stylizer.content_layers
         layers = stylizer._all_layers
         batch = x.shape[0]
+        # The whole frame's objective, built where the untiled path builds it (Stylizer.objective): its content
+        # and style terms give the weights (and the Grams) the tiles are put together with, and every other
+        # term, per pixel, is evaluated through it on the whole image. A weight or a term added there reaches
+        # tiled frames too. (The content targets here are per tile, in self.tile_targets: the content term's
+        # own targets stay empty and it is never evaluated as a whole.)
+        objective = stylizer.objective(
+            {}, grams=self.style.grams, warped=pick(self.warped) if temporal else None,
+            mask=pick(self.mask) if temporal else None, temporal_weights=weights if temporal else None,
+            anchor=pick(self.anchor) if self.anchor is not None else None,
+            anchor_weights=pick(self.anchor_weight) if self.anchor is not None else None,
+        )  # fmt: skip
+        content_term = next(term for term in objective.terms if isinstance(term, Content))
+        style_term = next(term for term in objective.terms if isinstance(term, Style))
+        pixel_terms = Objective(term for term in objective.terms if term is not content_term and term is not style_term)
+        if pixel_terms.layers:
+            raise ValueError(f"a tiled frame takes only pixel terms besides content and style; these read {pixel_terms.layers}")
         # Pass 1: the frame's Grams.
         grams: dict[str, torch.Tensor] = {}
         count = not self._positions  # each layer's positions in the frame (the Gram's divisor), counted on the first step
@@ -743,12 +763,12 @@ class StylizeBatch:
             for name in style_layers:
                 grams[name] /= self._positions[name]
         leaves = {name: gram.requires_grad_(True) for name, gram in grams.items()}
-        layer_total = sum(self.style.layer_weights.values())
+        layer_total = sum(style_term.layer_weights.values())
         style = torch.stack([
-            normalised_mse_per_image(leaves[name], target.unsqueeze(0)) * (self.style.layer_weights[name] / layer_total)
-            for name, target in self.style.grams.items()
+            normalised_mse_per_image(leaves[name], target.unsqueeze(0)) * (style_term.layer_weights[name] / layer_total)
+            for name, target in style_term.grams.items()
         ]).sum(0)  # fmt: skip
-        (style * opts.effective_style_weight).sum().backward()
+        (style * style_term.weight).sum().backward()
         d_grams = {name: leaf.grad for name, leaf in leaves.items()}
         # Pass 2: per tile, the gradient of style (through the tile's part of the Grams) and content.
         grad = torch.zeros_like(x)
@@ -767,28 +787,23 @@ class StylizeBatch:
                 weight = self._pooled(index, (value.shape[-2], value.shape[-1]))
                 errors.append(((value - target).pow(2) * weight).flatten(1).sum(1) / scale[name])
             part_content = torch.stack(errors).mean(0)
-            (surrogate + opts.content_weight * part_content).sum().backward()
+            (surrogate + content_term.weight * part_content).sum().backward()
             with torch.no_grad():
                 assert crop.grad is not None
                 grad[..., tile.rows, tile.cols] += crop.grad
                 content += part_content.detach()
-        # Tv, temporal and a coarse stage's anchor on the whole image.
+        # The pixel terms (tv, temporal, a coarse stage's anchor, the gamut penalty) through the objective, on the whole image.
         whole = x.clone().requires_grad_(True)
-        tv = TotalVariation(weight=opts.tv_weight).value(whole, {})
-        pixel_total = opts.tv_weight * tv
-        if temporal:
-            motion = Temporal(pick(self.warped), pick(self.mask), weight=weights).value(whole, {})
-            pixel_total = pixel_total + weights * motion
-        else:
-            motion = torch.zeros(batch, device=x.device)
-        if self.anchor is not None:
-            pixel_total = pixel_total + pick(self.anchor_weight) * Coarse(pick(self.anchor), weight=0.0).value(whole, {})
-        pixel_total.sum().backward()
+        pixels = pixel_terms(whole)
+        pixels.total.sum().backward()
         with torch.no_grad():
             assert whole.grad is not None
             grad += whole.grad
-            total = opts.content_weight * content + opts.effective_style_weight * style.detach() + pixel_total.detach()
-            values = torch.stack([content, style.detach(), tv.detach(), motion.detach(), total], dim=1)
+            total = content_term.weight * content + style_term.weight * style.detach() + pixels.total.detach()
+            found = {"content": content, "style": style.detach(), "total": total}
+            found.update((name, value.detach()) for name, value in pixels.terms.items())
+            zero = torch.zeros(batch, device=x.device)
+            values = torch.stack([found.get(name, zero) for name in _TERMS], dim=1)
         return values, grad
 
     def _record(self, slots: list[int], pick: Callable[[torch.Tensor], torch.Tensor], index: torch.Tensor | None,

@@ -133,6 +133,7 @@ class Manifest:
             _mark_bare_frames_in_cuts(data)
             _no_margin_before_margins(data)
             _no_overlays_before_their_default(data)
+            _no_gamut_before_gamut(data)
             manifest = cls(
                 input=str(data["input"]),
                 output=str(data["output"]),
@@ -178,6 +179,14 @@ def _no_overlays_before_their_default(data: dict[str, object]) -> None:
         select = holder.get("select") if isinstance(holder, dict) else None
         if isinstance(select, dict):
             select.setdefault("protect_overlays", "off")
+
+
+def _no_gamut_before_gamut(data: dict[str, object]) -> None:
+    """A run begun before --gamut-weight had no range penalty: say 0 in its settings and fingerprint, as for the margin."""
+    for holder in (data.get("settings"), (data.get("fingerprint") or {}).get("settings")):  # type: ignore[union-attr]
+        optimize = holder.get("optimize") if isinstance(holder, dict) else None
+        if isinstance(optimize, dict):
+            optimize.setdefault("gamut_weight", 0.0)
 
 
 class FrameLog:
