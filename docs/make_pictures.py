@@ -20,7 +20,7 @@ Writes docs/img/:
                    (--size px, guided upsampling to the source's size, --output-size source); the same
                    working-size result upsampled bicubic (what --output-size source did before issue 23); and
                    the frame optimized at its full size (--max-size 1280 --coarse-to-fine on). Not part of the
-                   default set (the full-size run takes 15-25 minutes on a loaded 2-core CPU): --only fullres.
+                   default set (the full-size run took 33 minutes on one thread of the loaded 2-core CPU): --only fullres.
                    The default and bicubic columns come from one --output-size working run, upsampled here by
                    the function a run's sink calls (video/upsample.upsample_to_source; detail 0 is its bicubic
                    path). A full-size result already in --keep (fullres_1280.png) is reused, e.g. one made by
@@ -302,7 +302,7 @@ def main() -> None:
             made.append(make_animation(work, args.size, args.animation_frames))
         if args.only in (None, "hud"):
             made.extend(make_hud(work, args.size, args.hud_frames))
-        if args.only == "fullres":  # not in the default set: its full-size run takes 15-25 minutes on a CPU
+        if args.only == "fullres":  # not in the default set: its full-size run took 33 minutes on one CPU thread
             made.append(make_fullres(work, args.size))
     for path in made:
         limit = (HUD_ANIMATION_LIMIT if path.name == "hud.webp" else ANIMATION_LIMIT) if path.suffix == ".webp" else STILL_LIMIT
