@@ -1,13 +1,38 @@
-"""High-resolution optimization: does the look survive a bigger working size? One section per question.
+"""Issue 23's benchmark: does a frame keep its look, sharpness and seams at full resolution? One section per question.
 
+    uv run python benchmarks/resolution.py --help                           # the sections
+    uv run python benchmarks/resolution.py SECTION --help                   # a section's options
     uv run python benchmarks/resolution.py multiscale                       # 256 reference, 512 and 1024 single- and multi-scale
     uv run python benchmarks/resolution.py multiscale --sizes 1024 --steps 100 --no-single --start 256 --threads 2 \
         --crop docs/img/multiscale.jpg --crop-box 0.2 0.36 0.6 0.3         # docs/performance.md's figure
     uv run python benchmarks/resolution.py multiscale --reuse               # the table again from the last run's outputs
+    uv run python benchmarks/resolution.py upsample --frames 6 --crop docs/img/upsample.jpg
+    nice -n 10 uv run python benchmarks/resolution.py tiles --size 512 --steps 50 --tiles 0,0+,128:32,256:64
+    uv run python benchmarks/resolution.py fast --start 222 --frames 12 --steps 150 --crops /tmp/fast_fullres.jpg
 
-Sections (add one as a function in SECTIONS: tiles and fast mode belong here too):
+Sections, and where their results are written up (docs/performance.md):
 
-``multiscale``: a cold start (the first frame of a shot) of one frame of
+* ``multiscale`` (here): single- against multi-scale (coarse-to-fine) cold starts at 512 and
+  1024 px, judged by the style distance of the output shrunk to 256 px against the 256-px
+  run's; steps, time and peak memory per configuration. "Coarse to fine at high resolution".
+* ``upsample`` (benchmarks/upsample.py): guided upsampling against bicubic at the source's
+  size: edge agreement with the source, style distance at the working size, warping error,
+  milliseconds per frame. "Output size".
+* ``tiles`` (benchmarks/tiles.py): a frame optimized in overlapping tiles against the whole
+  frame: the worst seam against its neighbouring rows, distance to the untiled result,
+  style and content distances, time and peak memory (``--memory``: peak RSS against
+  model/memory.py's estimate). "Memory and tiles".
+* ``fast`` (benchmarks/fast_fullres.py): fast mode at the output size, the network applied at
+  the working size then guided-upsampled against one trained and applied at the output size:
+  edges, style distance at 256 px, warping error, training and apply time. "Fast mode at the
+  output size".
+
+``upsample``, ``tiles`` and ``fast`` run their script as a child process with every argument
+after the section's name passed through unchanged (``upsample --help`` is upsample.py's help).
+The README's 100% crops of a full-size frame per configuration (docs/img/fullres.jpg) are
+made by ``docs/make_pictures.py --only fullres``.
+
+``multiscale`` in detail: a cold start (the first frame of a shot) of one frame of
 ../shared/data/videos/issue-134-rotate.mp4 (1280x544), The Starry Night, the
 real VGG19 (../shared/data/weights), at the defaults but for --iterations
 (``--steps``; the single-scale runs get as many steps as cost what the
@@ -221,10 +246,27 @@ def crop_sheet(path: Path, reference: dict[str, object], big: list[dict[str, obj
 
 SECTIONS: dict[str, Callable[[argparse.Namespace], None]] = {"multiscale": multiscale}
 
+# Sections that are scripts of their own: the section's name, then that script's arguments, passed through.
+SCRIPTS = {
+    "upsample": ("upsample.py", "guided upsampling against bicubic at the source's size"),
+    "tiles": ("tiles.py", "a frame optimized in tiles against the whole frame: seams, time, memory"),
+    "fast": ("fast_fullres.py", "fast mode at the output size: apply then upsample, or train at full size"),
+}
+
+
+def run_script(name: str, arguments: list[str]) -> int:
+    """Run section ``name``'s script with ``arguments`` as they were given; its exit status."""
+    script = Path(__file__).resolve().parent / SCRIPTS[name][0]
+    return subprocess.run([sys.executable, str(script), *arguments]).returncode
+
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="section", required=True)
+    if len(sys.argv) > 1 and sys.argv[1] in SCRIPTS:
+        raise SystemExit(run_script(sys.argv[1], sys.argv[2:]))
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n``multiscale`` in detail")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="section", required=True, metavar="{" + ",".join([*SECTIONS, *SCRIPTS]) + "}")
     for name, section in SECTIONS.items():
         p = sub.add_parser(name, help=(section.__doc__ or "").splitlines()[0])
         p.add_argument("--sizes", type=int, nargs="+", default=[512, 1024], help="working long sides besides the 256-px reference")
@@ -245,6 +287,8 @@ def main() -> None:
         p.add_argument("--crop", help="write a sheet of 100%% crops here (JPEG)")
         p.add_argument("--crop-box", type=float, nargs=4, default=[0.2, 0.36, 0.6, 0.3], metavar=("X", "Y", "W", "H"),
                        help="the crop, as fractions of the frame")
+    for name, (script, summary) in SCRIPTS.items():
+        sub.add_parser(name, help=f"{summary}; runs benchmarks/{script} with the arguments after it", add_help=False)
     one = sub.add_parser("_one")  # one configuration, in its own process
     for flag in ("--size", "--steps", "--frame", "--threads", "--start"):
         one.add_argument(flag, type=int, required=True)
