@@ -131,9 +131,7 @@ class Manifest:
             )
         try:
             _mark_bare_frames_in_cuts(data)
-            _no_margin_before_margins(data)
-            _no_overlays_before_their_default(data)
-            _no_gamut_before_gamut(data)
+            _settings_before_they_existed(data)
             manifest = cls(
                 input=str(data["input"]),
                 output=str(data["output"]),
@@ -163,30 +161,20 @@ def _mark_bare_frames_in_cuts(data: dict[str, object]) -> None:
             shots["cuts"] = mark_bare_frames(shots["cuts"])
 
 
-def _no_margin_before_margins(data: dict[str, object]) -> None:
-    """A run begun before --edge-margin had no margin: say 0 in its settings and fingerprint (not today's default),
-    so `vidstyle resume` finishes it as it began and a new command with a margin is told what differs."""
+# Settings a run begun under an earlier vidstyle may lack, and the value its frames were made with (not today's
+# default): --edge-margin (no margin before it), --protect-overlays (nothing protected before it was on by default),
+# --gamut-weight (no range penalty before it).
+_BEFORE_THEY_EXISTED = {("select", "edge_margin"): 0, ("select", "protect_overlays"): "off", ("optimize", "gamut_weight"): 0.0}
+
+
+def _settings_before_they_existed(data: dict[str, object]) -> None:
+    """Fill the settings a run began without with what its frames were made with, in its settings and fingerprint alike,
+    so `vidstyle resume` finishes it as it began and a new command with today's defaults is told what differs."""
     for holder in (data.get("settings"), (data.get("fingerprint") or {}).get("settings")):  # type: ignore[union-attr]
-        select = holder.get("select") if isinstance(holder, dict) else None
-        if isinstance(select, dict):
-            select.setdefault("edge_margin", 0)
-
-
-def _no_overlays_before_their_default(data: dict[str, object]) -> None:
-    """A run begun before --protect-overlays was on by default (or existed) protected nothing: say off in its settings
-    and fingerprint, so `vidstyle resume` finishes it without masks and a new command is told what differs."""
-    for holder in (data.get("settings"), (data.get("fingerprint") or {}).get("settings")):  # type: ignore[union-attr]
-        select = holder.get("select") if isinstance(holder, dict) else None
-        if isinstance(select, dict):
-            select.setdefault("protect_overlays", "off")
-
-
-def _no_gamut_before_gamut(data: dict[str, object]) -> None:
-    """A run begun before --gamut-weight had no range penalty: say 0 in its settings and fingerprint, as for the margin."""
-    for holder in (data.get("settings"), (data.get("fingerprint") or {}).get("settings")):  # type: ignore[union-attr]
-        optimize = holder.get("optimize") if isinstance(holder, dict) else None
-        if isinstance(optimize, dict):
-            optimize.setdefault("gamut_weight", 0.0)
+        for (section, name), value in _BEFORE_THEY_EXISTED.items():
+            group = holder.get(section) if isinstance(holder, dict) else None
+            if isinstance(group, dict):
+                group.setdefault(name, value)
 
 
 class FrameLog:
