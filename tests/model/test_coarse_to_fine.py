@@ -122,6 +122,9 @@ def test_a_cold_start_goes_through_the_stages_to_a_frame_of_the_working_size(mod
     assert cold.final.total < cold.initial.total
     assert cold.initial.style < 0.5 * plain.initial.style
     assert cold.final.total < plain.initial.total
+    # The full-size stage reports its anchor to the first stage's picture among its terms; a plain frame has none.
+    assert cold.final.coarse > 0 and cold.final.terms["coarse"] == cold.final.coarse
+    assert plain.final.coarse == 0
 
 
 def test_a_coarse_to_fine_frame_is_the_same_every_time(model, style, loaded, content) -> None:  # noqa: ANN001

@@ -92,7 +92,7 @@ class FrameOutcome:
     steps: int
     stopped_early: bool
     loss: float  # the objective's weighted total at the returned image
-    terms: Terms = field(default_factory=Terms)  # each term unweighted, by name: content, style, tv, temporal (empty: no objective)
+    terms: Terms = field(default_factory=Terms)  # each term unweighted, by name: content, style, tv, temporal, gamut, coarse (empty: no objective)
     flow_seconds: float = 0.0  # optical flow (computed ahead, beside the previous frame's optimization)
     optimize_seconds: float = 0.0  # in the optimizer (network passes and steps)
     redone: str = ""  # why and how the frame was redone after a numerical fault ("" when it was not)

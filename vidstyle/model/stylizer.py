@@ -92,7 +92,9 @@ MIN_COARSE_SIDE = 32
 # add a stage (1024 px on its 1040-px canvas starts at 260, not 184).
 START_SLACK = 1.1
 COARSE_WEIGHT = 100.0  # the later stages' anchor to the first stage's result (0: none, the schedule before)
-_TERMS = ("content", "style", "tv", "temporal", "gamut", "total")
+# Every term a frame reports (its record's ``terms``), in one order, and the total; a term the frame's objective
+# lacks (temporal on a cold start, coarse outside a coarse-to-fine stage) reports 0.
+_TERMS = ("content", "style", "tv", "temporal", "gamut", "coarse", "total")
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,7 @@ class LossBreakdown:
     temporal: float
     total: float
     gamut: float = 0.0
+    coarse: float = 0.0  # a later coarse-to-fine stage's anchor to the first stage's result (objective.Coarse)
 
     @property
     def terms(self) -> dict[str, float]:
@@ -282,8 +285,9 @@ class Stylizer:
         )
         losses = objective(image, self._features(image, self._all_layers))
         terms = dict(losses.terms)
-        if "temporal" not in terms:
-            terms["temporal"] = torch.zeros(image.shape[0], device=image.device)
+        for name in _TERMS:
+            if name not in terms:  # a term this objective has not (temporal on a cold start, coarse outside a later stage)
+                terms[name] = torch.zeros(image.shape[0], device=image.device)
         terms["total"] = losses.total
         return terms
 
