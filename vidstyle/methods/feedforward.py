@@ -186,10 +186,17 @@ class FastConfig:
     keyframe_crops: int = 2  # distillation crops per step
     frame_crops: int = 2  # style/content crops of other frames per step
     temporal_pairs: int = 1  # consecutive-frame crops per step for the temporal term
-    # Distillation-heavy training: only every `full_every`-th step is a full step
-    # (the feature network's perceptual, style and content terms); the others are
-    # cheap steps, the network's own pass only: L1 against the keyframes on
-    # `cheap_crops` crops, tv and the temporal term. 1: every step is full.
+    # Distillation-heavy training (Texler et al.'s L1 on patches between the feature
+    # network's steps): steps 1, 1 + full_every, ... are full steps (the feature
+    # network's perceptual, style and content terms); the others are cheap steps,
+    # the network's own pass only: L1 against the keyframes on `cheap_crops` crops,
+    # tv and the temporal term. 1 (the default): every step is full. Measured on
+    # 150 frames at 54x128 (benchmarks/fast_training.py, docs/fast-mode.md,
+    # 2026-12-07): a cheap step costs 0.37x a full one, but one full step in 4
+    # painted a flat blue (style loss 10.8x the optimizer's at 887 steps and 167
+    # CPU s; 9.8x at 572 steps and 109 s), against 1.94x for 465 full steps in
+    # 169 s: at these budgets the L1 steps pull the network to the keyframes'
+    # mean colour faster than the full steps paint strokes. So it stays at 1.
     full_every: int = 1
     cheap_crops: int = 4  # keyframe crops of a cheap step
     learning_rate: float = 1e-3  # Adam, as Johnson et al.
