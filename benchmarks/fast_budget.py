@@ -84,14 +84,21 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--auto", action="store_true", help="also run --method auto (a third whole run)")
     parser.add_argument("--measure-only", action="store_true", help="measure the outputs (and NAME.seconds) already in --folder")
+    parser.add_argument(
+        "--reuse", action="append", default=[], choices=[k.value for k in MethodKind],
+        help="do not run this method again: measure its output (and NAME.seconds) already in --folder (e.g. the optimizer's, made "
+        "by the same command before)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     args.folder.mkdir(parents=True, exist_ok=True)
     kinds = (MethodKind.OPTIMIZE, MethodKind.FAST) + ((MethodKind.AUTO,) if args.auto else ())
-    if args.measure_only:
-        results = {k.value: {"seconds": float((args.folder / f"{k.value}.seconds").read_text())} for k in kinds}
-    else:
-        results = {kind.value: run(kind, args.folder, args) for kind in kinds}
+    results = {
+        kind.value: {"seconds": float((args.folder / f"{kind.value}.seconds").read_text())}
+        if args.measure_only or kind.value in args.reuse
+        else run(kind, args.folder, args)
+        for kind in kinds
+    }
     # What auto would choose from the fast run's recorded costs (the same rule, without a third run).
     record = json.loads((args.folder / "fast.vidstyle" / "fast" / BUDGET_NAME).read_text())
     print(f"  auto on these costs: {choose_kind(Costs(**record['costs']))}", flush=True)

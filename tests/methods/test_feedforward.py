@@ -43,6 +43,8 @@ from vidstyle.methods.feedforward import (
     TrainingStep,
     TrainingStopped,
     apply_network,
+    full_steps_in,
+    is_full_step,
     keyframe_positions,
     learning_rate_at,
     plan_keyframes,
@@ -138,6 +140,29 @@ def test_training_terms_are_the_optimizers_per_crop(core) -> None:
         out = run_network(net, crops[:1])
         expected = Content(extractor(crops[:1], layers), weight=1.0).value(out, extractor(out, layers))
     assert first["content"] == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_cheap_steps_skip_the_feature_network(core) -> None:
+    """Distillation-heavy training: only steps 1, 1 + k, 1 + 2k ... (full_every k) run the feature network; the
+    others are the network's own pass (L1 against the keyframes, tv, temporal), and the schedule is what the
+    budget prices (full_steps_in)."""
+    extractor, targets, model = core
+    passes: list[int] = []
+
+    def counted(image: torch.Tensor, layers=None):  # type: ignore[no-untyped-def]
+        passes.append(image.shape[0])
+        return extractor(image, layers)
+
+    events: list[object] = []
+    config = replace(TINY, train_steps=7, full_every=3, window=100, tolerance=0.0)
+    train_network(
+        make_clip(), features=counted, style=targets, content_layers=model.content_layers, config=config, on_event=events.append
+    )
+    terms = [set(e.terms) for e in events if isinstance(e, TrainingStep)]
+    full, cheap = {"l1", "perceptual", "style", "content", "tv", "temporal"}, {"l1", "tv", "temporal"}
+    assert terms == [full, cheap, cheap, full, cheap, cheap, full]
+    assert len(passes) == 2 * 3 == 2 * full_steps_in(7, config)  # targets and outputs, on full steps only
+    assert [is_full_step(step, config) for step in range(1, 8)] == [t == full for t in terms]
 
 
 def test_training_is_deterministic_for_a_seed_and_differs_across_seeds(core) -> None:

@@ -19,6 +19,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -60,6 +61,19 @@ def test_a_short_clip_gets_a_short_training_and_a_long_clip_the_full_one() -> No
     assert training_steps(costs(500)) < training_steps(costs(2000)) == FULL_TRAIN_STEPS == training_steps(costs(100_000))
     # Workers share the optimizer's time but not the training: the same clip gets less of it.
     assert training_steps(costs(2000, workers=4)) < training_steps(costs(2000))
+
+
+def test_cheap_and_full_training_steps_are_priced_apart() -> None:
+    """Distillation-heavy training: one full step in four at its probe price, the others at the cheap steps' price."""
+    mixed = replace(costs(150), cheap_step_seconds=0.1, full_every=4)
+    assert mixed.training_seconds(8) == pytest.approx(2 * 0.53 + 6 * 0.1)  # steps 1 and 5 are full
+    assert mixed.training_seconds(9) == pytest.approx(3 * 0.53 + 6 * 0.1)
+    steps = training_steps(mixed)
+    bound = FRACTION * mixed.optimizer_seconds
+    assert mixed.fast_seconds(steps) <= bound < mixed.fast_seconds(steps + 1)  # the most the exact price allows
+    assert steps > 2 * training_steps(costs(150))  # the same seconds buy more steps
+    # A record written before cheap steps prices every step as full.
+    assert costs(300).training_seconds(8) == pytest.approx(8 * 0.53)
 
 
 def test_auto_picks_fast_only_where_its_full_training_pays_off() -> None:

@@ -68,7 +68,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -186,6 +186,19 @@ class FastConfig:
     keyframe_crops: int = 2  # distillation crops per step
     frame_crops: int = 2  # style/content crops of other frames per step
     temporal_pairs: int = 1  # consecutive-frame crops per step for the temporal term
+    # Distillation-heavy training (Texler et al.'s L1 on patches between the feature
+    # network's steps): steps 1, 1 + full_every, ... are full steps (the feature
+    # network's perceptual, style and content terms); the others are cheap steps,
+    # the network's own pass only: L1 against the keyframes on `cheap_crops` crops,
+    # tv and the temporal term. 1 (the default): every step is full. Measured on
+    # 150 frames at 54x128 (benchmarks/fast_training.py, docs/fast-mode.md,
+    # 2026-12-07): a cheap step costs 0.37x a full one, but one full step in 4
+    # painted a flat blue (style loss 10.8x the optimizer's at 887 steps and 167
+    # CPU s; 9.8x at 572 steps and 109 s), against 1.94x for 465 full steps in
+    # 169 s: at these budgets the L1 steps pull the network to the keyframes'
+    # mean colour faster than the full steps paint strokes. So it stays at 1.
+    full_every: int = 1
+    cheap_crops: int = 4  # keyframe crops of a cheap step
     learning_rate: float = 1e-3  # Adam, as Johnson et al.
     final_lr: float = 0.1  # cosine decay of the learning rate to this fraction at the end of the budget
     weights: LossWeights = field(default_factory=LossWeights)
@@ -208,12 +221,19 @@ class FastConfig:
             raise UsageError("Fast-mode crop counts must be >= 0.")
         if self.keyframe_crops + self.frame_crops + self.temporal_pairs == 0:
             raise UsageError("Fast-mode training needs at least one crop per step.")
+        if self.full_every < 1 or self.cheap_crops < 0 or (self.full_every > 1 and self.cheap_crops + self.temporal_pairs == 0):
+            raise UsageError("Fast-mode full_every must be >= 1 and a cheap step needs at least one crop.")
         if self.learning_rate <= 0:
             raise UsageError("The fast-mode learning rate must be > 0.")
         if self.tolerance < 0 or min(self.window, self.checkpoint_every, self.patience, self.validation_batches) < 1:
             raise UsageError("Fast-mode tolerance must be >= 0; window, patience, validation batches and checkpoint interval >= 1.")
         if not 0 < self.final_lr <= 1:
             raise UsageError("The fast-mode final learning-rate fraction must be in (0, 1].")
+
+    @property
+    def cheap_weights(self) -> LossWeights:
+        """A cheap step's terms: the full step's without those that need the feature network."""
+        return replace(self.weights, perceptual=0.0, style=0.0, content=0.0)
 
     def to_json(self) -> dict[str, object]:
         """The settings as JSON (pydantic, as config.py's): the checkpoint's fingerprint and the saved network's record."""
@@ -492,6 +512,25 @@ class _Batch:
             temporal=sampler.temporal_batch(config.temporal_pairs),
         )
 
+    @classmethod
+    def draw_cheap(cls, sampler: "_Sampler", config: "FastConfig") -> "_Batch":
+        """A cheap step's crops: keyframe crops (L1) and temporal pairs, no other frames (they need the feature network)."""
+        return cls(keyed=sampler.keyframe_batch(config.cheap_crops), framed=None, temporal=sampler.temporal_batch(config.temporal_pairs))
+
+
+def is_full_step(step: int, config: "FastConfig") -> bool:
+    """Whether 1-based ``step`` is a full step (feature-network terms) or a cheap one (see FastConfig.full_every).
+
+    Steps 1, 1 + full_every, 1 + 2 x full_every ...: the first step is full, so
+    a budget of any size has at least one.
+    """
+    return (step - 1) % config.full_every == 0
+
+
+def full_steps_in(steps: int, config: "FastConfig") -> int:
+    """How many of the first ``steps`` steps are full steps (the budget prices the two kinds apart)."""
+    return -(-max(0, steps) // config.full_every)
+
 
 def _warp_each(batch: torch.Tensor, flows: torch.Tensor) -> torch.Tensor:
     return torch.cat([warp_tensor(batch[i : i + 1], flows[i]) for i in range(batch.shape[0])])
@@ -747,6 +786,7 @@ def train_network(
     if config.bf16_losses:
         features = _Bf16Features(features, device)
     objective = TrainingObjective(features, style, content_layers=content_layers, weights=config.weights)
+    cheap = TrainingObjective(features, style, content_layers=content_layers, weights=config.cheap_weights)
     sampler = _Sampler(clip, config, generator, device)
     # The validation crops come from their own generator, drawn the same way
     # at every (re)start, so they never shift the training's random stream.
@@ -778,7 +818,10 @@ def train_network(
             raise TrainingStopped(step, checkpoint())
         for group in optimizer.param_groups:
             group["lr"] = learning_rate_at(step, config)
-        terms = objective(net, _Batch.draw(sampler, config))
+        if is_full_step(step + 1, config):
+            terms = objective(net, _Batch.draw(sampler, config))
+        else:
+            terms = cheap(net, _Batch.draw_cheap(sampler, config))
         if poisoned is not None and poisoned(step + 1, bad_in_a_row):
             terms["total"] = terms["total"] * float("nan")
         optimizer.zero_grad(set_to_none=True)
@@ -834,6 +877,20 @@ def train_network(
     )
 
 
+@dataclass(frozen=True)
+class TrainingTimes:
+    """Seconds of a full training step, of a cheap one (FastConfig.full_every) and of one frame through the network."""
+
+    full_step: float
+    cheap_step: float
+    apply: float
+
+    def training(self, steps: int, config: FastConfig) -> float:
+        """Seconds of ``steps`` training steps under ``config``'s schedule of full and cheap steps."""
+        full = full_steps_in(steps, config)
+        return full * self.full_step + (steps - full) * self.cheap_step
+
+
 def time_training(
     clip: TrainingClip,
     *,
@@ -843,36 +900,44 @@ def time_training(
     config: FastConfig = FastConfig(),
     steps: int = 3,
     device: torch.device | str = "cpu",
-) -> tuple[float, float]:
-    """Seconds of one training step and of one frame through the network, measured on ``clip`` (a throwaway network).
+) -> TrainingTimes:
+    """Seconds of one full and one cheap training step and of one frame through the network, on ``clip`` (a throwaway network).
 
     The budget of a run (pipeline/budget.py) prices its training with this:
-    ``steps`` timed steps after one untimed, drawn from their own random
-    stream, so the training itself is not touched.
+    ``steps`` timed steps of each kind after one untimed, drawn from their own
+    random stream, so the training itself is not touched. The two kinds are
+    priced apart: a full step runs the feature network, a cheap one only the
+    fast network (a fraction of the cost), and the schedule mixes them.
     """
     device = torch.device(device)
     net = new_network(config.net, seed=config.seed + 2).to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=config.learning_rate)
     if config.bf16_losses:
         features = _Bf16Features(features, device)
-    objective = TrainingObjective(features, style, content_layers=content_layers, weights=config.weights)
     sampler = _Sampler(clip, config, torch.Generator().manual_seed(config.seed + 2), device)
     net.train()
-    marks = []
-    for _ in range(steps + 1):
-        terms = objective(net, _Batch.draw(sampler, config))
-        optimizer.zero_grad(set_to_none=True)
-        terms["total"].backward()
-        optimizer.step()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)  # a GPU step ends when its kernels do
-        marks.append(time.perf_counter())
+
+    def seconds_per_step(weights: LossWeights, draw: Callable[[_Sampler, FastConfig], _Batch]) -> float:
+        objective = TrainingObjective(features, style, content_layers=content_layers, weights=weights)
+        marks = []
+        for _ in range(steps + 1):
+            terms = objective(net, draw(sampler, config))
+            optimizer.zero_grad(set_to_none=True)
+            terms["total"].backward()
+            optimizer.step()
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)  # a GPU step ends when its kernels do
+            marks.append(time.perf_counter())
+        return (marks[-1] - marks[0]) / steps
+
+    full = seconds_per_step(config.weights, _Batch.draw)
+    cheap = seconds_per_step(config.cheap_weights, _Batch.draw_cheap) if config.full_every > 1 else full
     net.eval()
     frame = clip.frames[0]
     list(apply_network(net, [frame], batch_size=1, device=device))  # the first pass pays for allocation
     began = time.perf_counter()
     list(apply_network(net, [frame], batch_size=1, device=device))  # returns numpy: synchronized
-    return (marks[-1] - marks[0]) / steps, time.perf_counter() - began
+    return TrainingTimes(full_step=full, cheap_step=cheap, apply=time.perf_counter() - began)
 
 
 # ----------------------------------------------------------------- apply

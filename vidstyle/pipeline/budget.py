@@ -4,10 +4,12 @@ Both compare fast mode's whole cost with what the optimizer would take on the
 same clip, estimated from one measured optimizer step::
 
     optimizer  = step_s x (shots x cold_steps + (frames - shots) x warm_steps) / workers
-    fast       = keyframes_s + train_steps x train_step_s + frames x apply_s / workers
+    fast       = keyframes_s + full_steps x full_step_s + cheap_steps x cheap_step_s + frames x apply_s / workers
 
 (``cold_steps``: a cold start's steps, the keyframes' own mean once they are
-done; ``warm_steps``: --iterations-next. The optimizer's cut detection, flow
+done; ``warm_steps``: --iterations-next; full and cheap training steps, see
+methods/feedforward.py FastConfig.full_every, each priced by its own probe
+steps: with every step full, as by default, the cheap term is empty. The optimizer's cut detection, flow
 and encoding are left out of its estimate, and where fast mode's keyframes run
 in bf16 their step prices the optimizer's fp32 step too, so the estimate
 errs on the optimizer's cheap side: fast mode is held to less than the rule says.)
@@ -59,8 +61,24 @@ class Costs:
     warm_steps: int  # --iterations-next
     keyframes: int
     keyframe_seconds: float  # all keyframes: measured, or (auto) keyframes x cold_steps x step_seconds
-    train_step_seconds: float
+    train_step_seconds: float  # a full training step (the feature network's terms)
     apply_seconds: float  # one frame through the network
+    # Distillation-heavy training (methods/feedforward.py FastConfig.full_every): every
+    # `full_every`-th step is full, the others cheap (the network's own pass), each
+    # priced by its own probe steps. A record written before cheap steps has neither.
+    cheap_step_seconds: float | None = None  # None: every step is full
+    full_every: int = 1
+
+    def training_seconds(self, steps: int) -> float:
+        """Seconds of ``steps`` training steps: the full ones at the full step's price, the cheap ones at theirs."""
+        full = -(-max(0, steps) // max(1, self.full_every))  # steps 1, 1 + full_every, ... (feedforward.is_full_step)
+        cheap = self.train_step_seconds if self.cheap_step_seconds is None else self.cheap_step_seconds
+        return full * self.train_step_seconds + (steps - full) * cheap
+
+    @property
+    def mean_step_seconds(self) -> float:
+        """A training step's mean price over one period of the schedule."""
+        return self.training_seconds(max(1, self.full_every)) / max(1, self.full_every)
 
     @property
     def optimizer_seconds(self) -> float:
@@ -68,14 +86,18 @@ class Costs:
         return self.step_seconds * steps / max(1, self.workers)
 
     def fast_seconds(self, steps: int) -> float:
-        return self.keyframe_seconds + steps * self.train_step_seconds + self.frames * self.apply_seconds / max(1, self.workers)
+        return self.keyframe_seconds + self.training_seconds(steps) + self.frames * self.apply_seconds / max(1, self.workers)
 
 
 def training_steps(costs: Costs, *, full: int = FULL_TRAIN_STEPS, fraction: float = FRACTION) -> int:
     """The budget: the most steps with ``fast <= fraction x optimizer``, within [MIN_TRAIN_STEPS, full]."""
-    left = fraction * costs.optimizer_seconds - costs.fast_seconds(0)
-    steps = math.floor(left / costs.train_step_seconds) if costs.train_step_seconds > 0 else full
-    return max(min(full, steps), min(MIN_TRAIN_STEPS, full))
+    bound = fraction * costs.optimizer_seconds
+    mean = costs.mean_step_seconds
+    steps = math.floor((bound - costs.fast_seconds(0)) / mean) + costs.full_every if mean > 0 else full
+    steps = min(full, steps)
+    while steps > 0 and costs.fast_seconds(steps) > bound:  # the schedule's last period may not fit: the exact price decides
+        steps -= 1
+    return max(steps, min(MIN_TRAIN_STEPS, full))
 
 
 @dataclass(frozen=True)
@@ -115,14 +137,23 @@ def describe_budget(costs: Costs, steps: int, *, full: int = FULL_TRAIN_STEPS, f
     ratio = costs.fast_seconds(steps) / optimizer if optimizer > 0 else math.inf
     head = (
         f"Training budget: {steps} of {full} steps for {costs.frames} frames (fast mode about {ratio:.2f}x the optimizer's "
-        f"estimated {optimizer:.0f} s at {costs.step_seconds:.3f} s a step; a training step {costs.train_step_seconds:.3f} s)"
+        f"estimated {optimizer:.0f} s at {costs.step_seconds:.3f} s a step; {_step_prices(costs)})"
     )
     if ratio > fraction:
         return head + f". The clip is too short for fast mode to pay off (over {fraction}x); --method optimize would not be slower."
     if steps < full:
-        # Measured on 60 frames at 128 px (docs/fast-mode.md): 174 steps, style loss 4x the optimizer's, the picture a blur.
+        # Measured on 150 frames at 128 px (docs/fast-mode.md, 2026-12-07): 335 steps, style loss 2.1x the optimizer's, soft blobs.
         return head + f". Shorter than the full {full}, so the picture comes out softer; --method optimize suits a clip this short."
     return head + "."
+
+
+def _step_prices(costs: Costs) -> str:
+    if costs.cheap_step_seconds is None or costs.full_every <= 1:
+        return f"a training step {costs.train_step_seconds:.3f} s"
+    return (
+        f"a training step {costs.mean_step_seconds:.3f} s on average: one full step in {costs.full_every} at "
+        f"{costs.train_step_seconds:.3f} s, the others {costs.cheap_step_seconds:.3f} s"
+    )
 
 
 def record_budget(folder: Path, costs: Costs, steps: int) -> None:

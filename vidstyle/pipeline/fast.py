@@ -211,7 +211,7 @@ def auto_choice(
     step = optimizer_step_seconds(optimizer, frames[0])
     config = fast_config(settings)
     clip = TrainingClip(frames=list(frames), keyframes={0: frames[0]})  # the keyframe's look does not change a step's cost
-    train_step, apply = time_training(
+    times = time_training(
         clip, features=core.extractor, style=core.style, content_layers=core.stylizer.content_layers, config=config, device=core.device
     )
     keys = len(plan_keyframes(shots, every=settings.method.keyframes))
@@ -219,7 +219,8 @@ def auto_choice(
     costs = Costs(
         frames=frame_count, shots=len(shots), workers=workers, step_seconds=step, cold_steps=cold,
         warm_steps=settings.optimize.iterations_next, keyframes=keys, keyframe_seconds=keys * cold * step,
-        train_step_seconds=train_step, apply_seconds=apply,
+        train_step_seconds=times.full_step, apply_seconds=times.apply, cheap_step_seconds=times.cheap_step,
+        full_every=config.full_every,
     )  # fmt: skip
     choice = choose_kind(costs, full=settings.method.train_steps or FULL_TRAIN_STEPS)
     return choice, optimizer
@@ -442,7 +443,7 @@ def _measure_costs(
     """What the budget weighs: the keyframes' measured steps and seconds, and a few probe steps of training."""
     seconds = sum(t for t, _ in timings.values())
     steps = sum(n for _, n in timings.values())
-    train_step, apply = time_training(
+    times = time_training(
         clip, features=core.extractor, style=core.style, content_layers=core.stylizer.content_layers,  # type: ignore[attr-defined]
         config=config, device=core.device,  # type: ignore[attr-defined]
     )  # fmt: skip
@@ -455,8 +456,10 @@ def _measure_costs(
         warm_steps=settings.optimize.iterations_next,
         keyframes=len(timings),
         keyframe_seconds=seconds,
-        train_step_seconds=train_step,
-        apply_seconds=apply,
+        train_step_seconds=times.full_step,
+        apply_seconds=times.apply,
+        cheap_step_seconds=times.cheap_step,
+        full_every=config.full_every,
     )
 
 

@@ -1,0 +1,113 @@
+"""Fast mode's training variants on one clip, at a fixed step count: what a training recipe buys per CPU second.
+
+    uv run python benchmarks/fast_budget.py --frames 150 --max-size 128 --folder /tmp/fb150   # makes the folder
+    uv run python benchmarks/fast_training.py --folder /tmp/fb150 --steps 465 --tag default
+    uv run python benchmarks/fast_training.py --folder /tmp/fb150 --steps 887 --full-every 4 --tag cheap4
+
+Reads a ``fast_budget.py`` folder: the input frames at the working size
+(``inputs/``), the optimizer's frames (``optimize-working/``) and the fast
+run's keyframes (``fast.vidstyle/fast/keyframes/``, on the plan's canvas).
+Trains one network on the canvas frames with those keyframes (one torch
+thread, the loss network in bf16 as fast mode does on this CPU, the run's
+default weights unless overridden), applies it, and prints one JSON line:
+training CPU seconds, and the style and content loss per frame and the
+warping error, each also as a multiple of the optimizer's. ``--budget``
+takes the step count from the product's rule (pipeline/budget.py) on probe
+prices measured here and the keyframes' recorded timings instead of
+``--steps``. Writes the frames and a strip (input | optimize | fast, frames
+at 2/15, 6/15 and 11/15 of the clip) under ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.fast_method import STYLE, build_core, frame_losses  # noqa: E402
+from vidstyle.config import OptimizeConfig  # noqa: E402
+from vidstyle.methods.feedforward import STYLE_EMPHASIS, FastConfig, LossWeights, TrainingClip, apply_network, time_training, train_network  # noqa: E402
+from vidstyle.pipeline.budget import Costs, describe_budget, training_steps  # noqa: E402
+from vidstyle.pipeline.measure import measure_warping_error  # noqa: E402
+from vidstyle.video.pixels import add_margin  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--folder", type=Path, required=True, help="a fast_budget.py --folder")
+    parser.add_argument("--tag", required=True)
+    parser.add_argument("--out", type=Path, default=Path("/tmp/vidstyle-fast-training"))
+    parser.add_argument("--steps", type=int, default=465)
+    parser.add_argument("--budget", action="store_true", help="the step count from the budget rule instead of --steps")
+    parser.add_argument("--full-every", type=int, default=1, help="FastConfig.full_every: one full step in this many")
+    parser.add_argument("--cheap-crops", type=int, default=FastConfig.cheap_crops)
+    parser.add_argument("--lr", type=float, default=FastConfig.learning_rate)
+    parser.add_argument("--emphasis", type=float, default=STYLE_EMPHASIS, help="the style term as a multiple of --style-weight")
+    parser.add_argument("--l1", type=float, default=LossWeights.l1)
+    parser.add_argument("--perceptual", type=float, default=LossWeights.perceptual)
+    parser.add_argument("--breaks", default="", help="positions i where frame i + 1 starts a new shot (comma-separated)")
+    parser.add_argument("--shots", type=int, default=1, help="for --budget: the clip's shots")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    folder = args.folder
+    count = len(list((folder / "inputs").glob("*.png")))
+    inputs = [cv2.imread(str(folder / "inputs" / f"{i:06d}.png")) for i in range(count)]
+    reference = [cv2.imread(str(folder / "optimize-working" / f"{i:06d}.png")) for i in range(count)]
+    key_folder = folder / "fast.vidstyle" / "fast" / "keyframes"
+    keys = {int(path.stem): cv2.imread(str(path)) for path in sorted(key_folder.glob("*.png"))}
+    margin = (next(iter(keys.values())).shape[0] - inputs[0].shape[0]) // 2  # keyframes are on the plan's canvas
+    canvas = [add_margin(frame, margin) for frame in inputs]
+    core = build_core((inputs[0].shape[1], inputs[0].shape[0]), STYLE)
+    clip = TrainingClip(frames=canvas, keyframes=keys, breaks=frozenset(int(b) for b in args.breaks.split(",") if b))
+    weights = LossWeights(style=OptimizeConfig.style_weight * args.emphasis, l1=args.l1, perceptual=args.perceptual)
+    config = FastConfig(
+        train_steps=args.steps, full_every=args.full_every, cheap_crops=args.cheap_crops, learning_rate=args.lr, weights=weights,
+        bf16_losses=True, window=10**6, checkpoint_every=10**6,
+    )  # fmt: skip
+    learn = dict(features=core.features, style=core.stylizer.style, content_layers=core.stylizer.content_layers)
+    if args.budget:
+        timings = [json.loads(path.read_text()) for path in sorted(key_folder.glob("*.json"))]
+        seconds, steps = sum(t["seconds"] for t in timings), sum(t["steps"] for t in timings)
+        times = time_training(clip, config=config, **learn)
+        costs = Costs(
+            frames=count, shots=args.shots, workers=1, step_seconds=seconds / steps, cold_steps=steps / len(timings), warm_steps=20,
+            keyframes=len(timings), keyframe_seconds=seconds, train_step_seconds=times.full_step, apply_seconds=times.apply,
+            cheap_step_seconds=times.cheap_step, full_every=args.full_every,
+        )  # fmt: skip
+        config = replace(config, train_steps=training_steps(costs))
+        print(describe_budget(costs, config.train_steps), flush=True)
+    began = time.process_time()
+    result = train_network(clip, config=config, **learn)
+    train_cpu = time.process_time() - began
+    frames = [np.ascontiguousarray(f[margin : f.shape[0] - margin, margin : f.shape[1] - margin]) for f in apply_network(result.net, canvas)]
+    out = args.out / args.tag
+    (out / "frames").mkdir(parents=True, exist_ok=True)
+    for i, frame in enumerate(frames):
+        cv2.imwrite(str(out / "frames" / f"{i:06d}.png"), frame)
+    style, content = frame_losses(core, inputs, frames)
+    ref_style, ref_content = frame_losses(core, inputs, reference)
+    warp = measure_warping_error(folder / "inputs", out / "frames").value
+    ref_warp = measure_warping_error(folder / "inputs", folder / "optimize-working").value
+    figures = {
+        "tag": args.tag, "steps": config.train_steps, "full_every": args.full_every, "train_cpu_seconds": round(train_cpu, 1),
+        "style": style, "content": content, "warping": warp, "style_x": style / ref_style, "content_x": content / ref_content,
+        "warping_x": warp / ref_warp, "settings": vars(args) | {"folder": str(folder), "out": str(args.out)},
+    }  # fmt: skip
+    print(json.dumps(figures), flush=True)
+    (out / "result.json").write_text(json.dumps(figures, indent=1))
+    rows = [np.concatenate([inputs[i], reference[i], frames[i]], axis=1) for i in (2 * count // 15, 6 * count // 15, 11 * count // 15)]
+    cv2.imwrite(str(out / "strip.png"), cv2.resize(np.concatenate(rows, axis=0), None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST))
+
+
+if __name__ == "__main__":
+    main()
