@@ -81,6 +81,16 @@ VARIANTS: dict[str, dict[str, object]] = {
     "style30+r5q": {"style_layer_weights": (1.0, 1.0, 1.0, 1.0, 0.25), "style_weight": 30.0},
     "style30+tv3": {"style_weight": 30.0, "tv_weight": 3.0},
     "style30+r5q+tv3": {"style_layer_weights": (1.0, 1.0, 1.0, 1.0, 0.25), "style_weight": 30.0, "tv_weight": 3.0},
+    # The faces' last bars (relu4_1 and content distance): vidstyle over-matches relu1_1/relu2_1 and under-matches
+    # relu4_1; the fine layers' share moved to relu4_1 (the weights are relative: style_loss divides by their sum).
+    "fine-q": {"style_layer_weights": (0.25, 0.25, 1.0, 1.0, 0.25)},
+    "fine-q+r3half": {"style_layer_weights": (0.25, 0.25, 0.5, 1.0, 0.25)},
+    "r4x2": {"style_layer_weights": (1.0, 1.0, 1.0, 2.0, 0.25)},
+    "r5-0": {"style_layer_weights": (1.0, 1.0, 1.0, 1.0, 0.0)},
+    "gamut0": {"gamut_weight": 0.0},
+    # max pooling (neural-style's, and the judge's) with a lighter style: content nearer the photo on the faces
+    "max+style20": {"pooling": "max", "style_weight": 20.0},
+    "max+style25": {"pooling": "max", "style_weight": 25.0},
 }
 
 
@@ -203,7 +213,7 @@ def one_run(argv: list[str]) -> None:
         changes["content_layers"] = tuple(changes["content_layers"])
     model = replace(model, **changes)
     optimize = OptimizeConfig(iterations=a.steps, tolerance=a.tolerance)
-    optimize = replace(optimize, **{k: v.pop(k) for k in ("content_weight", "style_weight", "tv_weight") if k in v})
+    optimize = replace(optimize, **{k: v.pop(k) for k in ("content_weight", "style_weight", "tv_weight", "gamut_weight") if k in v})
     if "history" in v:  # an ablation of the optimizer's memory: the stylizer builds it with a fixed history
         history = v.pop("history")
         original = stylizer_module.BatchLBFGS
@@ -287,6 +297,12 @@ def run_compare(args: argparse.Namespace) -> list[dict]:
     from vidstyle.model.measure import Judge
 
     judge = Judge.load(WEIGHTS["vgg16"])
+    if args.judge_pooling == "avg":  # a cross-check: the judge's max pooling is neural-style's; is a gain the judge's taste?
+        import torch
+
+        for index, layer in enumerate(judge.layers):
+            if isinstance(layer, torch.nn.MaxPool2d):
+                judge.layers[index] = torch.nn.AvgPool2d(2, 2)
     records = []
     lines = [HEADER, "|" + "---|" * 12]
     for pair in args.pairs:
@@ -329,6 +345,8 @@ def main() -> None:
     parser.add_argument("--network", default="vgg19", choices=sorted(WEIGHTS))
     parser.add_argument("--peer-avg", action="store_true", help="compare: also neural-style with -pooling avg (vidstyle's pooling)")
     parser.add_argument("--skip-peer", action="store_true")
+    parser.add_argument("--judge-pooling", default="max", choices=["max", "avg"],
+                        help="the judge's pooling (max: vidstyle.model.measure's; avg: a cross-check of what pooling changes)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "peer")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/vidstyle-peer-cache"))
     parser.add_argument("--code-tag", default="", help="part of the cache key: change it after changing vidstyle's code")
