@@ -203,3 +203,14 @@ def test_inbetween_is_refused_where_it_cannot_work(tmp_path: Path, random_weight
         stylize(folder, tmp_path / "out", settings=fast)
     with pytest.raises(UsageError, match="--inbetween must be at least 1"):
         TemporalConfig(inbetween=0)
+
+
+def test_a_work_dir_from_before_inbetween_resumes_as_every_frame() -> None:
+    from vidstyle.config import settings_to_json
+    from vidstyle.pipeline.fingerprint import differences
+
+    new = {"settings": settings_to_json(Settings())}
+    old = {"settings": {**new["settings"], "temporal": {k: v for k, v in new["settings"]["temporal"].items() if k != "inbetween"}}}
+    assert differences(old, new) == []
+    two = {"settings": settings_to_json(Settings(temporal=TemporalConfig(inbetween=2)))}
+    assert differences(old, two) == ["temporal.inbetween: '(unset)' -> 2"]

@@ -188,6 +188,8 @@ def differences(old: dict[str, object], new: dict[str, object]) -> list[str]:
             continue  # a manifest older than fast mode: its run used the optimizer
         if before == "(unset)" and key in _MASK_DEFAULTS and after == _MASK_DEFAULTS[key]:
             continue  # a manifest older than --mask (or --protect-overlays): its run had none
+        if before == "(unset)" and key == "settings.temporal.inbetween" and after == 1:
+            continue  # a manifest older than --inbetween: its run stylized every frame
         if before == "(unset)" and key == "input.xxh3_128":
             continue  # a manifest older than whole-file hashing: its input is checked as then (input.sha256, input_fingerprint)
         if before != after:

@@ -1,0 +1,117 @@
+"""--inbetween N against stylizing every frame: time, real-feature style distance, warping error.
+
+    nice -n 10 uv run python benchmarks/inbetween.py                       # 24 frames of issue-134-rotate.mp4 at 128 px, N=2
+    nice -n 10 uv run python benchmarks/inbetween.py --input PATH --frames 24 --max-size 128 --n 2 --n 3
+
+Each run is a real ``vidstyle stylize`` run (the pipeline's stylize(), a
+folder output at the working size, default settings but the size and the
+frame count) with the real ImageNet VGG19 weights and starry_night.jpg. For
+N=1 (every frame stylized) and each N asked for it prints:
+
+| column | what |
+|---|---|
+| time | wall time of the run (shot detection, flow, optimization, writing) |
+| warm time | the per-frame log's seconds of every frame but the cold first one (whose 300 steps every run pays once) |
+| steps | optimizer steps of all frames (the cost that does not depend on how busy the machine is) |
+| style distance | vidstyle/model/measure.py's real-feature (VGG16 judge) style distance to the painting, mean over frames |
+| warping error | vidstyle/temporal/metric.py warping_error of the output along the input's motion |
+
+and each as a ratio to N=1, against issue 24's bar: time <= 0.6x, style
+distance <= 1.05x, warping error <= 1.1x. Keep it short: the CPU is shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from vidstyle.config import DeviceChoice, ModelConfig, RunConfig, SelectConfig, Settings, StyleConfig, TemporalConfig  # noqa: E402
+from vidstyle.model.measure import Judge, distances  # noqa: E402
+from vidstyle.pipeline.run import stylize  # noqa: E402
+from vidstyle.temporal.metric import warping_error  # noqa: E402
+from vidstyle.video.pixels import resize  # noqa: E402
+from vidstyle.video.sources import open_source  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "data"
+BARS = {"time": 0.6, "style": 1.05, "warp": 1.1}
+
+
+def read_inputs(path: Path, frames: int, size: tuple[int, int]) -> list[np.ndarray]:
+    with open_source(path) as source:
+        return [resize(frame, size) for _, frame in source.read(range(frames))]
+
+
+def run(path: Path, out: Path, *, n: int, frames: int, max_size: int, weights: Path, style: Path) -> dict[str, object]:
+    settings = Settings(
+        model=ModelConfig(weights=weights, device=DeviceChoice.CPU),
+        style=StyleConfig(images=(style,)),
+        temporal=TemporalConfig(inbetween=n),
+        select=SelectConfig(max_size=max_size, max_frames=frames),
+        run=RunConfig(work_dir=out.with_suffix(".work")),
+    )
+    started = time.perf_counter()
+    result = stylize(path, out, settings=settings)
+    seconds = time.perf_counter() - started
+    warm = sum(r.seconds for r in result.records if not r.cold)
+    steps = sum(r.steps for r in result.records)
+    images = [cv2.imread(str(p)) for p in sorted(out.glob("frame_*.png"))]
+    return {"n": n, "time": seconds, "warm": warm, "steps": steps, "images": images, "cuts": result.cuts}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--input", type=Path, default=SHARED / "videos" / "issue-134-rotate.mp4")
+    parser.add_argument("--frames", type=int, default=24)
+    parser.add_argument("--max-size", type=int, default=128)
+    parser.add_argument("--n", type=int, action="append", help="in-between step(s) to compare with 1 (default 2)")
+    parser.add_argument("--weights", type=Path, default=SHARED / "weights" / "vgg19_imagenet_features.pth")
+    parser.add_argument("--judge", type=Path, default=SHARED / "weights" / "vgg16_imagenet_features.pth")
+    parser.add_argument("--style", type=Path, default=SHARED / "styles" / "starry_night.jpg")
+    args = parser.parse_args()
+    steps = args.n or [2]
+    print(f"# {args.input.name}: {args.frames} frames at --max-size {args.max_size}, CPU, {torch.get_num_threads()} torch threads, {os.cpu_count()} cores")
+    painting = cv2.imread(str(args.style))
+    judge = Judge.load(args.judge)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="vidstyle-inbetween-") as folder:
+        for n in [1, *steps]:
+            row = run(args.input, Path(folder) / f"n{n}", n=n, frames=args.frames, max_size=args.max_size, weights=args.weights, style=args.style)
+            images = row.pop("images")
+            height, width = images[0].shape[:2]
+            inputs = read_inputs(args.input, len(images), (width, height))
+            row["style"] = float(np.mean([distances(judge, o, i, painting).style_mean for o, i in zip(images, inputs)]))
+            row["warp"] = warping_error(inputs, images).value
+            rows.append(row)
+            print(f"  N={n}: {row['time']:.1f} s, warm {row['warm']:.1f} s, style {row['style']:.4f}, warping error {row['warp']:.5f}, {row['steps']} steps, cuts {row['cuts']}", flush=True)
+    base = rows[0]
+    print()
+    print("| N | time (s) | vs N=1 | warm-frame time (s) | vs N=1 | style distance | vs N=1 | warping error | vs N=1 | steps | vs N=1 |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        print(
+            f"| {row['n']} | {row['time']:.1f} | {row['time'] / base['time']:.2f}x | {row['warm']:.1f} | {row['warm'] / base['warm']:.2f}x "
+            f"| {row['style']:.4f} | {row['style'] / base['style']:.3f}x | {row['warp']:.5f} | {row['warp'] / base['warp']:.3f}x "
+            f"| {row['steps']} | {row['steps'] / base['steps']:.2f}x |"
+        )
+    for row in rows[1:]:
+        verdict = {
+            "time": row["time"] / base["time"] <= BARS["time"],
+            "style": row["style"] / base["style"] <= BARS["style"],
+            "warp": row["warp"] / base["warp"] <= BARS["warp"],
+        }
+        print(f"N={row['n']}: " + ", ".join(f"{k} {'meets' if ok else 'MISSES'} the bar (<= {BARS[k]}x)" for k, ok in verdict.items()))
+
+
+if __name__ == "__main__":
+    main()
