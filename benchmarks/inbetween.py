@@ -1,6 +1,6 @@
 """--inbetween N against stylizing every frame: time, real-feature style distance, warping error.
 
-    nice -n 10 uv run python benchmarks/inbetween.py                       # 24 frames of issue-134-rotate.mp4 at 128 px, N=2
+    nice -n 10 uv run python benchmarks/inbetween.py                       # 24 frames of issue-134-rotate.mp4 at 96 px, N=2
     nice -n 10 uv run python benchmarks/inbetween.py --input PATH --frames 24 --max-size 128 --n 2 --n 3
 
 Each run is a real ``vidstyle stylize`` run (the pipeline's stylize(), a
@@ -36,7 +36,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from vidstyle.config import DeviceChoice, ModelConfig, RunConfig, SelectConfig, Settings, StyleConfig, TemporalConfig  # noqa: E402
+from vidstyle.config import DeviceChoice, ModelConfig, OutputSize, RunConfig, SelectConfig, Settings, StyleConfig, TemporalConfig  # noqa: E402
 from vidstyle.model.measure import Judge, distances  # noqa: E402
 from vidstyle.pipeline.run import stylize  # noqa: E402
 from vidstyle.temporal.metric import warping_error  # noqa: E402
@@ -57,7 +57,7 @@ def run(path: Path, out: Path, *, n: int, frames: int, max_size: int, weights: P
         model=ModelConfig(weights=weights, device=DeviceChoice.CPU),
         style=StyleConfig(images=(style,)),
         temporal=TemporalConfig(inbetween=n),
-        select=SelectConfig(max_size=max_size, max_frames=frames),
+        select=SelectConfig(max_size=max_size, max_frames=frames, output_size=OutputSize.WORKING),  # measured at the working size
         run=RunConfig(work_dir=out.with_suffix(".work")),
     )
     started = time.perf_counter()
@@ -73,7 +73,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--input", type=Path, default=SHARED / "videos" / "issue-134-rotate.mp4")
     parser.add_argument("--frames", type=int, default=24)
-    parser.add_argument("--max-size", type=int, default=128)
+    parser.add_argument("--max-size", type=int, default=96)
     parser.add_argument("--n", type=int, action="append", help="in-between step(s) to compare with 1 (default 2)")
     parser.add_argument("--weights", type=Path, default=SHARED / "weights" / "vgg19_imagenet_features.pth")
     parser.add_argument("--judge", type=Path, default=SHARED / "weights" / "vgg16_imagenet_features.pth")
