@@ -13,6 +13,7 @@ import torch
 import torchvision
 
 if TYPE_CHECKING:
+    import numpy as np
     from vidstyle.config import Network
 
 REPO = Path(__file__).resolve().parent.parent
@@ -47,6 +48,15 @@ def make_clip(path: Path, *, frames: int, width: int = 320, height: int = 180, f
         check=True,
     )
     return path
+
+
+def video_frame(path: Path, index: int) -> "np.ndarray":
+    """Frame ``index`` of a video as vidstyle decodes it (rotation metadata applied), BGR uint8; exits if unreadable."""
+    from vidstyle.video.sources import open_source
+
+    for _, frame in open_source(path).read([index]):
+        return frame
+    raise SystemExit(f"could not read frame {index} of {path}")
 
 
 def peak_rss_mib() -> float:

@@ -53,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import REPO, SHARED, random_weights, vgg_step_flops  # noqa: E402
 from vidstyle.config import (  # noqa: E402
+    CoarseToFine,
     DeviceChoice,
     ModelConfig,
     Network,
@@ -326,7 +327,7 @@ class Bench:
         contents = [resize(image, size) for image in images]
         budget = 8 if self.dry else (self.args.first_budget or OptimizeConfig().iterations)
         # Coarse-to-fine is off by default: turn it on here, where only cold starts (cold=True) use it.
-        core = self.core(Network.VGG16, size=size, weights=weights, style=style_image(), coarse_to_fine=True)
+        core = self.core(Network.VGG16, size=size, weights=weights, style=style_image(), coarse_to_fine=CoarseToFine.ON)
         stylizer = core.stylizer
         content = bgr_to_tensor(contents[0], device=self.device)
 

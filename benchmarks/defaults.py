@@ -1,6 +1,6 @@
 """Every default checked against real ImageNet features: numbers for the table of docs/defaults.md, and pictures.
 
-Uses the shared VGG16 ImageNet weights (../shared/data/weights), the shared
+Uses the shared ImageNet weights (../shared/data/weights; VGG16 unless --network vgg19), the shared
 styles (The Starry Night, The Scream, The Shipwreck) and real frames (marple8,
 frames of issue-134-rotate.mp4). Each experiment varies one setting around the
 defaults, prints a markdown table and writes a PNG grid of what it made to
@@ -65,7 +65,7 @@ from vidstyle.video.pixels import bgr_to_tensor, resize, tensor_to_bgr, working_
 from vidstyle.video.sheet import Tile, compose  # noqa: E402
 from vidstyle.video.sources import open_source, read_image  # noqa: E402
 
-WEIGHTS = SHARED / "weights" / "vgg16_imagenet_features.pth"
+WEIGHTS = {"vgg16": SHARED / "weights" / "vgg16_imagenet_features.pth", "vgg19": SHARED / "weights" / "vgg19_imagenet_features.pth"}
 STYLES = ("starry_night", "the_scream", "shipwreck")
 # name -> (file, frame indices of a sequence; the first is the still used by single-frame experiments)
 CONTENTS = {
@@ -141,7 +141,7 @@ class Lab:
 
     def model(self, **changes: object) -> ModelConfig:
         base = ModelConfig(
-            network=Network.VGG16,
+            network=Network(self.args.network),
             weights=self.args.weights,
             padding=Padding(self.args.padding),
             pooling=Pooling(self.args.pooling),
@@ -411,14 +411,14 @@ def run_warm(lab: Lab) -> None:
                 n = a.none_frames
                 error = warping_error(frames[:n], outputs[:n]).value  # the pairs none has too
                 whole = warping_error(frames[: len(outputs)], outputs).value
-                later = [r.style_loss for r in records[1:]]
-                ratio = float(np.mean(later)) / records[0].style_loss
+                later = [r.outcome.terms["style"] for r in records[1:]]
+                ratio = float(np.mean(later)) / records[0].outcome.terms["style"]
                 mode, _, rest = name.partition(" ")
                 nxt = rest.split(" ")[0].removeprefix("next=") if rest else "-"
                 weight = rest.split(" ")[1].removeprefix("w=") if rest else "-"
                 print(
                     f"| {content} / {style} | {mode} | {nxt} | {weight} | {error:.5f} ({whole:.5f} all) | {error / base:.2f}x | {ratio:.2f} | "
-                    f"{np.mean([r.content_loss for r in records[1:]]):.3f} | {np.mean(seconds[1:]):.1f} |",
+                    f"{np.mean([r.outcome.terms['content'] for r in records[1:]]):.3f} | {np.mean(seconds[1:]):.1f} |",
                     flush=True,
                 )
                 grid.append([Tile(o, f"{name} #{i}") for i, o in enumerate(outputs[:5])])
@@ -440,7 +440,8 @@ def main() -> None:
     defaults, temporal = OptimizeConfig(), TemporalConfig()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("experiment", choices=sorted(EXPERIMENTS))
-    parser.add_argument("--weights", type=Path, default=WEIGHTS)
+    parser.add_argument("--network", default="vgg16", choices=sorted(WEIGHTS), help="the shared real weights of this network")
+    parser.add_argument("--weights", type=Path, default=None, help="other weights of --network")
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--sizes", type=lambda t: [int(v) for v in t.split(",")], default=[128, 256])
     parser.add_argument("--contents", type=lambda t: t.split(","), default=["marple8", "rotate235"])
@@ -464,11 +465,12 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "vidstyle-defaults-cache",
                         help="finished frames by configuration, reused across experiments (delete it after changing the code)")
     args = parser.parse_args()
+    args.weights = args.weights or WEIGHTS[args.network]
     if not args.weights.is_file():
-        sys.exit(f"{args.weights} not found: these measurements need the shared VGG16 ImageNet weights (see ../shared/data/README.md).")
+        sys.exit(f"{args.weights} not found: these measurements need the shared ImageNet weights (see ../shared/data/README.md).")
     args.looks = args.looks or Path(tempfile.mkdtemp(prefix="vidstyle-looks-"))
     torch.set_num_threads(args.threads)
-    print(f"{args.experiment}: VGG16 ({args.weights.name}), {torch.get_num_threads()} thread(s), padding {args.padding}, "
+    print(f"{args.experiment}: {args.network.upper()} ({args.weights.name}), {torch.get_num_threads()} thread(s), padding {args.padding}, "
           f"content/style/tv {args.content_weight:g}/{args.style_weight:g}/{args.tv_weight:g}, "
           f"iterations {args.iterations}, tolerance {args.tolerance:g}", flush=True)  # fmt: skip
     lab = Lab(args)

@@ -42,7 +42,7 @@ def default_inputs() -> list[Path]:
 
 
 def measure(path: Path) -> tuple[int, int, float, float | None]:
-    select = SelectConfig()
+    select = SelectConfig(max_size=256)
     with open_source(path) as source:
         frames = make_plan(source.info, select)
         stamps = input_times(source.info, select)

@@ -39,7 +39,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import REPO, SHARED  # noqa: E402
+from benchmarks._common import REPO, SHARED, video_frame  # noqa: E402
 
 PEER = REPO.parent / "shared" / "tools" / "neural-style-peer"
 PEER_DIR = REPO.parent / ".neural-style-peer"
@@ -74,6 +74,13 @@ VARIANTS: dict[str, dict[str, object]] = {
     "history100": {"history": 100},
     "replicate": {"padding": "replicate"},
     "ns-weights+max": {"ns_weighting": True, "pooling": "max"},
+    # Candidates for the new default (issue 22 deliverable 5): neural-style's balance, relu5_1's pull reduced.
+    "style20": {"style_weight": 20.0},
+    "style50": {"style_weight": 50.0},
+    "style30+r5half": {"style_layer_weights": (1.0, 1.0, 1.0, 1.0, 0.5), "style_weight": 30.0},
+    "style30+r5q": {"style_layer_weights": (1.0, 1.0, 1.0, 1.0, 0.25), "style_weight": 30.0},
+    "style30+tv3": {"style_weight": 30.0, "tv_weight": 3.0},
+    "style30+r5q+tv3": {"style_layer_weights": (1.0, 1.0, 1.0, 1.0, 0.25), "style_weight": 30.0, "tv_weight": 3.0},
 }
 
 
@@ -82,15 +89,7 @@ VARIANTS: dict[str, dict[str, object]] = {
 
 def read_photo(name: str) -> np.ndarray:
     path, frame = PHOTOS[name]
-    if frame is None:
-        image = cv2.imread(str(path))
-    else:
-        capture = cv2.VideoCapture(str(path))
-        capture.set(cv2.CAP_PROP_POS_FRAMES, frame)
-        ok, image = capture.read()
-        capture.release()
-        if not ok:
-            raise SystemExit(f"could not read frame {frame} of {path}")
+    image = cv2.imread(str(path)) if frame is None else video_frame(path, frame)
     if image is None:
         raise SystemExit(f"could not read {path} (see ../shared/data/README.md)")
     return image
@@ -122,7 +121,8 @@ def _key(facts: dict) -> str:
 def run_cached(args: argparse.Namespace, tool: str, photo: Path, style: Path, variant: dict, network: str) -> tuple[np.ndarray, dict]:
     """Stylize in a child process (one thread, timed whole), or reuse a cached result of the same configuration."""
     facts = {"tool": tool, "photo": photo.name, "style": style.name, "size": args.size, "steps": args.steps,
-             "variant": variant, "network": network, "tolerance": args.tolerance, "code": args.code_tag}  # fmt: skip
+             "variant": variant, "network": network, "tolerance": args.tolerance,
+             "code": args.code_tag if tool == "vidstyle" else ""}  # fmt: skip  # the tag marks vidstyle's code, not the peer's
     key = _key(facts)
     cache = Path(args.cache)
     png, record = cache / f"{key}.png", cache / f"{key}.json"

@@ -56,7 +56,7 @@ from vidstyle.pipeline.chains import make_run_plan  # noqa: E402
 from vidstyle.pipeline.plan import make_plan  # noqa: E402
 from vidstyle.pipeline.workdir import WorkDir  # noqa: E402
 from vidstyle.temporal.metric import warping_error  # noqa: E402
-from vidstyle.video.pixels import resize  # noqa: E402
+from vidstyle.video.pixels import crop_margin, resize  # noqa: E402
 from vidstyle.video.sinks import OutputKind, SinkSpec  # noqa: E402
 from vidstyle.video.sources import open_source, read_image  # noqa: E402
 
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         frames = make_plan(source.info, settings.select)
         spec = source.spec
         inputs = [resize(f, frames.working_size) for _, f in source.read(frames.source_indices)]
-    method = Recording(optimize_method(settings, frames.working_size))
+    method = Recording(optimize_method(settings, frames.canvas_size))  # the chains hand it frames on their canvas (--edge-margin)
     tmp = Path(tempfile.mkdtemp(prefix="vidstyle-seams-"))
 
     def chain_frames(plan, chain: int, name: str) -> tuple[list[np.ndarray], float]:  # noqa: ANN001
@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         del base
         method.results.clear()
         tail, seconds = chain_frames(plan, 1, f"overlap{k}")
-        warm = {p: method.results[p] for p in range(split - k, split)}
+        warm = {p: crop_margin(method.results[p], plan.margin) for p in range(split - k, split)}  # off their canvas
         discard = reference[:split] + tail
         fade = list(discard)
         for i, p in enumerate(range(split - k, split)):

@@ -1,7 +1,7 @@
-"""Make the pictures at the top of README.md, with real ImageNet features (the shared VGG16 weights).
+"""Make the pictures of README.md, with real ImageNet features (the shared VGG19 weights, the default network).
 
-    uv run python docs/make_pictures.py [--threads 2] [--size 128] [--only grid|animation|hud] [--animation-frames N]
-        [--iterations N] [--hud-frames N]
+    uv run python docs/make_pictures.py [--threads 2] [--size 256] [--only grid|strip|animation|hud] [--animation-frames N]
+        [--iterations N] [--hud-frames N] [--keep DIR]
 
 Writes docs/img/:
     styles.jpg     two of the sample clip's frames and a real photo (first row), each stylized in two
@@ -14,14 +14,13 @@ Writes docs/img/:
                    stylized by two whole runs, without and with --protect-overlays auto: the last
                    frame of each beside the input, and the score's corner of each at 2x below
     hud.webp       the same two runs as an animation, input | without | with
+    strength.jpg   the marple8 photo in The Starry Night at --strength 0.1 (the old default's look), 0.3, 1, 2
 
 Each still is at most 300 KB and the animation at most 1 MB: the script lowers the quality until
-they fit and fails if they cannot. It needs ../shared/data (the VGG16 weights, the paintings and
-the photo; see ../shared/data/README.md for where they come from). The working size is 128 px by
-default, not the product's 256, because the committed pictures were made on a 2-core CPU shared with
-other work, where even that took most of an hour; on an idle 2-core machine 256 px should take about
-20 minutes (an estimate from the single-frame timings in docs/performance.md, not measured).
-Everything goes through vidstyle's public API (`vidstyle.stylize`).
+they fit and fails if they cannot. It needs ../shared/data (the VGG19 weights, the paintings and
+the photo; see ../shared/data/README.md for where they come from). Everything runs at the product's
+defaults (working size, steps, padding, output size) unless --size or --iterations say otherwise, and
+goes through vidstyle's public API (`vidstyle.stylize`).
 """
 
 from __future__ import annotations
@@ -44,13 +43,13 @@ REPO = DOCS.parent
 sys.path.insert(0, str(REPO))
 
 from vidstyle import ModelConfig, OptimizeConfig, SelectConfig, Settings, StyleConfig, stylize  # noqa: E402
-from vidstyle.config import EncodeConfig, Network, Padding  # noqa: E402
+from vidstyle.config import EncodeConfig, Network  # noqa: E402
 from vidstyle.video.pixels import resize, working_size  # noqa: E402
 from vidstyle.video.sheet import Tile, compose  # noqa: E402
 from vidstyle.video.sources import open_source, read_image  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
-WEIGHTS = SHARED / "weights" / "vgg16_imagenet_features.pth"
+WEIGHTS = SHARED / "weights" / "vgg19_imagenet_features.pth"  # the default network's real ImageNet weights
 CLIP = REPO / "samples" / "clip.mp4"
 PHOTO = SHARED / "frames" / "marple8" / "marple8_01.ppm"
 STYLES = {  # file -> how the sheet names it
@@ -67,11 +66,15 @@ ANIMATION_LIMIT = 1024 * 1024
 IMG = DOCS / "img"
 
 
-def settings(style: Path, size: int, iterations: int | None = None) -> Settings:
+STRENGTHS = (0.1, 0.3, 1.0, 2.0)  # the strip: the old default's look, between, the default, heavier
+
+
+def settings(style: Path, size: int, iterations: int | None = None, strength: float = 1.0) -> Settings:
+    """The product's defaults (VGG19 with the real weights), but for the working size and, if asked, the steps."""
     return Settings(
-        model=ModelConfig(network=Network.VGG16, weights=WEIGHTS, padding=Padding.REPLICATE_FIRST),  # no edge line on flat skies
+        model=ModelConfig(network=Network.VGG19, weights=WEIGHTS),
         style=StyleConfig(images=(style,)),
-        optimize=OptimizeConfig(iterations=iterations or OptimizeConfig().iterations),
+        optimize=OptimizeConfig(iterations=iterations or OptimizeConfig().iterations, strength=strength),
         select=SelectConfig(max_size=size),
         encode=EncodeConfig(audio=False),
     )
@@ -111,13 +114,29 @@ def make_grid(work: Path, size: int, iterations: int | None) -> Path:
         rows.append(row)
     o = settings(next(iter(STYLES)), size, iterations).optimize
     caption = (
-        f"vidstyle --network vgg16 with ImageNet VGG16 weights, default settings (content {o.content_weight:g} / "
-        f"style {o.style_weight:g} / tv {o.tv_weight:g}, {Padding.REPLICATE_FIRST.value} padding) at {size} px, "
-        f"{o.iterations} steps; each frame stylized from cold, as a run's first frame."
+        f"vidstyle at its defaults (VGG19 with ImageNet weights, content {o.content_weight:g} / style {o.style_weight:g} / "
+        f"tv {o.tv_weight:g}, up to {o.iterations} steps) at {size} px; each frame stylized from cold, as a run's first frame."
     )
     sheet = compose(rows, caption=caption).image
     target = IMG / "styles.jpg"
     target.write_bytes(fit_jpeg(sheet, STILL_LIMIT))
+    return target
+
+
+def make_strip(work: Path, size: int, iterations: int | None) -> Path:
+    """The photo in The Starry Night at each of STRENGTHS: the trade --strength moves along."""
+    style = next(iter(STYLES))
+    row = []
+    for strength in STRENGTHS:
+        out = work / f"strength_{strength:g}.png"
+        started = time.perf_counter()
+        stylize(PHOTO, out, settings=settings(style, size, iterations, strength))
+        print(f"  strength {strength:g}: {time.perf_counter() - started:.0f} s", flush=True)
+        label = f"--strength {strength:g}" + (" (default)" if strength == 1.0 else " (the old balance, style weight 3)" if strength == 0.1 else "")
+        row.append(Tile(cv2.imread(str(out)), label))
+    caption = f"marple8 in the style of The Starry Night at {size} px, vidstyle defaults but --strength; each from cold."
+    target = IMG / "strength.jpg"
+    target.write_bytes(fit_jpeg(compose([row], caption=caption).image, STILL_LIMIT))
     return target
 
 
@@ -133,14 +152,7 @@ def make_animation(work: Path, size: int, frames: int | None) -> Path:
         originals = [resize(frame, (stylized[0].shape[1], stylized[0].shape[0])) for _, frame in source.read(range(len(stylized)))]
         fps = float(source.info.fps or 12)
     frames = [np.concatenate([a, b], axis=1)[:, :, ::-1] for a, b in zip(originals, stylized)]  # RGB, side by side
-    target = IMG / "clip.webp"
-    for quality in range(80, 20, -10):
-        buffer = io.BytesIO()
-        iio.imwrite(buffer, np.stack(frames), extension=".webp", duration=round(1000 / fps), loop=0, quality=quality)
-        if buffer.tell() <= ANIMATION_LIMIT:
-            target.write_bytes(buffer.getvalue())
-            return target
-    raise SystemExit(f"the animation does not fit in {ANIMATION_LIMIT // 1024} KB even at WebP quality 30")
+    return fit_webp(frames, fps, IMG / "clip.webp")
 
 
 def fit_webp(frames: list[np.ndarray], fps: float, target: Path, limit: int = ANIMATION_LIMIT) -> Path:
@@ -181,7 +193,7 @@ def make_hud(work: Path, size: int, frames: int) -> list[Path]:
         [Tile(corner(originals[last]), "the score, 2x"), Tile(corner(without[last]), "2x"), Tile(corner(with_[last]), "2x")],
     ]  # fmt: skip
     caption = (
-        f"Two whole runs of vidstyle on samples/hud.mp4 (first {frames} frames), VGG16 ImageNet weights, The Starry Night, "
+        f"Two whole runs of vidstyle on samples/hud.mp4 (first {frames} frames), VGG19 ImageNet weights, The Starry Night, "
         f"default settings at {size} px, output at the clip's 320x180; right: the HUD the detector found is the input's."
     )
     still = IMG / "hud.jpg"
@@ -197,11 +209,12 @@ def make_hud(work: Path, size: int, frames: int) -> list[Path]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--only", choices=["grid", "animation", "hud"], default=None)
+    parser.add_argument("--only", choices=["grid", "strip", "animation", "hud"], default=None)
     parser.add_argument("--hud-frames", type=int, default=12, help="hud: stylize the HUD clip's first N frames (of 24)")
     parser.add_argument("--animation-frames", type=int, default=None, help="animate only the clip's first N frames (default: all 24)")
     parser.add_argument("--iterations", type=int, default=None, help="grid: first-frame steps (default: the product's)")
-    parser.add_argument("--size", type=int, default=128, help="working size (long side, px); keep it modest on a CPU")
+    parser.add_argument("--size", type=int, default=SelectConfig().max_size, help="working size (long side, px; default: the product's)")
+    parser.add_argument("--keep", type=Path, default=None, help="write the single pictures to this folder and keep them (to measure them)")
     args = parser.parse_args()
     missing = [p for p in (WEIGHTS, PHOTO, *STYLES) if not p.is_file()]
     if missing:
@@ -209,8 +222,11 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     IMG.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="vidstyle-pictures-") as temporary:
-        work = Path(temporary)
+        work = args.keep or Path(temporary)
+        work.mkdir(parents=True, exist_ok=True)
         made = []
+        if args.only in (None, "strip"):
+            made.append(make_strip(work, args.size, args.iterations))
         if args.only in (None, "grid"):
             made.append(make_grid(work, args.size, args.iterations))
         if args.only in (None, "animation"):

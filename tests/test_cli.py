@@ -211,15 +211,15 @@ def test_performance_options_reach_the_run(runner: CliRunner, tmp_path: Path, cl
     out = tmp_path / "styled"
     result = invoke(
         runner, "stylize", clip, "-s", style, "-o", out, "--weights", random_weights, *FAST, "--keep-work",
-        "--precision", "bf16", "--batch-chains", "2", "--coarse-to-fine", "--cuts", "3f",
+        "--precision", "bf16", "--batch-chains", "2", "--coarse-to-fine", "on", "--cuts", "3f",
     )  # fmt: skip
     assert result.exit_code == 0, (result.stderr, result.exception)
     assert len(list(out.glob("frame_*.png"))) == 6
     stored = json.loads((tmp_path / "styled.vidstyle" / "manifest.json").read_text())["settings"]
     assert (stored["model"]["precision"], stored["model"]["batch_chains"], stored["model"]["compile"]) == ("bf16", 2, False)
-    assert stored["optimize"]["coarse_to_fine"] is True
+    assert stored["optimize"]["coarse_to_fine"] == "on"
     defaults = settings_to_json(Settings(style=StyleConfig(images=(style,))))
-    assert (defaults["model"]["precision"], defaults["model"]["batch_chains"], defaults["optimize"]["coarse_to_fine"]) == ("auto", 1, False)
+    assert (defaults["model"]["precision"], defaults["model"]["batch_chains"], defaults["optimize"]["coarse_to_fine"]) == ("auto", 1, "auto")
     help_text = runner.invoke(app, ["stylize", "--help"], env={"COLUMNS": "250"}).stdout
     for option in ("--precision", "--batch-chains", "--compile", "--coarse-to-fine"):
         assert option in help_text

@@ -9,6 +9,7 @@ import typer
 
 from vidstyle.cli import SETTINGS_WITHOUT_OPTION, app, settings_from_options
 from vidstyle.config import (
+    CoarseToFine,
     DeviceChoice,
     MethodConfig,
     MethodKind,
@@ -20,6 +21,7 @@ from vidstyle.config import (
     Settings,
     StyleConfig,
     setting_fields,
+    settings_from_json,
     settings_to_json,
 )
 from vidstyle.errors import UsageError
@@ -33,6 +35,9 @@ def test_batch_chains_on_workers_is_refused_by_the_library(scale: ScaleConfig) -
         Settings(model=ModelConfig(batch_chains=2), scale=scale)
     assert Settings(model=ModelConfig(batch_chains=2)).model.batch_chains == 2
     assert Settings(scale=scale).scale.parallel
+    # Fast mode's workers batch their chains (pipeline/ray_executor.py).
+    fast = Settings(model=ModelConfig(batch_chains=2), scale=scale, method=MethodConfig(kind=MethodKind.FAST))
+    assert fast.model.batch_chains == 2 and fast.scale.parallel
 
 
 def test_every_setting_has_a_stylize_option_with_its_default_or_a_stated_reason() -> None:
@@ -62,4 +67,13 @@ def test_a_resume_may_change_only_the_settings_that_change_no_pixel() -> None:
     assert changed(scale=ScaleConfig(workers=3), run=RunConfig(keep_work=True, work_dir=Path("/elsewhere"))) == []
     assert changed(optimize=OptimizeConfig(tv_weight=2.0)) == ["optimize.tv_weight: 1.0 -> 2.0"]
     assert changed(model=ModelConfig(precision=Precision.BF16)) == ["model.precision: 'auto' -> 'bf16'"]
+    # The coarse-to-fine schedule changes cold frames: a run begun with another never takes them in.
+    assert changed(optimize=OptimizeConfig(coarse_to_fine=CoarseToFine.ON)) == ["optimize.coarse_to_fine: 'auto' -> 'on'"]
+    # A manifest from before the schedule stored a bool: false made the frames "off" makes, true the old 1/4-1/2 stages.
+    old = {"settings": settings_to_json(base)}
+    old["settings"]["optimize"]["coarse_to_fine"] = False
+    assert settings_from_json(old["settings"]).optimize.coarse_to_fine is CoarseToFine.OFF
+    assert differences(old, {"settings": settings_to_json(base.replace(optimize=OptimizeConfig(coarse_to_fine=CoarseToFine.OFF)))}) == []
+    old["settings"]["optimize"]["coarse_to_fine"] = True
+    assert differences(old, {"settings": settings_to_json(base.replace(optimize=OptimizeConfig(coarse_to_fine=CoarseToFine.ON)))}) != []
     assert changed(method=MethodConfig(kind=MethodKind.FAST, save_model=Path("/net.pt"))) != []

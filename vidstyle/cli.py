@@ -30,6 +30,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from vidstyle import __version__
 from vidstyle.config import (
+    CoarseToFine,
     DeviceChoice,
     FlowPreset,
     MethodKind,
@@ -164,6 +165,19 @@ class _InternalError(Exception):
         self.error = error
 
 
+def _progress_bars() -> Progress:
+    """The bars every display uses: what, bar, done of total, the latest detail, time elapsed (on stderr)."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        console=stderr,
+        transient=False,
+    )
+
+
 class _Renderer:
     """Draws events: a frame bar (done/total, fps, ETA as h:mm:ss, time elapsed) and a step bar with the last loss.
 
@@ -187,15 +201,7 @@ class _Renderer:
     def _start(self) -> Progress:
         """The bars appear with the run, so an error before it (bad input, weights) prints just its line."""
         if self.progress is None:
-            self.progress = Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[info]}"),
-                TimeElapsedColumn(),
-                console=stderr,
-                transient=False,
-            )
+            self.progress = _progress_bars()
             self.progress.start()
         return self.progress
 
@@ -230,6 +236,8 @@ class _Renderer:
             progress.update(self.training_task, completed=event.step, info=f"loss {event.loss:.4g}{eta}")
         elif isinstance(event, RunStarted):
             width, height = event.working_size
+            if event.size_choice:
+                progress.console.print(f"Working size {width}x{height}: --max-size {event.size_choice}", highlight=False)
             if event.total_frames > 1:
                 self.frames_task = progress.add_task(
                     "frames", total=event.total_frames, completed=event.already_done, info=f"{width}x{height}"
@@ -299,15 +307,7 @@ class _ClipsRenderer:
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(),
-            console=stderr,
-            transient=False,
-        )
+        self.progress = _progress_bars()
         self.started = False
         self.clips_task: int | None = None
         self.clip: _Renderer | None = None
@@ -479,6 +479,7 @@ SETTINGS_WITHOUT_OPTION = {
     "optimize.window": "the early stop's window is part of what --tolerance means (its help says 10 steps)",
     "shots.photometric_threshold": "measured for every clip (config.py); a library caller may tune it",
     "shots.min_reliable_fraction": "measured for every clip (config.py); a library caller may tune it",
+    "model.tile_overlap": "measured (benchmarks/tiles.py) and capped at a quarter of the tile; a library caller may tune it",
 }
 
 
@@ -514,12 +515,13 @@ def stylize(
     weights: Annotated[Optional[Path], typer.Option(help="State dict (.pth) of the --network; default: its torchvision ImageNet weights, downloaded once (530-550 MB). Also VIDSTYLE_WEIGHTS.")],
     content_layer: Annotated[Optional[list[str]], typer.Option("--content-layer", metavar="<layer>", help=f"Layer whose response is the content; repeat it or give a comma list (default {','.join(_M.content_layers)}).")],
     style_layers: Annotated[str, typer.Option(help="Comma list of layers whose Gram matrices are the style.")],
-    style_layer_weights: Annotated[Optional[str], typer.Option(help="One weight per --style-layers entry, e.g. 1,1,1,1,1 (default: equal).")],
-    max_size: Annotated[int, typer.Option(help="Long side of the working resolution in pixels.")],
+    style_layer_weights: Annotated[Optional[str], typer.Option(help="One weight per --style-layers entry, e.g. 1,1,1,1,1 (default: 1 each, relu5_x 0.25).")],
+    max_size: Annotated[str, typer.Option(metavar="<px|auto>", help="Long side of the working resolution in pixels, or auto: 256 on a CPU; on a CUDA GPU the largest size whose warm frame takes at most 2 s, measured when the run begins and kept for its resume.")],
     iterations: Annotated[int, typer.Option(help="Steps for the first frame (and every frame with --temporal none).")],
     iterations_next: Annotated[int, typer.Option(help="Steps for each later frame, which starts from the previous one.")],
     content_weight: Annotated[float, typer.Option(help="Weight of the content term.")],
-    style_weight: Annotated[float, typer.Option(help="Weight of the style term.")],
+    style_weight: Annotated[float, typer.Option(help="Weight of the style term (before --strength).")],
+    strength: Annotated[float, typer.Option(help="How heavily the style is painted: multiplies --style-weight; 0.1 light, 1 default, 2 heavy.")],
     tv_weight: Annotated[float, typer.Option(help="Weight of the total-variation (smoothness) term.")],
     optimizer: Annotated[Optimizer, typer.Option(help="L-BFGS (Gatys) or Adam.")],
     learning_rate: Annotated[Optional[float], typer.Option(help="Step size; default 1.0 for L-BFGS, 0.02 for Adam.")],
@@ -528,6 +530,7 @@ def stylize(
     seed: Annotated[int, typer.Option(help="Seed for noise init; same seed and settings give the same output on CPU.")],
     pooling: Annotated[Pooling, typer.Option(help="Pooling in the network: avg (Gatys et al.) or max.")],
     padding: Annotated[Padding, typer.Option(help="What the network's convolutions see past the frame's edge: zero, or the edge repeated or mirrored in conv1_1 (-first) or every convolution.")],
+    edge_margin: Annotated[int, typer.Option(help="Pixels of each frame's own edge added on every side for the whole run and cropped from the output, so no line forms along the border (0 = none).")],
     temporal: Annotated[TemporalMode, typer.Option(help="none: frames independent; prev: start from previous result; flow: warp it along optical flow + temporal loss.")],
     temporal_weight: Annotated[float, typer.Option(help="Weight of the temporal loss (flow mode).")],
     flow_preset: Annotated[FlowPreset, typer.Option(help="DIS optical flow preset.")],
@@ -557,15 +560,16 @@ def stylize(
     precision: Annotated[Precision, typer.Option(help="Network arithmetic: auto (bf16 on a CUDA GPU that has it, else fp32; fast-mode training and keyframes also on a CPU with native bf16), fp32 or bf16. Losses stay fp32.")],
     batch_chains: Annotated[int, typer.Option(help="Stylize this many chains together, one frame of each per network pass (fills a GPU); in fast mode, frames per network pass.")],
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the loss pass (first frame slower; unmeasured on GPUs).")],
-    coarse_to_fine: Annotated[bool, typer.Option("--coarse-to-fine/--no-coarse-to-fine", help="Optimize cold starts at 1/4 and 1/2 size first, then at full size.")],
+    tile_size: Annotated[str, typer.Option(metavar="<auto|off|px>", help="Optimize frames in overlapping tiles of this many pixels that share the style targets and are blended without seams. auto: only a frame too large for the device's memory, in the largest tile that fits; off: never (such a frame is refused).")],
+    coarse_to_fine: Annotated[CoarseToFine, typer.Option(help="Cold starts: optimize at a long side of at most 256 first, then at sizes growing by sqrt(2) to the working size, a few steps each, so strokes keep their size against the frame (auto: when the working size is above about 400).")],
     workers: Annotated[Optional[int], typer.Option(help="Stylize chains in parallel on N workers of a local Ray cluster started for the run (needs Ray: uv sync --extra ray).")],
     ray_address: Annotated[Optional[str], typer.Option(help="Join this Ray cluster (auto, HOST:PORT) with one worker per GPU; the work dir must be on a filesystem every node sees.")],
     chain_frames: Annotated[Optional[int], typer.Option(help=f"Split shots longer than this into chains (default: as far as the workers need, chains of at least {MIN_CHAIN_FRAMES}).")],
     overlap: Annotated[int, typer.Option(help="Frames a chain inside a shot starts before its first; the chain before it cross-fades into them.")],
     worker_threads: Annotated[Optional[int], typer.Option(help="torch/OpenCV threads per worker (default: the cores shared out among the workers).")],
-    method: Annotated[MethodKind, typer.Option(help="optimize: the optimizer on every frame (best quality); fast: optimize keyframes, train a small network on the clip, run it on every frame (milliseconds a frame).")],
+    method: Annotated[MethodKind, typer.Option(help="optimize: the optimizer on every frame (best quality); fast: optimize keyframes, train a small network on the clip, run it on every frame (milliseconds a frame); auto: fast where the clip is long enough for it to pay off, else optimize (says which and why).")],
     keyframes: Annotated[int, typer.Option(help="Fast: one keyframe per this many frames of a shot (at least one per shot), each stylized by the optimizer.")],
-    train_steps: Annotated[int, typer.Option(help="Fast: training step budget (an early stop may end sooner).")],
+    train_steps: Annotated[Optional[int], typer.Option(help="Fast: training step budget (an early stop may end sooner); default: follows the clip, up to 1500, so the whole run costs at most half the optimizer's estimated time.")],
     model: Annotated[Optional[Path], typer.Option(help="Fast: apply this network saved by --save-model; no keyframes, no training.")],
     save_model: Annotated[Optional[Path], typer.Option(help="Fast: also write the trained network here (weights only, plus a JSON of its settings).")],
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress; print only the output path.")] = False,
@@ -599,6 +603,8 @@ def stylize(
     restart_command = _typed_command(ctx, "--restart")
     result = _run(lambda on_event: run_stylize(input, output, settings=settings, on_event=on_event), quiet, restart=restart_command)
     if preview is not None:
+        if settings.select.auto_size:  # the size the run chose, not a new choice
+            settings = settings.replace(select=replace(settings.select, max_size=result.max_size))
         sheet = _run(lambda _: preview_run(input, result.output, preview, settings=settings, cuts=result.cuts), quiet, restart=restart_command)
         if not quiet:
             stderr.print(f"Wrote the preview sheet {sheet.sheet}", highlight=False)
@@ -711,7 +717,7 @@ def resume(
         if sequential:
             settings = settings.replace(scale=replace(settings.scale, workers=None, ray_address=None))
         elif workers is not None or ray_address is not None:
-            if settings.model.batch_chains > 1:  # Settings refuses it too, in stylize's words; this says how to resume
+            if settings.model.batch_chains > 1 and settings.method.kind is MethodKind.OPTIMIZE:  # Settings refuses it too, in stylize's words; this says how to resume
                 raise UsageError(
                     f"This run was started with --batch-chains {settings.model.batch_chains}, which batches chains in one "
                     "process; resume it without --workers or --ray-address (Ray workers run one chain each)."

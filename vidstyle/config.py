@@ -27,6 +27,24 @@ class Optimizer(str, Enum):
     ADAM = "adam"
 
 
+class CoarseToFine(str, Enum):
+    """--coarse-to-fine: whether a cold start goes through smaller sizes first (model/stylizer.py coarse_schedule)."""
+
+    AUTO = "auto"  # when the working long side is above about 400 px (sqrt(2) x 256, +10%): 1024 px keeps 256 px's look
+    ON = "on"  # always, at least one smaller stage (from half the pixels at 256 px and below)
+    OFF = "off"  # every frame at the working size only
+
+    @classmethod
+    def _missing_(cls, value: object) -> CoarseToFine | None:
+        # Manifests written before the schedule stored a bool; false meant what "off" does now (true meant
+        # the old 1/4-1/2 stages, which "on" no longer makes: fingerprint.py reports that one as changed).
+        if value is False:
+            return cls.OFF
+        if value is True:
+            return cls.ON
+        return None
+
+
 class Pooling(str, Enum):
     AVG = "avg"
     MAX = "max"
@@ -110,6 +128,31 @@ def setting(
 # we name them by what they are (relu4_2) and accept conv names too.
 DEFAULT_CONTENT_LAYERS: tuple[str, ...] = ("relu4_2",)
 DEFAULT_STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+# Without --style-layer-weights every style layer weighs 1, except the relu5_x
+# layers: they weigh this. relu5_1's normalised term gives the largest and most
+# fine-grained gradient of all five while never being matched, and at full
+# weight it paints a fine ripple texture in flat regions (issue 22;
+# docs/defaults.md, "style layer weights").
+DEEPEST_STYLE_LAYER_WEIGHT = 0.25
+
+
+TILE_AUTO = "auto"
+TILE_OFF = "off"
+MIN_TILE = 32  # a forced --tile-size below this is refused: at 32 px relu5_1 is 2x2
+
+
+def _tile_size(value: int | str) -> int | str:
+    """--tile-size as given ("auto", "off", "512", 512) as a number of pixels, TILE_AUTO or TILE_OFF."""
+    text = str(value).strip().lower()
+    if text in (TILE_AUTO, TILE_OFF):
+        return text
+    try:
+        size = int(text)
+    except ValueError:
+        raise UsageError(f"--tile-size {value!r} is not a size; give auto, off or a number of pixels (e.g. 512).") from None
+    if size < MIN_TILE:
+        raise UsageError(f"--tile-size must be at least {MIN_TILE} pixels (or auto, or off).")
+    return size
 
 
 @dataclass(frozen=True)
@@ -119,10 +162,10 @@ class ModelConfig:
     network: Network = setting(Network.VGG19, option="--network")
     weights: Path | None = setting(None, option="--weights", hashed=True)  # None: torchvision's ImageNet weights of `network` through the torch hub cache
     pooling: Pooling = setting(Pooling.AVG, option="--pooling")  # Gatys et al. replace max pooling by average pooling
-    padding: Padding = setting(Padding.ZERO, option="--padding")  # no padding removes the line along the border on real footage: docs/defaults.md
+    padding: Padding = setting(Padding.ZERO, option="--padding")  # no padding mode removes the line along the border on real footage; --edge-margin does: docs/defaults.md
     content_layers: tuple[str, ...] = setting(DEFAULT_CONTENT_LAYERS, option="--content-layer")
     style_layers: tuple[str, ...] = setting(DEFAULT_STYLE_LAYERS, option="--style-layers")
-    style_layer_weights: tuple[float, ...] | None = setting(None, option="--style-layer-weights")  # None: equal weights
+    style_layer_weights: tuple[float, ...] | None = setting(None, option="--style-layer-weights")  # None: 1 each, relu5_x DEEPEST_STYLE_LAYER_WEIGHT
     device: DeviceChoice = setting(DeviceChoice.AUTO, option="--device", pixels=False)
     # How the network runs (model/runtime.py, benchmarks/bench.py). precision
     # changes pixels and is in the fingerprint; compile and batch_chains give
@@ -130,6 +173,12 @@ class ModelConfig:
     precision: Precision = setting(Precision.AUTO, option="--precision")
     compile: bool = setting(False, option="--compile", pixels=False)  # torch.compile the loss pass
     batch_chains: int = setting(1, option="--batch-chains", pixels=False)  # chains stylized together, one frame of each per network pass
+    # A frame larger than the device optimizes at once goes through the network in
+    # overlapping tiles (model/tiles.py): "auto" tiles only such frames (model/memory.py
+    # picks the tile), "off" never tiles (refuses them), N forces tiles of N px.
+    # Tiles change pixels slightly, so the choice is in the fingerprint (auto's resolved one too).
+    tile_size: int | str = setting(TILE_AUTO, option="--tile-size")
+    tile_overlap: int = setting(64)  # px tiles overlap by (at most a quarter of the tile); measured in benchmarks/tiles.py
 
     def __post_init__(self) -> None:
         try:  # library callers may pass "vgg16"
@@ -140,6 +189,9 @@ class ModelConfig:
         object.__setattr__(self, "precision", Precision(self.precision))
         if self.batch_chains < 1:
             raise UsageError("--batch-chains must be at least 1.")
+        object.__setattr__(self, "tile_size", _tile_size(self.tile_size))
+        if self.tile_overlap < 0:
+            raise UsageError("The tile overlap must be 0 or more pixels.")
         if not self.content_layers or not self.style_layers:
             raise UsageError("At least one content layer and one style layer are needed.")
         if self.style_layer_weights is not None:
@@ -203,7 +255,14 @@ class OptimizeConfig:
     iterations: int = setting(300, option="--iterations")  # steps (loss+gradient evaluations) for the first frame
     iterations_next: int = setting(20, option="--iterations-next")  # steps for every later frame, which starts warm
     content_weight: float = setting(1.0, option="--content-weight")
-    style_weight: float = setting(3.0, option="--style-weight")
+    # neural-style's balance in our normalised terms (15-36 on the shared photos, issue 22): at 3, the old
+    # default, the content term at relu4_2 held the stroke-scale layer (relu4_1) to the photo and the
+    # optimizer painted a fine ripple instead of strokes (docs/defaults.md).
+    style_weight: float = setting(30.0, option="--style-weight")
+    # How heavily the style is painted: multiplies the style weight (0.1 gives the lighter look of the old
+    # default, 2 a heavier one; the measured curve is in docs/defaults.md). A separate knob from
+    # --style-weight so a user can move along it without knowing the weights.
+    strength: float = setting(1.0, option="--strength")
     tv_weight: float = setting(1.0, option="--tv-weight")
     optimizer: Optimizer = setting(Optimizer.LBFGS, option="--optimizer")
     learning_rate: float | None = setting(None, option="--learning-rate")  # None: 1.0 for L-BFGS, 0.02 for Adam
@@ -211,12 +270,13 @@ class OptimizeConfig:
     window: int = setting(10)
     init: str = setting("content", option="--init")  # "content", "noise" or the path of an image
     seed: int = setting(0, option="--seed")
-    # Cold starts (a chain's first frame, every frame with --temporal none)
-    # optimized at 1/4 and 1/2 size first, then finished at full size
-    # (model/stylizer.py). Off: measured with the ImageNet VGG16 at 256 px, it
-    # took 2.1x the single-scale time to reach the single-scale loss, and
-    # the issue's bar was 0.6x (docs/performance.md).
-    coarse_to_fine: bool = setting(False, option="--coarse-to-fine")
+    # Cold starts (a chain's first frame, every frame with --temporal none) optimized at a long side of
+    # at most 256 px first, then at sizes growing by sqrt(2) to the working size, a few steps each
+    # (model/stylizer.py coarse_schedule). auto: only when the working size is above about 400 px, where a
+    # single-scale start paints strokes too small for the frame (at 1024 px: style distance at 256 px
+    # 2.94x the 256-px run's single-scale, 1.35x coarse to fine; issue 23, docs/performance.md,
+    # benchmarks/resolution.py); at 256 px (the CPU default) every frame is as before.
+    coarse_to_fine: CoarseToFine = setting(CoarseToFine.AUTO, option="--coarse-to-fine")
 
     def __post_init__(self) -> None:
         if self.iterations < 1 or self.iterations_next < 1:
@@ -224,12 +284,19 @@ class OptimizeConfig:
         for name in ("content_weight", "style_weight", "tv_weight"):
             if getattr(self, name) < 0:
                 raise UsageError(f"--{name.replace('_', '-')} must be >= 0.")
+        if self.strength <= 0:
+            raise UsageError("--strength must be > 0 (0.1 paints lightly, 1 is the default, 2 heavily).")
         if self.tolerance < 0:
             raise UsageError("--tolerance must be >= 0 (0 turns the early stop off).")
         if self.window < 1:
             raise UsageError("The early-stop window must be at least 1 step.")
         if self.learning_rate is not None and self.learning_rate <= 0:
             raise UsageError("--learning-rate must be > 0.")
+
+    @property
+    def effective_style_weight(self) -> float:
+        """The style term's weight as the objective uses it: --style-weight times --strength."""
+        return self.style_weight * self.strength
 
     @property
     def lr(self) -> float:
@@ -248,13 +315,19 @@ class OptimizeConfig:
 # from 500 up). 64x48 pan, 12 frames x 20 steps, warping error vs none /
 # style loss vs none: 50 -> 0.07x / +2%, 200 -> 0.07x / +13%, 500 -> 0.08x
 # / +17%, 1000 -> 0.08x / +26% (repeated bilinear warps blur the texture the
-# loss holds on to). 500 is the lowest that keeps a static shot still.
+# loss holds on to). 500 was the lowest that kept a static shot still.
+# With the style weight raised tenfold (3 -> 30, issue 22) the temporal weight
+# rose with it, keeping their ratio: real VGG19 features, 8 frames of
+# issue-134-rotate.mp4 at 128 px, The Starry Night (benchmarks/defaults.py warm):
+# warping error against cold frames 500 -> 0.18x, 2000 -> 0.15x, 5000 -> 0.14x,
+# later frames' style loss 1.03x, 1.04x, 1.04x the first frame's
+# (docs/defaults.md, temporal weight).
 @dataclass(frozen=True)
 class TemporalConfig:
     """How consecutive frames are tied together (Ruder et al. 2016)."""
 
     mode: TemporalMode = setting(TemporalMode.FLOW, option="--temporal")
-    weight: float = setting(500.0, option="--temporal-weight")  # measured, see above
+    weight: float = setting(5000.0, option="--temporal-weight")  # measured, see above
     flow_preset: FlowPreset = setting(FlowPreset.MEDIUM, option="--flow-preset")
     soft_mask: bool = setting(False, option="--soft-mask")
     # Stylize every Nth frame of a shot (and its last); the frames between are
@@ -325,8 +398,14 @@ class SelectConfig:
     max_frames: int | None = setting(None, option="--max-frames")
     every: int = setting(1, option="--every")
     fps: Fraction | None = setting(None, option="--fps")  # videos: lower output rate; folders: the rate of the frames
-    max_size: int | None = setting(256, option="--max-size")  # long side of the working resolution
+    # Long side of the working resolution: pixels, or "auto" (MAX_SIZE_AUTO): 256 on a CPU, on a CUDA GPU the largest
+    # size whose warm frame fits a time budget, measured once when the run begins and kept in its manifest (model/autosize.py).
+    max_size: int | str | None = setting("auto", option="--max-size")
     output_size: OutputSize = setting(OutputSize.SOURCE, option="--output-size")  # guided by the source frame (video/upsample.py)
+    # Pixels of each frame's own edge added on every side before the run and cropped where frames are written:
+    # the optimizer, the flow and the next frame's start work on the larger canvas, so no line forms along the
+    # frame's border over a chain's warm frames (issue 22, benchmarks/border.py). 0: no canvas, as before.
+    edge_margin: int = setting(8, option="--edge-margin")
     # Which pixels are stylized (video/masks.py): white stylizes, black keeps the source. An image, a folder,
     # a pattern or a video; compared by content on resume (fingerprint.py), so the path may move.
     mask: Path | None = setting(None, option="--mask", hashed=True)
@@ -346,10 +425,35 @@ class SelectConfig:
             raise UsageError("--max-frames must be at least 1.")
         if self.fps is not None and self.fps <= 0:
             raise UsageError("--fps must be > 0.")
-        if self.max_size is not None and self.max_size < 16:
+        object.__setattr__(self, "max_size", _max_size(self.max_size))
+        if isinstance(self.max_size, int) and self.max_size < 16:
             raise UsageError("--max-size must be at least 16 pixels.")
         if self.mask_feather < 0:
             raise UsageError("--mask-feather must be 0 or more pixels.")
+        if not 0 <= self.edge_margin <= 256:
+            raise UsageError("--edge-margin must be between 0 and 256 pixels.")
+
+
+    @property
+    def auto_size(self) -> bool:
+        """Whether the working size is --max-size auto, chosen when the run begins (pipeline/autosize.py)."""
+        return self.max_size == MAX_SIZE_AUTO
+
+
+MAX_SIZE_AUTO = "auto"
+
+
+def _max_size(value: int | str | None) -> int | str | None:
+    """--max-size as given ("512", 512, "auto", "AUTO") as a number of pixels or MAX_SIZE_AUTO."""
+    if value is None or isinstance(value, int):
+        return value
+    text = str(value).strip().lower()
+    if text == MAX_SIZE_AUTO:
+        return MAX_SIZE_AUTO
+    try:
+        return int(text)
+    except ValueError:
+        raise UsageError(f"--max-size {value!r} is not a size; give a number of pixels (e.g. 512) or auto.") from None
 
 
 DEFAULT_FOLDER_FPS = Fraction(24)
@@ -432,6 +536,11 @@ class MethodKind(str, Enum):
 
     OPTIMIZE = "optimize"  # Gatys et al.'s optimization of every frame, tied to the previous one (Ruder et al.)
     FAST = "fast"  # optimize a few keyframes, train a small network on the clip, run it on every frame
+    AUTO = "auto"  # fast where it pays off (a clip long enough for its full training), else optimize (pipeline/budget.py)
+
+
+# Fast mode's full training (steps); without --train-steps a run's budget follows its clip, up to this (pipeline/budget.py).
+FULL_TRAIN_STEPS = 1500
 
 
 # Fast-mode defaults: the evidence is in methods/feedforward.py (FastConfig) and docs/fast-mode.md.
@@ -441,7 +550,8 @@ class MethodConfig:
 
     kind: MethodKind = setting(MethodKind.OPTIMIZE, option="--method")
     keyframes: int = setting(100, option="--keyframes")  # fast: one keyframe per this many frames of a shot, at least one per shot
-    train_steps: int = setting(1500, option="--train-steps")  # fast: training step budget (an early stop may end it sooner)
+    # fast: training step budget (an early stop may end it sooner); None: follow the clip, up to FULL_TRAIN_STEPS (pipeline/budget.py)
+    train_steps: int | None = setting(None, option="--train-steps")
     model: Path | None = setting(None, option="--model", hashed=True)  # fast: apply this saved network; no keyframes, no training
     save_model: Path | None = setting(None, option="--save-model")  # fast: also write the trained network here
 
@@ -449,10 +559,10 @@ class MethodConfig:
         try:  # library callers may pass "fast"
             object.__setattr__(self, "kind", MethodKind(self.kind))
         except ValueError:
-            raise UsageError(f"Unknown method {self.kind!r}; use optimize or fast.") from None
+            raise UsageError(f"Unknown method {self.kind!r}; use optimize, fast or auto.") from None
         if self.keyframes < 1:
             raise UsageError("--keyframes must be at least 1 (frames of a shot per keyframe).")
-        if self.train_steps < 1:
+        if self.train_steps is not None and self.train_steps < 1:
             raise UsageError("--train-steps must be at least 1.")
         fast_only = [name for name, value in (("--model", self.model), ("--save-model", self.save_model)) if value is not None]
         if fast_only and self.kind is not MethodKind.FAST:
@@ -492,10 +602,11 @@ class Settings:
 
     def __post_init__(self) -> None:
         # Here, not in the CLI, so a library caller (or an edited manifest) gets the same refusal.
-        if self.model.batch_chains > 1 and self.scale.parallel:
+        # Fast mode's workers batch frames of their chains (pipeline/ray_executor.py); the optimizer's run one chain each.
+        if self.model.batch_chains > 1 and self.scale.parallel and self.method.kind is MethodKind.OPTIMIZE:
             raise UsageError(
                 "--batch-chains batches chains in one process and cannot be combined with --workers or --ray-address "
-                "(Ray workers run one chain each); drop one of them."
+                "(Ray workers run one optimizer chain each; fast mode's batch); drop one of them."
             )
 
     def replace(self, **changes: object) -> "Settings":

@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from vidstyle.config import (
+    FULL_TRAIN_STEPS,
     DeviceChoice,
     MethodConfig,
     MethodKind,
@@ -458,8 +459,10 @@ def test_frames_are_the_working_size_convention() -> None:
 
 
 def test_the_fast_settings_are_the_runs_under_the_same_names() -> None:
-    """One source: FastConfig's keyframes and budget default to MethodConfig's, fast_config copies a run's, JSON round-trips."""
-    assert (FastConfig().keyframes, FastConfig().train_steps) == (MethodConfig().keyframes, MethodConfig().train_steps)
+    """One source: FastConfig's keyframes default to MethodConfig's and its budget to the full one (a run's None
+    means the budget follows the clip, pipeline/budget.py); fast_config copies a run's; JSON round-trips."""
+    assert (FastConfig().keyframes, FastConfig().train_steps) == (MethodConfig().keyframes, FULL_TRAIN_STEPS)
+    assert MethodConfig().train_steps is None
     run = Settings(
         method=MethodConfig(kind=MethodKind.FAST, keyframes=7, train_steps=9),
         optimize=OptimizeConfig(seed=3, tv_weight=2.0),

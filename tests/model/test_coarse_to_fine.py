@@ -1,4 +1,9 @@
-"""Coarse-to-fine cold starts: 1/4 and 1/2 size first, against style targets made for those sizes, then full size."""
+"""Coarse-to-fine cold starts: a long side of at most 512 first, then sizes growing by sqrt(2) to the working size.
+
+The schedule is a pure function of the working size and --coarse-to-fine; the
+stages run against style targets made for their sizes, the first with the
+frame's budget and the later ones with a few steps each.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +14,14 @@ import numpy as np
 import pytest
 import torch
 
-from vidstyle.config import ModelConfig, OptimizeConfig, StyleConfig
+from vidstyle.config import CoarseToFine, ModelConfig, OptimizeConfig, StyleConfig
 from vidstyle.model.build import build_core, load_extractor
 from vidstyle.model.features import FeatureExtractor
-from vidstyle.model.stylizer import StepReport
+from vidstyle.model.stylizer import START_LONG_SIDE, START_SLACK, StepReport, coarse_schedule, later_stage_budget
 from vidstyle.video.pixels import bgr_to_tensor
 
 CPU = torch.device("cpu")
-SIZE = (128, 96)  # 1/4 would be 32x24, below the 32 px a coarse size needs; 1/2 is 64x48
+SIZE = (128, 96)  # with --coarse-to-fine on: one stage at 91x68 (128/sqrt(2)), then 128x96
 
 
 def textured(seed: int, height: int, width: int) -> np.ndarray:
@@ -47,17 +52,41 @@ def content() -> torch.Tensor:
 
 
 def core(model, style, loaded, cache_dir=None, size=SIZE, **options):  # noqa: ANN001, ANN201
-    options = {"coarse_to_fine": True, **options}
+    options = {"coarse_to_fine": CoarseToFine.ON, **options}
     return build_core(model, style, OptimizeConfig(**options), content_size=size, cache_dir=cache_dir, device=CPU, loaded=loaded)
 
 
-def test_coarse_sizes_are_quarter_and_half_when_big_enough(model, style, loaded) -> None:  # noqa: ANN001
+def test_the_schedule_starts_at_256_and_grows_by_sqrt2_to_the_working_size() -> None:
+    auto, on, off = CoarseToFine.AUTO, CoarseToFine.ON, CoarseToFine.OFF
+    # 1024 px: 256, 362, 512, 724, then the working size; the stages are the working size over sqrt(2)^k.
+    assert coarse_schedule((1024, 435), auto) == [(256, 109), (362, 154), (512, 217), (724, 308)]
+    assert coarse_schedule((435, 1024), auto) == [(109, 256), (154, 362), (217, 512), (308, 724)]  # portrait alike
+    assert coarse_schedule((1280, 544), on) == coarse_schedule((1280, 544), auto) == [(226, 96), (320, 136), (453, 192), (640, 272), (905, 385)]
+    assert coarse_schedule((512, 288), auto) == [(256, 144), (362, 204)]
+    # A frame's canvas (8 px of margin every side) adds no stage: 1024 px on its 1040-px canvas starts at 260.
+    assert coarse_schedule((1040, 451), auto) == [(260, 113), (368, 159), (520, 225), (735, 319)]
+    for size in [(600, 400), (1024, 435), (1920, 1080), (3840, 2160)]:
+        stages = coarse_schedule(size, auto)
+        assert max(stages[0]) <= START_LONG_SIDE * START_SLACK and max(stages[0]) * 2**0.5 > START_LONG_SIDE * START_SLACK
+    # auto: nothing changes up to 398 px (sqrt(2) x 256, and the slack): the CPU default, 256 px on its
+    # 272-px canvas, included.
+    assert coarse_schedule((272, 160), auto) == coarse_schedule((256, 144), auto) == coarse_schedule((128, 96), auto) == []
+    assert coarse_schedule((398, 224), auto) == []
+    assert coarse_schedule((400, 225), auto) == [(200, 112), (283, 159)]
+    # on: at least one smaller stage, never a side under 32 px.
+    assert coarse_schedule((256, 144), on) == [(181, 102)]
+    assert coarse_schedule((128, 96), on) == [(91, 68)]
+    assert coarse_schedule((48, 32), on) == []
+    assert coarse_schedule((1024, 435), off) == coarse_schedule((256, 144), off) == []
+    # Another start (benchmarks/resolution.py measures it): at most that long side first.
+    assert coarse_schedule((1024, 435), auto, start=512) == [(512, 217), (724, 308)]
+
+
+def test_later_stages_get_a_few_steps(model, style, loaded) -> None:  # noqa: ANN001
+    assert [later_stage_budget(n) for n in (1, 6, 12, 200, 300)] == [1, 1, 2, 34, 50]
     stylizer = core(model, style, loaded, size=(64, 48)).stylizer
-    assert stylizer.coarse_sizes((256, 144)) == [(64, 36), (128, 72)]
-    assert stylizer.coarse_sizes((128, 96)) == [(64, 48)]
-    assert stylizer.coarse_sizes((48, 32)) == []  # too small to go coarser
-    off = core(model, style, loaded, size=(64, 48), coarse_to_fine=False).stylizer
-    assert off.coarse_sizes((256, 144)) == []
+    assert stylizer.coarse_sizes((128, 96)) == [(91, 68)]
+    assert core(model, style, loaded, size=(64, 48), coarse_to_fine=CoarseToFine.AUTO).stylizer.coarse_sizes((128, 96)) == []
 
 
 def test_style_targets_of_every_size_are_made_once_before_the_first_frame(model, style, loaded, isolated_cache) -> None:  # noqa: ANN001
@@ -75,20 +104,24 @@ def test_style_targets_of_every_size_are_made_once_before_the_first_frame(model,
     assert not torch.allclose(coarse.grams["relu3_1"], built.style.grams["relu3_1"])
 
 
-def test_a_cold_start_goes_coarse_to_fine_and_starts_its_full_size_stage_stylized(model, style, loaded, content) -> None:  # noqa: ANN001
+def test_a_cold_start_goes_through_the_stages_to_a_frame_of_the_working_size(model, style, loaded, content) -> None:  # noqa: ANN001
     stylizer = core(model, style, loaded, tolerance=0).stylizer
     reports: list[StepReport] = []
-    cold = stylizer.stylize(content, init=content, budget=6, on_step=reports.append, cold=True)
-    plain = stylizer.stylize(content, init=content, budget=6)
-    assert cold.coarse_steps == (6,) and cold.steps == 12 and len(cold.history) == 6
-    assert plain.coarse_steps == () and plain.steps == 6
-    # One count of steps across the stages, reported against the whole budget.
-    assert [r.step for r in reports] == list(range(1, 13)) and {r.budget for r in reports} == {12}
-    # The full-size stage starts from the upsampled 64x48 result: already far from the content,
-    # in style, and ends lower than six full-size steps from the content do.
-    assert cold.initial.style < 0.5 * plain.initial.style
-    assert cold.final.total < plain.final.total
+    cold = stylizer.stylize(content, init=content, budget=9, on_step=reports.append, cold=True)
+    plain = stylizer.stylize(content, init=content, budget=9)
+    # 9 steps at 91x68, then 2 (9/6, rounded up) at 128x96: the frame comes out at the working size.
     assert cold.image.shape == content.shape
+    assert cold.coarse_steps == (9,) and cold.steps == 11 and len(cold.history) == 2
+    assert plain.coarse_steps == () and plain.steps == 9
+    # One count of steps across the stages, reported against the sum of the stages' budgets.
+    assert [r.step for r in reports] == list(range(1, 12)) and {r.budget for r in reports} == {11}
+    # The loss goes down: in the small stage from the content, and on at full size, which starts
+    # from the upsampled small result, already far from the content in style.
+    first = [r.loss for r in reports[:9]]
+    assert min(first) < 0.5 * first[0]
+    assert cold.final.total < cold.initial.total
+    assert cold.initial.style < 0.5 * plain.initial.style
+    assert cold.final.total < plain.initial.total
 
 
 def test_a_coarse_to_fine_frame_is_the_same_every_time(model, style, loaded, content) -> None:  # noqa: ANN001

@@ -34,8 +34,9 @@ def test_ordinary_frames_pass_the_real_probe_and_an_impossible_one_is_refused() 
 
 
 def test_a_frame_too_large_names_a_size_that_fits() -> None:
+    # Whole frames only (--tile-size off); by default such a frame is optimized in tiles (tests/model/test_tiles.py).
     with pytest.raises(UsageError) as caught:
-        check_memory((4096, 2304), device=CPU, max_size=4096, available=int(19e9))
+        check_memory((4096, 2304), device=CPU, max_size=4096, available=int(19e9), tile_size="off")
     message = str(caught.value)
     assert message == (
         "At --max-size 4096 the frames are 4096x2304 (9.4 megapixels): optimizing one needs about 29 GB of memory, "
@@ -43,7 +44,7 @@ def test_a_frame_too_large_names_a_size_that_fits() -> None:
     )
     suggested = working_size(4096, 2304, 3264)
     assert frame_bytes(suggested) <= 19e9 < frame_bytes(working_size(4096, 2304, 3264 + 64))
-    check_memory(suggested, device=CPU, max_size=3264, available=int(19e9))  # the size it names passes
+    assert check_memory(suggested, device=CPU, max_size=3264, available=int(19e9), tile_size="off") is None  # the size it names passes, whole
 
 
 def test_no_memory_at_all_says_so() -> None:

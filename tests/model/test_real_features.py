@@ -1,5 +1,10 @@
-"""With real ImageNet features (the shared VGG16), the default first-frame budget really stylizes.
+"""With real ImageNet features (the shared VGG19, the default network), the default first frame paints the style.
 
+Issue 22: the old default (style weight 3, every style layer equal) kept the
+photo and filled flat regions with a fine ripple; the default now paints the
+painting's strokes at the stroke-scale layer (relu4_1) while the scene stays
+readable, and ``--strength`` moves along that trade. Judged with the fixed
+VGG16 judge of vidstyle.model.measure, not the optimizer's own losses.
 Skipped when ../shared/data is absent. About a minute per test on one CPU thread.
 """
 
@@ -7,49 +12,75 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from functools import cache
 
 import cv2
+import numpy as np
 import torch
 
 from tests.mediatools import shared_data
 from vidstyle.config import ModelConfig, Network, OptimizeConfig, StyleConfig
 from vidstyle.model.build import build_core
-from vidstyle.model.stylizer import StylizeResult
-from vidstyle.video.pixels import bgr_to_tensor, resize, working_size
+from vidstyle.model.measure import Distances, Judge, distances
+from vidstyle.video.pixels import bgr_to_tensor, resize, tensor_to_bgr, working_size
+
+SIZE = 128
 
 
-def _first_frame(optimize: OptimizeConfig) -> StylizeResult:
-    """A marple8 frame in the style of The Starry Night at 128 px, from the content, with the default budget."""
-    weights = shared_data("weights", "vgg16_imagenet_features.pth")
+def _photo() -> np.ndarray:
     photo = cv2.imread(str(shared_data("frames", "marple8", "marple8_01.ppm")))
+    return resize(photo, working_size(photo.shape[1], photo.shape[0], SIZE))
+
+
+@cache
+def _first_frame(strength: float) -> tuple[np.ndarray, float, float]:
+    """A marple8 frame in the style of The Starry Night at 128 px, from the content, default budget: (picture, style loss factor, content loss)."""
+    weights = shared_data("weights", "vgg19_imagenet_features.pth")
     style = shared_data("styles", "starry_night.jpg")
-    size = working_size(photo.shape[1], photo.shape[0], 128)
+    optimize = replace(OptimizeConfig(), strength=strength)
+    content = _photo()
     core = build_core(
-        ModelConfig(network=Network.VGG16, weights=weights), StyleConfig(images=(style,)), optimize,
-        content_size=size, cache_dir=None, device=torch.device("cpu"),
+        ModelConfig(network=Network.VGG19, weights=weights), StyleConfig(images=(style,)), optimize,
+        content_size=(content.shape[1], content.shape[0]), cache_dir=None, device=torch.device("cpu"),
     )  # fmt: skip
-    content = bgr_to_tensor(resize(photo, size))
     started = time.perf_counter()
-    result = core.stylizer.stylize(content, init=content, budget=optimize.iterations)
+    result = core.stylizer.stylize(bgr_to_tensor(content), init=bgr_to_tensor(content), budget=optimize.iterations)
     print(
-        f"\nreal VGG16, {size[0]}x{size[1]}, style weight {optimize.style_weight:g}: style loss {result.initial.style:.4g} -> "
-        f"{result.final.style:.4g} ({result.initial.style / result.final.style:.1f}x) in {result.steps} of {optimize.iterations} "
-        f"steps, {time.perf_counter() - started:.0f} s; content loss {result.final.content:.3g} (distance {result.final.content**0.5:.2f})"
+        f"\nreal VGG19, {SIZE} px, strength {strength:g}: style loss {result.initial.style:.4g} -> {result.final.style:.4g} "
+        f"in {result.steps} steps, {time.perf_counter() - started:.0f} s"
     )
     assert result.initial.content == 0.0  # it started from the content
-    return result
+    return tensor_to_bgr(result.image), result.initial.style / result.final.style, result.final.content
 
 
-def test_default_balance_stylizes_and_keeps_the_content_recognisable_at_128px() -> None:
-    """The defaults take the style (its loss falls 5.3x, measured) and keep the content features within 0.60 of
-    their own magnitude (measured; style weight 10, the old default, left 0.87: the scene was unrecognisable)."""
-    result = _first_frame(OptimizeConfig())
-    assert result.initial.style / result.final.style >= 4.0
-    assert result.final.content**0.5 <= 0.7
+@cache
+def _judged(strength: float) -> Distances:
+    picture, _, _ = _first_frame(strength)
+    judge = Judge.load(shared_data("weights", "vgg16_imagenet_features.pth"))
+    painting = cv2.imread(str(shared_data("styles", "starry_night.jpg")))
+    d = distances(judge, picture, _photo(), painting)
+    print(f"strength {strength:g}: style {d.style_mean:.3f}, relu4_1 {d.style['relu4_1']:.3f}, content {d.content:.3f}")
+    return d
 
 
-def test_style_loss_falls_tenfold_within_the_default_first_frame_budget_at_128px() -> None:
-    """The optimizer's reach within the default budget: with the style weighted as the old default did, 10x and more
-    (measured 12.4x); the default balance stops earlier on purpose (the test above)."""
-    result = _first_frame(replace(OptimizeConfig(), style_weight=10.0))
-    assert result.initial.style / result.final.style >= 10.0
+def test_default_paints_the_stroke_scale_layer_and_keeps_the_scene() -> None:
+    """The default's relu4_1 (stroke scale) distance to the painting is near neural-style's and the content is not lost.
+
+    Measured (AMD EPYC, the judge of model/measure.py, 128 px): relu4_1 0.156 for the default (244 steps), 0.350 for
+    strength 0.1, the old default's balance (neural-style at 256 px: 0.130); content distance 1.17 against 0.85
+    (neural-style 1.24 at 256 px). The bounds leave room for another CPU's rounding.
+    """
+    d = _judged(1.0)
+    assert d.style["relu4_1"] <= 0.22
+    assert d.content <= 1.45
+
+
+def test_strength_moves_from_light_to_heavy() -> None:
+    """--strength 0.1 (the old look) stays nearer the photo and farther from the painting than the default.
+
+    Measured: content 0.85 against 1.17, style 0.235 against 0.113, relu4_1 0.350 against 0.156.
+    """
+    light, default = _judged(0.1), _judged(1.0)
+    assert light.content < default.content - 0.1
+    assert light.style_mean > default.style_mean * 1.3
+    assert light.style["relu4_1"] > default.style["relu4_1"] * 1.5

@@ -34,6 +34,7 @@ if str(REPO_ROOT) not in sys.path:
 import torch  # noqa: E402
 
 from vidstyle.config import (  # noqa: E402
+    CoarseToFine,
     DeviceChoice,
     ModelConfig,
     OptimizeConfig,
@@ -69,11 +70,15 @@ def make_settings(
     start: str | None = None,
     cuts: str = "auto",
     init: str = "content",
+    coarse_to_fine: str = CoarseToFine.AUTO.value,
 ) -> Settings:
     return Settings(
         model=ModelConfig(weights=Path(weights) if weights else None, device=DeviceChoice.CPU),
         style=StyleConfig(images=(Path(style),)),
-        optimize=OptimizeConfig(iterations=iterations, iterations_next=iterations_next, style_weight=style_weight, init=init),
+        optimize=OptimizeConfig(
+            iterations=iterations, iterations_next=iterations_next, style_weight=style_weight, init=init,
+            coarse_to_fine=CoarseToFine(coarse_to_fine),
+        ),
         temporal=TemporalConfig(mode=TemporalMode(temporal)),
         select=SelectConfig(max_size=max_size, max_frames=max_frames, start=start),
         shots=ShotsConfig(cuts=cuts),

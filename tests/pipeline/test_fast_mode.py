@@ -90,7 +90,8 @@ def test_a_fast_run_writes_every_planned_frame_keyframes_and_model(reference: di
     frames = read_frames(reference["out"])
     assert len(frames) == FRAMES and all(f.shape == (32, 48, 3) for f in frames)
     fast = reference["work"] / FAST_DIR
-    assert sorted(p.name for p in (fast / "keyframes").iterdir()) == ["000003.png", "000009.png"]  # 2 per 12 frames, spread
+    assert sorted(p.name for p in (fast / "keyframes").glob("*.png")) == ["000003.png", "000009.png"]  # 2 per 12 frames, spread
+    assert sorted(p.name for p in (fast / "keyframes").glob("*.json")) == ["000003.json", "000009.json"]  # their timing (the budget's)
     assert (fast / MODEL_NAME).is_file() and not (fast / "fast-checkpoint.pt").exists()
     records = WorkDir(reference["work"]).records()
     assert len(records) == FRAMES and all(r["steps"] == 1 for r in records)

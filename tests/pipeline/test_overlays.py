@@ -209,7 +209,7 @@ def test_ordinary_footage_protects_nothing(clip: str) -> None:
     """Every shared clip, planned and cut into shots as a run does: no shot protects a pixel
     (benchmarks/overlays.py prints the same per shot, with the HUD sample beside them)."""
     path = shared_data(*clip.split("/"))
-    select = SelectConfig()
+    select = SelectConfig(max_size=256)
     with open_source(path) as source:
         frames = make_plan(source.info, select)
         stamps = input_times(source.info, select)

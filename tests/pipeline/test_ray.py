@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -28,6 +29,7 @@ import pytest
 import torch
 
 from tests.mediatools import REPO_ROOT, count_video_frames, decode_all, make_clip, optional_tool, stream_facts
+from tests.pipeline.ray_cluster import local_ray_cluster
 from tests.pipeline.resume_worker import make_settings
 from vidstyle.cli import app
 from vidstyle.config import ScaleConfig, Settings
@@ -77,19 +79,9 @@ def reference(media: dict[str, Path], random_weights: Path, tmp_path_factory: py
 
 
 @pytest.fixture(scope="module")
-def cluster() -> object:
+def cluster() -> Iterator[str]:
     """One local Ray cluster for the module's in-process runs (they find it connected and use it)."""
-    before = os.environ.get("RAY_AUTH_MODE")
-    os.environ["RAY_AUTH_MODE"] = "disabled"
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 1024 * 1024, logging_level="ERROR", log_to_driver=False)
-    try:
-        yield ray.get_runtime_context().gcs_address
-    finally:
-        ray.shutdown()
-        if before is None:
-            os.environ.pop("RAY_AUTH_MODE", None)
-        else:
-            os.environ["RAY_AUTH_MODE"] = before
+    yield from local_ray_cluster()
 
 
 def assert_like_reference(output: Path, reference: list[np.ndarray]) -> None:

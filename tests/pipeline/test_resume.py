@@ -27,7 +27,7 @@ from tests.pipeline.resume_worker import fake_method, make_settings
 from vidstyle.config import Network, OptimizeConfig
 from vidstyle.errors import NotOurs, OutputError, ResumeError
 from vidstyle.faults import ENV as FAULT_ENV
-from vidstyle.faults import FaultPoint
+from vidstyle.faults import FaultPoint, InjectedFault
 from vidstyle.pipeline.events import FrameDone, Notice, RunStarted, SegmentEncoded
 from vidstyle.pipeline.interrupt import StopFlag
 from vidstyle.pipeline.run import resume, stylize
@@ -362,6 +362,35 @@ def test_real_core_killed_during_a_frame_resumes_identically(media, random_weigh
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout.splitlines()[-1]) == {"frames": 4, "stylized": 2}
     assert_same_real_frames(work, output, real_reference)
+
+
+def test_a_cold_start_stopped_between_its_stages_resumes_identically(media, random_weights, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """--coarse-to-fine on at 96x64: frame 0 goes 68x45 (4 steps), then 96x64 (1 step); the run fails between the two.
+
+    In this process (the fault's ``fail`` action) to stay quick: the frame is
+    redone from its start, and stages and frames are deterministic, so the
+    resumed run writes the frames of the uninterrupted one, bit for bit.
+    """
+    clip = make_clip(tmp_path / "clip96.mp4", width=96, height=64, frames=2)
+    settings = make_settings(
+        style=media["style"], weights=random_weights, max_size=96, iterations=4, iterations_next=2, coarse_to_fine="on",
+        segment_frames=2, keep_frames=True,
+    )
+    reference = tmp_path / "reference.mp4"
+    stylize(clip, reference, settings=settings)
+    output = tmp_path / "out.mp4"
+    monkeypatch.setenv(FAULT_ENV, "step:0:4:fail")  # after the small stage's last step, before the full size's
+    with pytest.raises(InjectedFault):
+        stylize(clip, output, settings=settings)
+    monkeypatch.delenv(FAULT_ENV)
+    work = tmp_path / "out.mp4.vidstyle"
+    assert not list((work / "frames").glob("*.png"))
+    assert resume(work).stylized == 2
+    names = sorted(p.name for p in (tmp_path / "reference.mp4.vidstyle" / "frames").glob("*.png"))
+    assert len(names) == 2 and sorted(p.name for p in (work / "frames").glob("*.png")) == names
+    for name in names:
+        assert (work / "frames" / name).read_bytes() == (tmp_path / "reference.mp4.vidstyle" / "frames" / name).read_bytes(), name
+    assert max_difference(decode_all(output), decode_all(reference)) == 0
 
 
 def test_ctrl_c_in_the_cli_then_vidstyle_resume(media, random_weights, real_reference, tmp_path: Path) -> None:

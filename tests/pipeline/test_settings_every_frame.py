@@ -92,7 +92,10 @@ def base_settings(weights: Path, media: dict[str, Path]) -> Settings:
             iterations=1, iterations_next=20, tolerance=0, content_weight=0.0, optimizer=Optimizer.ADAM, learning_rate=0.05
         ),
         temporal=TemporalConfig(mode=TemporalMode.FLOW, weight=0.0),
-        select=SelectConfig(max_size=None),
+        # No canvas (--edge-margin 0): gram_distance measures the written frame against targets at its own
+        # size, which is then what the optimizer minimised; with the default 8 px these 40x30 frames would be
+        # optimized on a 56x46 canvas, whose Grams their crop does not have (the pooling pair then crossed).
+        select=SelectConfig(max_size=None, edge_margin=0),
     )
 
 

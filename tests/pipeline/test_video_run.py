@@ -474,7 +474,8 @@ def test_default_output_size_is_the_sources(tmp_path: Path, style_image: Path) -
         on_event=lambda e: started.append(e) if isinstance(e, RunStarted) else None,
     )
     assert started[0].working_size == (32, 22)
-    assert set(stand_in.sizes) == {(32, 22)}, "the optimization runs at the working size"
+    margin = select.edge_margin
+    assert set(stand_in.sizes) == {(32 + 2 * margin, 22 + 2 * margin)}, "the optimization runs at the working size, on its canvas"
     assert stream_facts(out).display_size == (66, 48), "the source's size, padded to even for yuv420p as without scaling"
     assert count_video_frames(out) == 4
 

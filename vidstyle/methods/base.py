@@ -231,5 +231,6 @@ class SharingCore(Protocol):
     def core(self) -> Any: ...
 
 
-# (settings, working size) -> a method ready to stylize frames of that size.
+# (settings, frame size) -> a method ready to stylize frames of that size: the working size plus
+# settings.select.edge_margin px on every side (the canvas the run's working frames are on; pipeline/plan.py).
 MethodFactory = Callable[[Settings, tuple[int, int]], Method]

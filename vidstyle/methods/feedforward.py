@@ -76,7 +76,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vidstyle.config import FlowPreset, MethodConfig, MethodKind, OptimizeConfig, Precision, TemporalConfig, json_adapter
+from vidstyle.config import FULL_TRAIN_STEPS, FlowPreset, MethodConfig, MethodKind, OptimizeConfig, Precision, TemporalConfig, json_adapter
 from vidstyle.errors import ModelError, NumericalError, UsageError
 from vidstyle.files import write_bytes_atomic
 from vidstyle.methods.base import FrameOutcome, FrameResult, FrameTask, StepCallback, StopToken
@@ -181,7 +181,7 @@ class FastConfig:
     # The run's own settings (config.py holds their defaults and CLI options;
     # pipeline/fast.py's fast_config copies a run's values in), under the same names.
     keyframes: int = MethodConfig.keyframes  # one keyframe per this many frames of a shot, at least one per shot
-    train_steps: int = MethodConfig.train_steps  # step budget; one step = one Adam update on one batch of crops
+    train_steps: int = FULL_TRAIN_STEPS  # step budget; one step = one Adam update on one batch of crops
     crop: int = 128  # side of the square training crops (px, at the working size)
     keyframe_crops: int = 2  # distillation crops per step
     frame_crops: int = 2  # style/content crops of other frames per step
@@ -832,6 +832,47 @@ def train_network(
         history=tuple(history),
         validation=tuple(validation),
     )
+
+
+def time_training(
+    clip: TrainingClip,
+    *,
+    features: FeatureNetwork,
+    style: StyleTargets,
+    content_layers: Sequence[str],
+    config: FastConfig = FastConfig(),
+    steps: int = 3,
+    device: torch.device | str = "cpu",
+) -> tuple[float, float]:
+    """Seconds of one training step and of one frame through the network, measured on ``clip`` (a throwaway network).
+
+    The budget of a run (pipeline/budget.py) prices its training with this:
+    ``steps`` timed steps after one untimed, drawn from their own random
+    stream, so the training itself is not touched.
+    """
+    device = torch.device(device)
+    net = new_network(config.net, seed=config.seed + 2).to(device)
+    optimizer = torch.optim.Adam(net.parameters(), lr=config.learning_rate)
+    if config.bf16_losses:
+        features = _Bf16Features(features, device)
+    objective = TrainingObjective(features, style, content_layers=content_layers, weights=config.weights)
+    sampler = _Sampler(clip, config, torch.Generator().manual_seed(config.seed + 2), device)
+    net.train()
+    marks = []
+    for _ in range(steps + 1):
+        terms = objective(net, _Batch.draw(sampler, config))
+        optimizer.zero_grad(set_to_none=True)
+        terms["total"].backward()
+        optimizer.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)  # a GPU step ends when its kernels do
+        marks.append(time.perf_counter())
+    net.eval()
+    frame = clip.frames[0]
+    list(apply_network(net, [frame], batch_size=1, device=device))  # the first pass pays for allocation
+    began = time.perf_counter()
+    list(apply_network(net, [frame], batch_size=1, device=device))  # returns numpy: synchronized
+    return (marks[-1] - marks[0]) / steps, time.perf_counter() - began
 
 
 # ----------------------------------------------------------------- apply

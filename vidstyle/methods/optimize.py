@@ -40,7 +40,7 @@ from vidstyle.model.stylizer import FrameProblem, NonFinite, StepReport, Stylize
 from vidstyle.temporal.flow import FlowEstimator
 from vidstyle.temporal.masks import photometric_mask, reliability_mask
 from vidstyle.temporal.warp import warp_image
-from vidstyle.video.pixels import bgr_to_tensor, resize, tensor_to_bgr
+from vidstyle.video.pixels import add_margin, bgr_to_tensor, resize, tensor_to_bgr
 from vidstyle.video.sources import read_image
 
 
@@ -64,11 +64,12 @@ class FlowPrep:
     seconds: float
 
 
-def load_init_image(spec: str, size: tuple[int, int]) -> np.ndarray | None:
-    """The --init image resized to the working size, or None for 'content'/'noise'."""
+def load_init_image(spec: str, size: tuple[int, int], margin: int = 0) -> np.ndarray | None:
+    """The --init image as a working frame of ``size`` (resized inside its ``margin``, on its canvas), or None for 'content'/'noise'."""
     if spec in ("content", "noise"):
         return None
-    return resize(check_init_image(spec), size)  # type: ignore[arg-type]
+    picture = (size[0] - 2 * margin, size[1] - 2 * margin)
+    return add_margin(resize(check_init_image(spec), picture), margin)  # type: ignore[arg-type]
 
 
 def check_init_image(spec: str) -> np.ndarray | None:
@@ -94,6 +95,7 @@ class FrameStarter:
         working_size: tuple[int, int],
         device: torch.device,
         shots: ShotsConfig | None = None,
+        margin: int = 0,
     ) -> None:
         self.optimize = optimize
         self.temporal = temporal
@@ -103,7 +105,7 @@ class FrameStarter:
         self.photometric_threshold = (
             shots.photometric_threshold if shots is not None and shots.mode is not CutsMode.OFF else None
         )
-        self.init_image = load_init_image(optimize.init, working_size)
+        self.init_image = load_init_image(optimize.init, working_size, margin)
         self.flow = FlowEstimator(temporal.flow_preset) if temporal.mode is TemporalMode.FLOW else None
 
     def _cold_start(self, position: int, content: np.ndarray) -> torch.Tensor:
@@ -225,8 +227,10 @@ class OptimizeMethod:
         style_passes: int = 0,
         fallback: FrameStylizer | None = None,
         core: Core | None = None,
+        tile: int | None = None,
     ) -> None:
         self.stylizer = stylizer
+        self.tile = tile  # the tile side the frames are optimized in (None: whole); in the run's fingerprint
         self.core = core  # the feature network and style targets, which fast mode trains its network with
         self.fallback = fallback
         self.optimize = settings.optimize
@@ -235,7 +239,8 @@ class OptimizeMethod:
         self.style_passes = style_passes
         self.uses_previous = settings.temporal.mode is not TemporalMode.NONE
         self.starter = FrameStarter(
-            settings.optimize, settings.temporal, working_size=working_size, device=device, shots=settings.shots
+            settings.optimize, settings.temporal, working_size=working_size, device=device, shots=settings.shots,
+            margin=settings.select.edge_margin,
         )
         self._prepared: dict[int, FlowPrep] = {}  # position -> flow computed ahead
         self._lock = threading.Lock()
@@ -402,11 +407,19 @@ class OptimizeBatch:
 def optimize_method(settings: Settings, working_size: tuple[int, int]) -> OptimizeMethod:
     """The real method: VGG features, the style targets (cached on disk) and the optimizer, on the chosen device.
 
-    A frame that cannot fit in memory is refused here, before the weights are
-    loaded and before the run's work dir exists.
+    A frame that cannot fit in memory is optimized in tiles, or refused (both
+    decided here, model/memory.py), before the weights are loaded and before
+    the run's work dir exists.
     """
     device = resolve_device(settings.model.device)
-    check_memory(working_size, device=device, max_size=settings.select.max_size)
+    tile = check_memory(
+        working_size, device=device, max_size=settings.select.max_size, margin=settings.select.edge_margin,
+        tile_size=settings.model.tile_size,
+    )  # fmt: skip
+    # The frames arrive on their canvas (settings.select.edge_margin px more on every side): --style-scale
+    # stays relative to the picture inside it, so the strokes keep their size against the frame.
+    long_side = max(working_size)
+    picture = long_side - 2 * settings.select.edge_margin
     core = build_core(
         settings.model,
         settings.style,
@@ -414,6 +427,8 @@ def optimize_method(settings: Settings, working_size: tuple[int, int]) -> Optimi
         content_size=working_size,
         cache_dir=default_cache_dir(),
         device=device,
+        style_scale=settings.style.scale * picture / long_side if picture != long_side else None,
+        tile=tile,
     )
     stylizer = core.stylizer
     fallback = Stylizer(
@@ -423,6 +438,7 @@ def optimize_method(settings: Settings, working_size: tuple[int, int]) -> Optimi
         optimize=safer_optimize(settings.optimize),
         runtime=stylizer.runtime,
         style_at=stylizer.style_at,
+        tile=tile,
     )
     return OptimizeMethod(
         core.stylizer,
@@ -433,4 +449,5 @@ def optimize_method(settings: Settings, working_size: tuple[int, int]) -> Optimi
         style_passes=0 if core.style.from_cache else core.extractor.passes,
         fallback=fallback,
         core=core,
+        tile=tile,
     )

@@ -48,8 +48,15 @@ def build_core(
     cache_dir: Path | None,
     device: torch.device | None = None,
     loaded: tuple[FeatureExtractor, LoadedWeights] | None = None,
+    style_scale: float | None = None,
+    tile: int | None = None,
 ) -> Core:
-    """Everything needed to stylize frames of ``content_size`` (width, height)."""
+    """Everything needed to stylize frames of ``content_size`` (width, height).
+
+    ``style_scale``: the style image's long side over the frames' (default ``style.scale``); a run whose frames
+    carry a margin (--edge-margin) scales it so the strokes keep their size against the picture inside it.
+    ``tile``: optimize frames in tiles of this many px (model/memory.py chooses it); None: whole.
+    """
     device = device or resolve_device(model.device)
     extractor, weights = loaded or load_extractor(model, device=device)
     runtime = resolve_runtime(model.precision, device, compile=model.compile)
@@ -62,12 +69,13 @@ def build_core(
         """The style targets for frames of ``size``, made once per run (and cached on disk)."""
         if size not in by_size:
             by_size[size] = build_style_targets(
-                extractor, style, model, content_size=size, weights_identity=weights.identity, device=device, cache_dir=cache_dir
+                extractor, style, model, content_size=size, weights_identity=weights.identity, device=device, cache_dir=cache_dir,
+                scale=style_scale,
             )
         return by_size[size]
 
     targets = style_at(content_size)
-    stylizer = Stylizer(extractor, targets, model=model, optimize=optimize, runtime=runtime, style_at=style_at)
+    stylizer = Stylizer(extractor, targets, model=model, optimize=optimize, runtime=runtime, style_at=style_at, tile=tile)
     for size in stylizer.coarse_sizes(content_size):
         style_at(size)  # now, so a run's style passes are all made before its first frame
     return Core(stylizer=stylizer, extractor=extractor, style=targets, weights=weights, device=device)

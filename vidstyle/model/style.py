@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from vidstyle.config import ModelConfig, StyleConfig
+from vidstyle.config import DEEPEST_STYLE_LAYER_WEIGHT, ModelConfig, StyleConfig
 from vidstyle.errors import StyleError
 from vidstyle.files import file_sha256, publish, temporary_for
 from vidstyle.model.color import grey, luminance
@@ -101,13 +101,13 @@ def style_working_size(style_shape: tuple[int, ...], content_size: tuple[int, in
 
 
 def style_cache_key(
-    style: StyleConfig, model: ModelConfig, *, content_size: tuple[int, int], weights_identity: str
+    style: StyleConfig, model: ModelConfig, *, content_size: tuple[int, int], weights_identity: str, scale: float | None = None
 ) -> str:
     facts = {
         "format": _CACHE_FORMAT,
         "images": [file_sha256(Path(p)) for p in style.images],
         "blend": list(style.normalized_blend()),
-        "scale": style.scale,
+        "scale": style.scale if scale is None else scale,
         "preserve_colors": style.preserve_colors,
         "content_size": list(content_size),
         "network": model.network.value,
@@ -125,10 +125,16 @@ def _style_layers(model: ModelConfig) -> tuple[str, ...]:
     return tuple(dict.fromkeys(vgg.canonical(name) for name in model.style_layers))
 
 
+def default_layer_weight(canonical_name: str) -> float:
+    """A style layer's weight when --style-layer-weights is not given: 1, the relu5_x layers less (config says why)."""
+    return DEEPEST_STYLE_LAYER_WEIGHT if canonical_name.startswith("relu5_") else 1.0
+
+
 def _layer_weights(model: ModelConfig) -> dict[str, float]:
     vgg = architecture(model.network)
-    weights = model.style_layer_weights or tuple(1.0 for _ in model.style_layers)
-    return {vgg.canonical(name): float(w) for name, w in zip(model.style_layers, weights)}
+    names = [vgg.canonical(name) for name in model.style_layers]
+    weights = model.style_layer_weights or tuple(default_layer_weight(name) for name in names)
+    return {name: float(w) for name, w in zip(names, weights)}
 
 
 def build_style_targets(
@@ -140,10 +146,12 @@ def build_style_targets(
     weights_identity: str,
     device: torch.device,
     cache_dir: Path | None,
+    scale: float | None = None,
 ) -> StyleTargets:
-    """Compute (or load from the disk cache) the blended Gram targets."""
+    """Compute (or load from the disk cache) the blended Gram targets; ``scale``: instead of ``style.scale``."""
     images = [read_style_image(Path(p)) for p in style.images]  # fail early on a bad style path
-    key = style_cache_key(style, model, content_size=content_size, weights_identity=weights_identity)
+    scale = style.scale if scale is None else scale
+    key = style_cache_key(style, model, content_size=content_size, weights_identity=weights_identity, scale=scale)
     layers = _style_layers(model)
     layer_weights = _layer_weights(model)
     cached = _load_cached(cache_dir, key, layers, device)
@@ -153,7 +161,7 @@ def build_style_targets(
     per_style: list[dict[str, torch.Tensor]] = []
     with torch.no_grad(), _one_cpu_thread(device):
         for image in images:
-            size = style_working_size(image.shape, content_size, style.scale)
+            size = style_working_size(image.shape, content_size, scale)
             tensor = bgr_to_tensor(resize(image, size), device=device)
             if luminance_only:
                 tensor = grey(luminance(tensor))

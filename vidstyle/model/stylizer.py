@@ -23,13 +23,28 @@ so a frame is never made of garbage. In a batch only that frame's slot
 fails: each image's loss and gradient are its own, and the optimizers mask
 every update per slot, so the other frames go on untouched.
 
-Cold starts (``cold=True``: a chain's first frame) go coarse to fine when
-``OptimizeConfig.coarse_to_fine`` is set: the frame is optimized at 1/4 and
-1/2 of its size first (against style targets made for those sizes), and
-each result, upsampled, starts the next size. The coarse steps are cheap
-(1/16 and 1/4 of a full step) and settle the layout of the painting, so the
-full-size optimization starts close to its end (crowsonkb's
+A frame larger than the device can optimize at once (``tile``, chosen by
+model/memory.py) stays one image for the optimizer, and each step's loss and
+gradient are put together from overlapping tiles, one tile's activations
+alive at a time (:meth:`StylizeBatch._tiled`, model/tiles.py). Tiled
+frames batch like whole ones (every tile pass carries every slot); their
+network passes are not compiled by ``--compile``.
+
+Cold starts (``cold=True``: a chain's first frame) go coarse to fine
+(``OptimizeConfig.coarse_to_fine``, :func:`coarse_schedule`): the frame is
+optimized first at a long side of at most 256 px, with the frame's whole
+budget, then at sizes growing by sqrt(2) up to the working size, a few steps
+each, every stage against style targets made for its size (the style image
+scaled with the stage) and started from the previous stage's result,
+upsampled. The network sees strokes in pixels: started at 1024 px, the
+optimizer paints them at the size its receptive fields have there, a
+quarter of their size against the frame of a 256-px run, and a fine ripple
+where the 256-px run has swirls. The small stage lays the painting out as
+the default 256 px would; the bigger ones sharpen it (crowsonkb's
 style-transfer-pytorch and neural-style's multires scripts do the same).
+The L-BFGS state is not carried from one stage to the next: its history holds vectors of the stage's pixel count, which have no
+counterpart at another size; each stage starts a fresh history from the
+upsampled image.
 """
 
 from __future__ import annotations
@@ -41,20 +56,32 @@ from dataclasses import dataclass, field, replace
 import torch
 import torch.nn.functional as F
 
-from vidstyle.config import ModelConfig, OptimizeConfig, Optimizer
+from vidstyle.config import CoarseToFine, ModelConfig, OptimizeConfig, Optimizer
 from vidstyle.model.color import chroma, combine_in_gamut, grey, luminance
 from vidstyle.model.features import FeatureExtractor
+from vidstyle.model.losses import normalised_mse_per_image
 from vidstyle.model.objective import Content, Objective, Style, Temporal, Term, TotalVariation
 from vidstyle.model.optimizers import BatchAdam, BatchLBFGS
 from vidstyle.model.runtime import Runtime, default_runtime
 from vidstyle.model.style import StyleTargets
+from vidstyle.model.tiles import Tile, tile_grid
 from vidstyle.networks import architecture
 
-# Coarse-to-fine: the fractions of the working size a cold start passes through
-# before the full size, and the shortest side a coarse size may have (at 32 px
-# relu5_1 is 2x2; below that the deepest Grams say little).
-COARSE_SCALES = (0.25, 0.5)
+# Coarse to fine (issue 23): the first stage's long side is at most START_LONG_SIDE; the stages grow by
+# STAGE_FACTOR (twice the pixels a stage) to the working size. Every stage after the first gets
+# LATER_STAGE_SHARE of the frame's budget (at least one step): the first one, cheap, paints; the bigger ones,
+# each twice the cost of the one before, only sharpen. Measured at 1024 px (docs/performance.md, "coarse to
+# fine at high resolution"): the output's style distance at 256 px was 1.35x the 256-px run's from a 256 start,
+# 1.63x from 512 (which also took 1.5x the time), 2.94x single-scale; so 256, the CPU default's size: the look
+# a user previews there is the look they get at 1024. A share of 0.08 (8 steps a stage there) was worse, 1.87x.
+# No stage has a side under MIN_COARSE_SIDE (at 32 px relu5_1 is 2x2; below that the deepest Grams say little).
+START_LONG_SIDE = 256
+STAGE_FACTOR = math.sqrt(2)
+LATER_STAGE_SHARE = 1 / 6
 MIN_COARSE_SIDE = 32
+# A stage may be this much above START_LONG_SIDE: a frame's canvas (--edge-margin, 8 px every side) must not
+# add a stage (1024 px on its 1040-px canvas starts at 260, not 184).
+START_SLACK = 1.1
 _TERMS = ("content", "style", "tv", "temporal", "total")
 
 
@@ -113,7 +140,7 @@ class StylizeResult:
     initial: LossBreakdown  # at the starting image
     final: LossBreakdown  # at the returned image (before clamping)
     history: tuple[float, ...]  # total loss at every step (of the full-size stage)
-    coarse_steps: tuple[int, ...] = ()  # steps spent at each coarse size before the full size (coarse to fine)
+    coarse_steps: tuple[int, ...] = ()  # steps spent at each smaller size before the full size (coarse to fine)
     raw: torch.Tensor | None = field(default=None, repr=False)  # the best iterate as optimized (luminance with --preserve-colors), unclamped
     failed: NonFinite | None = None  # set (and nothing else to be used) when the frame went NaN or infinite
 
@@ -144,14 +171,22 @@ class Stylizer:
         optimize: OptimizeConfig,
         runtime: Runtime | None = None,
         style_at: Callable[[tuple[int, int]], StyleTargets] | None = None,
+        tile: int | None = None,
     ) -> None:
-        """``style_at(size)``: the style targets for another working size (width, height); coarse-to-fine needs it."""
+        """``style_at(size)``: the style targets for another working size (width, height); coarse-to-fine needs it.
+
+        ``tile``: optimize frames larger than this (px, either side) tile by
+        tile, overlapping by ``model.tile_overlap`` (model/tiles.py); None: whole.
+        """
         self.extractor = extractor
+        self.tile = tile
+        self.tile_overlap = model.tile_overlap
         self.style = style
         self.optimize = optimize
         self.runtime = runtime or default_runtime(next(extractor.parameters()).device)
         self.runtime.prepare(extractor)
         self.style_at = style_at
+        self.coarse_start_side = START_LONG_SIDE  # the first coarse-to-fine stage's long side at most
         vgg = architecture(model.network)
         self.content_layers = tuple(vgg.canonical(n) for n in model.content_layers)
         self.style_layers = tuple(vgg.canonical(n) for n in model.style_layers)
@@ -198,7 +233,7 @@ class Stylizer:
         opts = self.optimize
         terms: list[Term] = [
             Content(content_targets, weight=opts.content_weight),
-            Style(self.style.grams if grams is None else grams, self.style.layer_weights, weight=opts.style_weight),
+            Style(self.style.grams if grams is None else grams, self.style.layer_weights, weight=opts.effective_style_weight),
             TotalVariation(weight=opts.tv_weight),
         ]
         if warped is not None and mask is not None and temporal_weights is not None:
@@ -245,6 +280,12 @@ class Stylizer:
         return self._terms(image, content_targets, self.style.grams, None, None, None)
 
     # -- stylizing ----------------------------------------------------------------
+    def tiles(self, size: tuple[int, int]) -> list[Tile] | None:
+        """The tiles frames of ``size`` (width, height) are optimized in; None when whole (no tile size, or it fits one)."""
+        if self.tile is None or (size[0] <= self.tile and size[1] <= self.tile):
+            return None
+        return tile_grid(size, tile=self.tile, overlap=self.tile_overlap, device=self.runtime.device)
+
     def batch(self, capacity: int, size: tuple[int, int], *, poll_every: int | None = None, style: StyleTargets | None = None) -> StylizeBatch:
         """An empty batch of ``capacity`` slots for frames of ``size`` (width, height)."""
         return StylizeBatch(self, capacity=capacity, size=size, poll_every=poll_every, style=style)
@@ -281,37 +322,34 @@ class Stylizer:
                 return result
 
     def coarse_sizes(self, size: tuple[int, int]) -> list[tuple[int, int]]:
-        """The coarse sizes (width, height) a cold start of ``size`` passes through; empty when off."""
-        if not self.optimize.coarse_to_fine or self.style_at is None:
+        """The smaller sizes (width, height) a cold start of ``size`` passes through first; empty when it does not."""
+        if self.style_at is None:
             return []
-        width, height = size
-        sizes = []
-        for scale in COARSE_SCALES:
-            coarse = (max(1, round(width * scale)), max(1, round(height * scale)))
-            if min(coarse) >= MIN_COARSE_SIDE:
-                sizes.append(coarse)
-        return sizes
+        return coarse_schedule(size, self.optimize.coarse_to_fine, start=self.coarse_start_side)
 
     def coarse_start(self, problem: FrameProblem) -> FrameProblem:
-        """Run the coarse stages of a cold start; the problem to finish at full size, started from their result.
+        """Run the smaller stages of a cold start; the problem to finish at full size, started from their result.
 
-        Each stage gets the frame's budget (with the early stop) at its size.
-        Steps are reported as one count across the stages, and the full-size
-        budget is reported with them.
+        The first stage gets the frame's budget, each later one (the full
+        size's included) ``later_stage_budget`` of it, all with the early stop.
+        Steps are reported as one count across the stages, against the sum of
+        the stages' budgets.
         """
         height, width = problem.content.shape[-2:]
         sizes = self.coarse_sizes((width, height))
         if not sizes:
             return problem
         assert self.style_at is not None
-        total_budget = problem.budget * (len(sizes) + 1)
+        later = later_stage_budget(problem.budget)
+        budgets = [problem.budget] + [later] * (len(sizes) - 1)
+        total_budget = sum(budgets) + later
         image = problem.init
         spent: list[int] = []
-        for size in sizes:
+        for size, budget in zip(sizes, budgets):
             stage = FrameProblem(
                 content=_resize(problem.content, size),
                 init=_resize(image, size),
-                budget=problem.budget,
+                budget=budget,
                 on_step=problem.on_step,
                 first_step=sum(spent),
                 total_budget=total_budget,
@@ -330,10 +368,50 @@ class Stylizer:
         return replace(
             problem,
             init=_resize(image, (width, height)).clamp(0.0, 1.0),
+            budget=later,
             first_step=sum(spent),
             total_budget=total_budget,
             coarse=tuple(spent),
         )
+
+
+def coarse_schedule(size: tuple[int, int], mode: CoarseToFine, *, start: int | None = None) -> list[tuple[int, int]]:
+    """The sizes (width, height) a cold start of ``size`` is optimized at before ``size`` itself, smallest first.
+
+    They are ``size`` divided by STAGE_FACTOR**k, k = n ... 1, n the fewest
+    divisions that bring the long side to START_LONG_SIDE (256) or under,
+    with START_SLACK; so the first stage's long side is about 256 at most (and
+    never above the working size's) and each stage is upsampled to the next by
+    the same factor. ``off``: none. ``auto``: none unless the long side is a
+    stage's step above the start (sqrt(2) x 256 x START_SLACK = 398), so the
+    CPU default (256 px, on a canvas 8 px larger every side: 272) is left as
+    it was. ``on``: at least one (n >= 1). Sizes with a side under
+    MIN_COARSE_SIDE are left out. ``start``: another first long side than
+    START_LONG_SIDE (benchmarks/resolution.py measures the choice).
+    """
+    if mode is CoarseToFine.OFF:
+        return []
+    start = START_LONG_SIDE if start is None else start
+    width, height = size
+    limit = start * START_SLACK
+    if mode is CoarseToFine.AUTO and max(width, height) <= limit * STAGE_FACTOR:
+        return []
+    stages = 0
+    while max(width, height) / STAGE_FACTOR**stages > limit:
+        stages += 1
+    if mode is CoarseToFine.ON:
+        stages = max(stages, 1)
+    sizes = []
+    for k in range(stages, 0, -1):
+        stage = (max(1, round(width / STAGE_FACTOR**k)), max(1, round(height / STAGE_FACTOR**k)))
+        if min(stage) >= MIN_COARSE_SIDE:
+            sizes.append(stage)
+    return sizes
+
+
+def later_stage_budget(budget: int) -> int:
+    """The steps of every coarse-to-fine stage after the first, the full size's included, for a frame budget of ``budget``."""
+    return max(1, math.ceil(budget * LATER_STAGE_SHARE))
 
 
 def _resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -398,7 +476,13 @@ class StylizeBatch:
         shape = (channels, height, width)
         self.max_budget = 1
         self.image = torch.zeros((capacity, *shape), device=device)
+        # Tiled (a frame larger than the device optimizes at once): one set of content targets per tile.
+        self.tiles = stylizer.tiles(size)
         self.content_targets: dict[str, torch.Tensor] = {}
+        self.tile_targets: list[dict[str, torch.Tensor]] = [{} for _ in self.tiles or ()]
+        self.content_scale: dict[str, torch.Tensor] = {}
+        self._tile_weights: dict[tuple[int, int, int], torch.Tensor] = {}
+        self._positions: dict[str, float] = {}
         self.warped = torch.zeros((capacity, *shape), device=device)
         self.mask = torch.zeros((capacity, 1, height, width), device=device)
         self.temporal_weight = torch.zeros(capacity, device=device)
@@ -448,11 +532,11 @@ class StylizeBatch:
         if not bool(torch.isfinite(problem.init).all()):
             raise NonFinite("image", 0)
         self._grow_history(problem.budget)
-        targets = stylizer.content_targets(problem.content.to(self.device))
-        for name, value in targets.items():
-            if name not in self.content_targets:
-                self.content_targets[name] = torch.zeros((self.capacity, *value.shape[1:]), device=self.device)
-            self.content_targets[name][slot] = value[0]
+        content = problem.content.to(self.device)
+        if self.tiles is None:
+            _store(self.content_targets, stylizer.content_targets(content), slot, self.capacity)
+        else:
+            self._store_content(slot, content)
         start = stylizer._space(problem.init.detach().to(self.device))
         self.image[slot] = start[0]
         self.best_image[slot] = start[0]
@@ -518,20 +602,26 @@ class StylizeBatch:
         def pick(tensor: torch.Tensor) -> torch.Tensor:
             return tensor if index is None else tensor.index_select(0, index)
 
-        x = pick(self.image).detach().clone().requires_grad_(True)
-        targets = {name: pick(value) for name, value in self.content_targets.items()}
         weights = pick(self.temporal_weight)
         temporal = any(self.problems[k].temporal is not None for k in slots)  # type: ignore[union-attr]
-        terms = stylizer._objective(
-            x, targets, self.style.grams, pick(self.warped) if temporal else None, pick(self.mask) if temporal else None,
-            weights if temporal else None,
-        )
-        total = terms["total"]
-        total.sum().backward()  # each image's gradient is its own loss's: the sum never mixes them
-        with torch.no_grad():
+        if self.tiles is None:
+            x = pick(self.image).detach().clone().requires_grad_(True)
+            targets = {name: pick(value) for name, value in self.content_targets.items()}
+            terms = stylizer._objective(
+                x, targets, self.style.grams, pick(self.warped) if temporal else None, pick(self.mask) if temporal else None,
+                weights if temporal else None,
+            )
+            total = terms["total"]
+            total.sum().backward()  # each image's gradient is its own loss's: the sum never mixes them
             values = torch.stack([terms[name].detach() for name in _TERMS], dim=1)
+            x_grad = x.grad
+        else:
+            x = pick(self.image).detach()
+            values, x_grad = self._tiled(x, pick, weights, temporal)
+            total = values[:, _TERMS.index("total")]
+        with torch.no_grad():
             self._record(slots, pick, index, x.detach(), total.detach(), values)
-            grad = x.grad
+            grad = x_grad
             if index is not None:
                 full = torch.zeros_like(self.image)
                 full.index_copy_(0, index, grad)
@@ -544,6 +634,118 @@ class StylizeBatch:
             self.fault_kind.copy_(torch.where(broken, torch.full_like(self.fault_kind, 2), self.fault_kind))
             self.fault_step.copy_(torch.where(broken, self.steps, self.fault_step))
             self.live &= ~broken
+
+    def _pooled(self, index: int, shape: tuple[int, int]) -> torch.Tensor:
+        """Tile ``index``'s blending weight at a feature map's resolution ``shape`` (h, w): still a partition of unity."""
+        key = (index, *shape)
+        if key not in self._tile_weights:
+            assert self.tiles is not None
+            self._tile_weights[key] = F.adaptive_avg_pool2d(self.tiles[index].weight, shape)
+        return self._tile_weights[key]
+
+    def _weighted_gram(self, index: int, features: torch.Tensor, positions: float) -> torch.Tensor:
+        """Tile ``index``'s part of the frame's Gram at a layer: its positions weighted by the blend, over the frame's ``positions``."""
+        weight = self._pooled(index, (features.shape[-2], features.shape[-1]))
+        flat = features.flatten(2)
+        return (flat * weight.flatten(2)) @ flat.transpose(1, 2) / positions
+
+    def _store_content(self, slot: int, content: torch.Tensor) -> None:
+        """A tiled frame's content targets, tile by tile, and each layer's blended mean square (the content term's scale)."""
+        assert self.tiles is not None
+        scale: dict[str, torch.Tensor] = {}
+        for index, (tile, store) in enumerate(zip(self.tiles, self.tile_targets)):
+            targets = self.stylizer.content_targets(content[..., tile.rows, tile.cols])
+            _store(store, targets, slot, self.capacity)
+            for name, value in targets.items():
+                part = (value.pow(2) * self._pooled(index, (value.shape[-2], value.shape[-1]))).sum()
+                scale[name] = scale[name] + part if name in scale else part
+        for name, value in scale.items():
+            if name not in self.content_scale:
+                self.content_scale[name] = torch.ones(self.capacity, device=self.device)
+            # normalised_mse_per_image's guard: an all-zero target is divided by 1.
+            self.content_scale[name][slot] = torch.where(value > 0, value, torch.ones_like(value))
+
+    def _tiled(
+        self, x: torch.Tensor, pick: Callable[[torch.Tensor], torch.Tensor], weights: torch.Tensor, temporal: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The terms (B, len(_TERMS)) and the gradient of a tiled frame, one tile through the network at a time.
+
+        The same objective as the whole frame's, assembled from tiles (model/tiles.py):
+        each feature map position counts once, split between the tiles that
+        see it by their blending weights. The style term needs the frame's
+        Grams, so a step takes two passes over the tiles: the first (no
+        gradient) sums the weighted Grams, whose error gives d(style)/d(Gram);
+        the second backpropagates, per tile, that derivative against the
+        tile's weighted Gram, with the weighted content error. Tv and the
+        temporal term are per pixel and cheap: taken on the whole image.
+        """
+        assert self.tiles is not None
+        stylizer, opts = self.stylizer, self.stylizer.optimize
+        style_layers, content_layers = stylizer.style_layers, stylizer.content_layers
+        layers = stylizer._all_layers
+        batch = x.shape[0]
+        # Pass 1: the frame's Grams.
+        grams: dict[str, torch.Tensor] = {}
+        count = not self._positions  # each layer's positions in the frame (the Gram's divisor), counted on the first step
+        with torch.no_grad():
+            for index, tile in enumerate(self.tiles):
+                features = stylizer._features(x[..., tile.rows, tile.cols], style_layers)
+                for name in style_layers:
+                    value = features[name]
+                    if name not in grams:
+                        grams[name] = torch.zeros((batch, value.shape[1], value.shape[1]), device=x.device)
+                    grams[name] += self._weighted_gram(index, value, 1.0)
+                    if count:
+                        shape = (value.shape[-2], value.shape[-1])
+                        self._positions[name] = self._positions.get(name, 0.0) + float(self._pooled(index, shape).sum())
+            for name in style_layers:
+                grams[name] /= self._positions[name]
+        leaves = {name: gram.requires_grad_(True) for name, gram in grams.items()}
+        layer_total = sum(self.style.layer_weights.values())
+        style = torch.stack([
+            normalised_mse_per_image(leaves[name], target.unsqueeze(0)) * (self.style.layer_weights[name] / layer_total)
+            for name, target in self.style.grams.items()
+        ]).sum(0)  # fmt: skip
+        (style * opts.effective_style_weight).sum().backward()
+        d_grams = {name: leaf.grad for name, leaf in leaves.items()}
+        # Pass 2: per tile, the gradient of style (through the tile's part of the Grams) and content.
+        grad = torch.zeros_like(x)
+        content = torch.zeros(batch, device=x.device)
+        scale = {name: pick(value) for name, value in self.content_scale.items()}
+        for index, (tile, store) in enumerate(zip(self.tiles, self.tile_targets)):
+            crop = x[..., tile.rows, tile.cols].clone().requires_grad_(True)
+            features = stylizer._features(crop, layers)
+            surrogate = torch.zeros(batch, device=x.device)
+            for name in style_layers:
+                part = self._weighted_gram(index, features[name], self._positions[name])
+                surrogate = surrogate + (d_grams[name] * part).flatten(1).sum(1)
+            errors = []
+            for name in content_layers:
+                value, target = features[name], pick(store[name])
+                weight = self._pooled(index, (value.shape[-2], value.shape[-1]))
+                errors.append(((value - target).pow(2) * weight).flatten(1).sum(1) / scale[name])
+            part_content = torch.stack(errors).mean(0)
+            (surrogate + opts.content_weight * part_content).sum().backward()
+            with torch.no_grad():
+                assert crop.grad is not None
+                grad[..., tile.rows, tile.cols] += crop.grad
+                content += part_content.detach()
+        # Tv and temporal on the whole image.
+        whole = x.clone().requires_grad_(True)
+        tv = TotalVariation(weight=opts.tv_weight).value(whole, {})
+        pixel_total = opts.tv_weight * tv
+        if temporal:
+            motion = Temporal(pick(self.warped), pick(self.mask), weight=weights).value(whole, {})
+            pixel_total = pixel_total + weights * motion
+        else:
+            motion = torch.zeros(batch, device=x.device)
+        pixel_total.sum().backward()
+        with torch.no_grad():
+            assert whole.grad is not None
+            grad += whole.grad
+            total = opts.content_weight * content + opts.effective_style_weight * style.detach() + pixel_total.detach()
+            values = torch.stack([content, style.detach(), tv.detach(), motion.detach(), total], dim=1)
+        return values, grad
 
     def _record(self, slots: list[int], pick: Callable[[torch.Tensor], torch.Tensor], index: torch.Tensor | None,
                 x: torch.Tensor, total: torch.Tensor, values: torch.Tensor) -> None:
@@ -646,6 +848,14 @@ class StylizeBatch:
             coarse_steps=problem.coarse,
             raw=raw,
         )
+
+
+def _store(into: dict[str, torch.Tensor], targets: dict[str, torch.Tensor], slot: int, capacity: int) -> None:
+    """Put one frame's content targets (1, ...) per layer into slot ``slot`` of the batch's (capacity, ...) tensors."""
+    for name, value in targets.items():
+        if name not in into:
+            into[name] = torch.zeros((capacity, *value.shape[1:]), device=value.device)
+        into[name][slot] = value[0]
 
 
 def _breakdown(values: list[float]) -> LossBreakdown:

@@ -566,7 +566,7 @@ def _probe(batch: list[_Clip], settings: Settings) -> None:
             continue
         try:
             with open_source(clip.input) as source:
-                clip.frames = make_plan(source.info, settings.select).frame_count
+                clip.frames = make_plan(source.info, replace(settings.select, max_size=None)).frame_count  # a count: any size
         except VidstyleError as error:
             clip.error = str(error)
         except Exception as error:  # noqa: BLE001 - a decoder's own failure on a damaged file is this clip's, not the batch's

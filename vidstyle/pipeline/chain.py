@@ -65,7 +65,7 @@ from vidstyle.pipeline.overlap import ReadAhead, WriteBehind
 from vidstyle.pipeline.workdir import WorkDir
 from vidstyle.temporal.flow import FlowEstimator
 from vidstyle.temporal.inbetween import composite, key_positions, make_inbetween
-from vidstyle.video.pixels import resize
+from vidstyle.video.pixels import working_frame
 from vidstyle.video.sinks import Sink, SinkSpec, open_sink
 from vidstyle.video.sources import FrameReader, SourceSpec, open_reader, read_image
 
@@ -249,7 +249,8 @@ class ChainRun:
         return self._ahead
 
     def _decoded(self, begin: int, frames: Iterator[tuple[int, np.ndarray]]) -> Iterator[tuple[int, np.ndarray]]:
-        """Working-size frames from ``begin`` on, each prepared for the method once its predecessor is known."""
+        """Working frames (working size, on their canvas: --edge-margin) from ``begin`` on, each prepared for the
+        method once its predecessor is known."""
         previous: np.ndarray | None = None
         previous_key: np.ndarray | None = None
         position = begin
@@ -258,7 +259,7 @@ class ChainRun:
             item = next(frames, None)
             if item is None:
                 return
-            content = resize(item[1], self.plan.working_size)
+            content = working_frame(item[1], self.plan.working_size, self.plan.margin)
             if self._keep_sources:
                 with self._sources_lock:
                     self._sources[position] = item[1]
@@ -286,7 +287,7 @@ class ChainRun:
         images = {}
         for position in positions:
             path = self._warmup_path(position)
-            if not png_is_complete(path, self.plan.working_size):
+            if not png_is_complete(path, self.plan.canvas_size):
                 return None
             try:
                 images[position] = read_image(path)
@@ -448,7 +449,7 @@ class ChainRun:
             write_image_atomic(self._key_path(position), image)
 
     def _stored_key(self, position: int) -> np.ndarray:
-        if self._keydir is not None and png_is_complete(self._key_path(position), self.plan.working_size):
+        if self._keydir is not None and png_is_complete(self._key_path(position), self.plan.canvas_size):
             try:
                 return read_image(self._key_path(position))
             except VidstyleError:

@@ -114,6 +114,14 @@ class RunPlan:
         return self.frames.output_size
 
     @property
+    def margin(self) -> int:
+        return self.frames.margin
+
+    @property
+    def canvas_size(self) -> tuple[int, int]:
+        return self.frames.canvas_size
+
+    @property
     def segments(self) -> tuple[Segment, ...]:
         return tuple(segment for chain in self.chains for segment in chain.segments)
 

@@ -26,6 +26,7 @@ class RunStarted:
     working_size: tuple[int, int]
     output: Path
     work_dir: Path | None
+    size_choice: str = ""  # --max-size auto: the size chosen and why (model/autosize.py); "" for a size in pixels
 
 
 @dataclass(frozen=True)

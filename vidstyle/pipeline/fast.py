@@ -19,6 +19,7 @@ With ``--model`` none of this happens: the saved network is the method.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -28,7 +29,7 @@ import numpy as np
 
 from vidstyle import __version__
 from vidstyle import written as written_files
-from vidstyle.config import MethodKind, Precision, Settings, TemporalMode, settings_to_json
+from vidstyle.config import FULL_TRAIN_STEPS, MethodKind, Precision, Settings, TemporalMode, settings_to_json
 from vidstyle.errors import Interrupted, ModelError, NumericalError, UsageError
 from vidstyle.faults import FaultPoint, Faults
 from vidstyle.files import file_sha256, png_is_complete, write_bytes_atomic, write_image_atomic
@@ -47,7 +48,18 @@ from vidstyle.methods.feedforward import (
     load_model,
     plan_keyframes,
     save_model,
+    time_training,
     train_network,
+)
+from vidstyle.pipeline.budget import (
+    Choice,
+    Costs,
+    choose_kind,
+    describe_budget,
+    optimizer_step_seconds,
+    record_budget,
+    recorded_budget,
+    training_steps,
 )
 from vidstyle.model.device import resolve_device
 from vidstyle.model.runtime import native_bf16
@@ -55,7 +67,7 @@ from vidstyle.pipeline.chains import RunPlan
 from vidstyle.pipeline.events import EventHandler, KeyframeDone, Notice
 from vidstyle.pipeline.ownership import Guarded, check_target
 from vidstyle.video.sinks import Output
-from vidstyle.video.pixels import resize
+from vidstyle.video.pixels import working_frame
 from vidstyle.video.sources import SourceSpec, open_reader, read_image
 
 FAST_DIR = "fast"
@@ -72,8 +84,6 @@ def check_fast_settings(settings: Settings, *, image_output: bool) -> None:
     method = settings.method
     if method.kind is not MethodKind.FAST:
         return
-    if settings.scale.parallel:
-        raise UsageError("--method fast trains one network in one process; leave out --workers and --ray-address.")
     if method.model is None:
         if settings.style.preserve_colors:
             raise UsageError("--preserve-colors does not work with --method fast yet; leave one of them out.")
@@ -93,6 +103,24 @@ def fast_model_method(settings: Settings) -> FastMethod:
 
 
 @dataclass(frozen=True)
+class SavedNetwork:
+    """The method factory of fast mode's Ray workers: the network saved at ``path``, loaded once on each worker.
+
+    A trained run's network is its work dir's fast/model.pt, which every worker
+    sees (the work dir is on a filesystem they share, docs/workers.md), so the
+    network is trained once, on the driver, and crosses to the workers as a
+    file, never through Ray's object store.
+    """
+
+    path: Path
+    identity: str
+
+    def __call__(self, settings: Settings, working_size: tuple[int, int]) -> Method:
+        device = resolve_device(settings.model.device)
+        return FastMethod(load_model(self.path, device=device).net, identity=self.identity, device=device)
+
+
+@dataclass(frozen=True)
 class RunMethod:
     """The method a run chose: ``method`` stylizes the frames, unless the run trains a network first."""
 
@@ -106,6 +134,20 @@ class RunMethod:
         """What the output depends on besides settings and inputs (the run's fingerprint)."""
         return self.method.identity
 
+    @property
+    def tile(self) -> int | None:
+        """The tile side the optimizer's frames are optimized in (None: whole); only the optimizer tiles (methods/optimize.py)."""
+        return getattr(self.method, "tile", None)  # test stand-ins and saved networks have none
+
+    def worker_factory(self, settings: Settings, work_root: Path | None, fallback: MethodFactory) -> MethodFactory:
+        """What each Ray worker builds its method with: the saved network in fast mode, else ``fallback`` (the optimizer)."""
+        if not self.independent:
+            return fallback
+        if settings.method.model is not None:
+            return SavedNetwork(Path(settings.method.model), self.identity)
+        assert work_root is not None
+        return SavedNetwork(work_root / FAST_DIR / MODEL_NAME, self.identity)
+
     def ready(
         self,
         *,
@@ -117,13 +159,14 @@ class RunMethod:
         faults: Faults,
         stop: StopToken,
         on_event: EventHandler,
+        workers: int = 1,
     ) -> Method:
         """The method the chains use: ``method``, or the network this run trains (or trained before a kill)."""
         if not self.trains:
             return self.method
         return prepare_fast_method(
             settings=settings, plan=plan, source=source, work_root=work_root, resume=resume,
-            keyframer=self.method, faults=faults, stop=stop, on_event=on_event,
+            keyframer=self.method, faults=faults, stop=stop, on_event=on_event, workers=workers,
         )  # fmt: skip
 
 
@@ -141,6 +184,45 @@ def choose_method(settings: Settings, working_size: tuple[int, int], *, method_f
         return RunMethod(fast_model_method(settings), trains=False, independent=True)
     trains = config.kind is MethodKind.FAST
     return RunMethod(method_factory(keyframer_settings(settings) if trains else settings, working_size), trains=trains, independent=trains)
+
+
+def auto_choice(
+    settings: Settings,
+    frames: Sequence[np.ndarray],
+    *,
+    shots: Sequence[tuple[int, int]],
+    frame_count: int,
+    workers: int,
+    working_size: tuple[int, int],
+    method_factory: MethodFactory,
+) -> tuple[Choice, Method | None]:
+    """``--method auto``: optimize or fast for this clip, from costs measured here (pipeline/budget.py), and why.
+
+    ``frames``: the clip's first frames (two, at the working size) to time an
+    optimizer step and a few training steps on. Returns the optimizer it built
+    to measure, for the run to use when it chose the optimizer.
+    """
+    if settings.style.preserve_colors:
+        return Choice(MethodKind.OPTIMIZE, "fast mode cannot keep the input's colours (--preserve-colors)"), None
+    optimizer = method_factory(settings, working_size)
+    core = optimizer.core if isinstance(optimizer, SharingCore) else None
+    if core is None:
+        return Choice(MethodKind.OPTIMIZE, "this method factory cannot train a fast network"), optimizer
+    step = optimizer_step_seconds(optimizer, frames[0])
+    config = fast_config(settings)
+    clip = TrainingClip(frames=list(frames), keyframes={0: frames[0]})  # the keyframe's look does not change a step's cost
+    train_step, apply = time_training(
+        clip, features=core.extractor, style=core.style, content_layers=core.stylizer.content_layers, config=config, device=core.device
+    )
+    keys = len(plan_keyframes(shots, every=settings.method.keyframes))
+    cold = settings.optimize.iterations  # the budget: keyframes and the optimizer's cold starts alike
+    costs = Costs(
+        frames=frame_count, shots=len(shots), workers=workers, step_seconds=step, cold_steps=cold,
+        warm_steps=settings.optimize.iterations_next, keyframes=keys, keyframe_seconds=keys * cold * step,
+        train_step_seconds=train_step, apply_seconds=apply,
+    )  # fmt: skip
+    choice = choose_kind(costs, full=settings.method.train_steps or FULL_TRAIN_STEPS)
+    return choice, optimizer
 
 
 def check_save_model(settings: Settings, *, guarded: Guarded, output: Output, work: Path | None) -> None:
@@ -165,19 +247,21 @@ def check_save_model(settings: Settings, *, guarded: Guarded, output: Output, wo
     )  # fmt: skip
 
 
-def fast_config(settings: Settings) -> FastConfig:
+def fast_config(settings: Settings, *, steps: int | None = None) -> FastConfig:
     """The training settings of a run: its step budget, keyframe spacing, seed, flow preset and loss weights.
 
-    The style weight is the run's times STYLE_EMPHASIS (methods/feedforward.py says why).
+    ``steps``: the budget the run decided (pipeline/budget.py) when --train-steps
+    was not given; without either, the full training. The style weight is the
+    run's times STYLE_EMPHASIS (methods/feedforward.py says why).
     """
-    steps = settings.method.train_steps
+    steps = settings.method.train_steps or steps or FULL_TRAIN_STEPS
     return FastConfig(
         keyframes=settings.method.keyframes,
         train_steps=steps,
         seed=settings.optimize.seed,
         flow_preset=settings.temporal.flow_preset,
         weights=LossWeights(
-            style=settings.optimize.style_weight * STYLE_EMPHASIS,
+            style=settings.optimize.effective_style_weight * STYLE_EMPHASIS,
             content=settings.optimize.content_weight,
             tv=settings.optimize.tv_weight,
             # The temporal term is flow-warped, as the optimizer's in flow mode; --temporal none/prev leave it out.
@@ -266,13 +350,16 @@ def prepare_fast_method(
     stop: StopToken,
     on_event: EventHandler,
     resume: str | None = None,
+    workers: int = 1,
 ) -> FastMethod:
     """Keyframes, training and the trained network of a fast-mode run, each taken from the work dir when done before.
 
     ``keyframer`` is the optimizer method (methods/optimize.py): it stylizes
     the keyframes, and its feature network and style targets are the
     training's losses. ``resume`` is the command that continues the run
-    (default: ``vidstyle resume WORK_ROOT``).
+    (default: ``vidstyle resume WORK_ROOT``). Without --train-steps the step
+    budget follows the clip (pipeline/budget.py; ``workers`` share the
+    optimizer's estimated time), decided once and recorded in the work dir.
     """
     resume = resume or resume_command(work_root)
     folder = work_root / FAST_DIR
@@ -280,7 +367,6 @@ def prepare_fast_method(
     core = keyframer.core if isinstance(keyframer, SharingCore) else None
     if core is None:
         raise UsageError("--method fast needs the optimizer's feature network to train with; use the default method factory.")
-    config = fast_config(settings)
     if model_path.is_file():
         try:
             loaded = load_model(model_path, device=core.device)
@@ -294,13 +380,22 @@ def prepare_fast_method(
     keys = plan_keyframes([(shot.start, shot.stop) for shot in plan.shots], every=settings.method.keyframes)
     positions = training_positions(plan, keys)
     frames = _read_frames(plan, source, positions)
-    keyframes = _stylize_keyframes(plan, keys, frames, keyframer, folder / "keyframes", stop=stop, on_event=on_event, resume=resume)
+    keyframes, timings = _stylize_keyframes(plan, keys, frames, keyframer, folder / "keyframes", stop=stop, on_event=on_event, resume=resume)
     index = {position: i for i, position in enumerate(positions)}
     clip = TrainingClip(
         frames=[frames[p] for p in positions],
         keyframes={index[p]: image for p, image in keyframes.items()},
         breaks=_breaks(positions, plan),
     )
+    config = fast_config(settings)
+    if settings.method.train_steps is None:
+        steps = recorded_budget(folder)
+        if steps is None:
+            costs = _measure_costs(settings, plan, config, clip, timings, core, workers=workers)
+            steps = training_steps(costs)
+            record_budget(folder, costs, steps)
+            on_event(Notice(describe_budget(costs, steps)))
+        config = fast_config(settings, steps=steps)
 
     def relay(event: TrainingEvent) -> None:
         if isinstance(event, TrainingStep):
@@ -340,6 +435,31 @@ def prepare_fast_method(
     return FastMethod(result.net, identity=keyframer.identity, device=core.device)
 
 
+def _measure_costs(
+    settings: Settings, plan: RunPlan, config: FastConfig, clip: TrainingClip, timings: dict[int, tuple[float, int]],
+    core: object, *, workers: int,
+) -> Costs:
+    """What the budget weighs: the keyframes' measured steps and seconds, and a few probe steps of training."""
+    seconds = sum(t for t, _ in timings.values())
+    steps = sum(n for _, n in timings.values())
+    train_step, apply = time_training(
+        clip, features=core.extractor, style=core.style, content_layers=core.stylizer.content_layers,  # type: ignore[attr-defined]
+        config=config, device=core.device,  # type: ignore[attr-defined]
+    )  # fmt: skip
+    return Costs(
+        frames=plan.frame_count,
+        shots=len(plan.shots),
+        workers=workers,
+        step_seconds=seconds / max(1, steps),
+        cold_steps=steps / max(1, len(timings)),
+        warm_steps=settings.optimize.iterations_next,
+        keyframes=len(timings),
+        keyframe_seconds=seconds,
+        train_step_seconds=train_step,
+        apply_seconds=apply,
+    )
+
+
 def _save_copy(settings: Settings, model_path: Path) -> None:
     """--save-model: a byte copy of the run's fast/model.pt, so a resume recognises (and may rewrite) its own copy.
 
@@ -352,13 +472,13 @@ def _save_copy(settings: Settings, model_path: Path) -> None:
 
 
 def _read_frames(plan: RunPlan, source: SourceSpec, positions: Sequence[int]) -> dict[int, np.ndarray]:
-    """The frames at ``positions`` (increasing), at the working size, in one pass over the input."""
+    """The frames at ``positions`` (increasing), as working frames (on their canvas), in one pass over the input."""
     indices = [plan.frames.source_indices[p] for p in positions]
     by_index = dict(zip(indices, positions))
     frames: dict[int, np.ndarray] = {}
     with open_reader(source) as reader:
         for index, frame in reader.read(indices):
-            frames[by_index[index]] = resize(frame, plan.working_size)
+            frames[by_index[index]] = working_frame(frame, plan.working_size, plan.margin)
     return frames
 
 
@@ -372,15 +492,21 @@ def _stylize_keyframes(
     stop: StopToken,
     on_event: EventHandler,
     resume: str,
-) -> dict[int, np.ndarray]:
-    """The optimizer's cold start of every keyframe; each is stored as it is done, so a resumed run skips it."""
+) -> tuple[dict[int, np.ndarray], dict[int, tuple[float, int]]]:
+    """The optimizer's cold start of every keyframe, and its (seconds, steps).
+
+    Each is stored as it is done (the PNG, then its timing beside it, which
+    prices the optimizer's step for the budget), so a resumed run skips it.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     shot_start = {p: shot.start for shot in plan.shots for p in keys if shot.start <= p < shot.stop}
     done: dict[int, np.ndarray] = {}
+    timings: dict[int, tuple[float, int]] = {}
     for count, position in enumerate(keys, start=1):
         path = folder / f"{position:06d}.png"
-        if png_is_complete(path, plan.working_size):
-            done[position] = read_image(path)
+        timing = _read_timing(path.with_suffix(".json"))
+        if timing is not None and png_is_complete(path, plan.canvas_size):
+            done[position], timings[position] = read_image(path), timing
             on_event(KeyframeDone(done=count, total=len(keys), position=position, seconds=0.0))
             continue
 
@@ -403,7 +529,18 @@ def _stylize_keyframes(
             raise Interrupted(
                 f"Stopped while stylizing keyframes ({count - 1} of {len(keys)} done). Resume with: {resume}"
             ) from None
+        seconds = time.perf_counter() - started
         write_image_atomic(path, result.image)
-        done[position] = result.image
-        on_event(KeyframeDone(done=count, total=len(keys), position=position, seconds=time.perf_counter() - started))
-    return done
+        write_bytes_atomic(path.with_suffix(".json"), json.dumps({"seconds": seconds, "steps": result.outcome.steps}).encode())
+        done[position], timings[position] = result.image, (seconds, result.outcome.steps)
+        on_event(KeyframeDone(done=count, total=len(keys), position=position, seconds=seconds))
+    return done, timings
+
+
+def _read_timing(path: Path) -> tuple[float, int] | None:
+    """A stored keyframe's (seconds, optimizer steps); None when it is missing (a kill between the PNG and it)."""
+    try:
+        data = json.loads(path.read_text())
+        return float(data["seconds"]), int(data["steps"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

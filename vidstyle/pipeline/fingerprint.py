@@ -3,6 +3,11 @@
 A run's fingerprint holds hashes of its input, style images and weights, its
 output path, frame count and every setting. It is stored in the manifest;
 a later run in the same work dir compares its own and lists what differs.
+Choices made when the run began are kept in it too and read back by a
+resume instead of being made again: --method auto's ("auto") and the tile
+size --tile-size auto chose from the memory free then ("tiles", absent for
+whole frames; pipeline/run.py), so a resumed run never mixes tiled frames
+with whole ones.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from pathlib import Path
 
 import xxhash
 
-from vidstyle.config import MethodKind, OutputSize, OverlayMode, Settings, free_settings, settings_to_json
+from vidstyle.config import TILE_AUTO, MethodKind, OutputSize, OverlayMode, Settings, free_settings, settings_to_json
 from vidstyle.files import file_sha256
 from vidstyle.model.style import read_style_image
 from vidstyle.video.masks import open_mask
@@ -163,6 +168,8 @@ _MASK_DEFAULTS = {
     "settings.select.mask_invert": False,
     "settings.select.protect_overlays": OverlayMode.OFF.value,
 }
+# A manifest older than tiles: its frames were whole, as --tile-size auto keeps them when it has no "tiles" entry.
+_TILE_DEFAULTS = {"settings.model.tile_size": TILE_AUTO, "settings.model.tile_overlap": 64}
 
 
 def flatten(prefix: str, value: object, into: dict[str, object]) -> dict[str, object]:
@@ -190,6 +197,10 @@ def differences(old: dict[str, object], new: dict[str, object]) -> list[str]:
             continue  # a manifest older than --mask (or --protect-overlays): its run had none
         if before == "(unset)" and key == "settings.temporal.inbetween" and after == 1:
             continue  # a manifest older than --inbetween: its run stylized every frame
+        if before == "(unset)" and key in _TILE_DEFAULTS and after == _TILE_DEFAULTS[key]:
+            continue  # a manifest older than --tile-size: its frames were whole ("tiles" absent, which auto keeps)
+        if key == "settings.optimize.coarse_to_fine" and before is False and after == "off":
+            continue  # a manifest older than the multi-scale schedule stored a bool; false made the frames "off" makes
         if before == "(unset)" and key == "input.xxh3_128":
             continue  # a manifest older than whole-file hashing: its input is checked as then (input.sha256, input_fingerprint)
         if before != after:

@@ -14,7 +14,7 @@ from fractions import Fraction
 from vidstyle.config import DEFAULT_FOLDER_FPS, OutputSize, SelectConfig
 from vidstyle.errors import InputError, UsageError
 from vidstyle.timecode import InputPoint, parse_input_point
-from vidstyle.video.pixels import working_size
+from vidstyle.video.pixels import canvas_size, working_size
 from vidstyle.video.sources import SourceInfo, SourceKind
 
 # Timestamps from containers are rounded to their timebase; half a millisecond
@@ -31,10 +31,19 @@ class FramePlan:
     output_size: tuple[int, int]  # (width, height) of the written frames
     audio_start: float  # seconds into the source file where the output's first frame is
     duration: float  # seconds the output lasts
+    # Pixels of the frame's own edge on every side of the working frames (--edge-margin): the method stylizes
+    # frames of canvas_size, the work dir stores them so, and the sink crops them back to working_size.
+    # 0 in plans written before the margin (their frames had none).
+    margin: int = 0
 
     @property
     def frame_count(self) -> int:
         return len(self.source_indices)
+
+    @property
+    def canvas_size(self) -> tuple[int, int]:
+        """(width, height) of the frames the method stylizes: the working size plus the margin on every side."""
+        return canvas_size(self.working_size, self.margin)
 
 
 def _input_rate(info: SourceInfo, select: SelectConfig) -> Fraction:
@@ -70,7 +79,13 @@ def _index_of(position: InputPoint | None, stamps: list[float], default: int, op
 
 
 def make_plan(info: SourceInfo, select: SelectConfig) -> FramePlan:
-    """Select frames and compute their timing; raises UsageError for an empty or impossible selection."""
+    """Select frames and compute their timing; raises UsageError for an empty or impossible selection.
+
+    --max-size auto must be settled first (pipeline/autosize.py settle_max_size); a caller that needs only
+    which frames (not their size) passes ``replace(select, max_size=None)``.
+    """
+    if select.auto_size:
+        raise ValueError("make_plan needs a --max-size in pixels: settle auto first (pipeline/autosize.py settle_max_size)")
     rate = _input_rate(info, select)
     stamps = _timestamps(info, rate)
     start = _index_of(parse_input_point(select.start, option="--start") if select.start else None, stamps, 0, "--start")
@@ -125,6 +140,7 @@ def make_plan(info: SourceInfo, select: SelectConfig) -> FramePlan:
         output_size=out,
         audio_start=audio_start,
         duration=duration,
+        margin=select.edge_margin,
     )
 
 

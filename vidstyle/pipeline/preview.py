@@ -74,11 +74,12 @@ from vidstyle.pipeline.events import (
     StepDone,
     ignore,
 )
+from vidstyle.pipeline.autosize import settle_max_size
 from vidstyle.pipeline.plan import FramePlan, input_times, make_plan
 from vidstyle.pipeline.shots import describe_shots, format_time, scan_for_cuts
 from vidstyle.video.masks import composite
 from vidstyle.video.overlays import OverlayDetection, detect_in_shots
-from vidstyle.video.pixels import resize
+from vidstyle.video.pixels import add_margin, crop_margin, resize
 from vidstyle.video.sheet import Box, Tile, compose
 from vidstyle.video.sinks import OutputKind, output_kind
 from vidstyle.video.sources import FrameSource, SourceKind, open_source
@@ -168,7 +169,8 @@ def describe_settings(settings: Settings, *, working_size: tuple[int, int]) -> s
     parts = [
         f"{model.network.value} {weights_name}",
         f"style {styles}",
-        f"content {optimize.content_weight:g} / style {optimize.style_weight:g} / tv {optimize.tv_weight:g}",
+        f"content {optimize.content_weight:g} / style {optimize.style_weight:g} / tv {optimize.tv_weight:g}"
+        + (f", strength {optimize.strength:g}" if optimize.strength != 1.0 else ""),
         f"{working_size[0]}x{working_size[1]}",
         f"{optimize.iterations} iterations ({optimize.optimizer.value}, early stop {optimize.tolerance:g})",
     ]
@@ -364,14 +366,21 @@ def preview(
     cold = settings.replace(temporal=replace(settings.temporal, mode=TemporalMode.NONE))
     with open_source(input) as source:
         check_target(sheet, option="--output", guarded=guarded_paths(source.info, settings), overwrite=settings.run.overwrite)
+        settings, choice = settle_max_size(settings, source)  # --max-size auto chooses as a run would
+        cold = cold.replace(select=settings.select)
         plan = make_plan(source.info, settings.select)
         times = _times(source, settings, plan)
         cuts, shots = _find_shots(source, settings, plan, times, on_event)
         positions = pick_positions(plan.frame_count, config.frames, cuts)
         overlays = _find_overlays(source, settings, plan, cuts)
         contents = _read(source, (plan.source_indices[p] for p in positions))
-        method = method_factory(cold, plan.working_size)
-        on_event(RunStarted(total_frames=len(positions), already_done=0, working_size=plan.working_size, output=sheet, work_dir=None))
+        method = method_factory(cold, plan.canvas_size)  # frames on their canvas, as a run's (--edge-margin)
+        on_event(
+            RunStarted(
+                total_frames=len(positions), already_done=0, working_size=plan.working_size, output=sheet, work_dir=None,
+                size_choice=choice.reason if choice is not None else "",
+            )
+        )
         progress = RunProgress(len(positions), 0, on_event)
         inputs, results, frames = [], [], []
         for position in positions:
@@ -382,11 +391,14 @@ def preview(
             def on_step(report: StepDone) -> None:
                 on_event(report)
 
-            task = FrameTask(position=position, shot_offset=0, content=content, cold=True, previous_content=None, previous_stylized=None)
+            task = FrameTask(
+                position=position, shot_offset=0, content=add_margin(content, plan.margin), cold=True, previous_content=None,
+                previous_stylized=None,
+            )  # fmt: skip
             result = method.stylize(task, on_step=on_step)
             seconds = time.perf_counter() - frame_started
             inputs.append(content)
-            results.append(result.image)
+            results.append(crop_margin(result.image, plan.margin))
             record = result.outcome.placed(source_index=index, seconds=seconds, decode_seconds=0.0, cold=True)
             frames.append(
                 PreviewFrame(
@@ -426,11 +438,14 @@ def preview_run(
 
     ``stylized`` is the run's output (video, folder or image), ``settings``
     the run's; the output must hold one frame per planned frame. ``cuts``
-    (the run's, RunResult.cuts) spread the frames over its shots.
+    (the run's, RunResult.cuts) spread the frames over its shots. With
+    --max-size auto, give the size the run chose (RunResult.max_size) in
+    ``settings``; otherwise it is chosen again here.
     """
     started = time.perf_counter()
     sheet = check_sheet_path(Path(sheet))
     with open_source(input) as source, open_source(stylized) as output:
+        settings, _ = settle_max_size(settings, source)
         plan = make_plan(source.info, settings.select)
         if output.info.frame_count != plan.frame_count:
             raise InputError(

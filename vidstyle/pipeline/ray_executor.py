@@ -8,6 +8,9 @@ What moves where:
 * Each worker is a Ray actor holding one CPU slot or one GPU. It pins its
   torch and OpenCV threads (so N workers do not fight over the cores), builds
   the method once (weights, style targets) and then stylizes whole chains.
+* With ``--batch-chains K`` a worker takes K chains at a time and puts one
+  frame of each through every network pass (pipeline/executor.py
+  BatchedExecutor), as one process does.
 * A chain travels as its index: the actor got the plan, the source and the
   sink once, when it was made. It opens the input itself and reads only its
   own frames (an exact seek, video/sources.py), and writes its frames,
@@ -63,7 +66,7 @@ from vidstyle.faults import FaultAction, Faults
 from vidstyle.methods.base import MethodFactory, StopToken
 from vidstyle.pipeline.chain import ChainJob, ChainOutcome, run_chain
 from vidstyle.pipeline.events import ChainEvent, ChainEventHandler, FrameStylized, Notice, SegmentEncoded, StepDone
-from vidstyle.pipeline.executor import Execution
+from vidstyle.pipeline.executor import Execution, executor_for
 from vidstyle.pipeline.interrupt import StopFlag
 from vidstyle.pipeline.workdir import resume_command_for
 from vidstyle.video.ffmpeg import stop_encoders_when
@@ -410,6 +413,7 @@ class Worker:
         torch.set_num_threads(threads)
         cv2.setNumThreads(threads)
         self.method = factory(settings, working_size)
+        self.batch_chains = settings.model.batch_chains
         self.template = template
         self.stop = StopFlag()  # the one stop token, set by the driver through Worker.request_stop
         self._events: list[ChainEvent] = []
@@ -418,11 +422,15 @@ class Worker:
     def ready(self) -> int:
         return os.getpid()
 
-    def run(self, chain: int, faults: Faults) -> ChainOutcome:
+    def run(self, chains: list[int], faults: dict[int, Faults]) -> list[ChainOutcome]:
+        """Stylize ``chains``: one, or (``--batch-chains K``) up to K of them together, one frame of each per network pass."""
         self.stop.requested = False
-        job = replace(self.template, chain=chain, faults=faults)
+        jobs = [replace(self.template, chain=chain, faults=faults.get(chain, Faults())) for chain in chains]
         with stop_encoders_when(lambda: self.stop.requested):  # a stop kills a running encoder (video/ffmpeg.py)
-            return run_chain(job, method=self.method, stop=self.stop, on_event=self._collect)
+            if len(jobs) == 1:
+                return [run_chain(jobs[0], method=self.method, stop=self.stop, on_event=self._collect)]
+            execution = executor_for(self.method, batch_chains=len(jobs)).run(jobs, stop=self.stop, on_event=self._collect)
+            return list(execution.outcomes)
 
     def _collect(self, event: ChainEvent) -> None:
         with self._lock:
@@ -475,7 +483,8 @@ class RayExecutor:
         # Longest chain first (frames to stylize, warmup included): the last ones to start are the short ones.
         queue = deque(sorted((job.chain for job in jobs), key=lambda c: -len(range(jobs[0].plan.chains[c].warmup_start, jobs[0].plan.chains[c].stop))))
         outcomes: list[ChainOutcome] = []
-        running: dict[Any, tuple[Any, int]] = {}  # object ref -> (actor, chain)
+        running: dict[Any, tuple[Any, list[int]]] = {}  # object ref -> (actor, its chains)
+        per_worker = max(1, self.settings.model.batch_chains)  # --batch-chains K: K chains at a time on each worker
         idle = list(actors)
         replacements = len(actors)  # a worker may be replaced this many times in a run
         work = jobs[0].sink.work
@@ -486,8 +495,8 @@ class RayExecutor:
                     return Execution(tuple(outcomes), stopped=self._stop(ray, running, on_event, outcomes))
                 self._check_cluster(work)
                 while queue and idle:
-                    actor, chain = idle.pop(), queue.popleft()
-                    running[actor.run.remote(chain, faults.get(chain, Faults()))] = (actor, chain)
+                    actor, chains = idle.pop(), [queue.popleft() for _ in range(min(per_worker, len(queue)))]
+                    running[actor.run.remote(chains, {c: faults.get(c, Faults()) for c in chains})] = (actor, chains)
                 ready, _ = ray.wait(list(running), num_returns=1, timeout=_POLL_S)
                 if starting:
                     up, _ = ray.wait(list(starting), num_returns=len(starting), timeout=0)
@@ -497,9 +506,9 @@ class RayExecutor:
                         on_event(Notice(f"{len(actors)} worker(s) ready after {time.perf_counter() - began:.1f} s."))
                 self._forward(ray, [actor for actor, _ in running.values()], on_event)
                 for ref in ready:
-                    actor, chain = running.pop(ref)
+                    actor, chains = running.pop(ref)
                     try:
-                        outcome = ray.get(ref)
+                        ended = ray.get(ref)
                     except ray.exceptions.RayActorError as error:
                         if stop.requested:
                             continue  # a worker that got the Ctrl-C itself; its chain resumes later
@@ -510,13 +519,15 @@ class RayExecutor:
                                 f"resume with: {self._resume(work)}"
                             ) from None
                         replacements -= 1
-                        self._note_death(faults, chain)
-                        queue.appendleft(chain)  # resumed by the next free worker, after its last finished frame
+                        for chain in chains:
+                            self._note_death(faults, chain)
+                        queue.extendleft(reversed(chains))  # resumed by the next free worker, after their last finished frames
                         actors.remove(actor)
                         replacement = self._make_actor(remote_class, template)
                         actors.append(replacement)
                         idle.append(replacement)
-                        on_event(Notice(f"A worker died while stylizing chain {chain}; it goes on on another worker."))
+                        named = f"chain {chains[0]}" if len(chains) == 1 else "chains " + ", ".join(str(c) for c in chains)
+                        on_event(Notice(f"A worker died while stylizing {named}; it goes on on another worker."))
                         continue
                     except ray.exceptions.RayTaskError as error:
                         cause = error.cause if isinstance(getattr(error, "cause", None), BaseException) else None
@@ -524,9 +535,9 @@ class RayExecutor:
                             raise cause from None
                         raise
                     self._flush(ray, [actor], on_event)
-                    outcomes.append(outcome)
+                    outcomes.extend(ended)
                     idle.append(actor)
-                    if outcome.stopped:  # a worker that saw the stop before the driver did
+                    if any(outcome.stopped for outcome in ended) or len(ended) < len(chains):  # a worker that saw the stop before the driver did
                         return Execution(tuple(outcomes), stopped=self._stop(ray, running, on_event, outcomes))
             return Execution(tuple(outcomes), stopped=False)
         except (ray.exceptions.RaySystemError, ray.exceptions.LocalRayletDiedError, ray.exceptions.NodeDiedError, ConnectionError) as error:
@@ -595,7 +606,7 @@ class RayExecutor:
         self._forward(ray, actors, on_event, wait=True, wait_s=wait_s)
         self._forward(ray, actors, on_event, wait=True, wait_s=wait_s)
 
-    def _stop(self, ray: Any, running: dict[Any, tuple[Any, int]], on_event: ChainEventHandler, outcomes: list[ChainOutcome]) -> bool:
+    def _stop(self, ray: Any, running: dict[Any, tuple[Any, list[int]]], on_event: ChainEventHandler, outcomes: list[ChainOutcome]) -> bool:
         """Ask every busy worker to abandon its frame and wait a few seconds for them (their frames so far stay on disk).
 
         Those still busy then (a node gone, a worker stuck) are killed with
@@ -610,7 +621,7 @@ class RayExecutor:
             for ref in ready:
                 actor, _ = running.pop(ref)
                 try:
-                    outcomes.append(ray.get(ref))
+                    outcomes.extend(ray.get(ref))
                 except ray.exceptions.RayError:
                     pass  # a worker that died on the signal: its written frames are complete files
         self._flush(ray, [actor for actor in busy if actor not in {a for a, _ in running.values()}], on_event, wait_s=1.0)

@@ -25,7 +25,9 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
-from vidstyle.config import CutsMode, MethodKind, OverlayMode, Settings, TemporalMode
+import numpy as np
+
+from vidstyle.config import TILE_AUTO, TILE_OFF, CutsMode, MethodKind, OverlayMode, Settings, TemporalMode
 from vidstyle.errors import EncodeError, InputChanged, Interrupted, NumericalError, OutOfSpace, OutputError, ResumeError, UsageError
 from vidstyle import written as written_files
 from vidstyle.faults import FaultPoint, Faults
@@ -45,12 +47,15 @@ from vidstyle.pipeline.events import (
     ignore,
 )
 from vidstyle.pipeline.eta import EtaEstimator, work_left
-from vidstyle.pipeline.fast import check_fast_settings, check_save_model, choose_method
+from vidstyle.pipeline.budget import Choice
+from vidstyle.pipeline.fast import RunMethod, auto_choice, check_fast_settings, check_save_model, choose_method
 from vidstyle.invocation import resume_command
+from vidstyle.model.autosize import CPU_SIZE, SizeChoice
+from vidstyle.pipeline.autosize import settle_max_size
 from vidstyle.pipeline.fingerprint import FILE_KEYS, changed_files, differences, run_fingerprint
 from vidstyle.pipeline.interrupt import StopFlag, stop_on_signals
 from vidstyle.pipeline.plan import FramePlan, input_times, make_plan
-from vidstyle.pipeline.shots import describe_shots, scan_for_cuts
+from vidstyle.pipeline.shots import Cut, describe_shots, scan_for_cuts
 from vidstyle.pipeline.overlays import protect_overlays
 from vidstyle.pipeline.ownership import check_layout, check_output_parent, guarded_paths, settle_existing
 from vidstyle.pipeline.workdir import Manifest, WorkDir, default_work_dir, output_beside, resume_command_for
@@ -60,7 +65,8 @@ from vidstyle.video.probe import count_video_frames
 from vidstyle.video.masks import MaskSpec, open_mask
 from vidstyle.video.overlays import OverlaySpec
 from vidstyle.video.sinks import Output, OutputKind, SinkSpec, open_sink, output_kind, segment_path
-from vidstyle.video.sources import FrameSource, SourceInfo, SourceKind, SourceSpec, open_source
+from vidstyle.video.pixels import add_margin, resize
+from vidstyle.video.sources import FrameSource, SourceInfo, SourceKind, SourceSpec, open_reader, open_source
 
 __all__ = ["FrameRecord", "OutputKind", "RunResult", "resume", "resume_command", "stylize"]
 
@@ -89,6 +95,7 @@ class RunResult:
     style_passes: int
     records: tuple[FrameRecord, ...]  # frames stylized by this call, in plan order
     work_dir: Path | None
+    max_size: int | None = None  # --max-size as the run used it: with auto, the size chosen (a preview of the run needs it)
 
 
 # ------------------------------------------------------------------ entry points
@@ -171,6 +178,12 @@ def _resume_output(root: Path, manifest: Manifest, output: str | Path | None) ->
     )
 
 
+def _shot_ranges(cuts: list[int], total: int) -> list[tuple[int, int]]:
+    """(first, end) of each shot between the cuts."""
+    bounds = [0, *sorted({c for c in cuts if 0 < c < total}), total]
+    return list(zip(bounds, bounds[1:]))
+
+
 def _check_kinds(info: SourceInfo, kind: OutputKind, output: Path) -> None:
     if kind is OutputKind.IMAGE and info.kind is not SourceKind.IMAGE:
         raise UsageError(
@@ -195,7 +208,10 @@ class _Run:
     ) -> None:
         self.source = source
         self.output = output
-        self.settings = settings.with_absolute_paths()
+        # ``given``: as asked, stored in the manifest and fingerprinted (--max-size auto stays "auto");
+        # ``settings``: what the run uses, with auto settled into pixels once the run holds its work dir.
+        self.given = self.settings = settings.with_absolute_paths()
+        self.size_choice: SizeChoice | None = None
         self.on_event = on_event
         self.method_factory = method_factory
         self.stop = stop
@@ -221,28 +237,41 @@ class _Run:
         self.mask = self._open_mask()  # a mask that cannot serve is refused before the work dir is touched
         if self.work is None:  # an image: one frame, one shot, nothing to resume
             settle_existing(self.output, None, self.settings.run, notice=self._notice)
+            self._settle_size(None)
             frames = make_plan(self.source.info, self.settings.select)
             # Fast mode makes an image only with --model (check_fast_settings): no training.
-            method = choose_method(self.settings, frames.working_size, method_factory=self.method_factory).method
+            method = choose_method(self.settings, frames.canvas_size, method_factory=self.method_factory).method
             plan = make_run_plan(frames, segment_frames=self.settings.run.segment_frames)
             return self._execute(plan, self.source.spec, method, started)
         # The work dir is this run's alone from here to the end (a second run is
         # refused and touches nothing), Ray workers' time included.
         with self.work.hold() as self.run_id:
             settle_existing(self.output, self.work, self.settings.run, notice=self._notice)
+            self._settle_size(self.work)
             frames = make_plan(self.source.info, self.settings.select)
-            fingerprint = run_fingerprint(self.source.info, self.settings, output=self.output.path, frame_count=frames.frame_count)
+            fingerprint = run_fingerprint(self.source.info, self.given, output=self.output.path, frame_count=frames.frame_count)
             # Damaged manifests and changed settings are refused before the (slow)
             # method is built; the weights' identity is known only after.
             old = self._read_old_manifest(fingerprint)
             with open_workers(self.settings, on_notice=self._notice) as self.workers:
                 return self._run_chains(frames, fingerprint, old, started)
 
+    def _settle_size(self, work: WorkDir | None) -> None:
+        """--max-size auto: the size an interrupted run in ``work`` chose, else chosen now (once per run; pipeline/autosize.py)."""
+        if not self.given.select.auto_size:
+            return
+        recorded = None
+        if work is not None and work.exists():
+            # A stored run without a choice had a --max-size in pixels: the fingerprint refuses the change; nothing to measure for it.
+            recorded = WorkDir.read_manifest(work.root).size_choice or SizeChoice(CPU_SIZE, f"{CPU_SIZE} (auto: not measured)")
+        self.settings, self.size_choice = settle_max_size(self.given, self.source, recorded=recorded)
+
     def _open_mask(self) -> MaskSpec | None:
         select = self.settings.select
         if select.mask is None:
             return None
-        frames = make_plan(self.source.info, select)
+        # Which frames (not their size) is all the mask needs: --max-size auto is settled later, once the work dir is held.
+        frames = make_plan(self.source.info, replace(select, max_size=None) if select.auto_size else select)
         return open_mask(select.mask, feather=select.mask_feather, invert=select.mask_invert, source_indices=frames.source_indices)
 
     def _notice(self, text: str) -> None:
@@ -254,8 +283,39 @@ class _Run:
 
     def _run_chains(self, frames: FramePlan, fingerprint: dict[str, object], old: Manifest | None, started: float) -> RunResult:
         assert self.work is not None
-        chosen = choose_method(self.settings, frames.working_size, method_factory=self.method_factory)
+        settings, scanned, chosen = self.settings, None, None
+        if old is not None and settings.model.tile_size == TILE_AUTO:
+            # --tile-size auto's choice was made from the memory free when the run began: keep it, so a
+            # resumed run never mixes tiled and whole frames (a run begun without "tiles" was whole).
+            kept = old.fingerprint.get("tiles", TILE_OFF)
+            settings = settings.replace(model=replace(settings.model, tile_size=kept))  # type: ignore[arg-type]
+        if settings.method.kind is MethodKind.AUTO:
+            # Decided once, from costs measured now, and kept in the fingerprint: a resume does not time again.
+            choice = Choice.from_json(old.fingerprint.get("auto")) if old is not None else None
+            if choice is None:
+                if old is None:
+                    scanned = self._scan_cuts(frames)
+                    shots = _shot_ranges([cut.position for cut in scanned[0]], frames.frame_count)
+                else:
+                    shots = [(shot.start, shot.stop) for shot in old.plan.shots]
+                choice, optimizer = auto_choice(
+                    settings, self._first_frames(frames), shots=shots, frame_count=frames.frame_count,
+                    workers=self.workers.count, working_size=frames.canvas_size, method_factory=self.method_factory,
+                )  # fmt: skip
+                if choice.kind is MethodKind.OPTIMIZE and optimizer is not None:
+                    chosen = RunMethod(optimizer, trains=False)
+            fingerprint["auto"] = choice.to_json()
+            self.on_event(Notice(f"Method auto: {choice.kind.value}. {choice.reason}."))
+            # The manifest keeps "auto" (a resume reads the choice back); the method is built from the choice.
+            settings = settings.replace(method=replace(settings.method, kind=choice.kind))
+        if chosen is None:
+            chosen = choose_method(settings, frames.canvas_size, method_factory=self.method_factory)
         fingerprint["weights"] = chosen.identity
+        if chosen.tile is not None:
+            fingerprint["tiles"] = chosen.tile  # tiles change pixels slightly; absent: whole frames
+        if settings.model.tile_size == TILE_AUTO:
+            # Every worker builds its method with the choice made here, not with its own free memory.
+            settings = settings.replace(model=replace(settings.model, tile_size=chosen.tile or TILE_OFF))
         if old is not None:
             self._refuse_changes(old.fingerprint, fingerprint)
             self.work.prepare_existing()
@@ -264,11 +324,11 @@ class _Run:
             self.output.prepare(run_id=self.run_id, frames=manifest.plan.frame_count)  # in case a kill beat its record
             self._announce_shots(manifest.plan, detected=False, seconds=0.0)  # found when the run began
         else:
-            manifest = self._create_work_dir(self._plan_shots(frames, independent=chosen.independent), fingerprint)
+            manifest = self._create_work_dir(self._plan_shots(frames, independent=chosen.independent, scanned=scanned), fingerprint)
         self.output.sweep_leftovers()
         self.overlays = self._protect_overlays(manifest.plan)
         method = chosen.ready(
-            settings=self.settings,
+            settings=settings,
             plan=manifest.plan,
             source=manifest.source,
             work_root=self.work.root,
@@ -276,8 +336,10 @@ class _Run:
             faults=self.faults,
             stop=self.stop,
             on_event=self.on_event,
+            workers=self.workers.count,
         )
-        return self._execute(manifest.plan, manifest.source, method, started)
+        factory = chosen.worker_factory(settings, self.work.root, self.method_factory)
+        return self._execute(manifest.plan, manifest.source, method, started, factory=factory)
 
     # -- before any frame -------------------------------------------------------
     def _times(self, plan: FramePlan) -> list[float]:
@@ -285,26 +347,37 @@ class _Run:
         stamps = input_times(self.source.info, self.settings.select)
         return [stamps[i] for i in plan.source_indices]
 
-    def _plan_shots(self, frames: FramePlan, *, independent: bool) -> RunPlan:
-        """Find the cuts (one pass over the selected frames when --cuts auto) and plan shots and chains."""
-        config = self.settings.shots
-        detecting = config.mode is CutsMode.AUTO
+    def _scan_cuts(self, frames: FramePlan) -> tuple[list[Cut], float]:
+        """The cuts (one pass over the selected frames when --cuts auto), and the seconds the pass took."""
         started = time.perf_counter()
         cuts = scan_for_cuts(
             self.source,
             frames,
             self._times(frames),
-            config=config,
+            config=self.settings.shots,
             flow_preset=self.settings.temporal.flow_preset,
             on_progress=lambda done, total: self.on_event(CutScan(frames_done=done, total_frames=total)),
             before_frame=self._stop_scan,
         )
+        return cuts, time.perf_counter() - started
+
+    def _first_frames(self, frames: FramePlan) -> list[np.ndarray]:
+        """The plan's first two frames on their canvas, as the method sees them (what --method auto times its steps on)."""
+        indices = list(frames.source_indices[:2])
+        with open_reader(self.source.spec) as reader:
+            found = [add_margin(resize(frame, frames.working_size), frames.margin) for _, frame in reader.read(indices)]
+        return found or [np.zeros((frames.canvas_size[1], frames.canvas_size[0], 3), np.uint8)]
+
+    def _plan_shots(self, frames: FramePlan, *, independent: bool, scanned: tuple[list[Cut], float] | None = None) -> RunPlan:
+        """Find the cuts (unless ``scanned`` already holds them) and plan shots and chains."""
+        detecting = self.settings.shots.mode is CutsMode.AUTO
+        cuts, seconds = scanned if scanned is not None else self._scan_cuts(frames)
         scale = self.settings.scale
         workers = self.workers.count
         if independent:
             # Fast mode: a shot splits into chains at no cost to the picture,
-            # so --batch-chains K then has K chains to put through each network pass.
-            workers = max(workers, self.settings.model.batch_chains)
+            # so --batch-chains K then has K chains to put through each network pass, on each worker.
+            workers *= self.settings.model.batch_chains
         # A chain inside a shot is warmed up and cross-faded; frames that are not tied together need neither.
         tied = self.settings.temporal.mode is not TemporalMode.NONE and not independent
         overlap = scale.overlap if tied else 0
@@ -316,7 +389,7 @@ class _Run:
             chain_frames=None if self._inbetween() is not None else scale.chain_frames_for(frames.frame_count, workers),
             overlap=overlap,
         )
-        self._announce_shots(plan, detected=detecting, seconds=time.perf_counter() - started if detecting else 0.0)
+        self._announce_shots(plan, detected=detecting, seconds=seconds if detecting else 0.0)
         return plan
 
     def _inbetween(self) -> InbetweenSpec | None:
@@ -359,7 +432,12 @@ class _Run:
         if self.work.exists():
             old = WorkDir.read_manifest(self.work.root)
             # The weights' identity is not known yet: compare it after the method is built.
-            self._refuse_changes(old.fingerprint, {**fingerprint, "weights": old.fingerprint.get("weights")})
+            known = {"weights": old.fingerprint.get("weights")}
+            if "tiles" in old.fingerprint:  # --tile-size auto's choice, made once (kept in _run_chains)
+                known["tiles"] = old.fingerprint["tiles"]
+            if "auto" in old.fingerprint:  # --method auto's choice, made once (read back in _run_chains)
+                known["auto"] = old.fingerprint["auto"]
+            self._refuse_changes(old.fingerprint, {**fingerprint, **known})
             return old
         # Held and marked, without a manifest: new, or a run killed before it wrote one; what that left is ours.
         self.work.remove()
@@ -392,12 +470,13 @@ class _Run:
         manifest = Manifest(
             input=str(Path(self.source.info.path).resolve()),
             output=str(self.output.path),
-            settings=self.settings,
+            settings=self.given,
             fingerprint=fingerprint,
             plan=plan,
             source=self.source.spec,
             output_kind=self.output.kind.value,
             run_id=self.run_id,
+            size_choice=self.size_choice,
         )
         self.work.create(manifest)
         self.output.prepare(run_id=self.run_id, frames=plan.frame_count)
@@ -422,14 +501,17 @@ class _Run:
         sink = open_sink(spec, plan, ledger=ledger, faults=Faults(), on_event=ignore)
         return {chain.index: finished_positions(plan, chain, sink) for chain in plan.chains}
 
-    def _execute(self, plan: RunPlan, source: SourceSpec, method: Method, started: float) -> RunResult:
+    def _execute(self, plan: RunPlan, source: SourceSpec, method: Method, started: float, *, factory: MethodFactory | None = None) -> RunResult:
         spec = self._sink_spec()
         total = plan.frame_count
         done_by_chain = self._done_by_chain(plan, spec)
         done = sum(len(positions) for positions in done_by_chain.values())
         work_root = self.work.root if self.work is not None else None
         self.on_event(
-            RunStarted(total_frames=total, already_done=done, working_size=plan.working_size, output=self.output.path, work_dir=work_root)
+            RunStarted(
+                total_frames=total, already_done=done, working_size=plan.working_size, output=self.output.path, work_dir=work_root,
+                size_choice=self.size_choice.reason if self.size_choice is not None else "",
+            )
         )
         if done:
             self.on_event(Notice(f"Resuming: {done} of {total} frames were already done."))
@@ -446,8 +528,8 @@ class _Run:
         )
         with self._resumable(progress):
             execution = self.workers.run(
-                jobs, method=method, method_factory=self.method_factory, settings=self.settings,
-                working_size=plan.working_size, stop=self.stop, on_event=progress,
+                jobs, method=method, method_factory=factory or self.method_factory, settings=self.settings,
+                working_size=plan.canvas_size, stop=self.stop, on_event=progress,
             )  # fmt: skip
             self.fault_spent = execution.fault_spent
             if execution.stopped:
@@ -474,6 +556,7 @@ class _Run:
             style_passes=method.style_passes,
             records=tuple(records),
             work_dir=work_root,
+            max_size=self.settings.select.max_size,  # type: ignore[arg-type]  # settled: never "auto" here
         )
 
     @contextlib.contextmanager

@@ -3,8 +3,11 @@
 Layout (``<output>.vidstyle/`` by default)::
 
     manifest.json        schema version, input/output, full settings, fingerprints,
-                         the run plan (frames, shots, chains, segments), how to reopen the input
-    frames/000123.png    stylized frames at working size (at most one segment of them per running chain)
+                         the run plan (frames, shots, chains, segments), how to reopen the input,
+                         the size --max-size auto chose (and why)
+    frames/000123.png    stylized frames at working size, on their canvas (--edge-margin), at most one segment
+                         of them per running chain
+    rings/000123.png     folder outputs with a margin: each frame's canvas ring, its interior black
     log/00000.json       per-frame records (steps, losses, seconds), one file per segment
     segments/00000.mp4   encoded segments (video outputs)
     scaled/000123.png    output-size copy of a frame until its segment is encoded (--output-size source)
@@ -43,6 +46,7 @@ from vidstyle.cutlist import mark_bare_frames
 from vidstyle.errors import NotOurs, OutputError, ResumeError, VidstyleError
 from vidstyle.files import remove_files, sweep_temporaries, write_json_atomic
 from vidstyle.invocation import resume_command, shell_command
+from vidstyle.model.autosize import SizeChoice
 from vidstyle.pipeline.chains import RunPlan
 from vidstyle.pipeline.worklock import LOCK, WorkLock
 from vidstyle.video.sources import SourceSpec
@@ -59,7 +63,8 @@ _OUR_FILES = (MANIFEST, FINISHED)
 # and checkpoint (pipeline/fast.py, methods/feedforward.py). Only for telling an older vidstyle's work dir apart.
 _OUR_FILE_NAME = re.compile(r"^\d+\.(png|json|mp4|mkv|mov|webm|avi)$")
 _OUR_FAST_FILES = ("model.pt", "fast-checkpoint.pt")
-_OUR_FOLDERS = ("frames", "log", "segments", "scaled", "fast", "warmup", "overlays")  # warmup: pipeline/chain.py's stored warmup frames; overlays: pipeline/overlays.py
+# warmup: pipeline/chain.py's stored warmup frames; overlays: pipeline/overlays.py; rings: the margins of folder outputs (video/sinks.py)
+_OUR_FOLDERS = ("frames", "log", "segments", "scaled", "fast", "warmup", "overlays", "rings")
 _DAMAGED = "rerun the stylize command with --restart to start over."
 
 
@@ -94,8 +99,11 @@ class Manifest:
     source: SourceSpec  # how to reopen the input without scanning it again
     output_kind: str  # "video" or "folder"
     run_id: str = ""  # the work dir's marker's; a folder output's record carries it too
+    # --max-size auto: the size chosen when the run began (pipeline/autosize.py); a resume takes it from here.
+    size_choice: SizeChoice | None = None
 
     def to_json(self) -> dict[str, object]:
+        choice = {"size_choice": self.size_choice.to_json()} if self.size_choice is not None else {}
         return {
             "schema": SCHEMA_VERSION,
             "vidstyle_version": __version__,
@@ -107,6 +115,7 @@ class Manifest:
             "fingerprint": self.fingerprint,
             "plan": self.plan.to_json(),
             "source": json_adapter(SourceSpec).dump_python(self.source, mode="json"),
+            **choice,
         }
 
     @classmethod
@@ -120,7 +129,8 @@ class Manifest:
             )
         try:
             _mark_bare_frames_in_cuts(data)
-            return cls(
+            _no_margin_before_margins(data)
+            manifest = cls(
                 input=str(data["input"]),
                 output=str(data["output"]),
                 output_kind=str(data["output_kind"]),
@@ -129,7 +139,11 @@ class Manifest:
                 fingerprint=dict(data["fingerprint"]),  # type: ignore[call-overload]
                 plan=RunPlan.from_json(data["plan"]),
                 source=json_adapter(SourceSpec).validate_python(data["source"]),
+                size_choice=SizeChoice.from_json(data["size_choice"]) if data.get("size_choice") is not None else None,
             )
+            if manifest.settings.select.auto_size and manifest.size_choice is None:
+                raise ValueError("--max-size auto without the size it chose")  # choosing again could change the size
+            return manifest
         except (KeyError, TypeError, ValueError, AttributeError, ZeroDivisionError) as error:
             reason = str(error).splitlines()[0] if str(error) else ""
             raise ResumeError(f"{where} is damaged ({type(error).__name__}: {reason}); {_DAMAGED}") from error
@@ -143,6 +157,15 @@ def _mark_bare_frames_in_cuts(data: dict[str, object]) -> None:
         shots = holder.get("shots") if isinstance(holder, dict) else None
         if isinstance(shots, dict) and isinstance(shots.get("cuts"), str):
             shots["cuts"] = mark_bare_frames(shots["cuts"])
+
+
+def _no_margin_before_margins(data: dict[str, object]) -> None:
+    """A run begun before --edge-margin had no margin: say 0 in its settings and fingerprint (not today's default),
+    so `vidstyle resume` finishes it as it began and a new command with a margin is told what differs."""
+    for holder in (data.get("settings"), (data.get("fingerprint") or {}).get("settings")):  # type: ignore[union-attr]
+        select = holder.get("select") if isinstance(holder, dict) else None
+        if isinstance(select, dict):
+            select.setdefault("edge_margin", 0)
 
 
 class FrameLog:
@@ -391,6 +414,7 @@ class WorkDir:
         # Output-size copies of frames whose segment is not encoded yet: a
         # complete one is kept (its frame is done), a torn one is remade.
         sweep_temporaries(self.scaled)
+        sweep_temporaries(self.root / "rings")
 
     def remove(self) -> None:
         """Remove what vidstyle wrote here (the names above), nothing else; the marker and lock stay until :meth:`hold` ends.

@@ -62,3 +62,31 @@ def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     shrinking = width * height < image.shape[0] * image.shape[1]
     interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
     return cv2.resize(image, (width, height), interpolation=interpolation)
+
+
+def canvas_size(size: tuple[int, int], margin: int) -> tuple[int, int]:
+    """(width, height) of a frame of ``size`` with ``margin`` px added on every side."""
+    return size[0] + 2 * margin, size[1] + 2 * margin
+
+
+def add_margin(image: np.ndarray, margin: int) -> np.ndarray:
+    """``image`` on a canvas ``margin`` px larger on every side, filled with copies of its own edge pixels.
+
+    A run stylizes its frames on this larger canvas (config.SelectConfig.edge_margin says why) and
+    :func:`crop_margin` takes the frame back out where it is written.
+    """
+    if margin <= 0:
+        return image
+    return cv2.copyMakeBorder(image, margin, margin, margin, margin, cv2.BORDER_REPLICATE)
+
+
+def crop_margin(image: np.ndarray, margin: int) -> np.ndarray:
+    """The frame inside a canvas made by :func:`add_margin` (a contiguous copy; ``image`` itself when ``margin`` is 0)."""
+    if margin <= 0:
+        return image
+    return np.ascontiguousarray(image[margin:-margin, margin:-margin])
+
+
+def working_frame(frame: np.ndarray, size: tuple[int, int], margin: int) -> np.ndarray:
+    """A decoded frame as a method sees it: resized to the working ``size``, then on its canvas (:func:`add_margin`)."""
+    return add_margin(resize(frame, size), margin)

@@ -16,10 +16,14 @@ them an earlier run already finished:
   frame of its unbroken run from its start (frames are encoded in order).
 * **folder**: each frame goes to ``<output>/frame_NNNNNN.png`` (at the output
   size) and, at the working size, to the work dir, where only the latest is
-  kept (the next frame starts from it). Every frame stands alone: a deleted
+  kept (the next frame starts from it), with each frame's canvas ring in
+  ``rings/`` when the plan has a margin. Every frame stands alone: a deleted
   or torn one is redone, the others are kept.
 * **image**: one file, written at the end; nothing to resume.
 
+The frames a sink takes are working frames on their canvas (--edge-margin,
+pipeline/plan.py): the work dir stores them so, since the next frame starts
+from them, and each is cropped back to the working size as it is written.
 When the output size is not the working size, each frame is brought to it
 guided by its full-size source frame (video/upsample.py) when it is written:
 the chain hands the source frame along. The stylized working-size frames stay
@@ -74,7 +78,7 @@ from vidstyle.model.device import resolve_device
 from vidstyle.video.encode import VIDEO_OUTPUT_EXTENSIONS, VideoContainer, container_for, encode_segment
 from vidstyle.video.masks import FrameMasks, MaskSpec, composite, open_frame_masks
 from vidstyle.video.overlays import OverlaySpec
-from vidstyle.video.pixels import resize
+from vidstyle.video.pixels import add_margin, crop_margin, resize
 from vidstyle.video.sources import IMAGE_EXTENSIONS, SourceSpec, open_reader, read_image
 from vidstyle.video.upsample import upsample_to_source
 
@@ -147,6 +151,12 @@ class SinkPlan(Protocol):
 
     @property
     def output_size(self) -> tuple[int, int]: ...
+
+    @property
+    def margin(self) -> int: ...
+
+    @property
+    def canvas_size(self) -> tuple[int, int]: ...
 
 
 # Receives the sink's SegmentEncoded (a chain's event handler does).
@@ -345,7 +355,7 @@ class _WorkFrames:
         return self.frames / f"{position:06d}.png"
 
     def has_frame(self, position: int) -> bool:
-        return png_is_complete(self.frame_path(position), self.plan.working_size)
+        return png_is_complete(self.frame_path(position), self.plan.canvas_size)
 
     def write_frame(self, position: int, image: np.ndarray) -> None:
         path = self.frame_path(position)
@@ -361,9 +371,10 @@ class _WorkFrames:
 def to_output_size(
     spec: SinkSpec, plan: SinkPlan, image: np.ndarray, source: np.ndarray | None, *, position: int = 0, masks: FrameMasks | None = None
 ) -> np.ndarray:
-    """A stylized working-size frame as it is written: at the output size, guided by its source frame when it
-    has one, then blended with that source by the masks (``masks``: the sink's reader of ``spec.mask`` and
-    ``spec.overlays``)."""
+    """A stylized working frame as it is written: cropped out of its canvas (the plan's margin), at the output size,
+    guided by its source frame when it has one, then blended with that source by the masks (``masks``: the sink's
+    reader of ``spec.mask`` and ``spec.overlays``)."""
+    image = crop_margin(image, plan.margin)
     if source is not None and (source.shape[1], source.shape[0]) != plan.output_size:
         source = resize(source, plan.output_size)
     if plan.output_size == plan.working_size:
@@ -400,8 +411,9 @@ class VideoSink(_WorkFrames):
         self.scaled = spec.work / "scaled"
         self.container = container_for(spec.output)
         self.on_event = on_event
-        # Frames are encoded from output-size copies when they differ from the working-size ones.
-        self.copies = spec.needs_source(plan)
+        # Frames are encoded from output-size copies when they differ from the stored ones (another size, a
+        # mask, or a margin to crop).
+        self.copies = spec.needs_source(plan) or plan.margin > 0
         self.masks = open_masks(spec)
 
     def encoded(self, segment: SegmentSpan) -> bool:
@@ -421,7 +433,7 @@ class VideoSink(_WorkFrames):
 
     def stored(self, position: int) -> np.ndarray:
         path = self.frame_path(position)
-        if not png_is_complete(path, self.plan.working_size):
+        if not png_is_complete(path, self.plan.canvas_size):
             raise ResumeError(f"{path} is needed to continue but is missing; pass --restart to start over.")
         return read_image(path)
 
@@ -441,7 +453,7 @@ class VideoSink(_WorkFrames):
         return self.scaled / f"{position:06d}.png"
 
     def write(self, position: int, image: np.ndarray, record: dict[str, object], source: np.ndarray | None = None) -> None:
-        if self.copies and source is not None:
+        if self.copies and (source is not None or not self.spec.needs_source(self.plan)):
             # The output-size copy first: a frame that counts as done always has it.
             self.scaled.mkdir(parents=True, exist_ok=True)
             write_image_atomic(self.scaled_path(position), self._copy(position, image, source))
@@ -469,7 +481,7 @@ class VideoSink(_WorkFrames):
             self.scaled.mkdir(parents=True, exist_ok=True)
             scaled = [self.scaled_path(p) for p in segment.positions]
             missing = [p for p, path in zip(segment.positions, scaled) if not png_is_complete(path, self.plan.output_size)]
-            sources = read_sources(self.spec, self.plan, missing)
+            sources = read_sources(self.spec, self.plan, missing) if self.spec.needs_source(self.plan) else {}
             for p in missing:
                 image = read_image(self.frame_path(p))
                 write_image_atomic(self.scaled_path(p), self._copy(p, image, sources.get(p)))
@@ -497,6 +509,14 @@ class FolderSink(_WorkFrames):
     def __init__(self, spec: SinkSpec, plan: SinkPlan, *, ledger: Ledger, faults: Faults) -> None:
         super().__init__(spec, plan, ledger, faults)
         self.masks = open_masks(spec)
+        assert spec.work is not None
+        # With a margin, each frame's canvas ring (its interior blacked out: a few kB as PNG) stays in the work
+        # dir's rings/, so a frame redone in the middle starts from the canvas it had, not one made again.
+        self.rings = spec.work / "rings" if plan.margin > 0 else None
+
+    def ring_path(self, position: int) -> Path:
+        assert self.rings is not None
+        return self.rings / f"{position:06d}.png"
 
     def output_frame(self, position: int) -> Path:
         return self.spec.output / output_frame_name(position)
@@ -515,14 +535,31 @@ class FolderSink(_WorkFrames):
         # starts from the output frame instead (the same pixels unless
         # --output-size source upsampled it; then shrunk back, nearly so). With
         # --mask its masked-out part is the source's: that one frame starts from
-        # a blend there, and what it writes is masked again all the same.
-        return resize(read_image(self.output_frame(position)), self.plan.working_size)
+        # a blend there, and what it writes is masked again all the same. Its
+        # canvas (--edge-margin) is the ring stored with it (made again from
+        # its edge pixels if that is gone).
+        picture = resize(read_image(self.output_frame(position)), self.plan.working_size)
+        margin = self.plan.margin
+        if self.rings is None:
+            return picture
+        ring = self.ring_path(position)
+        if not png_is_complete(ring, self.plan.canvas_size):
+            return add_margin(picture, margin)
+        canvas = read_image(ring)
+        canvas[margin:-margin, margin:-margin] = picture
+        return canvas
 
     def settle(self, chain: ChainSpan, first: int) -> None:
         pass  # every frame file stands alone; the run swept the temporaries
 
     def write(self, position: int, image: np.ndarray, record: dict[str, object], source: np.ndarray | None = None) -> None:
         self.write_frame(position, image)
+        if self.rings is not None:
+            margin = self.plan.margin
+            ring = image.copy()
+            ring[margin:-margin, margin:-margin] = 0
+            self.rings.mkdir(parents=True, exist_ok=True)
+            write_image_atomic(self.ring_path(position), ring)
         if source is None and self.spec.needs_source(self.plan):
             source = read_sources(self.spec, self.plan, [position]).get(position)
         written = to_output_size(self.spec, self.plan, image, source, position=position, masks=self.masks)

@@ -60,6 +60,7 @@ class Live:
     # the work dir is still locked, and a Resume would be refused as busy.
     final: tuple[str, str] | None = None
     notices: list[str] = field(default_factory=list)
+    size: str = ""  # the working size, and with --max-size auto what chose it ("256x144: --max-size 256 (auto: a CPU ...)")
 
 
 @dataclass
@@ -85,7 +86,7 @@ class Job:
             "state": state, "message": message, "done": done, "total": total, "frame": live.frame,
             "fps": live.fps, "eta": live.eta, "loss": live.loss, "step": live.step, "budget": live.budget,
             "shots": live.shots, "cuts": list(live.cuts) if live.cuts else None, "thumb": live.thumb,
-            "preview": live.preview, "notices": live.notices[-5:],
+            "preview": live.preview, "notices": live.notices[-5:], "size": live.size,
             "version": self.version,
         }  # fmt: skip
 
@@ -261,6 +262,9 @@ class Jobs:
         live, kind = job.live, event.get("type")
         if kind == "started":
             live.total, live.done = event["total"], event["done"]
+            width, height = event.get("size") or (0, 0)
+            choice = event.get("size_choice") or ""
+            live.size = f"working size {width}x{height}" + (f": --max-size {choice}" if choice else "")
         elif kind == "cuts":
             live.cuts = (event["done"], event["total"])
         elif kind == "shots":

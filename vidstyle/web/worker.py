@@ -46,6 +46,7 @@ from vidstyle.pipeline.events import (
     ShotsPlanned,
     StepDone,
 )
+from vidstyle.video.pixels import crop_margin
 
 THUMB_SIZE = 320  # long side of the latest-frame thumbnail, in pixels
 
@@ -85,12 +86,24 @@ def settings_from_form(form: dict[str, Any]) -> Settings:
         ),
         optimize=replace(
             optimize,
-            style_weight=number("style_weight", float, optimize.style_weight),
+            strength=number("strength", float, optimize.strength),
             iterations=number("iterations", int, optimize.iterations),
             iterations_next=number("iterations_next", int, optimize.iterations_next),
         ),
-        select=replace(select, max_size=number("max_size", int, select.max_size)),
+        select=replace(select, max_size=_max_size(form.get("max_size"), select.max_size)),
     )
+
+
+def _max_size(value: Any, default: int | str | None) -> int | str | None:
+    """The page's working size: pixels, or auto (an empty field: the default, auto)."""
+    if value is None or str(value).strip() == "":
+        return default
+    if str(value).strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"max-size {value!r} is not a number of pixels or auto.") from None
 
 
 class _Channel:
@@ -107,7 +120,9 @@ class _Channel:
 def _describe(event: Event) -> tuple[str, dict[str, Any]] | None:
     """What the page needs of an event (the step events thinned to their loss)."""
     if isinstance(event, RunStarted):
-        return "started", {"total": event.total_frames, "done": event.already_done, "size": list(event.working_size)}
+        return "started", {
+            "total": event.total_frames, "done": event.already_done, "size": list(event.working_size), "size_choice": event.size_choice,
+        }  # fmt: skip
     if isinstance(event, CutScan):
         return "cuts", {"done": event.frames_done, "total": event.total_frames}
     if isinstance(event, ShotsPlanned):
@@ -133,16 +148,17 @@ class _Thumbnailing:
     goes exactly as it would without the page.
     """
 
-    def __init__(self, method: Method, path: Path) -> None:
+    def __init__(self, method: Method, path: Path, *, margin: int = 0) -> None:
         self._method = method
         self._path = path
+        self._margin = margin  # the run's --edge-margin: the thumbnail shows the frame without its canvas
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._method, name)
 
     def stylize(self, task: FrameTask, *, on_step: StepCallback) -> FrameResult:
         result = self._method.stylize(task, on_step=on_step)
-        write_image(self._path, result.image, long_side=THUMB_SIZE)
+        write_image(self._path, crop_margin(result.image, self._margin), long_side=THUMB_SIZE)
         return result
 
 
@@ -166,7 +182,7 @@ def _run(spec: dict[str, Any], channel: _Channel) -> None:
     thumb = Path(spec["thumb"])
 
     def factory(settings: Settings, working_size: tuple[int, int]) -> Method:
-        return _Thumbnailing(optimize_method(settings, working_size), thumb)  # type: ignore[return-value]
+        return _Thumbnailing(optimize_method(settings, working_size), thumb, margin=settings.select.edge_margin)  # type: ignore[return-value]
 
     def on_event(event: Event) -> None:
         described = _describe(event)

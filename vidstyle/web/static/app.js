@@ -99,7 +99,7 @@ function form() {
   return {
     styles: chosen.map((s) => s.path),
     blend: weights.every((w) => w === weights[0]) ? null : weights,
-    style_weight: $("style-weight").value,
+    strength: $("strength").value,
     style_scale: $("style-scale").value,
     preserve_colors: $("preserve-colors").checked,
     network: $("network").value,
@@ -170,6 +170,7 @@ function showRun(state) {
   $("eta").textContent = duration(state.eta);
   $("loss").textContent = state.loss != null ? state.loss.toPrecision(4) : "–";
   $("shots").textContent = state.shots || "";
+  $("size").textContent = state.size || "";
   if (state.thumb > 0) {
     $("thumb").hidden = false;
     $("thumb").src = withToken(`/api/jobs/${state.id}/thumb?v=${state.thumb}`);
