@@ -91,7 +91,9 @@ def main() -> None:
             height, width = images[0].shape[:2]
             inputs = read_inputs(args.input, len(images), (width, height))
             row["style"] = float(np.mean([distances(judge, o, i, painting).style_mean for o, i in zip(images, inputs)]))
-            row["warp"] = warping_error(inputs, images).value
+            error = warping_error(inputs, images)
+            row["warp"] = error.value
+            row["pairs"] = np.array(error.per_pair)
             rows.append(row)
             print(f"  N={n}: {row['time']:.1f} s, warm {row['warm']:.1f} s, style {row['style']:.4f}, warping error {row['warp']:.5f}, {row['steps']} steps, cuts {row['cuts']}", flush=True)
     base = rows[0]
@@ -104,6 +106,19 @@ def main() -> None:
             f"| {row['style']:.4f} | {row['style'] / base['style']:.3f}x | {row['warp']:.5f} | {row['warp'] / base['warp']:.3f}x "
             f"| {row['steps']} | {row['steps'] / base['steps']:.2f}x |"
         )
+    print()
+    print("warping error per consecutive pair (x1000; pair t is frame t -> t+1):")
+    for row in rows:
+        print(f"  N={row['n']}: " + " ".join(f"{1000 * p:.2f}" for p in row["pairs"]))
+    for row in rows[1:]:
+        n = row["n"]
+        kinds = np.arange(len(row["pairs"])) % n
+        split = ", ".join(
+            f"{'key' if k == 0 else f'between {k}'} -> {'key' if k == n - 1 else f'between {k + 1}'}: "
+            f"{1000 * row['pairs'][kinds == k].mean():.2f} (N=1 on the same pairs {1000 * base['pairs'][kinds == k].mean():.2f})"
+            for k in range(n)
+        )
+        print(f"  N={n} by kind of pair (x1000): {split}")
     for row in rows[1:]:
         verdict = {
             "time": row["time"] / base["time"] <= BARS["time"],

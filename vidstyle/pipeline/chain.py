@@ -504,7 +504,7 @@ class ChainRun:
                     middle_content, (before[1], before[2]), (content, stylized), weight,
                     flow=flow, soft=spec.soft_mask, photometric=spec.photometric,
                 )  # fmt: skip
-                if made.has_holes and spec.fill_steps > 0:
+                if made.holes_inside(self.plan.margin) and spec.fill_steps > 0:
                     yield FrameTask(
                         position=middle,
                         shot_offset=middle - self.chain.shot_start,
