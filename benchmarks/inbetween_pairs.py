@@ -211,6 +211,14 @@ def main() -> None:
                     raise SystemExit(f"unknown variant {variant}")
                 frames.append(image)
             rows.append((f"{key_name}/{variant}", frames, steps))
+        # How far each key moved from the previous key over its 2 frames, against N=1's frames over the same 2.
+        span = list(range(0, count - 1, 2))
+        crop = [crop_margin(frame, margin) for frame in every]
+        drift_every = warping_error([inputs[t] for t in span], [crop[t] for t in span], estimator=flow).per_pair
+        drift_keys = warping_error([inputs[t] for t in span], [crop_margin(keys[t], margin) for t in span], estimator=flow).per_pair
+        print(f"2-frame pairs (t, t+2), t = {span[:-1]} (x1000):")
+        print("  N=1 frames:      " + " ".join(f"{1000 * p:.3f}" for p in drift_every))
+        print(f"  keys {key_name:<10}: " + " ".join(f"{1000 * p:.3f}" for p in drift_keys), flush=True)
 
     base_pairs = None
     results = []
