@@ -34,7 +34,7 @@ from vidstyle.errors import UsageError
 from vidstyle.pipeline.events import Event, FrameDone
 from vidstyle.pipeline.run import resume, stylize
 from vidstyle.temporal.flow import FlowEstimator
-from vidstyle.temporal.inbetween import key_positions, make_inbetween
+from vidstyle.temporal.inbetween import Inbetween, key_positions, make_inbetween
 
 SIZE = (96, 64)  # width, height: DIS flow smears a small square over the background of a smaller frame
 SQUARE = 20
@@ -143,6 +143,17 @@ def test_make_inbetween_takes_each_pixel_from_the_keys_that_vouch_for_it() -> No
     hole = made.reliable == 0
     assert np.allclose(made.blend[hole], clip[1][hole])  # neither key: the input frame, to be filled
     assert 0.0 <= made.reliable.min() and made.reliable.max() <= 1.0
+
+
+def test_holes_only_in_the_cropped_edge_margin_need_no_fill() -> None:
+    """The edge margin is cropped off when a frame is written: a hole there alone costs no fill steps."""
+    reliable = np.ones((40, 56), np.float32)
+    reliable[:, :8] = 0.0  # the left margin of an 8-px canvas
+    image = np.zeros((40, 56, 3), np.float32)
+    made = Inbetween(blend=image, reliable=reliable, init=image)
+    assert made.has_holes and not made.holes_inside(8)
+    reliable[20, 30] = 0.0  # one inside the picture
+    assert made.holes_inside(8)
 
 
 def test_a_cut_between_key_frames_starts_a_new_shot(tmp_path: Path, random_weights: Path, style: Path) -> None:
