@@ -115,7 +115,7 @@ def main() -> None:
     parser.add_argument("--input", type=Path, default=SHARED / "videos" / "issue-134-rotate.mp4")
     parser.add_argument("--frames", type=int, default=24)
     parser.add_argument("--max-size", type=int, default=96)
-    parser.add_argument("--keys", default="k", help="key chains, comma separated: k, k4")
+    parser.add_argument("--keys", default="k", help="key chains, comma separated: k, k2, k4, dD (every frame up to D, then every 2nd)")
     parser.add_argument("--variants", default="blend,fill5,before,nearest,opt5")
     parser.add_argument("--agree", type=float, default=24.0, help="nearest: mean |a - b| (0-255) above which two keys disagree")
     parser.add_argument("--weights", type=Path, default=SHARED / "weights" / "vgg19_imagenet_features.pth")
@@ -158,25 +158,35 @@ def main() -> None:
         steps_every += steps
     print(f"N=1 made ({steps_every} steps)", flush=True)
 
-    keys_at = list(range(0, count, 2))
-    if keys_at[-1] != count - 1:
-        keys_at.append(count - 1)
+    def key_positions(dense: int) -> list[int]:
+        """Every frame up to ``dense``, then every 2nd (and the last)."""
+        at = sorted(set(range(min(dense, count))) | set(range(max(dense - 1, 0), count, 2)))
+        if at[-1] != count - 1:
+            at.append(count - 1)
+        return at
 
-    def key_chain(name: str) -> tuple[dict[int, np.ndarray], int]:
-        weight = {"k": 1.0, "k4": 4.0, "k2": 2.0}[name]
+    def key_chain(name: str) -> tuple[dict[int, np.ndarray], int, list[int]]:
+        # k, k2, k4: every 2nd frame, the temporal weight x1, x2, x4; dD: every frame up to D (the N=1 frames), then every 2nd.
+        dense = int(name[1:]) if name.startswith("d") else 0
+        weight = 1.0 if dense else {"k": 1.0, "k4": 4.0, "k2": 2.0}[name]
         chain_settings = replace(settings, temporal=replace(settings.temporal, weight=settings.temporal.weight * weight))
         chain_maker = maker if weight == 1.0 else Maker(chain_settings, canvas, args.cache, tag)
+        at = key_positions(dense)
         keys = {0: every[0]}
         steps = int((args.cache / f"{tag}-n1-000.steps").read_text())
-        for previous, t in zip(keys_at, keys_at[1:]):
+        for previous, t in zip(at, at[1:]):
+            if t < dense:  # the dense start: N=1's own frames
+                keys[t] = every[t]
+                steps += int((args.cache / f"{tag}-n1-{t:03d}.steps").read_text())
+                continue
             image, used = chain_maker.frame(f"{name}-{t:03d}", warm(t, contents[t], contents[previous], keys[previous]))
             keys[t] = image
             steps += used
-        return keys, steps
+        return keys, steps, at
 
     rows = [("N=1", every, steps_every)]
     for key_name in args.keys.split(","):
-        keys, key_steps = key_chain(key_name)
+        keys, key_steps, keys_at = key_chain(key_name)
         print(f"keys {key_name} made ({key_steps} steps)", flush=True)
         for variant in args.variants.split(","):
             frames = []
@@ -212,7 +222,7 @@ def main() -> None:
                 frames.append(image)
             rows.append((f"{key_name}/{variant}", frames, steps))
         # How far each key moved from the previous key over its 2 frames, against N=1's frames over the same 2.
-        span = list(range(0, count - 1, 2))
+        span = [t for t in range(0, count - 1, 2) if t in keys]  # (a dense start's keys after it sit on odd frames)
         crop = [crop_margin(frame, margin) for frame in every]
         drift_every = warping_error([inputs[t] for t in span], [crop[t] for t in span], estimator=flow).per_pair
         drift_keys = warping_error([inputs[t] for t in span], [crop_margin(keys[t], margin) for t in span], estimator=flow).per_pair
