@@ -1,13 +1,38 @@
-"""High-resolution optimization: does the look survive a bigger working size? One section per question.
+"""Issue 23's benchmark: does a frame keep its look, sharpness and seams at full resolution? One section per question.
 
+    uv run python benchmarks/resolution.py --help                           # the sections
+    uv run python benchmarks/resolution.py SECTION --help                   # a section's options
     uv run python benchmarks/resolution.py multiscale                       # 256 reference, 512 and 1024 single- and multi-scale
-    uv run python benchmarks/resolution.py multiscale --sizes 1024 --steps 100 --single-steps 50 --start 256 \
-        --crop docs/img/multiscale.jpg --crop-box 0.2 0.36 0.6 0.3         # docs/performance.md's figures
+    uv run python benchmarks/resolution.py multiscale --sizes 1024 --steps 100 --no-single --start 256 --threads 2 \
+        --crop docs/img/multiscale.jpg --crop-box 0.2 0.36 0.6 0.3         # docs/performance.md's figure
     uv run python benchmarks/resolution.py multiscale --reuse               # the table again from the last run's outputs
+    uv run python benchmarks/resolution.py upsample --frames 6 --crop docs/img/upsample.jpg
+    nice -n 10 uv run python benchmarks/resolution.py tiles --size 512 --steps 50 --tiles 0,0+,128:32,256:64
+    uv run python benchmarks/resolution.py fast --start 222 --frames 12 --steps 150 --crops /tmp/fast_fullres.jpg
 
-Sections (add one as a function in SECTIONS: tiles and fast mode belong here too):
+Sections, and where their results are written up (docs/performance.md):
 
-``multiscale``: a cold start (the first frame of a shot) of one frame of
+* ``multiscale`` (here): single- against multi-scale (coarse-to-fine) cold starts at 512 and
+  1024 px, judged by the style distance of the output shrunk to 256 px against the 256-px
+  run's; steps, time and peak memory per configuration. "Coarse to fine at high resolution".
+* ``upsample`` (benchmarks/upsample.py): guided upsampling against bicubic at the source's
+  size: edge agreement with the source, style distance at the working size, warping error,
+  milliseconds per frame. "Output size".
+* ``tiles`` (benchmarks/tiles.py): a frame optimized in overlapping tiles against the whole
+  frame: the worst seam against its neighbouring rows, distance to the untiled result,
+  style and content distances, time and peak memory (``--memory``: peak RSS against
+  model/memory.py's estimate). "Memory and tiles".
+* ``fast`` (benchmarks/fast_fullres.py): fast mode at the output size, the network applied at
+  the working size then guided-upsampled against one trained and applied at the output size:
+  edges, style distance at 256 px, warping error, training and apply time. "Fast mode at the
+  output size".
+
+``upsample``, ``tiles`` and ``fast`` run their script as a child process with every argument
+after the section's name passed through unchanged (``upsample --help`` is upsample.py's help).
+The README's 100% crops of a full-size frame per configuration (docs/img/fullres.jpg) are
+made by ``docs/make_pictures.py --only fullres``.
+
+``multiscale`` in detail: a cold start (the first frame of a shot) of one frame of
 ../shared/data/videos/issue-134-rotate.mp4 (1280x544), The Starry Night, the
 real VGG19 (../shared/data/weights), at the defaults but for --iterations
 (``--steps``; the single-scale runs get as many steps as cost what the
@@ -83,6 +108,10 @@ def run_one(args: argparse.Namespace) -> None:
         import vidstyle.model.stylizer as stylizer_module
 
         stylizer_module.LATER_STAGE_SHARE = args.later_share  # a measurement knob: the share is a constant of the schedule
+    if args.coarse_weight >= 0:
+        import vidstyle.model.stylizer as stylizer_module
+
+        stylizer_module.COARSE_WEIGHT = args.coarse_weight  # likewise: the later stages' anchor to the first stage
     if args.start:
         core.stylizer.coarse_start_side = args.start
         for stage in core.stylizer.coarse_sizes(size):
@@ -114,12 +143,17 @@ def configuration(out: Path, size: int, mode: str, steps: int, args: argparse.Na
     name = f"{size}_{mode}_{steps}" + (f"_start{args.start or START_LONG_SIDE}" if mode == "on" else "")
     if mode == "on" and args.later_share:
         name += f"_share{args.later_share:g}"
+    if mode == "on":
+        from vidstyle.model.stylizer import COARSE_WEIGHT
+
+        name += f"_coarse{COARSE_WEIGHT if args.coarse_weight is None else args.coarse_weight:g}"
     png, facts = out / f"{name}.png", out / f"{name}.json"
     if not (args.reuse and png.is_file() and facts.is_file()):
         command = [
             sys.executable, __file__, "_one", "--size", str(size), "--mode", mode, "--steps", str(steps),
             "--frame", str(args.frame), "--video", str(args.video), "--style", str(args.style), "--weights", str(args.weights),
-            "--threads", str(args.threads), "--start", str(args.start or 0), "--later-share", str(args.later_share or 0), "--png", str(png), "--json", str(facts),
+            "--threads", str(args.threads), "--start", str(args.start or 0), "--later-share", str(args.later_share or 0),
+            "--coarse-weight", str(-1 if args.coarse_weight is None else args.coarse_weight), "--png", str(png), "--json", str(facts),
         ]
         print(f"  {name} ...", file=sys.stderr, flush=True)
         subprocess.run(command, check=True)
@@ -147,7 +181,8 @@ def multiscale(args: argparse.Namespace) -> None:
     for size in args.sizes:
         multi = configuration(out, size, "on", args.steps, args)
         rows.append(multi)
-        rows.append(configuration(out, size, "off", args.single_steps or equal_cost(multi), args))
+        if not args.no_single:
+            rows.append(configuration(out, size, "off", args.single_steps or equal_cost(multi), args))
     judge = Judge.load(JUDGE_WEIGHTS)
     painting = read_image(Path(args.style))
     photo = video_frame(Path(args.video), args.frame)
@@ -182,25 +217,25 @@ def multiscale(args: argparse.Namespace) -> None:
 
 
 def crop_sheet(path: Path, reference: dict[str, object], big: list[dict[str, object]], box: list[float]) -> None:
-    """100% crops of one region: 256 px upsampled (bicubic), single-scale, multi-scale, side by side, labelled."""
-    single = next(r for r in big if r["mode"] == "off")
+    """100% crops of one region: 256 px upsampled (bicubic), single-scale (unless --no-single), multi-scale, side by side, labelled."""
+    single = next((r for r in big if r["mode"] == "off"), None)
     multi = next(r for r in big if r["mode"] == "on")
-    full = cv2.imread(str(single["png"]))
+    full = cv2.imread(str(multi["png"]))
     height, width = full.shape[:2]
     x, y, w, h = (round(box[0] * width), round(box[1] * height), round(box[2] * width), round(box[3] * height))
     upsampled = cv2.resize(cv2.imread(str(reference["png"])), (width, height), interpolation=cv2.INTER_CUBIC)
     tiles = []
-    for label, image in (
-        (f"{max(reference['size'])} px, upsampled", upsampled),  # type: ignore[arg-type]
-        (f"{max(width, height)} px single-scale", full),
-        (f"{max(width, height)} px multi-scale", cv2.imread(str(multi["png"]))),
-    ):
+    columns = [(f"{max(reference['size'])} px, upsampled", upsampled)]  # type: ignore[arg-type]
+    if single is not None:
+        columns.append((f"{max(width, height)} px single-scale", cv2.imread(str(single["png"]))))
+    columns.append((f"{max(width, height)} px multi-scale", full))
+    for label, image in columns:
         tile = np.ascontiguousarray(image[y : y + h, x : x + w])
         cv2.rectangle(tile, (0, 0), (w, 22), (0, 0, 0), -1)
         cv2.putText(tile, label, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
         tiles.append(tile)
     gap = np.full((h, 6, 3), 255, np.uint8)
-    sheet = np.hstack([tiles[0], gap, tiles[1], gap, tiles[2]])
+    sheet = np.hstack([part for tile in tiles for part in (gap, tile)][1:])
     path.parent.mkdir(parents=True, exist_ok=True)
     for quality in (90, 85, 80, 75, 70, 60):
         cv2.imwrite(str(path), sheet, [cv2.IMWRITE_JPEG_QUALITY, quality])
@@ -211,10 +246,27 @@ def crop_sheet(path: Path, reference: dict[str, object], big: list[dict[str, obj
 
 SECTIONS: dict[str, Callable[[argparse.Namespace], None]] = {"multiscale": multiscale}
 
+# Sections that are scripts of their own: the section's name, then that script's arguments, passed through.
+SCRIPTS = {
+    "upsample": ("upsample.py", "guided upsampling against bicubic at the source's size"),
+    "tiles": ("tiles.py", "a frame optimized in tiles against the whole frame: seams, time, memory"),
+    "fast": ("fast_fullres.py", "fast mode at the output size: apply then upsample, or train at full size"),
+}
+
+
+def run_script(name: str, arguments: list[str]) -> int:
+    """Run section ``name``'s script with ``arguments`` as they were given; its exit status."""
+    script = Path(__file__).resolve().parent / SCRIPTS[name][0]
+    return subprocess.run([sys.executable, str(script), *arguments]).returncode
+
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="section", required=True)
+    if len(sys.argv) > 1 and sys.argv[1] in SCRIPTS:
+        raise SystemExit(run_script(sys.argv[1], sys.argv[2:]))
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n``multiscale`` in detail")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="section", required=True, metavar="{" + ",".join([*SECTIONS, *SCRIPTS]) + "}")
     for name, section in SECTIONS.items():
         p = sub.add_parser(name, help=(section.__doc__ or "").splitlines()[0])
         p.add_argument("--sizes", type=int, nargs="+", default=[512, 1024], help="working long sides besides the 256-px reference")
@@ -226,16 +278,22 @@ def main() -> None:
         p.add_argument("--weights", default=str(WEIGHTS))
         p.add_argument("--threads", type=int, default=1)
         p.add_argument("--later-share", type=float, help="each later stage's share of the budget (default: the schedule's, 1/6)")
+        p.add_argument("--coarse-weight", type=float,
+                       help="the later stages' anchor to the first stage's result (default: the schedule's, COARSE_WEIGHT)")
+        p.add_argument("--no-single", action="store_true", help="leave out the single-scale runs (coarse to fine does not change them)")
         p.add_argument("--start", type=int, help="the first multi-scale stage's long side at most (default: the schedule's, 256)")
         p.add_argument("--out", default=str(Path(tempfile.gettempdir()) / "vidstyle-resolution"))
         p.add_argument("--reuse", action="store_true", help="read back the outputs of an earlier run in --out instead of running")
         p.add_argument("--crop", help="write a sheet of 100%% crops here (JPEG)")
         p.add_argument("--crop-box", type=float, nargs=4, default=[0.2, 0.36, 0.6, 0.3], metavar=("X", "Y", "W", "H"),
                        help="the crop, as fractions of the frame")
+    for name, (script, summary) in SCRIPTS.items():
+        sub.add_parser(name, help=f"{summary}; runs benchmarks/{script} with the arguments after it", add_help=False)
     one = sub.add_parser("_one")  # one configuration, in its own process
     for flag in ("--size", "--steps", "--frame", "--threads", "--start"):
         one.add_argument(flag, type=int, required=True)
     one.add_argument("--later-share", type=float, required=True)
+    one.add_argument("--coarse-weight", type=float, required=True)
     for flag in ("--mode", "--video", "--style", "--weights", "--png", "--json"):
         one.add_argument(flag, required=True)
     args = parser.parse_args()

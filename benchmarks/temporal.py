@@ -88,6 +88,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-size", type=int, default=192, help="working long side in px (default 192)")
     parser.add_argument("--steps", type=int, default=30, help="steps on every frame, all modes (default 30)")
     parser.add_argument("--temporal-weight", type=float, default=None, help="default: TemporalConfig's")
+    parser.add_argument("--gamut-weight", type=float, default=OptimizeConfig.gamut_weight, help="default: OptimizeConfig's")
+    parser.add_argument("--first-steps", type=int, default=None, help="steps on each mode's first frame (default: --steps)")
     parser.add_argument("--soft-mask", action="store_true")
     parser.add_argument("--weights", type=Path, default=None, help="VGG19 weights; default: random ones")
     parser.add_argument("--device", choices=[d.value for d in DeviceChoice], default="cpu")
@@ -196,7 +198,9 @@ def main(argv: list[str] | None = None) -> int:
         base = Settings(
             model=ModelConfig(weights=weights, device=DeviceChoice(args.device)),
             style=StyleConfig(images=(args.style,)),
-            optimize=OptimizeConfig(iterations=args.steps, iterations_next=args.steps),
+            optimize=OptimizeConfig(
+                iterations=args.first_steps or args.steps, iterations_next=args.steps, gamut_weight=args.gamut_weight
+            ),
             select=SelectConfig(start=args.start, max_frames=args.frames, max_size=args.max_size),
         )
         rows = []
@@ -207,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     clip = f"pan across {args.pan.name}, {args.pan_step} px/frame" if args.pan else f"{args.input.name}, start {args.start}"
     print(
         f"{clip}, {args.frames} frames, long side {args.max_size} px, "
-        f"{args.steps} steps per frame, weights: {'given' if args.weights else 'random'}, "
+        f"{args.steps} steps per frame ({args.first_steps or args.steps} on the first), gamut weight {args.gamut_weight:g}, weights: {'given' if args.weights else 'random'}, "
         f"torch threads: {torch.get_num_threads()}\n"
     )
     print(table(rows))

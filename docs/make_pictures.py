@@ -1,6 +1,6 @@
 """Make the pictures of README.md, with real ImageNet features (the shared VGG19 weights, the default network).
 
-    uv run python docs/make_pictures.py [--threads 2] [--size 256] [--only grid|strip|animation|hud] [--animation-frames N]
+    uv run python docs/make_pictures.py [--threads 2] [--size 256] [--only grid|strip|animation|hud|fullres] [--animation-frames N]
         [--iterations N] [--hud-frames N] [--keep DIR]
 
 Writes docs/img/:
@@ -15,6 +15,17 @@ Writes docs/img/:
                    frame of each beside the input, and the score's corner of each at 2x below
     hud.webp       the same two runs as an animation, input | without | with
     strength.jpg   the marple8 photo in The Starry Night at --strength 0.1 (the old default's look), 0.3, 1, 2
+    fullres.jpg    100% crops of one region of a full-size frame (frame 40 of issue-134-rotate.mp4, 544x1280 as
+                   decoded: we have no 1080p source), one column per configuration: the input; the default run
+                   (--size px, guided upsampling to the source's size, --output-size source); the same
+                   working-size result upsampled bicubic (what --output-size source did before issue 23); and
+                   the frame optimized at its full size (--max-size 1280 --coarse-to-fine on). Not part of the
+                   default set (the full-size run took 33 minutes on one thread of the loaded 2-core CPU): --only fullres.
+                   The default and bicubic columns come from one --output-size working run, upsampled here by
+                   the function a run's sink calls (video/upsample.upsample_to_source; detail 0 is its bicubic
+                   path). A full-size result already in --keep (fullres_1280.png) is reused, e.g. one made by
+                   `vidstyle stylize frame40.png -s starry_night.jpg -o DIR/fullres_1280.png --weights VGG19
+                   --max-size 1280 --coarse-to-fine on`.
 
 Each still is at most 300 KB and the animation at most 1 MB: the script lowers the quality until
 they fit and fails if they cannot. It needs ../shared/data (the VGG19 weights, the paintings and
@@ -44,6 +55,7 @@ sys.path.insert(0, str(REPO))
 
 from vidstyle import ModelConfig, OptimizeConfig, SelectConfig, Settings, StyleConfig, stylize  # noqa: E402
 from vidstyle.config import EncodeConfig, Network  # noqa: E402
+from vidstyle.model.autosize import CPU_SIZE  # noqa: E402
 from vidstyle.video.pixels import resize, working_size  # noqa: E402
 from vidstyle.video.sheet import Tile, compose  # noqa: E402
 from vidstyle.video.sources import open_source, read_image  # noqa: E402
@@ -64,6 +76,10 @@ HUD_CORNER = (0, 0, 160, 40)  # x, y, width, height of the score's corner in the
 STILL_LIMIT = 300 * 1024
 ANIMATION_LIMIT = 1024 * 1024
 IMG = DOCS / "img"
+FULLRES_CLIP = SHARED / "videos" / "issue-134-rotate.mp4"
+FULLRES_FRAME = 40  # the frame resolution.py's multiscale section measures
+FULLRES_SIZE = 1280  # the frame's long side: optimized at its full size
+FULLRES_CROP = (170, 540, 220, 220)  # x, y, width, height in the 544x1280 frame: the face and the start of "Send Spike"
 
 
 STRENGTHS = (0.1, 0.3, 1.0, 2.0)  # the strip: the old default's look, between, the default, heavier
@@ -206,17 +222,70 @@ def make_hud(work: Path, size: int, frames: int) -> list[Path]:
     return [still, fit_webp(animation, fps, IMG / "hud.webp", limit=HUD_ANIMATION_LIMIT)]
 
 
+def make_fullres(work: Path, size: int) -> Path:
+    """100% crops of one region of a full-size frame per configuration (issue 23): input, default, bicubic, full size."""
+    from vidstyle.config import CoarseToFine, OutputSize
+    from vidstyle.video.upsample import upsample_to_source
+
+    style = ANIMATION_STYLE
+    frame_path = work / f"fullres_frame{FULLRES_FRAME}.png"
+    with open_source(FULLRES_CLIP) as source:
+        for _, frame in source.read([FULLRES_FRAME]):
+            cv2.imwrite(str(frame_path), frame)
+    frame = cv2.imread(str(frame_path))
+    outputs = {}
+    for name, max_size, select_change, optimize_change in (
+        ("working", size, {"output_size": OutputSize.WORKING}, {}),
+        (f"{FULLRES_SIZE}", FULLRES_SIZE, {}, {"coarse_to_fine": CoarseToFine.ON}),
+    ):
+        out = work / f"fullres_{name}.png"
+        if not out.is_file():
+            run = settings(style, max_size)
+            run = run.replace(select=replace(run.select, **select_change), optimize=replace(run.optimize, **optimize_change))
+            started = time.perf_counter()
+            stylize(frame_path, out, settings=run)
+            print(f"  frame {FULLRES_FRAME} at {max_size} px: {time.perf_counter() - started:.0f} s", flush=True)
+        outputs[name] = cv2.imread(str(out))
+    working = outputs["working"]
+    guided = upsample_to_source(working, frame)  # what a default run writes (video/sinks.py)
+    bicubic = upsample_to_source(working, frame, detail=0.0)
+    full = outputs[f"{FULLRES_SIZE}"]
+    assert full.shape == frame.shape, (full.shape, frame.shape)
+    x, y, w, h = FULLRES_CROP
+    height, width = frame.shape[:2]
+    thumb = cv2.resize(frame, (round(width * h / height), h), interpolation=cv2.INTER_AREA)
+    scale = h / height
+    cv2.rectangle(thumb, (round(x * scale), round(y * scale)), (round((x + w) * scale), round((y + h) * scale)), (0, 0, 255), 1)
+    wh, ww = working.shape[:2]
+    row = [
+        Tile(thumb, "where"),
+        Tile(frame[y : y + h, x : x + w], "input, 100%"),
+        Tile(guided[y : y + h, x : x + w], f"{max(ww, wh)} px, guided"),
+        Tile(bicubic[y : y + h, x : x + w], f"{max(ww, wh)} px, bicubic"),
+        Tile(full[y : y + h, x : x + w], f"{FULLRES_SIZE} px, multi-scale"),
+    ]
+    caption = (
+        f"Frame {FULLRES_FRAME} of issue-134-rotate.mp4 at its full {width}x{height} (no 1080p source at hand), 100% crops; "
+        f"The Starry Night, VGG19 ImageNet weights, defaults otherwise: stylized at {ww}x{wh} and upsampled guided by the "
+        f"frame (the default) or bicubic, and optimized at {width}x{height} coarse to fine (--max-size {FULLRES_SIZE} "
+        "--coarse-to-fine on)."
+    )
+    target = IMG / "fullres.jpg"
+    target.write_bytes(fit_jpeg(compose([row], caption=caption).image, STILL_LIMIT))
+    return target
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--only", choices=["grid", "strip", "animation", "hud"], default=None)
+    parser.add_argument("--only", choices=["grid", "strip", "animation", "hud", "fullres"], default=None)
     parser.add_argument("--hud-frames", type=int, default=12, help="hud: stylize the HUD clip's first N frames (of 24)")
     parser.add_argument("--animation-frames", type=int, default=None, help="animate only the clip's first N frames (default: all 24)")
     parser.add_argument("--iterations", type=int, default=None, help="grid: first-frame steps (default: the product's)")
-    parser.add_argument("--size", type=int, default=SelectConfig().max_size, help="working size (long side, px; default: the product's)")
+    parser.add_argument("--size", type=int, default=CPU_SIZE, help="working size (long side, px; default: what --max-size auto gives on a CPU)")
     parser.add_argument("--keep", type=Path, default=None, help="write the single pictures to this folder and keep them (to measure them)")
     args = parser.parse_args()
-    missing = [p for p in (WEIGHTS, PHOTO, *STYLES) if not p.is_file()]
+    missing = [p for p in (WEIGHTS, PHOTO, FULLRES_CLIP, *STYLES) if not p.is_file()]
     if missing:
         raise SystemExit(f"missing {', '.join(map(str, missing))}: the pictures need ../shared/data (see its README.md)")
     torch.set_num_threads(args.threads)
@@ -233,6 +302,8 @@ def main() -> None:
             made.append(make_animation(work, args.size, args.animation_frames))
         if args.only in (None, "hud"):
             made.extend(make_hud(work, args.size, args.hud_frames))
+        if args.only == "fullres":  # not in the default set: its full-size run took 33 minutes on one CPU thread
+            made.append(make_fullres(work, args.size))
     for path in made:
         limit = (HUD_ANIMATION_LIMIT if path.name == "hud.webp" else ANIMATION_LIMIT) if path.suffix == ".webp" else STILL_LIMIT
         size = path.stat().st_size

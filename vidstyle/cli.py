@@ -523,6 +523,7 @@ def stylize(
     style_weight: Annotated[float, typer.Option(help="Weight of the style term (before --strength).")],
     strength: Annotated[float, typer.Option(help="How heavily the style is painted: multiplies --style-weight; 0.1 light, 1 default, 2 heavy.")],
     tv_weight: Annotated[float, typer.Option(help="Weight of the total-variation (smoothness) term.")],
+    gamut_weight: Annotated[float, typer.Option(help="Weight of the soft range penalty that keeps the optimized pixels inside [0, 1] (0 = off).")],
     optimizer: Annotated[Optimizer, typer.Option(help="L-BFGS (Gatys) or Adam.")],
     learning_rate: Annotated[Optional[float], typer.Option(help="Step size; default 1.0 for L-BFGS, 0.02 for Adam.")],
     tolerance: Annotated[float, typer.Option(help="Early stop: relative loss improvement over 10 steps below this ends the frame (0 = never).")],

@@ -264,6 +264,9 @@ class OptimizeConfig:
     # --style-weight so a user can move along it without knowing the weights.
     strength: float = setting(1.0, option="--strength")
     tv_weight: float = setting(1.0, option="--tv-weight")
+    # The soft range penalty (model/objective.py Gamut): keeps the optimizer's pixels inside [0, 1], where the
+    # stored frame is, so a warm frame starts at its own optimum and a static shot does not creep (issue 22).
+    gamut_weight: float = setting(1e3, option="--gamut-weight")
     optimizer: Optimizer = setting(Optimizer.LBFGS, option="--optimizer")
     learning_rate: float | None = setting(None, option="--learning-rate")  # None: 1.0 for L-BFGS, 0.02 for Adam
     tolerance: float = setting(1e-3, option="--tolerance")  # stop when the loss improved less than this fraction over `window` steps
@@ -281,7 +284,7 @@ class OptimizeConfig:
     def __post_init__(self) -> None:
         if self.iterations < 1 or self.iterations_next < 1:
             raise UsageError("--iterations and --iterations-next must be at least 1.")
-        for name in ("content_weight", "style_weight", "tv_weight"):
+        for name in ("content_weight", "style_weight", "tv_weight", "gamut_weight"):
             if getattr(self, name) < 0:
                 raise UsageError(f"--{name.replace('_', '-')} must be >= 0.")
         if self.strength <= 0:
@@ -412,8 +415,9 @@ class SelectConfig:
     mask_feather: int = setting(0, option="--mask-feather")  # pixels of Gaussian softening of the mask's edge, at the output size
     mask_invert: bool = setting(False, option="--mask-invert")
     # Per shot, the still overlay (HUD) found while the rest moves is kept from the source, through the mask's
-    # blend (video/overlays.py). Off by default: docs/game-captures.md has the false-positive measurement.
-    protect_overlays: OverlayMode = setting(OverlayMode.OFF, option="--protect-overlays")
+    # blend (video/overlays.py). On by default: it kept nothing on any shot of ordinary footage we have
+    # (docs/game-captures.md has the measurement); a manifest without the field resumes as off (fingerprint.py).
+    protect_overlays: OverlayMode = setting(OverlayMode.AUTO, option="--protect-overlays")
 
     def __post_init__(self) -> None:
         for option, text in (("--start", self.start), ("--end", self.end)):

@@ -11,9 +11,9 @@ from vidstyle.model.stylizer import LossBreakdown
 
 
 def test_a_record_carries_every_term_of_the_objective_tv_included() -> None:
-    final = LossBreakdown(content=0.25, style=0.5, tv=0.125, temporal=0.0, total=2.0)
+    final = LossBreakdown(content=0.25, style=0.5, tv=0.125, temporal=0.0, gamut=0.0625, total=2.0)
     record = FrameOutcome(position=3, steps=7, stopped_early=True, loss=final.total, terms=final.terms)
-    assert dict(record.terms) == {"content": 0.25, "style": 0.5, "tv": 0.125, "temporal": 0.0}
+    assert dict(record.terms) == {"content": 0.25, "style": 0.5, "tv": 0.125, "temporal": 0.0, "gamut": 0.0625}
     assert (record.content_loss, record.style_loss, record.tv_loss) == (0.25, 0.5, 0.125)
     with pytest.raises(TypeError):
         record.terms["tv"] = 1.0  # type: ignore[index]

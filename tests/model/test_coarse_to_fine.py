@@ -17,7 +17,7 @@ import torch
 from vidstyle.config import CoarseToFine, ModelConfig, OptimizeConfig, StyleConfig
 from vidstyle.model.build import build_core, load_extractor
 from vidstyle.model.features import FeatureExtractor
-from vidstyle.model.stylizer import START_LONG_SIDE, START_SLACK, StepReport, coarse_schedule, later_stage_budget
+from vidstyle.model.stylizer import START_LONG_SIDE, START_SLACK, FrameProblem, StepReport, coarse_schedule, later_stage_budget
 from vidstyle.video.pixels import bgr_to_tensor
 
 CPU = torch.device("cpu")
@@ -130,3 +130,54 @@ def test_a_coarse_to_fine_frame_is_the_same_every_time(model, style, loaded, con
     first = stylizer.stylize(content, init=noise, budget=4, cold=True)
     again = stylizer.stylize(content, init=noise, budget=4, cold=True)
     assert torch.equal(first.image, again.image) and first.history == again.history
+
+
+def test_later_stages_keep_the_first_stages_picture_and_sharpen_it(model, style, loaded, content, monkeypatch) -> None:  # noqa: ANN001
+    """The anchor (COARSE_WEIGHT): the full-size result, shrunk to the first stage's size, stays near that stage's result.
+
+    Without it, the later stages' own style targets repaint the picture at their scale
+    (docs/performance.md, "coarse to fine at high resolution").
+    """
+    import torch.nn.functional as F
+
+    import vidstyle.model.stylizer as stylizer_module
+
+    monkeypatch.setattr(stylizer_module, "LATER_STAGE_SHARE", 1.0)  # 8 steps at full size: room to drift
+
+    def cold_start(weight: float, tile: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        monkeypatch.setattr(stylizer_module, "COARSE_WEIGHT", weight)
+        options = OptimizeConfig(coarse_to_fine=CoarseToFine.ON, tolerance=0)
+        stylizer = build_core(model, style, options, content_size=SIZE, cache_dir=None, device=CPU, loaded=loaded, tile=tile).stylizer
+        problem = stylizer.coarse_start(FrameProblem(content=content, init=content, budget=8))
+        batch = stylizer.batch(1, SIZE)
+        batch.add(problem)
+        finished: list = []
+        while not finished:
+            finished = batch.step()
+        return finished[0][1].image, problem.anchor
+
+    weight = stylizer_module.COARSE_WEIGHT
+    anchored, first = cold_start(weight)
+    free, none = cold_start(0.0)
+    assert first is not None and none is None  # weight 0: no anchor
+    assert first.shape[-2:] == (68, 91)
+
+    def drift(image: torch.Tensor, start: torch.Tensor = first) -> float:
+        return float((F.interpolate(image, size=start.shape[-2:], mode="area") - start).abs().mean())
+
+    # Both started from the first stage's result upsampled; the anchored one stays nearer it at its size
+    # (random weights, 8 steps: 0.59x the free one's drift, measured)...
+    assert drift(anchored) < 0.8 * drift(free), (drift(anchored), drift(free))
+    # ... and still sharpens: it adds detail finer than the first stage's pixels, which the upsampled start lacks
+    # (random weights: 1.22x the start's, 0.95x what the free stage adds; measured).
+    def detail(image: torch.Tensor) -> float:
+        small = F.interpolate(image, size=first.shape[-2:], mode="area")
+        return float((image - F.interpolate(small, size=image.shape[-2:], mode="bicubic", align_corners=False)).abs().mean())
+
+    upsampled = F.interpolate(first, size=content.shape[-2:], mode="bicubic", align_corners=False).clamp(0, 1)
+    assert detail(anchored) > 1.1 * detail(upsampled), (detail(anchored), detail(upsampled), detail(free))
+    # A frame optimized in tiles (model/tiles.py) keeps to it alike: the anchor is taken on the whole image.
+    # (tile 80: the first stage, 91x68, is tiled too, so its result differs a little; each is held to its own.)
+    tiled, tiled_first = cold_start(weight, tile=80)
+    assert tiled_first is not None
+    assert drift(tiled, tiled_first) < 0.8 * drift(free), (drift(tiled, tiled_first), drift(free))

@@ -12,7 +12,7 @@ import torch
 from vidstyle.config import ModelConfig, OptimizeConfig, StyleConfig
 from vidstyle.model.build import load_extractor
 from vidstyle.model.features import FeatureExtractor
-from vidstyle.model.losses import content_loss, gram_matrix, normalised_mse, style_loss, total_variation
+from vidstyle.model.losses import content_loss, gram_matrix, normalised_mse, out_of_gamut, style_loss, total_variation
 from vidstyle.model.style import build_style_targets
 from vidstyle.model.stylizer import Stylizer, TemporalTarget
 from vidstyle.temporal.loss import temporal_loss
@@ -134,6 +134,13 @@ def test_losses_have_the_documented_values() -> None:
     assert float(total_variation(checker.float().expand(1, 3, 6, 6))) == pytest.approx(2.0)
     ramp = torch.arange(5.0).view(1, 1, 1, 5).expand(1, 3, 4, 5) * 0.1
     assert float(total_variation(ramp)) == pytest.approx(0.01, rel=1e-5)
+
+    # The range penalty: nothing for any storable image, the squared excess past 0 or 1 elsewhere, per image.
+    inside = torch.stack([torch.zeros(3, 4, 4), torch.ones(3, 4, 4), torch.rand(3, 4, 4, generator=torch.Generator().manual_seed(6))])
+    assert out_of_gamut(inside).tolist() == [0.0, 0.0, 0.0]
+    outside = torch.full((2, 3, 4, 4), 0.5)
+    outside[0, 0, 0, 0], outside[1, 2, 3, 3] = 1.5, -0.25
+    torch.testing.assert_close(out_of_gamut(outside), torch.tensor([0.25, 0.0625]) / 48)
 
     image = torch.zeros(1, 3, 4, 4)
     warped = torch.full((1, 3, 4, 4), 0.5)

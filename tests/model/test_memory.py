@@ -19,7 +19,7 @@ import torch
 
 from tests.mediatools import REPO_ROOT
 from vidstyle.errors import UsageError
-from vidstyle.model.memory import BYTES_PER_PIXEL, available_bytes, check_memory, frame_bytes
+from vidstyle.model.memory import BYTES_PER_PIXEL, available_bytes, check_memory, frame_bytes, frames_that_fit
 from vidstyle.video.pixels import working_size
 
 CPU = torch.device("cpu")
@@ -89,3 +89,14 @@ def test_the_memory_model_matches_a_measured_peak_at_two_sizes(random_weights: P
         # The step's own peak above what was resident before it, per added pixel (loading peaks are not in it).
         slope = ((large["peak"] - large["before"]) - (small["peak"] - small["before"])) / (384**2 - 256**2)
         assert 0.5 * BYTES_PER_PIXEL <= slope <= 1.5 * BYTES_PER_PIXEL, f"{slope:.0f} B per pixel against the model's {BYTES_PER_PIXEL:.0f}"
+
+
+def test_a_batch_holds_as_many_frames_as_the_free_memory_does() -> None:
+    # --batch-chains K: the fixed cost is paid once, each frame's state and activations K times.
+    per_frame = frame_bytes((1920, 1080)) - 1e9  # about 6.2 GB of a 1080p frame's own
+    assert frames_that_fit((1920, 1080), tile=None, free=80e9) == int((0.85 * 80e9 - 1e9) // per_frame)  # 10 on an 80 GB GPU
+    assert frames_that_fit((1920, 1080), tile=None, free=16e9) == 2
+    # A 4K frame in auto's tiles on a 24 GB GPU leaves no room for a second one: one chain at a time, not an out-of-memory error.
+    tile = check_memory((3840, 2160), device=CPU, max_size=3840, available=int(24e9))
+    assert tile is not None and frames_that_fit((3840, 2160), tile=tile, free=24e9) == 1
+    assert frames_that_fit((256, 144), tile=None, free=None) is None  # unknown free memory: as many as asked

@@ -22,7 +22,7 @@ from vidstyle.config import ModelConfig, OptimizeConfig, Precision, StyleConfig
 from vidstyle.model.build import load_extractor
 from vidstyle.model.features import FeatureExtractor
 from vidstyle.model.losses import gram_matrix
-from vidstyle.model.objective import Content, Objective, PixelL1, Style, Temporal, Term, TotalVariation, blend_grams
+from vidstyle.model.objective import Content, Gamut, Objective, PixelL1, Style, Temporal, Term, TotalVariation, blend_grams
 from vidstyle.model.style import build_style_targets
 from vidstyle.model.runtime import Runtime
 from vidstyle.model.stylizer import FrameProblem, Stylizer, TemporalTarget
@@ -180,9 +180,10 @@ def test_the_optimizer_losses_are_the_objective(extractor: FeatureExtractor, mod
     style = build_style_targets(
         extractor, StyleConfig(images=(style_path,)), model, content_size=(40, 32), weights_identity="x", device=CPU, cache_dir=None
     )
-    optimize = OptimizeConfig(content_weight=2.0, style_weight=5.0, tv_weight=0.25)
+    optimize = OptimizeConfig(content_weight=2.0, style_weight=5.0, tv_weight=0.25, gamut_weight=70.0)
     stylizer = Stylizer(extractor, style, model=model, optimize=optimize)
     contents, images = smooth(14, 2), smooth(15, 2)
+    images = images * 2.0 - 0.5  # some values outside [0, 1], so the range penalty counts
     previous, mask = smooth(16, 2), torch.ones(2, 1, 32, 40)
     with torch.no_grad():
         targets = stylizer.content_targets(contents)
@@ -193,10 +194,12 @@ def test_the_optimizer_losses_are_the_objective(extractor: FeatureExtractor, mod
                 Style(style.grams, style.layer_weights, weight=5.0),
                 TotalVariation(weight=0.25),
                 Temporal(previous, mask, weight=3.0),
+                Gamut(weight=70.0),
             ]
         )
         expected = objective(images, extractor(images, objective.layers))
-        for name in ("content", "style", "tv", "temporal"):
+        assert float(expected.terms["gamut"].min()) > 0
+        for name in ("content", "style", "tv", "temporal", "gamut"):
             torch.testing.assert_close(got[name], expected.terms[name], rtol=1e-6, atol=0)
         torch.testing.assert_close(got["total"], expected.total, rtol=1e-6, atol=0)
         # Each image of the batch as it is alone.

@@ -150,15 +150,19 @@ def test_output_sizes_are_unchanged_by_the_margin(tmp_path: Path, style: Path) -
     assert cv2.imread(str(tmp_path / "out.png")).shape[:2] == (48, 64)
 
 
+def _finished_work_dir(tmp_path: Path, style: Path, frames: list[np.ndarray]) -> tuple[Path, dict]:
+    """A run of ``frames`` without a margin, its work dir kept: the folder and its manifest's JSON, to be made old."""
+    out = tmp_path / "out"
+    stylize(write_frames(tmp_path / "in", frames), out, settings=_settings(style, margin=0, keep_work=True), method_factory=inverting([], []))
+    work = Path(f"{out}.vidstyle")
+    return work, json.loads((work / MANIFEST).read_text())
+
+
 def test_a_work_dir_from_before_the_margin_resumes_without_one(tmp_path: Path, style: Path) -> None:
     """A manifest written before --edge-margin holds no margin: it reads as 0, and a run with one is told what differs."""
     frames = [np.random.default_rng(i).integers(0, 256, (48, 64, 3), dtype=np.uint8) for i in range(2)]
-    folder = write_frames(tmp_path / "in", frames)
-    out = tmp_path / "out"
-    stylize(folder, out, settings=_settings(style, margin=0, keep_work=True), method_factory=inverting([], []))
-    work = Path(f"{out}.vidstyle")
+    work, data = _finished_work_dir(tmp_path, style, frames)
     path = work / MANIFEST
-    data = json.loads(path.read_text())
     del data["settings"]["select"]["edge_margin"]
     del data["fingerprint"]["settings"]["select"]["edge_margin"]
     del data["plan"]["frames"]["margin"]
@@ -168,3 +172,17 @@ def test_a_work_dir_from_before_the_margin_resumes_without_one(tmp_path: Path, s
     new = json.loads(json.dumps(data))
     new["fingerprint"]["settings"]["select"]["edge_margin"] = 8
     assert differences(old.fingerprint, new["fingerprint"]) == ["select.edge_margin: 0 -> 8"]
+
+
+def test_a_work_dir_from_before_the_range_penalty_resumes_without_one(tmp_path: Path, style: Path) -> None:
+    """A manifest written before --gamut-weight holds none: it reads as 0 (the frames it began with), not today's default."""
+    work, data = _finished_work_dir(tmp_path, style, [np.full((48, 64, 3), 90, dtype=np.uint8)] * 2)
+    path = work / MANIFEST
+    del data["settings"]["optimize"]["gamut_weight"]
+    del data["fingerprint"]["settings"]["optimize"]["gamut_weight"]
+    path.write_text(json.dumps(data))
+    old = WorkDir.read_manifest(work)
+    assert old.settings.optimize.gamut_weight == 0.0
+    new = json.loads(json.dumps(data))
+    new["fingerprint"]["settings"]["optimize"]["gamut_weight"] = 1000.0
+    assert differences(old.fingerprint, new["fingerprint"]) == ["optimize.gamut_weight: 0.0 -> 1000.0"]

@@ -25,6 +25,7 @@ from vidstyle.config import DeviceChoice, ModelConfig
 from vidstyle.errors import EncodeError
 from vidstyle.faults import Faults
 from vidstyle.methods.optimize import optimize_method
+from vidstyle.model.memory import BASE_BYTES, TILE_FILL, frame_bytes
 from vidstyle.pipeline.chain import run_chain
 from vidstyle.pipeline.events import FrameStylized, Notice
 from vidstyle.pipeline.executor import BatchedExecutor, LocalExecutor
@@ -203,6 +204,30 @@ def test_chains_in_one_batch_give_the_frames_of_one_chain_at_a_time(clip: Path, 
     print(f"\nbatched vs one chain at a time: mean |diff| per frame {np.round(differences, 2).tolist()} levels")
     # Rounding of batched convolutions, carried by L-BFGS and from frame to frame along a chain.
     assert max(differences) < 3.0 and np.mean(differences) < 1.0
+
+
+def test_a_batch_larger_than_the_memory_holds_runs_fewer_chains_at_a_time(
+    clip: Path, real_settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # noqa: ANN001
+    # --batch-chains 3 on a device whose free memory holds one frame's state and activations but not two
+    # (model/memory.py's model): the run does not run out of memory, it runs the chains one at a time.
+    size = canvas(real_settings)
+    per_frame = frame_bytes(size) - BASE_BYTES
+    monkeypatch.setattr("vidstyle.methods.optimize.available_bytes", lambda device: int((BASE_BYTES + 1.5 * per_frame) / TILE_FILL))
+    method = optimize_method(real_settings, size)
+    assert method.tile is None  # one frame fits whole: nothing is tiled
+    batch = method.open_batch(3)
+    assert batch is not None and batch.free == 1
+    cuts = listed(4, 9)
+    alone = LocalExecutor(method).run(jobs_for(clip, real_settings, tmp_path / "alone", cuts), stop=NeverStop(), on_event=lambda e: None)
+    together = BatchedExecutor(method, 3).run(jobs_for(clip, real_settings, tmp_path / "batch", cuts), stop=NeverStop(), on_event=lambda e: None)
+    assert not together.stopped and sorted(o.chain for o in together.outcomes) == [0, 1, 2]
+    ours, theirs = pngs(tmp_path / "batch"), pngs(tmp_path / "alone")
+    assert ours.keys() == theirs.keys() and len(ours) == 14
+    for name in ours:
+        a = cv2.imdecode(np.frombuffer(ours[name], np.uint8), cv2.IMREAD_COLOR).astype(int)
+        b = cv2.imdecode(np.frombuffer(theirs[name], np.uint8), cv2.IMREAD_COLOR).astype(int)
+        assert np.abs(a - b).mean() < 1.0, name  # a batch of one: the frames of one chain at a time, up to rounding
 
 
 def test_a_nan_frame_in_a_batch_is_redone_alone_and_the_others_go_on(clip: Path, real_settings, tmp_path: Path) -> None:  # noqa: ANN001

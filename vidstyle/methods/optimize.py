@@ -35,7 +35,7 @@ from vidstyle.methods.base import FrameOutcome, FrameResult, FrameTask, StepCall
 from vidstyle.model.build import Core, build_core
 from vidstyle.model.device import resolve_device
 from vidstyle.model.style import default_cache_dir
-from vidstyle.model.memory import check_memory
+from vidstyle.model.memory import available_bytes, check_memory, frames_that_fit
 from vidstyle.model.stylizer import FrameProblem, NonFinite, StepReport, StylizeBatch, Stylizer, StylizeResult, TemporalTarget
 from vidstyle.temporal.flow import FlowEstimator
 from vidstyle.temporal.masks import photometric_mask, reliability_mask
@@ -228,9 +228,13 @@ class OptimizeMethod:
         fallback: FrameStylizer | None = None,
         core: Core | None = None,
         tile: int | None = None,
+        batch_limit: int | None = None,
     ) -> None:
         self.stylizer = stylizer
         self.tile = tile  # the tile side the frames are optimized in (None: whole); in the run's fingerprint
+        # The most frames one batch may hold in the device's free memory (model/memory.py; None: unknown, no limit).
+        # A --batch-chains larger than that runs fewer chains at a time; the frames are the same either way.
+        self.batch_limit = batch_limit
         self.core = core  # the feature network and style targets, which fast mode trains its network with
         self.fallback = fallback
         self.optimize = settings.optimize
@@ -315,6 +319,8 @@ class OptimizeMethod:
         """A batch of ``capacity`` frames stylized together (``--batch-chains``); None if the stylizer cannot batch."""
         if not isinstance(self.stylizer, Stylizer):
             return None
+        if self.batch_limit is not None:
+            capacity = min(capacity, self.batch_limit)
         return OptimizeBatch(self, self.stylizer, capacity)
 
 
@@ -412,9 +418,10 @@ def optimize_method(settings: Settings, working_size: tuple[int, int]) -> Optimi
     the run's work dir exists.
     """
     device = resolve_device(settings.model.device)
+    free = available_bytes(device)
     tile = check_memory(
         working_size, device=device, max_size=settings.select.max_size, margin=settings.select.edge_margin,
-        tile_size=settings.model.tile_size,
+        tile_size=settings.model.tile_size, available=free,
     )  # fmt: skip
     # The frames arrive on their canvas (settings.select.edge_margin px more on every side): --style-scale
     # stays relative to the picture inside it, so the strokes keep their size against the frame.
@@ -450,4 +457,5 @@ def optimize_method(settings: Settings, working_size: tuple[int, int]) -> Optimi
         fallback=fallback,
         core=core,
         tile=tile,
+        batch_limit=frames_that_fit(working_size, tile=tile, free=free),
     )

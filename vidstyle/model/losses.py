@@ -90,6 +90,16 @@ def total_variation(image: torch.Tensor) -> torch.Tensor:
     return _per_image_mean(dx.pow(2)) + _per_image_mean(dy.pow(2))
 
 
+def out_of_gamut(image: torch.Tensor) -> torch.Tensor:
+    """How far the image's values lie outside [0, 1], per image: the mean of relu(x - 1)^2 + relu(-x)^2, (B,).
+
+    0 for any image a frame can store; smooth (its gradient grows from 0 at
+    the boundary), so L-BFGS's curvature model holds where a projection each
+    step would break it.
+    """
+    return _per_image_mean((image - 1.0).clamp(min=0.0).pow(2) + (-image).clamp(min=0.0).pow(2))
+
+
 def gram_matrices(features: torch.Tensor) -> torch.Tensor:
     """One Gram matrix per image: (N, C, H, W) -> (N, C, C), each divided by H*W.
 

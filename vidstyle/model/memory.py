@@ -24,6 +24,12 @@ tile that fits; only a frame whose state alone (or with the smallest
 sensible tile, MIN_AUTO_TILE) cannot fit is refused, with a --max-size
 that fits. Adam's state is 1.1 KB per pixel smaller than L-BFGS's; the
 model keeps L-BFGS's, so it errs on the safe side.
+
+``--batch-chains K`` puts K frames through each pass: the fixed cost is
+paid once, the state and the activations K times. The tile choice is made
+for one frame (so the frames, which must not depend on K, are the same),
+and :func:`frames_that_fit` then says how many such frames fit side by side;
+a batch is never opened larger than that (methods/optimize.py).
 """
 
 from __future__ import annotations
@@ -51,6 +57,17 @@ def frame_bytes(size: tuple[int, int], *, tile: int | None = None) -> float:
     width, height = size
     passed = width * height if tile is None else min(width, tile) * min(height, tile)
     return BASE_BYTES + STATE_BYTES_PER_PIXEL * width * height + ACTIVATION_BYTES_PER_PIXEL * passed
+
+
+def frames_that_fit(size: tuple[int, int], *, tile: int | None, free: float | None) -> int | None:
+    """How many frames of ``size`` (optimized whole or in tiles of ``tile`` px) one batch can hold in ``free`` bytes, at least 1.
+
+    None when the free memory is unknown (the batch is then as large as asked).
+    """
+    if free is None:
+        return None
+    per_frame = frame_bytes(size, tile=tile) - BASE_BYTES
+    return max(1, int((TILE_FILL * free - BASE_BYTES) // per_frame))
 
 
 def largest_tile(size: tuple[int, int], free: float) -> int:

@@ -26,8 +26,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
-from vidstyle.model.losses import content_loss, style_loss, total_variation
+from vidstyle.model.losses import content_loss, normalised_mse_per_image, out_of_gamut, style_loss, total_variation
 from vidstyle.temporal.loss import temporal_loss
 
 Weight = float | torch.Tensor  # one for the batch, or (B,) one per image
@@ -100,6 +101,24 @@ class TotalVariation(Term):
         return total_variation(image)
 
 
+class Gamut(Term):
+    """A soft range penalty: how far the pixels lie outside [0, 1] (vidstyle.model.losses.out_of_gamut).
+
+    The optimizer moves unconstrained pixels, and a frame is stored clamped
+    into [0, 1]. Without this term L-BFGS's best iterate leaves the range
+    where the style pulls (a few percent of the values), the clamped frame
+    sits well above its own optimum, and each warm frame started from it
+    climbs back: a static shot creeps (issue 22; docs/defaults.md).
+    """
+
+    def __init__(self, *, weight: Weight, name: str = "gamut") -> None:
+        self.weight = weight
+        self.name = name
+
+    def value(self, image: torch.Tensor, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        return out_of_gamut(image)
+
+
 class Temporal(Term):
     """Ruder et al.'s short-term temporal loss against the previous output warped into this frame, where ``mask`` trusts it.
 
@@ -132,6 +151,25 @@ class PixelL1(Term):
 
     def value(self, image: torch.Tensor, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
         return (image - self.target).abs().flatten(1).mean(1)
+
+
+class Coarse(Term):
+    """The image shrunk (area) to a coarse target's size against it: a coarse-to-fine stage keeps the first stage's picture.
+
+    ``target`` (B, C, h, w): the first, smallest stage's result, per image.
+    Normalised like the content term (by the target's mean square). Only
+    what survives the shrinking is held, so the stage is free to sharpen: it
+    adds detail finer than the target's pixels, and cannot repaint the
+    strokes the first stage laid out (model/stylizer.py, coarse to fine).
+    """
+
+    def __init__(self, target: torch.Tensor, *, weight: Weight, name: str = "coarse") -> None:
+        self.target = target
+        self.weight = weight
+        self.name = name
+
+    def value(self, image: torch.Tensor, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        return normalised_mse_per_image(F.interpolate(image, size=self.target.shape[-2:], mode="area"), self.target)
 
 
 @dataclass(frozen=True)

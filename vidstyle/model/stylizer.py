@@ -42,6 +42,10 @@ quarter of their size against the frame of a 256-px run, and a fine ripple
 where the 256-px run has swirls. The small stage lays the painting out as
 the default 256 px would; the bigger ones sharpen it (crowsonkb's
 style-transfer-pytorch and neural-style's multires scripts do the same).
+Left to their own style targets, the bigger stages repaint it at their
+scale; so each keeps to the first stage's result (objective.Coarse,
+COARSE_WEIGHT): the image shrunk to the first stage's size is held near
+that result, and the stage is free only in the detail finer than it.
 The L-BFGS state is not carried from one stage to the next: its history holds vectors of the stage's pixel count, which have no
 counterpart at another size; each stage starts a fresh history from the
 upsampled image.
@@ -60,7 +64,7 @@ from vidstyle.config import CoarseToFine, ModelConfig, OptimizeConfig, Optimizer
 from vidstyle.model.color import chroma, combine_in_gamut, grey, luminance
 from vidstyle.model.features import FeatureExtractor
 from vidstyle.model.losses import normalised_mse_per_image
-from vidstyle.model.objective import Content, Objective, Style, Temporal, Term, TotalVariation
+from vidstyle.model.objective import Coarse, Content, Gamut, Objective, Style, Temporal, Term, TotalVariation
 from vidstyle.model.optimizers import BatchAdam, BatchLBFGS
 from vidstyle.model.runtime import Runtime, default_runtime
 from vidstyle.model.style import StyleTargets
@@ -71,9 +75,14 @@ from vidstyle.networks import architecture
 # STAGE_FACTOR (twice the pixels a stage) to the working size. Every stage after the first gets
 # LATER_STAGE_SHARE of the frame's budget (at least one step): the first one, cheap, paints; the bigger ones,
 # each twice the cost of the one before, only sharpen. Measured at 1024 px (docs/performance.md, "coarse to
-# fine at high resolution"): the output's style distance at 256 px was 1.35x the 256-px run's from a 256 start,
-# 1.63x from 512 (which also took 1.5x the time), 2.94x single-scale; so 256, the CPU default's size: the look
-# a user previews there is the look they get at 1024. A share of 0.08 (8 steps a stage there) was worse, 1.87x.
+# fine at high resolution"), before the anchor: the output's style distance at 256 px was 1.35x the 256-px run's
+# from a 256 start, 1.63x from 512 (which also took 1.5x the time), 2.94x single-scale; so 256, the CPU
+# default's size: the look a user previews there is the look they get at 1024. A share of 0.08 (8 steps a stage
+# there) was worse, 1.87x, and 0.33 too, 1.47x: the gap was in what the big stages aimed at, their own style
+# targets, which repaint at their scale. So every later stage is held to the first stage's result:
+# objective.Coarse at COARSE_WEIGHT on the image shrunk to the first stage's size (1.01x at 1024, 0.99x at 512;
+# a lower later style weight, 1.46x at 512, and smaller style targets, 1.57x, were further; a style term at the
+# first stage's scale overshot, 0.81x with content distance 1.100 against 1.006, for a VGG pass a step).
 # No stage has a side under MIN_COARSE_SIDE (at 32 px relu5_1 is 2x2; below that the deepest Grams say little).
 START_LONG_SIDE = 256
 STAGE_FACTOR = math.sqrt(2)
@@ -82,7 +91,8 @@ MIN_COARSE_SIDE = 32
 # A stage may be this much above START_LONG_SIDE: a frame's canvas (--edge-margin, 8 px every side) must not
 # add a stage (1024 px on its 1040-px canvas starts at 260, not 184).
 START_SLACK = 1.1
-_TERMS = ("content", "style", "tv", "temporal", "total")
+COARSE_WEIGHT = 100.0  # the later stages' anchor to the first stage's result (0: none, the schedule before)
+_TERMS = ("content", "style", "tv", "temporal", "gamut", "total")
 
 
 @dataclass(frozen=True)
@@ -101,6 +111,7 @@ class LossBreakdown:
     tv: float
     temporal: float
     total: float
+    gamut: float = 0.0
 
     @property
     def terms(self) -> dict[str, float]:
@@ -157,6 +168,9 @@ class FrameProblem:
     first_step: int = 0  # steps already reported for this frame (the coarse stages of a cold start)
     total_budget: int | None = None  # the budget reported with each step (default: budget)
     coarse: tuple[int, ...] = ()  # steps spent at each coarse size before this stage
+    # (1, C, h, w), in the loss space: a later coarse-to-fine stage keeps to the first stage's result (objective.Coarse;
+    # counted in the total loss, not among the reported terms)
+    anchor: torch.Tensor | None = None
     # Filled in by the batch:
     reported: int = field(default=0, init=False)
 
@@ -222,13 +236,16 @@ class Stylizer:
         warped: torch.Tensor | None = None,
         mask: torch.Tensor | None = None,
         temporal_weights: torch.Tensor | float | None = None,
+        anchor: torch.Tensor | None = None,
+        anchor_weights: torch.Tensor | float | None = None,
     ) -> Objective:
         """The objective a frame (a batch of them) is optimized against: content, style, tv, and temporal when given.
 
         ``content_targets``: (B, ...) per layer; ``grams``: the style targets
         (default: the run's; a coarse stage passes those of its size);
         ``warped`` and ``mask``: (B, C, H, W) and (B, 1, H, W) in the loss
-        space, with a temporal weight per image.
+        space, with a temporal weight per image; ``anchor``: (B, C, h, w), a
+        later coarse-to-fine stage's first-stage result, with a weight per image.
         """
         opts = self.optimize
         terms: list[Term] = [
@@ -238,6 +255,9 @@ class Stylizer:
         ]
         if warped is not None and mask is not None and temporal_weights is not None:
             terms.append(Temporal(warped, mask, weight=temporal_weights))
+        if anchor is not None and anchor_weights is not None:
+            terms.append(Coarse(anchor, weight=anchor_weights))
+        terms.append(Gamut(weight=opts.gamut_weight))
         return Objective(terms)
 
     def _terms(
@@ -248,13 +268,18 @@ class Stylizer:
         warped: torch.Tensor | None,
         mask: torch.Tensor | None,
         temporal_weights: torch.Tensor | None,
+        anchor: torch.Tensor | None = None,
+        anchor_weights: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Every term per image of the batch, (B,) each, and the total; ``image`` is already in the loss space.
 
         Tensors in, tensors out, so ``--compile`` compiles it whole (the term
         objects are built inside it).
         """
-        objective = self.objective(content_targets, grams=grams, warped=warped, mask=mask, temporal_weights=temporal_weights)
+        objective = self.objective(
+            content_targets, grams=grams, warped=warped, mask=mask, temporal_weights=temporal_weights, anchor=anchor,
+            anchor_weights=anchor_weights,
+        )
         losses = objective(image, self._features(image, self._all_layers))
         terms = dict(losses.terms)
         if "temporal" not in terms:
@@ -344,6 +369,7 @@ class Stylizer:
         budgets = [problem.budget] + [later] * (len(sizes) - 1)
         total_budget = sum(budgets) + later
         image = problem.init
+        anchor: torch.Tensor | None = None  # the first stage's result, which every later stage keeps to (COARSE_WEIGHT)
         spent: list[int] = []
         for size, budget in zip(sizes, budgets):
             stage = FrameProblem(
@@ -353,6 +379,7 @@ class Stylizer:
                 on_step=problem.on_step,
                 first_step=sum(spent),
                 total_budget=total_budget,
+                anchor=anchor,
             )
             batch = self.batch(1, size, style=self.style_at(size))
             batch.add(stage)
@@ -365,6 +392,8 @@ class Stylizer:
             spent.append(result.steps - stage.first_step)
             assert result.raw is not None
             image = result.raw.clamp(0.0, 1.0)
+            if anchor is None and COARSE_WEIGHT > 0:
+                anchor = image
         return replace(
             problem,
             init=_resize(image, (width, height)).clamp(0.0, 1.0),
@@ -372,6 +401,7 @@ class Stylizer:
             first_step=sum(spent),
             total_budget=total_budget,
             coarse=tuple(spent),
+            anchor=anchor,
         )
 
 
@@ -486,6 +516,9 @@ class StylizeBatch:
         self.warped = torch.zeros((capacity, *shape), device=device)
         self.mask = torch.zeros((capacity, 1, height, width), device=device)
         self.temporal_weight = torch.zeros(capacity, device=device)
+        # A later coarse-to-fine stage's anchor (its first stage's result), made when the first such frame comes.
+        self.anchor: torch.Tensor | None = None
+        self.anchor_weight = torch.zeros(capacity, device=device)
         if opts.optimizer is Optimizer.LBFGS:
             self.optimizer: BatchLBFGS | BatchAdam = BatchLBFGS(capacity, math.prod(shape), lr=opts.lr, history=50, device=device)
         else:
@@ -549,6 +582,7 @@ class StylizeBatch:
             self.warped[slot] = 0.0
             self.mask[slot] = 0.0
             self.temporal_weight[slot] = 0.0
+        self._store_anchor(slot, problem.anchor)
         self.optimizer.reset(slot)
         self.live[slot] = True
         self.steps[slot] = 0
@@ -564,6 +598,14 @@ class StylizeBatch:
         self.problems[slot] = problem
         self._host_live[slot] = True
         return slot
+
+    def _store_anchor(self, slot: int, anchor: torch.Tensor | None) -> None:
+        """A later coarse-to-fine stage's anchor in slot ``slot`` with COARSE_WEIGHT; none: weight 0."""
+        if anchor is not None and self.anchor is None:
+            self.anchor = torch.zeros((self.capacity, *anchor.shape[1:]), device=self.device)
+        if anchor is not None and self.anchor is not None:
+            self.anchor[slot] = anchor[0].to(self.device)
+        self.anchor_weight[slot] = COARSE_WEIGHT if anchor is not None else 0.0
 
     def _grow_history(self, budget: int) -> None:
         if budget > self.max_budget:
@@ -607,9 +649,11 @@ class StylizeBatch:
         if self.tiles is None:
             x = pick(self.image).detach().clone().requires_grad_(True)
             targets = {name: pick(value) for name, value in self.content_targets.items()}
+            anchor = self.anchor
             terms = stylizer._objective(
                 x, targets, self.style.grams, pick(self.warped) if temporal else None, pick(self.mask) if temporal else None,
-                weights if temporal else None,
+                weights if temporal else None, pick(anchor) if anchor is not None else None,
+                pick(self.anchor_weight) if anchor is not None else None,
             )
             total = terms["total"]
             total.sum().backward()  # each image's gradient is its own loss's: the sum never mixes them
@@ -676,14 +720,32 @@ class StylizeBatch:
         Grams, so a step takes two passes over the tiles: the first (no
         gradient) sums the weighted Grams, whose error gives d(style)/d(Gram);
         the second backpropagates, per tile, that derivative against the
-        tile's weighted Gram, with the weighted content error. Tv and the
-        temporal term are per pixel and cheap: taken on the whole image.
+        tile's weighted Gram, with the weighted content error. The other
+        terms (tv, temporal, ...) are per pixel and cheap: taken on the whole
+        image. Weights and terms come from :meth:`Stylizer.objective`, as the
+        untiled path's do, so the two cannot disagree.
         """
         assert self.tiles is not None
-        stylizer, opts = self.stylizer, self.stylizer.optimize
+        stylizer = self.stylizer
         style_layers, content_layers = stylizer.style_layers, stylizer.content_layers
         layers = stylizer._all_layers
         batch = x.shape[0]
+        # The whole frame's objective, built where the untiled path builds it (Stylizer.objective): its content
+        # and style terms give the weights (and the Grams) the tiles are put together with, and every other
+        # term, per pixel, is evaluated through it on the whole image. A weight or a term added there reaches
+        # tiled frames too. (The content targets here are per tile, in self.tile_targets: the content term's
+        # own targets stay empty and it is never evaluated as a whole.)
+        objective = stylizer.objective(
+            {}, grams=self.style.grams, warped=pick(self.warped) if temporal else None,
+            mask=pick(self.mask) if temporal else None, temporal_weights=weights if temporal else None,
+            anchor=pick(self.anchor) if self.anchor is not None else None,
+            anchor_weights=pick(self.anchor_weight) if self.anchor is not None else None,
+        )  # fmt: skip
+        content_term = next(term for term in objective.terms if isinstance(term, Content))
+        style_term = next(term for term in objective.terms if isinstance(term, Style))
+        pixel_terms = Objective(term for term in objective.terms if term is not content_term and term is not style_term)
+        if pixel_terms.layers:
+            raise ValueError(f"a tiled frame takes only pixel terms besides content and style; these read {pixel_terms.layers}")
         # Pass 1: the frame's Grams.
         grams: dict[str, torch.Tensor] = {}
         count = not self._positions  # each layer's positions in the frame (the Gram's divisor), counted on the first step
@@ -701,12 +763,12 @@ class StylizeBatch:
             for name in style_layers:
                 grams[name] /= self._positions[name]
         leaves = {name: gram.requires_grad_(True) for name, gram in grams.items()}
-        layer_total = sum(self.style.layer_weights.values())
+        layer_total = sum(style_term.layer_weights.values())
         style = torch.stack([
-            normalised_mse_per_image(leaves[name], target.unsqueeze(0)) * (self.style.layer_weights[name] / layer_total)
-            for name, target in self.style.grams.items()
+            normalised_mse_per_image(leaves[name], target.unsqueeze(0)) * (style_term.layer_weights[name] / layer_total)
+            for name, target in style_term.grams.items()
         ]).sum(0)  # fmt: skip
-        (style * opts.effective_style_weight).sum().backward()
+        (style * style_term.weight).sum().backward()
         d_grams = {name: leaf.grad for name, leaf in leaves.items()}
         # Pass 2: per tile, the gradient of style (through the tile's part of the Grams) and content.
         grad = torch.zeros_like(x)
@@ -725,26 +787,23 @@ class StylizeBatch:
                 weight = self._pooled(index, (value.shape[-2], value.shape[-1]))
                 errors.append(((value - target).pow(2) * weight).flatten(1).sum(1) / scale[name])
             part_content = torch.stack(errors).mean(0)
-            (surrogate + opts.content_weight * part_content).sum().backward()
+            (surrogate + content_term.weight * part_content).sum().backward()
             with torch.no_grad():
                 assert crop.grad is not None
                 grad[..., tile.rows, tile.cols] += crop.grad
                 content += part_content.detach()
-        # Tv and temporal on the whole image.
+        # The pixel terms (tv, temporal, a coarse stage's anchor, the gamut penalty) through the objective, on the whole image.
         whole = x.clone().requires_grad_(True)
-        tv = TotalVariation(weight=opts.tv_weight).value(whole, {})
-        pixel_total = opts.tv_weight * tv
-        if temporal:
-            motion = Temporal(pick(self.warped), pick(self.mask), weight=weights).value(whole, {})
-            pixel_total = pixel_total + weights * motion
-        else:
-            motion = torch.zeros(batch, device=x.device)
-        pixel_total.sum().backward()
+        pixels = pixel_terms(whole)
+        pixels.total.sum().backward()
         with torch.no_grad():
             assert whole.grad is not None
             grad += whole.grad
-            total = opts.content_weight * content + opts.effective_style_weight * style.detach() + pixel_total.detach()
-            values = torch.stack([content, style.detach(), tv.detach(), motion.detach(), total], dim=1)
+            total = content_term.weight * content + style_term.weight * style.detach() + pixels.total.detach()
+            found = {"content": content, "style": style.detach(), "total": total}
+            found.update((name, value.detach()) for name, value in pixels.terms.items())
+            zero = torch.zeros(batch, device=x.device)
+            values = torch.stack([found.get(name, zero) for name in _TERMS], dim=1)
         return values, grad
 
     def _record(self, slots: list[int], pick: Callable[[torch.Tensor], torch.Tensor], index: torch.Tensor | None,

@@ -62,6 +62,8 @@ _OUR_FILES = (MANIFEST, FINISHED)
 # The names vidstyle gives files inside its folders: numbered frames, log chunks and segments; fast mode's network
 # and checkpoint (pipeline/fast.py, methods/feedforward.py). Only for telling an older vidstyle's work dir apart.
 _OUR_FILE_NAME = re.compile(r"^\d+\.(png|json|mp4|mkv|mov|webm|avi)$")
+# --protect-overlays auto's per-shot masks and their summary (pipeline/overlays.py, video/overlays.py shot_mask_path).
+_OUR_OVERLAY_FILE = re.compile(r"^(shot-\d{3,}\.png|shots\.json)$")
 _OUR_FAST_FILES = ("model.pt", "fast-checkpoint.pt")
 # warmup: pipeline/chain.py's stored warmup frames; overlays: pipeline/overlays.py; rings: the margins of folder outputs (video/sinks.py)
 _OUR_FOLDERS = ("frames", "log", "segments", "scaled", "fast", "warmup", "overlays", "rings")
@@ -129,7 +131,7 @@ class Manifest:
             )
         try:
             _mark_bare_frames_in_cuts(data)
-            _no_margin_before_margins(data)
+            _settings_before_they_existed(data)
             manifest = cls(
                 input=str(data["input"]),
                 output=str(data["output"]),
@@ -159,13 +161,20 @@ def _mark_bare_frames_in_cuts(data: dict[str, object]) -> None:
             shots["cuts"] = mark_bare_frames(shots["cuts"])
 
 
-def _no_margin_before_margins(data: dict[str, object]) -> None:
-    """A run begun before --edge-margin had no margin: say 0 in its settings and fingerprint (not today's default),
-    so `vidstyle resume` finishes it as it began and a new command with a margin is told what differs."""
+# Settings a run begun under an earlier vidstyle may lack, and the value its frames were made with (not today's
+# default): --edge-margin (no margin before it), --protect-overlays (nothing protected before it was on by default),
+# --gamut-weight (no range penalty before it).
+_BEFORE_THEY_EXISTED = {("select", "edge_margin"): 0, ("select", "protect_overlays"): "off", ("optimize", "gamut_weight"): 0.0}
+
+
+def _settings_before_they_existed(data: dict[str, object]) -> None:
+    """Fill the settings a run began without with what its frames were made with, in its settings and fingerprint alike,
+    so `vidstyle resume` finishes it as it began and a new command with today's defaults is told what differs."""
     for holder in (data.get("settings"), (data.get("fingerprint") or {}).get("settings")):  # type: ignore[union-attr]
-        select = holder.get("select") if isinstance(holder, dict) else None
-        if isinstance(select, dict):
-            select.setdefault("edge_margin", 0)
+        for (section, name), value in _BEFORE_THEY_EXISTED.items():
+            group = holder.get(section) if isinstance(holder, dict) else None
+            if isinstance(group, dict):
+                group.setdefault(name, value)
 
 
 class FrameLog:
@@ -318,7 +327,7 @@ class WorkDir:
                     return False
                 if top and (name in _OUR_FILES or name == LOCK):
                     continue
-                if not top and (_OUR_FILE_NAME.match(name) or name in _OUR_FAST_FILES):
+                if not top and (_OUR_FILE_NAME.match(name) or name in _OUR_FAST_FILES or (here.name == "overlays" and _OUR_OVERLAY_FILE.match(name))):
                     continue
                 if name.startswith("."):  # a killed run's temporary (files.py, the encoder's leftovers)
                     continue
