@@ -34,6 +34,7 @@ from vidstyle.errors import UsageError
 from vidstyle.pipeline.events import Event, FrameDone
 from vidstyle.pipeline.run import resume, stylize
 from vidstyle.temporal.flow import FlowEstimator
+from vidstyle.temporal import inbetween as inbetween_module
 from vidstyle.temporal.inbetween import Inbetween, key_positions, make_inbetween
 
 SIZE = (96, 64)  # width, height: DIS flow smears a small square over the background of a smaller frame
@@ -76,11 +77,24 @@ def make_settings(weights: Path, style: Path, work: Path, *, inbetween: int, cut
     )
 
 
+@pytest.fixture(autouse=True)
+def keys_from_the_first_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests' clips are a few frames long: they check the key schedule without the dense start (every
+    frame of a shot's first 8 are keys), which would leave them no in-between; its own test turns it back on."""
+    monkeypatch.setattr(inbetween_module, "DENSE_START", 1)
+
+
 def test_key_positions_step_from_the_shot_start_and_end_on_its_last_frame() -> None:
     assert key_positions(0, 10, 3) == [0, 3, 6, 9]
     assert key_positions(0, 9, 3) == [0, 3, 6, 8]
     assert key_positions(5, 7, 4) == [5, 6]
     assert key_positions(5, 6, 4) == [5]
+
+
+def test_key_positions_are_dense_at_the_start_of_a_shot() -> None:
+    assert key_positions(0, 14, 2, dense=8) == [0, 1, 2, 3, 4, 5, 6, 7, 9, 11, 13]
+    assert key_positions(10, 23, 3, dense=4) == [10, 11, 12, 13, 16, 19, 22]
+    assert key_positions(0, 6, 2, dense=8) == [0, 1, 2, 3, 4, 5]  # a short shot: every frame
 
 
 def test_frames_keep_count_and_order_and_key_frames_are_the_optimizers(tmp_path: Path, random_weights: Path, style: Path) -> None:
@@ -100,6 +114,21 @@ def test_frames_keep_count_and_order_and_key_frames_are_the_optimizers(tmp_path:
     # In-betweens are made, not optimized for the full budget: steps are the short fill's or none.
     steps = {r.position: r.steps for r in result.records}
     assert all(steps[p] <= 5 for p in range(10) if p not in (0, 3, 6, 9))
+
+
+def test_a_shots_first_frames_are_all_key_frames(tmp_path: Path, random_weights: Path, style: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dense start: the first frames of a shot are the optimizer's own, as without in-betweens; then every Nth."""
+    monkeypatch.setattr(inbetween_module, "DENSE_START", 4)
+    folder = write_frames(tmp_path / "in", moving_square(8))
+    n2 = stylize(folder, tmp_path / "n2", settings=make_settings(random_weights, style, tmp_path / "w2", inbetween=2))
+    stylize(folder, tmp_path / "n1", settings=make_settings(random_weights, style, tmp_path / "w1", inbetween=1))
+    made, every = read_frames(tmp_path / "n2"), read_frames(tmp_path / "n1")
+    assert len(made) == len(every) == 8
+    for t in range(4):
+        assert np.array_equal(made[t], every[t]), f"frame {t} of the dense start differs from the optimizer's"
+    steps = {r.position: r.steps for r in n2.records}
+    assert all(steps[t] <= 5 for t in (4, 6)), steps  # in-betweens: the short fill at most
+    assert all(steps[t] > 0 for t in (5, 7)), steps  # keys: optimized
 
 
 def test_an_inbetween_shows_the_square_where_the_input_has_it(tmp_path: Path, random_weights: Path, style: Path) -> None:

@@ -103,9 +103,19 @@ def composite(inbetween: Inbetween, filled: np.ndarray | None) -> np.ndarray:
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
 
-def key_positions(start: int, stop: int, step: int) -> list[int]:
-    """Key frames of the shot ``start..stop-1`` at ``--inbetween step``: every step-th from its first, and its last."""
-    keys = list(range(start, stop, step))
+# --inbetween stylizes every one of a shot's first frames: there the painting still settles after the cold
+# frame, and keys N frames apart differ by more than N of those frames do, which the blend then splits
+# between the pairs around each in-between (benchmarks/inbetween_pairs.py, 24 frames of issue-134-rotate at
+# N=2: warping error 1.28x N=1's with keys from the first frame on, 0.96x with the first 8 frames dense).
+DENSE_START = 8
+
+
+def key_positions(start: int, stop: int, step: int, dense: int | None = None) -> list[int]:
+    """Key frames of the shot ``start..stop-1`` at ``--inbetween step``: each of its first ``dense`` frames
+    (:data:`DENSE_START` unless given), then every step-th from the last of those, and its last frame."""
+    dense = DENSE_START if dense is None else dense
+    first_sparse = start + max(dense - 1, 0)
+    keys = sorted(set(range(start, min(start + dense, stop))) | set(range(min(first_sparse, stop - 1), stop, step)))
     if keys[-1] != stop - 1:
         keys.append(stop - 1)
     return keys
