@@ -334,7 +334,8 @@ class TemporalConfig:
     flow_preset: FlowPreset = setting(FlowPreset.MEDIUM, option="--flow-preset")
     soft_mask: bool = setting(False, option="--soft-mask")
     # Stylize every Nth frame of a shot (and its last); the frames between are
-    # made from the two stylized ones around them (pipeline/inbetween.py). 1: off.
+    # made from the two stylized ones around them (temporal/inbetween.py; a shot's first 8 frames are all
+    # stylized: key_positions). 1: off.
     inbetween: int = setting(1, option="--inbetween")
 
     def __post_init__(self) -> None:
