@@ -536,6 +536,7 @@ def stylize(
     temporal_weight: Annotated[float, typer.Option(help="Weight of the temporal loss (flow mode).")],
     flow_preset: Annotated[FlowPreset, typer.Option(help="DIS optical flow preset.")],
     soft_mask: Annotated[bool, typer.Option("--soft-mask", help="Soften the flow reliability mask.")],
+    inbetween: Annotated[int, typer.Option(help="Stylize each shot's first 8 frames, then every Nth (and its last); make the frames between from the two around them along the flow (1 = every frame). For 50/60-fps footage.")],
     cuts: Annotated[str, typer.Option(help="Where shots break: auto (detect), off (one shot), or a LIST of input frames/times (48f,120f or 0:02.5,12.5; a bare number is seconds) or a PySceneDetect scene-list .csv.")],
     cut_threshold: Annotated[float, typer.Option(help="Cut detector ratio a frame must reach to be a cut (higher finds fewer).")],
     start: Annotated[Optional[str], typer.Option(help="Start at seconds (12.5, 1:02.5) or a frame (48f, or quoted '#48').")],
@@ -635,6 +636,7 @@ def settings_from_options(options: dict[str, Any]) -> Settings:
 # by changing the command word and dropping these.
 _NOT_IN_PREVIEW = {
     "ctx", "input", "output", "preview", "iterations_next", "temporal", "temporal_weight", "flow_preset", "soft_mask",
+    "inbetween",
     "output_size", "crf", "no_audio", "work_dir", "segment_frames", "keep_frames",
     "keep_work", "restart", "workers", "ray_address", "chain_frames", "overlap", "worker_threads",
     "method", "keyframes", "train_steps", "model", "save_model", "batch_chains",

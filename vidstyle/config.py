@@ -333,10 +333,16 @@ class TemporalConfig:
     weight: float = setting(5000.0, option="--temporal-weight")  # measured, see above
     flow_preset: FlowPreset = setting(FlowPreset.MEDIUM, option="--flow-preset")
     soft_mask: bool = setting(False, option="--soft-mask")
+    # Stylize every Nth frame of a shot (and its last); the frames between are
+    # made from the two stylized ones around them (temporal/inbetween.py; a shot's first 8 frames are all
+    # stylized: key_positions). 1: off.
+    inbetween: int = setting(1, option="--inbetween")
 
     def __post_init__(self) -> None:
         if self.weight < 0:
             raise UsageError("--temporal-weight must be >= 0.")
+        if self.inbetween < 1:
+            raise UsageError("--inbetween must be at least 1 (1 stylizes every frame).")
 
 
 # Shot defaults, measured at <= 256 px with benchmarks/shots.py (docs/shots.md).

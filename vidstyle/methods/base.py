@@ -38,6 +38,20 @@ class FrameAbandoned(Exception):
 
 
 @dataclass(frozen=True)
+class GivenStart:
+    """A frame started from a given image instead of from its previous frame: an in-between's fill (temporal/inbetween.py).
+
+    The optimizer starts at ``init``, runs ``budget`` steps and holds the
+    image to ``target`` where ``mask`` is 1 (its temporal term).
+    """
+
+    init: np.ndarray  # (H, W, 3) float32 BGR in [0, 255]
+    target: np.ndarray  # (H, W, 3) float32 BGR in [0, 255]
+    mask: np.ndarray  # (H, W) float32 in [0, 1]
+    budget: int
+
+
+@dataclass(frozen=True)
 class FrameTask:
     position: int  # in the plan
     shot_offset: int  # frames since its shot's first frame: seeds anything random, so a shot comes out as a run started at its cut
@@ -46,6 +60,7 @@ class FrameTask:
     previous_content: np.ndarray | None  # warm frames: the content frame before it
     previous_stylized: np.ndarray | None  # warm frames: the stored stylized frame before it
     faults: Faults = Faults()  # the run's injected fault (vidstyle/faults.py): the ``nan`` point poisons a frame
+    given: GivenStart | None = None  # start from this instead (an in-between's short fill); cold and previous_* are then unused
 
 
 class Terms(Mapping[str, float]):

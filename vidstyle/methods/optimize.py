@@ -261,6 +261,14 @@ class OptimizeMethod:
             self._prepared[position] = prepared
 
     def begin(self, task: FrameTask) -> FrameStart:
+        if task.given is not None:
+            given = task.given
+            target = TemporalTarget(
+                image=_float_bgr_to_tensor(given.target, self.device),
+                mask=torch.from_numpy(np.ascontiguousarray(given.mask)).to(self.device)[None, None],
+                weight=self.starter.temporal.weight,
+            )
+            return FrameStart(_float_bgr_to_tensor(given.init, self.device), given.budget, target, 0.0)
         previous = None if task.cold else task.previous_stylized
         with self._lock:
             prepared = self._prepared.pop(task.position, None)

@@ -38,11 +38,12 @@ import itertools
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from vidstyle.config import FlowPreset
 from vidstyle.errors import EncodeError, VidstyleError
 from vidstyle.faults import FaultPoint, Faults
 from vidstyle.files import png_is_complete, remove_files, write_image_atomic
@@ -51,6 +52,7 @@ from vidstyle.methods.base import (
     FrameOutcome,
     FrameResult,
     FrameTask,
+    GivenStart,
     Method,
     Prepare,
     Preparing,
@@ -61,9 +63,22 @@ from vidstyle.pipeline.chains import Chain, RunPlan, fade_weight
 from vidstyle.pipeline.events import ChainEventHandler, FrameStylized, Notice, StepDone
 from vidstyle.pipeline.overlap import ReadAhead, WriteBehind
 from vidstyle.pipeline.workdir import WorkDir
+from vidstyle.temporal.flow import FlowEstimator
+from vidstyle.temporal.inbetween import composite, key_positions, make_inbetween
 from vidstyle.video.pixels import working_frame
 from vidstyle.video.sinks import Sink, SinkSpec, open_sink
 from vidstyle.video.sources import FrameReader, SourceSpec, open_reader, read_image
+
+
+@dataclass(frozen=True)
+class InbetweenSpec:
+    """``--inbetween N``: the chain stylizes every Nth frame (and its last); the frames between are made from those."""
+
+    every: int
+    flow_preset: FlowPreset = FlowPreset.MEDIUM
+    soft_mask: bool = False
+    photometric: float | None = None  # the photometric threshold (None: --cuts off, no photometric check)
+    fill_steps: int = 5  # steps of the short optimization that fills what neither key frame vouches for
 
 
 @dataclass(frozen=True)
@@ -73,6 +88,7 @@ class ChainJob:
     source: SourceSpec
     sink: SinkSpec
     faults: Faults = Faults()
+    inbetween: InbetweenSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -164,6 +180,16 @@ class ChainRun:
         self._keep_sources = job.sink.needs_source(self.plan)
         self._sources: dict[int, np.ndarray] = {}
         self._sources_lock = threading.Lock()
+        # --inbetween: the key frames, and what finish() hands back to the script for a key or a fill.
+        self._between = job.inbetween if job.inbetween is not None and job.inbetween.every > 1 else None
+        self._keys: list[int] | None = None
+        if self._between is not None:
+            if self.chain.warmup or self.fade:
+                raise ValueError("--inbetween runs one chain per shot (no warmup, no fade)")
+            self._keys = key_positions(self.chain.start, self.chain.stop, self._between.every)
+        self._keyset = set(self._keys or ())
+        self._keydir = job.sink.work / "keys" if job.sink.work is not None else None
+        self._handed: tuple[np.ndarray, FrameOutcome, str] | None = None
 
     def __enter__(self) -> ChainRun:
         return self
@@ -205,7 +231,11 @@ class ChainRun:
 
     def _working_frames(self) -> Iterator[tuple[int, np.ndarray]]:
         chain = self.chain
-        if self.first == chain.start:
+        if self._keys is not None:
+            # From the last key frame before the first frame to make: the next key starts from it.
+            earlier = [k for k in self._keys if k < self.first]
+            begin = earlier[-1] if earlier else chain.start
+        elif self.first == chain.start:
             begin = chain.warmup_start  # from cold, through the warmup if there is one
         else:
             begin = self.first - 1 if self.uses_previous else self.first
@@ -222,6 +252,7 @@ class ChainRun:
         """Working frames (working size, on their canvas: --edge-margin) from ``begin`` on, each prepared for the
         method once its predecessor is known."""
         previous: np.ndarray | None = None
+        previous_key: np.ndarray | None = None
         position = begin
         while True:
             started = time.perf_counter()
@@ -234,7 +265,12 @@ class ChainRun:
                     self._sources[position] = item[1]
             self._decode_seconds[position] = time.perf_counter() - started
             if self._prepare is not None:
-                self._prepare(position, previous, content)
+                if self._keys is None:
+                    self._prepare(position, previous, content)
+                elif position in self._keyset:  # a key frame starts from the previous key frame
+                    self._prepare(position, previous_key, content)
+            if position in self._keyset:
+                previous_key = content
             yield position, content
             previous = content
             position += 1
@@ -347,7 +383,7 @@ class ChainRun:
         if self.first == self.chain.stop:
             return None
         if self._tasks is None:
-            self._tasks = self._script()
+            self._tasks = self._script() if self._keys is None else self._script_inbetween()
         return next(self._tasks, None)
 
     def finish(self, task: FrameTask, result: FrameResult, seconds: float) -> None:
@@ -356,6 +392,15 @@ class ChainRun:
         May raise EncodeError (the segment's encode).
         """
         position = task.position
+        if self._keys is not None:  # a key frame or an in-between's fill: the script writes it, in order
+            record = result.outcome.placed(
+                source_index=self.plan.frames.source_indices[position],
+                seconds=seconds,
+                cold=task.cold and task.given is None,
+                decode_seconds=self._decode_seconds.pop(position, 0.0),
+            )
+            self._handed = (result.image, record, result.redone)
+            return
         if self._for_next:  # the next chain's warmup, to blend this chain's fade with
             self._next_result = result.image
             self._store_warmup(position, result.image)
@@ -378,14 +423,127 @@ class ChainRun:
             cold=cold,
             decode_seconds=self._decode_seconds.pop(position, 0.0),
         )
+        self._emit(position, image, record, result.redone)
+
+    def _emit(self, position: int, image: np.ndarray, record: FrameOutcome, redone: str) -> None:
+        """Hand a finished output frame to the writer (in order)."""
         self._last_output = position
         source = self._take_source(position)
         if self._overlap:
             if self._writer is None:
                 self._writer = WriteBehind()
-            self._writer.submit(lambda: self._output(position, image, record, result.redone, source))
+            self._writer.submit(lambda: self._output(position, image, record, redone, source))
         else:
-            self._output(position, image, record, result.redone, source)
+            self._output(position, image, record, redone, source)
+
+    # -- in-betweens (--inbetween) ----------------------------------------------------
+    def _key_path(self, position: int) -> Path:
+        assert self._keydir is not None
+        return self._keydir / f"{position:06d}.png"
+
+    def _store_key(self, position: int, image: np.ndarray) -> None:
+        """Keep a key frame until the next one is written: the in-betweens after a resume are made from it
+        (a video sink drops a frame's PNG once its segment is encoded)."""
+        if self._keydir is not None:
+            self._keydir.mkdir(parents=True, exist_ok=True)
+            write_image_atomic(self._key_path(position), image)
+
+    def _stored_key(self, position: int) -> np.ndarray:
+        if self._keydir is not None and png_is_complete(self._key_path(position), self.plan.canvas_size):
+            try:
+                return read_image(self._key_path(position))
+            except VidstyleError:
+                pass
+        return self.sink.stored(position)
+
+    def _drop_key(self, position: int) -> None:
+        if self._keydir is not None and not self.job.sink.keep_frames:
+            remove_files([self._key_path(position)])
+
+    def _script_inbetween(self) -> Iterator[FrameTask]:
+        """Key frames in order, each warm from the previous key; after each, the frames since the previous key, then it.
+
+        Frames are written in order: the in-betweens between keys a and b once b
+        is made, then b. A key started from key a as stored (uint8), in an
+        uninterrupted and a resumed run alike.
+        """
+        assert self._between is not None
+        spec = self._between
+        flow = FlowEstimator(spec.flow_preset)
+        before: tuple[int, np.ndarray, np.ndarray] | None = None  # the last key: position, content, stylized
+        between: list[tuple[int, np.ndarray]] = []
+        for position, content in self._working_frames():
+            if position not in self._keyset:
+                between.append((position, content))
+                continue
+            key_record: tuple[FrameOutcome, str] | None = None
+            if position in self.done:
+                stylized = self._stored_key(position)
+            else:
+                yield FrameTask(
+                    position=position,
+                    shot_offset=position - self.chain.shot_start,
+                    content=content,
+                    cold=before is None,
+                    previous_content=before[1] if before is not None else None,
+                    previous_stylized=before[2] if before is not None else None,
+                    faults=self.job.faults,
+                )
+                assert self._handed is not None
+                stylized, record, redone = self._handed
+                self._handed = None
+                key_record = (record, redone)
+                self._store_key(position, stylized)
+            for middle, middle_content in between:
+                if middle in self.done:
+                    continue
+                assert before is not None
+                asked = time.perf_counter()
+                weight = (middle - before[0]) / (position - before[0])
+                made = make_inbetween(
+                    middle_content, (before[1], before[2]), (content, stylized), weight,
+                    flow=flow, soft=spec.soft_mask, photometric=spec.photometric,
+                )  # fmt: skip
+                if made.holes_inside(self.plan.margin) and spec.fill_steps > 0:
+                    yield FrameTask(
+                        position=middle,
+                        shot_offset=middle - self.chain.shot_start,
+                        content=middle_content,
+                        cold=False,
+                        previous_content=None,
+                        previous_stylized=None,
+                        faults=self.job.faults,
+                        given=GivenStart(init=made.init, target=made.blend, mask=made.reliable, budget=spec.fill_steps),
+                    )
+                    assert self._handed is not None
+                    filled, record, redone = self._handed
+                    self._handed = None
+                    record = replace(record, seconds=time.perf_counter() - asked)
+                    self._emit(middle, composite(made, filled), record, redone)
+                else:
+                    record = FrameOutcome(position=middle, steps=0, stopped_early=False, loss=0.0).placed(
+                        source_index=self.plan.frames.source_indices[middle],
+                        seconds=time.perf_counter() - asked,
+                        cold=False,
+                        decode_seconds=self._decode_seconds.pop(middle, 0.0),
+                    )
+                    self._emit(middle, composite(made, None), record, "")
+            between = []
+            if key_record is not None:
+                last = position == self.chain.stop - 1
+                self._emit(position, stylized, *key_record)
+                if before is not None:
+                    self._drop_key_after(position, before[0])
+                if last:
+                    self._drop_key_after(position, position)
+            before = (position, content, stylized)
+
+    def _drop_key_after(self, written: int, key: int) -> None:
+        """Drop stored key ``key`` once frame ``written`` is written (in order, on the writer)."""
+        if self._overlap and self._writer is not None:
+            self._writer.submit(lambda: self._drop_key(key))
+        else:
+            self._drop_key(key)
 
     def _take_source(self, position: int) -> np.ndarray | None:
         """The full-size source frame of ``position``; those before it (warmup, done) are no longer needed."""

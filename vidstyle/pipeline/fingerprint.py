@@ -195,6 +195,8 @@ def differences(old: dict[str, object], new: dict[str, object]) -> list[str]:
             continue  # a manifest older than fast mode: its run used the optimizer
         if before == "(unset)" and key in _MASK_DEFAULTS and after == _MASK_DEFAULTS[key]:
             continue  # a manifest older than --mask (or --protect-overlays): its run had none
+        if before == "(unset)" and key == "settings.temporal.inbetween" and after == 1:
+            continue  # a manifest older than --inbetween: its run stylized every frame
         if before == "(unset)" and key in _TILE_DEFAULTS and after == _TILE_DEFAULTS[key]:
             continue  # a manifest older than --tile-size: its frames were whole ("tiles" absent, which auto keeps)
         if key == "settings.optimize.coarse_to_fine" and before is False and after == "off":

@@ -33,7 +33,7 @@ from vidstyle import written as written_files
 from vidstyle.faults import FaultPoint, Faults
 from vidstyle.methods.base import Method, MethodFactory
 from vidstyle.methods.optimize import check_init_image, optimize_method
-from vidstyle.pipeline.chain import ChainJob, finished_positions
+from vidstyle.pipeline.chain import ChainJob, InbetweenSpec, finished_positions
 from vidstyle.pipeline.chains import RunPlan, make_run_plan
 from vidstyle.pipeline.events import (
     CutScan,
@@ -69,6 +69,16 @@ from vidstyle.video.pixels import add_margin, resize
 from vidstyle.video.sources import FrameSource, SourceInfo, SourceKind, SourceSpec, open_reader, open_source
 
 __all__ = ["FrameRecord", "OutputKind", "RunResult", "resume", "resume_command", "stylize"]
+
+
+def check_inbetween(settings: Settings) -> None:
+    """Refuse --inbetween where it cannot work, before any work starts."""
+    if settings.temporal.inbetween <= 1:
+        return
+    if settings.method.kind is MethodKind.FAST:
+        raise UsageError("--inbetween works with --method optimize only; leave it out with --method fast (it stylizes every frame in one pass).")
+    if settings.temporal.mode is not TemporalMode.FLOW:
+        raise UsageError("--inbetween needs --temporal flow: the frames between key frames are made along the optical flow.")
 
 
 @dataclass(frozen=True)
@@ -108,6 +118,7 @@ def stylize(
     kind = output_kind(output)
     check_init_image(settings.optimize.init)  # before any work dir exists (it is otherwise read once the run has started)
     check_fast_settings(settings, image_output=kind is OutputKind.IMAGE)
+    check_inbetween(settings)
     faults = Faults.from_env()
     with open_source(input) as source:
         _check_kinds(source.info, kind, output)
@@ -374,11 +385,24 @@ class _Run:
             frames,
             cuts,
             segment_frames=self.settings.run.segment_frames,
-            chain_frames=scale.chain_frames_for(frames.frame_count, workers),
+            # --inbetween: one chain per shot (its key frames are tied along the whole shot); workers spread shots.
+            chain_frames=None if self._inbetween() is not None else scale.chain_frames_for(frames.frame_count, workers),
             overlap=overlap,
         )
         self._announce_shots(plan, detected=detecting, seconds=seconds if detecting else 0.0)
         return plan
+
+    def _inbetween(self) -> InbetweenSpec | None:
+        """--inbetween N (N > 1): how the chains make the frames between their key frames."""
+        temporal, shots = self.settings.temporal, self.settings.shots
+        if temporal.inbetween <= 1:
+            return None
+        return InbetweenSpec(
+            every=temporal.inbetween,
+            flow_preset=temporal.flow_preset,
+            soft_mask=temporal.soft_mask,
+            photometric=shots.photometric_threshold if shots.mode is not CutsMode.OFF else None,
+        )
 
     def _protect_overlays(self, plan: RunPlan) -> OverlaySpec | None:
         """--protect-overlays auto: each shot's overlay mask, found once and kept in the work dir (pipeline/overlays.py)."""
@@ -491,7 +515,11 @@ class _Run:
         )
         if done:
             self.on_event(Notice(f"Resuming: {done} of {total} frames were already done."))
-        jobs = [ChainJob(plan=plan, chain=chain.index, source=source, sink=spec, faults=self.faults) for chain in plan.chains]
+        inbetween = self._inbetween()
+        jobs = [
+            ChainJob(plan=plan, chain=chain.index, source=source, sink=spec, faults=self.faults, inbetween=inbetween)
+            for chain in plan.chains
+        ]
         left, warmups, todo_by_chain = work_left(plan, done_by_chain, uses_previous=method.uses_previous)
         optimize = self.settings.optimize
         estimator = EtaEstimator(cold_budget=optimize.iterations, warm_budget=optimize.iterations_next, workers=self.workers.count)
