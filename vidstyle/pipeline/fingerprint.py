@@ -162,14 +162,20 @@ def changed_files(
     return text[0].upper() + text[1:]
 
 
-_MASK_DEFAULTS = {
-    "settings.select.mask": None,
+# Settings a manifest may lack because its run began before they existed, with the value its run had (each
+# today's default): a manifest without them differs in nothing. Settings whose old behaviour is not today's
+# default are filled in when the manifest is read instead (workdir._BEFORE_THEY_EXISTED).
+_ABSENT_MEANS = {
+    "settings.method.kind": MethodKind.OPTIMIZE.value,  # older than fast mode: its run used the optimizer
+    "settings.select.mask": None,  # older than --mask (or --protect-overlays): its run had none
     "settings.select.mask_feather": 0,
     "settings.select.mask_invert": False,
     "settings.select.protect_overlays": OverlayMode.OFF.value,
+    "settings.temporal.inbetween": 1,  # older than --inbetween: its run stylized every frame
+    # older than --tile-size: its frames were whole ("tiles" absent, which auto keeps)
+    "settings.model.tile_size": TILE_AUTO,
+    "settings.model.tile_overlap": 64,
 }
-# A manifest older than tiles: its frames were whole, as --tile-size auto keeps them when it has no "tiles" entry.
-_TILE_DEFAULTS = {"settings.model.tile_size": TILE_AUTO, "settings.model.tile_overlap": 64}
 
 
 def flatten(prefix: str, value: object, into: dict[str, object]) -> dict[str, object]:
@@ -191,14 +197,8 @@ def differences(old: dict[str, object], new: dict[str, object]) -> list[str]:
         before, after = flat_old.get(key, "(unset)"), flat_new.get(key, "(unset)")
         if before == "(unset)" and key.startswith("settings.scale."):
             continue  # a manifest older than scale-out: its one-process run had no split shots
-        if before == "(unset)" and key == "settings.method.kind" and after == MethodKind.OPTIMIZE.value:
-            continue  # a manifest older than fast mode: its run used the optimizer
-        if before == "(unset)" and key in _MASK_DEFAULTS and after == _MASK_DEFAULTS[key]:
-            continue  # a manifest older than --mask (or --protect-overlays): its run had none
-        if before == "(unset)" and key == "settings.temporal.inbetween" and after == 1:
-            continue  # a manifest older than --inbetween: its run stylized every frame
-        if before == "(unset)" and key in _TILE_DEFAULTS and after == _TILE_DEFAULTS[key]:
-            continue  # a manifest older than --tile-size: its frames were whole ("tiles" absent, which auto keeps)
+        if before == "(unset)" and key in _ABSENT_MEANS and after == _ABSENT_MEANS[key]:
+            continue  # a manifest older than the setting, whose run had today's default
         if key == "settings.optimize.coarse_to_fine" and before is False and after == "off":
             continue  # a manifest older than the multi-scale schedule stored a bool; false made the frames "off" makes
         if before == "(unset)" and key == "input.xxh3_128":
