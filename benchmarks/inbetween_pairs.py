@@ -52,7 +52,7 @@ from vidstyle.methods.base import FrameTask, GivenStart  # noqa: E402
 from vidstyle.methods.optimize import optimize_method  # noqa: E402
 from vidstyle.model.measure import Judge, distances  # noqa: E402
 from vidstyle.temporal.flow import FlowEstimator  # noqa: E402
-from vidstyle.temporal.inbetween import HOLE, composite, make_inbetween  # noqa: E402
+from vidstyle.temporal.inbetween import HOLE, composite, key_positions, make_inbetween  # noqa: E402
 from vidstyle.temporal.metric import warping_error  # noqa: E402
 from vidstyle.video.pixels import crop_margin, resize, working_frame, working_size  # noqa: E402
 from vidstyle.video.sources import open_source  # noqa: E402
@@ -158,20 +158,13 @@ def main() -> None:
         steps_every += steps
     print(f"N=1 made ({steps_every} steps)", flush=True)
 
-    def key_positions(dense: int) -> list[int]:
-        """Every frame up to ``dense``, then every 2nd (and the last)."""
-        at = sorted(set(range(min(dense, count))) | set(range(max(dense - 1, 0), count, 2)))
-        if at[-1] != count - 1:
-            at.append(count - 1)
-        return at
-
     def key_chain(name: str) -> tuple[dict[int, np.ndarray], int, list[int]]:
         # k, k2, k4: every 2nd frame, the temporal weight x1, x2, x4; dD: every frame up to D (the N=1 frames), then every 2nd.
         dense = int(name[1:]) if name.startswith("d") else 0
         weight = 1.0 if dense else {"k": 1.0, "k4": 4.0, "k2": 2.0}[name]
         chain_settings = replace(settings, temporal=replace(settings.temporal, weight=settings.temporal.weight * weight))
         chain_maker = maker if weight == 1.0 else Maker(chain_settings, canvas, args.cache, tag)
-        at = key_positions(dense)
+        at = key_positions(0, count, 2, dense=dense)  # the product's schedule for one shot at --inbetween 2
         keys = {0: every[0]}
         steps = int((args.cache / f"{tag}-n1-000.steps").read_text())
         for previous, t in zip(at, at[1:]):
