@@ -3,20 +3,27 @@
 Optimizing a frame keeps every activation of the VGG forward pass for the
 backward pass, plus the optimizer's state (L-BFGS: 50 pairs of image-sized
 vectors), so memory grows with the working size's pixel count. Measured on
-CPU with benchmarks/frame_memory.py (peak RSS of one L-BFGS frame with
-VGG19): 1.1-1.3 GB at 256x256, 1.6 GB at 512x512, 3.2-3.4 GB at 1024x1024,
-i.e. about 1 GB of fixed cost (torch, weights, style targets) and 1.6-2.8
-KB per working pixel; Adam needs about the same. Taken as 1 GB + 3 KB per
-pixel, so a frame is refused only when it clearly cannot fit.
+CPU with benchmarks/frame_memory.py (VGG19, one thread, L-BFGS, a fixed
+glibc mmap threshold, the steps' own peak above what was resident before
+them, 2026-12-07): 0.25 GB at 256x256, 0.97 GB at 512x512, 3.85 GB at
+1024x1024, a slope of 3.66 KB per working pixel at every size from 256 to
+1024 (no fixed part to speak of), above about 1 GB of torch, weights and
+style targets. Taken as 1 GB + 3.7 KB per pixel.
 
-Of the 3 KB, about 1.4 KB is image-sized state that stays whatever the
-network sees: L-BFGS's history (2 x 50 x 3 float32 = 1.2 KB) and the
+Of the 3.7 KB, about 1.4 KB is image-sized state that stays whatever the
+network sees: L-BFGS's history (2 x 50 x 3 float32 = 1.2 KB, allocated and
+zeroed when the frame starts, so resident from its first step) and the
 batch's images (the iterate, the best one, the gradient, the temporal
-target and mask, the content targets). The rest, 1.6 KB, is the network's
-activations, which follow the pixels that go through it at once. A frame
-optimized in tiles (model/tiles.py) passes one tile at a time, so it needs
-1 GB + 1.4 KB per frame pixel + 1.6 KB per tile pixel: a 4K frame (8.3
-megapixels) about 12.6 GB + its tile, where whole it needs about 26 GB.
+target and mask, the content targets). Measured in 256 px tiles (the tile
+fixed, the frame growing from 384 to 640 px): 1.29-1.41 KB per frame
+pixel. The rest, 2.3 KB, is the network's activations, which follow the
+pixels that go through it at once. A frame optimized in tiles
+(model/tiles.py) passes one tile at a time, so it needs 1 GB + 1.4 KB per
+frame pixel + 2.3 KB per tile pixel: a 4K frame (8.3 megapixels) about
+12.7 GB + its tile, where whole it needs about 32 GB. (Until 2026-12-07 the
+activations were taken as 1.6 KB, from peaks that glibc's moving mmap
+threshold had blurred; 1080p runs measured whole by benchmarks/tiles.py
+had already peaked 1.2x above that model.)
 
 ``check_memory`` answers before any work starts: with ``--tile-size auto``
 a frame that fits is optimized whole, one that does not in the largest
@@ -45,7 +52,7 @@ from vidstyle.errors import UsageError
 
 BASE_BYTES = 1.0e9
 STATE_BYTES_PER_PIXEL = 1.4e3  # image-sized state: L-BFGS history and the batch's images, per frame pixel
-ACTIVATION_BYTES_PER_PIXEL = 1.6e3  # the network's activations kept for the backward pass, per pixel passed at once
+ACTIVATION_BYTES_PER_PIXEL = 2.3e3  # the network's activations kept for the backward pass, per pixel passed at once
 BYTES_PER_PIXEL = STATE_BYTES_PER_PIXEL + ACTIVATION_BYTES_PER_PIXEL
 # Auto never picks a smaller tile: at 256 px relu5_1 is 16x16 and the 64 px overlap a quarter of the tile.
 MIN_AUTO_TILE = 256
