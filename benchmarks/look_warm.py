@@ -2,12 +2,14 @@
 
     uv run python benchmarks/look_warm.py                                  # avg:30 (default) against max:20
     uv run python benchmarks/look_warm.py --variants avg:30,max:30,max:20 --frames 16 --max-size 128
+    uv run python benchmarks/look_warm.py --variants avg:30,max:20:10000,max:20:5000:30   # temporal weight, warm steps
 
 A look chosen on cold first frames (benchmarks/peer.py) must also hold over a
 run: each variant (``POOLING:STYLE_WEIGHT``) stylizes the same frames of
 ``videos/issue-134-rotate.mp4`` (from #48) with ``vidstyle stylize`` at
 defaults otherwise (real VGG19 weights, The Starry Night, output at the
-working size), and the script prints one JSON line per variant: the warping
+working size; a variant may add ``:TEMPORAL_WEIGHT`` and ``:ITERATIONS_NEXT``,
+the default's otherwise), and the script prints one JSON line per variant: the warping
 error along the input's motion (temporal/metric.py), the real-feature style
 distance (model/measure.py, VGG16 judge) averaged over frames, steps and wall
 time. Compare the variants of one invocation only.
@@ -28,7 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from vidstyle.config import DeviceChoice, ModelConfig, OptimizeConfig, OutputSize, Pooling, RunConfig, SelectConfig, Settings, StyleConfig  # noqa: E402
+from vidstyle.config import DeviceChoice, ModelConfig, OptimizeConfig, OutputSize, Pooling, RunConfig, SelectConfig, Settings, StyleConfig, TemporalConfig  # noqa: E402
 from vidstyle.model.measure import Judge, distances  # noqa: E402
 from vidstyle.pipeline.run import stylize  # noqa: E402
 from vidstyle.temporal.metric import warping_error  # noqa: E402
@@ -40,7 +42,7 @@ SHARED = ROOT.parent / "shared" / "data"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--variants", default="avg:30,max:20", help="comma-separated POOLING:STYLE_WEIGHT")
+    parser.add_argument("--variants", default="avg:30,max:20", help="comma-separated POOLING:STYLE_WEIGHT[:TEMPORAL_WEIGHT[:ITERATIONS_NEXT]]")
     parser.add_argument("--input", type=Path, default=SHARED / "videos" / "issue-134-rotate.mp4")
     parser.add_argument("--first", type=int, default=48)
     parser.add_argument("--frames", type=int, default=16)
@@ -59,12 +61,15 @@ def main() -> None:
             for index, (_, frame) in enumerate(source.read(range(args.first, args.first + args.frames))):
                 cv2.imwrite(str(frames / f"{index:04d}.png"), frame)
         for variant in args.variants.split(","):
-            pooling, style_weight = variant.split(":")
+            pooling, style_weight, *more = variant.split(":")
+            temporal = TemporalConfig(weight=float(more[0])) if more else TemporalConfig()
+            warm = {"iterations_next": int(more[1])} if len(more) > 1 else {}
             out = root / variant.replace(":", "-")
             settings = Settings(
                 model=ModelConfig(weights=args.weights, device=DeviceChoice.CPU, pooling=Pooling(pooling)),
                 style=StyleConfig(images=(args.style,)),
-                optimize=OptimizeConfig(style_weight=float(style_weight)),
+                optimize=OptimizeConfig(style_weight=float(style_weight), **warm),
+                temporal=temporal,
                 select=SelectConfig(max_size=args.max_size, output_size=OutputSize.WORKING),
                 run=RunConfig(work_dir=out.with_suffix(".work")),
             )
