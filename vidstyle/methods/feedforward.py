@@ -201,6 +201,7 @@ class FastConfig:
     cheap_crops: int = 4  # keyframe crops of a cheap step
     learning_rate: float = 1e-3  # Adam, as Johnson et al.
     final_lr: float = 0.1  # cosine decay of the learning rate to this fraction at the end of the budget
+    grad_clip: float = 0.0  # the gradient's norm (all parameters together) clipped to this before each Adam step; 0: off
     weights: LossWeights = field(default_factory=LossWeights)
     window: int = 100  # steps between validations (the loss of fixed held-out crops)
     validation_batches: int = 4  # batches of fixed crops in the validation set
@@ -229,6 +230,8 @@ class FastConfig:
             raise UsageError("Fast-mode tolerance must be >= 0; window, patience, validation batches and checkpoint interval >= 1.")
         if not 0 < self.final_lr <= 1:
             raise UsageError("The fast-mode final learning-rate fraction must be in (0, 1].")
+        if not (math.isfinite(self.grad_clip) and self.grad_clip >= 0):
+            raise UsageError("The fast-mode gradient clip must be a finite norm >= 0 (0 turns clipping off).")
 
     @property
     def cheap_weights(self) -> LossWeights:
@@ -730,6 +733,12 @@ def learning_rate_at(step: int, config: FastConfig) -> float:
     return config.learning_rate * scale
 
 
+def clip_gradient(net: nn.Module, config: FastConfig) -> None:
+    """Scale the gradient down to ``config.grad_clip`` in norm (all parameters together) when it is longer; 0: leave it."""
+    if config.grad_clip > 0:
+        nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
+
+
 def train_network(
     clip: TrainingClip,
     *,
@@ -838,6 +847,7 @@ def train_network(
                 )
             continue
         bad_in_a_row = 0
+        clip_gradient(net, config)
         optimizer.step()
         step += 1
         history.append(float(terms["total"].detach()))
@@ -924,6 +934,7 @@ def time_training(
             terms = objective(net, draw(sampler, config))
             optimizer.zero_grad(set_to_none=True)
             terms["total"].backward()
+            clip_gradient(net, config)
             optimizer.step()
             if device.type == "cuda":
                 torch.cuda.synchronize(device)  # a GPU step ends when its kernels do
