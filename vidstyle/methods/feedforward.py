@@ -164,6 +164,13 @@ class FastConfig:
     * lr 1e-3 (Johnson et al.), cosine decay to 0.1x, and l1 1.0: a run with
       the decay and l1 0.2 reached 2.31x at 2,000 steps against 2.24x
       without: neither matters at this budget.
+    * grad_clip 0 (off). Measured 2026-12-07 (benchmarks/fast_training.py,
+      150 frames at 54x128, docs/fast-mode.md "Gradient clipping"): the norm
+      clipped to 1 at lr 1e-3 brought the style loss from 2.09x / 1.90x to
+      1.53x / 1.55x (seeds 0 / 1) at 335 steps and from 1.43x to 1.21x at
+      1,500, but the warping error went 0.87x / 0.85x -> 0.68x / 1.01x and
+      0.69x -> 1.17x (over the issue's 1.0x); lr 2e-3-4e-3 with the clip did
+      worse on both. Not clearly better on both targets, so not the default.
     * content / tv / temporal weights: the run's (the optimizer's); the style
       weight the run's times STYLE_EMPHASIS (its comment has the
       measurements). With the optimizer's own style weight the network painted
