@@ -3,6 +3,7 @@
     uv run python benchmarks/fast_budget.py --frames 150 --max-size 128 --folder /tmp/fb150   # makes the folder
     uv run python benchmarks/fast_training.py --folder /tmp/fb150 --steps 465 --tag default
     uv run python benchmarks/fast_training.py --folder /tmp/fb150 --steps 887 --full-every 4 --tag cheap4
+    uv run python benchmarks/fast_training.py --folder /tmp/fb150 --steps 335 --lr 3e-3 --clip 1 --seed 1 --tag lr3c1s1
 
 Reads a ``fast_budget.py`` folder: the input frames at the working size
 (``inputs/``), the optimizer's frames (``optimize-working/``) and the fast
@@ -51,7 +52,9 @@ def main() -> None:
     parser.add_argument("--budget", action="store_true", help="the step count from the budget rule instead of --steps")
     parser.add_argument("--full-every", type=int, default=1, help="FastConfig.full_every: one full step in this many")
     parser.add_argument("--cheap-crops", type=int, default=FastConfig.cheap_crops)
-    parser.add_argument("--lr", type=float, default=FastConfig.learning_rate)
+    parser.add_argument("--lr", type=float, default=FastConfig.learning_rate, help="FastConfig.learning_rate: Adam's, before the cosine decay")
+    parser.add_argument("--clip", type=float, default=FastConfig.grad_clip, help="FastConfig.grad_clip: the gradient norm's cap (0: off)")
+    parser.add_argument("--seed", type=int, default=FastConfig.seed, help="FastConfig.seed: the network's initial weights and the crops drawn")
     parser.add_argument("--emphasis", type=float, default=STYLE_EMPHASIS, help="the style term as a multiple of --style-weight")
     parser.add_argument("--l1", type=float, default=LossWeights.l1)
     parser.add_argument("--perceptual", type=float, default=LossWeights.perceptual)
@@ -71,8 +74,8 @@ def main() -> None:
     clip = TrainingClip(frames=canvas, keyframes=keys, breaks=frozenset(int(b) for b in args.breaks.split(",") if b))
     weights = LossWeights(style=OptimizeConfig.style_weight * args.emphasis, l1=args.l1, perceptual=args.perceptual)
     config = FastConfig(
-        train_steps=args.steps, full_every=args.full_every, cheap_crops=args.cheap_crops, learning_rate=args.lr, weights=weights,
-        bf16_losses=True, window=10**6, checkpoint_every=10**6,
+        train_steps=args.steps, full_every=args.full_every, cheap_crops=args.cheap_crops, learning_rate=args.lr, grad_clip=args.clip,
+        seed=args.seed, weights=weights, bf16_losses=True, window=10**6, checkpoint_every=10**6,
     )  # fmt: skip
     learn = dict(features=core.features, style=core.stylizer.style, content_layers=core.stylizer.content_layers)
     if args.budget:
@@ -99,7 +102,8 @@ def main() -> None:
     warp = measure_warping_error(folder / "inputs", out / "frames").value
     ref_warp = measure_warping_error(folder / "inputs", folder / "optimize-working").value
     figures = {
-        "tag": args.tag, "steps": config.train_steps, "full_every": args.full_every, "train_cpu_seconds": round(train_cpu, 1),
+        "tag": args.tag, "steps": config.train_steps, "lr": args.lr, "clip": args.clip, "seed": args.seed,
+        "full_every": args.full_every, "train_cpu_seconds": round(train_cpu, 1),
         "style": style, "content": content, "warping": warp, "style_x": style / ref_style, "content_x": content / ref_content,
         "warping_x": warp / ref_warp, "settings": vars(args) | {"folder": str(folder), "out": str(args.out)},
     }  # fmt: skip

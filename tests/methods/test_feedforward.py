@@ -218,6 +218,25 @@ def test_the_learning_rate_decays_along_the_budget() -> None:
     assert all(a > b for a, b in zip(rates, rates[1:]))
 
 
+def test_the_gradient_clip_is_checked_lowers_the_loss_and_keys_the_checkpoint(core, tmp_path: Path) -> None:
+    """FastConfig.grad_clip: a norm >= 0 (0 off); a clipped training still learns, a clip above every norm changes
+    nothing, and a checkpoint trained under another clip is not resumed."""
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(UsageError, match="gradient clip"):
+            FastConfig(grad_clip=bad)
+    clip = make_clip()
+    config = replace(TINY, train_steps=60, tolerance=0.0, learning_rate=3e-3, grad_clip=0.0)
+    clipped = train(core, clip, replace(config, grad_clip=0.5))
+    assert np.mean(clipped.history[-10:]) < 0.5 * np.mean(clipped.history[:10])
+    plain, loose = train(core, clip, config), train(core, clip, replace(config, grad_clip=1e12))
+    assert_same_weights(plain.net, loose.net)
+    assert any(not torch.equal(a, b) for a, b in zip(weights_of(plain.net).values(), weights_of(clipped.net).values()))
+    train(core, clip, replace(TINY, grad_clip=0.0), checkpoint_dir=tmp_path)
+    events: list[object] = []
+    train(core, clip, replace(TINY, grad_clip=1.0), checkpoint_dir=tmp_path, on_event=events.append)
+    assert events[0].resumed_at == 0
+
+
 def test_checkpoints_are_written_every_n_steps(core, tmp_path: Path) -> None:
     events: list[object] = []
     train(core, make_clip(), checkpoint_dir=tmp_path, on_event=events.append)

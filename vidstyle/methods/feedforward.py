@@ -164,6 +164,13 @@ class FastConfig:
     * lr 1e-3 (Johnson et al.), cosine decay to 0.1x, and l1 1.0: a run with
       the decay and l1 0.2 reached 2.31x at 2,000 steps against 2.24x
       without: neither matters at this budget.
+    * grad_clip 0 (off). Measured 2026-12-07 (benchmarks/fast_training.py,
+      150 frames at 54x128, docs/fast-mode.md "Gradient clipping"): the norm
+      clipped to 1 at lr 1e-3 brought the style loss from 2.09x / 1.90x to
+      1.53x / 1.55x (seeds 0 / 1) at 335 steps and from 1.43x to 1.21x at
+      1,500, but the warping error went 0.87x / 0.85x -> 0.68x / 1.01x and
+      0.69x -> 1.17x (over the issue's 1.0x); lr 2e-3-4e-3 with the clip did
+      worse on both. Not clearly better on both targets, so not the default.
     * content / tv / temporal weights: the run's (the optimizer's); the style
       weight the run's times STYLE_EMPHASIS (its comment has the
       measurements). With the optimizer's own style weight the network painted
@@ -201,6 +208,7 @@ class FastConfig:
     cheap_crops: int = 4  # keyframe crops of a cheap step
     learning_rate: float = 1e-3  # Adam, as Johnson et al.
     final_lr: float = 0.1  # cosine decay of the learning rate to this fraction at the end of the budget
+    grad_clip: float = 0.0  # the gradient's norm (all parameters together) clipped to this before each Adam step; 0: off
     weights: LossWeights = field(default_factory=LossWeights)
     window: int = 100  # steps between validations (the loss of fixed held-out crops)
     validation_batches: int = 4  # batches of fixed crops in the validation set
@@ -229,6 +237,8 @@ class FastConfig:
             raise UsageError("Fast-mode tolerance must be >= 0; window, patience, validation batches and checkpoint interval >= 1.")
         if not 0 < self.final_lr <= 1:
             raise UsageError("The fast-mode final learning-rate fraction must be in (0, 1].")
+        if not (math.isfinite(self.grad_clip) and self.grad_clip >= 0):
+            raise UsageError("The fast-mode gradient clip must be a finite norm >= 0 (0 turns clipping off).")
 
     @property
     def cheap_weights(self) -> LossWeights:
@@ -730,6 +740,12 @@ def learning_rate_at(step: int, config: FastConfig) -> float:
     return config.learning_rate * scale
 
 
+def clip_gradient(net: nn.Module, config: FastConfig) -> None:
+    """Scale the gradient down to ``config.grad_clip`` in norm (all parameters together) when it is longer; 0: leave it."""
+    if config.grad_clip > 0:
+        nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
+
+
 def train_network(
     clip: TrainingClip,
     *,
@@ -838,6 +854,7 @@ def train_network(
                 )
             continue
         bad_in_a_row = 0
+        clip_gradient(net, config)
         optimizer.step()
         step += 1
         history.append(float(terms["total"].detach()))
@@ -924,6 +941,7 @@ def time_training(
             terms = objective(net, draw(sampler, config))
             optimizer.zero_grad(set_to_none=True)
             terms["total"].backward()
+            clip_gradient(net, config)
             optimizer.step()
             if device.type == "cuda":
                 torch.cuda.synchronize(device)  # a GPU step ends when its kernels do
