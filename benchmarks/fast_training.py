@@ -58,6 +58,7 @@ def main() -> None:
     parser.add_argument("--emphasis", type=float, default=STYLE_EMPHASIS, help="the style term as a multiple of --style-weight")
     parser.add_argument("--l1", type=float, default=LossWeights.l1)
     parser.add_argument("--perceptual", type=float, default=LossWeights.perceptual)
+    parser.add_argument("--temporal", type=float, default=LossWeights.temporal, help="the temporal term's weight (the run's --temporal-weight)")
     parser.add_argument("--breaks", default="", help="positions i where frame i + 1 starts a new shot (comma-separated)")
     parser.add_argument("--shots", type=int, default=1, help="for --budget: the clip's shots")
     args = parser.parse_args()
@@ -72,7 +73,7 @@ def main() -> None:
     canvas = [add_margin(frame, margin) for frame in inputs]
     core = build_core((inputs[0].shape[1], inputs[0].shape[0]), STYLE)
     clip = TrainingClip(frames=canvas, keyframes=keys, breaks=frozenset(int(b) for b in args.breaks.split(",") if b))
-    weights = LossWeights(style=OptimizeConfig.style_weight * args.emphasis, l1=args.l1, perceptual=args.perceptual)
+    weights = LossWeights(style=OptimizeConfig.style_weight * args.emphasis, l1=args.l1, perceptual=args.perceptual, temporal=args.temporal)
     config = FastConfig(
         train_steps=args.steps, full_every=args.full_every, cheap_crops=args.cheap_crops, learning_rate=args.lr, grad_clip=args.clip,
         seed=args.seed, weights=weights, bf16_losses=True, window=10**6, checkpoint_every=10**6,
@@ -102,7 +103,7 @@ def main() -> None:
     warp = measure_warping_error(folder / "inputs", out / "frames").value
     ref_warp = measure_warping_error(folder / "inputs", folder / "optimize-working").value
     figures = {
-        "tag": args.tag, "steps": config.train_steps, "lr": args.lr, "clip": args.clip, "seed": args.seed,
+        "tag": args.tag, "steps": config.train_steps, "lr": args.lr, "clip": args.clip, "seed": args.seed, "temporal": args.temporal,
         "full_every": args.full_every, "train_cpu_seconds": round(train_cpu, 1),
         "style": style, "content": content, "warping": warp, "style_x": style / ref_style, "content_x": content / ref_content,
         "warping_x": warp / ref_warp, "settings": vars(args) | {"folder": str(folder), "out": str(args.out)},
