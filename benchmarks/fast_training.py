@@ -58,7 +58,7 @@ def main() -> None:
     parser.add_argument("--emphasis", type=float, default=STYLE_EMPHASIS, help="the style term as a multiple of --style-weight")
     parser.add_argument("--l1", type=float, default=LossWeights.l1)
     parser.add_argument("--perceptual", type=float, default=LossWeights.perceptual)
-    parser.add_argument("--temporal", type=float, default=LossWeights.temporal, help="the temporal term's weight (the run's --temporal-weight)")
+    parser.add_argument("--temporal", type=float, default=LossWeights.temporal, help="the temporal term's weight (default: the run's --temporal-weight times TEMPORAL_EMPHASIS)")
     parser.add_argument("--breaks", default="", help="positions i where frame i + 1 starts a new shot (comma-separated)")
     parser.add_argument("--shots", type=int, default=1, help="for --budget: the clip's shots")
     args = parser.parse_args()

@@ -38,7 +38,7 @@ from vidstyle.config import (
 from vidstyle.faults import ENV as FAULT_ENV
 from vidstyle.methods.fastnet import NetSpec, build_network
 from vidstyle.methods import feedforward
-from vidstyle.methods.feedforward import STYLE_EMPHASIS, load_model
+from vidstyle.methods.feedforward import STYLE_EMPHASIS, TEMPORAL_EMPHASIS, load_model
 from vidstyle.pipeline.events import KeyframeDone, TrainingProgress
 from vidstyle.pipeline.fast import FAST_DIR, MODEL_NAME, bf16_training, fast_config, keyframer_settings
 from vidstyle.pipeline.run import resume, stylize
@@ -146,7 +146,7 @@ def test_training_uses_the_runs_loss_weights(reference: dict[str, Path], clip: P
     defaults = load_model(reference["model"]).settings["training"]["weights"]  # type: ignore[index]
     assert (defaults["style"], defaults["content"], defaults["tv"], defaults["temporal"]) == (
         OptimizeConfig().style_weight * STYLE_EMPHASIS, OptimizeConfig().content_weight, OptimizeConfig().tv_weight,
-        TemporalConfig().weight,
+        TemporalConfig().weight * TEMPORAL_EMPHASIS,
     )
     args = fast_args(clip, tmp_path / "out", reference["style"], random_weights, "--save-model", str(tmp_path / "net.pt"),
                      "--style-weight", "30", "--content-weight", "2", "--tv-weight", "0.5", "--temporal", "none")  # fmt: skip

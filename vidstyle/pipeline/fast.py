@@ -38,6 +38,7 @@ from vidstyle.methods.base import FrameAbandoned, FrameTask, Method, MethodFacto
 from vidstyle.methods.feedforward import (
     CHECKPOINT_NAME,
     STYLE_EMPHASIS,
+    TEMPORAL_EMPHASIS,
     FastConfig,
     FastMethod,
     LossWeights,
@@ -253,7 +254,8 @@ def fast_config(settings: Settings, *, steps: int | None = None) -> FastConfig:
 
     ``steps``: the budget the run decided (pipeline/budget.py) when --train-steps
     was not given; without either, the full training. The style weight is the
-    run's times STYLE_EMPHASIS (methods/feedforward.py says why).
+    run's times STYLE_EMPHASIS, the temporal weight the run's times TEMPORAL_EMPHASIS
+    (methods/feedforward.py says why).
     """
     steps = settings.method.train_steps or steps or FULL_TRAIN_STEPS
     return FastConfig(
@@ -266,7 +268,7 @@ def fast_config(settings: Settings, *, steps: int | None = None) -> FastConfig:
             content=settings.optimize.content_weight,
             tv=settings.optimize.tv_weight,
             # The temporal term is flow-warped, as the optimizer's in flow mode; --temporal none/prev leave it out.
-            temporal=settings.temporal.weight if settings.temporal.mode is TemporalMode.FLOW else 0.0,
+            temporal=settings.temporal.weight * TEMPORAL_EMPHASIS if settings.temporal.mode is TemporalMode.FLOW else 0.0,
         ),
         bf16_losses=bf16_training(settings),
         # A tenth of the budget, at most 50 steps: a kill loses little, and a short (test) budget checkpoints too.
