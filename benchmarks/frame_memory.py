@@ -36,15 +36,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import random_weights  # noqa: E402
+from tests.model.memory_worker import status_bytes  # noqa: E402
 
 MMAP_THRESHOLD = "131072"
-
-
-def _status(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"/proc/self/status has no {field}")
 
 
 def one(side: int, optimizer: str, weights: Path, steps: int, tile: int | None) -> None:
@@ -59,10 +53,10 @@ def one(side: int, optimizer: str, weights: Path, steps: int, tile: int | None) 
     core = build_core(ModelConfig(weights=weights, device="cpu"), StyleConfig(images=(style,)), optimize,
                       content_size=(side, side), cache_dir=None, device=torch.device("cpu"), tile=tile)  # fmt: skip
     frame = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(0))
-    before = _status("VmRSS")
+    before = status_bytes("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")  # VmHWM := the current RSS, so only the steps' peak counts
     result = core.stylizer.stylize(frame, init=frame.clone(), budget=steps)
-    print(json.dumps({"side": side, "before": before, "peak": _status("VmHWM"), "steps": result.steps}))
+    print(json.dumps({"side": side, "before": before, "peak": status_bytes("VmHWM"), "steps": result.steps}))
 
 
 def main() -> None:

@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 
 
-def _status(field: str) -> int | None:
+def status_bytes(field: str) -> int | None:
+    """A /proc/self/status figure (VmRSS, VmHWM) in bytes; None where there is no /proc (not Linux)."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith(field + ":"):
@@ -38,7 +39,7 @@ def main() -> None:
         content_size=(side, side), cache_dir=None, device=torch.device("cpu"),
     )  # fmt: skip
     frame = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(0))
-    before = _status("VmRSS")
+    before = status_bytes("VmRSS")
     reset = False
     try:
         Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
@@ -46,7 +47,7 @@ def main() -> None:
     except OSError:
         pass
     core.stylizer.stylize(frame, init=frame.clone(), budget=1)
-    peak = _status("VmHWM") if reset else None
+    peak = status_bytes("VmHWM") if reset else None
     if peak is None:
         scale = 1 if sys.platform == "darwin" else 1024
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
