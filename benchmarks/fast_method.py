@@ -366,6 +366,8 @@ def main() -> None:
         if isinstance(event, TrainingStep) and (event.step % 50 == 0 or event.step == 1):
             terms = " ".join(f"{k} {v:.4g}" for k, v in event.terms.items())
             print(f"  step {event.step}/{event.budget} loss {event.loss:.4g} ({terms}) eta {event.eta_seconds:.0f} s", flush=True)
+        if isinstance(event, TrainingStep) and event.validation is not None:
+            print(f"  step {event.step}: validation loss {event.validation:.4g}", flush=True)
         if isinstance(event, CheckpointSaved) and args.trace and event.step % args.trace == 0:
             net = network_from_checkpoint(event.path.parent, config.net, device=DEVICE)
             out = {}
