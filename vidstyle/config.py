@@ -48,6 +48,7 @@ class CoarseToFine(str, Enum):
 class Pooling(str, Enum):
     AVG = "avg"
     MAX = "max"
+    POWER = "power"  # the power mean of each window, between the two (model/features.py: POWER_EXPONENT)
 
 
 class Padding(str, Enum):
