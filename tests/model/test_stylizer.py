@@ -13,6 +13,7 @@ import torch
 
 from vidstyle.config import ModelConfig, OptimizeConfig, Optimizer, Padding, Pooling, StyleConfig
 from vidstyle.errors import StyleError
+from vidstyle.model import features
 from vidstyle.model.build import build_core, load_extractor
 from vidstyle.model.features import FeatureExtractor
 from vidstyle.model.style import (
@@ -296,6 +297,7 @@ def test_cache_key_tracks_everything_that_changes_the_grams(images, style, model
         "style image": key(StyleConfig(images=(changed_bytes,))),
         "working size": key(size=(64, 32)),
         "pooling": key(m=replace(model, pooling=Pooling.MAX)),
+        "power pooling": key(m=replace(model, pooling=Pooling.POWER)),
         "padding": key(m=replace(model, padding=Padding.ZERO if model.padding is not Padding.ZERO else Padding.REPLICATE)),
         "weights": key(ident="other"),
         "scale": key(StyleConfig(images=(images["style"],), scale=0.5)),
@@ -305,6 +307,11 @@ def test_cache_key_tracks_everything_that_changes_the_grams(images, style, model
     for reason, value in different.items():
         assert value != base, reason
     assert len(set(different.values())) == len(different)
+    # The power-mean pooling's exponent is a module constant: changing it must not reuse the old Grams.
+    power = key(m=replace(model, pooling=Pooling.POWER))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(features, "POWER_EXPONENT", features.POWER_EXPONENT + 1)
+        assert key(m=replace(model, pooling=Pooling.POWER)) != power
 
 
 def test_torn_cache_file_is_recomputed(extractor, style, model, isolated_cache) -> None:  # noqa: ANN001
