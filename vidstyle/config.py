@@ -264,8 +264,8 @@ class OptimizeConfig:
     # the power-mean pooling, whose stronger deep responses need less weight to reach the painting and leave
     # the faces nearer the photo.
     style_weight: float = setting(20.0, option="--style-weight")
-    # How heavily the style is painted: multiplies the style weight (0.1 gives the lighter look of the old
-    # default, 2 a heavier one; the measured curve is in docs/defaults.md). A separate knob from
+    # How heavily the style is painted: multiplies the style weight (0.15 gives the balance of the old
+    # default, style weight 3; 2 a heavier one; the measured curve is in docs/defaults.md). A separate knob from
     # --style-weight so a user can move along it without knowing the weights.
     strength: float = setting(1.0, option="--strength")
     tv_weight: float = setting(1.0, option="--tv-weight")
