@@ -1,6 +1,6 @@
 """A look's warm frames: flicker and style of pooling / style-weight variants over a real clip, whole runs.
 
-    uv run python benchmarks/look_warm.py                                  # avg:30 (default) against max:20
+    uv run python benchmarks/look_warm.py                                  # power:20 (default) against avg:30 and max:20
     uv run python benchmarks/look_warm.py --variants avg:30,max:30,max:20 --frames 16 --max-size 128
     uv run python benchmarks/look_warm.py --variants avg:30,max:20:10000,max:20:5000:30   # temporal weight, warm steps
     uv run python benchmarks/look_warm.py --variants avg:30,power:30,power3:20   # power-mean pooling, its exponent
@@ -45,7 +45,7 @@ SHARED = ROOT.parent / "shared" / "data"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--variants", default="avg:30,max:20", help="comma-separated POOLING:STYLE_WEIGHT[:TEMPORAL_WEIGHT[:ITERATIONS_NEXT]]")
+    parser.add_argument("--variants", default="power:20,avg:30,max:20", help="comma-separated POOLING:STYLE_WEIGHT[:TEMPORAL_WEIGHT[:ITERATIONS_NEXT]]")
     parser.add_argument("--input", type=Path, default=SHARED / "videos" / "issue-134-rotate.mp4")
     parser.add_argument("--first", type=int, default=48)
     parser.add_argument("--frames", type=int, default=16)
