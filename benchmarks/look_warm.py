@@ -1,11 +1,13 @@
 """A look's warm frames: flicker and style of pooling / style-weight variants over a real clip, whole runs.
 
-    uv run python benchmarks/look_warm.py                                  # avg:30 (default) against max:20
+    uv run python benchmarks/look_warm.py                                  # power:20 (default) against avg:30 and max:20
     uv run python benchmarks/look_warm.py --variants avg:30,max:30,max:20 --frames 16 --max-size 128
     uv run python benchmarks/look_warm.py --variants avg:30,max:20:10000,max:20:5000:30   # temporal weight, warm steps
+    uv run python benchmarks/look_warm.py --variants avg:30,power:30,power3:20   # power-mean pooling, its exponent
 
 A look chosen on cold first frames (benchmarks/peer.py) must also hold over a
-run: each variant (``POOLING:STYLE_WEIGHT``) stylizes the same frames of
+run: each variant (``POOLING:STYLE_WEIGHT``; POOLING avg, max, power, or
+powerP for power-mean pooling at exponent P) stylizes the same frames of
 ``videos/issue-134-rotate.mp4`` (from #48) with ``vidstyle stylize`` at
 defaults otherwise (real VGG19 weights, The Starry Night, output at the
 working size; a variant may add ``:TEMPORAL_WEIGHT`` and ``:ITERATIONS_NEXT``,
@@ -31,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from vidstyle.config import DeviceChoice, ModelConfig, OptimizeConfig, OutputSize, Pooling, RunConfig, SelectConfig, Settings, StyleConfig, TemporalConfig  # noqa: E402
+from vidstyle.model import features  # noqa: E402
 from vidstyle.model.measure import Judge, distances  # noqa: E402
 from vidstyle.pipeline.run import stylize  # noqa: E402
 from vidstyle.temporal.metric import warping_error  # noqa: E402
@@ -42,7 +45,7 @@ SHARED = ROOT.parent / "shared" / "data"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--variants", default="avg:30,max:20", help="comma-separated POOLING:STYLE_WEIGHT[:TEMPORAL_WEIGHT[:ITERATIONS_NEXT]]")
+    parser.add_argument("--variants", default="power:20,avg:30,max:20", help="comma-separated POOLING:STYLE_WEIGHT[:TEMPORAL_WEIGHT[:ITERATIONS_NEXT]]")
     parser.add_argument("--input", type=Path, default=SHARED / "videos" / "issue-134-rotate.mp4")
     parser.add_argument("--first", type=int, default=48)
     parser.add_argument("--frames", type=int, default=16)
@@ -60,8 +63,13 @@ def main() -> None:
         with open_source(args.input) as source:
             for index, (_, frame) in enumerate(source.read(range(args.first, args.first + args.frames))):
                 cv2.imwrite(str(frames / f"{index:04d}.png"), frame)
+        exponent = features.POWER_EXPONENT
         for variant in args.variants.split(","):
             pooling, style_weight, *more = variant.split(":")
+            features.POWER_EXPONENT = exponent  # power3: --pooling power at exponent 3; power: the module's
+            if pooling.startswith("power") and pooling != "power":
+                features.POWER_EXPONENT = float(pooling[len("power"):])
+                pooling = "power"
             temporal = TemporalConfig(weight=float(more[0])) if more else TemporalConfig()
             warm = {"iterations_next": int(more[1])} if len(more) > 1 else {}
             out = root / variant.replace(":", "-")

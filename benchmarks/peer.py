@@ -91,6 +91,11 @@ VARIANTS: dict[str, dict[str, object]] = {
     # max pooling (neural-style's, and the judge's) with a lighter style: content nearer the photo on the faces
     "max+style20": {"pooling": "max", "style_weight": 20.0},
     "max+style25": {"pooling": "max", "style_weight": 25.0},
+    # power-mean pooling, between average (p = 1) and max (p -> inf): max pooling's response, a spread gradient
+    # (the exponent patches vidstyle.model.features.POWER_EXPONENT in the child; "power" alone is the module's)
+    "power": {"pooling": "power"},
+    **{f"p{p}": {"pooling": "power", "power_exponent": float(p)} for p in (2, 3, 4)},
+    **{f"p{p}+style20": {"pooling": "power", "power_exponent": float(p), "style_weight": 20.0} for p in (2, 3, 4)},
 }
 
 
@@ -228,6 +233,10 @@ def one_run(argv: list[str]) -> None:
         import vidstyle.model.objective as objective_module
 
         objective_module.total_variation = tv_l1
+    if "power_exponent" in v:  # --pooling power's exponent is a module constant: set it before the network is built
+        from vidstyle.model import features
+
+        features.POWER_EXPONENT = float(v.pop("power_exponent"))
     ns = v.pop("ns_weighting", False)
     if v:
         raise SystemExit(f"unknown variant keys {sorted(v)}")

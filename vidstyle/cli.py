@@ -529,7 +529,7 @@ def stylize(
     tolerance: Annotated[float, typer.Option(help="Early stop: relative loss improvement over 10 steps below this ends the frame (0 = never).")],
     init: Annotated[str, typer.Option(help="First-frame start: content, noise, or an image path.")],
     seed: Annotated[int, typer.Option(help="Seed for noise init; same seed and settings give the same output on CPU.")],
-    pooling: Annotated[Pooling, typer.Option(help="Pooling in the network: avg (Gatys et al.) or max.")],
+    pooling: Annotated[Pooling, typer.Option(help="Pooling in the network: avg (Gatys et al.), max, or power (the power mean of each window, between the two).")],
     padding: Annotated[Padding, typer.Option(help="What the network's convolutions see past the frame's edge: zero, or the edge repeated or mirrored in conv1_1 (-first) or every convolution.")],
     edge_margin: Annotated[int, typer.Option(help="Pixels of each frame's own edge added on every side for the whole run and cropped from the output, so no line forms along the border (0 = none).")],
     temporal: Annotated[TemporalMode, typer.Option(help="none: frames independent; prev: start from previous result; flow: warp it along optical flow + temporal loss.")],

@@ -14,7 +14,7 @@ from torch import nn
 
 from vidstyle.config import Network, Padding, Pooling
 from vidstyle.errors import UsageError
-from vidstyle.model.features import IMAGENET_MEAN, IMAGENET_STD, FeatureExtractor, pad_edges
+from vidstyle.model.features import IMAGENET_MEAN, IMAGENET_STD, FeatureExtractor, PowerMeanPool2d, pad_edges
 from vidstyle.networks import architecture
 
 VGG19 = architecture(Network.VGG19)
@@ -250,3 +250,38 @@ def test_edge_padding_is_torchs_padding_in_either_memory_layout(edge: str) -> No
     expected = nn.functional.pad(image, (1, 1, 1, 1), mode=edge)
     assert torch.equal(pad_edges(image, edge), expected)
     assert torch.equal(pad_edges(image.contiguous(memory_format=torch.channels_last), edge), expected)
+
+
+@pytest.mark.parametrize("exponent", [2.0, 3.0, 4.0])
+def test_power_pooling_lies_between_average_and_max(exponent: float) -> None:
+    """Each window's power mean is at least its mean and at most its maximum, and grows toward the maximum with p."""
+    generator = torch.Generator().manual_seed(5)
+    x = torch.relu(torch.randn(2, 16, 12, 10, generator=generator, dtype=torch.float64))
+    power = PowerMeanPool2d(exponent)(x)
+    avg, mx = nn.functional.avg_pool2d(x, 2, 2), nn.functional.max_pool2d(x, 2, 2)
+    assert power.shape == avg.shape
+    assert bool((power >= avg - 1e-12).all()) and bool((power <= mx + 1e-12).all())
+    torch.testing.assert_close(power, nn.functional.avg_pool2d(x.pow(exponent), 2, 2).pow(1 / exponent))
+    stronger = PowerMeanPool2d(exponent + 2)(x)
+    assert bool((stronger >= power - 1e-12).all())
+    assert float((mx - stronger).abs().mean()) < float((mx - power).abs().mean())
+
+
+def test_power_pooling_has_finite_gradients_on_all_zero_windows(state: dict[str, torch.Tensor]) -> None:
+    """ReLU maps are full of all-zero windows: the power mean's root has an infinite slope at 0 and must not give NaN."""
+    x = torch.zeros(1, 4, 8, 8)
+    x[0, 0, :2, :2] = torch.tensor([[3.0, 0.0], [1.0, 0.0]])
+    x[0, 1, 4:6, 4:6] = 1e-30  # a window far below float32's smallest normal
+    x.requires_grad_(True)
+    out = PowerMeanPool2d(3.0)(x)
+    out.sum().backward()
+    assert x.grad is not None and bool(torch.isfinite(x.grad).all())
+    assert float(out.detach()[0, 2:].abs().max()) == 0.0  # an all-zero window pools to 0
+    assert float(x.grad[0, 0, 0, 0]) > float(x.grad[0, 0, 1, 0]) > 0  # spread, weighted toward the strong input
+    # Through the whole network from a flat image (every window of relu1_2 zero somewhere):
+    extractor = extractor_of(state, ["relu3_1", "relu5_1"], pooling=Pooling.POWER)
+    image = torch.full((1, 3, 32, 32), 0.5, requires_grad=True)
+    responses = extractor(image)
+    sum(r.pow(2).mean() for r in responses.values()).backward()
+    assert image.grad is not None and bool(torch.isfinite(image.grad).all())
+    assert isinstance(dict(extractor.net.named_children())["pool1"], PowerMeanPool2d)

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from vidstyle.config import Network, Padding, Pooling
 from vidstyle.errors import UsageError
@@ -26,6 +27,9 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 _EDGE = {Padding.ZERO: "zeros", Padding.REPLICATE_FIRST: "replicate", Padding.REPLICATE: "replicate",
          Padding.REFLECT_FIRST: "reflect", Padding.REFLECT: "reflect"}  # fmt: skip
 _EVERY_CONV = (Padding.REPLICATE, Padding.REFLECT)
+
+# --pooling power's exponent: 1 would be average pooling, infinity max pooling (docs/defaults.md says how it was chosen).
+POWER_EXPONENT = 3.0
 
 
 def pad_edges(x: torch.Tensor, edge: str) -> torch.Tensor:
@@ -55,6 +59,40 @@ class EdgeConv2d(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return super().forward(pad_edges(x, self.edge))
+
+
+class PowerMeanPool2d(nn.Module):
+    """2x2, stride 2: each window's power mean, (mean of x^p)^(1/p), of inputs x >= 0 (it follows a ReLU).
+
+    Between average pooling (p = 1) and max pooling (p -> infinity): a window's
+    strong response dominates as under max pooling, the net as trained, while
+    the gradient stays spread over the window, weighted by x^(p-1), rather than
+    switching to one input as the picture changes. Not torch's LPPool2d: that
+    is the sum, not the mean (4^(1/p) times larger). Computed on the window
+    scaled by its maximum m, m * (mean (x/m)^p)^(1/p): the powers stay in
+    [0, 1] (no overflow in half precision at p = 4) and the root's argument is
+    at least 1/4 wherever the window is not all zero. The power mean is
+    homogeneous of degree 1, so treating m as a constant gives the exact
+    gradient; an all-zero window gives 0 and a zero gradient (a ReLU's
+    subgradient: its inputs were clipped anyway), never a NaN.
+    """
+
+    def __init__(self, exponent: float) -> None:
+        super().__init__()
+        if exponent < 1:
+            raise UsageError(f"A power-mean pooling needs an exponent of at least 1, not {exponent:g}.")
+        self.exponent = exponent
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        peak = F.max_pool2d(x, kernel_size=2, stride=2).detach()
+        scale = F.interpolate(peak.clamp_min(torch.finfo(x.dtype).tiny), scale_factor=2, mode="nearest")
+        ratio = (x[..., : scale.shape[-2], : scale.shape[-1]] / scale).pow(self.exponent)
+        # clamp: the all-zero windows' 0 would give the root an infinite slope (and 0 * inf = NaN behind it).
+        mean = F.avg_pool2d(ratio, kernel_size=2, stride=2).clamp_min(1e-6)
+        return peak * mean.pow(1.0 / self.exponent)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size=2, stride=2, exponent={self.exponent:g}"
 
 
 def _conv(in_channels: int, out_channels: int, *, edge: str) -> nn.Conv2d:
@@ -105,6 +143,8 @@ class FeatureExtractor(nn.Module):
                 modules[name] = nn.ReLU(inplace=False)
             elif pooling is Pooling.AVG:
                 modules[name] = nn.AvgPool2d(kernel_size=2, stride=2)
+            elif pooling is Pooling.POWER:
+                modules[name] = PowerMeanPool2d(POWER_EXPONENT)
             else:
                 modules[name] = nn.MaxPool2d(kernel_size=2, stride=2)
             if name == deepest:

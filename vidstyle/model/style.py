@@ -23,10 +23,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from vidstyle.config import DEEPEST_STYLE_LAYER_WEIGHT, ModelConfig, StyleConfig
+from vidstyle.config import DEEPEST_STYLE_LAYER_WEIGHT, ModelConfig, Pooling, StyleConfig
 from vidstyle.errors import StyleError
 from vidstyle.files import file_sha256, publish, temporary_for
 from vidstyle.model.color import grey, luminance
+from vidstyle.model import features
 from vidstyle.model.features import FeatureExtractor
 from vidstyle.model.losses import gram_matrix
 from vidstyle.model.objective import blend_grams
@@ -116,6 +117,8 @@ def style_cache_key(
         "padding": model.padding.value,
         "weights": weights_identity,
     }
+    if model.pooling is Pooling.POWER:  # a new exponent, new Grams (only here: the other poolings' keys stay as they were)
+        facts["power_exponent"] = features.POWER_EXPONENT
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:32]
 
 
