@@ -49,6 +49,16 @@ class Norm(str, Enum):
     NONE = "none"
 
 
+class Upsample(str, Enum):
+    NEAREST = "nearest"  # nearest-neighbour x2, then a 3x3 convolution
+    BILINEAR = "bilinear"  # bilinear x2, then a 3x3 convolution
+
+
+class Downsample(str, Enum):
+    STRIDE = "stride"  # a 3x3 convolution at stride 2
+    POOL = "pool"  # a 3x3 convolution at stride 1 (and its ReLU), then a 2x2 average pool
+
+
 # Every network halves the picture twice; inputs are padded to a multiple of this.
 STRIDE = 4
 # Smallest side the networks run at: the 9x9 input layer pads 4 px by
@@ -65,8 +75,16 @@ class NetSpec:
     width: int = 16  # channels of the first layer; the encoder doubles it twice
     blocks: int = 5  # residual blocks at a quarter of the resolution
     norm: Norm = Norm.NONE
+    upsample: Upsample = Upsample.NEAREST
+    downsample: Downsample = Downsample.STRIDE
+    residual: bool = False  # the network's output added to its input: it learns a change to the photo
 
     def __post_init__(self) -> None:
+        for name, kind in (("architecture", Architecture), ("norm", Norm), ("upsample", Upsample), ("downsample", Downsample)):
+            if not isinstance(getattr(self, name), kind):
+                raise UsageError(f"The fast network's {name} must be one of: {', '.join(k.value for k in kind)}.")
+        if not isinstance(self.residual, bool):
+            raise UsageError("The fast network's residual must be true or false.")
         if not 1 <= self.width <= 256:
             raise UsageError("The fast network's width must be between 1 and 256 channels.")
         if not 0 <= self.blocks <= 32:
@@ -82,6 +100,10 @@ class NetSpec:
             width=int(data["width"]),  # type: ignore[arg-type]
             blocks=int(data["blocks"]),  # type: ignore[arg-type]
             norm=Norm(str(data["norm"])),
+            # Models saved before these fields existed had these designs.
+            upsample=Upsample(str(data.get("upsample", Upsample.NEAREST.value))),
+            downsample=Downsample(str(data.get("downsample", Downsample.STRIDE.value))),
+            residual=bool(data.get("residual", False)),
         )
 
 
@@ -118,10 +140,21 @@ class _Residual(nn.Module):
 
 
 class _Up(nn.Sequential):
-    """Nearest-neighbour x2 then a convolution: no checkerboard artifacts (Odena et al. 2016)."""
+    """x2 (nearest or bilinear) then a convolution: no checkerboard artifacts (Odena et al. 2016)."""
 
     def __init__(self, spec: NetSpec, cin: int, cout: int, kernel: int = 3) -> None:
-        super().__init__(nn.Upsample(scale_factor=2, mode="nearest"), _Conv(spec, cin, cout, kernel))
+        if spec.upsample is Upsample.BILINEAR:
+            up = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
+        else:
+            up = nn.Upsample(scale_factor=2, mode="nearest")
+        super().__init__(up, _Conv(spec, cin, cout, kernel))
+
+
+def _down(spec: NetSpec, cin: int, cout: int) -> nn.Module:
+    """Half the resolution: a 3x3 convolution at stride 2, or at stride 1 followed by a 2x2 average pool."""
+    if spec.downsample is Downsample.POOL:
+        return nn.Sequential(_Conv(spec, cin, cout, 3), nn.AvgPool2d(2))
+    return _Conv(spec, cin, cout, 3, stride=2)
 
 
 class EncoderDecoder(nn.Module):
@@ -129,11 +162,12 @@ class EncoderDecoder(nn.Module):
 
     def __init__(self, spec: NetSpec) -> None:
         super().__init__()
+        self.residual = spec.residual
         c1, c2, c3 = spec.width, spec.width * 2, spec.width * 4
         self.body = nn.Sequential(
             _Conv(spec, 3, c1, 9),
-            _Conv(spec, c1, c2, 3, stride=2),
-            _Conv(spec, c2, c3, 3, stride=2),
+            _down(spec, c1, c2),
+            _down(spec, c2, c3),
             *(_Residual(spec, c3) for _ in range(spec.blocks)),
             _Up(spec, c3, c2),
             _Up(spec, c2, c1),
@@ -141,7 +175,8 @@ class EncoderDecoder(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
+        out = self.body(x)
+        return x + out if self.residual else out
 
 
 class PatchUNet(nn.Module):
@@ -149,10 +184,11 @@ class PatchUNet(nn.Module):
 
     def __init__(self, spec: NetSpec) -> None:
         super().__init__()
+        self.residual = spec.residual
         c1, c2, c3 = spec.width, spec.width * 2, spec.width * 4
         self.enc1 = _Conv(spec, 3, c1, 5)
-        self.enc2 = _Conv(spec, c1, c2, 3, stride=2)
-        self.enc3 = _Conv(spec, c2, c3, 3, stride=2)
+        self.enc2 = _down(spec, c1, c2)
+        self.enc3 = _down(spec, c2, c3)
         self.middle = nn.Sequential(*(_Residual(spec, c3) for _ in range(spec.blocks)))
         self.up2 = _Up(spec, c3, c2)
         self.dec2 = _Conv(spec, c2 * 2, c2, 3)
@@ -166,7 +202,8 @@ class PatchUNet(nn.Module):
         middle = self.middle(self.enc3(e2))
         d2 = self.dec2(torch.cat((self.up2(middle), e2), dim=1))
         d1 = self.dec1(torch.cat((self.up1(d2), e1), dim=1))
-        return self.out(d1)
+        out = self.out(d1)
+        return x + out if self.residual else out
 
 
 def build_network(spec: NetSpec) -> nn.Module:
