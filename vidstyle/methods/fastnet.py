@@ -16,6 +16,30 @@ Two known designs, each fully convolutional with an overall stride of 4:
   train on patches), no normalisation, so a patch and the same pixels inside
   a whole frame get the same output.
 
+Design fields of NetSpec, each one measured change (docs/fast-mode.md, "The
+grid"; 150 frames at 54x128, VGG16, 335 training steps, seeds 0 and 1):
+
+* ``upsample``: nearest-neighbour x2 (the default) or bilinear x2, each
+  followed by a 3x3 convolution. Nearest is what paints fast mode's regular
+  grid of thin lines every 4 px: after it, the convolution sees four
+  different arrangements of the low-resolution pixels at the four sub-pixel
+  phases, in effect four kernels, and the training leaves them unequal (grid
+  measure 10-16 against the optimizer's 1.4 and the input's 2.3;
+  vidstyle.model.measure.grid). Bilinear removes it (1.8-2.1) but learned
+  the strokes slower at the short-clip budget (style 2.05x / 2.38x the
+  optimizer's against 1.72x / 1.68x), so it is not the default.
+* ``downsample``: a 3x3 convolution at stride 2 (the default) or at stride
+  1 followed by a 2x2 average pool (even overlap). The stride's uneven
+  overlap is not the grid's source: the pool made it stronger (38).
+* ``residual``: the output added to the input, so the network starts from
+  the photo, as the optimizer does. It learned no faster (style 1.73x /
+  1.78x), kept more of the photo (content 1.18x / 1.15x against 1.30x /
+  1.36x) and flickered more (warping error 0.96x / 0.84x against 0.49x /
+  0.75x); off by default.
+
+A spec saved without these fields (models saved before they existed) means
+nearest, stride and no residual: the design those models were trained with.
+
 ``norm`` picks instance normalisation (Johnson, ReCoNet) or none. Instance
 norm makes every pixel depend on the statistics of the whole image, so a
 network trained on crops sees other statistics at apply time, and a frame's
