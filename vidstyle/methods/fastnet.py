@@ -27,7 +27,9 @@ grid"; 150 frames at 54x128, VGG16, 335 training steps, seeds 0 and 1):
   measure 10-16 against the optimizer's 1.4 and the input's 2.3;
   vidstyle.model.measure.grid). Bilinear removes it (1.8-2.1) but learned
   the strokes slower at the short-clip budget (style 2.05x / 2.38x the
-  optimizer's against 1.72x / 1.68x), so it is not the default.
+  optimizer's against 1.72x / 1.68x; at 1,500 steps 1.22x / 1.45x against
+  1.19x / 1.25x, warping error 0.78x / 0.82x against 0.45x / 0.65x), so it
+  is not the default.
 * ``downsample``: a 3x3 convolution at stride 2 (the default) or at stride
   1 followed by a 2x2 average pool (even overlap). The stride's uneven
   overlap is not the grid's source: with the pool it came out at 38 on

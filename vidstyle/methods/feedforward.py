@@ -63,8 +63,9 @@ Its nearest-neighbour upsampling paints a regular grid every 4 px (issue 22;
 vidstyle.model.measure.grid 10-16 on the fast frames, 1.4 on the
 optimizer's, which the keyframes are). Bilinear upsampling removes it but
 learned the strokes slower at a short clip's budget (style 2.05-2.38x
-against 1.68-1.72x at 335 steps) and flickered more at 1,500 steps (warping
-error 0.78x against 0.45x); the strided convolutions and the loss network's
+against 1.68-1.72x at 335 steps; 1.22x / 1.45x against 1.19x / 1.25x at
+1,500) and flickered more (warping error 0.78x / 0.82x against 0.45x /
+0.65x at 1,500 steps); the strided convolutions and the loss network's
 phase are not the source; a global residual weakens it to the inputs' level
 but flickered more (vidstyle.methods.fastnet, docs/fast-mode.md "The grid").
 So the default keeps nearest upsampling for now.
