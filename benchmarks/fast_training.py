@@ -12,7 +12,14 @@ Trains one network on the canvas frames with those keyframes (one torch
 thread, the loss network in bf16 as fast mode does on this CPU, the run's
 default weights unless overridden), applies it, and prints one JSON line:
 training CPU seconds, and the style and content loss per frame and the
-warping error, each also as a multiple of the optimizer's. ``--budget``
+warping error, each also as a multiple of the optimizer's, and the grid
+measure (vidstyle.model.measure.grid: periodic energy at the network's
+stride periods, 1 = none) of the fast frames, the optimizer's and the
+inputs. ``--upsample``, ``--downsample`` and ``--residual`` pick the
+network's design (NetSpec); ``--loss-shift`` trains with the network's
+stride lattice at a random phase to the loss network's pooling (each call
+of the network pads its input by 0-3 px at the top and left and crops the
+output back; apply is unchanged). ``--budget``
 takes the step count from the product's rule (pipeline/budget.py) on probe
 prices measured here and the keyframes' recorded timings instead of
 ``--steps``. Writes the frames and a strip (input | optimize | fast, frames
@@ -36,8 +43,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.fast_method import STYLE, build_core, frame_losses  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
 from vidstyle.config import OptimizeConfig  # noqa: E402
+from vidstyle.methods import feedforward  # noqa: E402
+from vidstyle.methods.fastnet import Downsample, Upsample, run_network  # noqa: E402
 from vidstyle.methods.feedforward import STYLE_EMPHASIS, FastConfig, LossWeights, TrainingClip, apply_network, time_training, train_network  # noqa: E402
+from vidstyle.model.measure import grid  # noqa: E402
 from vidstyle.pipeline.budget import Costs, describe_budget, training_steps  # noqa: E402
 from vidstyle.pipeline.measure import measure_warping_error  # noqa: E402
 from vidstyle.video.pixels import add_margin  # noqa: E402
@@ -60,6 +72,10 @@ def main() -> None:
     parser.add_argument("--perceptual", type=float, default=LossWeights.perceptual)
     parser.add_argument("--temporal", type=float, default=LossWeights.temporal, help="the temporal term's weight (default: the run's --temporal-weight times TEMPORAL_EMPHASIS)")
     parser.add_argument("--breaks", default="", help="positions i where frame i + 1 starts a new shot (comma-separated)")
+    parser.add_argument("--upsample", choices=[u.value for u in Upsample], default=FastConfig.net.upsample.value)
+    parser.add_argument("--downsample", choices=[d.value for d in Downsample], default=FastConfig.net.downsample.value)
+    parser.add_argument("--residual", type=int, choices=(0, 1), default=int(FastConfig.net.residual), help="1: the network adds its output to its input")
+    parser.add_argument("--loss-shift", action="store_true", help="the network's lattice at a random phase to the loss network's in training")
     parser.add_argument("--shots", type=int, default=1, help="for --budget: the clip's shots")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -77,6 +93,7 @@ def main() -> None:
     config = FastConfig(
         train_steps=args.steps, full_every=args.full_every, cheap_crops=args.cheap_crops, learning_rate=args.lr, grad_clip=args.clip,
         seed=args.seed, weights=weights, bf16_losses=True, window=10**6, checkpoint_every=10**6,
+        net=replace(FastConfig.net, upsample=Upsample(args.upsample), downsample=Downsample(args.downsample), residual=bool(args.residual)),
     )  # fmt: skip
     learn = dict(features=core.features, style=core.stylizer.style, content_layers=core.stylizer.content_layers)
     if args.budget:
@@ -90,9 +107,18 @@ def main() -> None:
         )  # fmt: skip
         config = replace(config, train_steps=training_steps(costs))
         print(describe_budget(costs, config.train_steps), flush=True)
+    if args.loss_shift:
+        phases = torch.Generator().manual_seed(args.seed)
+
+        def shifted(net: torch.nn.Module, batch: torch.Tensor) -> torch.Tensor:
+            dy, dx = (int(v) for v in torch.randint(4, (2,), generator=phases))
+            return run_network(net, F.pad(batch, (dx, 0, dy, 0), mode="reflect"))[..., dy:, dx:]
+
+        feedforward.run_network = shifted  # the training's calls only: restored before apply
     began = time.process_time()
     result = train_network(clip, config=config, **learn)
     train_cpu = time.process_time() - began
+    feedforward.run_network = run_network
     frames = [np.ascontiguousarray(f[margin : f.shape[0] - margin, margin : f.shape[1] - margin]) for f in apply_network(result.net, canvas)]
     out = args.out / args.tag
     (out / "frames").mkdir(parents=True, exist_ok=True)
@@ -106,7 +132,8 @@ def main() -> None:
         "tag": args.tag, "steps": config.train_steps, "lr": args.lr, "clip": args.clip, "seed": args.seed, "temporal": args.temporal,
         "full_every": args.full_every, "train_cpu_seconds": round(train_cpu, 1),
         "style": style, "content": content, "warping": warp, "style_x": style / ref_style, "content_x": content / ref_content,
-        "warping_x": warp / ref_warp, "settings": vars(args) | {"folder": str(folder), "out": str(args.out)},
+        "warping_x": warp / ref_warp, "grid": grid(frames), "grid_optimize": grid(reference), "grid_inputs": grid(inputs),
+        "net": config.net.to_json(), "settings": vars(args) | {"folder": str(folder), "out": str(args.out)},
     }  # fmt: skip
     print(json.dumps(figures), flush=True)
     (out / "result.json").write_text(json.dumps(figures, indent=1))

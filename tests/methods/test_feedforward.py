@@ -28,7 +28,7 @@ from vidstyle.config import (
     json_adapter,
 )
 from vidstyle.errors import ModelError, NumericalError, UsageError
-from vidstyle.methods.fastnet import Architecture, NetSpec, Norm, build_network, run_network
+from vidstyle.methods.fastnet import Architecture, Downsample, NetSpec, Norm, Upsample, build_network, run_network
 from vidstyle.model.objective import Content
 from vidstyle.pipeline.interrupt import StopFlag
 from vidstyle.methods.feedforward import (
@@ -434,6 +434,58 @@ def test_every_architecture_round_trips(tmp_path: Path) -> None:
         loaded = load_model(tmp_path / "m.pt")
         assert loaded.spec == spec
         assert_same_weights(net, loaded.net)
+
+
+# The layout of the one design fast mode had before NetSpec's upsample,
+# downsample and residual fields (nearest x2, stride-2 convolutions, no global
+# residual), at width 4 with one block: a model saved then has these tensors.
+_OLD_LAYOUT = [
+    "body.0.1.weight", "body.0.1.bias", "body.1.1.weight", "body.1.1.bias", "body.2.1.weight", "body.2.1.bias",
+    "body.3.body.0.1.weight", "body.3.body.0.1.bias", "body.3.body.1.1.weight", "body.3.body.1.1.bias",
+    "body.4.1.1.weight", "body.4.1.1.bias", "body.5.1.1.weight", "body.5.1.1.bias", "body.6.1.weight", "body.6.1.bias",
+]  # fmt: skip
+
+
+def test_a_model_saved_before_the_design_fields_loads_and_applies_as_before(tmp_path: Path) -> None:
+    old = NetSpec(width=4, blocks=1, upsample=Upsample.NEAREST, downsample=Downsample.STRIDE, residual=False)
+    net = new_network(old, seed=5)
+    assert list(net.state_dict()) == _OLD_LAYOUT
+    save_model(tmp_path / "new.pt", net, {})
+    payload = torch.load(tmp_path / "new.pt", weights_only=True)
+    payload["spec"] = json.dumps({"architecture": "johnson", "width": 4, "blocks": 1, "norm": "none"})  # as saved then
+    torch.save(payload, tmp_path / "old.pt")
+    loaded = load_model(tmp_path / "old.pt")
+    assert loaded.spec == old
+    frames = panning_frames(3) + [panning_frames(1, width=41, height=31)[0]]
+    for a, b in zip(apply_network(net, frames), apply_network(loaded.net, frames)):
+        assert np.array_equal(a, b)
+
+
+def test_the_design_fields_are_checked_and_round_trip(tmp_path: Path) -> None:
+    for bad in (dict(upsample="cubic"), dict(downsample="max"), dict(residual=1)):
+        with pytest.raises(UsageError, match="fast network"):
+            NetSpec(**bad)  # type: ignore[arg-type]
+    for spec in (NetSpec(width=4, blocks=1, upsample=Upsample.BILINEAR, downsample=Downsample.POOL, residual=True),
+                 NetSpec(Architecture.UNET, 4, 1, Norm.NONE, Upsample.BILINEAR, Downsample.POOL, True)):  # fmt: skip
+        net = new_network(spec, seed=2)
+        save_model(tmp_path / "m.pt", net, {})
+        loaded = load_model(tmp_path / "m.pt")
+        assert loaded.spec == spec
+        frames = panning_frames(2)
+        for a, b in zip(apply_network(net, frames), apply_network(loaded.net, frames)):
+            assert np.array_equal(a, b)
+
+
+def test_a_residual_network_starts_from_the_photo() -> None:
+    # With its last layer at zero, the global residual hands the input back: training starts from the photo, as the optimizer does.
+    for architecture in Architecture:
+        net = new_network(NetSpec(architecture, 4, 1, residual=True), seed=0)
+        last = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+        torch.nn.init.zeros_(last.weight)
+        torch.nn.init.zeros_(last.bias)
+        frames = panning_frames(2)
+        for frame, out in zip(frames, apply_network(net, frames)):
+            assert np.array_equal(frame, out)
 
 
 class _Payload:

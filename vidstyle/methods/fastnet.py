@@ -16,6 +16,33 @@ Two known designs, each fully convolutional with an overall stride of 4:
   train on patches), no normalisation, so a patch and the same pixels inside
   a whole frame get the same output.
 
+Design fields of NetSpec, each one measured change (docs/fast-mode.md, "The
+grid"; 150 frames at 54x128, VGG16, 335 training steps, seeds 0 and 1):
+
+* ``upsample``: nearest-neighbour x2 (the default) or bilinear x2, each
+  followed by a 3x3 convolution. Nearest is what paints fast mode's regular
+  grid of thin lines every 4 px: after it, the convolution sees four
+  different arrangements of the low-resolution pixels at the four sub-pixel
+  phases, in effect four kernels, and the training leaves them unequal (grid
+  measure 10-16 against the optimizer's 1.4 and the input's 2.3;
+  vidstyle.model.measure.grid). Bilinear removes it (1.8-2.1) but learned
+  the strokes slower at the short-clip budget (style 2.05x / 2.38x the
+  optimizer's against 1.72x / 1.68x; at 1,500 steps 1.22x / 1.45x against
+  1.19x / 1.25x, warping error 0.78x / 0.82x against 0.45x / 0.65x), so it
+  is not the default.
+* ``downsample``: a 3x3 convolution at stride 2 (the default) or at stride
+  1 followed by a 2x2 average pool (even overlap). The stride's uneven
+  overlap is not the grid's source: with the pool it came out at 38 on
+  seed 0 and 3.8 on seed 1 (the grid's strength varies much by seed).
+* ``residual``: the output added to the input, so the network starts from
+  the photo, as the optimizer does. It weakened the grid to the inputs'
+  level (3.5 / 2.3) but learned no faster (style 1.73x / 1.78x), kept more of the photo (content 1.18x / 1.15x against 1.30x /
+  1.36x) and flickered more (warping error 0.96x / 0.84x against 0.49x /
+  0.75x); off by default.
+
+A spec saved without these fields (models saved before they existed) means
+nearest, stride and no residual: the design those models were trained with.
+
 ``norm`` picks instance normalisation (Johnson, ReCoNet) or none. Instance
 norm makes every pixel depend on the statistics of the whole image, so a
 network trained on crops sees other statistics at apply time, and a frame's
@@ -49,6 +76,16 @@ class Norm(str, Enum):
     NONE = "none"
 
 
+class Upsample(str, Enum):
+    NEAREST = "nearest"  # nearest-neighbour x2, then a 3x3 convolution
+    BILINEAR = "bilinear"  # bilinear x2, then a 3x3 convolution
+
+
+class Downsample(str, Enum):
+    STRIDE = "stride"  # a 3x3 convolution at stride 2
+    POOL = "pool"  # a 3x3 convolution at stride 1 (and its ReLU), then a 2x2 average pool
+
+
 # Every network halves the picture twice; inputs are padded to a multiple of this.
 STRIDE = 4
 # Smallest side the networks run at: the 9x9 input layer pads 4 px by
@@ -65,8 +102,16 @@ class NetSpec:
     width: int = 16  # channels of the first layer; the encoder doubles it twice
     blocks: int = 5  # residual blocks at a quarter of the resolution
     norm: Norm = Norm.NONE
+    upsample: Upsample = Upsample.NEAREST
+    downsample: Downsample = Downsample.STRIDE
+    residual: bool = False  # the network's output added to its input: it learns a change to the photo
 
     def __post_init__(self) -> None:
+        for name, kind in (("architecture", Architecture), ("norm", Norm), ("upsample", Upsample), ("downsample", Downsample)):
+            if not isinstance(getattr(self, name), kind):
+                raise UsageError(f"The fast network's {name} must be one of: {', '.join(k.value for k in kind)}.")
+        if not isinstance(self.residual, bool):
+            raise UsageError("The fast network's residual must be true or false.")
         if not 1 <= self.width <= 256:
             raise UsageError("The fast network's width must be between 1 and 256 channels.")
         if not 0 <= self.blocks <= 32:
@@ -82,6 +127,10 @@ class NetSpec:
             width=int(data["width"]),  # type: ignore[arg-type]
             blocks=int(data["blocks"]),  # type: ignore[arg-type]
             norm=Norm(str(data["norm"])),
+            # Models saved before these fields existed had these designs.
+            upsample=Upsample(str(data.get("upsample", Upsample.NEAREST.value))),
+            downsample=Downsample(str(data.get("downsample", Downsample.STRIDE.value))),
+            residual=bool(data.get("residual", False)),
         )
 
 
@@ -118,10 +167,21 @@ class _Residual(nn.Module):
 
 
 class _Up(nn.Sequential):
-    """Nearest-neighbour x2 then a convolution: no checkerboard artifacts (Odena et al. 2016)."""
+    """x2 (nearest or bilinear) then a convolution: no checkerboard artifacts (Odena et al. 2016)."""
 
     def __init__(self, spec: NetSpec, cin: int, cout: int, kernel: int = 3) -> None:
-        super().__init__(nn.Upsample(scale_factor=2, mode="nearest"), _Conv(spec, cin, cout, kernel))
+        if spec.upsample is Upsample.BILINEAR:
+            up = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
+        else:
+            up = nn.Upsample(scale_factor=2, mode="nearest")
+        super().__init__(up, _Conv(spec, cin, cout, kernel))
+
+
+def _down(spec: NetSpec, cin: int, cout: int) -> nn.Module:
+    """Half the resolution: a 3x3 convolution at stride 2, or at stride 1 followed by a 2x2 average pool."""
+    if spec.downsample is Downsample.POOL:
+        return nn.Sequential(_Conv(spec, cin, cout, 3), nn.AvgPool2d(2))
+    return _Conv(spec, cin, cout, 3, stride=2)
 
 
 class EncoderDecoder(nn.Module):
@@ -129,11 +189,12 @@ class EncoderDecoder(nn.Module):
 
     def __init__(self, spec: NetSpec) -> None:
         super().__init__()
+        self.residual = spec.residual
         c1, c2, c3 = spec.width, spec.width * 2, spec.width * 4
         self.body = nn.Sequential(
             _Conv(spec, 3, c1, 9),
-            _Conv(spec, c1, c2, 3, stride=2),
-            _Conv(spec, c2, c3, 3, stride=2),
+            _down(spec, c1, c2),
+            _down(spec, c2, c3),
             *(_Residual(spec, c3) for _ in range(spec.blocks)),
             _Up(spec, c3, c2),
             _Up(spec, c2, c1),
@@ -141,7 +202,8 @@ class EncoderDecoder(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x)
+        out = self.body(x)
+        return x + out if self.residual else out
 
 
 class PatchUNet(nn.Module):
@@ -149,10 +211,11 @@ class PatchUNet(nn.Module):
 
     def __init__(self, spec: NetSpec) -> None:
         super().__init__()
+        self.residual = spec.residual
         c1, c2, c3 = spec.width, spec.width * 2, spec.width * 4
         self.enc1 = _Conv(spec, 3, c1, 5)
-        self.enc2 = _Conv(spec, c1, c2, 3, stride=2)
-        self.enc3 = _Conv(spec, c2, c3, 3, stride=2)
+        self.enc2 = _down(spec, c1, c2)
+        self.enc3 = _down(spec, c2, c3)
         self.middle = nn.Sequential(*(_Residual(spec, c3) for _ in range(spec.blocks)))
         self.up2 = _Up(spec, c3, c2)
         self.dec2 = _Conv(spec, c2 * 2, c2, 3)
@@ -166,7 +229,8 @@ class PatchUNet(nn.Module):
         middle = self.middle(self.enc3(e2))
         d2 = self.dec2(torch.cat((self.up2(middle), e2), dim=1))
         d1 = self.dec1(torch.cat((self.up1(d2), e1), dim=1))
-        return self.out(d1)
+        out = self.out(d1)
+        return x + out if self.residual else out
 
 
 def build_network(spec: NetSpec) -> nn.Module:

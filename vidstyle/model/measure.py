@@ -19,6 +19,9 @@ computed the same way for every picture:
   against the same measure on the painting, so a tool that paints the
   painting's own strokes into the sky is not flagged, and one that fills it
   with a finer periodic texture than the painting has is.
+* **grid** (:func:`grid`): periodic energy at a network's stride periods
+  (a lattice of thin lines every 4 or 2 px, fixed to the pixel grid: what a
+  stride-4 network can paint), against the neighbouring frequencies; 1 = none.
 
 benchmarks/peer.py reports them for vidstyle and neural-style side by side;
 tests/model/test_measure.py checks them on synthetic cases.
@@ -27,6 +30,7 @@ tests/model/test_measure.py checks them on synthetic cases.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -183,3 +187,50 @@ def flat_mask(photo: np.ndarray) -> np.ndarray:
     inner = np.zeros_like(std, dtype=bool)
     inner[8:-8, 8:-8] = True  # the outermost pixels are a padding question (another measure's), not ripple
     return (std < FLAT_LEVELS) & inner
+
+
+# --------------------------------------------------------------------------- grid
+
+GRID_RADIUS = 4  # bins: the neighbourhood a target frequency is compared with (its own 3x3 bins, the Hann window's main lobe, left out)
+
+
+def grid(frames: np.ndarray | Sequence[np.ndarray], period: int = 4) -> float:
+    """Periodic energy at spatial frequencies k/period cycles/px (each axis and their combinations), against its neighbours; ~1 = no grid.
+
+    ``frames``: one BGR uint8 picture (H, W, 3) or several of one size. Each
+    is cropped to a multiple of ``period`` (so every k/period falls on an FFT
+    bin), has its channel means removed, is multiplied by a 2-D Hann window
+    (no border discontinuity), and the power spectra of its three channels
+    are added (a grid in colour counts as one in grey). The spectra of all
+    frames are averaged: a lattice fixed to the pixel grid, as a strided
+    network paints it, adds up over frames, texture that moves averages out.
+    For each target bin (ky, kx) with ky, kx multiples of size/period, not
+    both 0, the ratio of its power to the median power of the bins within
+    GRID_RADIUS of it (its own 3x3 left out); the result is the mean ratio.
+    Noise or a photo's smooth spectrum gives about 1 (1/ln 2 = 1.44 for one
+    frame of white noise, whose bins scatter; nearer 1 as frames are
+    averaged); a 4 px lattice of one grey level in 255 on a busy picture
+    gives several (see tests/model/test_measure.py for measured figures).
+    """
+    stack = [frames] if isinstance(frames, np.ndarray) and frames.ndim == 3 else list(frames)
+    height, width = stack[0].shape[:2]
+    height, width = height - height % period, width - width % period
+    if height < 2 * period * GRID_RADIUS or width < 2 * period * GRID_RADIUS:
+        raise ValueError(f"grid() needs pictures of at least {2 * period * GRID_RADIUS} px a side")
+    window = np.outer(np.hanning(height), np.hanning(width)).astype(np.float64)[..., None]
+    power = np.zeros((height, width))
+    for frame in stack:
+        x = frame[:height, :width].astype(np.float64)
+        x = (x - x.mean(axis=(0, 1))) * window
+        power += (np.abs(np.fft.fft2(x, axes=(0, 1))) ** 2).sum(axis=2)
+    ratios = []
+    for ky in range(0, height, height // period):
+        for kx in range(0, width, width // period):
+            if ky == 0 and kx == 0:
+                continue
+            rows = np.arange(ky - GRID_RADIUS, ky + GRID_RADIUS + 1) % height
+            cols = np.arange(kx - GRID_RADIUS, kx + GRID_RADIUS + 1) % width
+            near = power[np.ix_(rows, cols)].copy()
+            near[GRID_RADIUS - 1 : GRID_RADIUS + 2, GRID_RADIUS - 1 : GRID_RADIUS + 2] = np.nan
+            ratios.append(power[ky, kx] / max(float(np.nanmedian(near)), 1e-30))
+    return float(np.mean(ratios))
