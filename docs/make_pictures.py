@@ -14,7 +14,7 @@ Writes docs/img/:
                    stylized by two whole runs, without and with --protect-overlays auto: the last
                    frame of each beside the input, and the score's corner of each at 2x below
     hud.webp       the same two runs as an animation, input | without | with
-    strength.jpg   the marple8 photo in The Starry Night at --strength 0.1 (the old default's look), 0.3, 1, 2
+    strength.jpg   the marple8 photo in The Starry Night at --strength 0.15 (the old default's balance), 0.5, 1, 2
     fullres.jpg    100% crops of one region of a full-size frame (frame 40 of issue-134-rotate.mp4, 544x1280 as
                    decoded: we have no 1080p source), one column per configuration: the input; the default run
                    (--size px, guided upsampling to the source's size, --output-size source); the same
@@ -82,7 +82,7 @@ FULLRES_SIZE = 1280  # the frame's long side: optimized at its full size
 FULLRES_CROP = (170, 540, 220, 220)  # x, y, width, height in the 544x1280 frame: the face and the start of "Send Spike"
 
 
-STRENGTHS = (0.1, 0.3, 1.0, 2.0)  # the strip: the old default's look, between, the default, heavier
+STRENGTHS = (0.15, 0.5, 1.0, 2.0)  # the strip: the old balance (style weight 3 of today's 20), between, the default, heavier
 
 
 def settings(style: Path, size: int, iterations: int | None = None, strength: float = 1.0) -> Settings:
@@ -148,7 +148,7 @@ def make_strip(work: Path, size: int, iterations: int | None) -> Path:
         started = time.perf_counter()
         stylize(PHOTO, out, settings=settings(style, size, iterations, strength))
         print(f"  strength {strength:g}: {time.perf_counter() - started:.0f} s", flush=True)
-        label = f"--strength {strength:g}" + (" (default)" if strength == 1.0 else " (the old balance, style weight 3)" if strength == 0.1 else "")
+        label = f"--strength {strength:g}" + (" (default)" if strength == 1.0 else " (the old balance, style weight 3)" if strength == 0.15 else "")
         row.append(Tile(cv2.imread(str(out)), label))
     caption = f"marple8 in the style of The Starry Night at {size} px, vidstyle defaults but --strength; each from cold."
     target = IMG / "strength.jpg"
