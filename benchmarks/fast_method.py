@@ -268,7 +268,7 @@ def main() -> None:
         "--keyframe-precision", choices=["auto", "fp32", "bf16"], default="auto",
         help="the keyframes' optimizer (auto: as a fast-mode run, bf16 where the training is: vidstyle.pipeline.fast.keyframer_settings)",
     )
-    parser.add_argument("--config", default="{}", help="JSON overrides of FastConfig fields (weights as a dict)")
+    parser.add_argument("--config", default="{}", help="JSON overrides of FastConfig fields (weights and net as dicts of the fields to change)")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/vidstyle-fast-bench"), help="cache of keyframes and optimizer windows")
     parser.add_argument("--strip", type=Path, default=None, help="write the side-by-side PNG here")
     parser.add_argument("--json", type=Path, default=None)
@@ -325,7 +325,7 @@ def main() -> None:
         overrides["weights"] = replace(config.weights, **overrides["weights"])
     if "net" in overrides:
         net = overrides["net"]
-        overrides["net"] = NetSpec(Architecture(net.get("architecture", "johnson")), net.get("width", 16), net.get("blocks", 5), Norm(net.get("norm", "none")))
+        overrides["net"] = NetSpec.from_json({**config.net.to_json(), **net})  # e.g. {"residual": true}: the rest as the default
     config = replace(config, **overrides)
     if args.keyframe_precision == "auto":  # the product's rule: keyframes in bf16 exactly when the training is
         keyframe_precision = Precision.BF16 if config.bf16_losses else Precision.FP32
