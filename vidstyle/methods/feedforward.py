@@ -59,16 +59,10 @@ rate and a 5x lower L1 weight did not move that (2.3x at 2,000 steps). A
 full-width (32) network without normalisation collapsed to a constant output
 at this learning rate.
 
-Its nearest-neighbour upsampling paints a regular grid every 4 px (issue 22;
-vidstyle.model.measure.grid 10-16 on the fast frames, 1.4 on the
-optimizer's, which the keyframes are). Bilinear upsampling removes it but
-learned the strokes slower at a short clip's budget (style 2.05-2.38x
-against 1.68-1.72x at 335 steps; 1.22x / 1.45x against 1.19x / 1.25x at
-1,500) and flickered more (warping error 0.78x / 0.82x against 0.45x /
-0.65x at 1,500 steps); the strided convolutions and the loss network's
-phase are not the source; a global residual weakens it to the inputs' level
-but flickered more (vidstyle.methods.fastnet, docs/fast-mode.md "The grid").
-So the default keeps nearest upsampling for now.
+Its nearest-neighbour upsampling paints a regular grid every 4 px (issue 22);
+the measurements of the designs that remove it, and why the default keeps it
+for now, are in vidstyle.methods.fastnet's docstring (NetSpec's design
+fields) and docs/fast-mode.md, "The grid".
 """
 
 from __future__ import annotations

@@ -29,8 +29,8 @@ tests/model/test_measure.py checks them on synthetic cases.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
