@@ -35,7 +35,8 @@ from vidstyle.faults import ENV as FAULT_ENV
 from vidstyle.methods.feedforward import load_model
 from vidstyle.pipeline.budget import BUDGET_NAME, FRACTION, MIN_TRAIN_STEPS, Costs, choose_kind, training_steps
 from vidstyle.pipeline.events import Notice, TrainingProgress
-from vidstyle.pipeline.fast import FAST_DIR, MODEL_NAME
+from vidstyle.pipeline import budget as budget_module
+from vidstyle.pipeline.fast import FAST_DIR, MODEL_NAME, run_optimizer_step_seconds
 from vidstyle.pipeline.run import resume
 from vidstyle.pipeline.workdir import WorkDir
 
@@ -83,6 +84,44 @@ def test_auto_picks_fast_only_where_its_full_training_pays_off() -> None:
     assert long.kind is MethodKind.FAST and costs(3000).fast_seconds(FULL_TRAIN_STEPS) <= FRACTION * costs(3000).optimizer_seconds
     # An explicit --train-steps is the budget auto weighs.
     assert choose_kind(costs(300), full=100).kind is MethodKind.FAST
+
+
+class SteppingClock:
+    """A perf_counter that moves only when a stand-in method takes a step (no wall time in the test)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class PricedMethod:
+    """An optimizer stand-in whose every step costs ``step`` seconds on the clock."""
+
+    identity, style_passes, uses_previous = "priced", 0, False
+
+    def __init__(self, clock: SteppingClock, step: float) -> None:
+        self.clock, self.step = clock, step
+
+    def stylize(self, task: object, *, on_step: object) -> None:
+        for _ in range(50):
+            self.clock.now += self.step
+            on_step(None)  # type: ignore[operator]  # the probe raises FrameAbandoned after its steps
+
+
+def test_bf16_keyframes_price_the_optimizer_at_the_runs_own_precision(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keyframes in bf16 underpriced the fp32 optimizer (0.115 s against 701 s for the whole run, docs/fast-mode.md):
+    the budget scales their mean step by how much slower the run's optimizer steps on the same frame."""
+    clock = SteppingClock()
+    monkeypatch.setattr(budget_module.time, "perf_counter", clock)
+    timings = {45: (30.0, 250), 120: (28.0, 254)}  # keyframe seconds and steps, as recorded beside their PNGs
+    keyframe_step = 58.0 / 504
+    frame = np.zeros((8, 8, 3), np.uint8)
+    keyframer, run_optimizer = PricedMethod(clock, 0.1), PricedMethod(clock, 0.17)
+    assert run_optimizer_step_seconds(timings, keyframer, lambda: run_optimizer, frame) == pytest.approx(keyframe_step * 1.7)
+    # Keyframes already in the run's precision (a GPU, or --precision fp32) are the price as they are.
+    assert run_optimizer_step_seconds(timings, keyframer, None, frame) == pytest.approx(keyframe_step)
 
 
 def test_explicit_train_steps_still_win() -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -129,6 +129,9 @@ class RunMethod:
     trains: bool  # fast mode without --model: keyframes, training, then the trained network (ready())
     # Fast mode (trained or --model) stylizes every frame on its own: no chain depends on another's frames.
     independent: bool = False
+    # Training runs whose keyframes run in another precision than the run's optimizer would (bf16 on a CPU,
+    # keyframer_settings): builds that optimizer, so the budget prices the step the user would have waited for.
+    run_optimizer: Callable[[], Method] | None = None
 
     @property
     def identity(self) -> str:
@@ -168,6 +171,7 @@ class RunMethod:
         return prepare_fast_method(
             settings=settings, plan=plan, source=source, work_root=work_root, resume=resume,
             keyframer=self.method, faults=faults, stop=stop, on_event=on_event, workers=workers,
+            run_optimizer=self.run_optimizer,
         )  # fmt: skip
 
 
@@ -184,7 +188,9 @@ def choose_method(settings: Settings, working_size: tuple[int, int], *, method_f
     if config.kind is MethodKind.FAST and config.model is not None:
         return RunMethod(fast_model_method(settings), trains=False, independent=True)
     trains = config.kind is MethodKind.FAST
-    return RunMethod(method_factory(keyframer_settings(settings) if trains else settings, working_size), trains=trains, independent=trains)
+    built = keyframer_settings(settings) if trains else settings
+    run_optimizer = (lambda: method_factory(settings, working_size)) if built is not settings else None
+    return RunMethod(method_factory(built, working_size), trains=trains, independent=trains, run_optimizer=run_optimizer)
 
 
 def auto_choice(
@@ -354,6 +360,7 @@ def prepare_fast_method(
     on_event: EventHandler,
     resume: str | None = None,
     workers: int = 1,
+    run_optimizer: Callable[[], Method] | None = None,
 ) -> FastMethod:
     """Keyframes, training and the trained network of a fast-mode run, each taken from the work dir when done before.
 
@@ -363,6 +370,8 @@ def prepare_fast_method(
     (default: ``vidstyle resume WORK_ROOT``). Without --train-steps the step
     budget follows the clip (pipeline/budget.py; ``workers`` share the
     optimizer's estimated time), decided once and recorded in the work dir.
+    ``run_optimizer`` builds the optimizer the run would use instead, where it
+    differs from ``keyframer`` in precision (see :func:`run_optimizer_step_seconds`).
     """
     resume = resume or resume_command(work_root)
     folder = work_root / FAST_DIR
@@ -394,7 +403,8 @@ def prepare_fast_method(
     if settings.method.train_steps is None:
         steps = recorded_budget(folder)
         if steps is None:
-            costs = _measure_costs(settings, plan, config, clip, timings, core, workers=workers)
+            step = run_optimizer_step_seconds(timings, keyframer, run_optimizer, clip.frames[0])
+            costs = _measure_costs(settings, plan, config, clip, timings, core, workers=workers, step_seconds=step)
             steps = training_steps(costs)
             record_budget(folder, costs, steps)
             on_event(Notice(describe_budget(costs, steps)))
@@ -438,11 +448,34 @@ def prepare_fast_method(
     return FastMethod(result.net, identity=keyframer.identity, device=core.device)
 
 
+def run_optimizer_step_seconds(
+    timings: dict[int, tuple[float, int]], keyframer: Method, run_optimizer: Callable[[], Method] | None, frame: np.ndarray
+) -> float:
+    """One step of the optimizer the run would have used: the keyframes' own mean step, in the run's precision.
+
+    The keyframes are a long, steady timing, but where they run in bf16 and
+    the run's optimizer would not (a CPU: keyframer_settings), their step
+    underprices it: on this project's 2-core AMD CPU the whole 150-frame
+    optimizer run took 701 s where the keyframes' step estimated 399 s
+    (docs/fast-mode.md, 2026-12-07), so fast mode stopped at 0.31x of the
+    optimizer's time with its picture still short. Here the keyframes' step
+    is scaled by how much slower a step in the run's precision is on the same
+    frame (a few probe steps of each, back to back).
+    """
+    seconds = sum(t for t, _ in timings.values())
+    steps = sum(n for _, n in timings.values())
+    keyframe_step = seconds / max(1, steps)
+    if run_optimizer is None:
+        return keyframe_step
+    own, run = optimizer_step_seconds(keyframer, frame), optimizer_step_seconds(run_optimizer(), frame)
+    return keyframe_step * run / own if own > 0 and run > 0 else keyframe_step
+
+
 def _measure_costs(
     settings: Settings, plan: RunPlan, config: FastConfig, clip: TrainingClip, timings: dict[int, tuple[float, int]],
-    core: object, *, workers: int,
+    core: object, *, workers: int, step_seconds: float,
 ) -> Costs:
-    """What the budget weighs: the keyframes' measured steps and seconds, and a few probe steps of training."""
+    """What the budget weighs: the keyframes' measured steps and seconds, the optimizer's step, and a few probe steps of training."""
     seconds = sum(t for t, _ in timings.values())
     steps = sum(n for _, n in timings.values())
     times = time_training(
@@ -453,7 +486,7 @@ def _measure_costs(
         frames=plan.frame_count,
         shots=len(plan.shots),
         workers=workers,
-        step_seconds=seconds / max(1, steps),
+        step_seconds=step_seconds,
         cold_steps=steps / max(1, len(timings)),
         warm_steps=settings.optimize.iterations_next,
         keyframes=len(timings),
