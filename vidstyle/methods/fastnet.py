@@ -79,6 +79,8 @@ class Norm(str, Enum):
 class Upsample(str, Enum):
     NEAREST = "nearest"  # nearest-neighbour x2, then a 3x3 convolution
     BILINEAR = "bilinear"  # bilinear x2, then a 3x3 convolution
+    SHUFFLE = "shuffle"  # a 3x3 convolution to 4x the channels, then a pixel shuffle x2 (sub-pixel), ICNR-initialised
+    SHUFFLE_BLUR = "shuffle-blur"  # the same, then a fixed 2x2 box filter
 
 
 class Downsample(str, Enum):
@@ -177,6 +179,53 @@ class _Up(nn.Sequential):
         super().__init__(up, _Conv(spec, cin, cout, kernel))
 
 
+class _BoxBlur(nn.Module):
+    """A fixed 2x2 mean of each channel (Sugawara et al. 2019's zero-order hold after the upsampling).
+
+    Its response is zero at 1/2 cycle per pixel on each axis, so whatever the
+    sub-pixel kernels learn, the four phases' differences cannot come out as a
+    2-px lattice. It pads one pixel on the right and bottom (replicated), so the
+    picture moves by half a pixel; the layers after it learn with that.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(F.pad(x, (0, 1, 0, 1), mode="replicate"), 2, stride=1)
+
+
+class _ShuffleUp(nn.Sequential):
+    """x2 by sub-pixel convolution (Shi et al. 2016): a convolution at the low resolution gives 4x the
+    channels, and PixelShuffle(2) lays each group of four out as one output channel's 2x2 block.
+
+    Initialised with ICNR (Aitken et al. 2017): the four channels of each group
+    start as copies of one kernel (and bias), so at its initial weights the layer
+    is exactly the convolution at the low resolution followed by nearest x2, with
+    four equal sub-pixel phases and no lattice; training may then make them
+    differ, where nearest x2 + conv fixes the four phases' arrangements and the
+    training leaves them unequal (the grid). Same multiply-adds as nearest x2 +
+    a 3x3 conv (4x the outputs at a quarter of the pixels), 4x its weights.
+    """
+
+    def __init__(self, spec: NetSpec, cin: int, cout: int, kernel: int = 3) -> None:
+        conv = nn.Conv2d(cin, cout * 4, kernel)
+        one = nn.Conv2d(cin, cout, kernel)  # torch's default init for the kernel the four phases share
+        with torch.no_grad():
+            # PixelShuffle(2) takes input channels 4c .. 4c + 3 to output channel c's four phases.
+            conv.weight.copy_(one.weight.repeat_interleave(4, dim=0))
+            conv.bias.copy_(one.bias.repeat_interleave(4, dim=0))
+        layers: list[nn.Module] = [nn.ReflectionPad2d(kernel // 2), conv, nn.PixelShuffle(2)]
+        if spec.upsample is Upsample.SHUFFLE_BLUR:
+            layers.append(_BoxBlur())
+        layers += [_norm(spec, cout), nn.ReLU(inplace=True)]
+        super().__init__(*layers)
+
+
+def _up(spec: NetSpec, cin: int, cout: int) -> nn.Module:
+    """Double the resolution by the spec's upsample design."""
+    if spec.upsample in (Upsample.SHUFFLE, Upsample.SHUFFLE_BLUR):
+        return _ShuffleUp(spec, cin, cout)
+    return _Up(spec, cin, cout)
+
+
 def _down(spec: NetSpec, cin: int, cout: int) -> nn.Module:
     """Half the resolution: a 3x3 convolution at stride 2, or at stride 1 followed by a 2x2 average pool."""
     if spec.downsample is Downsample.POOL:
@@ -196,8 +245,8 @@ class EncoderDecoder(nn.Module):
             _down(spec, c1, c2),
             _down(spec, c2, c3),
             *(_Residual(spec, c3) for _ in range(spec.blocks)),
-            _Up(spec, c3, c2),
-            _Up(spec, c2, c1),
+            _up(spec, c3, c2),
+            _up(spec, c2, c1),
             _Conv(spec, c1, 3, 9, norm=False, relu=False),
         )
 
@@ -217,9 +266,9 @@ class PatchUNet(nn.Module):
         self.enc2 = _down(spec, c1, c2)
         self.enc3 = _down(spec, c2, c3)
         self.middle = nn.Sequential(*(_Residual(spec, c3) for _ in range(spec.blocks)))
-        self.up2 = _Up(spec, c3, c2)
+        self.up2 = _up(spec, c3, c2)
         self.dec2 = _Conv(spec, c2 * 2, c2, 3)
-        self.up1 = _Up(spec, c2, c1)
+        self.up1 = _up(spec, c2, c1)
         self.dec1 = _Conv(spec, c1 * 2, c1, 3)
         self.out = _Conv(spec, c1, 3, 3, norm=False, relu=False)
 
