@@ -20,16 +20,25 @@ Design fields of NetSpec, each one measured change (docs/fast-mode.md, "The
 grid"; 150 frames at 54x128, VGG16, 335 training steps, seeds 0 and 1):
 
 * ``upsample``: nearest-neighbour x2 (the default) or bilinear x2, each
-  followed by a 3x3 convolution. Nearest is what paints fast mode's regular
-  grid of thin lines every 4 px: after it, the convolution sees four
-  different arrangements of the low-resolution pixels at the four sub-pixel
-  phases, in effect four kernels, and the training leaves them unequal (grid
-  measure 10-16 against the optimizer's 1.4 and the input's 2.3;
-  vidstyle.model.measure.grid). Bilinear removes it (1.8-2.1) but learned
-  the strokes slower at the short-clip budget (style 2.05x / 2.38x the
-  optimizer's against 1.72x / 1.68x; at 1,500 steps 1.22x / 1.45x against
-  1.19x / 1.25x, warping error 0.78x / 0.82x against 0.45x / 0.65x), so it
-  is not the default.
+  followed by a 3x3 convolution, or a sub-pixel convolution. Nearest is
+  what paints fast mode's regular grid of thin lines every 4 px: after it,
+  the convolution sees four different arrangements of the low-resolution
+  pixels at the four sub-pixel phases, in effect four kernels, and the
+  training leaves them unequal (vidstyle.model.measure.grid; at today's look,
+  power pooling and style weight 20: 10 / 2.9 on seeds 0 / 1, against the
+  optimizer's 1.05 and the inputs' 2.3). Bilinear removes it (1.5 / 1.4)
+  but learns the strokes slower at the short-clip budget (style 2.08x /
+  2.02x the optimizer's against nearest's 1.34x / 1.33x), so it is not the
+  default. ``shuffle`` is a sub-pixel convolution (Shi et al. 2016: a 3x3
+  convolution to 4x the channels at the low resolution, then
+  PixelShuffle(2)) initialised with ICNR (Aitken et al. 2017), so its four
+  phases start equal and an untrained network paints no lattice;
+  ``shuffle-blur`` adds a fixed 2x2 box after the shuffle (Sugawara et al.
+  2019). Neither removes the grid: the training makes the phases differ
+  again (grid 13 / 24 and 31 / 20), so neither is the default either.
+
+Measured at the earlier look (average pooling, style weight 30):
+
 * ``downsample``: a 3x3 convolution at stride 2 (the default) or at stride
   1 followed by a 2x2 average pool (even overlap). The stride's uneven
   overlap is not the grid's source: with the pool it came out at 38 on
