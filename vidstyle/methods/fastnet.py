@@ -35,7 +35,9 @@ grid"; 150 frames at 54x128, VGG16, 335 training steps, seeds 0 and 1):
   phases start equal and an untrained network paints no lattice;
   ``shuffle-blur`` adds a fixed 2x2 box after the shuffle (Sugawara et al.
   2019). Neither removes the grid: the training makes the phases differ
-  again (grid 13 / 24 and 31 / 20), so neither is the default either.
+  again (grid 13 / 24 and 31 / 20), so neither is the default either
+  (at 1,500 steps, seed 0, shuffle's style is better, 1.02x against
+  nearest's 1.16x, but its grid stays, 6.4 against 2.3).
 
 Measured at the earlier look (average pooling, style weight 30):
 
