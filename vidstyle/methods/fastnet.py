@@ -194,9 +194,11 @@ class _BoxBlur(nn.Module):
     """A fixed 2x2 mean of each channel (Sugawara et al. 2019's zero-order hold after the upsampling).
 
     Its response is zero at 1/2 cycle per pixel on each axis, so whatever the
-    sub-pixel kernels learn, the four phases' differences cannot come out as a
-    2-px lattice. It pads one pixel on the right and bottom (replicated), so the
-    picture moves by half a pixel; the layers after it learn with that.
+    sub-pixel kernels learn, the four phases' differences cannot pass it as a
+    2-px lattice by the linear path (the ReLU after it still can make one out
+    of phases of unequal strength, and trained networks do: docs/fast-mode.md,
+    "The grid"). It pads one pixel on the right and bottom (replicated), so
+    the picture moves by half a pixel; the layers after it learn with that.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -210,10 +212,10 @@ class _ShuffleUp(nn.Sequential):
     Initialised with ICNR (Aitken et al. 2017): the four channels of each group
     start as copies of one kernel (and bias), so at its initial weights the layer
     is exactly the convolution at the low resolution followed by nearest x2, with
-    four equal sub-pixel phases and no lattice; training may then make them
-    differ, where nearest x2 + conv fixes the four phases' arrangements and the
-    training leaves them unequal (the grid). Same multiply-adds as nearest x2 +
-    a 3x3 conv (4x the outputs at a quarter of the pixels), 4x its weights.
+    four equal sub-pixel phases and no lattice. Nothing keeps them equal after
+    that, and training drives them apart (the grid comes back:
+    docs/fast-mode.md, "The grid"). Same multiply-adds as nearest x2 + a 3x3
+    conv (4x the outputs at a quarter of the pixels), 4x its weights.
     """
 
     def __init__(self, spec: NetSpec, cin: int, cout: int, kernel: int = 3) -> None:
