@@ -20,16 +20,27 @@ Design fields of NetSpec, each one measured change (docs/fast-mode.md, "The
 grid"; 150 frames at 54x128, VGG16, 335 training steps, seeds 0 and 1):
 
 * ``upsample``: nearest-neighbour x2 (the default) or bilinear x2, each
-  followed by a 3x3 convolution. Nearest is what paints fast mode's regular
-  grid of thin lines every 4 px: after it, the convolution sees four
-  different arrangements of the low-resolution pixels at the four sub-pixel
-  phases, in effect four kernels, and the training leaves them unequal (grid
-  measure 10-16 against the optimizer's 1.4 and the input's 2.3;
-  vidstyle.model.measure.grid). Bilinear removes it (1.8-2.1) but learned
-  the strokes slower at the short-clip budget (style 2.05x / 2.38x the
-  optimizer's against 1.72x / 1.68x; at 1,500 steps 1.22x / 1.45x against
-  1.19x / 1.25x, warping error 0.78x / 0.82x against 0.45x / 0.65x), so it
-  is not the default.
+  followed by a 3x3 convolution, or a sub-pixel convolution. Nearest is
+  what paints fast mode's regular grid of thin lines every 4 px: after it,
+  the convolution sees four different arrangements of the low-resolution
+  pixels at the four sub-pixel phases, in effect four kernels, and the
+  training leaves them unequal (vidstyle.model.measure.grid; at today's look,
+  power pooling and style weight 20: 10 / 2.9 on seeds 0 / 1, against the
+  optimizer's 1.05 and the inputs' 2.3). Bilinear removes it (1.5 / 1.4)
+  but learns the strokes slower at the short-clip budget (style 2.08x /
+  2.02x the optimizer's against nearest's 1.34x / 1.33x), so it is not the
+  default. ``shuffle`` is a sub-pixel convolution (Shi et al. 2016: a 3x3
+  convolution to 4x the channels at the low resolution, then
+  PixelShuffle(2)) initialised with ICNR (Aitken et al. 2017), so its four
+  phases start equal and an untrained network paints no lattice;
+  ``shuffle-blur`` adds a fixed 2x2 box after the shuffle (Sugawara et al.
+  2019). Neither removes the grid: the training makes the phases differ
+  again (grid 13 / 24 and 31 / 20), so neither is the default either
+  (at 1,500 steps, seed 0, shuffle's style is better, 1.02x against
+  nearest's 1.16x, but its grid stays, 6.4 against 2.3).
+
+Measured at the earlier look (average pooling, style weight 30):
+
 * ``downsample``: a 3x3 convolution at stride 2 (the default) or at stride
   1 followed by a 2x2 average pool (even overlap). The stride's uneven
   overlap is not the grid's source: with the pool it came out at 38 on
@@ -79,6 +90,8 @@ class Norm(str, Enum):
 class Upsample(str, Enum):
     NEAREST = "nearest"  # nearest-neighbour x2, then a 3x3 convolution
     BILINEAR = "bilinear"  # bilinear x2, then a 3x3 convolution
+    SHUFFLE = "shuffle"  # a 3x3 convolution to 4x the channels, then a pixel shuffle x2 (sub-pixel), ICNR-initialised
+    SHUFFLE_BLUR = "shuffle-blur"  # the same, then a fixed 2x2 box filter
 
 
 class Downsample(str, Enum):
@@ -177,6 +190,55 @@ class _Up(nn.Sequential):
         super().__init__(up, _Conv(spec, cin, cout, kernel))
 
 
+class _BoxBlur(nn.Module):
+    """A fixed 2x2 mean of each channel (Sugawara et al. 2019's zero-order hold after the upsampling).
+
+    Its response is zero at 1/2 cycle per pixel on each axis, so whatever the
+    sub-pixel kernels learn, the four phases' differences cannot pass it as a
+    2-px lattice by the linear path (the ReLU after it still can make one out
+    of phases of unequal strength, and trained networks do: docs/fast-mode.md,
+    "The grid"). It pads one pixel on the right and bottom (replicated), so
+    the picture moves by half a pixel; the layers after it learn with that.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(F.pad(x, (0, 1, 0, 1), mode="replicate"), 2, stride=1)
+
+
+class _ShuffleUp(nn.Sequential):
+    """x2 by sub-pixel convolution (Shi et al. 2016): a convolution at the low resolution gives 4x the
+    channels, and PixelShuffle(2) lays each group of four out as one output channel's 2x2 block.
+
+    Initialised with ICNR (Aitken et al. 2017): the four channels of each group
+    start as copies of one kernel (and bias), so at its initial weights the layer
+    is exactly the convolution at the low resolution followed by nearest x2, with
+    four equal sub-pixel phases and no lattice. Nothing keeps them equal after
+    that, and training drives them apart (the grid comes back:
+    docs/fast-mode.md, "The grid"). Same multiply-adds as nearest x2 + a 3x3
+    conv (4x the outputs at a quarter of the pixels), 4x its weights.
+    """
+
+    def __init__(self, spec: NetSpec, cin: int, cout: int, kernel: int = 3) -> None:
+        conv = nn.Conv2d(cin, cout * 4, kernel)
+        one = nn.Conv2d(cin, cout, kernel)  # torch's default init for the kernel the four phases share
+        with torch.no_grad():
+            # PixelShuffle(2) takes input channels 4c .. 4c + 3 to output channel c's four phases.
+            conv.weight.copy_(one.weight.repeat_interleave(4, dim=0))
+            conv.bias.copy_(one.bias.repeat_interleave(4, dim=0))
+        layers: list[nn.Module] = [nn.ReflectionPad2d(kernel // 2), conv, nn.PixelShuffle(2)]
+        if spec.upsample is Upsample.SHUFFLE_BLUR:
+            layers.append(_BoxBlur())
+        layers += [_norm(spec, cout), nn.ReLU(inplace=True)]
+        super().__init__(*layers)
+
+
+def _up(spec: NetSpec, cin: int, cout: int) -> nn.Module:
+    """Double the resolution by the spec's upsample design."""
+    if spec.upsample in (Upsample.SHUFFLE, Upsample.SHUFFLE_BLUR):
+        return _ShuffleUp(spec, cin, cout)
+    return _Up(spec, cin, cout)
+
+
 def _down(spec: NetSpec, cin: int, cout: int) -> nn.Module:
     """Half the resolution: a 3x3 convolution at stride 2, or at stride 1 followed by a 2x2 average pool."""
     if spec.downsample is Downsample.POOL:
@@ -196,8 +258,8 @@ class EncoderDecoder(nn.Module):
             _down(spec, c1, c2),
             _down(spec, c2, c3),
             *(_Residual(spec, c3) for _ in range(spec.blocks)),
-            _Up(spec, c3, c2),
-            _Up(spec, c2, c1),
+            _up(spec, c3, c2),
+            _up(spec, c2, c1),
             _Conv(spec, c1, 3, 9, norm=False, relu=False),
         )
 
@@ -217,9 +279,9 @@ class PatchUNet(nn.Module):
         self.enc2 = _down(spec, c1, c2)
         self.enc3 = _down(spec, c2, c3)
         self.middle = nn.Sequential(*(_Residual(spec, c3) for _ in range(spec.blocks)))
-        self.up2 = _Up(spec, c3, c2)
+        self.up2 = _up(spec, c3, c2)
         self.dec2 = _Conv(spec, c2 * 2, c2, 3)
-        self.up1 = _Up(spec, c2, c1)
+        self.up1 = _up(spec, c2, c1)
         self.dec1 = _Conv(spec, c1 * 2, c1, 3)
         self.out = _Conv(spec, c1, 3, 3, norm=False, relu=False)
 
