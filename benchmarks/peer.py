@@ -96,6 +96,13 @@ VARIANTS: dict[str, dict[str, object]] = {
     "power": {"pooling": "power"},
     **{f"p{p}": {"pooling": "power", "power_exponent": float(p)} for p in (2, 3, 4)},
     **{f"p{p}+style20": {"pooling": "power", "power_exponent": float(p), "style_weight": 20.0} for p in (2, 3, 4)},
+    # marple8's ripple under power pooling at style 20 (1.10 against neural-style's 1.08): a heavier tv term, its L1
+    # form ("tv-l1", above), relu5_x's pull (the largest, most fine-grained gradient) cut further, the balance moved
+    **{f"tv{w}": {"tv_weight": float(w)} for w in (2, 3, 5)},
+    "r5-eighth": {"style_layer_weights": (1.0, 1.0, 1.0, 1.0, 0.125)},
+    "r5-16th": {"style_layer_weights": (1.0, 1.0, 1.0, 1.0, 0.0625)},
+    "style25": {"style_weight": 25.0},
+    "style15": {"style_weight": 15.0},
 }
 
 
