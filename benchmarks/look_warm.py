@@ -13,9 +13,9 @@ powerP for power-mean pooling at exponent P) stylizes the same frames of
 defaults otherwise (real VGG19 weights, The Starry Night, output at the
 working size; a variant may add ``:TEMPORAL_WEIGHT`` and ``:ITERATIONS_NEXT``,
 the default's otherwise, and ``@W1/W2/...``, its --style-layer-weights), and
-the script prints one JSON line per variant: the warping error along the input's motion (temporal/metric.py), the real-feature style
-distance (model/measure.py, VGG16 judge) averaged over frames, steps and wall
-time. Compare the variants of one invocation only.
+the script prints one JSON line per variant: the warping error along the
+input's motion (temporal/metric.py), the real-feature style distance
+(model/measure.py, VGG16 judge) averaged over frames, steps and wall time. Compare the variants of one invocation only.
 """
 
 from __future__ import annotations
