@@ -74,7 +74,7 @@ def main() -> None:
                 pooling = "power"
             temporal = TemporalConfig(weight=float(more[0])) if more else TemporalConfig()
             warm = {"iterations_next": int(more[1])} if len(more) > 1 else {}
-            out = root / variant.replace(":", "-")
+            out = root / variant.replace(":", "-").replace("@", "-w").replace("/", "_").replace(".", "p")  # one plain folder name each
             settings = Settings(
                 model=ModelConfig(weights=args.weights, device=DeviceChoice.CPU, pooling=Pooling(pooling),
                                   style_layer_weights=tuple(float(w) for w in layer_weights.split("/")) if layer_weights else None),
