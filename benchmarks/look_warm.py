@@ -4,6 +4,7 @@
     uv run python benchmarks/look_warm.py --variants avg:30,max:30,max:20 --frames 16 --max-size 128
     uv run python benchmarks/look_warm.py --variants avg:30,max:20:10000,max:20:5000:30   # temporal weight, warm steps
     uv run python benchmarks/look_warm.py --variants avg:30,power:30,power3:20   # power-mean pooling, its exponent
+    uv run python benchmarks/look_warm.py --variants power3:20@1/1/1/1/0.25,power3:20   # style layer weights
 
 A look chosen on cold first frames (benchmarks/peer.py) must also hold over a
 run: each variant (``POOLING:STYLE_WEIGHT``; POOLING avg, max, power, or
@@ -11,10 +12,10 @@ powerP for power-mean pooling at exponent P) stylizes the same frames of
 ``videos/issue-134-rotate.mp4`` (from #48) with ``vidstyle stylize`` at
 defaults otherwise (real VGG19 weights, The Starry Night, output at the
 working size; a variant may add ``:TEMPORAL_WEIGHT`` and ``:ITERATIONS_NEXT``,
-the default's otherwise), and the script prints one JSON line per variant: the warping
-error along the input's motion (temporal/metric.py), the real-feature style
-distance (model/measure.py, VGG16 judge) averaged over frames, steps and wall
-time. Compare the variants of one invocation only.
+the default's otherwise, and ``@W1/W2/...``, its --style-layer-weights), and
+the script prints one JSON line per variant: the warping error along the
+input's motion (temporal/metric.py), the real-feature style distance
+(model/measure.py, VGG16 judge) averaged over frames, steps and wall time. Compare the variants of one invocation only.
 """
 
 from __future__ import annotations
@@ -65,16 +66,18 @@ def main() -> None:
                 cv2.imwrite(str(frames / f"{index:04d}.png"), frame)
         exponent = features.POWER_EXPONENT
         for variant in args.variants.split(","):
-            pooling, style_weight, *more = variant.split(":")
+            spec, _, layer_weights = variant.partition("@")  # "@1/1/1/1/0.25": --style-layer-weights, the default's without
+            pooling, style_weight, *more = spec.split(":")
             features.POWER_EXPONENT = exponent  # power3: --pooling power at exponent 3; power: the module's
             if pooling.startswith("power") and pooling != "power":
                 features.POWER_EXPONENT = float(pooling[len("power"):])
                 pooling = "power"
             temporal = TemporalConfig(weight=float(more[0])) if more else TemporalConfig()
             warm = {"iterations_next": int(more[1])} if len(more) > 1 else {}
-            out = root / variant.replace(":", "-")
+            out = root / variant.replace(":", "-").replace("@", "-w").replace("/", "_").replace(".", "p")  # one plain folder name each
             settings = Settings(
-                model=ModelConfig(weights=args.weights, device=DeviceChoice.CPU, pooling=Pooling(pooling)),
+                model=ModelConfig(weights=args.weights, device=DeviceChoice.CPU, pooling=Pooling(pooling),
+                                  style_layer_weights=tuple(float(w) for w in layer_weights.split("/")) if layer_weights else None),
                 style=StyleConfig(images=(args.style,)),
                 optimize=OptimizeConfig(style_weight=float(style_weight), **warm),
                 temporal=temporal,

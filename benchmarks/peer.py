@@ -96,6 +96,24 @@ VARIANTS: dict[str, dict[str, object]] = {
     "power": {"pooling": "power"},
     **{f"p{p}": {"pooling": "power", "power_exponent": float(p)} for p in (2, 3, 4)},
     **{f"p{p}+style20": {"pooling": "power", "power_exponent": float(p), "style_weight": 20.0} for p in (2, 3, 4)},
+    # marple8's ripple under power pooling at style 20 (1.10 against neural-style's 1.08): a heavier tv term, its L1
+    # form ("tv-l1", above), relu5_x's pull (the largest, most fine-grained gradient) cut further, the balance moved
+    **{f"tv{w}": {"tv_weight": float(w)} for w in (2, 3, 5)},
+    "r5-eighth": {"style_layer_weights": (1.0, 1.0, 1.0, 1.0, 0.125)},
+    "r5-16th": {"style_layer_weights": (1.0, 1.0, 1.0, 1.0, 0.0625)},
+    "style25": {"style_weight": 25.0},
+    "style15": {"style_weight": 15.0},
+    # the finest layers, which vidstyle matches 10-20x closer than neural-style, pushed less (a fine-grained push)
+    "fine-half": {"style_layer_weights": (0.5, 0.5, 1.0, 1.0, 0.25)},
+    "no-r1": {"style_layer_weights": (0.0, 1.0, 1.0, 1.0, 0.25)},
+    "no-r1+r5half": {"style_layer_weights": (0.0, 1.0, 1.0, 1.0, 0.5)},
+    "no-r1+r3half": {"style_layer_weights": (0.0, 1.0, 0.5, 1.0, 0.25)},
+    "no-r1+style25": {"style_layer_weights": (0.0, 1.0, 1.0, 1.0, 0.25), "style_weight": 25.0},
+    # neural-style's relative layer weights (ns-layers) with relu5_x at the default's share (a fifteenth)
+    "ns-r5": {"style_layer_weights": (0.009, 0.38, 0.05, 0.56, 0.07)},
+    "ns-r5+style15": {"style_layer_weights": (0.009, 0.38, 0.05, 0.56, 0.07), "style_weight": 15.0},
+    "ns-r5+tv3": {"style_layer_weights": (0.009, 0.38, 0.05, 0.56, 0.07), "tv_weight": 3.0},
+    "ns-r5+style15+tv3": {"style_layer_weights": (0.009, 0.38, 0.05, 0.56, 0.07), "style_weight": 15.0, "tv_weight": 3.0},
 }
 
 
