@@ -149,7 +149,7 @@ def describe_budget(costs: Costs, steps: int, *, full: int = FULL_TRAIN_STEPS, f
     if ratio > fraction:
         return head + f". The clip is too short for fast mode to pay off (over {fraction}x); --method optimize would not be slower."
     if steps < full:
-        # Measured on 150 frames at 128 px (docs/fast-mode.md, 2026-12-07): 335 steps, style loss 2.1x the optimizer's, soft blobs.
+        # Measured on 150 frames at 128 px (docs/fast-mode.md, 2026-12-07): 534-591 steps, style loss 1.21-1.32x the optimizer's.
         return head + f". Shorter than the full {full}, so the picture comes out softer; --method optimize suits a clip this short."
     return head + "."
 
