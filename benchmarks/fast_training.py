@@ -64,6 +64,8 @@ def main() -> None:
     parser.add_argument("--budget", action="store_true", help="the step count from the budget rule instead of --steps")
     parser.add_argument("--full-every", type=int, default=1, help="FastConfig.full_every: one full step in this many")
     parser.add_argument("--cheap-crops", type=int, default=FastConfig.cheap_crops)
+    parser.add_argument("--keyframe-crops", type=int, default=FastConfig.keyframe_crops, help="FastConfig.keyframe_crops: distillation crops per step")
+    parser.add_argument("--frame-crops", type=int, default=FastConfig.frame_crops, help="FastConfig.frame_crops: style/content crops per step")
     parser.add_argument("--lr", type=float, default=FastConfig.learning_rate, help="FastConfig.learning_rate: Adam's, before the cosine decay")
     parser.add_argument("--clip", type=float, default=FastConfig.grad_clip, help="FastConfig.grad_clip: the gradient norm's cap (0: off)")
     parser.add_argument("--seed", type=int, default=FastConfig.seed, help="FastConfig.seed: the network's initial weights and the crops drawn")
@@ -91,7 +93,8 @@ def main() -> None:
     clip = TrainingClip(frames=canvas, keyframes=keys, breaks=frozenset(int(b) for b in args.breaks.split(",") if b))
     weights = LossWeights(style=OptimizeConfig.style_weight * args.emphasis, l1=args.l1, perceptual=args.perceptual, temporal=args.temporal)
     config = FastConfig(
-        train_steps=args.steps, full_every=args.full_every, cheap_crops=args.cheap_crops, learning_rate=args.lr, grad_clip=args.clip,
+        train_steps=args.steps, full_every=args.full_every, cheap_crops=args.cheap_crops,
+        keyframe_crops=args.keyframe_crops, frame_crops=args.frame_crops, learning_rate=args.lr, grad_clip=args.clip,
         seed=args.seed, weights=weights, bf16_losses=True, window=10**6, checkpoint_every=10**6,
         net=replace(FastConfig.net, upsample=Upsample(args.upsample), downsample=Downsample(args.downsample), residual=bool(args.residual)),
     )  # fmt: skip
