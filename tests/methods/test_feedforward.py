@@ -410,6 +410,8 @@ def test_apply_refuses_what_is_not_a_bgr_frame() -> None:
 
 
 def test_a_saved_network_reloads_and_gives_identical_frames(core, tmp_path: Path) -> None:
+    # The network trains channels_last and a loaded one starts NCHW: the trained
+    # network must be handed back in the layout it is applied in, frame for frame.
     result = train(core, make_clip())
     path = tmp_path / "look.pt"
     settings = {"style": ["starry.jpg"], "steps": 12}

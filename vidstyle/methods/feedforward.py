@@ -686,11 +686,14 @@ class TrainingObjective:
 class _Bf16Features:
     """A feature network in the optimizer's bf16 network pass (model/runtime.py), its features handed back in fp32.
 
-    It runs channels_last, as bf16 does wherever the optimizer runs it
-    (runtime.resolve_runtime): oneDNN's bf16 convolutions are faster in NHWC,
-    so a training step costs less (the budget rule buys more of them). The
-    weights are put in that layout on a copy: the run's own feature network
-    is shared with passes that must stay NCHW (an fp32 optimizer on a CPU).
+    It runs channels_last: oneDNN's bf16 convolutions are faster in NHWC, so
+    a training step costs less and the budget rule buys more of them (with the
+    fast network's own NHWC pass, see _for_training: a step 0.84x the NCHW
+    time on the 150-frame benchmark clip, 2026-12-08). The weights are put in
+    that layout on a copy: the run's feature network is shared with the
+    optimizer's passes, which stay NCHW on a CPU (runtime.resolve_runtime; the
+    keyframes too: in NHWC bf16 they did not come out the same in two
+    processes, and a killed run's resume must match an uninterrupted one).
     """
 
     def __init__(self, inner: FeatureNetwork, device: torch.device) -> None:
