@@ -72,15 +72,15 @@ def resolve_runtime(precision: Precision, device: torch.device, *, compile: bool
     """The runtime for ``device``: AUTO means bf16 on a CUDA GPU that has it, float32 elsewhere.
 
     channels_last on CUDA (cuDNN's tensor-core convolutions want NHWC); cuDNN
-    autotunes its convolution algorithms for the (fixed) frame size. On the
-    CPU fp32 stays NCHW: oneDNN's channels_last convolutions may round
-    differently with the number of threads, and there a frame must not depend
-    on how many threads (or Ray workers) made it (resume, --workers). bf16 on
-    a CPU already rounds with the thread count (that is why auto never picks
-    it there), so it runs NHWC, where oneDNN's bf16 kernels are faster: a VGG16
-    step took 0.73-0.81x the NCHW time at 70x140 to 256x512 (2026-12-08,
-    this project's 2-core AMD EPYC with AVX-512 bf16); fast mode's keyframes
-    and training run there (pipeline/fast.py).
+    autotunes its convolution algorithms for the (fixed) frame size. The CPU
+    stays NCHW: oneDNN's channels_last convolutions round differently with
+    the number of threads, and on the CPU a frame must not depend on how many
+    threads (or Ray workers) made it (resume, --workers); benchmarks/bench.py
+    measures what NHWC would gain there. bf16 stays NCHW on a CPU too,
+    though NHWC is faster there (a VGG16 bf16 step 0.73-0.81x the time on
+    this project's AMD EPYC, 2026-12-08): fast mode's bf16 keyframes in NHWC
+    came out different in a killed run and an uninterrupted one, both on one
+    thread (tests/pipeline/test_fast_mode.py), and a resume must match.
     """
     precision = Precision(precision)
     if precision is Precision.AUTO:
@@ -91,5 +91,4 @@ def resolve_runtime(precision: Precision, device: torch.device, *, compile: bool
         raise UsageError("--precision bf16 is not supported on MPS; use --precision fp32 or --device cpu.")
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    channels_last = device.type == "cuda" or precision is Precision.BF16
-    return Runtime(device=device, precision=precision, channels_last=channels_last, compile=compile)
+    return Runtime(device=device, precision=precision, channels_last=device.type == "cuda", compile=compile)
