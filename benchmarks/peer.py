@@ -130,6 +130,8 @@ VARIANTS: dict[str, dict[str, object]] = {
     "ns-floor05+balance20-30": {"ns_layer_floor": 0.05, "ns_balance": (20.0, 30.0)},
     # halfway (geometrically) from the default's 20 to neural-style's balance, so the faces' style gets lighter too
     "ns-floor05+sqrt-balance15-40": {"ns_layer_floor": 0.05, "ns_balance": (15.0, 40.0, 0.5)},
+    # neural-style's balance itself (exponent 1) above 15: the faces get the same weights as the line above
+    "ns-floor05+balance15-60": {"ns_layer_floor": 0.05, "ns_balance": (15.0, 60.0)},
 }
 
 
