@@ -124,6 +124,7 @@ VARIANTS: dict[str, dict[str, object]] = {
     "style40": {"style_weight": 40.0},
     "ns-balance20-30": {"ns_balance": (20.0, 30.0)},
     "ns-balance20-40": {"ns_balance": (20.0, 40.0)},
+    "ns-balance20-60": {"ns_balance": (20.0, 60.0)},
     "ns-floor05": {"ns_layer_floor": 0.05},
     "ns-floor10": {"ns_layer_floor": 0.10},
     "ns-floor05+balance20-40": {"ns_layer_floor": 0.05, "ns_balance": (20.0, 40.0)},
