@@ -115,20 +115,19 @@ VARIANTS: dict[str, dict[str, object]] = {
     "ns-r5+tv3": {"style_layer_weights": (0.009, 0.38, 0.05, 0.56, 0.07), "tv_weight": 3.0},
     "ns-r5+style15+tv3": {"style_layer_weights": (0.009, 0.38, 0.05, 0.56, 0.07), "style_weight": 15.0, "tv_weight": 3.0},
     # Per-pair weightings with bounds (2026-12-08): neural-style's weighting, computed for each photo and painting by
-    # ns_weighting(), held inside limits. Under power pooling it gives both pairs nearly the same layer shares
-    # (relu1_1 0.003, relu2_1 0.17-0.19, relu3_1 0.04-0.05, relu4_1 0.76-0.78, relu5_1 0) and a very different
-    # balance (The Starry Night on marple8 48-58, The Scream on the faces 8.5-8.8, against the default's 20).
+    # ns_weighting(), held inside limits. With VGG19 and power pooling it gives both pairs nearly the same layer
+    # shares (relu1_1 0.003, relu2_1 0.17-0.19, relu3_1 0.04-0.05, relu4_1 0.76-0.78, relu5_1 0) and a very different
+    # balance (The Starry Night on marple8 48-58, The Scream on the faces 8.5-8.8, against the default's 20); with
+    # VGG16 balances about 18x larger (raw feature magnitudes: the limits do not carry over between networks).
     # "ns_balance": [low, high(, exponent)]: the style weight is 20 (the default's) times (neural-style's balance / 20)
     # to the exponent (1 unless given: neural-style's balance itself), held in [low, high]; the layers the default's;
     # "ns_layer_floor": f: the layer shares are neural-style's, none below f, relu5_x at the default's share (1/17).
-    "style40": {"style_weight": 40.0},
     "ns-balance20-30": {"ns_balance": (20.0, 30.0)},
     "ns-balance20-40": {"ns_balance": (20.0, 40.0)},
     "ns-balance20-60": {"ns_balance": (20.0, 60.0)},
     "ns-floor05": {"ns_layer_floor": 0.05},
     "ns-floor10": {"ns_layer_floor": 0.10},
     "ns-floor05+balance20-40": {"ns_layer_floor": 0.05, "ns_balance": (20.0, 40.0)},
-    "ns-floor05+balance20-30": {"ns_layer_floor": 0.05, "ns_balance": (20.0, 30.0)},
     # halfway (geometrically) from the default's 20 to neural-style's balance, so the faces' style gets lighter too
     "ns-floor05+sqrt-balance15-40": {"ns_layer_floor": 0.05, "ns_balance": (15.0, 40.0, 0.5)},
     # neural-style's balance itself (exponent 1) above 15: the faces get the same weights as the line above
