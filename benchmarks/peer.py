@@ -132,6 +132,8 @@ VARIANTS: dict[str, dict[str, object]] = {
     "ns-floor05+sqrt-balance15-40": {"ns_layer_floor": 0.05, "ns_balance": (15.0, 40.0, 0.5)},
     # neural-style's balance itself (exponent 1) above 15: the faces get the same weights as the line above
     "ns-floor05+balance15-60": {"ns_layer_floor": 0.05, "ns_balance": (15.0, 60.0)},
+    # for VGG16, whose raw magnitudes give balances about 18x VGG19's on these pairs: "ns_balance_scale" divides it first
+    "ns-balance20-60-scale18": {"ns_balance": (20.0, 60.0), "ns_balance_scale": 18.0},
 }
 
 
@@ -277,6 +279,7 @@ def one_run(argv: list[str]) -> None:
     ns = v.pop("ns_weighting", False)
     balance_bounds = v.pop("ns_balance", None)
     layer_floor = v.pop("ns_layer_floor", None)
+    balance_scale = float(v.pop("ns_balance_scale", 1.0))
     if v:
         raise SystemExit(f"unknown variant keys {sorted(v)}")
     photo = cv2.imread(str(a.photo))
@@ -294,6 +297,7 @@ def one_run(argv: list[str]) -> None:
     chosen: dict = {}  # the per-pair weights a bounded variant settled on, kept in the cached record
     if balance_bounds is not None or layer_floor is not None:
         _, balance, layers = ns_weighting(core.stylizer.content_targets(content), core.style.grams)
+        balance /= balance_scale
         if balance_bounds is not None:  # [low, high] or [low, high, exponent]: the default's weight times (balance/default)^exponent
             low, high, exponent = (*balance_bounds, 1.0)[:3]
             moved = optimize.style_weight * (balance / optimize.style_weight) ** exponent
