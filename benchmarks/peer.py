@@ -114,6 +114,26 @@ VARIANTS: dict[str, dict[str, object]] = {
     "ns-r5+style15": {"style_layer_weights": (0.009, 0.38, 0.05, 0.56, 0.07), "style_weight": 15.0},
     "ns-r5+tv3": {"style_layer_weights": (0.009, 0.38, 0.05, 0.56, 0.07), "tv_weight": 3.0},
     "ns-r5+style15+tv3": {"style_layer_weights": (0.009, 0.38, 0.05, 0.56, 0.07), "style_weight": 15.0, "tv_weight": 3.0},
+    # Per-pair weightings with bounds (2026-12-08): neural-style's weighting, computed for each photo and painting by
+    # ns_weighting(), held inside limits. With VGG19 and power pooling it gives both pairs nearly the same layer
+    # shares (relu1_1 0.003, relu2_1 0.17-0.19, relu3_1 0.04-0.05, relu4_1 0.76-0.78, relu5_1 0) and a very different
+    # balance (The Starry Night on marple8 48-58, The Scream on the faces 8.5-8.8, against the default's 20); with
+    # VGG16 balances about 18x larger (raw feature magnitudes: the limits do not carry over between networks).
+    # "ns_balance": [low, high(, exponent)]: the style weight is 20 (the default's) times (neural-style's balance / 20)
+    # to the exponent (1 unless given: neural-style's balance itself), held in [low, high]; the layers the default's;
+    # "ns_layer_floor": f: the layer shares are neural-style's, none below f, relu5_x at the default's share (1/17).
+    "ns-balance20-30": {"ns_balance": (20.0, 30.0)},
+    "ns-balance20-40": {"ns_balance": (20.0, 40.0)},
+    "ns-balance20-60": {"ns_balance": (20.0, 60.0)},
+    "ns-floor05": {"ns_layer_floor": 0.05},
+    "ns-floor10": {"ns_layer_floor": 0.10},
+    "ns-floor05+balance20-40": {"ns_layer_floor": 0.05, "ns_balance": (20.0, 40.0)},
+    # halfway (geometrically) from the default's 20 to neural-style's balance, so the faces' style gets lighter too
+    "ns-floor05+sqrt-balance15-40": {"ns_layer_floor": 0.05, "ns_balance": (15.0, 40.0, 0.5)},
+    # neural-style's balance itself (exponent 1) above 15: the faces get the same weights as the line above
+    "ns-floor05+balance15-60": {"ns_layer_floor": 0.05, "ns_balance": (15.0, 60.0)},
+    # for VGG16, whose raw magnitudes give balances about 18x VGG19's on these pairs: "ns_balance_scale" divides it first
+    "ns-balance20-60-scale18": {"ns_balance": (20.0, 60.0), "ns_balance_scale": 18.0},
 }
 
 
@@ -218,9 +238,10 @@ def one_run(argv: list[str]) -> None:
     parser.add_argument("--variant", type=json.loads)
     a = parser.parse_args(argv)
     torch.set_num_threads(1)
-    from vidstyle.config import ModelConfig, Network, OptimizeConfig, Padding, Pooling, StyleConfig
+    from vidstyle.config import DEEPEST_STYLE_LAYER_WEIGHT, ModelConfig, Network, OptimizeConfig, Padding, Pooling, StyleConfig
     from vidstyle.model import losses, stylizer as stylizer_module
     from vidstyle.model.build import build_core, load_extractor
+    from vidstyle.model.style import default_layer_weight
     from vidstyle.video.pixels import bgr_to_tensor, tensor_to_bgr
 
     v = dict(a.variant)
@@ -256,6 +277,9 @@ def one_run(argv: list[str]) -> None:
 
         features.POWER_EXPONENT = float(v.pop("power_exponent"))
     ns = v.pop("ns_weighting", False)
+    balance_bounds = v.pop("ns_balance", None)
+    layer_floor = v.pop("ns_layer_floor", None)
+    balance_scale = float(v.pop("ns_balance_scale", 1.0))
     if v:
         raise SystemExit(f"unknown variant keys {sorted(v)}")
     photo = cv2.imread(str(a.photo))
@@ -270,9 +294,27 @@ def one_run(argv: list[str]) -> None:
         optimize = replace(optimize, content_weight=cw, style_weight=sw, tv_weight=0.0)
         core = build_core(model, style, optimize, content_size=work, cache_dir=None, device=torch.device("cpu"), loaded=loaded)
         print("ns weights: style", f"{sw:.4g}", {n: round(w / sum(layers.values()), 5) for n, w in layers.items()}, flush=True)
+    chosen: dict = {}  # the per-pair weights a bounded variant settled on, kept in the cached record
+    if balance_bounds is not None or layer_floor is not None:
+        _, balance, layers = ns_weighting(core.stylizer.content_targets(content), core.style.grams)
+        balance /= balance_scale
+        if balance_bounds is not None:  # [low, high] or [low, high, exponent]: the default's weight times (balance/default)^exponent
+            low, high, exponent = (*balance_bounds, 1.0)[:3]
+            moved = optimize.style_weight * (balance / optimize.style_weight) ** exponent
+            optimize = replace(optimize, style_weight=min(max(moved, low), high))
+        if layer_floor is not None:
+            total = sum(layers.values())
+            deepest = DEEPEST_STYLE_LAYER_WEIGHT / (len(model.style_layers) - 1 + DEEPEST_STYLE_LAYER_WEIGHT)
+            shares = {n: deepest if n.startswith("relu5_") else max(w / total, layer_floor) for n, w in layers.items()}
+            model = replace(model, style_layer_weights=tuple(shares[n] for n in model.style_layers))
+        core = build_core(model, style, optimize, content_size=work, cache_dir=None, device=torch.device("cpu"), loaded=loaded)
+        weights = model.style_layer_weights or tuple(default_layer_weight(n) for n in model.style_layers)
+        chosen = {"balance": balance, "style_weight": optimize.style_weight,
+                  "layer_shares": {n: round(w / sum(weights), 4) for n, w in zip(model.style_layers, weights)}}  # fmt: skip
+        print("bounded ns weights:", json.dumps(chosen), flush=True)
     result = core.stylizer.stylize(content, init=content, budget=optimize.iterations)
     cv2.imwrite(str(a.out), tensor_to_bgr(result.image))
-    print("RESULT " + json.dumps({"steps": result.steps, "loss_style": result.final.style, "loss_content": result.final.content}))
+    print("RESULT " + json.dumps({"steps": result.steps, "loss_style": result.final.style, "loss_content": result.final.content, **chosen}))
 
 
 # --------------------------------------------------------------------------- measuring and sheets
