@@ -390,7 +390,8 @@ def run_compare(args: argparse.Namespace) -> list[dict]:
             rows.append((name, picture))
             lines.append(table_row(pair, name, m, record))
             print(lines[-1], flush=True)
-            records.append({"pair": pair, "run": name, **m, **record})
+            # The measures last: the record's "style" is the painting's file name (kept as "painting"), the measure's the distance.
+            records.append({"pair": pair, "run": name, **record, "painting": record.get("style"), **m})
         sheet(rows, photo, Path(args.out) / f"{args.command}_{photo_name}_{style_name}_{args.size}.png",
               f"{args.command} {pair} {args.size}px {args.steps} steps {args.network}")  # fmt: skip
     print("\n" + "\n".join(lines))
