@@ -140,7 +140,7 @@ def main() -> None:
         "full_every": args.full_every, "train_cpu_seconds": round(train_cpu, 1),
         "style": style, "content": content, "warping": warp, "style_x": style / ref_style, "content_x": content / ref_content,
         "warping_x": warp / ref_warp, "grid": grid(frames), "grid_optimize": grid(reference), "grid_inputs": grid(inputs),
-        "phase_tie": args.phase_tie, "phase_spread": float(phase_spread(result.net)),
+        "phase_tie": args.phase_tie, "phase_spread": float(phase_spread(result.net).detach()),
         "net": config.net.to_json(), "settings": vars(args) | {"folder": str(folder), "out": str(args.out)},
     }  # fmt: skip
     print(json.dumps(figures), flush=True)

@@ -38,6 +38,17 @@ grid"; 150 frames at 54x128, VGG16, 335 training steps, seeds 0 and 1):
   again (grid 13 / 24 and 31 / 20), so neither is the default either
   (at 1,500 steps, seed 0, shuffle's style is better, 1.02x against
   nearest's 1.16x, but its grid stays, 6.4 against 2.3).
+* ``phase_scale`` (and the training's phase penalty, feedforward's
+  ``LossWeights.phases``): two ways to hold shuffle's four phases together
+  (docs/fast-mode.md, "Holding the sub-pixel phases together"; 600 steps,
+  seeds 0 / 1). The penalty at 300 keeps them equal (spread 6e-5 / 1e-4,
+  phase_spread) and the herringbone goes, but a lattice like nearest's stays
+  (grid 8.9 / 3.4 against nearest's 5.1 / 6.6: a kernel shared by the four
+  phases is the convolution before a nearest x2, with nearest's lattice) and
+  the style is learned slower (1.34x / 1.25x against nearest's 1.18x /
+  1.18x). A phase scale of 0.1 does not hold them (Adam gives the small
+  per-phase part full-size steps: spread 0.67, grid 19). Neither is the
+  default; both stay selectable, off by default.
 
 Measured at the earlier look (average pooling, style weight 30):
 
@@ -122,9 +133,12 @@ class NetSpec:
     # 1: each phase its own kernel (plain sub-pixel convolution). Below 1: a
     # kernel shared by the four phases plus a per-phase part scaled by this, so
     # Adam (whose step per parameter does not depend on the gradient's size)
-    # moves the phases apart this many times slower than it moves the shared
-    # kernel: the ICNR start is held while the strokes are learned, because
-    # unequal phases are the grid. Only the shuffle designs have phases.
+    # moves the phases apart at most this many times slower than it moves the
+    # shared kernel, meant to hold the ICNR start while the strokes are learned
+    # (unequal phases paint shuffle's herringbone). Measured at 0.1 it did not:
+    # a plain convolution's phases part slower than Adam's full step, the
+    # small part's take it (phase_spread 0.67 at 600 steps, grid 19; the module
+    # docstring). Only the shuffle designs have phases.
     phase_scale: float = 1.0
 
     def __post_init__(self) -> None:
@@ -258,9 +272,10 @@ class _ShuffleUp(nn.Sequential):
     is exactly the convolution at the low resolution followed by nearest x2, with
     four equal sub-pixel phases and no lattice. A plain convolution
     (NetSpec.phase_scale 1) keeps nothing equal after that, and training drives
-    the phases apart (the grid comes back: docs/fast-mode.md, "The grid"); a
-    phase scale below 1 slows that (_PhaseTiedConv), as does the training's
-    phase penalty (feedforward.LossWeights.phases, on phase_spread). Same
+    the phases apart (the grid comes back: docs/fast-mode.md, "The grid"). The
+    training's phase penalty (feedforward.LossWeights.phases, on phase_spread)
+    holds them equal; a phase scale below 1 (_PhaseTiedConv) was meant to slow
+    their parting, but at 0.1 it did not (the module docstring has both). Same
     multiply-adds as nearest x2 + a 3x3 conv (4x the outputs at a quarter of
     the pixels), 4x its weights.
     """

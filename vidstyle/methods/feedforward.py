@@ -159,8 +159,11 @@ class LossWeights:
     tv: float = OptimizeConfig.tv_weight  # total variation, per pixel as the optimizer's
     # The shuffle convolution's four sub-pixel kernels held together: this times
     # their squared distance from their mean (fastnet.phase_spread), because
-    # phases that train apart paint fast mode's grid. 0: off (and nothing to
-    # hold in the networks without a shuffle convolution).
+    # phases that train apart paint shuffle's herringbone. 300 holds them equal
+    # (spread 6e-5 at 600 steps, against 0.2 after 25 steps without) but leaves
+    # a lattice like nearest's and learns the style slower (fastnet's module
+    # docstring, docs/fast-mode.md); so 0: off (and nothing to hold in the
+    # networks without a shuffle convolution).
     phases: float = 0.0
 
     def __post_init__(self) -> None:
