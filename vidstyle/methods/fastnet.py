@@ -46,9 +46,11 @@ grid"; 150 frames at 54x128, VGG16, 335 training steps, seeds 0 and 1):
   (grid 8.9 / 3.4 against nearest's 5.1 / 6.6: a kernel shared by the four
   phases is the convolution before a nearest x2, with nearest's lattice) and
   the style is learned slower (1.34x / 1.25x against nearest's 1.18x /
-  1.18x). A phase scale of 0.1 does not hold them (Adam gives the small
-  per-phase part full-size steps: spread 0.67, grid 19). Neither is the
-  default; both stay selectable, off by default.
+  1.18x). At 1,500 steps (seed 0) the penalty lands between the two: style
+  1.09x (nearest 1.16x, shuffle 1.02x), grid 4.0 (2.3, 6.4), warping error
+  0.84x (0.57x, 0.76x). A phase scale of 0.1 does not hold them (Adam gives
+  the small per-phase part full-size steps: spread 0.67, grid 19). Neither is
+  the default; both stay selectable, off by default.
 
 Measured at the earlier look (average pooling, style weight 30):
 
@@ -312,7 +314,7 @@ def phase_spread(net: nn.Module) -> torch.Tensor:
     (feedforward.LossWeights.phases) is this times its weight. 0 for networks
     without a shuffle convolution.
     """
-    total = torch.zeros(())
+    total = torch.zeros((), device=next(net.parameters()).device)  # on the network's device, to add to its loss
     for module in net.modules():
         if isinstance(module, _ShuffleUp):
             for tensor in module.kernels():
