@@ -16,7 +16,9 @@ warping error, each also as a multiple of the optimizer's, and the grid
 measure (vidstyle.model.measure.grid: periodic energy at the network's
 stride periods, 1 = none) of the fast frames, the optimizer's and the
 inputs. ``--upsample``, ``--downsample`` and ``--residual`` pick the
-network's design (NetSpec); ``--loss-shift`` trains with the network's
+network's design (NetSpec); ``--phase-scale`` slows the shuffle's
+phases drifting apart (NetSpec.phase_scale) and ``--phase-tie`` penalises it
+(LossWeights.phases); ``--loss-shift`` trains with the network's
 stride lattice at a random phase to the loss network's pooling (each call
 of the network pads its input by 0-3 px at the top and left and crops the
 output back; apply is unchanged). ``--budget``
@@ -47,7 +49,7 @@ import torch.nn.functional as F  # noqa: E402
 
 from vidstyle.config import OptimizeConfig  # noqa: E402
 from vidstyle.methods import feedforward  # noqa: E402
-from vidstyle.methods.fastnet import Downsample, Upsample, run_network  # noqa: E402
+from vidstyle.methods.fastnet import Downsample, Upsample, phase_spread, run_network  # noqa: E402
 from vidstyle.methods.feedforward import STYLE_EMPHASIS, FastConfig, LossWeights, TrainingClip, apply_network, time_training, train_network  # noqa: E402
 from vidstyle.model.measure import grid  # noqa: E402
 from vidstyle.pipeline.budget import Costs, describe_budget, training_steps  # noqa: E402
@@ -77,6 +79,8 @@ def main() -> None:
     parser.add_argument("--upsample", choices=[u.value for u in Upsample], default=FastConfig.net.upsample.value)
     parser.add_argument("--downsample", choices=[d.value for d in Downsample], default=FastConfig.net.downsample.value)
     parser.add_argument("--residual", type=int, choices=(0, 1), default=int(FastConfig.net.residual), help="1: the network adds its output to its input")
+    parser.add_argument("--phase-scale", type=float, default=FastConfig.net.phase_scale, help="NetSpec.phase_scale: the shuffle convolution's per-phase part (1: plain)")
+    parser.add_argument("--phase-tie", type=float, default=LossWeights.phases, help="LossWeights.phases: the penalty on the shuffle's phases drifting apart (0: off)")
     parser.add_argument("--loss-shift", action="store_true", help="the network's lattice at a random phase to the loss network's in training")
     parser.add_argument("--shots", type=int, default=1, help="for --budget: the clip's shots")
     args = parser.parse_args()
@@ -91,12 +95,15 @@ def main() -> None:
     canvas = [add_margin(frame, margin) for frame in inputs]
     core = build_core((inputs[0].shape[1], inputs[0].shape[0]), STYLE)
     clip = TrainingClip(frames=canvas, keyframes=keys, breaks=frozenset(int(b) for b in args.breaks.split(",") if b))
-    weights = LossWeights(style=OptimizeConfig.style_weight * args.emphasis, l1=args.l1, perceptual=args.perceptual, temporal=args.temporal)
+    weights = LossWeights(
+        style=OptimizeConfig.style_weight * args.emphasis, l1=args.l1, perceptual=args.perceptual, temporal=args.temporal, phases=args.phase_tie
+    )
     config = FastConfig(
         train_steps=args.steps, full_every=args.full_every, cheap_crops=args.cheap_crops,
         keyframe_crops=args.keyframe_crops, frame_crops=args.frame_crops, learning_rate=args.lr, grad_clip=args.clip,
         seed=args.seed, weights=weights, bf16_losses=True, window=10**6, checkpoint_every=10**6,
-        net=replace(FastConfig.net, upsample=Upsample(args.upsample), downsample=Downsample(args.downsample), residual=bool(args.residual)),
+        net=replace(FastConfig.net, upsample=Upsample(args.upsample), downsample=Downsample(args.downsample), residual=bool(args.residual),
+                    phase_scale=args.phase_scale),
     )  # fmt: skip
     learn = dict(features=core.features, style=core.stylizer.style, content_layers=core.stylizer.content_layers)
     if args.budget:
@@ -136,6 +143,7 @@ def main() -> None:
         "full_every": args.full_every, "train_cpu_seconds": round(train_cpu, 1),
         "style": style, "content": content, "warping": warp, "style_x": style / ref_style, "content_x": content / ref_content,
         "warping_x": warp / ref_warp, "grid": grid(frames), "grid_optimize": grid(reference), "grid_inputs": grid(inputs),
+        "phase_tie": args.phase_tie, "phase_spread": float(phase_spread(result.net).detach()),
         "net": config.net.to_json(), "settings": vars(args) | {"folder": str(folder), "out": str(args.out)},
     }  # fmt: skip
     print(json.dumps(figures), flush=True)

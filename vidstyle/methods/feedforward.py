@@ -86,7 +86,7 @@ from vidstyle.config import FULL_TRAIN_STEPS, FlowPreset, MethodConfig, MethodKi
 from vidstyle.errors import ModelError, NumericalError, UsageError
 from vidstyle.files import write_bytes_atomic
 from vidstyle.methods.base import FrameOutcome, FrameResult, FrameTask, StepCallback, StopToken
-from vidstyle.methods.fastnet import STRIDE, Architecture, NetSpec, Norm, build_network, run_network
+from vidstyle.methods.fastnet import STRIDE, Architecture, NetSpec, Norm, build_network, phase_spread, run_network
 from vidstyle.model.objective import Content, Objective, PixelL1, Style, Temporal, Term, TotalVariation
 from vidstyle.model.runtime import Runtime
 from vidstyle.model.style import StyleTargets
@@ -158,6 +158,14 @@ class LossWeights:
     content: float = OptimizeConfig.content_weight  # Gatys content loss on other frames
     temporal: float = TemporalConfig.weight * TEMPORAL_EMPHASIS  # masked squared difference to the warped output of the previous frame
     tv: float = OptimizeConfig.tv_weight  # total variation, per pixel as the optimizer's
+    # The shuffle convolution's four sub-pixel kernels held together: this times
+    # their squared distance from their mean (fastnet.phase_spread), because
+    # phases that train apart paint shuffle's herringbone. 300 holds them equal
+    # (spread 6e-5 at 600 steps, against 0.2 after 25 steps without) but leaves
+    # a lattice like nearest's and learns the style slower (fastnet's module
+    # docstring, docs/fast-mode.md); so 0: off (and nothing to hold in the
+    # networks without a shuffle convolution).
+    phases: float = 0.0
 
     def __post_init__(self) -> None:
         if any(value < 0 for value in asdict(self).values()):
@@ -678,6 +686,11 @@ class TrainingObjective:
             totals.append(result.total.sum())
             for name, value in result.terms.items():
                 per_crop.setdefault(name, []).append(value)
+        if w.phases:
+            # A term of the weights, not of the crops: added once per step.
+            spread = phase_spread(net)
+            per_crop["phases"] = [spread.reshape(1)]
+            totals.append(w.phases * spread)
         named = {name: torch.cat(values).mean() for name, values in per_crop.items()}
         named["total"] = torch.stack(totals).sum() if totals else torch.zeros(())
         return named
