@@ -16,9 +16,8 @@ warping error, each also as a multiple of the optimizer's, and the grid
 measure (vidstyle.model.measure.grid: periodic energy at the network's
 stride periods, 1 = none) of the fast frames, the optimizer's and the
 inputs. ``--upsample``, ``--downsample`` and ``--residual`` pick the
-network's design (NetSpec); ``--phase-scale`` slows the shuffle's
-phases drifting apart (NetSpec.phase_scale) and ``--phase-tie`` penalises it
-(LossWeights.phases); ``--loss-shift`` trains with the network's
+network's design (NetSpec); ``--phase-tie`` penalises the shuffle's
+phases drifting apart (LossWeights.phases); ``--loss-shift`` trains with the network's
 stride lattice at a random phase to the loss network's pooling (each call
 of the network pads its input by 0-3 px at the top and left and crops the
 output back; apply is unchanged). ``--budget``
@@ -79,7 +78,6 @@ def main() -> None:
     parser.add_argument("--upsample", choices=[u.value for u in Upsample], default=FastConfig.net.upsample.value)
     parser.add_argument("--downsample", choices=[d.value for d in Downsample], default=FastConfig.net.downsample.value)
     parser.add_argument("--residual", type=int, choices=(0, 1), default=int(FastConfig.net.residual), help="1: the network adds its output to its input")
-    parser.add_argument("--phase-scale", type=float, default=FastConfig.net.phase_scale, help="NetSpec.phase_scale: the shuffle convolution's per-phase part (1: plain)")
     parser.add_argument("--phase-tie", type=float, default=LossWeights.phases, help="LossWeights.phases: the penalty on the shuffle's phases drifting apart (0: off)")
     parser.add_argument("--loss-shift", action="store_true", help="the network's lattice at a random phase to the loss network's in training")
     parser.add_argument("--shots", type=int, default=1, help="for --budget: the clip's shots")
@@ -102,8 +100,7 @@ def main() -> None:
         train_steps=args.steps, full_every=args.full_every, cheap_crops=args.cheap_crops,
         keyframe_crops=args.keyframe_crops, frame_crops=args.frame_crops, learning_rate=args.lr, grad_clip=args.clip,
         seed=args.seed, weights=weights, bf16_losses=True, window=10**6, checkpoint_every=10**6,
-        net=replace(FastConfig.net, upsample=Upsample(args.upsample), downsample=Downsample(args.downsample), residual=bool(args.residual),
-                    phase_scale=args.phase_scale),
+        net=replace(FastConfig.net, upsample=Upsample(args.upsample), downsample=Downsample(args.downsample), residual=bool(args.residual)),
     )  # fmt: skip
     learn = dict(features=core.features, style=core.stylizer.style, content_layers=core.stylizer.content_layers)
     if args.budget:

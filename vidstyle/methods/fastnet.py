@@ -38,19 +38,19 @@ grid"; 150 frames at 54x128, VGG16, 335 training steps, seeds 0 and 1):
   again (grid 13 / 24 and 31 / 20), so neither is the default either
   (at 1,500 steps, seed 0, shuffle's style is better, 1.02x against
   nearest's 1.16x, but its grid stays, 6.4 against 2.3).
-* ``phase_scale`` (and the training's phase penalty, feedforward's
-  ``LossWeights.phases``): two ways to hold shuffle's four phases together
-  (docs/fast-mode.md, "Holding the sub-pixel phases together"; 600 steps,
-  seeds 0 / 1). The penalty at 300 keeps them equal (spread 6e-5 / 1e-4,
-  phase_spread) and the herringbone goes, but a lattice like nearest's stays
-  (grid 8.9 / 3.4 against nearest's 5.1 / 6.6: a kernel shared by the four
-  phases is the convolution before a nearest x2, with nearest's lattice) and
-  the style is learned slower (1.34x / 1.25x against nearest's 1.18x /
-  1.18x). At 1,500 steps (seed 0) the penalty lands between the two: style
-  1.09x (nearest 1.16x, shuffle 1.02x), grid 4.0 (2.3, 6.4), warping error
-  0.84x (0.57x, 0.76x). A phase scale of 0.1 does not hold them (Adam gives
-  the small per-phase part full-size steps: spread 0.67, grid 19). Neither is
-  the default; both stay selectable, off by default.
+* The training's phase penalty (feedforward's ``LossWeights.phases``, on
+  ``phase_spread``) holds shuffle's four phases together (docs/fast-mode.md,
+  "Holding the sub-pixel phases together"; 600 steps, seeds 0 / 1). At 300
+  it keeps them equal (spread 6e-5 / 1e-4) and the herringbone goes, but a
+  lattice like nearest's stays (grid 8.9 / 3.4 against nearest's 5.1 / 6.6:
+  a kernel shared by the four phases is the convolution before a nearest
+  x2, with nearest's lattice) and the style is learned slower (1.34x / 1.25x
+  against nearest's 1.18x / 1.18x). At 1,500 steps (seed 0) it lands
+  between the two: style 1.09x (nearest 1.16x, shuffle 1.02x), grid 4.0
+  (2.3, 6.4), warping error 0.84x (0.57x, 0.76x). It stays selectable, off
+  by default. (A shared kernel plus a per-phase part scaled by 0.1 did not
+  hold them: Adam gave the small part full-size steps, spread 0.67, grid 19;
+  tried in e93349c and removed.)
 
 Measured at the earlier look (average pooling, style weight 30):
 
@@ -131,17 +131,6 @@ class NetSpec:
     upsample: Upsample = Upsample.NEAREST
     downsample: Downsample = Downsample.STRIDE
     residual: bool = False  # the network's output added to its input: it learns a change to the photo
-    # How freely the shuffle convolution's four sub-pixel kernels may differ.
-    # 1: each phase its own kernel (plain sub-pixel convolution). Below 1: a
-    # kernel shared by the four phases plus a per-phase part scaled by this, so
-    # Adam (whose step per parameter does not depend on the gradient's size)
-    # moves the phases apart at most this many times slower than it moves the
-    # shared kernel, meant to hold the ICNR start while the strokes are learned
-    # (unequal phases paint shuffle's herringbone). Measured at 0.1 it did not:
-    # a plain convolution's phases part slower than Adam's full step, the
-    # small part's take it (phase_spread 0.67 at 600 steps, grid 19; the module
-    # docstring). Only the shuffle designs have phases.
-    phase_scale: float = 1.0
 
     def __post_init__(self) -> None:
         for name, kind in (("architecture", Architecture), ("norm", Norm), ("upsample", Upsample), ("downsample", Downsample)):
@@ -153,10 +142,6 @@ class NetSpec:
             raise UsageError("The fast network's width must be between 1 and 256 channels.")
         if not 0 <= self.blocks <= 32:
             raise UsageError("The fast network's residual blocks must be between 0 and 32.")
-        if not (isinstance(self.phase_scale, (int, float)) and 0 <= self.phase_scale <= 1):
-            raise UsageError("The fast network's phase scale must be between 0 and 1.")
-        if self.phase_scale != 1 and self.upsample not in (Upsample.SHUFFLE, Upsample.SHUFFLE_BLUR):
-            raise UsageError("The fast network's phase scale applies to the shuffle upsampling designs only.")
 
     def to_json(self) -> dict[str, object]:
         return {key: (value.value if isinstance(value, Enum) else value) for key, value in asdict(self).items()}
@@ -172,7 +157,6 @@ class NetSpec:
             upsample=Upsample(str(data.get("upsample", Upsample.NEAREST.value))),
             downsample=Downsample(str(data.get("downsample", Downsample.STRIDE.value))),
             residual=bool(data.get("residual", False)),
-            phase_scale=float(data.get("phase_scale", 1.0)),  # type: ignore[arg-type]
         )
 
 
@@ -234,37 +218,6 @@ class _BoxBlur(nn.Module):
         return F.avg_pool2d(F.pad(x, (0, 1, 0, 1), mode="replicate"), 2, stride=1)
 
 
-class _PhaseTiedConv(nn.Module):
-    """The shuffle convolution as a kernel shared by each group of four phases plus a scaled per-phase part (NetSpec.phase_scale).
-
-    kernel of phase p = shared + scale * (part_p - mean of the four parts), and
-    the same for the bias. The per-phase parts start at zero, so the layer starts
-    at the ICNR point; subtracting their mean leaves the shared kernel the only
-    thing that moves all four phases together.
-    """
-
-    def __init__(self, icnr: nn.Conv2d, scale: float) -> None:
-        super().__init__()
-        self.scale = scale
-        self.shared_weight = nn.Parameter(icnr.weight.detach()[::4].clone())
-        self.shared_bias = nn.Parameter(icnr.bias.detach()[::4].clone())
-        self.phase_weight = nn.Parameter(torch.zeros_like(icnr.weight))
-        self.phase_bias = nn.Parameter(torch.zeros_like(icnr.bias))
-
-    def _tied(self, shared: torch.Tensor, part: torch.Tensor) -> torch.Tensor:
-        grouped = part.reshape(shared.shape[0], 4, *part.shape[1:])
-        spread = (grouped - grouped.mean(dim=1, keepdim=True)).reshape(part.shape)
-        return shared.repeat_interleave(4, dim=0) + self.scale * spread
-
-    def kernels(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The convolution's weight and bias as a plain Conv2d's."""
-        return self._tied(self.shared_weight, self.phase_weight), self._tied(self.shared_bias, self.phase_bias)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weight, bias = self.kernels()
-        return F.conv2d(x, weight, bias)
-
-
 class _ShuffleUp(nn.Sequential):
     """x2 by sub-pixel convolution (Shi et al. 2016): a convolution at the low resolution gives 4x the
     channels, and PixelShuffle(2) lays each group of four out as one output channel's 2x2 block.
@@ -272,14 +225,12 @@ class _ShuffleUp(nn.Sequential):
     Initialised with ICNR (Aitken et al. 2017): the four channels of each group
     start as copies of one kernel (and bias), so at its initial weights the layer
     is exactly the convolution at the low resolution followed by nearest x2, with
-    four equal sub-pixel phases and no lattice. A plain convolution
-    (NetSpec.phase_scale 1) keeps nothing equal after that, and training drives
-    the phases apart (the grid comes back: docs/fast-mode.md, "The grid"). The
-    training's phase penalty (feedforward.LossWeights.phases, on phase_spread)
-    holds them equal; a phase scale below 1 (_PhaseTiedConv) was meant to slow
-    their parting, but at 0.1 it did not (the module docstring has both). Same
-    multiply-adds as nearest x2 + a 3x3 conv (4x the outputs at a quarter of
-    the pixels), 4x its weights.
+    four equal sub-pixel phases and no lattice. Nothing in the layer keeps them
+    equal after that, and training drives them apart (the grid comes back:
+    docs/fast-mode.md, "The grid"); the training's phase penalty
+    (feedforward.LossWeights.phases, on phase_spread) holds them equal (the
+    module docstring has what that does). Same multiply-adds as nearest x2 +
+    a 3x3 conv (4x the outputs at a quarter of the pixels), 4x its weights.
     """
 
     def __init__(self, spec: NetSpec, cin: int, cout: int, kernel: int = 3) -> None:
@@ -289,9 +240,7 @@ class _ShuffleUp(nn.Sequential):
             # PixelShuffle(2) takes input channels 4c .. 4c + 3 to output channel c's four phases.
             conv.weight.copy_(one.weight.repeat_interleave(4, dim=0))
             conv.bias.copy_(one.bias.repeat_interleave(4, dim=0))
-        # The same draws for every phase scale: one seed starts every variant at the same weights.
-        sub_pixel: nn.Module = conv if spec.phase_scale == 1 else _PhaseTiedConv(conv, spec.phase_scale)
-        layers: list[nn.Module] = [nn.ReflectionPad2d(kernel // 2), sub_pixel, nn.PixelShuffle(2)]
+        layers: list[nn.Module] = [nn.ReflectionPad2d(kernel // 2), conv, nn.PixelShuffle(2)]
         if spec.upsample is Upsample.SHUFFLE_BLUR:
             layers.append(_BoxBlur())
         layers += [_norm(spec, cout), nn.ReLU(inplace=True)]
@@ -299,10 +248,8 @@ class _ShuffleUp(nn.Sequential):
 
     def kernels(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The sub-pixel convolution's weight (4 * cout, cin, k, k) and bias, phases of output channel c at 4c .. 4c + 3."""
-        sub_pixel = self[1]
-        if isinstance(sub_pixel, _PhaseTiedConv):
-            return sub_pixel.kernels()
-        return sub_pixel.weight, sub_pixel.bias
+        conv = self[1]
+        return conv.weight, conv.bias
 
 
 def phase_spread(net: nn.Module) -> torch.Tensor:
