@@ -450,10 +450,12 @@ def new_network(spec: NetSpec, *, seed: int) -> nn.Module:
 
 
 # The fast network trains in the channels_last layout and is applied in the
-# default one. Its convolutions are small (batches of 2-6 crops, 16-64
-# channels), where oneDNN's NHWC kernels are much faster: one fp32 forward and
-# backward pass on 6 crops of 68 px took 0.18 s against 0.39-0.41 s NCHW
-# (2026-12-08, this project's 2-core AMD EPYC, one thread). Applied, a frame must not depend on the thread
+# default one. Its convolutions are small (batches of 2 crops, 16-64
+# channels) and took nearly half of a step's convolution time. Probed in one
+# process on the 150-frame benchmark clip (2026-12-08, this project's 2-core
+# AMD EPYC, one thread, the layouts alternated 4 times): a full step 0.92x the
+# NCHW time with the fast network alone in NHWC, 0.84x together with the loss
+# network's (_Bf16Features). Applied, a frame must not depend on the thread
 # count (--workers, resume), so apply_network gets the weights back in NCHW.
 def _for_training(net: nn.Module) -> nn.Module:
     return net.to(memory_format=torch.channels_last)
